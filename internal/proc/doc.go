@@ -1,0 +1,13 @@
+// Package proc identifies processes in a way that survives pid reuse.
+//
+// A pid alone does not name a process for long: after it exits the kernel may
+// hand the same number to a new one. An ID pairs the pid with the process's
+// start time (in clock ticks since boot, field 22 of /proc/PID/stat), which
+// together name one process for the life of the machine. Locks record their
+// owner as an ID, segments record their creator as an ID, and both ask Alive
+// to tell a dead owner from a live one. A zombie (exited, not yet reaped)
+// counts as dead.
+//
+// On platforms other than Linux, Self returns an ID with a zero start time and
+// Alive returns errors.ErrUnsupported.
+package proc

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package proc
+
+import (
+	"errors"
+	"os"
+)
+
+// Self returns the ID of the calling process; its start time is zero here.
+func Self() ID { return ID{PID: os.Getpid()} }
+
+// StartTime is not supported on this platform.
+func StartTime(pid int) (uint64, error) { return 0, errors.ErrUnsupported }
+
+// Alive is not supported on this platform.
+func Alive(id ID) (bool, error) { return false, errors.ErrUnsupported }

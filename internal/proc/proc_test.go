@@ -1,0 +1,76 @@
+//go:build linux
+
+package proc
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSelfAlive(t *testing.T) {
+	id := Self()
+	require.Equal(t, os.Getpid(), id.PID)
+	require.NotZero(t, id.Start)
+	alive, err := Alive(id)
+	require.NoError(t, err)
+	require.True(t, alive)
+}
+
+func TestReusedPIDIsDead(t *testing.T) {
+	id := Self()
+	id.Start++ // same pid, another incarnation
+	alive, err := Alive(id)
+	require.NoError(t, err)
+	require.False(t, alive)
+}
+
+func TestExitedAndZombie(t *testing.T) {
+	cmd := exec.Command("true")
+	require.NoError(t, cmd.Start())
+	st, err := StartTime(cmd.Process.Pid)
+	if err != nil {
+		t.Fatalf("start time of a just-started child: %v", err)
+	}
+	id := ID{PID: cmd.Process.Pid, Start: st}
+	// Not reaped yet: once it exits it is a zombie, which must count as dead.
+	deadline := 0
+	for {
+		alive, err := Alive(id)
+		require.NoError(t, err)
+		if !alive {
+			break
+		}
+		deadline++
+		require.Less(t, deadline, 100000, "child never became a zombie")
+	}
+	require.NoError(t, cmd.Wait())
+	alive, err := Alive(id)
+	require.NoError(t, err)
+	require.False(t, alive)
+	alive, err = Alive(ID{})
+	require.NoError(t, err)
+	require.False(t, alive)
+}
+
+func TestParseStat(t *testing.T) {
+	line := []byte("42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0\n")
+	st, state, err := parseStat(line)
+	require.NoError(t, err)
+	require.Equal(t, byte('S'), state)
+	require.Equal(t, uint64(987654), st)
+	for _, bad := range []string{"", "42 (x", "42 (x) S 1", "42 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 notanumber"} {
+		_, _, err := parseStat([]byte(bad))
+		require.Error(t, err, "%q", bad)
+	}
+}
+
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0\n"))
+	f.Add([]byte("1 (init) S"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, _ = parseStat(b) // must not panic
+	})
+}
