@@ -1,0 +1,261 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/shmpar/shmpar/internal/futex"
+)
+
+// MutexSize is the size in bytes of a Mutex (its alignment is 8).
+const MutexSize = 8
+
+// Mutex is a robust mutual-exclusion lock that may live in memory shared
+// between processes. Its owner is a process: any goroutine of the owning
+// process may unlock it, and a goroutine of the owning process that locks it
+// again waits like any other (it is not reentrant).
+//
+// The zero value is an unlocked Mutex. A Mutex is one 64-bit word with no
+// pointers; place it in a shared mapping with Place, or embed it in a struct
+// at an 8-byte aligned offset. It must not be copied after first use (the copy
+// would be a different lock).
+//
+// If the owning process dies while holding the Mutex, a waiting or later
+// locker gets the lock together with ErrOwnerDead, within about 50 ms of the
+// death when it was already waiting (see the package documentation).
+type Mutex struct {
+	_ noCopy
+	w atomic.Uint64 // owner word: tag<<32 | flags | pid; 0 when unlocked
+}
+
+// Timing of the slow paths; see the package documentation for the reasons.
+const (
+	// spinLimit bounds how long a contended Lock spins before it sleeps.
+	spinLimit = 20 * time.Microsecond
+	// checkInterval is the longest a waiter sleeps before it re-checks that
+	// the owner (or a barrier party) is alive.
+	checkInterval = 50 * time.Millisecond
+)
+
+func (m *Mutex) key() *uint32 { return lowHalf(unsafe.Pointer(&m.w)) }
+
+// Lock locks m, waiting as long as needed. It returns nil when the caller
+// now holds m; an error wrapping ErrOwnerDead when the caller holds m but the
+// previous owner died holding it (repair, then call Consistent); or an error
+// wrapping ErrNotRecoverable, in which case the caller does not hold m.
+func (m *Mutex) Lock() error {
+	if m.w.CompareAndSwap(0, self) {
+		return nil
+	}
+	return m.lockSlow(nil)
+}
+
+// LockContext is Lock with a deadline or cancellation: if ctx is done before
+// m could be locked it returns an error wrapping ctx.Err() and the caller does
+// not hold m. An uncontended m is locked even if ctx is already done.
+func (m *Mutex) LockContext(ctx context.Context) error {
+	if m.w.CompareAndSwap(0, self) {
+		return nil
+	}
+	return m.lockSlow(ctx)
+}
+
+// TryLock locks m if it is free, without waiting. It reports whether the
+// caller now holds m. If the owner of m is dead, TryLock takes m over and
+// returns true with an error wrapping ErrOwnerDead; if m is not recoverable it
+// returns false with an error wrapping ErrNotRecoverable.
+func (m *Mutex) TryLock() (bool, error) {
+	if m.w.CompareAndSwap(0, self) {
+		return true, nil
+	}
+	for {
+		w := m.w.Load()
+		switch {
+		case w == 0:
+			if m.w.CompareAndSwap(0, self) {
+				return true, nil
+			}
+			return false, nil
+		case uint32(w)&flagNotRecoverable != 0:
+			return false, fmt.Errorf("lock: trylock: %w", ErrNotRecoverable)
+		case ownerAliveCached(w):
+			return false, nil
+		}
+		if err := m.takeOver(w); err != nil {
+			return true, err
+		}
+	}
+}
+
+// lockSlow is the contended path of Lock: spin briefly, then sleep on the
+// futex word, re-checking the owner's liveness at least every checkInterval.
+func (m *Mutex) lockSlow(ctx context.Context) error {
+	// Phase 1: spin while the owner is likely to release soon.
+	start := nanotime()
+	for i := 0; ; i++ {
+		w := m.w.Load()
+		if w == 0 {
+			if m.w.CompareAndSwap(0, self) {
+				return nil
+			}
+			continue
+		}
+		if uint32(w)&flagNotRecoverable != 0 {
+			return fmt.Errorf("lock: lock: %w", ErrNotRecoverable)
+		}
+		if uint32(w)&flagWaiters != 0 || nanotime()-start > int64(spinLimit) {
+			break // others already sleep: queue behind them
+		}
+		spin(i)
+	}
+
+	// Phase 2: sleep. Having slept, we cannot know whether other waiters
+	// remain, so we acquire with the waiters bit set (the unlocker then pays
+	// one futex wake, which may find nobody).
+	var deadline int64
+	if ctx != nil {
+		if d, ok := ctx.Deadline(); ok {
+			deadline = start + int64(time.Until(d))
+		}
+		if ctx.Done() != nil {
+			stop := context.AfterFunc(ctx, func() { _, _ = futex.Wake(m.key(), math.MaxInt32) })
+			defer stop()
+		}
+	}
+	lastCheck := nanotime()
+	for {
+		w := m.w.Load()
+		if w == 0 {
+			if m.w.CompareAndSwap(0, self|uint64(flagWaiters)) {
+				return nil
+			}
+			continue
+		}
+		low := uint32(w)
+		if low&flagNotRecoverable != 0 {
+			return fmt.Errorf("lock: lock: %w", ErrNotRecoverable)
+		}
+		if ctx != nil {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("lock: lock: %w", err)
+			}
+		}
+		now := nanotime()
+		if now-lastCheck >= int64(checkInterval) {
+			lastCheck = now
+			if !ownerAlive(w) {
+				if err := m.takeOver(w); err != nil {
+					return err
+				}
+				continue // the word changed under us: look again
+			}
+		}
+		if low&flagWaiters == 0 {
+			if !m.w.CompareAndSwap(w, w|uint64(flagWaiters)) {
+				continue
+			}
+			low |= flagWaiters
+		}
+		timeout := time.Duration(lastCheck + int64(checkInterval) - now)
+		if deadline != 0 {
+			if left := time.Duration(deadline - now); left < timeout {
+				timeout = max(left, time.Microsecond)
+			}
+		}
+		if err := futex.Wait(m.key(), low, timeout); err != nil && err != futex.ErrTimeout {
+			return fmt.Errorf("lock: lock: futex wait: %w", err)
+		}
+	}
+}
+
+// takeOver replaces the dead owner's word w with the caller as the owner of
+// an inconsistent mutex, keeping the waiters bit. It returns an error wrapping
+// ErrOwnerDead when the caller took the lock, nil when w changed meanwhile.
+func (m *Mutex) takeOver(w uint64) error {
+	nw := self | uint64(flagInconsistent) | uint64(uint32(w)&flagWaiters)
+	if !m.w.CompareAndSwap(w, nw) {
+		return nil
+	}
+	return fmt.Errorf("lock: process %d died holding the mutex: %w", ownerPID(w), ErrOwnerDead)
+}
+
+// Unlock unlocks m. It returns an error wrapping ErrNotOwner (and leaves m
+// alone) when another process holds m, and an error wrapping ErrNotRecoverable
+// when m was inconsistent (its previous owner died) and Consistent was not
+// called: m is then released into the not-recoverable state. Unlock of an
+// unlocked Mutex is a programming error and panics with
+// "lock: unlock of unlocked Mutex", like sync.Mutex.
+func (m *Mutex) Unlock() error {
+	if m.w.CompareAndSwap(self, 0) {
+		return nil
+	}
+	return m.unlockSlow()
+}
+
+func (m *Mutex) unlockSlow() error {
+	for {
+		w := m.w.Load()
+		low := uint32(w)
+		switch {
+		case w == 0:
+			panic("lock: unlock of unlocked Mutex")
+		case low&flagNotRecoverable != 0:
+			return fmt.Errorf("lock: unlock: %w", ErrNotRecoverable)
+		case w&ownerMask != self:
+			return fmt.Errorf("lock: unlock of a mutex held by process %d: %w", ownerPID(w), ErrNotOwner)
+		case low&flagInconsistent != 0:
+			if m.w.CompareAndSwap(w, uint64(flagNotRecoverable)) {
+				_, _ = futex.Wake(m.key(), math.MaxInt32)
+				return fmt.Errorf("lock: unlock of an inconsistent mutex without Consistent: %w", ErrNotRecoverable)
+			}
+		default:
+			if m.w.CompareAndSwap(w, 0) {
+				if low&flagWaiters != 0 {
+					_, _ = futex.Wake(m.key(), 1)
+				}
+				return nil
+			}
+		}
+	}
+}
+
+// Consistent marks m, which the caller holds after ErrOwnerDead, as
+// consistent again: the caller has repaired the protected state, and the next
+// Unlock releases m normally. It returns nil if m is already consistent, and
+// an error wrapping ErrNotOwner if the caller's process does not hold m.
+func (m *Mutex) Consistent() error {
+	for {
+		w := m.w.Load()
+		low := uint32(w)
+		switch {
+		case low&flagNotRecoverable != 0:
+			return fmt.Errorf("lock: consistent: %w", ErrNotRecoverable)
+		case w&ownerMask != self:
+			return fmt.Errorf("lock: consistent: mutex held by process %d: %w", ownerPID(w), ErrNotOwner)
+		case low&flagInconsistent == 0:
+			return nil
+		}
+		if m.w.CompareAndSwap(w, w&^uint64(flagInconsistent)) {
+			return nil
+		}
+	}
+}
+
+// Owner returns the pid of the process holding m, or 0 if m is unlocked or
+// not recoverable. The answer may be stale by the time it is used; it is for
+// diagnostics.
+func (m *Mutex) Owner() int { return ownerPID(m.w.Load()) }
+
+// Reset forces m back to the unlocked state, whatever its state, and wakes
+// any waiters. It is for recovering a not-recoverable Mutex when no process
+// uses it (for example in a persistent segment after every user exited); a
+// process that believes it holds m when Reset is called loses mutual
+// exclusion.
+func (m *Mutex) Reset() {
+	m.w.Store(0)
+	_, _ = futex.Wake(m.key(), math.MaxInt32)
+}
