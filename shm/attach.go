@@ -1,0 +1,102 @@
+package shm
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// attached is the process-wide cache behind Attach, keyed by cleaned path.
+// Lock order: attached.mu before Segment.mu.
+var attached = struct {
+	mu   sync.Mutex
+	segs map[string]*Segment
+}{segs: map[string]*Segment{}}
+
+// Attach returns the segment at path, opening and mapping it on first use
+// and returning the same *Segment on later calls with the same (cleaned)
+// path. It is how worker processes resolve the Array and Value arguments of
+// a job: each segment is mapped once per process, however many jobs use it.
+// path may be a segment's file or the "/proc/<pid>/fd/<fd>" Path of another
+// process's anonymous segment; a symbolic link is followed only under /proc.
+//
+// The cache owns the segments it returns: callers must not Close them (a
+// closed one is reopened by the next Attach). They stay mapped until
+// ReleaseUnlinked finds their file gone.
+func Attach(path string) (*Segment, error) {
+	key := filepath.Clean(path)
+	attached.mu.Lock()
+	defer attached.mu.Unlock()
+	if s := attached.segs[key]; s != nil {
+		if !s.isClosed() {
+			return s, nil
+		}
+		delete(attached.segs, key)
+	}
+	s, err := openPath(key, strings.HasPrefix(key, "/proc/"))
+	if err != nil {
+		return nil, fmt.Errorf("shm: attach %s: %w", key, err)
+	}
+	if s.name == "" {
+		s.name = filepath.Base(key)
+	}
+	attached.segs[key] = s
+	return s, nil
+}
+
+// ReleaseUnlinked closes the segments in the Attach cache whose file is
+// gone, and returns how many it closed. A file is gone when its path no
+// longer leads to it (removed, replaced by another file, or, for a
+// /proc/<pid>/fd/<fd> path, the owning process closed the descriptor or
+// exited) or, for a named file, its link count is 0. A memfd always has a
+// link count of 0, so for it only the path counts: it is kept while its
+// creator keeps it open. Engine workers call this between jobs; it must not
+// run while a segment it could release is in use.
+func ReleaseUnlinked() int {
+	attached.mu.Lock()
+	defer attached.mu.Unlock()
+	n := 0
+	for key, s := range attached.segs {
+		if s.isClosed() {
+			delete(attached.segs, key)
+			continue
+		}
+		if s.gone() {
+			s.Close()
+			delete(attached.segs, key)
+			n++
+		}
+	}
+	return n
+}
+
+// gone reports whether s's path no longer leads to its file, or its named
+// file has been unlinked.
+func (s *Segment) gone() bool {
+	cur, err := os.Stat(s.path)
+	if err != nil || !os.SameFile(cur, s.ident) {
+		return true
+	}
+	if s.memfd {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return true
+	}
+	fi, err := s.f.Stat()
+	return err != nil || nlink(fi) == 0
+}
+
+// releaseAll closes every cached segment (for tests).
+func releaseAll() {
+	attached.mu.Lock()
+	defer attached.mu.Unlock()
+	for key, s := range attached.segs {
+		s.Close()
+		delete(attached.segs, key)
+	}
+}

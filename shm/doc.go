@@ -1,0 +1,70 @@
+// Package shm creates, opens, lists and removes shared-memory segments: files
+// that several processes map at once, so that a kernel in one process sees
+// the data another wrote, with no copy.
+//
+// A named segment is a file in a directory, /dev/shm unless $SHMPAR_DIR or
+// the Dir option says otherwise; a directory on disk makes it a persistent
+// file (a checkpoint). An anonymous segment (CreateAnon) is a memfd, shared
+// with child processes by descriptor or by its /proc/PID/fd path, and freed
+// when the last process lets go of it.
+//
+// # Format
+//
+// Every segment is a valid numpy .npy file (format 1.0) whose data starts at
+// byte 4096, so numpy.load(path, mmap_mode="r+") attaches to it zero-copy.
+// shmpar's own metadata sits in a trailer page after the data, where numpy
+// does not look. docs/FORMAT.md gives every byte.
+//
+//	offset 0     +--------------------------------------------+
+//	             | "\x93NUMPY" 1 0 <uint16 4086>               |  npy 1.0 preamble
+//	             | {'descr': '<f8', 'fortran_order': False,    |  header dict, padded
+//	             |  'shape': (1000, 10), }      ...spaces...\n |  with spaces
+//	4096         +--------------------------------------------+  DataOffset
+//	             | data: prod(shape) * itemsize bytes, C order |  Segment.Data()
+//	             | ... zero padding to a multiple of 4096      |
+//	T            +--------------------------------------------+  trailer, 4096 bytes
+//	T+0          | magic "SHMPAR\0\1", version, dtype, kind,   |  fixed fields,
+//	             | flags, ndim, shape[8], data offset/length,  |  CRC-32C at T+128
+//	             | creator pid/start, created, CRC             |
+//	T+256        | lock area, LockAreaSize = 512 bytes, zeroed |  Segment.Locks()
+//	T+768        | zero                                        |
+//	T+4096       +--------------------------------------------+  end of file
+//
+// Open checks a file in a fixed order before mapping it, and each failure has
+// its own error: not an npy file, or an npy file shmpar did not write
+// (ErrBadMagic); a malformed header (ErrCorrupt); a shape too large
+// (ErrTooLarge); a file shorter than the header says (ErrTruncated) or
+// longer (ErrCorrupt); no shmpar trailer (ErrBadMagic); another format
+// version (ErrVersion); a bad checksum or a trailer that disagrees with the
+// header (ErrCorrupt). A damaged file is an error, never a crash.
+//
+// Shapes with a zero dimension are allowed, as numpy allows them: the data
+// region is empty and the file is the header and trailer pages alone.
+//
+// # Concurrency
+//
+// A *Segment may be used from several goroutines, but Close must not run
+// while the slices from Data or Locks are still in use. The bytes of a
+// segment are shared by every process that maps it and this package puts no
+// order on their reads and writes: synchronize with the lock package's
+// primitives placed in Locks, or with sync/atomic on aligned words. The data
+// region starts on a 4096-byte boundary and the lock area on a 64-byte one,
+// so any element type and any atomic word is aligned.
+//
+// # Caveats
+//
+//   - Create reserves the whole size (fallocate) so that a full file system
+//     fails at Create with ErrNoSpace instead of killing a writer with SIGBUS
+//     later; on /dev/shm that reservation is real memory.
+//   - A named segment truncated by another process while it is mapped makes
+//     the next access to the lost pages fault (SIGBUS, which Go reports as a
+//     fatal error). Opening checks the size, but nothing can stop a later
+//     truncate; keep segments mode 0600 (the default). Anonymous segments are
+//     sealed against resizing and do not have this problem.
+//   - Segments in /dev/shm outlive their creator until unlinked or until
+//     reboot; a process killed before Unlink leaks them. Sweep removes the
+//     ones whose creator is dead (pid and start time, so a reused pid is not
+//     mistaken for it) unless they are marked Persistent.
+//   - Linux only. Elsewhere the package compiles, but Create, CreateAnon and
+//     OpenFile return errors.ErrUnsupported.
+package shm

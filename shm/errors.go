@@ -1,0 +1,52 @@
+package shm
+
+import "errors"
+
+// Sentinel errors. Every error returned by this package that has one of these
+// causes wraps it, so test with errors.Is; the message around it names the
+// file and says what exactly was wrong.
+var (
+	// ErrExist is returned when Create finds a file already at the name. The
+	// error also matches os.ErrExist.
+	ErrExist = errors.New("segment already exists")
+
+	// ErrNotExist is returned when Open, Unlink or Segment.Unlink find no file
+	// at the name. The error also matches os.ErrNotExist.
+	ErrNotExist = errors.New("segment does not exist")
+
+	// ErrBadName is returned when a segment name is empty, "." or "..",
+	// contains '/' or NUL, or is longer than MaxNameLen bytes.
+	ErrBadName = errors.New("invalid segment name")
+
+	// ErrBadMagic is returned when a file is not a shmpar segment: it is not
+	// an npy file at all, or it is an npy file that shmpar did not write (its
+	// data is not at DataOffset, or its trailer has no shmpar magic).
+	ErrBadMagic = errors.New("not a shmpar segment")
+
+	// ErrVersion is returned when a segment's trailer has a format version
+	// this package does not read.
+	ErrVersion = errors.New("unsupported segment format version")
+
+	// ErrCorrupt is returned when a segment's npy header or trailer is
+	// malformed, its checksum does not match, the two disagree, or the file is
+	// longer than its header says.
+	ErrCorrupt = errors.New("corrupt segment")
+
+	// ErrTruncated is returned when a segment file is shorter than its npy
+	// header says it must be. Opening it would risk SIGBUS, so it is refused.
+	ErrTruncated = errors.New("segment file truncated")
+
+	// ErrTooLarge is returned when a shape has a negative dimension, its size
+	// in bytes overflows, or it exceeds MaxDataBytes.
+	ErrTooLarge = errors.New("segment too large")
+
+	// ErrNoSpace is returned when Create or CreateAnon cannot reserve the
+	// segment's space (ENOSPC, EDQUOT or ENOMEM from fallocate). Nothing is
+	// left behind.
+	ErrNoSpace = errors.New("no space for segment")
+
+	// ErrInvalid is returned when a Meta passed to Create or CreateAnon is
+	// not valid: an unknown DType, Kind or flag, or more than MaxDims
+	// dimensions.
+	ErrInvalid = errors.New("invalid segment metadata")
+)

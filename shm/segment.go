@@ -1,0 +1,536 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/edsrzf/mmap-go"
+
+	"github.com/shmpar/shmpar/internal/proc"
+)
+
+// Segment is an open, mapped segment. Its methods may be called from several
+// goroutines; Close must not run while another goroutine still uses the
+// slices returned by Data or Locks.
+type Segment struct {
+	name  string // segment name, or the memfd label
+	path  string // what Path returns
+	file  string // the file's name in its directory, "" when it has none (memfd)
+	memfd bool
+	meta  Meta
+	ident os.FileInfo // fstat at open, to recognise the file later
+
+	mu     sync.Mutex
+	f      *os.File
+	mm     mmap.MMap
+	data   []byte
+	locks  []byte
+	closed bool
+}
+
+// useTmpfile lets tests take the O_CREAT|O_EXCL path of Create.
+var useTmpfile = true
+
+// Create creates the named segment in the directory given by Dir (default
+// DefaultDir()), reserves its whole size with fallocate, writes its header
+// and trailer and maps it read-write. Only m.DType, m.Shape, m.Kind and
+// m.Flags are used; the creator fields and the creation time are filled in.
+// The data region and the lock area start zeroed.
+//
+// The file is built unnamed (O_TMPFILE) and linked to its name only when
+// complete, so other processes never see a half-written segment and a crash
+// leaves nothing behind; on file systems without O_TMPFILE it is created
+// with O_CREAT|O_EXCL|O_NOFOLLOW instead. Either way, anything already at the
+// name, a symbolic link included, gives ErrExist. The mode is 0600 unless
+// Mode says otherwise. If the space cannot be reserved Create returns
+// ErrNoSpace and leaves no file. On a file system without fallocate, the
+// file is filled with zeros instead.
+func Create(name string, m Meta, opts ...Option) (*Segment, error) {
+	o := getOptions(opts)
+	if err := ValidateName(name); err != nil {
+		return nil, fmt.Errorf("shm: create: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(o.dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("shm: create %s: %w", name, err)
+	}
+	s, err := create(name, path, m, o)
+	if err != nil {
+		return nil, fmt.Errorf("shm: create %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func create(name, path string, m Meta, o options) (*Segment, error) {
+	if o.persistent {
+		m.Flags |= FlagPersistent
+	}
+	m, lay, err := prepare(m)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, existErr() // fail before reserving space; the link decides
+	}
+	dir := filepath.Dir(path)
+	f, err := (*os.File)(nil), errNoTmpfile
+	if useTmpfile {
+		f, err = createTmp(dir, o.mode)
+	}
+	tmp := err == nil
+	if errors.Is(err, errNoTmpfile) {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|openNoFollow, o.mode)
+		if errors.Is(err, fs.ErrExist) {
+			return nil, existErr()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	named := !tmp // whether path now names f
+	ok := false
+	defer func() {
+		if !ok {
+			if named {
+				removeIfSame(path, f)
+			}
+			f.Close()
+		}
+	}()
+	if err := f.Chmod(o.mode); err != nil {
+		return nil, err
+	}
+	if err := reserve(f, lay.size, dir); err != nil {
+		return nil, err
+	}
+	if err := writeMeta(f, m, lay); err != nil {
+		return nil, err
+	}
+	if tmp {
+		if err := linkTmp(f, path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return nil, existErr()
+			}
+			return nil, err
+		}
+		named = true
+	}
+	s, err := mapFile(f, m, lay)
+	if err != nil {
+		return nil, err
+	}
+	s.name, s.path, s.file = name, path, path
+	ok = true
+	return s, nil
+}
+
+// CreateAnon creates an anonymous segment: a memfd with the same layout as a
+// named segment, whose size is reserved and then sealed (no process can
+// grow or shrink it). name is only a label, shown in /proc/PID/fd and as
+// Name(); it may be empty, and otherwise must pass ValidateName. Share the
+// segment with a child through File (exec.Cmd.ExtraFiles, then OpenFile in
+// the child), or with any process of the same user through Path
+// ("/proc/<pid>/fd/<fd>", then Attach or OpenFile on the opened file). The
+// memory is freed when the last descriptor and mapping are gone.
+func CreateAnon(name string, m Meta) (*Segment, error) {
+	label := name
+	if label == "" {
+		label = "shmpar"
+	} else if err := ValidateName(name); err != nil {
+		return nil, fmt.Errorf("shm: create anonymous segment: %w", err)
+	}
+	s, err := createAnon(label, m)
+	if err != nil {
+		return nil, fmt.Errorf("shm: create anonymous segment %q: %w", label, err)
+	}
+	return s, nil
+}
+
+func createAnon(label string, m Meta) (*Segment, error) {
+	m, lay, err := prepare(m)
+	if err != nil {
+		return nil, err
+	}
+	f, err := memfdCreate(label)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	if err := f.Truncate(lay.size); err != nil {
+		return nil, err
+	}
+	if err := reserve(f, lay.size, "memory"); err != nil {
+		return nil, err
+	}
+	if err := sealSize(f); err != nil {
+		return nil, err
+	}
+	if err := writeMeta(f, m, lay); err != nil {
+		return nil, err
+	}
+	s, err := mapFile(f, m, lay)
+	if err != nil {
+		return nil, err
+	}
+	s.name, s.path, s.memfd = label, fdPath(f), true
+	ok = true
+	return s, nil
+}
+
+// prepare checks m, fills in the creator and creation time, and returns the
+// file layout.
+func prepare(m Meta) (Meta, layout, error) {
+	n, err := checkMeta(m)
+	if err != nil {
+		return Meta{}, layout{}, err
+	}
+	lay := layoutFor(n)
+	if lay.size > int64(maxInt) {
+		return Meta{}, layout{}, fmt.Errorf("%w: %d bytes do not fit in this platform's address space", ErrTooLarge, lay.size)
+	}
+	m = m.clone()
+	self := proc.Self()
+	m.CreatorPID, m.CreatorStart = self.PID, self.Start
+	m.Created = time.Unix(0, time.Now().UnixNano()) // as Open will read it back
+	return m, lay, nil
+}
+
+// reserve makes f size bytes long with all its blocks allocated, so that
+// writing through the mapping can never fail for want of space (SIGBUS).
+func reserve(f *os.File, size int64, where string) error {
+	err := fallocate(f, size)
+	if err != nil && isNotSupported(err) {
+		err = fillZeros(f, size)
+	}
+	if err != nil && isNoSpace(err) {
+		return fmt.Errorf("%w: cannot reserve %d bytes in %s: %w", ErrNoSpace, size, where, err)
+	}
+	return err
+}
+
+// fillZeros allocates f's blocks by writing zeros, for file systems without
+// fallocate. It runs before the segment has a valid header, so it cannot
+// overwrite anyone's data.
+func fillZeros(f *os.File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	zeros := make([]byte, min(size, 1<<20))
+	for off := int64(0); off < size; {
+		n, err := f.WriteAt(zeros[:min(int64(len(zeros)), size-off)], off)
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	return nil
+}
+
+// writeMeta writes the npy header and the trailer.
+func writeMeta(f *os.File, m Meta, lay layout) error {
+	if _, err := f.WriteAt(encodeHeader(m.DType, m.Shape), 0); err != nil {
+		return fmt.Errorf("write npy header: %w", noSpace(err))
+	}
+	if _, err := f.WriteAt(encodeTrailer(m), lay.trailerOff); err != nil {
+		return fmt.Errorf("write trailer: %w", noSpace(err))
+	}
+	return nil
+}
+
+func noSpace(err error) error {
+	if isNoSpace(err) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+func existErr() error { return fmt.Errorf("%w (%w)", ErrExist, syscall.EEXIST) }
+
+// removeIfSame removes path if it still names the open file f.
+func removeIfSame(path string, f *os.File) {
+	fi, err1 := f.Stat()
+	cur, err2 := os.Lstat(path)
+	if err1 == nil && err2 == nil && os.SameFile(fi, cur) {
+		os.Remove(path)
+	}
+}
+
+// mapFile maps f, whose contents have been checked against m and lay, and
+// returns a Segment that owns f.
+func mapFile(f *os.File, m Meta, lay layout) (*Segment, error) {
+	ident, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	mm, err := mmap.MapRegion(f, int(lay.size), mmap.RDWR, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", lay.size, err)
+	}
+	dataEnd := DataOffset + int(lay.dataBytes)
+	locks := int(lay.trailerOff) + lockAreaOff
+	return &Segment{
+		meta:  m,
+		ident: ident,
+		f:     f,
+		mm:    mm,
+		data:  mm[DataOffset:dataEnd:dataEnd],
+		locks: mm[locks : locks+LockAreaSize : locks+LockAreaSize],
+	}, nil
+}
+
+// Open opens and maps the named segment in the directory given by Dir
+// (default DefaultDir()). Before mapping anything it checks the file in the
+// order docs/FORMAT.md gives: npy magic, version and header, the file size
+// the header implies (ErrTruncated if shorter), then the trailer's magic,
+// version, checksum and agreement with the header. A symbolic link at the
+// name is refused. The error says what was wrong and names the file.
+func Open(name string, opts ...Option) (*Segment, error) {
+	o := getOptions(opts)
+	if err := ValidateName(name); err != nil {
+		return nil, fmt.Errorf("shm: open: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(o.dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("shm: open %s: %w", name, err)
+	}
+	s, err := openPath(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("shm: open %s: %w", path, err)
+	}
+	s.name = name
+	return s, nil
+}
+
+// openPath opens, checks and maps the file at path. follow allows a
+// symbolic link (the /proc/PID/fd/N links of Attach).
+func openPath(path string, follow bool) (*Segment, error) {
+	flags := os.O_RDWR
+	if !follow {
+		flags |= openNoFollow
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		return nil, openErr(err)
+	}
+	s, err := openFile(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.path = path
+	if s.file == "" && !s.memfd {
+		s.file = path
+	}
+	return s, nil
+}
+
+func openErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is already in the message
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w (%w)", ErrNotExist, err)
+	case errors.Is(err, syscall.EISDIR):
+		return fmt.Errorf("%w: a directory", ErrBadMagic)
+	case isLoop(err):
+		return fmt.Errorf("a symbolic link is at the name, and segments are never opened through one (%w)", err)
+	}
+	return err
+}
+
+// OpenFile checks and maps the segment open as f, for instance a memfd
+// inherited through exec.Cmd.ExtraFiles (os.NewFile(3, "segment")). The
+// Segment uses its own duplicate of the descriptor: the caller keeps f and
+// should close it. f must be open for reading and writing.
+func OpenFile(f *os.File) (*Segment, error) {
+	if f == nil {
+		return nil, errors.New("shm: open file: nil *os.File")
+	}
+	nf, err := dupFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("shm: open file %s: %w", f.Name(), err)
+	}
+	s, err := openFile(nf)
+	if err != nil {
+		nf.Close()
+		return nil, fmt.Errorf("shm: open file %s: %w", f.Name(), err)
+	}
+	if s.file != "" {
+		s.path = s.file
+	} else {
+		s.path = fdPath(nf)
+	}
+	if s.name == "" {
+		s.name = f.Name()
+	}
+	return s, nil
+}
+
+// openFile checks and maps the open file f; on error the caller closes f.
+func openFile(f *os.File) (*Segment, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: not a regular file (%s)", ErrBadMagic, fi.Mode().Type())
+	}
+	m, lay, err := validate(f, fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	if lay.size > int64(maxInt) {
+		return nil, fmt.Errorf("%w: %d bytes do not fit in this platform's address space", ErrTooLarge, lay.size)
+	}
+	s, err := mapFile(f, m, lay)
+	if err != nil {
+		return nil, err
+	}
+	// A file cut short between the check and the mapping would fault.
+	if s.ident.Size() != fi.Size() {
+		s.mm.Unmap()
+		return nil, fmt.Errorf("%w: file changed size from %d to %d bytes while being opened", ErrTruncated, fi.Size(), s.ident.Size())
+	}
+	memfd, label, file := describeFD(f)
+	s.memfd, s.name, s.file = memfd, label, file
+	if file != "" {
+		s.name = filepath.Base(file)
+	}
+	return s, nil
+}
+
+// Name returns the segment's name (for an anonymous segment, its label).
+func (s *Segment) Name() string { return s.name }
+
+// Path returns the path of the segment's file. For an anonymous segment it
+// is "/proc/<pid>/fd/<fd>", which other processes of the same user can open
+// (Attach) while this Segment is open.
+func (s *Segment) Path() string { return s.path }
+
+// Meta returns the segment's metadata. The Shape is a copy.
+func (s *Segment) Meta() Meta { return s.meta.clone() }
+
+// Data returns the data region: Meta().DataBytes() bytes, starting on a
+// 4096-byte boundary, aliasing the shared mapping (writes are seen by every
+// process that maps the segment). Its capacity equals its length. It is nil
+// after Close, and must not be used after Close.
+func (s *Segment) Data() []byte { return s.data }
+
+// Locks returns the segment's lock area: LockAreaSize zero-initialised
+// bytes inside the trailer, starting on a 64-byte boundary, aliasing the
+// shared mapping, for the lock package's primitives. nil after Close.
+func (s *Segment) Locks() []byte { return s.locks }
+
+// File returns the segment's open file, to hand to a child process through
+// exec.Cmd.ExtraFiles. It is owned by the Segment: do not close it.
+func (s *Segment) File() *os.File { return s.f }
+
+// Close unmaps the segment and closes its file. It is idempotent. The
+// slices from Data and Locks must not be used afterwards; the segment
+// itself stays until it is unlinked (a named one) or until no process has
+// it open (an anonymous one).
+func (s *Segment) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.data, s.locks = nil, nil
+	err := s.mm.Unmap()
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("shm: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Segment) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Unlink removes the segment's name, like Unlink(s.Name()), but only while
+// that name still refers to this segment's file (otherwise ErrNotExist).
+// The mapping stays valid until Close; processes that have it open keep
+// it. For an anonymous segment there is no name and Unlink does nothing.
+func (s *Segment) Unlink() error {
+	if s.file == "" {
+		return nil
+	}
+	cur, err := os.Lstat(s.file)
+	if err != nil {
+		return fmt.Errorf("shm: unlink %s: %w", s.file, openErr(err))
+	}
+	if !os.SameFile(cur, s.ident) {
+		return fmt.Errorf("shm: unlink %s: %w: the name now belongs to another file", s.file, ErrNotExist)
+	}
+	if err := os.Remove(s.file); err != nil {
+		return fmt.Errorf("shm: unlink %s: %w", s.file, openErr(err))
+	}
+	return nil
+}
+
+// Unlink removes the named segment from the directory given by Dir (default
+// DefaultDir()). Processes that have it open keep their mapping. It refuses
+// (ErrBadMagic) to remove a file that is not a shmpar segment, but removes a
+// damaged one (truncated, corrupt, of another format version).
+func Unlink(name string, opts ...Option) error {
+	o := getOptions(opts)
+	if err := ValidateName(name); err != nil {
+		return fmt.Errorf("shm: unlink: %w", err)
+	}
+	path := filepath.Join(o.dir, name)
+	if err := unlink(path); err != nil {
+		return fmt.Errorf("shm: unlink %s: %w", path, err)
+	}
+	return nil
+}
+
+func unlink(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow, 0)
+	if err != nil {
+		return openErr(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: not a regular file (%s); not removed", ErrBadMagic, fi.Mode().Type())
+	}
+	if _, _, err := validate(f, fi.Size()); errors.Is(err, ErrBadMagic) {
+		return fmt.Errorf("not removed: %w", err)
+	}
+	cur, err := os.Lstat(path)
+	if err != nil {
+		return openErr(err)
+	}
+	if !os.SameFile(cur, fi) {
+		return fmt.Errorf("the file changed while being checked; not removed")
+	}
+	if err := os.Remove(path); err != nil {
+		return openErr(err)
+	}
+	return nil
+}
