@@ -1,0 +1,148 @@
+package value_test
+
+import (
+	"bytes"
+	"encoding/gob"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmpar/shmpar/shm"
+	"github.com/shmpar/shmpar/value"
+)
+
+func TestTwoProcessesAddExactly(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[int64]("n", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	runChildren(t, "add-int", dir, 2)
+	require.Equal(t, int64(2_000_000), v.Load())
+}
+
+func TestFloatAddAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[float64]("f", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	runChildren(t, "add-float", dir, 2)
+	require.Equal(t, 100_000.0, v.Load())
+}
+
+func TestNarrowAddAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[uint16]("h", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	runChildren(t, "add-int16", dir, 2)
+	require.Equal(t, uint16(60_000), v.Load())
+}
+
+func TestMutexMakesCompoundUpdatesExact(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[int64]("m", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	runChildren(t, "locked", dir, 2)
+	require.Equal(t, int64(200_000), v.Load())
+}
+
+func TestStoreSeenByOtherProcess(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[float64]("s", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	v.Store(1.25)
+	out, err := startChild("store", dir)()
+	require.NoError(t, err, out)
+	require.Equal(t, "1.25\n", out)
+	require.Equal(t, 2.75, v.Load())
+}
+
+func TestOperationsPerType(t *testing.T) {
+	dir := t.TempDir()
+	i8, err := value.Create[int8]("i8", shm.Dir(dir))
+	require.NoError(t, err)
+	defer i8.Close()
+	i8.Store(127)
+	require.Equal(t, int8(-128), i8.Add(1), "int8 wraps as in Go")
+	require.Equal(t, int8(-128), i8.Swap(5))
+	require.False(t, i8.CompareAndSwap(4, 9))
+	require.True(t, i8.CompareAndSwap(5, -9))
+	require.Equal(t, int8(-9), i8.Load())
+
+	u32, err := value.Create[uint32]("u32", shm.Dir(dir))
+	require.NoError(t, err)
+	defer u32.Close()
+	require.Equal(t, uint32(math.MaxUint32), u32.Add(math.MaxUint32))
+	require.Equal(t, uint32(0), u32.Add(1))
+
+	i64, err := value.Create[int64]("i64", shm.Dir(dir))
+	require.NoError(t, err)
+	defer i64.Close()
+	require.Equal(t, int64(-3), i64.Add(-3))
+	require.True(t, i64.CompareAndSwap(-3, 1<<62))
+	require.Equal(t, int64(1<<62), i64.Load())
+
+	f32, err := value.Create[float32]("f32", shm.Dir(dir))
+	require.NoError(t, err)
+	defer f32.Close()
+	require.Equal(t, float32(1.5), f32.Add(1.5))
+	require.Equal(t, float32(1.5), f32.Swap(-2))
+	require.Equal(t, float32(-2), f32.Load())
+
+	f64, err := value.Create[float64]("f64", shm.Dir(dir))
+	require.NoError(t, err)
+	defer f64.Close()
+	f64.Store(math.NaN())
+	require.True(t, f64.CompareAndSwap(math.NaN(), 1), "floats compare by bit pattern")
+	require.False(t, f64.CompareAndSwap(math.Copysign(0, -1), 2))
+	require.Equal(t, 1.0, f64.Load())
+}
+
+func TestOpenChecksTypeAndKind(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[float64]("v", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	_, err = value.Open[int64]("v", shm.Dir(dir))
+	require.ErrorIs(t, err, value.ErrType)
+	require.Contains(t, err.Error(), "float64")
+	require.Contains(t, err.Error(), "int64")
+
+	s, err := shm.Create("arr", shm.Meta{DType: shm.Float64, Shape: []int{4}, Kind: shm.KindArray}, shm.Dir(dir))
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = value.Open[float64]("arr", shm.Dir(dir))
+	require.ErrorIs(t, err, value.ErrType)
+
+	_, err = value.Open[float64]("missing", shm.Dir(dir))
+	require.ErrorIs(t, err, shm.ErrNotExist)
+	_, err = value.Create[float64]("v", shm.Dir(dir))
+	require.ErrorIs(t, err, shm.ErrExist)
+	_, err = value.Create[float64]("../v", shm.Dir(dir))
+	require.ErrorIs(t, err, shm.ErrBadName)
+}
+
+func TestGobCrossesAsReference(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[int64]("v", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	var buf bytes.Buffer
+	require.NoError(t, gob.NewEncoder(&buf).Encode(struct{ V *value.Value[int64] }{v}))
+	var got struct{ V *value.Value[int64] }
+	require.NoError(t, gob.NewDecoder(&buf).Decode(&got))
+	got.V.Add(41)
+	require.Equal(t, int64(41), v.Load())
+}
+
+func TestAnonymous(t *testing.T) {
+	v, err := value.CreateAnon[int32]()
+	require.NoError(t, err)
+	defer v.Close()
+	v.Add(3)
+	require.Equal(t, int32(3), v.Load())
+	require.Contains(t, v.Path(), "/proc/")
+}
