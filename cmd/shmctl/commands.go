@@ -1,0 +1,234 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/shmpar/shmpar/shm"
+)
+
+// parse parses flags that may come before or after the positional arguments
+// (shmctl create NAME -dtype float64 and shmctl create -dtype float64 NAME
+// both work) and returns the positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func dirOption(dir string) []shm.Option {
+	if dir == "" {
+		return nil
+	}
+	return []shm.Option{shm.Dir(dir)}
+}
+
+func cmdCreate(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("create", flag.ContinueOnError)
+	dtype := fs.String("dtype", "float64", "element type")
+	shapeFlag := fs.String("shape", "", "comma-separated dimensions, e.g. 1000,10")
+	fill := fs.String("fill", "", "initial value of every element (default zero)")
+	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
+	persistent := fs.Bool("persistent", false, "mark the segment so that sweep keeps it")
+	mode := fs.String("mode", "0600", "file mode, octal")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("create: want exactly one NAME, got %d", len(pos))
+	}
+	dt, err := shm.ParseDType(*dtype)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	shape, err := parseShape(*shapeFlag)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	perm, err := strconv.ParseUint(*mode, 8, 32)
+	if err != nil || perm > 0o777 {
+		return fmt.Errorf("create: -mode %q is not an octal file mode", *mode)
+	}
+	opts := append(dirOption(*dir), shm.Mode(os.FileMode(perm)))
+	if *persistent {
+		opts = append(opts, shm.Persistent())
+	}
+	seg, err := shm.Create(pos[0], shm.Meta{DType: dt, Shape: shape, Kind: shm.KindArray}, opts...)
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	if *fill != "" {
+		if err := fillSegment(seg, *fill); err != nil {
+			seg.Unlink()
+			return fmt.Errorf("create: -fill: %w", err)
+		}
+	}
+	fmt.Fprintln(out, seg.Path())
+	return nil
+}
+
+func parseShape(s string) ([]int, error) {
+	if s == "" {
+		return nil, errors.New("-shape is required, e.g. -shape 1000 or -shape 1000,10")
+	}
+	var shape []int
+	for _, f := range strings.Split(s, ",") {
+		d, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("-shape %q: %q is not a positive dimension", s, f)
+		}
+		shape = append(shape, d)
+	}
+	return shape, nil
+}
+
+func cmdList(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return fmt.Errorf("ls: %w", err)
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("ls: unexpected argument %q", pos[0])
+	}
+	infos, err := shm.List(dirOption(*dir)...)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tDTYPE\tSHAPE\tBYTES\tCREATOR\tALIVE\tPERSISTENT\tPATH")
+	for _, in := range infos {
+		if in.Err != nil {
+			fmt.Fprintf(tw, "%s\t?\t?\t?\t%d\t?\t?\t?\t%s (unreadable: %v)\n", in.Name, in.Size, in.Path, in.Err)
+			continue
+		}
+		m := in.Meta
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", in.Name, m.Kind, m.DType, shapeString(m.Shape),
+			in.Size, m.CreatorPID, yesNo(in.Alive), yesNo(m.Flags&shm.FlagPersistent != 0), in.Path)
+	}
+	return tw.Flush()
+}
+
+func cmdInspect(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
+	head := fs.Int("head", 10, "how many leading elements to print")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("inspect: want exactly one NAME, got %d", len(pos))
+	}
+	if *head < 0 {
+		return fmt.Errorf("inspect: -head must not be negative")
+	}
+	seg, err := shm.Open(pos[0], dirOption(*dir)...)
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	m := seg.Meta()
+	fmt.Fprintf(out, "path:       %s\n", seg.Path())
+	fmt.Fprintf(out, "kind:       %s\n", m.Kind)
+	fmt.Fprintf(out, "dtype:      %s (%s)\n", m.DType, m.DType.Descr())
+	fmt.Fprintf(out, "shape:      %s\n", shapeString(m.Shape))
+	fmt.Fprintf(out, "data bytes: %d\n", m.DataBytes())
+	fmt.Fprintf(out, "creator:    pid %d (start %d)\n", m.CreatorPID, m.CreatorStart)
+	fmt.Fprintf(out, "created:    %s\n", m.Created.Format("2006-01-02 15:04:05.000 MST"))
+	fmt.Fprintf(out, "persistent: %s\n", yesNo(m.Flags&shm.FlagPersistent != 0))
+	return printStats(out, seg, *head)
+}
+
+func cmdRemove(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	if len(pos) == 0 {
+		return errors.New("rm: want at least one NAME")
+	}
+	var errs []error
+	for _, name := range pos {
+		// Refuse to remove files that are not shmpar segments.
+		seg, err := shm.Open(name, dirOption(*dir)...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = seg.Unlink()
+		seg.Close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(out, "removed", seg.Path())
+	}
+	return errors.Join(errs...)
+}
+
+func cmdSweep(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
+	dry := fs.Bool("dry-run", false, "only list what would be removed")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("sweep: unexpected argument %q", pos[0])
+	}
+	if *dry {
+		infos, err := shm.List(dirOption(*dir)...)
+		if err != nil {
+			return err
+		}
+		for _, in := range infos {
+			if in.Err == nil && !in.Alive && in.Meta.Flags&shm.FlagPersistent == 0 {
+				fmt.Fprintln(out, "would remove", in.Path)
+			}
+		}
+		return nil
+	}
+	removed, err := shm.Sweep(dirOption(*dir)...)
+	for _, in := range removed {
+		fmt.Fprintln(out, "removed", in.Path)
+	}
+	return err
+}
+
+func shapeString(shape []int) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = strconv.Itoa(d)
+	}
+	return "(" + strings.Join(parts, ",") + ")"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
