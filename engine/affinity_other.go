@@ -1,0 +1,22 @@
+//go:build !linux
+
+package engine
+
+import (
+	"errors"
+	"runtime"
+)
+
+func allowedCPUs() []int {
+	cpus := make([]int, runtime.NumCPU())
+	for i := range cpus {
+		cpus[i] = i
+	}
+	return cpus
+}
+
+func cgroupCPUs() int { return 0 }
+
+func cpuMaxLimit(s string) int { return 0 }
+
+func pinThread(cpu int) error { return errors.ErrUnsupported }

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The control block is the only channel between the coordinator and its
+// worker processes: an anonymous shared segment (a memfd, so nothing can
+// leak in /dev/shm) that each worker inherits as fd 3 and maps. Its layout,
+// all offsets from the start of the segment's data (page aligned):
+//
+//	0      header line   magic "SHMPARE1", version, slot count, offsets/capacities   (written once)
+//	128    gen line      gen: futex word bumped once per job; sleepers: workers asleep on it
+//	256    job descriptor (3 lines): kind, schedule, n, [lo,hi), chunk size, first chunk,
+//	       chunk count, participants, expected finishers, args id+length, kernel name
+//	640    next line     the next chunk to claim (atomic counter)
+//	768    fin line      fin: workers done with the job; notify: futex word the
+//	                     coordinator sleeps on; coordSleeping
+//	896    stop line     stop code (none/failed/canceled/deadline); errOwner: first failing participant
+//	4096   slots         one 128-byte slot per participant: pid, start time, hello,
+//	                     endGen, staticDone, current chunk index and bounds
+//	…      error areas   one per participant, errAreaSize bytes: kind, chunk, message, stack
+//	…      rerun list    chunks to run again after a worker died: {lo, hi, partial index}
+//	…      args area     the job's gob-encoded arguments (Config.MaxArgs bytes)
+//	…      partials      one 8-byte partial result per chunk of a reduction
+//
+// Every field that two processes touch is an atomic; hot words sit on their
+// own 128-byte line (two 64-byte lines: the adjacent-line prefetcher pulls
+// pairs) so that claiming a chunk does not disturb the words waited on.
+const (
+	lineSize     = 128
+	pageSize     = 4096
+	ctlVersion   = 1
+	errAreaSize  = 8 << 10
+	errMsgMax    = 2 << 10
+	partialsCap  = 1 << 16
+	headerSize   = pageSize
+	slotSize     = lineSize
+	listEntrySz  = int(unsafe.Sizeof(listEntry{}))
+	noChunk      = int64(-1)
+	helloReady   = 1
+	jobRun       = 1
+	jobExit      = 2
+	errKindError = 1
+	errKindPanic = 2
+	errKindOther = 3
+)
+
+var ctlMagic = [8]byte{'S', 'H', 'M', 'P', 'A', 'R', 'E', '1'}
+
+type layoutFields struct {
+	magic   [8]byte
+	version uint32
+	nslots  uint32
+	size    uint64
+	slotOff uint64
+	errOff  uint64
+	listOff uint64
+	listCap uint64
+	argsOff uint64
+	argsCap uint64
+	partOff uint64
+	partCap uint64
+}
+
+type descFields struct {
+	kind    atomic.Uint32
+	sched   atomic.Uint32
+	expect  atomic.Uint32 // worker processes that take part (the fin target)
+	parts   atomic.Uint32 // participants
+	reduce  atomic.Uint32
+	nameLen atomic.Uint32
+	argsLen atomic.Uint32
+	_       uint32
+	argsID  atomic.Uint64
+	n       atomic.Int64
+	lo      atomic.Int64
+	hi      atomic.Int64
+	size    atomic.Int64
+	first   atomic.Int64
+	k       atomic.Int64
+	name    [MaxKernelName]byte
+}
+
+type ctlHeader struct {
+	layoutFields
+	_ [lineSize - unsafe.Sizeof(layoutFields{})]byte
+
+	gen      atomic.Uint32
+	sleepers atomic.Int32
+	_        [lineSize - 8]byte
+
+	desc descFields
+	_    [3*lineSize - unsafe.Sizeof(descFields{})]byte
+
+	next atomic.Int64
+	_    [lineSize - 8]byte
+
+	fin           atomic.Uint32
+	notify        atomic.Uint32
+	coordSleeping atomic.Uint32
+	_             [lineSize - 12]byte
+
+	stop     atomic.Uint32
+	errOwner atomic.Int32
+	_        [lineSize - 8]byte
+}
+
+type slotFields struct {
+	pid        atomic.Int64
+	start      atomic.Uint64
+	hello      atomic.Uint32
+	endGen     atomic.Uint32 // last job generation this worker finished
+	staticDone atomic.Uint32 // generation whose static block this worker completed
+	_          uint32
+	chunk      atomic.Int64 // chunk claimed (tentatively) or running; noChunk when none
+	lo, hi     atomic.Int64 // bounds of the running chunk
+}
+
+type slot struct {
+	slotFields
+	_ [slotSize - unsafe.Sizeof(slotFields{})]byte
+}
+
+type errHeader struct {
+	kind     uint32
+	msgLen   uint32
+	stackLen uint32
+	_        uint32
+	lo, hi   int64
+}
+
+// control is a typed view of a control block.
+type control struct {
+	mem      []byte
+	h        *ctlHeader
+	slots    []slot
+	list     []listEntry
+	args     []byte
+	partials []uint64
+}
+
+// ctlSize returns the size of a control block for nslots participants and
+// argsCap bytes of arguments, and its offsets.
+func ctlLayout(nslots, argsCap int) layoutFields {
+	up := func(x int) int { return (x + pageSize - 1) &^ (pageSize - 1) }
+	var l layoutFields
+	l.magic, l.version, l.nslots = ctlMagic, ctlVersion, uint32(nslots)
+	off := headerSize
+	l.slotOff = uint64(off)
+	off = up(off + nslots*slotSize)
+	l.errOff = uint64(off)
+	off += nslots * errAreaSize
+	l.listOff, l.listCap = uint64(off), uint64(nslots)
+	off = up(off + nslots*listEntrySz)
+	l.argsOff, l.argsCap = uint64(off), uint64(argsCap)
+	off = up(off + argsCap)
+	l.partOff, l.partCap = uint64(off), partialsCap
+	off += partialsCap * 8
+	l.size = uint64(up(off))
+	return l
+}
+
+// initControl writes the layout into a zeroed block and returns its view.
+func initControl(mem []byte, l layoutFields) (*control, error) {
+	if len(mem) < headerSize {
+		return nil, fmt.Errorf("engine: control block of %d bytes is too small", len(mem))
+	}
+	h := (*ctlHeader)(unsafe.Pointer(&mem[0]))
+	h.layoutFields = l
+	return viewControl(mem)
+}
+
+// viewControl checks a control block's layout (it comes from another
+// process) and returns a typed view of it.
+func viewControl(mem []byte) (*control, error) {
+	if len(mem) < headerSize || uintptr(unsafe.Pointer(&mem[0]))%pageSize != 0 {
+		return nil, fmt.Errorf("engine: control block of %d bytes is too small or not page aligned", len(mem))
+	}
+	h := (*ctlHeader)(unsafe.Pointer(&mem[0]))
+	l := h.layoutFields
+	if l.magic != ctlMagic {
+		return nil, fmt.Errorf("engine: control block has bad magic %q", l.magic[:])
+	}
+	if l.version != ctlVersion {
+		return nil, fmt.Errorf("engine: control block version %d, want %d", l.version, ctlVersion)
+	}
+	size := uint64(len(mem))
+	in := func(off, n uint64) bool { return off <= size && n <= size-off && off%8 == 0 }
+	ns := uint64(l.nslots)
+	if l.size > size || ns == 0 || ns > 1<<16 ||
+		!in(l.slotOff, ns*slotSize) || !in(l.errOff, ns*errAreaSize) ||
+		l.listCap > 1<<16 || !in(l.listOff, l.listCap*uint64(listEntrySz)) ||
+		l.argsCap > 1<<30 || !in(l.argsOff, l.argsCap) || l.partCap > 1<<24 || !in(l.partOff, l.partCap*8) {
+		return nil, fmt.Errorf("engine: control block layout does not fit its %d bytes", size)
+	}
+	c := &control{mem: mem, h: h}
+	c.slots = unsafe.Slice((*slot)(unsafe.Pointer(&mem[l.slotOff])), ns)
+	if l.listCap > 0 {
+		c.list = unsafe.Slice((*listEntry)(unsafe.Pointer(&mem[l.listOff])), l.listCap)
+	}
+	c.args = mem[l.argsOff : l.argsOff+l.argsCap : l.argsOff+l.argsCap]
+	c.partials = unsafe.Slice((*uint64)(unsafe.Pointer(&mem[l.partOff])), l.partCap)
+	return c, nil
+}
+
+// errArea returns participant i's error area.
+func (c *control) errArea(i int) []byte {
+	off := int(c.h.errOff) + i*errAreaSize
+	return c.mem[off : off+errAreaSize : off+errAreaSize]
+}
+
+// writeErr records a failure in participant i's error area.
+func (c *control) writeErr(i int, kind uint32, lo, hi int, msg, stack string) {
+	a := c.errArea(i)
+	hdr := (*errHeader)(unsafe.Pointer(&a[0]))
+	body := a[unsafe.Sizeof(errHeader{}):]
+	m := copy(body[:errMsgMax], msg)
+	s := copy(body[m:], stack)
+	*hdr = errHeader{kind: kind, msgLen: uint32(m), stackLen: uint32(s), lo: int64(lo), hi: int64(hi)}
+}
+
+// readErr reads participant i's error area (bounds checked: the writer is
+// another process).
+func (c *control) readErr(i int) (kind uint32, lo, hi int, msg, stack string) {
+	a := c.errArea(i)
+	hdr := *(*errHeader)(unsafe.Pointer(&a[0]))
+	body := a[unsafe.Sizeof(errHeader{}):]
+	m := min(int(hdr.msgLen), errMsgMax, len(body))
+	s := min(int(hdr.stackLen), len(body)-m)
+	return hdr.kind, int(hdr.lo), int(hdr.hi), string(body[:m]), string(body[m : m+s])
+}
+
+// kernelName returns the job descriptor's kernel name (bounded).
+func (c *control) kernelName() []byte {
+	n := min(int(c.h.desc.nameLen.Load()), MaxKernelName)
+	return c.h.desc.name[:n]
+}
+
+// slotRec records a worker's chunks in its slot (see chunkRec).
+type slotRec struct{ s *slot }
+
+func (r slotRec) claim(ci int64) { r.s.chunk.Store(ci) }
+func (r slotRec) running(lo, hi int64) {
+	r.s.lo.Store(lo)
+	r.s.hi.Store(hi)
+}
+func (r slotRec) staticDone(gen uint32) { r.s.staticDone.Store(gen) }
+func (r slotRec) idle()                 { r.s.chunk.Store(noChunk) }

@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+)
+
+// Sentinel errors. Errors returned by this package that have one of these
+// causes wrap it, so test with errors.Is; the message around it says which
+// kernel, worker or argument was at fault.
+var (
+	// ErrUnknownKernel is returned when For or Reduce names a kernel that was
+	// not registered (kernels are registered in init, before Main runs).
+	ErrUnknownKernel = errors.New("unknown kernel")
+
+	// ErrKernelKind is returned when For is called with a kernel registered
+	// by RegisterReduce, when Reduce is called with one registered by
+	// Register, or when Reduce asks for a result type other than the
+	// kernel's.
+	ErrKernelKind = errors.New("wrong kind of kernel")
+
+	// ErrArgsType is returned when the arguments passed to For or Reduce are
+	// not of the type the kernel was registered with.
+	ErrArgsType = errors.New("kernel arguments of the wrong type")
+
+	// ErrArgsEncode is returned when the arguments cannot cross to a worker
+	// process: encoding/gob cannot encode them (a chan, a func, a struct with
+	// no exported fields, an interface holding an unregistered type, ...).
+	ErrArgsEncode = errors.New("kernel arguments cannot be encoded")
+
+	// ErrArgsTooLarge is returned when the encoded arguments do not fit the
+	// team's argument area (Config.MaxArgs). Pass large data in a shared
+	// array instead: it crosses as its name.
+	ErrArgsTooLarge = errors.New("kernel arguments too large")
+
+	// ErrBadRange is returned when n is negative, when a Range option is not
+	// inside [0, n), or when a schedule's chunk size is negative.
+	ErrBadRange = errors.New("invalid loop range")
+
+	// ErrWorkerDied is returned (inside a *WorkerError) when a worker process
+	// died while it ran a chunk of a kernel that is not idempotent, or when a
+	// worker died so often that the job was given up.
+	ErrWorkerDied = errors.New("worker process died")
+
+	// ErrStopped is returned by Ctx.Err when the job is stopping because a
+	// chunk on another worker failed.
+	ErrStopped = errors.New("job stopped by a failure in another chunk")
+
+	// ErrClosed is returned when a Team is used after Close.
+	ErrClosed = errors.New("team closed")
+
+	// ErrNoMain is returned by Start when the worker processes did not come
+	// up because the program does not call engine.Main() as the first
+	// statement of main (and of TestMain): a re-executed worker then ran the
+	// program's own main instead of serving jobs.
+	ErrNoMain = errors.New("worker processes did not start: engine.Main() must be the first call in main")
+
+	// ErrStart is returned by Start (and by a job that restarts a dead
+	// worker) when a worker process cannot be started or does not report
+	// ready in time.
+	ErrStart = errors.New("cannot start worker process")
+
+	// ErrInWorker is returned by Start when it is called inside a kernel
+	// running in a worker process with the Process backend: worker processes
+	// do not start teams of their own.
+	ErrInWorker = errors.New("cannot start a process team inside a worker process")
+)
+
+// WorkerError describes the failure of one chunk of a job: the kernel
+// returned an error, panicked, or its worker process died. For and Reduce
+// return it (as error) when the first chunk fails; later failures of the
+// same job are dropped, as in errgroup.
+type WorkerError struct {
+	Kernel string // the kernel's registered name
+	Worker int    // participant index, 0 ≤ Worker < Team.Workers()
+	PID    int    // the process that ran the chunk (the coordinator's pid for a primary or goroutine participant)
+	Lo, Hi int    // the chunk [Lo, Hi) that failed; Lo == Hi when no chunk was running
+
+	// Err is what went wrong: the kernel's error (recreated from its text
+	// when it came from a worker process, so errors.Is sees only this
+	// package's sentinels), a *PanicError, or an error wrapping
+	// ErrWorkerDied.
+	Err error
+
+	// Stack is the goroutine stack at the panic, empty for an error return
+	// or a dead worker.
+	Stack string
+
+	// Signal is the signal that killed the worker process (SIGKILL,
+	// SIGSEGV, ...), 0 if it did not die by a signal.
+	Signal syscall.Signal
+
+	// Output is the tail of what a dead worker process wrote to its stderr
+	// (a Go runtime fatal error, a cgo crash report), empty otherwise.
+	Output string
+}
+
+// Error formats the failure on one line, followed by the stack or output
+// when there is one.
+func (e *WorkerError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "engine: kernel %q: worker %d (pid %d)", e.Kernel, e.Worker, e.PID)
+	if e.Lo != e.Hi {
+		fmt.Fprintf(&b, " chunk [%d, %d)", e.Lo, e.Hi)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	if e.Output != "" {
+		fmt.Fprintf(&b, "\nworker stderr (tail):\n%s", e.Output)
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *WorkerError) Unwrap() error { return e.Err }
+
+// PanicError is the Err of a WorkerError when the kernel panicked. Value is
+// the panic value formatted with fmt ("%v"), since the value itself may live
+// in another process.
+type PanicError struct {
+	Value string
+}
+
+// Error returns "panic: " and the panic value.
+func (e *PanicError) Error() string { return "panic: " + e.Value }
+
+// remoteError is a kernel error recreated in the coordinator from the text a
+// worker process wrote into shared memory.
+type remoteError struct{ msg string }
+
+func (e *remoteError) Error() string { return e.msg }

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"math"
+	"reflect"
+)
+
+// Op combines partial results of a reduction. It is applied in the
+// coordinator only, so f may be any Go function (it never crosses to a
+// worker process). Combine order: partials are folded left to right in
+// chunk order, starting from the identity.
+type Op[R Number] struct {
+	identity R
+	f        func(a, b R) R
+}
+
+// Sum adds the partials (identity 0).
+func Sum[R Number]() Op[R] { return Op[R]{f: func(a, b R) R { return a + b }} }
+
+// Min keeps the smallest partial (identity: the largest value of R, +Inf
+// for floats). A kernel over an empty chunk never runs, so the identity is
+// the result only when the range is empty.
+func Min[R Number]() Op[R] {
+	return Op[R]{identity: extreme[R](true), f: func(a, b R) R {
+		if b < a {
+			return b
+		}
+		return a
+	}}
+}
+
+// Max keeps the largest partial (identity: the smallest value of R, -Inf
+// for floats).
+func Max[R Number]() Op[R] {
+	return Op[R]{identity: extreme[R](false), f: func(a, b R) R {
+		if b > a {
+			return b
+		}
+		return a
+	}}
+}
+
+// Combine makes an Op from an identity and an associative function.
+func Combine[R Number](identity R, f func(a, b R) R) Op[R] { return Op[R]{identity: identity, f: f} }
+
+// extreme returns the largest (or smallest) value of R.
+func extreme[R Number](largest bool) R {
+	v := reflect.New(reflect.TypeFor[R]()).Elem()
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if largest {
+			v.SetFloat(math.Inf(1))
+		} else {
+			v.SetFloat(math.Inf(-1))
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		bits := v.Type().Bits()
+		if largest {
+			v.SetInt(int64(uint64(1)<<(bits-1) - 1))
+		} else {
+			v.SetInt(-1 << (bits - 1))
+		}
+	default: // unsigned
+		if largest {
+			v.SetUint(math.MaxUint64 >> (64 - v.Type().Bits()))
+		}
+	}
+	return v.Interface().(R)
+}
+
+// Reduce runs the reduce kernel registered under name over [0, n) (or the
+// Range option's slice) and combines the partial results of its chunks with
+// op, in chunk order. With Deterministic the result does not depend on the
+// team size; with other schedules the chunks (and so a float result's last
+// bits) may. An empty range returns op's identity.
+func Reduce[R Number](ctx context.Context, t *Team, kernel string, n int, args any, op Op[R], opts ...Option) (R, error) {
+	var zero R
+	if op.f == nil {
+		return zero, errors.New("engine: Reduce: zero Op; use Sum, Min, Max or Combine")
+	}
+	_, parts, err := reduceBits(ctx, t, kernel, n, args, reflect.TypeFor[R](), opts)
+	if err != nil {
+		return zero, err
+	}
+	acc := op.identity
+	for _, u := range parts {
+		acc = op.f(acc, fromBits[R](u))
+	}
+	return acc, nil
+}
+
+// Partials runs a reduce kernel like Reduce with a Deterministic schedule
+// (added if opts have none; grain from the global n) and returns the
+// per-chunk partial results in chunk order, with the global index of the
+// first chunk. Several teams (one per node of a hybrid run) each reduce a
+// Range slice aligned to the grain; folding all their partials left to
+// right in global chunk order gives exactly what Reduce over [0, n) gives
+// on one team.
+func Partials[R Number](ctx context.Context, t *Team, kernel string, n int, args any, opts ...Option) (first int, partials []R, err error) {
+	det := false
+	for _, o := range opts {
+		switch o.kind {
+		case optDeterministic:
+			det = true
+		case optStatic, optDynamic, optGuided:
+			det = false
+		}
+	}
+	if !det {
+		opts = append(opts[:len(opts):len(opts)], Deterministic(0))
+	}
+	first, parts, err := reduceBits(ctx, t, kernel, n, args, reflect.TypeFor[R](), opts)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]R, len(parts))
+	for i, u := range parts {
+		out[i] = fromBits[R](u)
+	}
+	return first, out, nil
+}

@@ -1,0 +1,295 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// Backend selects what the participants of a team are.
+type Backend uint8
+
+const (
+	// Process runs each worker in its own process (the default): a kernel
+	// that crashes takes down one worker, not the program, and the worker
+	// is restarted.
+	Process Backend = iota
+	// Goroutine runs the participants as goroutines of the calling process,
+	// with the same API and no argument encoding: the baseline for
+	// benchmarks, and a fallback where processes are not wanted.
+	Goroutine
+)
+
+// String returns "process" or "goroutine".
+func (b Backend) String() string {
+	switch b {
+	case Process:
+		return "process"
+	case Goroutine:
+		return "goroutine"
+	}
+	return fmt.Sprintf("backend(%d)", uint8(b))
+}
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultSpin         = 200 * time.Microsecond
+	DefaultHelloTimeout = 20 * time.Second
+	DefaultMaxArgs      = 64 << 10
+	DefaultCancelGrace  = time.Second
+	DefaultCloseTimeout = 2 * time.Second
+)
+
+// Config describes a team. The zero value is a process team with one
+// worker per usable CPU.
+type Config struct {
+	// Workers is the number of participants that run chunks; 0 means
+	// UsableCPUs(). With Primary the coordinator is one of them.
+	Workers int
+
+	// Backend is Process (default) or Goroutine.
+	Backend Backend
+
+	// Pin binds worker process i to the i-th CPU the process may use
+	// (modulo their number). The coordinator is not pinned.
+	Pin bool
+
+	// Primary makes the coordinator (the goroutine calling For) run chunks
+	// itself as participant 0, like OpenMP's primary thread, so Workers-1
+	// worker processes are started. It saves a core's worth of waiting
+	// and most of the dispatch latency, at the cost of running kernels in
+	// the coordinator's process: a kernel that crashes the process there
+	// takes the program down.
+	Primary bool
+
+	// Spin is how long an idle worker (and the coordinator waiting for a
+	// job to end) polls shared memory before it sleeps on a futex. Waking a
+	// sleeping core costs tens of microseconds; spinning costs a core while
+	// it lasts. 0 means DefaultSpin; negative means never spin.
+	Spin time.Duration
+
+	// HelloTimeout bounds how long Start (or a restart) waits for a worker
+	// process to report ready. 0 means DefaultHelloTimeout.
+	HelloTimeout time.Duration
+
+	// CancelGrace is how long For waits, after its context ended, for
+	// running chunks to return; worker processes still running a chunk
+	// after that are killed (and restarted before the next job). 0 means
+	// DefaultCancelGrace.
+	CancelGrace time.Duration
+
+	// GOMAXPROCS is the GOMAXPROCS of each worker process; 0 means 1 (a
+	// worker runs one chunk at a time).
+	GOMAXPROCS int
+
+	// MaxArgs bounds the size of a job's encoded arguments in bytes; 0
+	// means DefaultMaxArgs.
+	MaxArgs int
+
+	// Env is added to each worker process's environment (after the
+	// coordinator's own).
+	Env []string
+
+	// Stdout and Stderr receive the worker processes' output; nil means
+	// os.Stdout and os.Stderr.
+	Stdout, Stderr io.Writer
+}
+
+func (c *Config) setDefaults() {
+	if c.Workers <= 0 {
+		c.Workers = UsableCPUs()
+	}
+	if c.Spin == 0 {
+		c.Spin = DefaultSpin
+	}
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = DefaultHelloTimeout
+	}
+	if c.CancelGrace <= 0 {
+		c.CancelGrace = DefaultCancelGrace
+	}
+	if c.GOMAXPROCS <= 0 {
+		c.GOMAXPROCS = 1
+	}
+	if c.MaxArgs <= 0 {
+		c.MaxArgs = DefaultMaxArgs
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+}
+
+// job is one dispatch: a kernel, its arguments and a plan.
+type job struct {
+	k        *kernel
+	args     any
+	p        plan
+	partials []uint64 // reduce: one per chunk of p
+}
+
+// backend runs jobs for a Team; the Team serializes calls.
+type backend interface {
+	run(ctx context.Context, j *job) error
+	maxPartials() int
+	close() error
+}
+
+// Team is a set of participants that run kernels over index ranges. It is
+// safe for concurrent use; jobs run one at a time, in the order their For
+// calls take the team's lock. A kernel must not call For on its own team.
+type Team struct {
+	mu     sync.Mutex
+	cfg    Config
+	b      backend
+	closed bool
+}
+
+// Start starts a team. For the Process backend it starts the worker
+// processes (re-executing this program, which must call Main first) and
+// waits until each has reported ready.
+func Start(cfg Config) (*Team, error) {
+	checkNotWorker(cfg.Backend)
+	if cfg.Backend != Process && cfg.Backend != Goroutine {
+		return nil, fmt.Errorf("engine: Start: unknown backend %d", cfg.Backend)
+	}
+	if cfg.Workers < 0 {
+		return nil, fmt.Errorf("engine: Start: Workers = %d is negative", cfg.Workers)
+	}
+	cfg.setDefaults()
+	t := &Team{cfg: cfg}
+	var err error
+	switch cfg.Backend {
+	case Goroutine:
+		t.b = newGoTeam(cfg)
+	case Process:
+		if inWorker.Load() {
+			return nil, fmt.Errorf("engine: Start: %w", ErrInWorker)
+		}
+		t.b, err = startProcTeam(cfg)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Workers returns the number of participants: worker processes (or
+// goroutines), plus the coordinator with Primary.
+func (t *Team) Workers() int { return t.cfg.Workers }
+
+// Backend returns the team's backend.
+func (t *Team) Backend() Backend { return t.cfg.Backend }
+
+// Close stops the team: worker processes are asked to exit, then killed if
+// they have not within a bound, and every segment the team made is
+// released. It waits for a running job to end. Close is idempotent.
+func (t *Team) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	return t.b.close()
+}
+
+// For runs the kernel registered under name over [0, n) (or the Range
+// option's slice), split by the schedule in opts (Static by default), and
+// returns when every chunk has run. The first chunk to fail stops the job
+// (no new chunks are claimed) and For returns it as a *WorkerError. When ctx
+// ends, no new chunks are claimed and For returns ctx.Err() once running
+// chunks return (or after Config.CancelGrace, killing the worker processes
+// still busy).
+//
+// args must have the type the kernel was registered with (nil means its
+// zero value). For a process team they are encoded with encoding/gob once
+// per job — not at all when they are equal to the last job's — so shared
+// arrays travel as their names and anything gob cannot encode is an error
+// before anything runs.
+func (t *Team) For(ctx context.Context, kernel string, n int, args any, opts ...Option) error {
+	_, _, err := t.do(ctx, kernel, n, args, nil, opts)
+	return err
+}
+
+// do runs a For (resType nil) or a reduction and returns the partials in
+// chunk order, with the global index of the first chunk.
+func (t *Team) do(ctx context.Context, name string, n int, args any, resType reflect.Type, opts []Option) (int, []uint64, error) {
+	k := lookup(name)
+	if k == nil {
+		return 0, nil, fmt.Errorf("engine: %w %q (register it with engine.Register in an init function)", ErrUnknownKernel, name)
+	}
+	switch {
+	case resType == nil && k.resType != nil:
+		return 0, nil, fmt.Errorf("engine: %w: kernel %q was registered with RegisterReduce; call Reduce", ErrKernelKind, name)
+	case resType != nil && k.resType == nil:
+		return 0, nil, fmt.Errorf("engine: %w: kernel %q was registered with Register; call For", ErrKernelKind, name)
+	case resType != nil && resType != k.resType:
+		return 0, nil, fmt.Errorf("engine: %w: kernel %q returns %s, Reduce asked for %s", ErrKernelKind, name, k.resType, resType)
+	}
+	if k.encErr != nil {
+		return 0, nil, fmt.Errorf("engine: kernel %q: %w", name, k.encErr)
+	}
+	a, err := checkArgs(k, args)
+	if err != nil {
+		return 0, nil, err
+	}
+	p, err := makePlan(n, t.cfg.Workers, opts)
+	if err != nil {
+		return 0, nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return 0, nil, fmt.Errorf("engine: %w", ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	if p.k == 0 {
+		return p.first, nil, nil
+	}
+	reduce := resType != nil
+	maxp := t.b.maxPartials()
+	if reduce && p.k > maxp {
+		switch p.sched {
+		case schedDynamic, schedGuided:
+			// Fewer, larger chunks: the result of a non-deterministic
+			// schedule may depend on its chunks anyway.
+			p.sched, p.size = schedDynamic, ceilDiv(p.hi-p.lo, maxp)
+			p.k = ceilDiv(p.hi-p.lo, p.size)
+		}
+	}
+	if !reduce {
+		return 0, nil, t.b.run(ctx, &job{k: k, args: a, p: p})
+	}
+	// A deterministic reduction with more chunks than the partial area
+	// holds runs in rounds of consecutive chunks.
+	all := make([]uint64, p.k)
+	for done := 0; done < p.k; {
+		sp := p
+		sp.first = p.first + done
+		sp.k = min(maxp, p.k-done)
+		j := &job{k: k, args: a, p: sp, partials: all[done : done+sp.k]}
+		if err := t.b.run(ctx, j); err != nil {
+			return 0, nil, err
+		}
+		done += sp.k
+	}
+	return p.first, all, nil
+}
+
+// reduceBits is Reduce without the generic result type: the partials as raw
+// bits.
+func reduceBits(ctx context.Context, t *Team, name string, n int, args any, rt reflect.Type, opts []Option) (int, []uint64, error) {
+	if t == nil {
+		return 0, nil, fmt.Errorf("engine: Reduce on a nil *Team")
+	}
+	return t.do(ctx, name, n, args, rt, opts)
+}

@@ -1,0 +1,330 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/shmpar/shmpar/internal/futex"
+	"github.com/shmpar/shmpar/internal/proc"
+	"github.com/shmpar/shmpar/shm"
+)
+
+// envWorker marks a worker process and tells it where it stands:
+// "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C" (cpu -1: not pinned).
+const envWorker = "SHMPAR_ENGINE_WORKER"
+
+// Exit codes of a worker process.
+const (
+	exitNoMain  = 86 // Start was reached in a worker: Main was not called first
+	exitBadEnv  = 87 // the worker environment or control block is invalid
+	exitOrphan  = 88 // the coordinator is gone
+	exitProblem = 89 // the control block cannot be mapped
+)
+
+// inWorker is set in a worker process once Main has taken over.
+var inWorker atomic.Bool
+
+// Main must be the first call in main (and in TestMain). In the coordinator
+// — any process that was not started as a worker — it returns at once. In a
+// worker process started by a team it serves jobs and never returns: the
+// process exits when the team closes or the coordinator dies.
+//
+// Without it, a worker process would run the program's main instead: Start
+// detects that (the worker exits at once with a message) and returns
+// ErrNoMain in the coordinator.
+func Main() {
+	v, ok := os.LookupEnv(envWorker)
+	if !ok {
+		return
+	}
+	_ = os.Unsetenv(envWorker) // not inherited by processes a kernel starts
+	inWorker.Store(true)
+	os.Exit(runWorker(v))
+}
+
+// checkNotWorker ends a worker process that reached Start without having
+// called Main: it would otherwise start a team of its own (a fork bomb).
+func checkNotWorker(Backend) {
+	if _, ok := os.LookupEnv(envWorker); ok && !inWorker.Load() {
+		fmt.Fprintln(os.Stderr, "engine: Start called in a shmpar worker process: engine.Main() must be the first call in main (and in TestMain); exiting")
+		os.Exit(exitNoMain)
+	}
+}
+
+type workerEnv struct {
+	idx, ctl, life, ppid, cpu int
+	spin                      time.Duration
+}
+
+func parseWorkerEnv(v string) (workerEnv, error) {
+	e := workerEnv{idx: -1, ctl: -1, life: -1, cpu: -1}
+	f := strings.Split(v, ";")
+	if len(f) == 0 || f[0] != "v1" {
+		return e, fmt.Errorf("unknown worker protocol %q", v)
+	}
+	for _, kv := range f[1:] {
+		k, val, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(val)
+		if !ok || err != nil {
+			return e, fmt.Errorf("bad field %q in %q", kv, v)
+		}
+		switch k {
+		case "idx":
+			e.idx = n
+		case "ctl":
+			e.ctl = n
+		case "life":
+			e.life = n
+		case "ppid":
+			e.ppid = n
+		case "spin":
+			e.spin = time.Duration(n)
+		case "cpu":
+			e.cpu = n
+		default:
+			return e, fmt.Errorf("unknown field %q in %q", k, v)
+		}
+	}
+	if e.idx < 0 || e.ctl < 3 || e.life < 3 || e.ppid <= 0 {
+		return e, fmt.Errorf("incomplete worker environment %q", v)
+	}
+	return e, nil
+}
+
+func formatWorkerEnv(e workerEnv) string {
+	return fmt.Sprintf("v1;idx=%d;ctl=%d;life=%d;ppid=%d;spin=%d;cpu=%d", e.idx, e.ctl, e.life, e.ppid, int64(e.spin), e.cpu)
+}
+
+// worker is the state of a worker process.
+type worker struct {
+	env   workerEnv
+	c     *control
+	slot  *slot
+	cache map[*kernel]workerArgs
+	cur   *kernel
+	ctx   Ctx
+}
+
+type workerArgs struct {
+	id  uint64
+	val any
+}
+
+func runWorker(v string) int {
+	env, err := parseWorkerEnv(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "engine: worker: %v\n", err)
+		return exitBadEnv
+	}
+	// The coordinator may have died before PDEATHSIG was armed.
+	if os.Getppid() != env.ppid {
+		return exitOrphan
+	}
+	// The team's lifeline: the coordinator holds the write end; EOF means it
+	// is gone (even if PDEATHSIG did not fire, golang/go#27505).
+	life := os.NewFile(uintptr(env.life), "shmpar-lifeline")
+	go func() {
+		var b [16]byte
+		for {
+			if _, err := life.Read(b[:]); err != nil {
+				os.Exit(exitOrphan)
+			}
+		}
+	}()
+	// Ctrl-C reaches the whole process group: the coordinator decides.
+	signal.Ignore(syscall.SIGINT)
+
+	seg, err := shm.OpenFile(os.NewFile(uintptr(env.ctl), "shmpar-control"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "engine: worker %d: open control block: %v\n", env.idx, err)
+		return exitProblem
+	}
+	c, err := viewControl(seg.Data())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "engine: worker %d: %v\n", env.idx, err)
+		return exitBadEnv
+	}
+	if env.idx >= len(c.slots) {
+		fmt.Fprintf(os.Stderr, "engine: worker %d: no slot (team has %d)\n", env.idx, len(c.slots))
+		return exitBadEnv
+	}
+	runtime.LockOSThread()
+	if env.cpu >= 0 {
+		if err := pinThread(env.cpu); err != nil {
+			fmt.Fprintf(os.Stderr, "engine: worker %d: pin to CPU %d: %v (running unpinned)\n", env.idx, env.cpu, err)
+		}
+	}
+	w := &worker{env: env, c: c, slot: &c.slots[env.idx], cache: map[*kernel]workerArgs{}}
+	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop}
+	return w.serve()
+}
+
+// serve reports ready and runs jobs until told to exit.
+func (w *worker) serve() int {
+	h := w.c.h
+	s := w.slot
+	me := proc.Self()
+	last := h.gen.Load()
+	s.chunk.Store(noChunk)
+	s.endGen.Store(last)
+	s.pid.Store(int64(me.PID))
+	s.start.Store(me.Start)
+	s.hello.Store(helloReady)
+	wakeCoordinator(h, true)
+	for {
+		g := w.waitGen(last)
+		last = g
+		if h.desc.kind.Load() == jobExit {
+			return 0
+		}
+		w.job(g)
+		s.endGen.Store(g)
+		if h.fin.Add(1) == h.desc.expect.Load() {
+			wakeCoordinator(h, false)
+		}
+	}
+}
+
+// wakeCoordinator bumps the notify word and wakes the coordinator if it
+// sleeps on it (always when force).
+func wakeCoordinator(h *ctlHeader, force bool) {
+	h.notify.Add(1)
+	if force || h.coordSleeping.Load() != 0 {
+		_, _ = futex.Wake((*uint32)(unsafe.Pointer(&h.notify)), 1)
+	}
+}
+
+// waitGen waits until the generation word differs from last: it spins for
+// env.spin (an idle worker answers a new job in well under a microsecond),
+// then sleeps on the futex.
+func (w *worker) waitGen(last uint32) uint32 {
+	h := w.c.h
+	if w.env.spin > 0 {
+		start := time.Now()
+		for i := 0; ; i++ {
+			if g := h.gen.Load(); g != last {
+				return g
+			}
+			if i&127 == 127 && time.Since(start) > w.env.spin {
+				break
+			}
+		}
+	}
+	for {
+		h.sleepers.Add(1)
+		if g := h.gen.Load(); g != last {
+			h.sleepers.Add(-1)
+			return g
+		}
+		_ = futex.Wait((*uint32)(unsafe.Pointer(&h.gen)), last, time.Second)
+		h.sleepers.Add(-1)
+		if g := h.gen.Load(); g != last {
+			return g
+		}
+	}
+}
+
+// job runs this worker's part of job generation g.
+func (w *worker) job(g uint32) {
+	c := w.c
+	d := &c.h.desc
+	fail := func(worker, lo, hi int, err error, stack string) {
+		kind := uint32(errKindError)
+		if _, ok := err.(*PanicError); ok {
+			kind = errKindPanic
+		}
+		if c.h.errOwner.CompareAndSwap(-1, int32(worker)) {
+			msg := err.Error()
+			if pe, ok := err.(*PanicError); ok {
+				msg = pe.Value
+			}
+			c.writeErr(worker, kind, lo, hi, msg, stack)
+		}
+		c.h.stop.CompareAndSwap(stopNone, stopFailed)
+	}
+	name := c.kernelName()
+	k := w.cur
+	if k == nil || k.name != string(name) {
+		k = lookup(string(name))
+		w.cur = k
+	}
+	if k == nil {
+		fail(w.env.idx, 0, 0, fmt.Errorf("%w %q in the worker process (kernels must be registered in init, before engine.Main runs)", ErrUnknownKernel, name), "")
+		return
+	}
+	id := d.argsID.Load()
+	a, ok := w.cache[k]
+	if !ok || a.id != id {
+		if shm.ReleaseUnlinked() > 0 {
+			clear(w.cache) // cached arguments may hold released segments
+		}
+		n := min(int(d.argsLen.Load()), len(c.args))
+		val, err := decodeArgs(k, c.args[:n])
+		if err != nil {
+			fail(w.env.idx, 0, 0, err, "")
+			return
+		}
+		a = workerArgs{id: id, val: val}
+		w.cache[k] = a
+	}
+	p := plan{
+		sched: schedKind(d.sched.Load()),
+		n:     int(d.n.Load()),
+		lo:    int(d.lo.Load()),
+		hi:    int(d.hi.Load()),
+		size:  int(d.size.Load()),
+		parts: int(d.parts.Load()),
+		first: int(d.first.Load()),
+		k:     int(d.k.Load()),
+	}
+	if !p.valid(len(c.list)) {
+		fail(w.env.idx, 0, 0, fmt.Errorf("engine: invalid job descriptor %+v", p), "")
+		return
+	}
+	r := &runner{k: k, args: a.val, p: &p, gen: g, next: &c.h.next, stop: &c.h.stop, fail: fail}
+	switch p.sched {
+	case schedGuided:
+		r.guided = guidedStarts(p.hi-p.lo, p.parts, p.size)
+		if p.k != len(r.guided)-1 {
+			fail(w.env.idx, 0, 0, fmt.Errorf("engine: invalid guided job descriptor %+v", p), "")
+			return
+		}
+	case schedList:
+		r.list = c.list[:p.k]
+	}
+	if d.reduce.Load() != 0 {
+		r.partials = c.partials
+	}
+	r.participate(&w.ctx, slotRec{w.slot})
+	w.ctx.endJob()
+}
+
+// valid checks a plan read from shared memory, so that a corrupt descriptor
+// is an error and not an out-of-range access.
+func (p *plan) valid(listCap int) bool {
+	if p.lo < 0 || p.lo > p.hi || p.hi > p.n || p.parts <= 0 || p.k < 0 {
+		return false
+	}
+	switch p.sched {
+	case schedStatic:
+		return p.k <= p.parts && p.k <= p.hi-p.lo
+	case schedDynamic:
+		return p.size > 0 && p.k == ceilDiv(p.hi-p.lo, p.size)
+	case schedGuided:
+		return p.size > 0 // k checked against the computed starts
+	case schedDet:
+		first, k := detChunks(p.lo, p.hi, p.size)
+		return p.size > 0 && p.first >= first && p.k >= 0 && p.first-first <= k-p.k
+	case schedList:
+		return p.k <= listCap
+	}
+	return false
+}
