@@ -107,8 +107,8 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		if uint32(w)&flagNotRecoverable != 0 {
 			return fmt.Errorf("lock: lock: %w", ErrNotRecoverable)
 		}
-		if uint32(w)&flagWaiters != 0 || nanotime()-start > int64(spinLimit) {
-			break // others already sleep: queue behind them
+		if nanotime()-start > int64(spinLimit) {
+			break
 		}
 		spin(i)
 	}
@@ -116,16 +116,9 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	// Phase 2: sleep. Having slept, we cannot know whether other waiters
 	// remain, so we acquire with the waiters bit set (the unlocker then pays
 	// one futex wake, which may find nobody).
-	var deadline int64
-	if ctx != nil {
-		if d, ok := ctx.Deadline(); ok {
-			deadline = start + int64(time.Until(d))
-		}
-		if ctx.Done() != nil {
-			stop := context.AfterFunc(ctx, func() { _, _ = futex.Wake(m.key(), math.MaxInt32) })
-			defer stop()
-		}
-	}
+	var wt waiter
+	wt.arm(ctx, m.key())
+	defer wt.disarm()
 	lastCheck := nanotime()
 	for {
 		w := m.w.Load()
@@ -139,10 +132,8 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		if low&flagNotRecoverable != 0 {
 			return fmt.Errorf("lock: lock: %w", ErrNotRecoverable)
 		}
-		if ctx != nil {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("lock: lock: %w", err)
-			}
+		if err := wt.err("lock"); err != nil {
+			return err
 		}
 		now := nanotime()
 		if now-lastCheck >= int64(checkInterval) {
@@ -160,14 +151,8 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			low |= flagWaiters
 		}
-		timeout := time.Duration(lastCheck + int64(checkInterval) - now)
-		if deadline != 0 {
-			if left := time.Duration(deadline - now); left < timeout {
-				timeout = max(left, time.Microsecond)
-			}
-		}
-		if err := futex.Wait(m.key(), low, timeout); err != nil && err != futex.ErrTimeout {
-			return fmt.Errorf("lock: lock: futex wait: %w", err)
+		if err := wt.sleep("lock", m.key(), low, time.Duration(lastCheck+int64(checkInterval)-now)); err != nil {
+			return err
 		}
 	}
 }
