@@ -125,3 +125,94 @@ func BenchmarkMutexContended2(b *testing.B) {
 		b.ReportMetric(float64(otherOps)/float64(uint64(b.N)+otherOps)*100, "child%")
 	})
 }
+
+func init() {
+	// barrierloop SPIN: wait for the start flag, then Wait on the barrier
+	// at offPrim as many times as offAux says. SPIN=0 disables spinning.
+	children["barrierloop"] = func(mem []byte, args []string) error {
+		b, err := Place[Barrier](mem, offPrim)
+		if err != nil {
+			return err
+		}
+		if args[0] == "0" {
+			spinLimit = 0
+		}
+		memU32(mem, offFlag).Store(1)
+		if err := childWaitFor("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
+			return err
+		}
+		for range memU64(mem, offAux).Load() {
+			if _, err := b.Wait(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// BenchmarkBarrierRoundTrip measures one round of a 2-party barrier: between
+// two processes (with and without the spin phase, which shows what a futex
+// sleep and wake-up costs), between two goroutines, and, as a reference, a
+// two-goroutine rendezvous over channels.
+func BenchmarkBarrierRoundTrip(b *testing.B) {
+	for _, spinning := range []bool{true, false} {
+		name := "processes=2/lock.Barrier"
+		if !spinning {
+			name += "/nospin"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := newShared(b)
+			bar, err := Place[Barrier](s.mem, offPrim)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := bar.Init(2); err != nil {
+				b.Fatal(err)
+			}
+			s.u64(offAux).Store(uint64(b.N))
+			k := startChild(b, s, "barrierloop", map[bool]int{true: 1, false: 0}[spinning])
+			waitFor(b, "child", func() bool { return s.u32(offFlag).Load() == 1 })
+			defer func(old time.Duration) { spinLimit = old }(spinLimit)
+			if !spinning {
+				spinLimit = 0
+			}
+			s.u32(offGo).Store(1)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := bar.Wait(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			k.wait(b)
+		})
+	}
+	b.Run("goroutines=2/lock.Barrier", func(b *testing.B) {
+		var bar Barrier
+		_ = bar.Init(2)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i < b.N; i++ {
+				_, _ = bar.Wait()
+			}
+		}()
+		for i := 0; i < b.N; i++ {
+			_, _ = bar.Wait()
+		}
+		<-done
+	})
+	b.Run("goroutines=2/chan", func(b *testing.B) {
+		ping, pong := make(chan struct{}), make(chan struct{})
+		go func() {
+			for range ping {
+				pong <- struct{}{}
+			}
+		}()
+		for i := 0; i < b.N; i++ {
+			ping <- struct{}{}
+			<-pong
+		}
+		close(ping)
+	})
+}

@@ -24,18 +24,22 @@ const MutexSize = 8
 // at an 8-byte aligned offset. It must not be copied after first use (the copy
 // would be a different lock).
 //
-// If the owning process dies while holding the Mutex, a waiting or later
-// locker gets the lock together with ErrOwnerDead, within about 50 ms of the
-// death when it was already waiting (see the package documentation).
+// An Unlock happens before the next Lock that acquires the Mutex, also across
+// processes. If the owning process dies while holding the Mutex, a waiting or
+// later locker gets the lock together with ErrOwnerDead, within about 50 ms of
+// the death (see the package documentation).
 type Mutex struct {
 	_ noCopy
 	w atomic.Uint64 // owner word: tag<<32 | flags | pid; 0 when unlocked
 }
 
+// spinLimit bounds how long a contended Lock, Acquire or Barrier.Wait spins
+// before it sleeps; see the package documentation for the choice. It is a
+// variable only so that benchmarks can measure the cost of not spinning.
+var spinLimit = 20 * time.Microsecond
+
 // Timing of the slow paths; see the package documentation for the reasons.
 const (
-	// spinLimit bounds how long a contended Lock spins before it sleeps.
-	spinLimit = 20 * time.Microsecond
 	// checkInterval is the longest a waiter sleeps before it re-checks that
 	// the owner (or a barrier party) is alive.
 	checkInterval = 50 * time.Millisecond
