@@ -90,6 +90,40 @@ func BenchmarkMutexContended2(b *testing.B) {
 		b.ReportMetric(total, "ops/s")
 		b.ReportMetric(float64(childOps)/float64(uint64(b.N)+childOps)*100, "child%")
 	})
+	b.Run("goroutines=2/lock.Mutex", func(b *testing.B) {
+		var m Mutex
+		var ctr uint64
+		var stop atomic.Bool
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for !stop.Load() {
+				for range 64 {
+					_ = m.Lock()
+					ctr++
+					_ = m.Unlock()
+				}
+			}
+		}()
+		time.Sleep(time.Millisecond)
+		b.ResetTimer()
+		start := time.Now()
+		_ = m.Lock()
+		base := ctr
+		_ = m.Unlock()
+		for i := 0; i < b.N; i++ {
+			_ = m.Lock()
+			ctr++
+			_ = m.Unlock()
+		}
+		el := time.Since(start)
+		b.StopTimer()
+		stop.Store(true)
+		<-done
+		otherOps := ctr - base - uint64(b.N)
+		b.ReportMetric(float64(uint64(b.N)+otherOps)/el.Seconds(), "ops/s")
+		b.ReportMetric(float64(otherOps)/float64(uint64(b.N)+otherOps)*100, "child%")
+	})
 	b.Run("goroutines=2/sync.Mutex", func(b *testing.B) {
 		var m sync.Mutex
 		var ctr uint64

@@ -163,13 +163,21 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 
 // takeOver replaces the dead owner's word w with the caller as the owner of
 // an inconsistent mutex, keeping the waiters bit. It returns an error wrapping
-// ErrOwnerDead when the caller took the lock, nil when w changed meanwhile.
+// ErrOwnerDead when the caller took the lock, and nil when another process
+// took it first (or the word no longer names the dead owner).
 func (m *Mutex) takeOver(w uint64) error {
-	nw := self | uint64(flagInconsistent) | uint64(uint32(w)&flagWaiters)
-	if !m.w.CompareAndSwap(w, nw) {
-		return nil
+	for {
+		nw := self | uint64(flagInconsistent) | uint64(uint32(w)&flagWaiters)
+		if m.w.CompareAndSwap(w, nw) {
+			return fmt.Errorf("lock: process %d died holding the mutex: %w", ownerPID(w), ErrOwnerDead)
+		}
+		// Retry while only the flags changed (a waiter set the waiters bit).
+		cur := m.w.Load()
+		if cur == 0 || cur&ownerMask != w&ownerMask || uint32(cur)&flagNotRecoverable != 0 {
+			return nil
+		}
+		w = cur
 	}
-	return fmt.Errorf("lock: process %d died holding the mutex: %w", ownerPID(w), ErrOwnerDead)
 }
 
 // Unlock unlocks m. It returns an error wrapping ErrNotOwner (and leaves m
