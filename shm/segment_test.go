@@ -1,3 +1,5 @@
+//go:build linux
+
 package shm
 
 import (
@@ -291,20 +293,6 @@ func TestOpenLonger(t *testing.T) {
 	_, err = Open("long", Dir(dir))
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "1 more than")
-}
-
-// plainNpy returns a .npy file as numpy writes it: data at offset 128.
-func plainNpy(n int) []byte {
-	dict := "{'descr': '<f8', 'fortran_order': False, 'shape': (" + itoa(n) + ",), }"
-	hl := 128 - 10
-	b := []byte("\x93NUMPY\x01\x00")
-	b = binary.LittleEndian.AppendUint16(b, uint16(hl))
-	b = append(b, dict...)
-	for len(b) < 127 {
-		b = append(b, ' ')
-	}
-	b = append(b, '\n')
-	return append(b, make([]byte, 8*n)...)
 }
 
 func TestOpenForeign(t *testing.T) {

@@ -1,0 +1,98 @@
+//go:build linux
+
+package shm
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestAttachCache(t *testing.T) {
+	t.Cleanup(releaseAll)
+	s, dir := newSeg(t, "cached", f64)
+	fillPattern(s.Data(), 1)
+	a, err := Attach(s.Path())
+	require.NoError(t, err)
+	require.NotSame(t, s, a)
+	require.NoError(t, checkPattern(a.Data(), 1))
+	require.Equal(t, "cached", a.Name())
+	for _, p := range []string{s.Path(), dir + "//cached", dir + "/./cached", filepath.Join(dir, "x", "..", "cached")} {
+		b, err := Attach(p)
+		require.NoError(t, err)
+		require.Same(t, a, b, p)
+	}
+	require.Zero(t, ReleaseUnlinked(), "the file is still there")
+
+	// Closed by mistake: the next Attach reopens.
+	require.NoError(t, a.Close())
+	b, err := Attach(s.Path())
+	require.NoError(t, err)
+	require.NotSame(t, a, b)
+	require.NoError(t, checkPattern(b.Data(), 1))
+
+	// Unlinked and recreated under the same name: released, and the next
+	// Attach maps the new file.
+	require.NoError(t, s.Unlink())
+	n, err := Create("cached", Meta{DType: Uint8, Shape: []int{3}}, Dir(dir))
+	require.NoError(t, err)
+	defer n.Close()
+	require.Equal(t, 1, ReleaseUnlinked())
+	require.Nil(t, b.Data(), "released segments are closed")
+	c, err := Attach(s.Path())
+	require.NoError(t, err)
+	require.Equal(t, Uint8, c.Meta().DType)
+
+	// Unlinked, nothing new: released.
+	require.NoError(t, n.Unlink())
+	require.Equal(t, 1, ReleaseUnlinked())
+	require.Zero(t, ReleaseUnlinked())
+
+	_, err = Attach(filepath.Join(dir, "missing"))
+	require.ErrorIs(t, err, ErrNotExist)
+}
+
+func TestAttachRefusesSymlink(t *testing.T) {
+	t.Cleanup(releaseAll)
+	s, dir := newSeg(t, "real", f64)
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(s.Path(), link))
+	_, err := Attach(link)
+	require.ErrorContains(t, err, "symbolic link")
+}
+
+func TestAttachMemfdInProcess(t *testing.T) {
+	t.Cleanup(releaseAll)
+	s, err := CreateAnon("mine", Meta{DType: Int64, Shape: []int{100}})
+	require.NoError(t, err)
+	fillPattern(s.Data(), 1)
+	a, err := Attach(s.Path())
+	require.NoError(t, err)
+	require.Equal(t, "mine", a.Name())
+	require.Equal(t, s.Path(), a.Path())
+	require.NoError(t, checkPattern(a.Data(), 1))
+	// A memfd has no links, but while its /proc path leads to it, it stays.
+	require.Zero(t, ReleaseUnlinked())
+	require.NoError(t, s.Close())
+	// The descriptor is closed: the path leads nowhere (or to another file).
+	other, err := CreateAnon("reuses-the-fd", Meta{DType: Uint8})
+	require.NoError(t, err)
+	defer other.Close()
+	require.Equal(t, 1, ReleaseUnlinked())
+}
+
+func TestAttachMemfdOfChild(t *testing.T) {
+	t.Cleanup(releaseAll)
+	c := startChild(t, "anon-hold", nil)
+	path := c.line(t)
+	require.Regexp(t, `^/proc/\d+/fd/\d+$`, path)
+	a, err := Attach(path)
+	require.NoError(t, err)
+	require.Equal(t, "held", a.Name())
+	require.NoError(t, checkPattern(a.Data(), 1))
+	require.Zero(t, ReleaseUnlinked())
+	c.wait(t) // the child closes its segment and exits
+	require.Equal(t, 1, ReleaseUnlinked())
+}
