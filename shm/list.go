@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/shmpar/shmpar/internal/proc"
 )
@@ -102,7 +103,7 @@ func scan(dir string, fn func(Info, os.FileInfo)) error {
 // inspect checks the file at path; ok is false when it is not a shmpar
 // segment or cannot be read.
 func inspect(name, path string) (info Info, fi os.FileInfo, ok bool) {
-	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0) // a FIFO must not block
 	if err != nil {
 		return info, nil, false // vanished, not ours to read, or now a symbolic link
 	}

@@ -507,7 +507,7 @@ func Unlink(name string, opts ...Option) error {
 }
 
 func unlink(path string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0) // a FIFO must not block
 	if err != nil {
 		return openErr(err)
 	}

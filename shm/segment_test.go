@@ -331,6 +331,11 @@ func TestOpenForeign(t *testing.T) {
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub"), 0o700))
 	_, err = Open("sub", Dir(dir))
 	require.ErrorIs(t, err, ErrBadMagic)
+	// A FIFO neither blocks nor passes.
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
+	_, err = Open("fifo", Dir(dir))
+	require.ErrorIs(t, err, ErrBadMagic)
+	require.ErrorIs(t, Unlink("fifo", Dir(dir)), ErrBadMagic)
 }
 
 func TestOpenCorrupt(t *testing.T) {
