@@ -3,6 +3,8 @@ package shm
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
+	"hash/crc32"
 	"slices"
 	"strings"
 	"testing"
@@ -226,4 +228,20 @@ func TestMetaLen(t *testing.T) {
 			require.EqualValues(t, -1, m.DataBytes())
 		}
 	}
+}
+
+// TestTrailerGolden pins the worked example of docs/FORMAT.md byte for byte.
+func TestTrailerGolden(t *testing.T) {
+	m := Meta{DType: Float64, Shape: []int{1000, 10}, Kind: KindArray, CreatorPID: 4321, CreatorStart: 98765, Created: time.Unix(0, 1700000000000000005)}
+	want := "" +
+		"53484d5041520001" + "01000000" + "f60f0000" + // magic, version, npy header length
+		"0a" + "01" + "02" + "00" + "00000000" + // dtype, kind, ndim, reserved, flags
+		"e803000000000000" + "0a00000000000000" + strings.Repeat("0000000000000000", 6) + // shape
+		"0010000000000000" + "8038010000000000" + // data offset, data length
+		"e110000000000000" + "cd81010000000000" + "05002a36fe9c9717" + // pid, start, created
+		"b6efec78" // CRC-32C
+	b := encodeTrailer(m)
+	require.Equal(t, want, hex.EncodeToString(b[:trFixedEnd]))
+	require.Equal(t, uint32(0xe3069283), crc32.Checksum([]byte("123456789"), castagnoli), "the CRC-32C check value")
+	require.Equal(t, layout{dataBytes: 80000, trailerOff: 86016, size: 90112}, layoutFor(m.DataBytes()))
 }
