@@ -250,3 +250,20 @@ func BenchmarkBarrierRoundTrip(b *testing.B) {
 		close(ping)
 	})
 }
+
+func BenchmarkRWMutexUncontendedRead(b *testing.B) {
+	b.Run("lock.RWMutex", func(b *testing.B) {
+		var rw RWMutex
+		for b.Loop() {
+			_ = rw.RLock()
+			_ = rw.RUnlock()
+		}
+	})
+	b.Run("sync.RWMutex", func(b *testing.B) {
+		var rw sync.RWMutex
+		for b.Loop() {
+			rw.RLock()
+			rw.RUnlock()
+		}
+	})
+}

@@ -1,10 +1,11 @@
 // Package lock provides synchronization primitives that live in memory shared
 // between processes, like the Lock, Semaphore, Barrier, Event and Condition of
-// Python's multiprocessing, with one difference that matters: a process that
+// Python's multiprocessing (and a reader/writer lock), with one difference that matters: a process that
 // dies holding a Mutex never deadlocks the others.
 //
 //	type       size  zero value
 //	Mutex        8   unlocked
+//	RWMutex    256   unlocked
 //	Semaphore    8   count 0, no bound (Init sets a count and a bound)
 //	Event        8   clear
 //	Cond         8   no waiters
@@ -123,6 +124,9 @@
 // # Process death, per primitive
 //
 //   - Mutex: detected and recovered as above (ErrOwnerDead, Consistent).
+//   - RWMutex: a dead writer is reported like a Mutex owner (the next Lock
+//     or RLock returns ErrOwnerDead and holds it for writing); a dead
+//     reader's read locks are dropped by the next writer within about 50 ms.
 //   - Semaphore: it has no owner; units held by a dead process are not
 //     returned, so the count stays lower. A dead waiter leaves no trace.
 //   - Barrier: a process registered with it (on its first Wait, or Join)
