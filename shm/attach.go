@@ -2,7 +2,6 @@ package shm
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,16 +21,26 @@ var attached = struct {
 // path may be a segment's file or the "/proc/<pid>/fd/<fd>" Path of another
 // process's anonymous segment; a symbolic link is followed only under /proc.
 //
+// Each call checks (one stat) that path still leads to the cached file; if
+// not, the stale segment is closed and the new file opened, so a reused
+// descriptor number or a re-created name never yields the old mapping.
+//
 // The cache owns the segments it returns: callers must not Close them (a
 // closed one is reopened by the next Attach). They stay mapped until
-// ReleaseUnlinked finds their file gone.
+// ReleaseUnlinked, or an Attach of the same path, finds their file gone.
 func Attach(path string) (*Segment, error) {
 	key := filepath.Clean(path)
 	attached.mu.Lock()
 	defer attached.mu.Unlock()
 	if s := attached.segs[key]; s != nil {
+		// A cached segment is returned only while its path still leads to
+		// its file: a /proc/<pid>/fd/<fd> number is soon reused, and a name
+		// may be unlinked and created again.
 		if !s.isClosed() {
-			return s, nil
+			if stillAt(key, s.ident) {
+				return s, nil
+			}
+			s.Close()
 		}
 		delete(attached.segs, key)
 	}
@@ -75,8 +84,7 @@ func ReleaseUnlinked() int {
 // gone reports whether s's path no longer leads to its file, or its named
 // file has been unlinked.
 func (s *Segment) gone() bool {
-	cur, err := os.Stat(s.path)
-	if err != nil || !os.SameFile(cur, s.ident) {
+	if !stillAt(s.path, s.ident) {
 		return true
 	}
 	if s.memfd {

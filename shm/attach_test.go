@@ -96,3 +96,37 @@ func TestAttachMemfdOfChild(t *testing.T) {
 	c.wait(t) // the child closes its segment and exits
 	require.Equal(t, 1, ReleaseUnlinked())
 }
+
+func TestAttachNeverReturnsStale(t *testing.T) {
+	t.Cleanup(releaseAll)
+	a, err := CreateAnon("first", Meta{DType: Int64, Shape: []int{10}})
+	require.NoError(t, err)
+	path := a.Path()
+	x, err := Attach(path)
+	require.NoError(t, err)
+	require.Equal(t, "first", x.Name())
+	require.NoError(t, a.Close())
+	// The next descriptor gets the same number: the path now leads to b.
+	b, err := CreateAnon("second", Meta{DType: Uint8, Shape: []int{3}})
+	require.NoError(t, err)
+	defer b.Close()
+	require.Equal(t, path, b.Path())
+	y, err := Attach(path)
+	require.NoError(t, err)
+	require.Equal(t, "second", y.Name())
+	require.Equal(t, Uint8, y.Meta().DType)
+	require.Nil(t, x.Data(), "the stale segment was closed")
+
+	// The same for a name unlinked and created again.
+	s, dir := newSeg(t, "again", f64)
+	x, err = Attach(s.Path())
+	require.NoError(t, err)
+	require.NoError(t, s.Unlink())
+	n, err := Create("again", Meta{DType: Int8}, Dir(dir))
+	require.NoError(t, err)
+	defer n.Close()
+	y, err = Attach(s.Path())
+	require.NoError(t, err)
+	require.Equal(t, Int8, y.Meta().DType)
+	require.Nil(t, x.Data())
+}

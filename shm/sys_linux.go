@@ -126,3 +126,14 @@ func describeFD(f *os.File) (memfd bool, label, file string) {
 	}
 	return false, "", ""
 }
+
+// stillAt reports whether path leads to the file fi describes (following
+// links), without allocating: it is on Attach's hot path.
+func stillAt(path string, fi os.FileInfo) bool {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return false
+	}
+	old, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && uint64(old.Dev) == uint64(st.Dev) && uint64(old.Ino) == uint64(st.Ino)
+}

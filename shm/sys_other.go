@@ -37,3 +37,8 @@ func nlink(fi os.FileInfo) uint64 { return 1 }
 func fdPath(f *os.File) string { return f.Name() }
 
 func describeFD(f *os.File) (memfd bool, label, file string) { return false, "", "" }
+
+func stillAt(path string, fi os.FileInfo) bool {
+	cur, err := os.Stat(path)
+	return err == nil && os.SameFile(cur, fi)
+}
