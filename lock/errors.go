@@ -17,7 +17,7 @@ var ErrNotRecoverable = errors.New("lock: mutex is not recoverable")
 
 // ErrNotOwner is returned when a process unlocks (or marks consistent) a Mutex
 // that another process holds, or waits on a Cond with a Mutex it does not hold.
-var ErrNotOwner = errors.New("lock: mutex is held by another process")
+var ErrNotOwner = errors.New("lock: mutex is not held by this process")
 
 // ErrBrokenBarrier is returned by Barrier.Wait when the barrier is broken: a
 // party timed out, was cancelled or died, or the barrier was aborted or reset
