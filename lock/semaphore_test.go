@@ -126,8 +126,8 @@ func TestSemaphoreWakesSleepers(t *testing.T) {
 	for range waiters {
 		wg.Go(func() { errs <- s.AcquireContext(deadline(t, 20*time.Second)) })
 	}
-	time.Sleep(30 * time.Millisecond) // past the spin phase: asleep
-	require.NotZero(t, uint32(s.v.Load())&semWaiters)
+	waitFor(t, "a sleeper", func() bool { return uint32(s.v.Load())&semWaiters != 0 })
+	time.Sleep(10 * time.Millisecond) // let more of them fall asleep
 	require.NoError(t, s.ReleaseN(2))
 	require.NoError(t, s.ReleaseN(3))
 	wg.Wait()
