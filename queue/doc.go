@@ -1,0 +1,129 @@
+// Package queue provides a cross-process Queue and Pipe over shared-memory
+// ring buffers, the counterparts of Python's multiprocessing.Queue and
+// multiprocessing.Pipe.
+//
+// A Queue is a bounded multi-producer, multi-consumer queue of byte
+// messages. Any number of processes open it by name (Open), inherit it as an
+// anonymous memfd (CreateAnon), or receive it inside engine task arguments
+// (it implements gob.GobEncoder and travels as a reference to its segment).
+// Put and Get block while the ring is full or empty, under a
+// context.Context for deadlines and cancellation; TryPut and TryGet never
+// wait. Typed wraps a Queue in a Codec (encoding/gob by default) to carry Go
+// values. A Pipe is a pair of Conns, one per end, each direction a ring of its
+// own: Send on one end, Recv on the other.
+//
+// # Closing
+//
+// Two different things are closed, as with a network connection:
+//
+//   - CloseWrite closes the queue itself, for every process: later Puts fail
+//     with ErrClosed, and Gets take what remains, then return ErrClosed, like
+//     receives from a closed channel. On a Conn it closes that end's sending
+//     direction (a half-close).
+//   - Close lets go of this process's handle and mapping only; the queue and
+//     its messages stay for the other processes. A parent that hands a Conn
+//     to a child may Close its copy at once.
+//
+// # Layout
+//
+// A queue is an shm segment of kind KindQueue with uint8 elements: shape
+// [capacity] for a Queue, [2, capacity] for a Pipe (ring 0 carries end 0 to
+// end 1). The ring's bytes are the segment's data; its control block lives in
+// the segment's lock area, one 192-byte block per ring, three cache lines so
+// that producers and consumers do not write the same line:
+//
+//	lock area +0    closed uint32 | neWord uint32 | nfWord uint32     read-mostly
+//	          +64   putMu lock.Mutex | tail | puts | pendTail | pendPuts  producers
+//	          +128  getMu lock.Mutex | head | gets | pendHead | pendGets  consumers
+//	          +192  second ring's block (pipes)
+//
+//	data      +0    ... | len uint32 | ^len uint32 | payload, padded to 8 | ...
+//	                      ^ head % capacity                  tail % capacity ^
+//
+// head and tail are 64-bit byte counts that only grow (a ring position is the
+// count modulo the capacity); head <= tail <= head+capacity always. A record
+// is an 8-byte header (the length and its complement, as a check) and the
+// payload padded to 8 bytes; it may wrap around the end of the ring. A
+// zeroed block is an empty open ring, so a new segment needs no set-up.
+//
+// # Algorithm
+//
+// Producers serialize on putMu and consumers on getMu, two robust
+// lock.Mutexes, so a producer and a consumer never wait for each other. Put
+// locks putMu, checks for room against head, copies the record past tail, and
+// only then publishes it with one atomic store of the new tail. Get locks
+// getMu, reads the record at head (tail says it is complete), copies it into
+// the caller's memory, and only then commits with one atomic store of the new
+// head. Each side keeps a private copy of the other side's index and re-reads
+// the shared one only when the copy says full or empty, so a busy queue moves
+// few cache lines per message.
+//
+// A blocked Put or Get spins for up to 50 µs (a peer that answers within
+// that time costs no system call), then sleeps on a futex word: neWord for
+// "not empty", nfWord for "not full". A sleeper sets the word's low bit before
+// its last check; whoever changes the state looks at the bit afterwards and,
+// only if it is set, bumps the word, clears the bit and wakes the sleepers.
+// A Put or Get with nobody asleep makes no system call. Every sleep lasts at
+// most 100 ms, after which the sleeper checks again, so no mistake or crash
+// can leave a waiter asleep for good.
+//
+// # Crash guarantees
+//
+// Any process may be killed (SIGKILL) at any instruction:
+//
+//   - The queue is never corrupted. The only shared state a process changes
+//     outside its critical section is the futex words; inside it, the
+//     indices change by single atomic stores, so they are always either the
+//     old or the new value, never torn.
+//   - A producer killed during Put leaves either nothing (it died before
+//     the tail store: consumers never look past tail, and the next Put
+//     overwrites the partial bytes) or the whole message. No consumer ever
+//     sees a partial message. A message whose Put returned nil is stored.
+//   - A consumer killed during Get before its head store leaves the message
+//     where it was, and the next Get takes it. Killed after the head store,
+//     the message is gone with it: that one message was delivered to the
+//     process that died. So each message is delivered at most once, and a
+//     killed consumer can lose at most the one message its Get had committed
+//     but not returned (and, of course, any it had returned and not yet
+//     handled). No message is ever delivered twice.
+//   - A process that dies holding putMu or getMu leaves it to the next
+//     locker with lock.ErrOwnerDead (within about 50 ms, see package lock).
+//     That locker finishes the dead process's bookkeeping: the message
+//     counts that Len reports are written after the index, and the index a
+//     Put or Get was about to publish is recorded first (pendTail, pendHead),
+//     so the repair can tell whether the dead process published. It then
+//     checks the indices and marks the mutex consistent. If the indices are
+//     impossible (a segment damaged by something else) it leaves the mutex
+//     not recoverable, and every later operation returns ErrCorrupt.
+//   - A process killed while asleep leaves at most a set "sleepers" bit, which
+//     the next wake-up clears; killed during CloseWrite, the queue is either
+//     closed or not.
+//
+// What cannot be guaranteed: a message a consumer took (Get returned it) is
+// the consumer's; if it then dies the message is lost, as with any queue.
+// A consumer waiting on a queue whose producers all died waits until its
+// context ends: use deadlines when that can happen.
+//
+// # Performance
+//
+// Messages are copied in and out (a Get copies the message into the caller's
+// memory before committing, so a slow consumer never holds ring space).
+// GetAppend and RecvAppend reuse the caller's buffer; Get allocates. The
+// mutexes are uncontended in the one-producer, one-consumer case, where a
+// message costs two lock operations, a copy in, a copy out and two index
+// stores. bench_test.go measures messages per second between processes and
+// the Pipe round trip.
+//
+// # Caveats
+//
+//   - The ring's capacity is fixed at creation; a message takes 8 bytes plus
+//     its length rounded up to 8, and one longer than the capacity minus 8
+//     is refused with ErrTooLarge.
+//   - Order is FIFO over the whole queue. Two producers' messages interleave
+//     in the order their Puts published; one producer's come out in order.
+//   - All processes sharing a queue must run in the same pid namespace (the
+//     mutexes record owners by pid) and, for Typed, use the same type and
+//     codec.
+//   - Linux only. Elsewhere the package compiles, but creating or opening a
+//     queue returns errors.ErrUnsupported.
+package queue

@@ -1,0 +1,106 @@
+package queue
+
+import (
+	"fmt"
+
+	"github.com/shmpar/shmpar/shm"
+)
+
+// GobEncode encodes the queue as a reference to its segment (kind, element
+// type and path); no message is copied. This is how a Queue crosses to a
+// worker process inside engine task arguments. An anonymous queue's path is
+// valid only while the encoding process keeps the queue open.
+func (q *Queue) GobEncode() ([]byte, error) {
+	if q == nil || q.h.seg == nil || q.h.closing.Load() {
+		return nil, fmt.Errorf("queue: encode of a nil or closed Queue")
+	}
+	return shm.RefOf(q.h.seg).MarshalBinary()
+}
+
+// GobDecode attaches to the queue named by an encoded reference through
+// shm.Attach: one mapping per process, shared by every Queue decoded from
+// the same reference, which Close leaves mapped. As with arrays, a decoded
+// Queue belongs to the call it was passed to and must not be kept after it
+// (engine workers release unlinked segments between jobs). It returns an
+// error wrapping ErrNotQueue for a reference to anything but a queue.
+func (q *Queue) GobDecode(b []byte) error {
+	seg, err := attachRef(b)
+	if err != nil {
+		return fmt.Errorf("queue: decode: %w", err)
+	}
+	d, err := newQueue(seg, true)
+	if err != nil {
+		return fmt.Errorf("queue: decode: %w", err)
+	}
+	q.h.seg, q.h.unmap, q.h.words = d.h.seg, nil, d.h.words
+	q.r.init(d.r.c, d.r.data, &q.h)
+	return nil
+}
+
+// attachRef decodes a segment reference and attaches to it, checking that
+// it names a queue segment (uint8, KindQueue).
+func attachRef(b []byte) (*shm.Segment, error) {
+	var r shm.Ref
+	if err := r.UnmarshalBinary(b); err != nil {
+		return nil, err
+	}
+	if r.Kind != shm.KindQueue || r.DType != shm.Uint8 {
+		return nil, fmt.Errorf("%w: %s refers to a %s %s segment", ErrNotQueue, r.Path, r.DType, r.Kind)
+	}
+	return shm.AttachRef(b, shm.KindQueue, shm.Uint8)
+}
+
+// GobEncode encodes the end as its number and a reference to the pipe's
+// segment (see Queue.GobEncode). The receiving process gets this same end:
+// encode the end the other process should use.
+func (c *Conn) GobEncode() ([]byte, error) {
+	if c == nil || c.h.seg == nil || c.h.closing.Load() {
+		return nil, fmt.Errorf("queue: encode of a nil or closed Conn")
+	}
+	ref, err := shm.RefOf(c.h.seg).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{'0' + byte(c.end)}, ref...), nil
+}
+
+// GobDecode attaches to the pipe end named by an encoded Conn (see
+// Queue.GobDecode for the mapping's lifetime). It returns an error wrapping
+// ErrNotQueue for anything but a pipe end.
+func (c *Conn) GobDecode(b []byte) error {
+	if len(b) < 1 || (b[0] != '0' && b[0] != '1') {
+		return fmt.Errorf("queue: decode pipe end: %w: not an encoded Conn", ErrNotQueue)
+	}
+	seg, err := attachRef(b[1:])
+	if err != nil {
+		return fmt.Errorf("queue: decode pipe end: %w", err)
+	}
+	d, err := newConn(seg, int(b[0]-'0'), nil)
+	if err != nil {
+		return fmt.Errorf("queue: decode pipe end: %w", err)
+	}
+	c.h.seg, c.h.unmap, c.h.words, c.end = d.h.seg, nil, d.h.words, d.end
+	c.tx.init(d.tx.c, d.tx.data, &c.h)
+	c.rx.init(d.rx.c, d.rx.data, &c.h)
+	return nil
+}
+
+// GobEncode encodes the typed queue as its Queue (see Queue.GobEncode). The
+// codec is not encoded: the decoded Typed uses GobCodec.
+func (t *Typed[T]) GobEncode() ([]byte, error) {
+	if t == nil || t.q == nil {
+		return nil, fmt.Errorf("queue: encode of a nil Typed queue")
+	}
+	return t.q.GobEncode()
+}
+
+// GobDecode attaches to the queue named by an encoded Typed (see
+// Queue.GobDecode) and uses GobCodec for its values.
+func (t *Typed[T]) GobDecode(b []byte) error {
+	q := new(Queue)
+	if err := q.GobDecode(b); err != nil {
+		return err
+	}
+	t.q, t.codec = q, GobCodec{}
+	return nil
+}

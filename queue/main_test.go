@@ -1,0 +1,424 @@
+package queue_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/gob"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shmpar/shmpar/queue"
+	"github.com/shmpar/shmpar/shm"
+)
+
+// TestMain lets the test binary play another process: with SHMPAR_TEST_CHILD
+// set it runs that role instead of the tests.
+func TestMain(m *testing.M) {
+	if role := os.Getenv("SHMPAR_TEST_CHILD"); role != "" {
+		if err := child(role); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// childTimeout bounds every child's work and every wait for a child.
+const childTimeout = 50 * time.Second
+
+func env(key string) string { return os.Getenv("SHMPAR_TEST_" + key) }
+
+func envInt(key string) int {
+	n, _ := strconv.Atoi(env(key))
+	return n
+}
+
+// streamMsg builds message seq of producer id, size bytes long (at least
+// 16): id, seq, a check word, then filler derived from them.
+func streamMsg(buf []byte, id, seq, size int) []byte {
+	buf = buf[:0]
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(id))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(seq))
+	buf = binary.LittleEndian.AppendUint64(buf, check(id, seq))
+	for i := 16; i < size; i++ {
+		buf = append(buf, byte(id+seq+i))
+	}
+	return buf
+}
+
+func check(id, seq int) uint64 { return uint64(id)*0x9e3779b97f4a7c15 ^ uint64(seq)*0xbf58476d1ce4e5b9 ^ 0x5eed }
+
+// parseStreamMsg checks a message built by streamMsg and returns its id and
+// sequence number.
+func parseStreamMsg(msg []byte) (id, seq int, err error) {
+	if len(msg) < 16 {
+		return 0, 0, fmt.Errorf("message of %d bytes, want at least 16", len(msg))
+	}
+	id = int(binary.LittleEndian.Uint32(msg))
+	seq = int(binary.LittleEndian.Uint32(msg[4:]))
+	if binary.LittleEndian.Uint64(msg[8:]) != check(id, seq) {
+		return 0, 0, fmt.Errorf("message %x has a bad check word", msg[:16])
+	}
+	for i := 16; i < len(msg); i++ {
+		if msg[i] != byte(id+seq+i) {
+			return 0, 0, fmt.Errorf("message %d/%d: byte %d is %d, want %d", id, seq, i, msg[i], byte(id+seq+i))
+		}
+	}
+	return id, seq, nil
+}
+
+// crcMsg builds a self-checking message of n >= 8 bytes: a CRC of the rest,
+// then seq, then filler.
+func crcMsg(seq, n int) []byte {
+	b := make([]byte, n)
+	binary.LittleEndian.PutUint32(b[4:], uint32(seq))
+	for i := 8; i < n; i++ {
+		b[i] = byte(seq*7 + i)
+	}
+	binary.LittleEndian.PutUint32(b, crc32.ChecksumIEEE(b[4:]))
+	return b
+}
+
+func checkCRCMsg(b []byte) error {
+	if len(b) < 8 {
+		return fmt.Errorf("message of %d bytes", len(b))
+	}
+	if crc32.ChecksumIEEE(b[4:]) != binary.LittleEndian.Uint32(b) {
+		return fmt.Errorf("message of %d bytes (seq %d) fails its CRC: a partial or mixed message", len(b), binary.LittleEndian.Uint32(b[4:]))
+	}
+	return nil
+}
+
+// openCounts opens the shared uint32 counters a consumer reports into.
+func openCounts(name, dir string) (*shm.Segment, []uint32, error) {
+	seg, err := shm.Open(name, shm.Dir(dir))
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := shm.View[uint32](seg)
+	if err != nil {
+		seg.Close()
+		return nil, nil, err
+	}
+	return seg, c, nil
+}
+
+func child(role string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+	defer cancel()
+	dir, name := env("DIR"), env("NAME")
+	switch role {
+	case "producer": // put N stream messages of SIZE bytes as producer ID
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		id, n, size := envInt("ID"), envInt("N"), max(envInt("SIZE"), 16)
+		buf := make([]byte, 0, size)
+		for seq := range n {
+			if err := q.Put(ctx, streamMsg(buf, id, seq, size)); err != nil {
+				return fmt.Errorf("producer %d, message %d: %w", id, seq, err)
+			}
+		}
+		return nil
+
+	case "consumer": // get until closed; check order per producer; count each message in COUNTS
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		seg, counts, err := openCounts(env("COUNTS"), dir)
+		if err != nil {
+			return err
+		}
+		defer seg.Close()
+		producers, n, cid := envInt("PRODUCERS"), envInt("N"), envInt("ID")
+		last := make([]int, producers)
+		for i := range last {
+			last[i] = -1
+		}
+		progress := &counts[producers*n+cid]
+		buf := make([]byte, 0, 64)
+		got := 0
+		for {
+			msg, err := q.GetAppend(ctx, buf[:0])
+			if errors.Is(err, queue.ErrClosed) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("consumer %d after %d messages: %w", cid, got, err)
+			}
+			id, seq, err := parseStreamMsg(msg)
+			if err != nil {
+				return err
+			}
+			if id >= producers || seq >= n {
+				return fmt.Errorf("message %d/%d out of range", id, seq)
+			}
+			if seq <= last[id] {
+				return fmt.Errorf("consumer %d: producer %d's message %d after %d: out of order", cid, id, seq, last[id])
+			}
+			last[id] = seq
+			atomic.AddUint32(&counts[id*n+seq], 1)
+			atomic.AddUint32(progress, 1)
+			got++
+		}
+		fmt.Println("got", got)
+		return nil
+
+	case "hook": // stop at POINT inside one OP (put or get) and wait to be killed
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		point := env("POINT")
+		queue.SetTestHook(func(p string) {
+			if p == point {
+				fmt.Println("hooked")
+				time.Sleep(childTimeout)
+			}
+		})
+		switch env("OP") {
+		case "put":
+			err = q.Put(ctx, []byte(env("MSG")))
+		case "get":
+			_, err = q.Get(ctx)
+		}
+		return fmt.Errorf("hook %s not reached (err %v)", point, err)
+
+	case "putloop": // put CRC-checked messages of varied sizes until killed
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		for seq := 0; ; seq++ {
+			if err := q.Put(ctx, crcMsg(seq, 8+(seq*997)%3000)); err != nil {
+				return err
+			}
+		}
+
+	case "getone": // print the next message (waking from a futex sleep)
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		fmt.Println("ready")
+		msg, err := q.Get(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("got %s\n", msg)
+		return nil
+
+	case "gobget": // decode a gob-encoded Queue from GOB and print what it holds
+		var args struct{ Q *queue.Queue }
+		if err := decodeGob(env("GOB"), &args); err != nil {
+			return err
+		}
+		for {
+			msg, err := args.Q.Get(ctx)
+			if errors.Is(err, queue.ErrClosed) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s\n", msg)
+		}
+
+	case "echo": // decode a gob-encoded pipe end from GOB; send back each message until closed
+		var args struct{ C *queue.Conn }
+		if err := decodeGob(env("GOB"), &args); err != nil {
+			return err
+		}
+		var buf []byte
+		for {
+			msg, err := args.C.RecvAppend(ctx, buf[:0])
+			if errors.Is(err, queue.ErrClosed) {
+				return args.C.CloseWrite()
+			}
+			if err != nil {
+				return err
+			}
+			if err := args.C.Send(ctx, msg); err != nil {
+				return err
+			}
+			buf = msg
+		}
+
+	case "typedget": // get Items from a gob-encoded Typed queue and print them
+		var args struct{ T *queue.Typed[item] }
+		if err := decodeGob(env("GOB"), &args); err != nil {
+			return err
+		}
+		for {
+			it, err := args.T.Get(ctx)
+			if errors.Is(err, queue.ErrClosed) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s=%d\n", it.Name, it.N)
+		}
+
+	case "bench-put", "bench-get": // see bench_test.go
+		return benchChild(ctx, role)
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// item is a value carried by the typed-queue tests.
+type item struct {
+	Name string
+	N    int
+}
+
+// proc is a running child process.
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string // stdout, line by line; closed at EOF
+	mu    sync.Mutex
+	out   strings.Builder // stdout and stderr, for failure messages
+	done  chan error
+}
+
+// startChild starts the test binary in role with SHMPAR_TEST_<key>=value
+// pairs from env, and kills it when the test ends.
+func startChild(t testing.TB, role string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SHMPAR_TEST_CHILD="+role)
+	for _, kv := range env {
+		cmd.Env = append(cmd.Env, "SHMPAR_TEST_"+kv)
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 1024), done: make(chan error, 1)}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = writerFunc(func(b []byte) (int, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.out.Write(b)
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+	})
+	return p
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// wait waits (bounded) for the child to exit and fails the test unless it
+// exited with status 0. It returns the child's output.
+func (p *proc) wait(t testing.TB) string {
+	t.Helper()
+	if err := p.waitErr(); err != nil {
+		t.Fatalf("child %s: %v\n%s", p.cmd.Env[len(os.Environ())], err, p.output())
+	}
+	return p.output()
+}
+
+func (p *proc) waitErr() error {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(childTimeout + 5*time.Second):
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("timed out")
+	}
+}
+
+// expect waits (bounded) for the child to print the line want.
+func (p *proc) expect(t testing.TB, want string) {
+	t.Helper()
+	timeout := time.After(childTimeout)
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("child exited before printing %q: %v\n%s", want, p.waitErr(), p.output())
+			}
+			if line == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("child did not print %q\n%s", want, p.output())
+		}
+	}
+}
+
+// kill kills the child with SIGKILL and waits for it.
+func (p *proc) kill(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.waitErr()
+}
+
+func encodeGob(t testing.TB, v any) string {
+	t.Helper()
+	b, err := gobBytes(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func gobBytes(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(v)
+	return buf.Bytes(), err
+}
+
+func decodeGob(s string, v any) error {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	return gob.NewDecoder(bytes.NewReader(b)).Decode(v)
+}
+
+func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

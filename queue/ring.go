@@ -1,0 +1,544 @@
+package queue
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/shmpar/shmpar/internal/futex"
+	"github.com/shmpar/shmpar/lock"
+)
+
+// ctl is the control block of one ring, laid over the segment's lock area
+// (shm.Segment.Locks). It is three 64-byte cache lines: one read-mostly,
+// one written by producers, one written by consumers, so that a producer and
+// a consumer on different cores do not fight over a line they both write.
+// The zero value is an empty, open ring, so a freshly created segment needs
+// no initialization. See doc.go for the algorithm.
+type ctl struct {
+	// Line 0: read on every operation, written only on slow paths.
+	closed atomic.Uint32 // 1 once CloseWrite ran; never goes back to 0
+	neWord atomic.Uint32 // "not empty" futex word: sequence<<1 | sleepers
+	nfWord atomic.Uint32 // "not full" futex word: sequence<<1 | sleepers
+	_      [64 - 12]byte
+
+	// Line 1: producers, under putMu.
+	putMu    lock.Mutex
+	tail     atomic.Uint64 // bytes ever published; the publication point
+	puts     atomic.Uint64 // messages ever published
+	pendTail atomic.Uint64 // tail the current (or last) Put is publishing
+	pendPuts atomic.Uint64 // puts that goes with pendTail
+	_        [64 - 40]byte
+
+	// Line 2: consumers, under getMu.
+	getMu    lock.Mutex
+	head     atomic.Uint64 // bytes ever consumed; the commit point of a Get
+	gets     atomic.Uint64 // messages ever consumed
+	pendHead atomic.Uint64 // head the current (or last) Get is committing
+	pendGets atomic.Uint64 // gets that goes with pendHead
+	_        [64 - 40]byte
+}
+
+// ctlSize is the size of a ring's control block in the lock area.
+const ctlSize = 192
+
+// The control block must be exactly ctlSize bytes (compile-time check).
+var (
+	_ [ctlSize - unsafe.Sizeof(ctl{})]byte
+	_ [unsafe.Sizeof(ctl{}) - ctlSize]byte
+)
+
+const (
+	// recHeader is the size of a record header: the message length and its
+	// complement, two little-endian uint32s.
+	recHeader = 8
+
+	// sleepers is the flag bit of a futex word: some process may sleep on
+	// it, so whoever changes the condition must wake it.
+	sleepers = 1
+
+	// spinLimit bounds how long a blocked Put or Get spins before it sleeps.
+	// Waking a sleeping process costs tens of microseconds on a VM, so a
+	// peer that answers within this time is met without a system call.
+	spinLimit = 50 * time.Microsecond
+
+	// sleepSlice is the longest one futex sleep lasts; the waiter then
+	// re-checks everything (a close, a lost wake-up, a dead process).
+	sleepSlice = 100 * time.Millisecond
+)
+
+// recSize returns the ring bytes a message of n bytes takes: the header and
+// the payload padded to 8 bytes.
+func recSize(n int) uint64 { return recHeader + (uint64(n)+7)&^7 }
+
+// testHook, when set (only by tests), is called at the named points of Put
+// and Get so that a test can kill the process there.
+var testHook func(point string)
+
+// ring is one process's view of a ring: the shared control block and data,
+// plus caches that are only hints and are guarded by the shared mutexes.
+type ring struct {
+	c      *ctl
+	data   []byte // len is a multiple of 8
+	size   uint64 // len(data)
+	maxMsg int    // largest message that fits
+	h      *handle
+
+	// Past values of the other side's index, so never ahead of it: a
+	// producer that sees room against headCache has room. They are atomics
+	// only for the race detector, which cannot see that the shared mutexes
+	// order the goroutines of one process.
+	headCache atomic.Uint64 // under putMu
+	tailCache atomic.Uint64 // under getMu
+}
+
+// init points r at a control block and data, for handle h.
+func (r *ring) init(c *ctl, data []byte, h *handle) {
+	size := uint64(len(data))
+	maxMsg := uint64(0)
+	if size >= recHeader {
+		maxMsg = min(size-recHeader, math.MaxUint32)
+	}
+	r.c, r.data, r.size, r.maxMsg, r.h = c, data, size, int(maxMsg), h
+	r.headCache.Store(0)
+	r.tailCache.Store(0)
+}
+
+func ctlAt(locks []byte, i int) (*ctl, error) {
+	off := i * ctlSize
+	if len(locks) < off+ctlSize {
+		return nil, fmt.Errorf("%w: lock area of %d bytes has no room for ring %d", ErrNotQueue, len(locks), i)
+	}
+	p := unsafe.Pointer(&locks[off])
+	if uintptr(p)%64 != 0 {
+		return nil, fmt.Errorf("%w: lock area is not 64-byte aligned", ErrNotQueue)
+	}
+	return (*ctl)(p), nil
+}
+
+// corrupt returns an ErrCorrupt error describing the indices.
+func (r *ring) corrupt(what string, head, tail uint64) error {
+	return fmt.Errorf("%w: %s (head %d, tail %d, ring %d bytes)", ErrCorrupt, what, head, tail, r.size)
+}
+
+// checkIndices verifies the invariants head <= tail <= head+size, both
+// 8-byte aligned.
+func (r *ring) checkIndices(head, tail uint64) error {
+	if head > tail || tail-head > r.size || head%8 != 0 || tail%8 != 0 {
+		return r.corrupt("indices out of range", head, tail)
+	}
+	return nil
+}
+
+// ---- locking and repair ----
+
+// lockPut locks putMu, repairing the producer state if its owner died.
+func (r *ring) lockPut(ctx context.Context) error {
+	err := r.c.putMu.LockContext(ctx)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, lock.ErrOwnerDead) {
+		return lockErr(err)
+	}
+	// The dead producer either never published (tail != pendTail: its
+	// bytes past tail are garbage that the next Put overwrites), or
+	// published and may not have counted it (tail == pendTail).
+	tail := r.c.tail.Load()
+	if tail == r.c.pendTail.Load() {
+		r.c.puts.Store(r.c.pendPuts.Load())
+	}
+	if err := r.checkIndices(r.c.head.Load(), tail); err != nil {
+		// Leave the mutex inconsistent: unlocking now makes it not
+		// recoverable, so no process trusts this ring again.
+		_ = r.c.putMu.Unlock()
+		return err
+	}
+	r.headCache.Store(0)
+	if err := r.c.putMu.Consistent(); err != nil {
+		return lockErr(err)
+	}
+	return nil
+}
+
+// lockGet locks getMu, repairing the consumer state if its owner died.
+func (r *ring) lockGet(ctx context.Context) error {
+	err := r.c.getMu.LockContext(ctx)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, lock.ErrOwnerDead) {
+		return lockErr(err)
+	}
+	// The dead consumer either never committed (head != pendHead: the
+	// message stays for the next Get) or committed, and the message is gone
+	// with it (head == pendHead: only the count may need finishing).
+	head := r.c.head.Load()
+	if head == r.c.pendHead.Load() {
+		r.c.gets.Store(r.c.pendGets.Load())
+	}
+	if err := r.checkIndices(head, r.c.tail.Load()); err != nil {
+		_ = r.c.getMu.Unlock()
+		return err
+	}
+	r.tailCache.Store(0)
+	if err := r.c.getMu.Consistent(); err != nil {
+		return lockErr(err)
+	}
+	return nil
+}
+
+func lockErr(err error) error {
+	if errors.Is(err, lock.ErrNotRecoverable) {
+		return fmt.Errorf("%w: a process found it damaged after another died: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+// ---- put ----
+
+// tooLarge returns the error for a message that can never fit.
+func (r *ring) tooLarge(n int) error {
+	return fmt.Errorf("%w: a message of %d bytes needs %d bytes of ring, but the ring has %d (largest message %d bytes)",
+		ErrTooLarge, n, recSize(n), r.size, r.maxMsg)
+}
+
+// put stores msg, waiting for room when block is set.
+func (r *ring) put(ctx context.Context, msg []byte, block bool) error {
+	if len(msg) > r.maxMsg {
+		return r.tooLarge(len(msg))
+	}
+	need := recSize(len(msg))
+	for {
+		ok, err := r.tryPut(ctx, msg, need)
+		if ok || err != nil {
+			return err
+		}
+		if !block {
+			return ErrFull
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrFull, err)
+		}
+		room := func() bool {
+			if r.c.closed.Load() != 0 || r.h.closing.Load() {
+				return true
+			}
+			tail, head := r.c.tail.Load(), r.c.head.Load()
+			return head > tail || r.size-(tail-head) >= need
+		}
+		if err := wait(ctx, &r.c.nfWord, room); err != nil {
+			return fmt.Errorf("%w: %w", ErrFull, err)
+		}
+	}
+}
+
+// tryPut stores msg if there is room, and reports whether it did.
+func (r *ring) tryPut(ctx context.Context, msg []byte, need uint64) (bool, error) {
+	if r.h.closing.Load() {
+		return false, errHandleClosed
+	}
+	if err := r.lockPut(ctx); err != nil {
+		return false, err
+	}
+	ok, err := r.putLocked(msg, need)
+	if uerr := r.c.putMu.Unlock(); err == nil && uerr != nil {
+		err = lockErr(uerr)
+	}
+	if ok {
+		wake(&r.c.neWord)
+	}
+	return ok, err
+}
+
+// putLocked writes the record past tail, then publishes it by moving tail.
+// A producer that dies before the tail store leaves nothing visible.
+func (r *ring) putLocked(msg []byte, need uint64) (bool, error) {
+	if r.c.closed.Load() != 0 {
+		return false, ErrClosed
+	}
+	tail := r.c.tail.Load()
+	if tail%8 != 0 {
+		return false, r.corrupt("misaligned tail", r.c.head.Load(), tail)
+	}
+	if tail+need-r.headCache.Load() > r.size {
+		head := r.c.head.Load()
+		if err := r.checkIndices(head, tail); err != nil {
+			return false, err
+		}
+		r.headCache.Store(head)
+		if tail+need-head > r.size {
+			return false, nil
+		}
+	}
+	pos := tail % r.size
+	n := len(msg)
+	binary.LittleEndian.PutUint64(r.data[pos:], uint64(uint32(n))|uint64(^uint32(n))<<32)
+	pos += recHeader
+	if pos == r.size {
+		pos = 0
+	}
+	if testHook != nil {
+		// Stop halfway through the copy, so a test can kill us there.
+		r.write(pos, msg[:n/2])
+		testHook("put:copying")
+		r.write((pos+uint64(n/2))%r.size, msg[n/2:])
+	} else {
+		r.write(pos, msg)
+	}
+
+	puts := r.c.puts.Load() + 1
+	r.c.pendTail.Store(tail + need)
+	r.c.pendPuts.Store(puts)
+	r.c.tail.Store(tail + need) // publication
+	if testHook != nil {
+		testHook("put:published")
+	}
+	r.c.puts.Store(puts)
+	return true, nil
+}
+
+// write copies b into the ring at pos, wrapping around the end.
+func (r *ring) write(pos uint64, b []byte) {
+	k := copy(r.data[pos:], b)
+	copy(r.data, b[k:])
+}
+
+// ---- get ----
+
+// get takes the oldest message and appends it to dst (a fresh slice when
+// dst is nil), waiting for one when block is set. Once the ring is closed
+// and empty it returns ErrClosed.
+func (r *ring) get(ctx context.Context, dst []byte, block, fresh bool) ([]byte, error) {
+	for {
+		out, ok, err := r.tryGet(ctx, dst, fresh)
+		if ok || err != nil {
+			return out, err
+		}
+		// Load closed before the next look at tail: CloseWrite sets it
+		// under putMu after the last publication, so once it is seen every
+		// message ever put is visible.
+		if r.c.closed.Load() != 0 {
+			out, ok, err = r.tryGet(ctx, dst, fresh)
+			if ok || err != nil {
+				return out, err
+			}
+			return dst, ErrClosed
+		}
+		if !block {
+			return dst, ErrEmpty
+		}
+		if err := ctx.Err(); err != nil {
+			return dst, fmt.Errorf("%w: %w", ErrEmpty, err)
+		}
+		if err := wait(ctx, &r.c.neWord, r.readable); err != nil {
+			return dst, fmt.Errorf("%w: %w", ErrEmpty, err)
+		}
+	}
+}
+
+// readable reports whether a Get should look again: a message may be
+// there, or the ring or handle was closed.
+func (r *ring) readable() bool {
+	return r.c.tail.Load() != r.c.head.Load() || r.c.closed.Load() != 0 || r.h.closing.Load()
+}
+
+// tryGet takes the oldest message if there is one.
+func (r *ring) tryGet(ctx context.Context, dst []byte, fresh bool) ([]byte, bool, error) {
+	if r.h.closing.Load() {
+		return dst, false, errHandleClosed
+	}
+	if err := r.lockGet(ctx); err != nil {
+		return dst, false, err
+	}
+	out, ok, err := r.getLocked(dst, fresh)
+	if uerr := r.c.getMu.Unlock(); err == nil && uerr != nil {
+		err = lockErr(uerr)
+	}
+	if ok {
+		wake(&r.c.nfWord)
+	}
+	return out, ok, err
+}
+
+// getLocked copies the record at head out of the ring, then commits by
+// moving head. A consumer that dies before the head store leaves the
+// message in place for the next Get.
+func (r *ring) getLocked(dst []byte, fresh bool) ([]byte, bool, error) {
+	head := r.c.head.Load()
+	tail := r.tailCache.Load()
+	if tail <= head {
+		tail = r.c.tail.Load()
+		if err := r.checkIndices(head, tail); err != nil {
+			return dst, false, err
+		}
+		r.tailCache.Store(tail)
+		if tail == head {
+			return dst, false, nil
+		}
+	}
+	avail := tail - head
+	if head%8 != 0 || avail > r.size {
+		return dst, false, r.corrupt("indices out of range", head, tail)
+	}
+	pos := head % r.size
+	hdr := binary.LittleEndian.Uint64(r.data[pos:])
+	n := uint32(hdr)
+	if uint32(hdr>>32) != ^n || recSize(int(n)) > avail {
+		return dst, false, r.corrupt(fmt.Sprintf("bad record header %#016x", hdr), head, tail)
+	}
+	pos += recHeader
+	if pos == r.size {
+		pos = 0
+	}
+	var buf []byte
+	if fresh {
+		dst = make([]byte, n)
+		buf = dst
+	} else {
+		l := len(dst)
+		dst = slices.Grow(dst, int(n))[:l+int(n)]
+		buf = dst[l:]
+	}
+	k := copy(buf, r.data[pos:])
+	copy(buf[k:], r.data)
+	if testHook != nil {
+		testHook("get:copied")
+	}
+
+	next := head + recSize(int(n))
+	gets := r.c.gets.Load() + 1
+	r.c.pendHead.Store(next)
+	r.c.pendGets.Store(gets)
+	r.c.head.Store(next) // commit
+	if testHook != nil {
+		testHook("get:committed")
+	}
+	r.c.gets.Store(gets)
+	return dst, true, nil
+}
+
+// ---- close and length ----
+
+// closeWrite marks the ring closed under putMu, so that no Put publishes
+// after it, and wakes every waiter.
+func (r *ring) closeWrite() error {
+	if err := r.lockPut(context.Background()); err != nil {
+		return err
+	}
+	r.c.closed.Store(1)
+	if err := r.c.putMu.Unlock(); err != nil {
+		return lockErr(err)
+	}
+	kick(&r.c.neWord)
+	kick(&r.c.nfWord)
+	return nil
+}
+
+// length returns the number of messages in the ring.
+func (r *ring) length() int {
+	gets := r.c.gets.Load()
+	puts := r.c.puts.Load()
+	if puts <= gets {
+		return 0
+	}
+	return int(min(puts-gets, math.MaxInt))
+}
+
+// ---- waiting ----
+
+// epoch anchors nanotime on the monotonic clock.
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+func word(w *atomic.Uint32) *uint32 { return (*uint32)(unsafe.Pointer(w)) }
+
+// wait returns once cond holds (it may be true already), or with the
+// context's error. It spins for up to spinLimit, then sleeps on the futex
+// word w in slices of at most sleepSlice. The sleeper sets the sleepers bit
+// before its last look at cond; the process that makes cond true changes
+// the state first and then looks at the bit (see wake). All these are
+// sequentially consistent atomics, so either the sleeper sees the change or
+// the waker sees the bit: no wake-up is lost.
+func wait(ctx context.Context, w *atomic.Uint32, cond func() bool) error {
+	start := nanotime()
+	for i := 0; ; i++ {
+		if cond() {
+			return nil
+		}
+		if i&15 == 15 {
+			if nanotime()-start > int64(spinLimit) {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	var deadline int64
+	if d, ok := ctx.Deadline(); ok {
+		deadline = nanotime() + int64(time.Until(d))
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { kick(w) })
+		defer stop()
+	}
+	for {
+		v := w.Load()
+		if v&sleepers == 0 {
+			if !w.CompareAndSwap(v, v|sleepers) {
+				continue
+			}
+			v |= sleepers
+		}
+		if cond() {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		limit := sleepSlice
+		if deadline != 0 {
+			left := time.Duration(deadline - nanotime())
+			if left <= 0 {
+				return context.DeadlineExceeded
+			}
+			limit = min(limit, left)
+		}
+		if err := futex.Wait(word(w), v, limit); err != nil && err != futex.ErrTimeout {
+			return fmt.Errorf("futex wait: %w", err)
+		}
+	}
+}
+
+// wake wakes every sleeper on w if the sleepers bit is set. It bumps the
+// sequence and clears the bit in one step before waking, so a sleeper that
+// read the old value gets EAGAIN instead of sleeping through it, and one
+// that reads the new value sets the bit again before it sleeps. A sleeper
+// that died leaves the bit set only until the next wake: nothing stays
+// wrong for good. With no sleeper, wake is a single load.
+func wake(w *atomic.Uint32) {
+	for {
+		v := w.Load()
+		if v&sleepers == 0 {
+			return
+		}
+		if w.CompareAndSwap(v, (v+2)&^sleepers) {
+			break
+		}
+	}
+	_, _ = futex.Wake(word(w), math.MaxInt32)
+}
+
+// kick bumps w and wakes every sleeper, whether or not the bit is set
+// (close, cancellation).
+func kick(w *atomic.Uint32) {
+	w.Add(2)
+	_, _ = futex.Wake(word(w), math.MaxInt32)
+}
