@@ -3,10 +3,10 @@ package queue_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/gob"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -59,7 +59,9 @@ func streamMsg(buf []byte, id, seq, size int) []byte {
 	return buf
 }
 
-func check(id, seq int) uint64 { return uint64(id)*0x9e3779b97f4a7c15 ^ uint64(seq)*0xbf58476d1ce4e5b9 ^ 0x5eed }
+func check(id, seq int) uint64 {
+	return uint64(id)*0x9e3779b97f4a7c15 ^ uint64(seq)*0xbf58476d1ce4e5b9 ^ 0x5eed
+}
 
 // parseStreamMsg checks a message built by streamMsg and returns its id and
 // sequence number.

@@ -68,10 +68,10 @@ type handle struct {
 	seg *shm.Segment
 	// unmap lets go of seg on Close: seg.Close, nothing for a segment from
 	// the shm.Attach cache, or the last of two ends of a pipe pair.
-	unmap    func() error
-	mu       sync.RWMutex
-	closing  atomic.Bool
-	words    []*atomic.Uint32 // futex words to kick on Close
+	unmap   func() error
+	mu      sync.RWMutex
+	closing atomic.Bool
+	words   []*atomic.Uint32 // futex words to kick on Close
 }
 
 // acquire enters an operation; release must follow.
