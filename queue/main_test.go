@@ -123,15 +123,19 @@ func child(role string) error {
 	defer cancel()
 	dir, name := env("DIR"), env("NAME")
 	switch role {
-	case "producer": // put N stream messages of SIZE bytes as producer ID
+	case "producer": // put N stream messages of SIZE bytes as producer ID (slowly with PACE)
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
 		}
 		defer q.Close()
 		id, n, size := envInt("ID"), envInt("N"), max(envInt("SIZE"), 16)
+		pace := env("PACE") != ""
 		buf := make([]byte, 0, size)
 		for seq := range n {
+			if pace && seq%64 == 63 {
+				time.Sleep(500 * time.Microsecond) // keep the stream going a while
+			}
 			if err := q.Put(ctx, streamMsg(buf, id, seq, size)); err != nil {
 				return fmt.Errorf("producer %d, message %d: %w", id, seq, err)
 			}

@@ -148,6 +148,14 @@ func (r *ring) lockPut(ctx context.Context) error {
 	if !errors.Is(err, lock.ErrOwnerDead) {
 		return lockErr(err)
 	}
+	return r.repairPut()
+}
+
+// repairPut finishes or discards what a producer that died holding putMu
+// was doing; the caller holds putMu after ErrOwnerDead. On success putMu is
+// consistent and still held; on error it has been released as not
+// recoverable.
+func (r *ring) repairPut() error {
 	// The dead producer either never published (tail != pendTail: its
 	// bytes past tail are garbage that the next Put overwrites), or
 	// published and may not have counted it (tail == pendTail).
@@ -163,6 +171,7 @@ func (r *ring) lockPut(ctx context.Context) error {
 	}
 	r.headCache.Store(0)
 	if err := r.c.putMu.Consistent(); err != nil {
+		_ = r.c.putMu.Unlock()
 		return lockErr(err)
 	}
 	return nil
@@ -177,6 +186,11 @@ func (r *ring) lockGet(ctx context.Context) error {
 	if !errors.Is(err, lock.ErrOwnerDead) {
 		return lockErr(err)
 	}
+	return r.repairGet()
+}
+
+// repairGet is repairPut for consumers and getMu.
+func (r *ring) repairGet() error {
 	// The dead consumer either never committed (head != pendHead: the
 	// message stays for the next Get) or committed, and the message is gone
 	// with it (head == pendHead: only the count may need finishing).
@@ -190,6 +204,7 @@ func (r *ring) lockGet(ctx context.Context) error {
 	}
 	r.tailCache.Store(0)
 	if err := r.c.getMu.Consistent(); err != nil {
+		_ = r.c.getMu.Unlock()
 		return lockErr(err)
 	}
 	return nil
@@ -442,8 +457,27 @@ func (r *ring) closeWrite() error {
 	return nil
 }
 
-// length returns the number of messages in the ring.
+// length returns the number of messages in the ring. A process killed
+// between moving an index and updating its count leaves the count behind
+// until the next locker repairs it; so length first takes each free lock
+// for a moment, which makes it that locker when the holder is dead.
 func (r *ring) length() int {
+	if ok, err := r.c.putMu.TryLock(); ok {
+		if err != nil {
+			err = r.repairPut()
+		}
+		if err == nil {
+			_ = r.c.putMu.Unlock()
+		}
+	}
+	if ok, err := r.c.getMu.TryLock(); ok {
+		if err != nil {
+			err = r.repairGet()
+		}
+		if err == nil {
+			_ = r.c.getMu.Unlock()
+		}
+	}
 	gets := r.c.gets.Load()
 	puts := r.c.puts.Load()
 	if puts <= gets {

@@ -1,0 +1,253 @@
+package queue_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmpar/shmpar/queue"
+	"github.com/shmpar/shmpar/shm"
+)
+
+// newCounts creates the shared counters consumers report into: one per
+// message (producers × n), then one progress counter per consumer.
+func newCounts(t *testing.T, dir string, producers, n, consumers int) []uint32 {
+	t.Helper()
+	seg, err := shm.Create("counts", shm.Meta{DType: shm.Uint32, Shape: []int{producers*n + consumers}, Kind: shm.KindRaw}, shm.Dir(dir))
+	require.NoError(t, err)
+	t.Cleanup(func() { seg.Close() })
+	c, err := shm.View[uint32](seg)
+	require.NoError(t, err)
+	return c
+}
+
+func streamEnv(dir string, id, producers, n int) []string {
+	return []string{"DIR=" + dir, "NAME=q", "COUNTS=counts",
+		fmt.Sprint("ID=", id), fmt.Sprint("PRODUCERS=", producers), fmt.Sprint("N=", n)}
+}
+
+// TestProcesses4x4 runs 4 producer and 4 consumer processes over one queue:
+// every message must be delivered exactly once, and each consumer must see
+// each producer's messages in order. The ring is small, so producers block
+// on full and consumers on empty all the time.
+func TestProcesses4x4(t *testing.T) {
+	const producers, consumers, n = 4, 4, perProducer
+	q, dir := newQueue(t, 16<<10)
+	counts := newCounts(t, dir, producers, n, consumers)
+
+	var cs, ps []*proc
+	for i := range consumers {
+		cs = append(cs, startChild(t, "consumer", streamEnv(dir, i, producers, n)...))
+	}
+	for i := range producers {
+		ps = append(ps, startChild(t, "producer", streamEnv(dir, i, producers, n)...))
+	}
+	for _, p := range ps {
+		p.wait(t)
+	}
+	require.NoError(t, q.CloseWrite())
+	total := 0
+	for _, c := range cs {
+		out := c.wait(t)
+		var got int
+		_, err := fmt.Sscanf(out, "got %d", &got)
+		require.NoError(t, err, out)
+		total += got
+	}
+	require.Equal(t, producers*n, total)
+	for i, c := range counts[:producers*n] {
+		if c != 1 {
+			t.Fatalf("producer %d's message %d delivered %d times", i/n, i%n, c)
+		}
+	}
+	require.Equal(t, 0, q.Len())
+}
+
+// TestConsumerKilled kills one of three consumers with SIGKILL mid-stream.
+// What is guaranteed: no message is delivered twice, and every message is
+// delivered except at most the one the killed consumer had committed (its
+// Get moved head) but not yet counted. The survivors take over the lock the
+// dead one may have held and drain everything else.
+func TestConsumerKilled(t *testing.T) {
+	const producers, consumers = 2, 3
+	n := perProducer / 5
+	q, dir := newQueue(t, 4<<10)
+	counts := newCounts(t, dir, producers, n, consumers)
+
+	var cs, ps []*proc
+	for i := range consumers {
+		cs = append(cs, startChild(t, "consumer", streamEnv(dir, i, producers, n)...))
+	}
+	for i := range producers {
+		ps = append(ps, startChild(t, "producer", append(streamEnv(dir, i, producers, n), "PACE=1")...))
+	}
+	// Kill consumer 0 once a quarter of the messages went through.
+	progress := func() int {
+		sum := 0
+		for i := range consumers {
+			sum += int(atomic.LoadUint32(&counts[producers*n+i]))
+		}
+		return sum
+	}
+	deadline := time.Now().Add(childTimeout)
+	for progress() < producers*n/4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress\n%s", cs[0].output())
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	cs[0].kill(t)
+	killedAt := progress()
+	t.Logf("killed consumer 0 after %d of %d messages (%d its own)", killedAt, producers*n, atomic.LoadUint32(&counts[producers*n]))
+
+	for _, p := range ps {
+		p.wait(t)
+	}
+	require.NoError(t, q.CloseWrite())
+	for _, c := range cs[1:] {
+		c.wait(t)
+	}
+	missing := 0
+	for i, c := range counts[:producers*n] {
+		switch c {
+		case 0:
+			missing++
+			t.Logf("producer %d's message %d was taken by the killed consumer", i/n, i%n)
+		case 1:
+		default:
+			t.Fatalf("producer %d's message %d delivered %d times", i/n, i%n, c)
+		}
+	}
+	require.LessOrEqual(t, missing, 1, "a killed consumer loses at most the message it had committed")
+	require.Less(t, killedAt, producers*n, "consumer 0 was killed mid-stream")
+	require.Equal(t, 0, q.Len())
+}
+
+// TestProducerKilled kills a producer that puts messages of varied sizes
+// in a loop, at arbitrary moments (often in the middle of copying a
+// message): the consumer must never see a partial message, must see every
+// message up to the last one published without a gap, and the next Put
+// must succeed after the dead producer's lock is recovered.
+func TestProducerKilled(t *testing.T) {
+	for round := range 3 {
+		q, dir := newQueue(t, 16<<10)
+		p := startChild(t, "putloop", "DIR="+dir, "NAME=q")
+		p.expect(t, "ready")
+		ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+		want := 0
+		var buf []byte
+		// Consume while the producer runs, then kill it at a moment that
+		// depends on the round.
+		for want < 200+round*137 {
+			msg, err := q.GetAppend(ctx, buf[:0])
+			require.NoError(t, err)
+			require.NoError(t, checkCRCMsg(msg))
+			require.Equal(t, uint32(want), binary.LittleEndian.Uint32(msg[4:]))
+			want++
+			buf = msg
+		}
+		p.kill(t)
+		for {
+			msg, err := q.TryGet()
+			if errors.Is(err, queue.ErrEmpty) {
+				break
+			}
+			require.NoError(t, err)
+			require.NoError(t, checkCRCMsg(msg))
+			require.Equal(t, uint32(want), binary.LittleEndian.Uint32(msg[4:]))
+			want++
+		}
+		require.NoError(t, q.Put(ctx, []byte("after")), "the dead producer's lock is recovered")
+		msg, err := q.Get(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "after", string(msg))
+		require.Equal(t, 0, q.Len())
+		cancel()
+	}
+}
+
+// TestKilledAt stops a child at each step of Put and Get that matters for
+// crash safety, kills it there with SIGKILL, and checks what the survivors
+// see.
+func TestKilledAt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+	defer cancel()
+	getAll := func(q *queue.Queue) []string {
+		var got []string
+		for {
+			msg, err := q.TryGet()
+			if errors.Is(err, queue.ErrEmpty) {
+				return got
+			}
+			require.NoError(t, err)
+			got = append(got, string(msg))
+		}
+	}
+	for _, tc := range []struct {
+		point, op string
+		want      []string // what a survivor gets after putting "after"
+	}{
+		// Killed halfway through copying its message: nothing of it is seen.
+		{"put:copying", "put", []string{"m1", "m2", "after"}},
+		// Killed after publishing, before counting: the message is stored.
+		{"put:published", "put", []string{"m1", "m2", "victim", "after"}},
+		// Killed after copying m1 out, before committing: m1 stays.
+		{"get:copied", "get", []string{"m1", "m2", "after"}},
+		// Killed after committing: m1 went to the dead consumer.
+		{"get:committed", "get", []string{"m2", "after"}},
+	} {
+		t.Run(tc.point, func(t *testing.T) {
+			q, dir := newQueue(t, 1024)
+			require.NoError(t, q.Put(ctx, []byte("m1")))
+			require.NoError(t, q.Put(ctx, []byte("m2")))
+			p := startChild(t, "hook", "DIR="+dir, "NAME=q", "POINT="+tc.point, "OP="+tc.op,
+				"MSG=victim"+strings.Repeat("!", 300))
+			p.expect(t, "hooked")
+			p.kill(t)
+			require.NoError(t, q.Put(ctx, []byte("after")))
+			want := tc.want
+			if tc.point == "put:published" {
+				want = []string{"m1", "m2", "victim" + strings.Repeat("!", 300), "after"}
+			}
+			require.Equal(t, len(want), q.Len())
+			require.Equal(t, want, getAll(q))
+			require.Equal(t, 0, q.Len())
+			// Both locks work normally again.
+			require.NoError(t, q.Put(ctx, []byte("again")))
+			require.Equal(t, []string{"again"}, getAll(q))
+		})
+	}
+}
+
+// TestCrossProcessWake wakes a Get sleeping in another process.
+func TestCrossProcessWake(t *testing.T) {
+	q, dir := newQueue(t, 1024)
+	p := startChild(t, "getone", "DIR="+dir, "NAME=q")
+	p.expect(t, "ready")
+	time.Sleep(20 * time.Millisecond) // likely asleep by now; correct either way
+	require.NoError(t, q.Put(context.Background(), []byte("hello")))
+	p.expect(t, "got hello")
+	p.wait(t)
+}
+
+// TestGobCrossProcess passes an anonymous queue to another process inside
+// gob-encoded arguments, as the engine passes task arguments.
+func TestGobCrossProcess(t *testing.T) {
+	q, err := queue.CreateAnon(4096)
+	require.NoError(t, err)
+	defer q.Close()
+	args := struct{ Q *queue.Queue }{q}
+	p := startChild(t, "gobget", "GOB="+encodeGob(t, args))
+	for _, m := range []string{"one", "two", "three"} {
+		require.NoError(t, q.Put(context.Background(), []byte(m)))
+	}
+	require.NoError(t, q.CloseWrite())
+	require.Equal(t, "one\ntwo\nthree\n", p.wait(t))
+}
