@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shmpar/shmpar/engine"
+)
+
+// KernelPrefix is the prefix of the engine names under which the suite's
+// kernels are registered ("bench/triad", ...), so they cannot collide with
+// a program's own kernels.
+const KernelPrefix = "bench/"
+
+// exec is where a kernel runs: a team with a schedule, or nothing (serial:
+// the body is called directly in the calling goroutine).
+type exec struct {
+	team  *engine.Team  // nil: serial
+	sched engine.Option // schedule of the kernel on a team
+	det   bool          // sched is Deterministic
+}
+
+// loop is a For kernel: a body over [lo, hi) registered with the engine
+// under KernelPrefix+name, which can also be called serially.
+type loop[A any] struct {
+	name string
+	body func(a A, lo, hi int)
+}
+
+// newLoop registers body as the For kernel KernelPrefix+name. Every kernel of
+// the suite writes each output element from inputs it does not modify, so
+// all are registered Idempotent: a chunk lost with a dead worker is re-run.
+func newLoop[A any](name string, body func(a A, lo, hi int)) loop[A] {
+	engine.Register(KernelPrefix+name, func(_ *engine.Ctx, a A, lo, hi int) error {
+		body(a, lo, hi)
+		return nil
+	}, engine.Idempotent())
+	return loop[A]{name: KernelPrefix + name, body: body}
+}
+
+// run runs the loop over [0, n) on x.
+func (l loop[A]) run(ctx context.Context, x exec, n int, a A) error {
+	if x.team == nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l.body(a, 0, n)
+		return nil
+	}
+	return x.team.For(ctx, l.name, n, a, x.sched)
+}
+
+// reduction is a Reduce kernel returning a float64 partial per chunk.
+type reduction[A any] struct {
+	name string
+	body func(a A, lo, hi int) float64
+}
+
+func newReduction[A any](name string, body func(a A, lo, hi int) float64) reduction[A] {
+	engine.RegisterReduce(KernelPrefix+name, func(_ *engine.Ctx, a A, lo, hi int) (float64, error) {
+		return body(a, lo, hi), nil
+	}, engine.Idempotent())
+	return reduction[A]{name: KernelPrefix + name, body: body}
+}
+
+// run reduces [0, n) on x with a sum of the partials. Serially it adds the
+// partials of the chunks [k·g, (k+1)·g), g = engine.Grain(n), left to right:
+// the same chunks and order as the engine's Deterministic schedule, so the
+// results are bitwise equal.
+func (r reduction[A]) run(ctx context.Context, x exec, n int, a A) (float64, error) {
+	if x.team == nil {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return chunked(n, func(lo, hi int) float64 { return r.body(a, lo, hi) }), nil
+	}
+	s, err := engine.Reduce(ctx, x.team, r.name, n, a, engine.Sum[float64](), x.sched)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", r.name, err)
+	}
+	return s, nil
+}
+
+// chunked adds f over the chunks of [0, n) at the multiples of
+// engine.Grain(n), in chunk order, starting from 0 as engine.Sum does.
+func chunked(n int, f func(lo, hi int) float64) float64 {
+	g := engine.Grain(n)
+	s := 0.0
+	for lo := 0; lo < n; lo += g {
+		s += f(lo, min(lo+g, n))
+	}
+	return s
+}
