@@ -311,7 +311,9 @@ type proc struct {
 func startChild(t testing.TB, role string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SHMPAR_TEST_CHILD="+role)
+	// The race detector sleeps 1 s at exit unless told otherwise.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), "SHMPAR_TEST_CHILD="+role, "GORACE="+gorace)
 	for _, kv := range env {
 		cmd.Env = append(cmd.Env, "SHMPAR_TEST_"+kv)
 	}

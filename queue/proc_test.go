@@ -16,6 +16,11 @@ import (
 	"github.com/shmpar/shmpar/shm"
 )
 
+// perProducer is the number of messages each producer puts in the 4×4
+// test: the full 100,000 of issue 5, also under the race detector (which
+// slows the children's atomics but the test still takes about a second).
+const perProducer = 100_000
+
 // newCounts creates the shared counters consumers report into: one per
 // message (producers × n), then one progress counter per consumer.
 func newCounts(t *testing.T, dir string, producers, n, consumers int) []uint32 {
