@@ -337,7 +337,9 @@ func (q *Queue) TryGet() ([]byte, error) {
 }
 
 // Len returns the number of messages in the queue: a snapshot, which other
-// processes may change at once.
+// processes may change at once. If a process died inside Put or Get, Len
+// first finishes its bookkeeping (as the next Put or Get would), so the
+// count is exact for a queue at rest.
 func (q *Queue) Len() int {
 	if q.h.acquire() != nil {
 		return 0

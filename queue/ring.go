@@ -104,7 +104,7 @@ func (r *ring) init(c *ctl, data []byte, h *handle) {
 	size := uint64(len(data))
 	maxMsg := uint64(0)
 	if size >= recHeader {
-		maxMsg = min(size-recHeader, math.MaxUint32)
+		maxMsg = min(size-recHeader, math.MaxUint32, math.MaxInt)
 	}
 	r.c, r.data, r.size, r.maxMsg, r.h = c, data, size, int(maxMsg), h
 	r.headCache.Store(0)
