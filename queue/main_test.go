@@ -219,7 +219,7 @@ func child(role string) error {
 			}
 		}
 
-	case "getone": // print the next message (waking from a futex sleep)
+	case "getone": // print the next message (waking from a futex sleep), or "closed"
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
@@ -227,10 +227,39 @@ func child(role string) error {
 		defer q.Close()
 		fmt.Println("ready")
 		msg, err := q.Get(ctx)
+		if errors.Is(err, queue.ErrClosed) {
+			fmt.Println("closed")
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		fmt.Printf("got %s\n", msg)
+		return nil
+
+	case "putone": // put MSG, within TIMEOUT if set, and say how it went
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		if d, err := time.ParseDuration(env("TIMEOUT")); err == nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		fmt.Println("ready")
+		err = q.Put(ctx, []byte(env("MSG")))
+		switch {
+		case err == nil:
+			fmt.Println("put done")
+		case errors.Is(err, queue.ErrFull) && errors.Is(err, context.DeadlineExceeded):
+			fmt.Println("full timeout")
+		case errors.Is(err, queue.ErrClosed):
+			fmt.Println("closed")
+		default:
+			return err
+		}
 		return nil
 
 	case "gobget": // decode a gob-encoded Queue from GOB and print what it holds

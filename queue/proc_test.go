@@ -242,6 +242,58 @@ func TestCrossProcessWake(t *testing.T) {
 	p.wait(t)
 }
 
+// TestCrossProcessFull blocks a Put in another process on a full ring: it
+// times out, or completes once this process makes room, or fails once this
+// process closes the queue.
+func TestCrossProcessFull(t *testing.T) {
+	q, dir := newQueue(t, 64) // four 8-byte messages
+	ctx := context.Background()
+	for i := range 4 {
+		require.NoError(t, q.Put(ctx, []byte{'0' + byte(i)}))
+	}
+	p := startChild(t, "putone", "DIR="+dir, "NAME=q", "MSG=x", "TIMEOUT=30ms")
+	p.expect(t, "full timeout")
+	p.wait(t)
+	require.Equal(t, 4, q.Len())
+
+	p = startChild(t, "putone", "DIR="+dir, "NAME=q", "MSG=4")
+	p.expect(t, "ready")
+	time.Sleep(20 * time.Millisecond) // likely asleep by now; correct either way
+	msg, err := q.Get(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "0", string(msg))
+	p.expect(t, "put done")
+	p.wait(t)
+	for _, want := range []string{"1", "2", "3", "4"} {
+		msg, err := q.Get(ctx)
+		require.NoError(t, err)
+		require.Equal(t, want, string(msg))
+	}
+
+	for i := range 4 {
+		require.NoError(t, q.Put(ctx, []byte{'a' + byte(i)}))
+	}
+	p = startChild(t, "putone", "DIR="+dir, "NAME=q", "MSG=z")
+	p.expect(t, "ready")
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, q.CloseWrite())
+	p.expect(t, "closed")
+	p.wait(t)
+	require.Equal(t, 4, q.Len())
+}
+
+// TestCrossProcessCloseWakes closes a queue while another process waits in
+// Get: the Get returns ErrClosed.
+func TestCrossProcessCloseWakes(t *testing.T) {
+	q, dir := newQueue(t, 1024)
+	p := startChild(t, "getone", "DIR="+dir, "NAME=q")
+	p.expect(t, "ready")
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, q.CloseWrite())
+	p.expect(t, "closed")
+	p.wait(t)
+}
+
 // TestGobCrossProcess passes an anonymous queue to another process inside
 // gob-encoded arguments, as the engine passes task arguments.
 func TestGobCrossProcess(t *testing.T) {
