@@ -9,8 +9,9 @@
 // Put and Get block while the ring is full or empty, under a
 // context.Context for deadlines and cancellation; TryPut and TryGet never
 // wait. Typed wraps a Queue in a Codec (encoding/gob by default) to carry Go
-// values. A Pipe is a pair of Conns, one per end, each direction a ring of its
-// own: Send on one end, Recv on the other.
+// values. A pipe (NewPipe) is a pair of Conns, one per end, each direction a
+// ring of its own: Send on one end, Recv on the other; TypedConn carries Go
+// values over one. Conns cross to other processes by gob too.
 //
 // # Closing
 //

@@ -104,3 +104,23 @@ func (t *Typed[T]) GobDecode(b []byte) error {
 	t.q, t.codec = q, GobCodec{}
 	return nil
 }
+
+// GobEncode encodes the typed end as its Conn (see Conn.GobEncode). The
+// codec is not encoded: the decoded TypedConn uses GobCodec.
+func (t *TypedConn[T]) GobEncode() ([]byte, error) {
+	if t == nil || t.c == nil {
+		return nil, fmt.Errorf("queue: encode of a nil TypedConn")
+	}
+	return t.c.GobEncode()
+}
+
+// GobDecode attaches to the pipe end named by an encoded TypedConn (see
+// Conn.GobDecode) and uses GobCodec for its values.
+func (t *TypedConn[T]) GobDecode(b []byte) error {
+	c := new(Conn)
+	if err := c.GobDecode(b); err != nil {
+		return err
+	}
+	t.c, t.codec = c, GobCodec{}
+	return nil
+}

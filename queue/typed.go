@@ -137,3 +137,55 @@ func (t *Typed[T]) CloseWrite() error { return t.q.CloseWrite() }
 
 // Close releases this process's handle (see Queue.Close).
 func (t *Typed[T]) Close() error { return t.q.Close() }
+
+// TypedConn is a pipe end that sends and receives values of type T, each
+// encoded as one message by a Codec (GobCodec unless NewTypedConn is given
+// another), like Python's Connection.send and recv. Both ends must use the
+// same T and Codec. Its methods may be called from several goroutines.
+type TypedConn[T any] struct {
+	c     *Conn
+	codec Codec
+}
+
+// NewTypedConn returns a typed view of the pipe end c using codec (GobCodec
+// when nil). It does not own c: closing c closes it.
+func NewTypedConn[T any](c *Conn, codec Codec) *TypedConn[T] {
+	if codec == nil {
+		codec = GobCodec{}
+	}
+	return &TypedConn[T]{c: c, codec: codec}
+}
+
+// Conn returns the underlying pipe end.
+func (t *TypedConn[T]) Conn() *Conn { return t.c }
+
+// Send encodes v and sends it as Conn.Send does. An encoding error wraps
+// ErrCodec, and nothing is sent.
+func (t *TypedConn[T]) Send(ctx context.Context, v T) error {
+	b, err := t.codec.Marshal(v)
+	if err != nil {
+		return t.c.wrap("send", fmt.Errorf("%w: encode %T: %w", ErrCodec, v, err))
+	}
+	return t.c.Send(ctx, b)
+}
+
+// Recv receives the next message as Conn.Recv does and decodes it. A
+// message that does not decode as a T is consumed and reported as an error
+// wrapping ErrCodec.
+func (t *TypedConn[T]) Recv(ctx context.Context) (T, error) {
+	var v T
+	b, err := t.c.Recv(ctx)
+	if err != nil {
+		return v, err
+	}
+	if err := t.codec.Unmarshal(b, &v); err != nil {
+		return v, t.c.wrap("recv", fmt.Errorf("%w: decode a %d-byte message as %T: %w", ErrCodec, len(b), v, err))
+	}
+	return v, nil
+}
+
+// CloseWrite closes this end's sending direction (see Conn.CloseWrite).
+func (t *TypedConn[T]) CloseWrite() error { return t.c.CloseWrite() }
+
+// Close releases this process's handle of the end (see Conn.Close).
+func (t *TypedConn[T]) Close() error { return t.c.Close() }

@@ -84,3 +84,38 @@ func TestTypedCrossProcess(t *testing.T) {
 	require.NoError(t, tq.CloseWrite())
 	require.Equal(t, "x=1\ny=2\n", p.wait(t))
 }
+
+func TestTypedConn(t *testing.T) {
+	a, b, err := queue.NewPipeAnon(4096)
+	require.NoError(t, err)
+	defer a.Close()
+	defer b.Close()
+	ta, tb := queue.NewTypedConn[item](a, nil), queue.NewTypedConn[item](b, nil)
+	require.Same(t, a, ta.Conn())
+	ctx := context.Background()
+	require.NoError(t, ta.Send(ctx, item{"q", 42}))
+	it, err := tb.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, item{"q", 42}, it)
+
+	fa := queue.NewTypedConn[func()](a, nil)
+	require.ErrorIs(t, fa.Send(ctx, func() {}), queue.ErrCodec)
+	require.Equal(t, 0, b.Buffered())
+
+	require.NoError(t, a.Send(ctx, []byte("not gob")))
+	_, err = tb.Recv(ctx)
+	require.ErrorIs(t, err, queue.ErrCodec)
+
+	// Across gob, as a task argument.
+	var got struct{ C *queue.TypedConn[item] }
+	require.NoError(t, decodeGob(encodeGob(t, struct{ C *queue.TypedConn[item] }{tb}), &got))
+	require.NoError(t, ta.Send(ctx, item{"via gob", 1}))
+	it, err = got.C.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "via gob", it.Name)
+
+	require.NoError(t, ta.CloseWrite())
+	_, err = tb.Recv(ctx)
+	require.ErrorIs(t, err, queue.ErrClosed)
+	require.NoError(t, tb.Close())
+}
