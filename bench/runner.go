@@ -28,7 +28,7 @@ var Schedules = []string{"static", "dynamic", "guided", "deterministic"}
 
 // Defaults of Config's zero fields.
 const (
-	DefaultReps   = 5
+	DefaultReps   = 7
 	DefaultWarmup = 1
 )
 
