@@ -316,3 +316,16 @@ func TestLookup(t *testing.T) {
 	require.True(t, errors.Is(err, ErrUnknownKernel))
 	require.Len(t, Kernels(), 11)
 }
+
+// TestSameKernelNewArrays runs one kernel twice in a row on new arrays (a
+// memfd reuses the closed one's descriptor number, so its /proc path is the
+// same): the second instance must not be computed into the first one's
+// memory by a worker that kept the old arguments.
+func TestSameKernelNewArrays(t *testing.T) {
+	rs, err := Run(runCtx(t), Config{Kernels: []string{"mandelbrot", "mandelbrot:static", "triad", "triad:dynamic"},
+		Sizes: smallSizes, Workers: []int{2}, Reps: 1, Backends: []string{BackendProcess}})
+	require.NoError(t, err)
+	for _, r := range rs {
+		require.True(t, r.Verified, "%s %s/%d: %v", r.Kernel, r.Backend, r.Workers, r.Err)
+	}
+}

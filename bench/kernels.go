@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
@@ -113,45 +114,65 @@ var ErrBadSize = errors.New("invalid size")
 // Arguments of the kernels. They cross to worker processes with gob: the
 // arrays as references, Fault as a flag that makes the kernel compute a
 // wrong answer (for the tests of verification).
+//
+// Gen numbers the instance the arrays belong to. An anonymous array is
+// referenced by its /proc/PID/fd/N path, and a new array may get the
+// descriptor number of one closed before it: without Gen, the arguments of
+// a new instance could encode to the same bytes as the last job's, and the
+// engine would let its workers keep the old, decoded arguments, which
+// reference the old array (see newGen).
 type (
 	unaryArgs struct {
 		Dst, X *array.Array[float64]
 		S      float64
 		Fault  bool
+		Gen    uint64
 	}
 	binaryArgs struct {
 		Dst, X, Y *array.Array[float64]
 		S         float64
 		Fault     bool
+		Gen       uint64
 	}
 	reduceArgs struct {
 		X, Y  *array.Array[float64] // Y unused by sum
 		Fault bool
+		Gen   uint64
 	}
 	stencilArgs struct {
 		Dst, Src *array.Array[float64]
 		N        int
 		Fault    bool
+		Gen      uint64
 	}
 	logisticArgs struct {
 		Dst, X *array.Array[float64]
 		R      float64
 		Steps  int
 		Fault  bool
+		Gen    uint64
 	}
 	mandelArgs struct {
 		Dst     *array.Array[int32]
 		N, Iter int
 		Fault   bool
+		Gen     uint64
 	}
 	nbodyArgs struct {
 		Out, In *array.Array[float64]
 		N       int
 		Dt, Eps float64
 		Fault   bool
+		Gen     uint64
 	}
 	emptyArgs struct{ Fault bool }
 )
+
+// gens counts instances for Gen.
+var gens atomic.Uint64
+
+// newGen returns a Gen no earlier instance of this process had.
+func newGen() uint64 { return gens.Add(1) }
 
 // flipLast flips the last bit of *p: the smallest wrong answer there is.
 func flipLast(p *float64) { *p = math.Float64frombits(math.Float64bits(*p) ^ 1) }
@@ -381,7 +402,7 @@ func setupStream(op int) func(n int, fault bool) (instance, error) {
 		}
 		fillInput(s.args.X.Data(), 1, 1)
 		fillInput(s.args.Y.Data(), 2, 1)
-		s.args.S, s.args.Fault = StreamScalar, fault
+		s.args.S, s.args.Fault, s.args.Gen = StreamScalar, fault, newGen()
 		return s, nil
 	}
 }
@@ -392,9 +413,9 @@ func (s *streamInst) run(ctx context.Context, x exec) error {
 	a := s.args
 	switch s.op {
 	case 1:
-		return copyLoop.run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, Fault: a.Fault})
+		return copyLoop.run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, Fault: a.Fault, Gen: a.Gen})
 	case 2:
-		return scaleLoop.run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, S: a.S, Fault: a.Fault})
+		return scaleLoop.run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, S: a.S, Fault: a.Fault, Gen: a.Gen})
 	case 3:
 		return addLoop.run(ctx, x, s.n, a)
 	default:
@@ -450,7 +471,7 @@ func setupReduce(dot bool) func(n int, fault bool) (instance, error) {
 			r.close()
 			return nil, err
 		}
-		r.args.Fault = fault
+		r.args.Fault, r.args.Gen = fault, newGen()
 		x := r.args.X.Data()
 		fillInput(x, 3, -0.5) // mixed signs: the order of the sum matters
 		if dot {
@@ -510,6 +531,7 @@ type stencilInst struct {
 	n         int
 	u0, a, b  *array.Array[float64]
 	fault     bool
+	gen       uint64
 	want      []float64
 	last      *array.Array[float64]
 	wantSteps int
@@ -522,7 +544,7 @@ func setupStencil(n int, fault bool) (instance, error) {
 	if n > 1<<15 {
 		return nil, fmt.Errorf("bench: stencil: %w: n = %d is more than 32768 rows (8 GiB per buffer)", ErrBadSize, n)
 	}
-	s := &stencilInst{n: n, fault: fault}
+	s := &stencilInst{n: n, fault: fault, gen: newGen()}
 	var err error
 	if s.u0, err = s.float(n * n); err == nil {
 		if s.a, err = s.float(n * n); err == nil {
@@ -552,7 +574,7 @@ func (s *stencilInst) calls() int { return 1 }
 func (s *stencilInst) run(ctx context.Context, x exec) error {
 	src, dst, other := s.u0, s.a, s.b
 	for range StencilSweeps {
-		if err := stencilLoop.run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault}); err != nil {
+		if err := stencilLoop.run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault, Gen: s.gen}); err != nil {
 			return err
 		}
 		src, dst, other = dst, other, dst
@@ -594,7 +616,7 @@ func setupLogistic(n int, fault bool) (instance, error) {
 	for i := range x {
 		x[i] = 0.05 + 0.9*x[i] // inside (0, 1)
 	}
-	l.args.R, l.args.Steps, l.args.Fault = LogisticR, LogisticSteps, fault
+	l.args.R, l.args.Steps, l.args.Fault, l.args.Gen = LogisticR, LogisticSteps, fault, newGen()
 	l.want = make([]float64, n)
 	Logistic(l.want, x, LogisticR, LogisticSteps)
 	return l, nil
@@ -626,7 +648,7 @@ func setupMandel(n int, fault bool) (instance, error) {
 		return nil, fmt.Errorf("bench: allocate %d int32: %w", n*n, err)
 	}
 	m.i32 = append(m.i32, a)
-	m.args = mandelArgs{Dst: a, N: n, Iter: MandelbrotIter, Fault: fault}
+	m.args = mandelArgs{Dst: a, N: n, Iter: MandelbrotIter, Fault: fault, Gen: newGen()}
 	m.want = make([]int32, n*n)
 	MandelbrotRows(m.want, n, MandelbrotIter, 0, n)
 	return m, nil
@@ -684,7 +706,7 @@ func setupNBody(n int, fault bool) (instance, error) {
 	for i := range in[6*n:] {
 		in[6*n+i] /= float64(n)
 	}
-	b.args.N, b.args.Dt, b.args.Eps, b.args.Fault = n, NBodyDt, NBodyEps2, fault
+	b.args.N, b.args.Dt, b.args.Eps, b.args.Fault, b.args.Gen = n, NBodyDt, NBodyEps2, fault, newGen()
 	b.want = make([]float64, nbodyOut*n)
 	NBodyStep(b.want, in, n, NBodyDt, NBodyEps2, 0, n)
 	return b, nil
