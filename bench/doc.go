@@ -50,5 +50,8 @@
 //
 // The timed repetitions go round-robin over the teams, so that a slow spell
 // of a shared machine spreads over all rows instead of spoiling one; the
-// figures to trust are ratios taken within one run.
+// figures to trust are ratios taken within one run. Each timed repetition
+// starts with its team awake (an untimed empty For just before it), as in
+// back-to-back calls: what a For costs a warm team is the empty kernel's
+// row.
 package bench

@@ -395,15 +395,21 @@ func runSpec(ctx context.Context, cfg *Config, p *plan, sp Spec, teams map[point
 			progress(label(i, "warm-up"))
 		}
 	}
+	prev := -1 // the point that ran last
 	for rep := range p.reps {
 		last := rep == p.reps-1
-		for i := range p.points {
+		for j := range p.points {
+			// Each round starts one point later, so that no team always
+			// follows the same one.
+			i := (j + rep) % len(p.points)
 			r := &rows[i]
 			if r.Err == nil {
 				if last {
 					inst.poison()
 				}
-				settle(xs, i)
+				settle(xs, i, prev)
+				prev = i
+				wake(ctx, xs[i])
 				t0 := time.Now()
 				err := inst.run(ctx, xs[i])
 				dt := time.Since(t0)
@@ -442,10 +448,21 @@ func runSpec(ctx context.Context, cfg *Config, p *plan, sp Spec, teams map[point
 // point i is timed: idle worker processes poll shared memory for a while
 // (engine.DefaultSpin) after a job, and on a machine with few cores that
 // poll would steal time from the next team's first call.
-func settle(xs []exec, i int) {
-	prev := (i + len(xs) - 1) % len(xs)
-	if prev != i && xs[prev].team != nil && xs[prev].team.Backend() == engine.Process {
+func settle(xs []exec, i, prev int) {
+	if prev >= 0 && prev != i && xs[prev].team != nil && xs[prev].team.Backend() == engine.Process {
 		time.Sleep(2 * engine.DefaultSpin)
+	}
+}
+
+// wake runs an empty For on the team of x, untimed, just before a timed
+// repetition: its participants are then polling for the next job, as in
+// back-to-back calls, instead of asleep since the previous round. Waking a
+// sleeping worker process costs from tens of microseconds to a millisecond
+// (more in a virtual machine) that would otherwise be charged to every
+// repetition of a process team but hardly any of a goroutine team.
+func wake(ctx context.Context, x exec) {
+	if x.team != nil {
+		x.team.For(ctx, KernelPrefix+"empty", x.team.Workers(), emptyArgs{})
 	}
 }
 

@@ -47,7 +47,11 @@ func plotResults(file string, rs []bench.Result) error {
 	}
 	var panels []*plot.Plot
 	for _, k := range kernels {
-		p, err := speedupPlot(k, rs)
+		plotFn := speedupPlot
+		if overhead(k, rs) {
+			plotFn = callTimePlot
+		}
+		p, err := plotFn(k, rs)
 		if err != nil {
 			return err
 		}
@@ -98,6 +102,46 @@ func plotResults(file string, rs []bench.Result) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	return f.Close()
+}
+
+// overhead reports whether kernel's rows are of the overhead class (empty),
+// whose speedup means nothing: its panel shows the time per call instead.
+func overhead(kernel string, rs []bench.Result) bool {
+	for _, r := range rs {
+		if r.Kernel == kernel {
+			return r.Class == bench.Overhead
+		}
+	}
+	return false
+}
+
+// callTimePlot draws the time of one For call against workers, per backend.
+func callTimePlot(kernel string, rs []bench.Result) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = kernel + ": time per For call"
+	p.X.Label.Text = "workers"
+	p.Y.Label.Text = "µs per call"
+	p.Legend.Top, p.Legend.Left = true, true
+	maxW := 1.0
+	for _, b := range []string{bench.BackendProcess, bench.BackendGoroutine} {
+		var xys plotter.XYs
+		for _, r := range rs {
+			if r.Kernel == kernel && r.Backend == b && !r.Failed() {
+				xys = append(xys, plotter.XY{X: float64(r.Workers), Y: r.MedianS * 1e6})
+				maxW = math.Max(maxW, float64(r.Workers))
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		if err := addLine(p, b, xys, backendStyle[b].color, backendStyle[b].dash); err != nil {
+			return nil, err
+		}
+	}
+	p.X.Min, p.Y.Min = 0, 0
+	p.X.Max = maxW + 0.5
+	p.X.Tick.Marker = workerTicks(maxW)
+	return p, nil
 }
 
 // speedupPlot draws one kernel's speedup per backend and the ideal line.
