@@ -28,12 +28,12 @@ const usage = `usage: shmbench [flags]
 Runs the bench kernels on teams of 1, 2, 4, … workers (worker processes, and
 goroutines as the baseline) and a serial loop, checks every result against the
 serial reference, and prints time, speedup, efficiency and GB/s per row.
-With no flags it runs the default set (a few tens of seconds on 2 cores).
+With no flags it runs the default set: every kernel, about 15 s on 2 cores.
 
 flags:
   -kernel LIST     kernels to run, comma-separated; NAME:SCHEDULE forces a schedule
                    (e.g. mandelbrot:static,mandelbrot:dynamic); "all" for every kernel
-                   default: all. kernels: %s
+                   default: all of them: %s
   -n N             size of every kernel (elements, grid rows, bodies: see -list), and/or
                    of some: -n 2^20,stencil=1024. 2^K, 1<<K and K/M/G suffixes (1M = 2^20)
                    are accepted. default: each kernel's own (shmbench -list)
@@ -306,6 +306,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	rs, err := measure(ctx, o)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = errors.New("interrupted; no results")
+		}
 		fmt.Fprintf(stderr, "shmbench: %v\n", err)
 		return exitError
 	}
