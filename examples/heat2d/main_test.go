@@ -125,7 +125,7 @@ func TestParallelEqualsSerial(t *testing.T) {
 		{"-backend", "serial"},
 		{"-backend", "process", "-workers", "1"},
 		{"-backend", "process", "-workers", "2"},
-		{"-backend", "process", "-workers", "2", "-primary"},
+		{"-backend", "process", "-workers", "2", "-primary=false"},
 		{"-backend", "goroutine", "-workers", "2"},
 	} {
 		t.Run(strings.Join(c, " "), func(t *testing.T) {
@@ -149,6 +149,8 @@ func TestKillMidStepAndResume(t *testing.T) {
 	const n, steps, killAt = 64, 30, 7
 	dir := t.TempDir()
 	args := []string{"-dir", dir, "-n", fmt.Sprint(n), "-steps", fmt.Sprint(steps), "-workers", "2", "-every", "0"}
+	// With -primary (the default) the coordinator runs the first rows and a
+	// worker process the rest: that worker kills the coordinator.
 	cmd, out := child(t, []string{fmt.Sprintf("HEAT2D_TEST_KILL_STEP=%d", killAt)}, args...)
 	err := wait(t, cmd, time.Minute)
 	var ee *exec.ExitError
