@@ -174,14 +174,25 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 // workerEnviron is the coordinator's environment with GOMAXPROCS and the
 // worker marker set, then cfg.Env.
 func workerEnviron(e workerEnv, cfg Config) []string {
-	env := make([]string, 0, len(os.Environ())+2+len(cfg.Env))
+	env := make([]string, 0, len(os.Environ())+3+len(cfg.Env))
+	gorace := ""
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "GOMAXPROCS=") || strings.HasPrefix(kv, envWorker+"=") {
+			continue
+		}
+		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
+			gorace = v + " "
 			continue
 		}
 		env = append(env, kv)
 	}
 	env = append(env, fmt.Sprintf("GOMAXPROCS=%d", cfg.GOMAXPROCS), envWorker+"="+formatWorkerEnv(e))
+	if raceEnabled {
+		gorace += "atexit_sleep_ms=0"
+	}
+	if gorace != "" {
+		env = append(env, "GORACE="+strings.TrimSpace(gorace))
+	}
 	return append(env, cfg.Env...)
 }
 
@@ -355,6 +366,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, list []listEntry) ([]li
 	h.errOwner.Store(-1)
 	h.stop.Store(stopNone)
 	t.primErr = nil
+	deaths := t.deaths.Load() // a worker that dies from here on is noticed
 
 	g := h.gen.Add(1)
 	if g == 0 { // 0 marks "no job" in liveGen: skip it
@@ -373,7 +385,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, list []listEntry) ([]li
 	if t.first == 1 {
 		t.participate(ctx, j, &p, g)
 	}
-	t.wait(ctx, g, expect)
+	t.wait(g, expect, deaths)
 	if stopCB != nil {
 		stopCB()
 		t.cbMu.Lock()
@@ -425,9 +437,8 @@ func (t *procTeam) cancelJob(ctx context.Context, g uint32) {
 // wait waits until every worker process has finished generation g or died.
 // After the job's context ended it waits CancelGrace for running chunks,
 // then kills the workers still busy.
-func (t *procTeam) wait(ctx context.Context, g uint32, expect uint32) {
+func (t *procTeam) wait(g uint32, expect uint32, seen uint64) {
 	h := t.h
-	seen := t.deaths.Load()
 	var spinEnd, graceEnd time.Time
 	for i := 0; ; i++ {
 		if h.fin.Load() == expect {
@@ -465,8 +476,11 @@ func (t *procTeam) wait(ctx context.Context, g uint32, expect uint32) {
 			continue
 		}
 		h.coordSleeping.Store(1)
-		_ = futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, 50*time.Millisecond)
+		err := futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, 50*time.Millisecond)
 		h.coordSleeping.Store(0)
+		if err != nil && t.busy(g) == 0 {
+			return // belt and braces: a death noticed only by its exit
+		}
 	}
 }
 
@@ -493,8 +507,16 @@ func (t *procTeam) killBusy(g uint32) {
 func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32) ([]listEntry, error) {
 	h := t.h
 	stop := h.stop.Load()
-	if stop == stopFailed {
+	switch stop {
+	case stopFailed:
 		return nil, t.failure(j, int(h.errOwner.Load()), g)
+	case stopCanceled, stopDeadline:
+		// Workers killed after the grace period are restarted by the next
+		// job; what they left undone does not matter to a canceled job.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, stopErr(stop)
 	}
 	var lost []listEntry
 	for i := t.first; i < t.parts; i++ {
@@ -538,12 +560,6 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32) ([]li
 			}
 		}
 		lost = append(lost, e)
-	}
-	if stop != stopNone {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		return nil, stopErr(stop)
 	}
 	return lost, nil
 }

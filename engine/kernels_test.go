@@ -79,10 +79,13 @@ func init() {
 		return nil
 	})
 	// kill writes a[i] = 2i (idempotent) and SIGKILLs its own worker process
-	// on the chunk holding At, once.
+	// on the first chunk it runs that ends past At (once per Once flag).
+	// In the coordinator (a primary participant) it only dawdles, so that
+	// worker processes get chunks past At.
 	kill := func(c *engine.Ctx, a failArgs, lo, hi int) error {
-		if lo <= a.At && a.At < hi && os.Getpid() != a.Coord &&
-			atomic.CompareAndSwapInt64(&a.Once.Data()[0], 0, int64(os.Getpid())) {
+		if os.Getpid() == a.Coord {
+			time.Sleep(time.Millisecond)
+		} else if a.At >= 0 && hi > a.At && atomic.CompareAndSwapInt64(&a.Once.Data()[0], 0, int64(os.Getpid())) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			time.Sleep(time.Minute)
 		}
@@ -115,5 +118,53 @@ func init() {
 	engine.Register("empty-args", func(c *engine.Ctx, _ emptyArgs, lo, hi int) error { return nil })
 	engine.Register("unexported-args", func(c *engine.Ctx, _ unexportedArgs, lo, hi int) error { return nil })
 	engine.Register("chan-args", func(c *engine.Ctx, _ chanArgs, lo, hi int) error { return nil })
+	engine.Register("bytes", func(c *engine.Ctx, b []byte, lo, hi int) error { return nil })
+	engine.Register("stamp", func(c *engine.Ctx, a stampArgs, lo, hi int) error {
+		d := a.A.Data()
+		for i := lo; i < hi; i++ {
+			d[i] = a.Job
+		}
+		return nil
+	})
+	engine.Register("printpid", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
+		fmt.Printf("pid %d\n", os.Getpid())
+		return nil
+	})
+	engine.Register("nested", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
+		t, err := engine.Start(engine.Config{Workers: 1})
+		if err == nil {
+			t.Close()
+			return errors.New("nested Start succeeded")
+		}
+		return err
+	})
+	engine.RegisterReduce("decodes", func(c *engine.Ctx, a countArgs, lo, hi int) (int64, error) {
+		return decodes.Load(), nil
+	})
+	engine.RegisterReduce("affinity", func(c *engine.Ctx, _ struct{}, lo, hi int) (int, error) {
+		return threadCPUs(), nil
+	})
+	engine.RegisterReduce("pid", func(c *engine.Ctx, _ struct{}, lo, hi int) (int, error) {
+		return os.Getpid(), nil
+	})
 	engine.Register("any-args", func(c *engine.Ctx, _ any, lo, hi int) error { return nil })
+}
+
+type stampArgs struct {
+	A   *array.Array[int64]
+	Job int64
+}
+
+// counted counts its gob encodings and decodings in this process.
+type counted struct{ p string }
+
+var encodes, decodes atomic.Int64
+
+func (c *counted) GobEncode() ([]byte, error) { encodes.Add(1); return []byte(c.p), nil }
+func (c *counted) GobDecode(b []byte) error   { decodes.Add(1); c.p = string(b); return nil }
+func (c *counted) Path() string               { return c.p }
+
+type countArgs struct {
+	C *counted
+	N int
 }

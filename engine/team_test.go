@@ -2,6 +2,13 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,14 +19,14 @@ import (
 )
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 func newArray[T array.Element](t testing.TB, n int) *array.Array[T] {
 	t.Helper()
-	a, err := array.CreateAnon[T](n)
+	a, err := array.CreateAnon[T](max(n, 1))
 	require.NoError(t, err)
 	t.Cleanup(func() { a.Close() })
 	return a
@@ -33,11 +40,489 @@ func startTeam(t *testing.T, cfg engine.Config) *engine.Team {
 	return team
 }
 
-func TestSmoke(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
-	a := newArray[int64](t, 1000)
-	require.NoError(t, team.For(testCtx(t), "fill", 1000, fillArgs{A: a}))
-	for i, v := range a.Data()[:1000] {
-		require.EqualValues(t, 1, v, "element %d", i)
+// configs are the team shapes most tests run on.
+var configs = []struct {
+	name string
+	cfg  engine.Config
+}{
+	{"process", engine.Config{Workers: 2}},
+	{"process-primary", engine.Config{Workers: 3, Primary: true}},
+	{"goroutine", engine.Config{Workers: 3, Backend: engine.Goroutine}},
+}
+
+func forConfigs(t *testing.T, fn func(t *testing.T, team *engine.Team)) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) { fn(t, startTeam(t, c.cfg)) })
 	}
+}
+
+var schedules = []struct {
+	name string
+	opt  engine.Option
+}{
+	{"static", engine.Static()},
+	{"dynamic-1", engine.Dynamic(1)},
+	{"dynamic-7", engine.Dynamic(7)},
+	{"dynamic-default", engine.Dynamic(0)},
+	{"guided-1", engine.Guided(1)},
+	{"guided-16", engine.Guided(16)},
+	{"det-3", engine.Deterministic(3)},
+	{"det-default", engine.Deterministic(0)},
+}
+
+const guard = 64 // guard elements on each side of the data
+
+func TestEachScheduleWritesEachElementOnce(t *testing.T) {
+	ns := []int{0, 1, 2, 3, 97, 1000, 4099}
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		ctx := testCtx(t)
+		a := newArray[int64](t, 4099+2*guard)
+		d := a.Data()
+		for _, s := range schedules {
+			for _, n := range ns {
+				clear(d)
+				require.NoError(t, team.For(ctx, "fill", n, fillArgs{A: a, Off: guard}, s.opt), "%s n=%d", s.name, n)
+				for i, v := range d {
+					want := int64(0)
+					if i >= guard && i < guard+n {
+						want = 1
+					}
+					if v != want {
+						t.Fatalf("%s n=%d: element %d (index %d) = %d, want %d", s.name, n, i-guard, i, v, want)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestRangeRunsOnlyTheSlice(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		ctx := testCtx(t)
+		a := newArray[int64](t, 1000)
+		d := a.Data()
+		for _, s := range schedules {
+			clear(d)
+			require.NoError(t, team.For(ctx, "fill", 1000, fillArgs{A: a}, s.opt, engine.Range(123, 777)))
+			for i, v := range d {
+				want := int64(0)
+				if i >= 123 && i < 777 {
+					want = 1
+				}
+				require.Equal(t, want, v, "%s: element %d", s.name, i)
+			}
+		}
+		err := team.For(ctx, "fill", 1000, fillArgs{A: a}, engine.Range(10, 1001))
+		require.ErrorIs(t, err, engine.ErrBadRange)
+		require.ErrorIs(t, team.For(ctx, "fill", -1, fillArgs{A: a}), engine.ErrBadRange)
+	})
+}
+
+func TestReduceEqualsSerial(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		ctx := testCtx(t)
+		for _, s := range schedules {
+			for _, n := range []int{0, 1, 5, 1000, 100003} {
+				got, err := engine.Reduce(ctx, team, "isum", n, emptyArgs{}, engine.Sum[int64](), s.opt)
+				require.NoError(t, err)
+				require.Equal(t, int64(n)*int64(n-1)/2, got, "%s n=%d", s.name, n)
+			}
+		}
+		mx, err := engine.Reduce(ctx, team, "imax", 5000, nil, engine.Max[int32](), engine.Dynamic(100))
+		require.NoError(t, err)
+		require.Equal(t, int32(999), mx)
+		mn, err := engine.Reduce(ctx, team, "imax", 5000, nil, engine.Min[int32](), engine.Dynamic(100))
+		require.NoError(t, err)
+		require.Equal(t, int32(99), mn)
+		empty, err := engine.Reduce(ctx, team, "imax", 0, nil, engine.Min[int32]())
+		require.NoError(t, err)
+		require.Equal(t, int32(math.MaxInt32), empty)
+		cnt, err := engine.Reduce(ctx, team, "isum", 1000, nil, engine.Combine(int64(0), func(a, b int64) int64 { return a + 1 }), engine.Dynamic(10))
+		require.NoError(t, err)
+		require.Equal(t, int64(100), cnt, "Combine sees one partial per chunk")
+		// More chunks than the partial area holds: deterministic rounds.
+		big, err := engine.Reduce(ctx, team, "isum", 1<<17+5, nil, engine.Sum[int64](), engine.Deterministic(1))
+		require.NoError(t, err)
+		require.Equal(t, int64(1<<17+5)*int64(1<<17+4)/2, big)
+	})
+}
+
+// randomFloats fills an array with values whose float64 sum depends on the
+// order of additions.
+func randomFloats(t *testing.T, n int) *array.Array[float64] {
+	a := newArray[float64](t, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range a.Data() {
+		a.Data()[i] = math.Exp(r.NormFloat64()*10) * float64(1-2*(i%2))
+	}
+	return a
+}
+
+func TestDeterministicReduceBitwise(t *testing.T) {
+	const n = 200003
+	a := randomFloats(t, n)
+	ctx := testCtx(t)
+	var ref uint64
+	for _, b := range []engine.Backend{engine.Process, engine.Goroutine} {
+		for w := 1; w <= 4; w++ {
+			team := startTeam(t, engine.Config{Workers: w, Backend: b, Primary: w%2 == 0})
+			for _, grain := range []int{0, 1000} {
+				got, err := engine.Reduce(ctx, team, "sum", n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(grain))
+				require.NoError(t, err)
+				if grain == 0 {
+					if ref == 0 {
+						ref = math.Float64bits(got)
+					}
+					require.Equal(t, ref, math.Float64bits(got), "%s workers=%d: %v", b, w, got)
+				}
+			}
+			require.NoError(t, team.Close())
+		}
+	}
+	// The serial sum in the same chunk order is the same number.
+	g := engine.Grain(n)
+	serial := 0.0
+	for lo := 0; lo < n; lo += g {
+		part := 0.0
+		for _, v := range a.Data()[lo:min(lo+g, n)] {
+			part += v
+		}
+		serial += part
+	}
+	require.Equal(t, math.Float64bits(serial), ref)
+}
+
+func TestPartialsCombineAcrossSlices(t *testing.T) {
+	const n = 100000
+	a := randomFloats(t, n)
+	ctx := testCtx(t)
+	team := startTeam(t, engine.Config{Workers: 2})
+	whole, err := engine.Reduce(ctx, team, "sum", n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(1000))
+	require.NoError(t, err)
+	// Three "ranks" each reduce an aligned slice; their partials, folded in
+	// global order, give the single-team result bit for bit.
+	var all []float64
+	next := 0
+	for _, r := range [][2]int{{0, 33000}, {33000, 71000}, {71000, n}} {
+		first, parts, err := engine.Partials[float64](ctx, team, "sum", n, sumArgs{A: a}, engine.Deterministic(1000), engine.Range(r[0], r[1]))
+		require.NoError(t, err)
+		require.Equal(t, next, first)
+		next += len(parts)
+		all = append(all, parts...)
+	}
+	acc := 0.0
+	for _, p := range all {
+		acc += p
+	}
+	require.Equal(t, math.Float64bits(whole), math.Float64bits(acc))
+}
+
+func TestKernelPanic(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		for _, at := range []int{0, 777} {
+			err := team.For(testCtx(t), "panic", 1000, failArgs{At: at}, engine.Dynamic(10))
+			var we *engine.WorkerError
+			require.ErrorAs(t, err, &we)
+			var pe *engine.PanicError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, fmt.Sprintf("boom at %d", at), pe.Value)
+			require.Equal(t, "panic", we.Kernel)
+			require.LessOrEqual(t, we.Lo, at)
+			require.Less(t, at, we.Hi)
+			require.Contains(t, we.Stack, "kernels_test.go")
+			require.Positive(t, we.PID)
+			require.Contains(t, err.Error(), "boom")
+		}
+		// The team still works.
+		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
+	})
+}
+
+func TestKernelError(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		err := team.For(testCtx(t), "error", 1000, failArgs{At: 500}, engine.Static())
+		var we *engine.WorkerError
+		require.ErrorAs(t, err, &we)
+		require.Equal(t, "bad element 500", we.Err.Error())
+		require.LessOrEqual(t, we.Lo, 500)
+		require.Less(t, 500, we.Hi)
+		require.GreaterOrEqual(t, we.Worker, 0)
+		require.Less(t, we.Worker, team.Workers())
+		require.Empty(t, we.Stack)
+		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
+	})
+}
+
+func TestBadCalls(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		ctx := testCtx(t)
+		err := team.For(ctx, "no-such-kernel", 10, nil)
+		require.ErrorIs(t, err, engine.ErrUnknownKernel)
+		require.Contains(t, err.Error(), "no-such-kernel")
+
+		err = team.For(ctx, "fill", 10, 42)
+		require.ErrorIs(t, err, engine.ErrArgsType)
+		require.Contains(t, err.Error(), "engine_test.fillArgs")
+		require.Contains(t, err.Error(), "int")
+
+		err = team.For(ctx, "sum", 10, nil)
+		require.ErrorIs(t, err, engine.ErrKernelKind)
+		_, err = engine.Reduce(ctx, team, "fill", 10, nil, engine.Sum[int]())
+		require.ErrorIs(t, err, engine.ErrKernelKind)
+		_, err = engine.Reduce(ctx, team, "sum", 10, nil, engine.Sum[int]())
+		require.ErrorIs(t, err, engine.ErrKernelKind)
+		require.Contains(t, err.Error(), "float64")
+		_, err = engine.Reduce(ctx, team, "isum", 10, nil, engine.Op[int64]{})
+		require.Error(t, err)
+
+		err = team.For(ctx, "chan-args", 10, chanArgs{C: make(chan int)})
+		require.ErrorIs(t, err, engine.ErrArgsEncode)
+		require.Contains(t, err.Error(), "chan")
+		err = team.For(ctx, "unexported-args", 10, unexportedArgs{x: 1})
+		require.ErrorIs(t, err, engine.ErrArgsEncode)
+		require.Contains(t, err.Error(), "no exported fields")
+
+		require.NoError(t, team.For(ctx, "empty-args", 10, emptyArgs{}))
+		require.NoError(t, team.For(ctx, "empty-args", 10, nil))
+		require.NoError(t, team.For(ctx, "noop", 10, struct{}{}))
+		require.NoError(t, team.For(ctx, "any-args", 10, 3.5))
+		require.NoError(t, team.For(ctx, "any-args", 10, nil))
+		require.NoError(t, team.For(ctx, "bytes", 10, make([]byte, 1000)))
+	})
+}
+
+func TestArgsTooLarge(t *testing.T) {
+	team := startTeam(t, engine.Config{Workers: 1, MaxArgs: 4096})
+	err := team.For(testCtx(t), "bytes", 10, make([]byte, 10000))
+	require.ErrorIs(t, err, engine.ErrArgsTooLarge)
+	require.NoError(t, team.For(testCtx(t), "bytes", 10, make([]byte, 100)))
+}
+
+func TestUnchangedArgsAreNotEncodedAgain(t *testing.T) {
+	team := startTeam(t, engine.Config{Workers: 2})
+	ctx := testCtx(t)
+	args := countArgs{C: &counted{p: "x"}, N: 1}
+	before := encodes.Load()
+	for range 10 {
+		got, err := engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+		require.NoError(t, err)
+		require.Equal(t, int64(1), got, "workers decoded the same arguments again")
+	}
+	require.Equal(t, int64(1), encodes.Load()-before, "coordinator encoded the same arguments again")
+	// Another kernel in between: the workers keep their decoded value.
+	require.NoError(t, team.For(ctx, "noop", 2, nil))
+	got, err := engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+	require.NoError(t, err)
+	require.Equal(t, int64(1), got)
+	// Changed arguments are encoded and decoded once more.
+	args.N = 2
+	got, err = engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+	require.NoError(t, err)
+	require.Equal(t, int64(2), got)
+	require.Equal(t, int64(2), encodes.Load()-before)
+}
+
+func TestCancel(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		ctx, cancel := context.WithCancel(testCtx(t))
+		time.AfterFunc(50*time.Millisecond, cancel)
+		err := team.For(ctx, "wait-cancel", 100, nil)
+		require.ErrorIs(t, err, context.Canceled)
+
+		ctx, cancel = context.WithTimeout(testCtx(t), 50*time.Millisecond)
+		defer cancel()
+		err = team.For(ctx, "wait-ctx", 100, nil, engine.Dynamic(1))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+
+		// Already canceled: nothing runs.
+		ctx, cancel = context.WithCancel(testCtx(t))
+		cancel()
+		require.ErrorIs(t, team.For(ctx, "noop", 100, nil), context.Canceled)
+
+		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
+	})
+}
+
+func TestCancelKillsHungWorker(t *testing.T) {
+	team := startTeam(t, engine.Config{Workers: 2, CancelGrace: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- team.For(ctx, "hang", 2, nil) }()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(15 * time.Second):
+		t.Fatal("For did not return after its deadline and grace period")
+	}
+	// The killed workers are replaced.
+	a := newArray[int64](t, 100)
+	require.NoError(t, team.For(testCtx(t), "fill", 100, fillArgs{A: a}))
+	for _, v := range a.Data()[:100] {
+		require.Equal(t, int64(1), v)
+	}
+}
+
+// pids returns the pid of each participant of a team.
+func pids(t *testing.T, team *engine.Team) map[int]bool {
+	t.Helper()
+	m := map[int]bool{}
+	_, err := engine.Reduce(testCtx(t), team, "pid", team.Workers(), nil,
+		engine.Combine(0, func(a, b int) int { m[b] = true; return 0 }), engine.Static())
+	require.NoError(t, err)
+	return m
+}
+
+func TestWorkerKilledMidJob(t *testing.T) {
+	for _, idem := range []bool{true, false} {
+		for _, s := range []struct {
+			name string
+			opt  engine.Option
+		}{{"static", engine.Static()}, {"dynamic", engine.Dynamic(50)}, {"guided", engine.Guided(10)}, {"det", engine.Deterministic(64)}} {
+			for _, primary := range []bool{false, true} {
+				name := fmt.Sprintf("idempotent=%v/%s/primary=%v", idem, s.name, primary)
+				t.Run(name, func(t *testing.T) {
+					team := startTeam(t, engine.Config{Workers: 2, Primary: primary})
+					const n = 1000
+					a := newArray[int64](t, n)
+					once := newArray[int64](t, 1)
+					kernel := "kill-once"
+					if idem {
+						kernel = "kill-idem"
+					}
+					before := pids(t, team)
+					err := team.For(testCtx(t), kernel, n, failArgs{At: 500, A: a, Once: once, Coord: os.Getpid()}, s.opt)
+					require.NotZero(t, once.Data()[0], "the kernel did not kill a worker")
+					if idem {
+						require.NoError(t, err)
+						for i, v := range a.Data()[:n] {
+							require.Equal(t, 2*int64(i), v, "element %d", i)
+						}
+					} else {
+						var we *engine.WorkerError
+						require.ErrorAs(t, err, &we)
+						require.ErrorIs(t, err, engine.ErrWorkerDied)
+						require.Equal(t, syscall.SIGKILL, we.Signal)
+						require.Equal(t, int(once.Data()[0]), we.PID)
+						require.Less(t, 500, we.Hi)
+						require.Contains(t, err.Error(), "signal")
+					}
+					// The team heals: the next job runs on a full team of new pids.
+					clear(a.Data())
+					once.Data()[0] = -1 // no more kills
+					require.NoError(t, team.For(testCtx(t), kernel, n, failArgs{At: -1, A: a, Once: once}, s.opt))
+					for i, v := range a.Data()[:n] {
+						require.Equal(t, 2*int64(i), v, "element %d after healing", i)
+					}
+					after := pids(t, team)
+					require.Len(t, after, team.Workers())
+					require.NotEqual(t, before, after)
+				})
+			}
+		}
+	}
+}
+
+func TestBackToBackJobs(t *testing.T) {
+	team := startTeam(t, engine.Config{Workers: 2})
+	ctx := testCtx(t)
+	const maxN = 5000
+	a := newArray[int64](t, maxN)
+	d := a.Data()
+	r := rand.New(rand.NewPCG(3, 4))
+	for job := int64(1); job <= 1000; job++ {
+		n := r.IntN(maxN)
+		s := schedules[r.IntN(len(schedules))]
+		require.NoError(t, team.For(ctx, "stamp", n, stampArgs{A: a, Job: job}, s.opt))
+		for i := range n {
+			if d[i] != job {
+				t.Fatalf("job %d (%s, n=%d): element %d = %d", job, s.name, n, i, d[i])
+			}
+		}
+	}
+}
+
+func TestConcurrentFor(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		ctx := testCtx(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 20 {
+					got, err := engine.Reduce(ctx, team, "isum", 1000+g, nil, engine.Sum[int64](), engine.Dynamic(7))
+					if err == nil && got != int64(1000+g)*int64(999+g)/2 {
+						err = fmt.Errorf("got %d", got)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	})
+}
+
+func TestWorkerIndices(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		w := team.Workers()
+		a := newArray[int64](t, w)
+		require.NoError(t, team.For(testCtx(t), "workerid", w, fillArgs{A: a}, engine.Static()))
+		for i, v := range a.Data()[:w] {
+			require.Equal(t, int64(i), v, "static block %d ran on participant %d", i, v)
+		}
+	})
+}
+
+func TestClose(t *testing.T) {
+	for _, c := range configs {
+		team, err := engine.Start(c.cfg)
+		require.NoError(t, err)
+		ps := pids(t, team)
+		require.NoError(t, team.Close())
+		require.NoError(t, team.Close())
+		require.ErrorIs(t, team.For(testCtx(t), "noop", 10, nil), engine.ErrClosed)
+		for pid := range ps {
+			if pid != os.Getpid() {
+				require.Error(t, syscall.Kill(pid, 0), "worker %d still exists after Close", pid)
+			}
+		}
+	}
+}
+
+func TestNoTeamInsideWorker(t *testing.T) {
+	team := startTeam(t, engine.Config{Workers: 1})
+	err := team.For(testCtx(t), "nested", 1, nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), engine.ErrInWorker.Error())
+}
+
+func TestPin(t *testing.T) {
+	team := startTeam(t, engine.Config{Workers: 2, Pin: true})
+	got, err := engine.Reduce(testCtx(t), team, "affinity", 2, nil, engine.Max[int](), engine.Static())
+	require.NoError(t, err)
+	require.Equal(t, 1, got, "a pinned worker's thread may run on one CPU")
+}
+
+func TestDefaultWorkers(t *testing.T) {
+	team := startTeam(t, engine.Config{Backend: engine.Goroutine})
+	require.Equal(t, engine.UsableCPUs(), team.Workers())
+}
+
+func TestStartErrors(t *testing.T) {
+	_, err := engine.Start(engine.Config{Workers: -1})
+	require.Error(t, err)
+	_, err = engine.Start(engine.Config{Backend: 7})
+	require.Error(t, err)
+	_, err = engine.Reduce(testCtx(t), nil, "isum", 1, nil, engine.Sum[int64]())
+	require.Error(t, err)
+	require.True(t, errors.Is(engine.ErrNoMain, engine.ErrNoMain))
 }
