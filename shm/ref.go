@@ -4,17 +4,57 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
-// Ref names a segment for another process: the path to open and the kind and
-// element type the receiver expects to find there. It is how an array or a
-// value inside a kernel's arguments crosses to a worker: by reference, with
-// no element copied.
+// Ref names a segment for another process: the path to open, the kind and
+// element type the receiver expects to find there, and the identity of the
+// segment (its creator and creation time), so that a path that has come to
+// name another segment (a file re-created under the same name, or a memfd
+// whose descriptor number was reused) is never taken for the one meant. It is
+// how an array or a value inside a kernel's arguments crosses to a worker: by
+// reference, with no element copied. Two references encode to the same bytes
+// only if they name the same segment.
 type Ref struct {
 	Kind  Kind
 	DType DType
+	ID    SegmentID
 	Path  string
+}
+
+// SegmentID identifies one segment for the life of the machine: the
+// creator's pid and start time and the creation time in Unix nanoseconds.
+type SegmentID struct {
+	PID     int
+	Start   uint64
+	Created int64
+}
+
+func (id SegmentID) String() string { return fmt.Sprintf("%d.%d.%d", id.PID, id.Start, id.Created) }
+
+func parseSegmentID(s string) (SegmentID, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return SegmentID{}, false
+	}
+	pid, err1 := strconv.ParseUint(parts[0], 10, 31)
+	start, err2 := strconv.ParseUint(parts[1], 10, 64)
+	created, err3 := strconv.ParseInt(parts[2], 10, 64)
+	id := SegmentID{PID: int(pid), Start: start, Created: created}
+	if err1 != nil || err2 != nil || err3 != nil || id.String() != s {
+		return SegmentID{}, false
+	}
+	return id, true
+}
+
+func idOf(m Meta) SegmentID {
+	var ns int64
+	if !m.Created.IsZero() {
+		ns = m.Created.UnixNano()
+	}
+	return SegmentID{PID: m.CreatorPID, Start: m.CreatorStart, Created: ns}
 }
 
 // refMagic starts an encoded Ref, so that foreign bytes fail to decode.
@@ -26,22 +66,22 @@ const maxRefPath = 4096
 // RefOf returns a reference to s.
 func RefOf(s *Segment) Ref {
 	m := s.Meta()
-	return Ref{Kind: m.Kind, DType: m.DType, Path: s.Path()}
+	return Ref{Kind: m.Kind, DType: m.DType, ID: idOf(m), Path: s.Path()}
 }
 
-// MarshalBinary encodes r as "shmpar-ref/1 KIND DTYPE PATH".
+// MarshalBinary encodes r as "shmpar-ref/1 KIND DTYPE PID.START.CREATED PATH".
 func (r Ref) MarshalBinary() ([]byte, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	return []byte(refMagic + " " + r.Kind.String() + " " + r.DType.String() + " " + r.Path), nil
+	return []byte(refMagic + " " + r.Kind.String() + " " + r.DType.String() + " " + r.ID.String() + " " + r.Path), nil
 }
 
 // UnmarshalBinary decodes a reference written by MarshalBinary. It returns
 // an error wrapping ErrInvalid for anything else.
 func (r *Ref) UnmarshalBinary(b []byte) error {
-	fields := bytes.SplitN(b, []byte(" "), 4)
-	if len(fields) != 4 || string(fields[0]) != refMagic {
+	fields := bytes.SplitN(b, []byte(" "), 5)
+	if len(fields) != 5 || string(fields[0]) != refMagic {
 		return fmt.Errorf("shm: %w: not a segment reference", ErrInvalid)
 	}
 	var d Ref
@@ -53,7 +93,11 @@ func (r *Ref) UnmarshalBinary(b []byte) error {
 	if err != nil || dt.String() != string(fields[2]) {
 		return fmt.Errorf("shm: %w: segment reference with unknown dtype %q", ErrInvalid, fields[2])
 	}
-	d.Kind, d.DType, d.Path = kind, dt, string(fields[3])
+	id, ok := parseSegmentID(string(fields[3]))
+	if !ok {
+		return fmt.Errorf("shm: %w: segment reference with malformed identity %q", ErrInvalid, fields[3])
+	}
+	d.Kind, d.DType, d.ID, d.Path = kind, dt, id, string(fields[4])
 	if err := d.check(); err != nil {
 		return err
 	}
@@ -85,8 +129,9 @@ func parseKind(s string) (Kind, bool) {
 // AttachRef decodes an encoded Ref, checks that it names a segment of the
 // given kind and element type, and attaches to it through Attach (one
 // mapping per process). A reference to another kind or type is an error
-// wrapping ErrInvalid that names both; the segment itself is checked again
-// after opening, so a file replaced behind the reference is caught too.
+// wrapping ErrInvalid that names both. The segment found at the path must be
+// the one referred to (same identity); if the path now names another one,
+// the error wraps ErrNotExist.
 func AttachRef(b []byte, kind Kind, dtype DType) (*Segment, error) {
 	var r Ref
 	if err := r.UnmarshalBinary(b); err != nil {
@@ -99,7 +144,10 @@ func AttachRef(b []byte, kind Kind, dtype DType) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m := s.Meta(); m.Kind != kind || m.DType != dtype {
+	if m := s.Meta(); idOf(m) != r.ID {
+		return nil, fmt.Errorf("shm: %w: %s now names another segment (created by %d at %s), not the one referred to (%s)",
+			ErrNotExist, r.Path, m.CreatorPID, m.Created.Format(time.RFC3339Nano), r.ID)
+	} else if m.Kind != kind || m.DType != dtype {
 		return nil, fmt.Errorf("shm: %w: %s is now a %s %s segment, wanted %s %s", ErrInvalid, r.Path, m.DType, m.Kind, dtype, kind)
 	}
 	return s, nil

@@ -16,7 +16,11 @@ func TestRefRoundTripAndAttach(t *testing.T) {
 	require.NoError(t, err)
 	var r Ref
 	require.NoError(t, r.UnmarshalBinary(b))
-	require.Equal(t, Ref{Kind: KindArray, DType: Float32, Path: s.Path()}, r)
+	require.Equal(t, KindArray, r.Kind)
+	require.Equal(t, Float32, r.DType)
+	require.Equal(t, s.Path(), r.Path)
+	require.Equal(t, s.Meta().CreatorPID, r.ID.PID)
+	require.NotZero(t, r.ID.Created)
 
 	a, err := AttachRef(b, KindArray, Float32)
 	require.NoError(t, err)
@@ -38,11 +42,35 @@ func TestRefRoundTripAndAttach(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalid)
 }
 
+func TestRefOfReplacedSegmentIsNotTheOld(t *testing.T) {
+	dir := t.TempDir()
+	meta := Meta{DType: Float64, Shape: []int{4}, Kind: KindArray}
+	a, err := Create("x", meta, Dir(dir))
+	require.NoError(t, err)
+	oldRef, err := RefOf(a).MarshalBinary()
+	require.NoError(t, err)
+	require.NoError(t, a.Unlink())
+	require.NoError(t, a.Close())
+	b, err := Create("x", meta, Dir(dir)) // same path, another segment
+	require.NoError(t, err)
+	defer b.Close()
+	newRef, err := RefOf(b).MarshalBinary()
+	require.NoError(t, err)
+	require.NotEqual(t, string(oldRef), string(newRef), "references to different segments must differ")
+	_, err = AttachRef(oldRef, KindArray, Float64)
+	require.ErrorIs(t, err, ErrNotExist, "the old reference must not attach to the new segment")
+	got, err := AttachRef(newRef, KindArray, Float64)
+	require.NoError(t, err)
+	require.Equal(t, b.Meta().Created, got.Meta().Created)
+}
+
 func TestRefRejectsForeignBytes(t *testing.T) {
 	for _, b := range []string{
-		"", "shmpar-ref/1", "shmpar-ref/1 array float64", "shmpar-ref/2 array float64 /x",
-		"shmpar-ref/1 banana float64 /x", "shmpar-ref/1 array float128 /x",
-		"shmpar-ref/1 array float64 relative/path", "shmpar-ref/1 array <f8 /x", "shmpar-ref/1 array float64 /a\x00b",
+		"", "shmpar-ref/1", "shmpar-ref/1 array float64 1.2.3", "shmpar-ref/2 array float64 1.2.3 /x",
+		"shmpar-ref/1 banana float64 1.2.3 /x", "shmpar-ref/1 array float128 1.2.3 /x",
+		"shmpar-ref/1 array float64 1.2.3 relative/path", "shmpar-ref/1 array <f8 1.2.3 /x",
+		"shmpar-ref/1 array float64 1.2.3 /a\x00b", "shmpar-ref/1 array float64 1.2 /x",
+		"shmpar-ref/1 array float64 01.2.3 /x", "shmpar-ref/1 array float64 1.2.x /x",
 	} {
 		var r Ref
 		require.ErrorIs(t, r.UnmarshalBinary([]byte(b)), ErrInvalid, "%q", b)
@@ -67,9 +95,9 @@ func TestViewChecksType(t *testing.T) {
 // FuzzRef checks that decoding never panics and that whatever decodes
 // encodes back to the same bytes.
 func FuzzRef(f *testing.F) {
-	f.Add([]byte("shmpar-ref/1 array float64 /dev/shm/grid"))
-	f.Add([]byte("shmpar-ref/1 value int8 /proc/12/fd/7"))
-	f.Add([]byte("shmpar-ref/1 queue uint8 /tmp/a b"))
+	f.Add([]byte("shmpar-ref/1 array float64 4242.987654.1763764000123456789 /dev/shm/grid"))
+	f.Add([]byte("shmpar-ref/1 value int8 12.5.0 /proc/12/fd/7"))
+	f.Add([]byte("shmpar-ref/1 queue uint8 1.1.-5 /tmp/a b"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r Ref
 		if r.UnmarshalBinary(b) != nil {
