@@ -37,10 +37,12 @@ func (g *goTeam) close() error {
 
 // goJob is the shared state of one goroutine-backend job.
 type goJob struct {
-	next atomic.Int64
-	stop atomic.Uint32
-	mu   sync.Mutex
-	err  *WorkerError
+	claim  atomic.Uint64
+	done   atomic.Uint64
+	stop   atomic.Uint32
+	blocks []atomic.Uint32
+	mu     sync.Mutex
+	err    *WorkerError
 }
 
 func (g *goTeam) run(ctx context.Context, j *job) error {
@@ -52,7 +54,15 @@ func (g *goTeam) run(ctx context.Context, j *job) error {
 		return ctx.Err()
 	}
 	st := &goJob{}
-	r := &runner{k: j.k, args: j.args, p: &j.p, next: &st.next, stop: &st.stop, partials: j.partials}
+	st.claim.Store(packClaim(1, 0))
+	if j.p.sched == schedStatic {
+		st.blocks = make([]atomic.Uint32, j.p.parts)
+	}
+	r := &runner{
+		gen: 1, p: j.p, claimW: &st.claim, done: &st.done, stop: &st.stop,
+		block:    func(q int) *atomic.Uint32 { return &st.blocks[q] },
+		resolved: true, k: j.k, args: j.args, partials: j.partials,
+	}
 	r.fail = func(w, lo, hi int, err error, stack string) {
 		st.mu.Lock()
 		if st.err == nil {

@@ -118,6 +118,18 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 	return t, nil
 }
 
+func (t *procTeam) pids() []int {
+	out := make([]int, t.parts)
+	for i := range out {
+		if i < t.first {
+			out[i] = t.pid
+		} else if w := t.procs[i]; w != nil && !w.exited() {
+			out[i] = w.pid
+		}
+	}
+	return out
+}
+
 func (t *procTeam) maxPartials() int { return int(t.h.partCap) }
 
 // heal starts a worker process for every slot that has none or whose
@@ -148,8 +160,8 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 	s.hello.Store(0)
 	s.pid.Store(0)
 	s.chunk.Store(noChunk)
-	s.staticDone.Store(0)
-	s.endGen.Store(t.h.gen.Load())
+	s.chunkGen.Store(0)
+	s.inJob.Store(0)
 	env := workerEnv{idx: i, ctl: 3, life: 4, ppid: t.pid, spin: max(t.cfg.Spin, 0), cpu: -1}
 	if len(t.cpus) > 0 {
 		env.cpu = t.cpus[i%len(t.cpus)]
@@ -301,50 +313,68 @@ func (t *procTeam) prepareArgs(k *kernel, a any) error {
 	return nil
 }
 
-// maxRecoveries bounds how many times one job re-runs the chunks of dead
-// workers before giving up.
+// maxRecoveries bounds how many times one job recovers from dead workers
+// before giving up.
 const maxRecoveries = 3
 
+// step is one generation of a job: its plan from chunk index from on, or an
+// explicit list of chunks.
+type step struct {
+	list []listEntry
+	from int64
+}
+
 func (t *procTeam) run(ctx context.Context, j *job) error {
+	if int64(j.p.k) > maxChunks {
+		return fmt.Errorf("engine: %w: %d chunks, at most %d", ErrBadRange, j.p.k, int64(maxChunks))
+	}
 	if err := t.heal(); err != nil {
 		return err
 	}
 	if err := t.prepareArgs(j.k, j.args); err != nil {
 		return err
 	}
-	var list []listEntry
-	for attempt := 0; ; attempt++ {
-		lost, err := t.dispatch(ctx, j, list)
-		if err != nil || len(lost) == 0 {
-			if err == nil && j.partials != nil {
-				copy(j.partials, t.c.partials[:len(j.partials)])
+	todo := []step{{}}
+	for recoveries := 0; len(todo) > 0; {
+		s := todo[0]
+		todo = todo[1:]
+		more, err := t.dispatch(ctx, j, s)
+		if err != nil {
+			return err
+		}
+		if len(more) > 0 {
+			if recoveries++; recoveries > maxRecoveries {
+				return fmt.Errorf("engine: kernel %q: %w: workers died %d times in one job", j.k.name, ErrWorkerDied, recoveries)
 			}
-			return err
+			if err := t.heal(); err != nil {
+				return err
+			}
+			todo = append(more, todo...)
 		}
-		if attempt == maxRecoveries {
-			return fmt.Errorf("engine: kernel %q: %w: workers died %d times in one job", j.k.name, ErrWorkerDied, attempt+1)
-		}
-		if err := t.heal(); err != nil {
-			return err
-		}
-		list = lost
 	}
+	if j.partials != nil {
+		copy(j.partials, t.c.partials[:len(j.partials)])
+	}
+	return nil
 }
 
-// dispatch runs one generation: the job's plan, or the explicit chunk list.
-// It returns the chunks that dead workers left unfinished (to be re-run:
-// the kernel is idempotent or they never started), or the job's error.
-func (t *procTeam) dispatch(ctx context.Context, j *job, list []listEntry) ([]listEntry, error) {
+// dispatch runs one generation and returns what dead workers left to do.
+func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error) {
 	h, d := t.h, &t.h.desc
 	p := j.p
-	if list != nil {
-		p.sched, p.k = schedList, len(list)
-		copy(t.c.list, list)
+	if s.list != nil {
+		p.sched, p.k = schedList, len(s.list)
+		copy(t.c.list, s.list)
 	}
-	expect := uint32(t.parts - t.first)
+	g := h.gen.Load() + 1
+	if g == 0 { // 0 means "no job" in inJob and liveGen
+		g = 1
+	}
+	// The claim word first: from here on no worker can claim a chunk of an
+	// older job, so the descriptor can be rewritten.
+	h.claim.Store(packClaim(g, s.from))
 	d.kind.Store(jobRun)
 	d.sched.Store(uint32(p.sched))
-	d.expect.Store(expect)
 	d.parts.Store(uint32(t.parts))
 	reduce := uint32(0)
 	if j.partials != nil {
@@ -361,17 +391,13 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, list []listEntry) ([]li
 		copy(d.name[:], j.k.name)
 		d.nameLen.Store(uint32(len(j.k.name)))
 	}
-	h.next.Store(0)
-	h.fin.Store(0)
+	h.done.Store(uint64(s.from))
 	h.errOwner.Store(-1)
 	h.stop.Store(stopNone)
 	t.primErr = nil
 	deaths := t.deaths.Load() // a worker that dies from here on is noticed
 
-	g := h.gen.Add(1)
-	if g == 0 { // 0 marks "no job" in liveGen: skip it
-		g = h.gen.Add(1)
-	}
+	h.gen.Store(g)
 	if h.sleepers.Load() > 0 {
 		_, _ = futex.Wake((*uint32)(unsafe.Pointer(&h.gen)), math.MaxInt32)
 	}
@@ -383,24 +409,25 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, list []listEntry) ([]li
 		stopCB = context.AfterFunc(ctx, func() { t.cancelJob(ctx, g) })
 	}
 	if t.first == 1 {
-		t.participate(ctx, j, &p, g)
+		t.participate(ctx, j, p, g)
 	}
-	t.wait(g, expect, deaths)
+	closeIdx := t.wait(g, &p, deaths)
 	if stopCB != nil {
 		stopCB()
 		t.cbMu.Lock()
 		t.liveGen = 0
 		t.cbMu.Unlock()
 	}
-	return t.outcome(ctx, j, &p, g)
+	return t.outcome(ctx, j, &p, g, closeIdx)
 }
 
 // participate runs the coordinator's share of a job (Primary).
-func (t *procTeam) participate(ctx context.Context, j *job, p *plan, g uint32) {
+func (t *procTeam) participate(ctx context.Context, j *job, p plan, g uint32) {
 	r := &t.prim
-	r.k, r.args, r.p, r.gen = j.k, j.args, p, g
-	r.next, r.stop = &t.h.next, &t.h.stop
-	r.guided, r.list, r.partials = nil, nil, nil
+	*r = runner{
+		gen: g, p: p, claimW: &t.h.claim, done: &t.h.done, stop: &t.h.stop, block: t.block,
+		resolved: true, k: j.k, args: j.args, fail: t.primaryFail,
+	}
 	switch p.sched {
 	case schedGuided:
 		r.guided = guidedStarts(p.hi-p.lo, p.parts, p.size)
@@ -414,6 +441,8 @@ func (t *procTeam) participate(ctx context.Context, j *job, p *plan, g uint32) {
 	r.participate(&t.primCtx, nil)
 	t.primCtx.ctx = nil
 }
+
+func (t *procTeam) block(q int) *atomic.Uint32 { return &t.c.slots[q].block }
 
 func (t *procTeam) primaryFail(w, lo, hi int, err error, stack string) {
 	if t.h.errOwner.CompareAndSwap(-1, int32(w)) {
@@ -434,80 +463,131 @@ func (t *procTeam) cancelJob(ctx context.Context, g uint32) {
 	wakeCoordinator(t.h, true)
 }
 
-// wait waits until every worker process has finished generation g or died.
-// After the job's context ended it waits CancelGrace for running chunks,
-// then kills the workers still busy.
-func (t *procTeam) wait(g uint32, expect uint32, seen uint64) {
+// wait waits for generation g to end: all its chunks done, or it stopped
+// (a failure, ctx), or a worker died and the survivors have claimed all
+// there was. In the last two cases it closes claiming and waits until no
+// live worker is inside the job (after ctx ended, for at most CancelGrace;
+// then it kills those workers). It returns the chunk index at which
+// claiming was closed, -1 if every chunk was done.
+func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 	h := t.h
-	var spinEnd, graceEnd time.Time
-	for i := 0; ; i++ {
-		if h.fin.Load() == expect {
-			return
+	k := uint64(p.k)
+	died := false
+	over := func() bool {
+		if h.done.Load() == k || h.stop.Load() != stopNone {
+			return true
 		}
 		if dz := t.deaths.Load(); dz != seen {
-			seen = dz
-			if t.busy(g) == 0 {
-				return
+			seen, died = dz, true
+		}
+		return died && (t.live() == 0 || t.exhausted(g, p))
+	}
+	if !spinUntil(t.cfg.Spin, coordPolls, over) {
+		for !over() {
+			v := h.notify.Load()
+			if over() {
+				break
+			}
+			h.coordSleeping.Store(1)
+			err := futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, 50*time.Millisecond)
+			h.coordSleeping.Store(0)
+			if err != nil && t.live() < t.parts-t.first {
+				died = true // belt and braces: a death seen only by its exit
 			}
 		}
+	}
+	if h.done.Load() == k {
+		return -1
+	}
+	closeIdx := t.closeClaims(g)
+	var graceEnd time.Time
+	for t.inJob(g) > 0 {
 		if s := h.stop.Load(); s == stopCanceled || s == stopDeadline {
 			now := time.Now()
 			if graceEnd.IsZero() {
 				graceEnd = now.Add(t.cfg.CancelGrace)
 			} else if now.After(graceEnd) {
-				t.killBusy(g)
+				t.killInJob(g)
 				graceEnd = now.Add(time.Hour) // kill once; their deaths end the wait
 			}
 		}
-		if t.cfg.Spin > 0 {
-			if i&63 != 63 {
-				continue
-			}
-			now := time.Now()
-			if spinEnd.IsZero() {
-				spinEnd = now.Add(t.cfg.Spin)
-			}
-			if now.Before(spinEnd) {
-				continue
-			}
-		}
 		v := h.notify.Load()
-		if h.fin.Load() == expect || t.deaths.Load() != seen {
-			continue
+		if t.inJob(g) == 0 {
+			break
 		}
 		h.coordSleeping.Store(1)
-		err := futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, 50*time.Millisecond)
+		_ = futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, time.Millisecond)
 		h.coordSleeping.Store(0)
-		if err != nil && t.busy(g) == 0 {
-			return // belt and braces: a death noticed only by its exit
+	}
+	return closeIdx
+}
+
+// closeClaims ends claiming in generation g and returns the next chunk index
+// at that moment.
+func (t *procTeam) closeClaims(g uint32) int64 {
+	for {
+		w := t.h.claim.Load()
+		if !sameGen(w, g) || claimIdx(w) == claimClosed {
+			return claimIdx(w)
+		}
+		if t.h.claim.CompareAndSwap(w, packClaim(g, claimClosed)) {
+			return claimIdx(w)
 		}
 	}
 }
 
-// busy counts the live worker processes that have not finished generation g.
-func (t *procTeam) busy(g uint32) int {
+// exhausted reports whether every chunk of generation g has been claimed.
+func (t *procTeam) exhausted(g uint32, p *plan) bool {
+	if p.sched == schedStatic {
+		for q := range p.k {
+			if t.c.slots[q].block.Load() != g {
+				return false
+			}
+		}
+		return true
+	}
+	w := t.h.claim.Load()
+	return !sameGen(w, g) || claimIdx(w) >= int64(p.k)
+}
+
+// live counts the worker processes that have not exited.
+func (t *procTeam) live() int {
 	n := 0
 	for i := t.first; i < t.parts; i++ {
-		if w := t.procs[i]; w != nil && !w.exited() && t.c.slots[i].endGen.Load() != g {
+		if w := t.procs[i]; w != nil && !w.exited() {
 			n++
 		}
 	}
 	return n
 }
 
-func (t *procTeam) killBusy(g uint32) {
+// inJob counts the live worker processes inside generation g.
+func (t *procTeam) inJob(g uint32) int {
+	n := 0
 	for i := t.first; i < t.parts; i++ {
-		if w := t.procs[i]; w != nil && !w.exited() && t.c.slots[i].endGen.Load() != g {
+		if w := t.procs[i]; w != nil && !w.exited() && t.c.slots[i].inJob.Load() == g {
+			n++
+		}
+	}
+	return n
+}
+
+func (t *procTeam) killInJob(g uint32) {
+	for i := t.first; i < t.parts; i++ {
+		if w := t.procs[i]; w != nil && !w.exited() && t.c.slots[i].inJob.Load() == g {
 			_ = w.cmd.Process.Kill()
 		}
 	}
 }
 
-// outcome turns the end state of generation g into the job's result.
-func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32) ([]listEntry, error) {
+// outcome turns the end state of generation g into the job's result, or
+// into the steps that finish it after workers died.
+func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, closeIdx int64) ([]step, error) {
 	h := t.h
-	stop := h.stop.Load()
-	switch stop {
+	if h.done.Load() == uint64(p.k) {
+		return nil, nil
+	}
+	switch stop := h.stop.Load(); stop {
 	case stopFailed:
 		return nil, t.failure(j, int(h.errOwner.Load()), g)
 	case stopCanceled, stopDeadline:
@@ -518,50 +598,61 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32) ([]li
 		}
 		return nil, stopErr(stop)
 	}
-	var lost []listEntry
+	// Workers died. What they were running is lost; what nobody claimed
+	// is still to do.
+	entry := func(ci int64) listEntry {
+		switch p.sched {
+		case schedList:
+			return t.c.list[ci]
+		case schedGuided:
+			lo, hi := p.chunk(int(ci), guidedStarts(p.hi-p.lo, p.parts, p.size))
+			return listEntry{lo: int64(lo), hi: int64(hi), idx: ci}
+		}
+		lo, hi := p.chunk(int(ci), nil)
+		return listEntry{lo: int64(lo), hi: int64(hi), idx: ci}
+	}
+	var list []listEntry
 	for i := t.first; i < t.parts; i++ {
 		w := t.procs[i]
 		s := &t.c.slots[i]
-		if !w.exited() || s.endGen.Load() == g {
-			continue // alive, or died after its part of the job
+		ci := s.chunk.Load()
+		if !w.exited() || s.chunkGen.Load() != g || ci < 0 || ci >= int64(p.k) {
+			continue
 		}
-		var e listEntry
-		started := true
-		switch p.sched {
-		case schedStatic:
-			if i >= p.k || s.staticDone.Load() == g {
-				continue
-			}
-			lo, hi := p.chunk(i, nil)
-			e = listEntry{lo: int64(lo), hi: int64(hi), idx: int64(i)}
-			started = s.chunk.Load() == int64(i)
-		default:
-			ci := s.chunk.Load()
-			if ci < 0 || ci >= int64(p.k) {
-				continue // it was not running a chunk
-			}
-			switch p.sched {
-			case schedList:
-				e = t.c.list[ci]
-			case schedGuided:
-				gs := guidedStarts(p.hi-p.lo, p.parts, p.size)
-				lo, hi := p.chunk(int(ci), gs)
-				e = listEntry{lo: int64(lo), hi: int64(hi), idx: ci}
-			default:
-				lo, hi := p.chunk(int(ci), nil)
-				e = listEntry{lo: int64(lo), hi: int64(hi), idx: ci}
-			}
-		}
-		if started && !j.k.idempotent {
+		e := entry(ci)
+		if !j.k.idempotent {
 			how, sig := w.describe()
 			return nil, &WorkerError{
 				Kernel: j.k.name, Worker: i, PID: w.pid, Lo: int(e.lo), Hi: int(e.hi), Signal: sig, Output: w.tail.String(),
 				Err: fmt.Errorf("%w: it %s while running the chunk; the kernel is not registered as Idempotent, so the chunk was not run again", ErrWorkerDied, how),
 			}
 		}
-		lost = append(lost, e)
+		list = append(list, e)
 	}
-	return lost, nil
+	var steps []step
+	switch {
+	case p.sched == schedStatic:
+		for q := range p.k {
+			if t.c.slots[q].block.Load() != g {
+				list = append(list, entry(int64(q)))
+			}
+		}
+	case closeIdx >= 0 && closeIdx < int64(p.k):
+		if p.sched == schedList {
+			list = append(list, t.c.list[closeIdx:p.k]...)
+		} else {
+			steps = append(steps, step{from: closeIdx})
+		}
+	}
+	if len(list) > 0 {
+		steps = append([]step{{list: list}}, steps...)
+	}
+	if len(steps) == 0 {
+		// Every chunk was claimed and no dead worker held one, yet not all
+		// are done: a worker died between its last claim and its report.
+		return nil, fmt.Errorf("engine: kernel %q: %w: %d of %d chunks done and none to re-run", j.k.name, ErrWorkerDied, h.done.Load(), p.k)
+	}
+	return steps, nil
 }
 
 // failure builds the WorkerError of the first failed chunk, reported by
@@ -576,10 +667,9 @@ func (t *procTeam) failure(j *job, owner int, g uint32) error {
 		return &WorkerError{Kernel: j.k.name, Worker: owner, Err: fmt.Errorf("engine: job failed, but the failing worker index %d is out of range", owner)}
 	}
 	w := t.procs[owner]
-	if w.exited() && t.c.slots[owner].endGen.Load() != g {
+	if w.exited() && t.c.slots[owner].inJob.Load() == g {
 		how, sig := w.describe()
-		s := &t.c.slots[owner]
-		return &WorkerError{Kernel: j.k.name, Worker: owner, PID: w.pid, Lo: int(s.lo.Load()), Hi: int(s.hi.Load()), Signal: sig, Output: w.tail.String(),
+		return &WorkerError{Kernel: j.k.name, Worker: owner, PID: w.pid, Signal: sig, Output: w.tail.String(),
 			Err: fmt.Errorf("%w: it %s while reporting a failure", ErrWorkerDied, how)}
 	}
 	kind, lo, hi, msg, stack := t.c.readErr(owner)

@@ -14,13 +14,14 @@ import (
 //	0      header line   magic "SHMPARE1", version, slot count, offsets/capacities   (written once)
 //	128    gen line      gen: futex word bumped once per job; sleepers: workers asleep on it
 //	256    job descriptor (3 lines): kind, schedule, n, [lo,hi), chunk size, first chunk,
-//	       chunk count, participants, expected finishers, args id+length, kernel name
-//	640    next line     the next chunk to claim (atomic counter)
-//	768    fin line      fin: workers done with the job; notify: futex word the
-//	                     coordinator sleeps on; coordSleeping
+//	       chunk count, participants, reduce flag, args id+length, kernel name
+//	640    claim line    generation (24 bits) and next chunk index (40 bits), claimed by CAS
+//	768    done line     done: chunks completed; notify: futex word the coordinator
+//	                     sleeps on; coordSleeping
 //	896    stop line     stop code (none/failed/canceled/deadline); errOwner: first failing participant
 //	4096   slots         one 128-byte slot per participant: pid, start time, hello,
-//	                     endGen, staticDone, current chunk index and bounds
+//	                     inJob (generation it is working on), the chunk it claimed
+//	                     and its generation, the claim word of its static block
 //	…      error areas   one per participant, errAreaSize bytes: kind, chunk, message, stack
 //	…      rerun list    chunks to run again after a worker died: {lo, hi, partial index}
 //	…      args area     the job's gob-encoded arguments (Config.MaxArgs bytes)
@@ -68,8 +69,8 @@ type layoutFields struct {
 type descFields struct {
 	kind    atomic.Uint32
 	sched   atomic.Uint32
-	expect  atomic.Uint32 // worker processes that take part (the fin target)
 	parts   atomic.Uint32 // participants
+	_       uint32
 	reduce  atomic.Uint32
 	nameLen atomic.Uint32
 	argsLen atomic.Uint32
@@ -95,13 +96,13 @@ type ctlHeader struct {
 	desc descFields
 	_    [3*lineSize - unsafe.Sizeof(descFields{})]byte
 
-	next atomic.Int64
-	_    [lineSize - 8]byte
+	claim atomic.Uint64
+	_     [lineSize - 8]byte
 
-	fin           atomic.Uint32
+	done          atomic.Uint64
 	notify        atomic.Uint32
 	coordSleeping atomic.Uint32
-	_             [lineSize - 12]byte
+	_             [lineSize - 16]byte
 
 	stop     atomic.Uint32
 	errOwner atomic.Int32
@@ -109,14 +110,13 @@ type ctlHeader struct {
 }
 
 type slotFields struct {
-	pid        atomic.Int64
-	start      atomic.Uint64
-	hello      atomic.Uint32
-	endGen     atomic.Uint32 // last job generation this worker finished
-	staticDone atomic.Uint32 // generation whose static block this worker completed
-	_          uint32
-	chunk      atomic.Int64 // chunk claimed (tentatively) or running; noChunk when none
-	lo, hi     atomic.Int64 // bounds of the running chunk
+	pid      atomic.Int64
+	start    atomic.Uint64
+	hello    atomic.Uint32
+	inJob    atomic.Uint32 // generation of the job this worker is in, 0 between jobs
+	block    atomic.Uint32 // generation that claimed this participant's static block
+	chunkGen atomic.Uint32 // generation of chunk
+	chunk    atomic.Int64  // chunk claimed (tentatively) or running; noChunk when none
 }
 
 type slot struct {
@@ -242,10 +242,10 @@ func (c *control) kernelName() []byte {
 // slotRec records a worker's chunks in its slot (see chunkRec).
 type slotRec struct{ s *slot }
 
-func (r slotRec) claim(ci int64) { r.s.chunk.Store(ci) }
-func (r slotRec) running(lo, hi int64) {
-	r.s.lo.Store(lo)
-	r.s.hi.Store(hi)
+func (r slotRec) enter(gen uint32) { r.s.inJob.Store(gen) }
+func (r slotRec) claim(gen uint32, ci int64) {
+	r.s.chunkGen.Store(gen)
+	r.s.chunk.Store(ci)
 }
-func (r slotRec) staticDone(gen uint32) { r.s.staticDone.Store(gen) }
-func (r slotRec) idle()                 { r.s.chunk.Store(noChunk) }
+func (r slotRec) idle()  { r.s.chunk.Store(noChunk) }
+func (r slotRec) leave() { r.s.inJob.Store(0) }

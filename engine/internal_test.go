@@ -129,8 +129,8 @@ func TestControlLayout(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(ctlHeader{}), uintptr(headerSize))
 	require.Equal(t, uintptr(slotSize), unsafe.Sizeof(slot{}))
 	require.Zero(t, unsafe.Offsetof(ctlHeader{}.gen)%lineSize)
-	require.Zero(t, unsafe.Offsetof(ctlHeader{}.next)%lineSize)
-	require.Zero(t, unsafe.Offsetof(ctlHeader{}.fin)%lineSize)
+	require.Zero(t, unsafe.Offsetof(ctlHeader{}.claim)%lineSize)
+	require.Zero(t, unsafe.Offsetof(ctlHeader{}.done)%lineSize)
 	require.Zero(t, unsafe.Offsetof(ctlHeader{}.stop)%lineSize)
 
 	l := ctlLayout(4, 4096)

@@ -13,50 +13,113 @@ type listEntry struct {
 	lo, hi, idx int64
 }
 
+// Claims. A job is over when its chunks are done, not when every worker has
+// looked at it: a worker that wakes late (descheduled, asleep on the futex)
+// finds nothing left and goes back to waiting, so no job waits for a slow
+// worker. Every claim is therefore tagged with the job's generation:
+//
+//   - The claim word packs the generation (high claimGenBits bits) and the
+//     next chunk index (low bits). A chunk is claimed by a CAS that bumps
+//     the index, which fails for a worker still looking at an older job.
+//     The coordinator resets the word before it rewrites the descriptor, so
+//     a successful claim also proves that the descriptor fields read before
+//     it belonged to the claimed job. Setting the index to claimClosed ends
+//     claiming (a failure, a cancellation, a dead worker).
+//   - Static blocks are claimed in a word per block holding the generation
+//     that took it; participant i takes block i first, then steals the
+//     blocks of participants that have not shown up. A block claim counts
+//     only if the claim word still shows the job open afterwards.
+const (
+	claimIdxBits = 40
+	claimIdxMask = 1<<claimIdxBits - 1
+	claimClosed  = claimIdxMask
+	claimGenMask = 1<<(64-claimIdxBits) - 1
+	maxChunks    = claimClosed - 1
+)
+
+func packClaim(gen uint32, idx int64) uint64 {
+	return uint64(gen)&claimGenMask<<claimIdxBits | uint64(idx)&claimIdxMask
+}
+
+func claimGen(w uint64) uint32 { return uint32(w >> claimIdxBits) }
+func claimIdx(w uint64) int64  { return int64(w & claimIdxMask) }
+
+// sameGen compares a generation with the truncated one in a claim word.
+func sameGen(w uint64, gen uint32) bool { return claimGen(w) == gen&claimGenMask }
+
 // chunkRec is where a participant records the chunk it is about to run or
-// is running, so that the coordinator knows what a dead worker left behind.
-// Goroutine participants do not record (they cannot die alone).
+// is running, so that the coordinator knows what a dead worker left behind,
+// and whether it is inside a job. Goroutine participants do not record.
 type chunkRec interface {
-	claim(c int64)         // tentative: c may still be taken by another participant
-	running(lo, hi int64)  // c is ours; it covers [lo, hi)
-	staticDone(gen uint32) // the static block of this participant is done
-	idle()                 // no chunk
+	enter(gen uint32)
+	claim(gen uint32, c int64) // tentative: c may still be taken by another participant
+	idle()                     // no chunk
+	leave()
 }
 
 // runner is what every participant of one job shares: the goroutines of the
 // goroutine backend, the coordinator as primary participant, and (each
 // with its own copy over the same shared memory) the worker processes.
 type runner struct {
+	gen    uint32
+	p      plan
+	claimW *atomic.Uint64
+	done   *atomic.Uint64
+	stop   *atomic.Uint32
+	block  func(q int) *atomic.Uint32 // static block claim words
+
+	// resolve is called once a first chunk is claimed: it supplies the
+	// kernel, its arguments and the partials (a worker decodes its
+	// arguments only when it has work). It returns false after recording
+	// a failure.
+	resolve  func(r *runner) bool
+	resolved bool
 	k        *kernel
 	args     any
-	p        *plan
-	gen      uint32
 	guided   []int       // guidedStarts for a guided plan
 	list     []listEntry // for a list plan
-	next     *atomic.Int64
-	stop     *atomic.Uint32
-	partials []uint64 // reduce: partial result of chunk i at [i]
+	partials []uint64    // reduce: partial result of chunk i at [i]
 
 	// fail records the first failure and sets the stop word.
 	fail func(worker int, lo, hi int, err error, stack string)
+	// finished is called by the participant that completes the last chunk.
+	finished func()
 }
 
-// participate runs the chunks that fall to participant c.worker until
-// there are none left or the job stops.
+// participate runs chunks for participant c.worker until none are left,
+// the job stops, or it turns out to be over already.
 func (r *runner) participate(c *Ctx, rec chunkRec) {
-	p := r.p
+	if rec != nil {
+		rec.enter(r.gen)
+		defer rec.leave()
+	}
+	p := &r.p
 	if p.sched == schedStatic {
-		ci := c.worker
-		if ci >= p.k || r.stop.Load() != stopNone {
-			return
-		}
-		lo, hi := p.chunk(ci, nil)
-		if rec != nil {
-			rec.claim(int64(ci))
-			rec.running(int64(lo), int64(hi))
-		}
-		if r.runChunk(c, ci, lo, hi) && rec != nil {
-			rec.staticDone(r.gen)
+		for i := range p.parts {
+			q := (c.worker + i) % p.parts // own block first, then steal
+			if q >= p.k || r.stop.Load() != stopNone {
+				continue
+			}
+			b := r.block(q)
+			old := b.Load()
+			if int32(r.gen-old) <= 0 {
+				continue // taken in this job (or by a newer one: we are stale)
+			}
+			if rec != nil {
+				rec.claim(r.gen, int64(q))
+			}
+			if !b.CompareAndSwap(old, r.gen) {
+				continue
+			}
+			if w := r.claimW.Load(); !sameGen(w, r.gen) || claimIdx(w) == claimClosed {
+				break // the job is over (or closed): this claim does not count
+			}
+			if !r.run(c, int64(q)) {
+				break
+			}
+			if rec != nil {
+				rec.idle()
+			}
 		}
 		if rec != nil {
 			rec.idle()
@@ -64,32 +127,19 @@ func (r *runner) participate(c *Ctx, rec chunkRec) {
 		return
 	}
 	k := int64(p.k)
-	if p.sched == schedList {
-		k = int64(len(r.list))
-	}
 	for r.stop.Load() == stopNone {
-		ci := r.next.Load()
-		if ci >= k {
+		w := r.claimW.Load()
+		ci := claimIdx(w)
+		if !sameGen(w, r.gen) || ci >= k {
 			break
 		}
 		if rec != nil {
-			rec.claim(ci)
+			rec.claim(r.gen, ci)
 		}
-		if !r.next.CompareAndSwap(ci, ci+1) {
+		if !r.claimW.CompareAndSwap(w, w+1) {
 			continue
 		}
-		var lo, hi, idx int
-		if p.sched == schedList {
-			e := r.list[ci]
-			lo, hi, idx = int(e.lo), int(e.hi), int(e.idx)
-		} else {
-			lo, hi = p.chunk(int(ci), r.guided)
-			idx = int(ci)
-		}
-		if rec != nil {
-			rec.running(int64(lo), int64(hi))
-		}
-		if !r.runChunk(c, idx, lo, hi) {
+		if !r.run(c, ci) {
 			break
 		}
 		if rec != nil {
@@ -99,6 +149,32 @@ func (r *runner) participate(c *Ctx, rec chunkRec) {
 	if rec != nil {
 		rec.idle()
 	}
+}
+
+// run runs claimed chunk ci and reports whether to go on.
+func (r *runner) run(c *Ctx, ci int64) bool {
+	if !r.resolved {
+		r.resolved = true
+		if r.resolve != nil && !r.resolve(r) {
+			return false
+		}
+	}
+	var lo, hi, idx int
+	switch r.p.sched {
+	case schedList:
+		e := r.list[ci]
+		lo, hi, idx = int(e.lo), int(e.hi), int(e.idx)
+	default:
+		lo, hi = r.p.chunk(int(ci), r.guided)
+		idx = int(ci)
+	}
+	if !r.runChunk(c, idx, lo, hi) {
+		return false
+	}
+	if r.done.Add(1) == uint64(r.p.k) && r.finished != nil {
+		r.finished()
+	}
+	return true
 }
 
 // runChunk runs the kernel over [lo, hi), stores its partial at idx, and

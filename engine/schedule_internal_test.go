@@ -69,7 +69,7 @@ func TestPartitionsCoverRange(t *testing.T) {
 					}
 					cs := chunks(p)
 					checkCover(t, p, cs)
-					require.True(t, p.valid(0), "%s: plan %+v not valid", name, p)
+					require.True(t, p.valid(0, 16), "%s: plan %+v not valid", name, p)
 					switch p.sched {
 					case schedStatic:
 						require.Equal(t, min(parts, r[1]-r[0]), p.k, name)
@@ -178,7 +178,7 @@ func TestCeilDiv(t *testing.T) {
 func TestPlanValidRejectsCorrupt(t *testing.T) {
 	good, err := makePlan(100, 2, []Option{Dynamic(10)})
 	require.NoError(t, err)
-	require.True(t, good.valid(0))
+	require.True(t, good.valid(0, 16))
 	for _, mut := range []func(p *plan){
 		func(p *plan) { p.lo = -1 },
 		func(p *plan) { p.hi = 101 },
@@ -192,6 +192,6 @@ func TestPlanValidRejectsCorrupt(t *testing.T) {
 	} {
 		p := good
 		mut(&p)
-		require.False(t, p.valid(2), "%+v", p)
+		require.False(t, p.valid(2, 16), "%+v", p)
 	}
 }

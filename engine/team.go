@@ -184,6 +184,19 @@ func Start(cfg Config) (*Team, error) {
 // goroutines), plus the coordinator with Primary.
 func (t *Team) Workers() int { return t.cfg.Workers }
 
+// PIDs returns the process ids of the worker processes, in participant
+// order (with Primary, the coordinator's own pid comes first); nil for the
+// goroutine backend. A dead worker is replaced at the next job, so the list
+// may change.
+func (t *Team) PIDs() []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.b.(*procTeam); ok && !t.closed {
+		return p.pids()
+	}
+	return nil
+}
+
 // Backend returns the team's backend.
 func (t *Team) Backend() Backend { return t.cfg.Backend }
 

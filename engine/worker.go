@@ -111,6 +111,7 @@ type worker struct {
 	cache map[*kernel]workerArgs
 	cur   *kernel
 	ctx   Ctx
+	r     runner // reused from job to job
 }
 
 type workerArgs struct {
@@ -174,7 +175,6 @@ func (w *worker) serve() int {
 	me := proc.Self()
 	last := h.gen.Load()
 	s.chunk.Store(noChunk)
-	s.endGen.Store(last)
 	s.pid.Store(int64(me.PID))
 	s.start.Store(me.Start)
 	s.hello.Store(helloReady)
@@ -186,10 +186,8 @@ func (w *worker) serve() int {
 			return 0
 		}
 		w.job(g)
-		s.endGen.Store(g)
-		if h.fin.Add(1) == h.desc.expect.Load() {
-			wakeCoordinator(h, false)
-		}
+		// The coordinator may be waiting for workers to leave a stopped job.
+		wakeCoordinator(h, false)
 	}
 }
 
@@ -207,16 +205,8 @@ func wakeCoordinator(h *ctlHeader, force bool) {
 // then sleeps on the futex.
 func (w *worker) waitGen(last uint32) uint32 {
 	h := w.c.h
-	if w.env.spin > 0 {
-		start := time.Now()
-		for i := 0; ; i++ {
-			if g := h.gen.Load(); g != last {
-				return g
-			}
-			if i&127 == 127 && time.Since(start) > w.env.spin {
-				break
-			}
-		}
+	if spinUntil(w.env.spin, workerPolls, func() bool { return h.gen.Load() != last }) {
+		return h.gen.Load()
 	}
 	for {
 		h.sleepers.Add(1)
@@ -232,49 +222,14 @@ func (w *worker) waitGen(last uint32) uint32 {
 	}
 }
 
-// job runs this worker's part of job generation g.
+// job runs this worker's part of job generation g. It may be late: the
+// job may be over, and the descriptor already rewritten for the next one.
+// So it reads the plan, then claims; only a successful claim (which checks
+// the generation) makes the plan trustworthy, and only then does it look
+// up the kernel and decode the arguments.
 func (w *worker) job(g uint32) {
 	c := w.c
 	d := &c.h.desc
-	fail := func(worker, lo, hi int, err error, stack string) {
-		kind := uint32(errKindError)
-		if _, ok := err.(*PanicError); ok {
-			kind = errKindPanic
-		}
-		if c.h.errOwner.CompareAndSwap(-1, int32(worker)) {
-			msg := err.Error()
-			if pe, ok := err.(*PanicError); ok {
-				msg = pe.Value
-			}
-			c.writeErr(worker, kind, lo, hi, msg, stack)
-		}
-		c.h.stop.CompareAndSwap(stopNone, stopFailed)
-	}
-	name := c.kernelName()
-	k := w.cur
-	if k == nil || k.name != string(name) {
-		k = lookup(string(name))
-		w.cur = k
-	}
-	if k == nil {
-		fail(w.env.idx, 0, 0, fmt.Errorf("%w %q in the worker process (kernels must be registered in init, before engine.Main runs)", ErrUnknownKernel, name), "")
-		return
-	}
-	id := d.argsID.Load()
-	a, ok := w.cache[k]
-	if !ok || a.id != id {
-		if shm.ReleaseUnlinked() > 0 {
-			clear(w.cache) // cached arguments may hold released segments
-		}
-		n := min(int(d.argsLen.Load()), len(c.args))
-		val, err := decodeArgs(k, c.args[:n])
-		if err != nil {
-			fail(w.env.idx, 0, 0, err, "")
-			return
-		}
-		a = workerArgs{id: id, val: val}
-		w.cache[k] = a
-	}
 	p := plan{
 		sched: schedKind(d.sched.Load()),
 		n:     int(d.n.Load()),
@@ -285,32 +240,88 @@ func (w *worker) job(g uint32) {
 		first: int(d.first.Load()),
 		k:     int(d.k.Load()),
 	}
-	if !p.valid(len(c.list)) {
-		fail(w.env.idx, 0, 0, fmt.Errorf("engine: invalid job descriptor %+v", p), "")
-		return
+	if !p.valid(len(c.list), len(c.slots)) {
+		return // torn by the next job's descriptor (or corrupt): claims would fail
 	}
-	r := &runner{k: k, args: a.val, p: &p, gen: g, next: &c.h.next, stop: &c.h.stop, fail: fail}
-	switch p.sched {
+	w.r = runner{
+		gen: g, p: p, claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop,
+		block: w.block, resolve: w.resolve, fail: w.fail, finished: w.finished,
+	}
+	w.r.participate(&w.ctx, slotRec{w.slot})
+	w.ctx.endJob()
+	w.r = runner{}
+}
+
+func (w *worker) block(q int) *atomic.Uint32 { return &w.c.slots[q].block }
+
+func (w *worker) finished() { wakeCoordinator(w.c.h, false) }
+
+// fail records the first failure of the job in this worker's error area and
+// stops the job.
+func (w *worker) fail(worker, lo, hi int, err error, stack string) {
+	c := w.c
+	if c.h.errOwner.CompareAndSwap(-1, int32(worker)) {
+		kind, msg := uint32(errKindError), err.Error()
+		if pe, ok := err.(*PanicError); ok {
+			kind, msg = errKindPanic, pe.Value
+		}
+		c.writeErr(worker, kind, lo, hi, msg, stack)
+	}
+	c.h.stop.CompareAndSwap(stopNone, stopFailed)
+	wakeCoordinator(c.h, false)
+}
+
+// resolve finds the job's kernel and arguments once this worker has a
+// chunk of it.
+func (w *worker) resolve(r *runner) bool {
+	c := w.c
+	d := &c.h.desc
+	name := c.kernelName()
+	k := w.cur
+	if k == nil || k.name != string(name) {
+		k = lookup(string(name))
+		w.cur = k
+	}
+	if k == nil {
+		w.fail(w.env.idx, 0, 0, fmt.Errorf("%w %q in the worker process (kernels must be registered in init, before engine.Main runs)", ErrUnknownKernel, name), "")
+		return false
+	}
+	id := d.argsID.Load()
+	a, ok := w.cache[k]
+	if !ok || a.id != id {
+		if shm.ReleaseUnlinked() > 0 {
+			clear(w.cache) // cached arguments may hold released segments
+		}
+		n := min(int(d.argsLen.Load()), len(c.args))
+		val, err := decodeArgs(k, c.args[:n])
+		if err != nil {
+			w.fail(w.env.idx, 0, 0, err, "")
+			return false
+		}
+		a = workerArgs{id: id, val: val}
+		w.cache[k] = a
+	}
+	r.k, r.args = k, a.val
+	switch r.p.sched {
 	case schedGuided:
-		r.guided = guidedStarts(p.hi-p.lo, p.parts, p.size)
-		if p.k != len(r.guided)-1 {
-			fail(w.env.idx, 0, 0, fmt.Errorf("engine: invalid guided job descriptor %+v", p), "")
-			return
+		r.guided = guidedStarts(r.p.hi-r.p.lo, r.p.parts, r.p.size)
+		if r.p.k != len(r.guided)-1 {
+			w.fail(w.env.idx, 0, 0, fmt.Errorf("engine: invalid guided job descriptor %+v", r.p), "")
+			return false
 		}
 	case schedList:
-		r.list = c.list[:p.k]
+		r.list = c.list[:r.p.k]
 	}
 	if d.reduce.Load() != 0 {
 		r.partials = c.partials
 	}
-	r.participate(&w.ctx, slotRec{w.slot})
-	w.ctx.endJob()
+	return true
 }
 
 // valid checks a plan read from shared memory, so that a corrupt descriptor
 // is an error and not an out-of-range access.
-func (p *plan) valid(listCap int) bool {
-	if p.lo < 0 || p.lo > p.hi || p.hi > p.n || p.parts <= 0 || p.k < 0 {
+func (p *plan) valid(listCap, slots int) bool {
+	if p.lo < 0 || p.lo > p.hi || p.hi > p.n || p.parts <= 0 || p.parts > slots || p.k < 0 || int64(p.k) > maxChunks {
 		return false
 	}
 	switch p.sched {

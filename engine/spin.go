@@ -1,0 +1,41 @@
+package engine
+
+import "time"
+
+// Polls before a waiter starts yielding the CPU between polls. A worker
+// waiting for a job yields almost at once: on an oversubscribed machine the
+// coordinator may need its CPU to dispatch. The coordinator waiting for a
+// job to end polls longer first: a short job ends within microseconds.
+var (
+	workerPolls = 8
+	coordPolls  = 2048
+)
+
+// spinUntil polls done until it returns true (then it returns true) or d
+// has passed (false). After the first polls polls it calls sched_yield
+// between polls: on a machine with more runnable threads than CPUs — a
+// coordinator and two spinning workers on two cores — the thread being
+// waited for gets the CPU at once instead of after a time slice, and on an
+// idle CPU the yield returns in a fraction of a microsecond.
+func spinUntil(d time.Duration, polls int, done func() bool) bool {
+	if d <= 0 {
+		return done()
+	}
+	var start time.Time
+	for i := 0; ; i++ {
+		if done() {
+			return true
+		}
+		if i < polls {
+			continue
+		}
+		osYield()
+		if i&15 == 0 {
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > d {
+				return false
+			}
+		}
+	}
+}
