@@ -8,8 +8,50 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
 )
+
+type triadArgs struct {
+	A, B, C *array.Array[float64]
+	S       float64
+}
+
+type logisticArgs struct {
+	X     *array.Array[float64]
+	Steps int
+}
+
+// triad is STREAM's a = b + s·c.
+func triad(a, b, c []float64, s float64) {
+	for i := range a {
+		a[i] = b[i] + s*c[i]
+	}
+}
+
+// logistic iterates x ← r·x·(1-x) steps times from each element's start
+// value: compute-bound, no memory traffic to speak of.
+func logistic(x []float64, lo, steps int) {
+	const r = 3.9
+	for i := range x {
+		v := 0.1 + 0.8*float64((lo+i)%1000)/1000
+		for range steps {
+			v = r * v * (1 - v)
+		}
+		x[i] = v
+	}
+}
+
+func init() {
+	engine.Register("triad", func(c *engine.Ctx, a triadArgs, lo, hi int) error {
+		triad(a.A.Data()[lo:hi], a.B.Data()[lo:hi], a.C.Data()[lo:hi], a.S)
+		return nil
+	}, engine.Idempotent())
+	engine.Register("logistic", func(c *engine.Ctx, a logisticArgs, lo, hi int) error {
+		logistic(a.X.Data()[lo:hi], lo, a.Steps)
+		return nil
+	}, engine.Idempotent())
+}
 
 func benchTeam(b *testing.B, cfg engine.Config) *engine.Team {
 	b.Helper()
@@ -76,4 +118,96 @@ func reportMedian(b *testing.B, lat []time.Duration) {
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "µs/call-p50")
+}
+
+// teamKinds are the backends each throughput benchmark compares.
+var teamKinds = []struct {
+	name string
+	cfg  func(w int) engine.Config
+}{
+	{"process", func(w int) engine.Config { return engine.Config{Workers: w} }},
+	{"process-primary", func(w int) engine.Config { return engine.Config{Workers: w, Primary: true} }},
+	{"goroutine", func(w int) engine.Config { return engine.Config{Workers: w, Backend: engine.Goroutine} }},
+}
+
+// BenchmarkTriad runs STREAM triad over 2^26 float64 (1.5 GiB touched per
+// call) on process and goroutine teams, beside a serial loop. MB/s counts
+// 24 bytes per element.
+func BenchmarkTriad(b *testing.B) {
+	const n = 1 << 26
+	mk := func() *array.Array[float64] {
+		a, err := array.CreateAnon[float64](n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { a.Close() })
+		return a
+	}
+	args := triadArgs{A: mk(), B: mk(), C: mk(), S: 3}
+	for i := range n {
+		args.B.Data()[i], args.C.Data()[i] = float64(i), 1
+	}
+	ctx := context.Background()
+	b.Run("serial/n=2^26", func(b *testing.B) {
+		triad(args.A.Data(), args.B.Data(), args.C.Data(), args.S) // first touch
+		b.SetBytes(24 * n)
+		for b.Loop() {
+			triad(args.A.Data(), args.B.Data(), args.C.Data(), args.S)
+		}
+	})
+	for _, w := range []int{1, 2} {
+		for _, k := range teamKinds {
+			b.Run(fmt.Sprintf("%s/n=2^26/workers=%d", k.name, w), func(b *testing.B) {
+				team := benchTeam(b, k.cfg(w))
+				// Warm up: each worker process faults the pages into its
+				// own page tables on first use (once per worker).
+				if err := team.For(ctx, "triad", n, args); err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(24 * n)
+				for b.Loop() {
+					if err := team.For(ctx, "triad", n, args); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkLogistic runs 200 steps of the logistic map per element over
+// 2^16 elements and reports the speedup at 2 workers over 1 worker of the
+// same backend, measured in the same run.
+func BenchmarkLogistic(b *testing.B) {
+	const n = 1 << 16
+	x, err := array.CreateAnon[float64](n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { x.Close() })
+	args := logisticArgs{X: x, Steps: 200}
+	ctx := context.Background()
+	for _, k := range teamKinds {
+		var one float64
+		for _, w := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/n=2^16/workers=%d", k.name, w), func(b *testing.B) {
+				team := benchTeam(b, k.cfg(w))
+				if err := team.For(ctx, "logistic", n, args); err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				for b.Loop() {
+					if err := team.For(ctx, "logistic", n, args); err != nil {
+						b.Fatal(err)
+					}
+				}
+				per := float64(time.Since(start)) / float64(b.N)
+				if w == 1 {
+					one = per
+				} else if one > 0 {
+					b.ReportMetric(one/per, "speedup")
+				}
+			})
+		}
+	}
 }

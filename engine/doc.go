@@ -1,4 +1,98 @@
 // Package engine runs kernels over index ranges on a team of worker
 // processes that share memory, the way OpenMP's parallel for runs a loop on
 // a team of threads.
+//
+// # Model
+//
+// A program calls Main first thing in main. It then starts a Team; the
+// process that does is the coordinator. Start re-executes the program
+// (/proc/self/exe) once per worker; in those processes Main never returns
+// but serves jobs. Kernels are functions registered by name at init time —
+// Go cannot send a function to another process, so every process of the
+// program registers the same kernels and a job names one:
+//
+//	func init() {
+//		engine.Register("scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+//			x := a.X.Data()
+//			for i := lo; i < hi; i++ {
+//				x[i] *= a.S
+//			}
+//			return nil
+//		}, engine.Idempotent())
+//	}
+//
+//	func main() {
+//		engine.Main()
+//		team, err := engine.Start(engine.Config{})
+//		...
+//		err = team.For(ctx, "scale", n, ScaleArgs{X: x, S: 2})
+//	}
+//
+// For splits [0, n) into chunks and runs the kernel over them on every
+// participant until none are left. Arguments are encoded with
+// encoding/gob once per job (not at all when they equal the previous job's),
+// so large data belongs in shared memory: an *array.Array or *value.Value
+// argument crosses as its path and is attached once per worker. Kernels
+// write their results into shared arrays; Reduce combines per-chunk partial
+// results (Sum, Min, Max, or any associative Combine).
+//
+// # Schedules
+//
+// Static (the default) gives participant i the i-th of Workers near-equal
+// contiguous blocks, the best for uniform, bandwidth-bound loops. Dynamic
+// hands out fixed-size chunks from a shared counter, Guided shrinking ones;
+// both balance irregular work. Deterministic cuts the range at multiples of a
+// grain counted from 0 of the global range and makes Reduce fold the
+// partials in chunk order, so a floating-point sum is bitwise identical at
+// any team size; with Range a job covers a slice of a larger index space,
+// which is how one team per node of a hybrid (MPI) run takes its share, and
+// Partials returns the per-chunk partials for a global fold.
+//
+// A job ends when its chunks are done, not when every worker has looked at
+// it: a worker that is descheduled or asleep when a job is posted finds
+// nothing left and waits for the next one, and a static block whose owner
+// has not shown up when another participant is done is taken by that one.
+// Ctx.Worker names the participant that runs a chunk.
+//
+// # Hot path
+//
+// Coordinator and workers share one control block, an anonymous memory
+// segment (a memfd: nothing to leak in /dev/shm) laid out in control.go. To
+// post a job the coordinator writes a descriptor and bumps a generation
+// word; participants claim chunks with a compare-and-swap on a word that
+// packs the generation with the next chunk index, and count finished chunks
+// on another. No pipe, socket or encoding per chunk. Idle workers spin for
+// Config.Spin, yielding the CPU between polls so that an oversubscribed
+// machine still makes progress, then sleep on a futex (waking a halted core
+// costs tens of microseconds on virtual machines). An empty For on two cores
+// takes about a microsecond; with Config.Primary, where the coordinator runs
+// chunks itself like OpenMP's primary thread, a few hundred nanoseconds.
+//
+// # Failures
+//
+// A kernel that returns an error or panics stops the job: no new chunks
+// are claimed, and For returns a *WorkerError with the participant, its
+// pid, the chunk, the error or panic value and the stack. A worker process
+// that dies (SIGKILL, the OOM killer, a fault in cgo) is noticed at once (a
+// goroutine per worker waits for it and wakes the coordinator). The chunk
+// it was running is run again by another participant if the kernel was
+// registered Idempotent; otherwise the job fails with ErrWorkerDied naming
+// the chunk and the signal. Work nobody had claimed is always finished. The
+// dead worker is replaced before the next job, which runs on a full team.
+// When the context passed to For ends, no new chunks are claimed and For
+// returns ctx.Err() once running chunks return — kernels poll Ctx.Err — or
+// after Config.CancelGrace, when the workers still busy are killed and later
+// replaced. A job never waits on a dead worker.
+//
+// Workers die with the coordinator, even when it is killed with SIGKILL:
+// they are started with PDEATHSIG from one locked OS thread that never exits
+// (PDEATHSIG follows the forking thread, golang/go#27505), and each watches a
+// pipe whose write end only the coordinator holds. A program that forgets
+// Main would have each worker run main again and start teams of its own;
+// instead Start, reached in a worker, ends that process at once, and the
+// coordinator's Start returns ErrNoMain.
+//
+// The Goroutine backend runs the same kernels with the same API in the
+// coordinator's process, without encoding: the baseline the process team is
+// measured against.
 package engine

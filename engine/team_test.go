@@ -379,10 +379,14 @@ func TestWorkerKilledMidJob(t *testing.T) {
 			name string
 			opt  engine.Option
 		}{{"static", engine.Static()}, {"dynamic", engine.Dynamic(50)}, {"guided", engine.Guided(10)}, {"det", engine.Deterministic(64)}} {
-			for _, primary := range []bool{false, true} {
-				name := fmt.Sprintf("idempotent=%v/%s/primary=%v", idem, s.name, primary)
+			for _, c := range []struct {
+				workers int
+				primary bool
+			}{{1, false}, {2, false}, {2, true}} {
+				workers, primary := c.workers, c.primary
+				name := fmt.Sprintf("idempotent=%v/%s/workers=%d/primary=%v", idem, s.name, workers, primary)
 				t.Run(name, func(t *testing.T) {
-					team := startTeam(t, engine.Config{Workers: 2, Primary: primary})
+					team := startTeam(t, engine.Config{Workers: workers, Primary: primary})
 					const n = 1000
 					a := newArray[int64](t, n)
 					once := newArray[int64](t, 1)
@@ -421,6 +425,25 @@ func TestWorkerKilledMidJob(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestIdleWorkerKilled(t *testing.T) {
+	team := startTeam(t, engine.Config{Workers: 2})
+	before := team.PIDs()
+	require.NoError(t, syscall.Kill(before[1], syscall.SIGKILL))
+	time.Sleep(20 * time.Millisecond)
+	a := newArray[int64](t, 1000)
+	for _, s := range schedules {
+		clear(a.Data())
+		require.NoError(t, team.For(testCtx(t), "fill", 1000, fillArgs{A: a}, s.opt))
+		for i, v := range a.Data()[:1000] {
+			require.Equal(t, int64(1), v, "%s: element %d", s.name, i)
+		}
+	}
+	after := team.PIDs()
+	require.Equal(t, before[0], after[0])
+	require.NotEqual(t, before[1], after[1])
+	require.NotZero(t, after[1])
 }
 
 func TestBackToBackJobs(t *testing.T) {

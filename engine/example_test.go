@@ -1,0 +1,108 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shmpar/shmpar/array"
+	"github.com/shmpar/shmpar/engine"
+)
+
+// ScaleArgs are the arguments of the example kernels: the array crosses to
+// the worker processes as its path.
+type ScaleArgs struct {
+	X *array.Array[float64]
+	S float64
+}
+
+func init() {
+	engine.Register("example-scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+		x := a.X.Data()
+		for i := lo; i < hi; i++ {
+			x[i] *= a.S
+		}
+		return nil
+	}, engine.Idempotent())
+	engine.RegisterReduce("example-sum", func(c *engine.Ctx, a ScaleArgs, lo, hi int) (float64, error) {
+		s := 0.0
+		for _, v := range a.X.Data()[lo:hi] {
+			s += v
+		}
+		return s, nil
+	}, engine.Idempotent())
+	engine.Register("example-check", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			if a.X.Data()[i] < 0 {
+				return fmt.Errorf("x[%d] is negative", i)
+			}
+		}
+		return nil
+	})
+}
+
+// A team of two worker processes scales a shared array in place, then sums
+// it. (A program calls engine.Main() first in main; this test binary does
+// in TestMain.)
+func Example() {
+	ctx := context.Background()
+	team, err := engine.Start(engine.Config{Workers: 2})
+	if err != nil {
+		panic(err)
+	}
+	defer team.Close()
+
+	x, err := array.CreateAnon[float64](1000)
+	if err != nil {
+		panic(err)
+	}
+	defer x.Close()
+	for i := range x.Data() {
+		x.Data()[i] = float64(i)
+	}
+	if err := team.For(ctx, "example-scale", x.Len(), ScaleArgs{X: x, S: 2}); err != nil {
+		panic(err)
+	}
+	sum, err := engine.Reduce(ctx, team, "example-sum", x.Len(), ScaleArgs{X: x}, engine.Sum[float64]())
+	fmt.Println(sum, err)
+	// Output: 999000 <nil>
+}
+
+// A deterministic reduction gives the same bits whatever the team size.
+func ExampleDeterministic() {
+	ctx := context.Background()
+	x, _ := array.CreateAnon[float64](100000)
+	defer x.Close()
+	for i := range x.Data() {
+		x.Data()[i] = 1 / float64(i+1)
+	}
+	var sums []float64
+	for _, w := range []int{1, 3} {
+		team, err := engine.Start(engine.Config{Workers: w})
+		if err != nil {
+			panic(err)
+		}
+		s, _ := engine.Reduce(ctx, team, "example-sum", x.Len(), ScaleArgs{X: x}, engine.Sum[float64](), engine.Deterministic(0))
+		sums = append(sums, s)
+		team.Close()
+	}
+	fmt.Println(sums[0] == sums[1])
+	// Output: true
+}
+
+// A kernel's error comes back as a *WorkerError naming the chunk.
+func ExampleWorkerError() {
+	ctx := context.Background()
+	team, _ := engine.Start(engine.Config{Workers: 2})
+	defer team.Close()
+	x, _ := array.CreateAnon[float64](100)
+	defer x.Close()
+	x.Data()[42] = -1
+
+	err := team.For(ctx, "example-check", x.Len(), ScaleArgs{X: x}, engine.Dynamic(10))
+	var we *engine.WorkerError
+	if errors.As(err, &we) {
+		fmt.Printf("chunk [%d, %d): %v\n", we.Lo, we.Hi, we.Err)
+	}
+	// Output: chunk [40, 50): x[42] is negative
+}
