@@ -672,13 +672,13 @@ func (t *procTeam) failure(j *job, owner int, g uint32) error {
 		return &WorkerError{Kernel: j.k.name, Worker: owner, PID: w.pid, Signal: sig, Output: w.tail.String(),
 			Err: fmt.Errorf("%w: it %s while reporting a failure", ErrWorkerDied, how)}
 	}
-	kind, lo, hi, msg, stack := t.c.readErr(owner)
+	kind, sentinel, lo, hi, msg, stack := t.c.readErr(owner)
 	var err error
 	switch kind {
 	case errKindPanic:
 		err = &PanicError{Value: msg}
 	default:
-		err = &remoteError{msg: msg}
+		err = &remoteError{msg: msg, sentinel: sentinelOf(sentinel)}
 	}
 	return &WorkerError{Kernel: j.k.name, Worker: owner, PID: w.pid, Lo: lo, Hi: hi, Err: err, Stack: stack}
 }

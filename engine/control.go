@@ -128,7 +128,7 @@ type errHeader struct {
 	kind     uint32
 	msgLen   uint32
 	stackLen uint32
-	_        uint32
+	sentinel uint32 // see sentinels
 	lo, hi   int64
 }
 
@@ -213,24 +213,24 @@ func (c *control) errArea(i int) []byte {
 }
 
 // writeErr records a failure in participant i's error area.
-func (c *control) writeErr(i int, kind uint32, lo, hi int, msg, stack string) {
+func (c *control) writeErr(i int, kind, sentinel uint32, lo, hi int, msg, stack string) {
 	a := c.errArea(i)
 	hdr := (*errHeader)(unsafe.Pointer(&a[0]))
 	body := a[unsafe.Sizeof(errHeader{}):]
 	m := copy(body[:errMsgMax], msg)
 	s := copy(body[m:], stack)
-	*hdr = errHeader{kind: kind, msgLen: uint32(m), stackLen: uint32(s), lo: int64(lo), hi: int64(hi)}
+	*hdr = errHeader{kind: kind, msgLen: uint32(m), stackLen: uint32(s), sentinel: sentinel, lo: int64(lo), hi: int64(hi)}
 }
 
 // readErr reads participant i's error area (bounds checked: the writer is
 // another process).
-func (c *control) readErr(i int) (kind uint32, lo, hi int, msg, stack string) {
+func (c *control) readErr(i int) (kind, sentinel uint32, lo, hi int, msg, stack string) {
 	a := c.errArea(i)
 	hdr := *(*errHeader)(unsafe.Pointer(&a[0]))
 	body := a[unsafe.Sizeof(errHeader{}):]
 	m := min(int(hdr.msgLen), errMsgMax, len(body))
 	s := min(int(hdr.stackLen), len(body)-m)
-	return hdr.kind, int(hdr.lo), int(hdr.hi), string(body[:m]), string(body[m : m+s])
+	return hdr.kind, hdr.sentinel, int(hdr.lo), int(hdr.hi), string(body[:m]), string(body[m : m+s])
 }
 
 // kernelName returns the job descriptor's kernel name (bounded).

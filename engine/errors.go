@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -126,7 +127,35 @@ type PanicError struct {
 func (e *PanicError) Error() string { return "panic: " + e.Value }
 
 // remoteError is a kernel error recreated in the coordinator from the text a
-// worker process wrote into shared memory.
-type remoteError struct{ msg string }
+// worker process wrote into shared memory. If the original wrapped one of a
+// few well-known sentinels, Unwrap returns it, so errors.Is still works.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
 
 func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }
+
+// sentinels are the errors whose identity survives the trip from a worker
+// process; the index (from 1) is the code written into the error area.
+var sentinels = []error{
+	ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker,
+	context.Canceled, context.DeadlineExceeded,
+}
+
+func sentinelCode(err error) uint32 {
+	for i, s := range sentinels {
+		if errors.Is(err, s) {
+			return uint32(i + 1)
+		}
+	}
+	return 0
+}
+
+func sentinelOf(code uint32) error {
+	if code == 0 || int(code) > len(sentinels) {
+		return nil
+	}
+	return sentinels[code-1]
+}

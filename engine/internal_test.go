@@ -142,14 +142,15 @@ func TestControlLayout(t *testing.T) {
 	require.Len(t, c.partials, partialsCap)
 	require.Len(t, c.list, 4)
 
-	c.writeErr(2, errKindPanic, 10, 20, "boom", string(bytes.Repeat([]byte("s"), 3*errAreaSize)))
-	kind, lo, hi, msg, stack := c.readErr(2)
+	c.writeErr(2, errKindPanic, 3, 10, 20, "boom", string(bytes.Repeat([]byte("s"), 3*errAreaSize)))
+	kind, sentinel, lo, hi, msg, stack := c.readErr(2)
 	require.Equal(t, uint32(errKindPanic), kind)
+	require.Equal(t, ErrStopped, sentinelOf(sentinel))
 	require.Equal(t, [2]int{10, 20}, [2]int{lo, hi})
 	require.Equal(t, "boom", msg)
 	require.Less(t, len(stack), errAreaSize)
 	// Another participant's area is untouched.
-	kind, _, _, msg, _ = c.readErr(1)
+	kind, _, _, _, msg, _ = c.readErr(1)
 	require.Zero(t, kind)
 	require.Empty(t, msg)
 

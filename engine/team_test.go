@@ -529,8 +529,7 @@ func TestClose(t *testing.T) {
 func TestNoTeamInsideWorker(t *testing.T) {
 	team := startTeam(t, engine.Config{Workers: 1})
 	err := team.For(testCtx(t), "nested", 1, nil)
-	require.Error(t, err)
-	require.Contains(t, err.Error(), engine.ErrInWorker.Error())
+	require.ErrorIs(t, err, engine.ErrInWorker)
 }
 
 func TestPin(t *testing.T) {
@@ -553,4 +552,23 @@ func TestStartErrors(t *testing.T) {
 	_, err = engine.Reduce(testCtx(t), nil, "isum", 1, nil, engine.Sum[int64]())
 	require.Error(t, err)
 	require.True(t, errors.Is(engine.ErrNoMain, engine.ErrNoMain))
+}
+
+var lateOnce sync.Once
+
+func TestKernelRegisteredAfterMain(t *testing.T) {
+	// Registered here, after engine.Main returned in TestMain: the worker
+	// processes (which never get here) do not have it.
+	lateOnce.Do(func() {
+		engine.Register("late", func(c *engine.Ctx, _ struct{}, lo, hi int) error { return nil })
+	})
+	team := startTeam(t, engine.Config{Workers: 1})
+	err := team.For(testCtx(t), "late", 10, nil)
+	var we *engine.WorkerError
+	require.ErrorAs(t, err, &we)
+	require.ErrorIs(t, err, engine.ErrUnknownKernel)
+	require.Contains(t, err.Error(), "init")
+	// The goroutine backend has it.
+	g := startTeam(t, engine.Config{Workers: 1, Backend: engine.Goroutine})
+	require.NoError(t, g.For(testCtx(t), "late", 10, nil))
 }

@@ -187,7 +187,9 @@ func (w *worker) serve() int {
 		}
 		w.job(g)
 		// The coordinator may be waiting for workers to leave a stopped job.
-		wakeCoordinator(h, false)
+		if h.stop.Load() != stopNone || claimIdx(h.claim.Load()) == claimClosed {
+			wakeCoordinator(h, false)
+		}
 	}
 }
 
@@ -265,7 +267,7 @@ func (w *worker) fail(worker, lo, hi int, err error, stack string) {
 		if pe, ok := err.(*PanicError); ok {
 			kind, msg = errKindPanic, pe.Value
 		}
-		c.writeErr(worker, kind, lo, hi, msg, stack)
+		c.writeErr(worker, kind, sentinelCode(err), lo, hi, msg, stack)
 	}
 	c.h.stop.CompareAndSwap(stopNone, stopFailed)
 	wakeCoordinator(c.h, false)
