@@ -27,8 +27,9 @@ type procTeam struct {
 	h     *ctlHeader
 	parts int // participants
 	first int // participant index of the first worker process (1 with Primary)
-	procs []*wproc
-	cpus  []int
+	procs  []*wproc
+	procMu sync.RWMutex // guards procs against PIDs; writers also hold the Team's lock
+	cpus   []int
 	pid   int
 
 	lifeR, lifeW *os.File // lifeline pipe: workers watch lifeR for EOF
@@ -119,6 +120,8 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 }
 
 func (t *procTeam) pids() []int {
+	t.procMu.RLock()
+	defer t.procMu.RUnlock()
 	out := make([]int, t.parts)
 	for i := range out {
 		if i < t.first {
@@ -178,7 +181,9 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 		return nil, fmt.Errorf("engine: %w %d: %w", ErrStart, i, err)
 	}
 	w := &wproc{idx: i, cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), tail: tail}
+	t.procMu.Lock()
 	t.procs[i] = w
+	t.procMu.Unlock()
 	go t.supervise(w)
 	return w, nil
 }

@@ -91,26 +91,21 @@ func Reduce[R Number](ctx context.Context, t *Team, kernel string, n int, args a
 	return acc, nil
 }
 
-// Partials runs a reduce kernel like Reduce with a Deterministic schedule
-// (added if opts have none; grain from the global n) and returns the
-// per-chunk partial results in chunk order, with the global index of the
-// first chunk. Several teams (one per node of a hybrid run) each reduce a
+// Partials runs a reduce kernel like Reduce, always with a Deterministic
+// schedule (opts' Deterministic grain if there is one, else Grain(n) of the
+// global n), and returns the per-chunk partial results in chunk order, with
+// the global index of the first chunk. Several teams (one per node of a hybrid run) each reduce a
 // Range slice aligned to the grain; folding all their partials left to
 // right in global chunk order gives exactly what Reduce over [0, n) gives
 // on one team.
 func Partials[R Number](ctx context.Context, t *Team, kernel string, n int, args any, opts ...Option) (first int, partials []R, err error) {
-	det := false
+	grain := 0
 	for _, o := range opts {
-		switch o.kind {
-		case optDeterministic:
-			det = true
-		case optStatic, optDynamic, optGuided:
-			det = false
+		if o.kind == optDeterministic {
+			grain = o.a
 		}
 	}
-	if !det {
-		opts = append(opts[:len(opts):len(opts)], Deterministic(0))
-	}
+	opts = append(opts[:len(opts):len(opts)], Deterministic(grain))
 	first, parts, err := reduceBits(ctx, t, kernel, n, args, reflect.TypeFor[R](), opts)
 	if err != nil {
 		return 0, nil, err

@@ -42,6 +42,9 @@ const (
 	DefaultMaxArgs      = 64 << 10
 	DefaultCancelGrace  = time.Second
 	DefaultCloseTimeout = 2 * time.Second
+
+	// MaxWorkers is the largest team Start accepts.
+	MaxWorkers = 1024
 )
 
 // Config describes a team. The zero value is a process team with one
@@ -159,8 +162,11 @@ func Start(cfg Config) (*Team, error) {
 	if cfg.Backend != Process && cfg.Backend != Goroutine {
 		return nil, fmt.Errorf("engine: Start: unknown backend %d", cfg.Backend)
 	}
-	if cfg.Workers < 0 {
-		return nil, fmt.Errorf("engine: Start: Workers = %d is negative", cfg.Workers)
+	if cfg.Workers < 0 || cfg.Workers > MaxWorkers {
+		return nil, fmt.Errorf("engine: Start: Workers = %d, want 0 (one per usable CPU) to %d", cfg.Workers, MaxWorkers)
+	}
+	if cfg.MaxArgs > 1<<30 {
+		return nil, fmt.Errorf("engine: Start: MaxArgs = %d, want at most 1 GiB", cfg.MaxArgs)
 	}
 	cfg.setDefaults()
 	t := &Team{cfg: cfg}
@@ -189,9 +195,7 @@ func (t *Team) Workers() int { return t.cfg.Workers }
 // goroutine backend. A dead worker is replaced at the next job, so the list
 // may change.
 func (t *Team) PIDs() []int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if p, ok := t.b.(*procTeam); ok && !t.closed {
+	if p, ok := t.b.(*procTeam); ok {
 		return p.pids()
 	}
 	return nil
