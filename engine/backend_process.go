@@ -21,16 +21,16 @@ import (
 // procTeam is the process backend: the coordinator side of a team of worker
 // processes sharing one control block.
 type procTeam struct {
-	cfg   Config
-	seg   *shm.Segment
-	c     *control
-	h     *ctlHeader
-	parts int // participants
-	first int // participant index of the first worker process (1 with Primary)
+	cfg    Config
+	seg    *shm.Segment
+	c      *control
+	h      *ctlHeader
+	parts  int // participants
+	first  int // participant index of the first worker process (1 with Primary)
 	procs  []*wproc
 	procMu sync.RWMutex // guards procs against PIDs; writers also hold the Team's lock
 	cpus   []int
-	pid   int
+	pid    int
 
 	lifeR, lifeW *os.File // lifeline pipe: workers watch lifeR for EOF
 
