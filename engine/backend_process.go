@@ -302,7 +302,10 @@ func (t *procTeam) prepareArgs(k *kernel, a any) error {
 			return fmt.Errorf("engine: kernel %q: %w: %d bytes encoded, the limit is %d (Config.MaxArgs); pass bulk data in a shared array",
 				k.name, ErrArgsTooLarge, t.buf.Len(), len(t.c.args))
 		}
-		if c.id == 0 || !bytes.Equal(c.enc, t.buf.Bytes()) {
+		// Same bytes, same value, unless a handle inside now names
+		// another segment at a reused path: then the workers must decode
+		// (and release what is gone) again.
+		if c.id == 0 || !k.plain || !bytes.Equal(c.enc, t.buf.Bytes()) {
 			t.blobs++
 			c.id = t.blobs
 			c.enc = append(c.enc[:0], t.buf.Bytes()...)

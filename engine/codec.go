@@ -117,6 +117,36 @@ func stableType(t reflect.Type, seen map[reflect.Type]bool) bool {
 	return false
 }
 
+// plainType reports whether t holds only data: no type with its own
+// marshaling methods and no interfaces, anywhere inside.
+func plainType(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen == nil {
+		seen = map[reflect.Type]bool{}
+	}
+	if seen[t] {
+		return true
+	}
+	seen[t] = true
+	if marshals(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return false
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return plainType(t.Elem(), seen)
+	case reflect.Map:
+		return plainType(t.Key(), seen) && plainType(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !plainType(t.Field(i).Type, seen) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // encodeArgs appends the gob encoding of v (of kernel k's argument type)
 // to buf[:0].
 func encodeArgs(k *kernel, v any, buf *bytes.Buffer) error {

@@ -64,6 +64,17 @@ func TestStableType(t *testing.T) {
 	}
 }
 
+func TestPlainType(t *testing.T) {
+	require.True(t, plainType(reflect.TypeFor[struct {
+		A []int
+		M map[string]float64
+		P *int
+	}](), nil))
+	require.False(t, plainType(reflect.TypeFor[struct{ H *handle }](), nil))
+	require.False(t, plainType(reflect.TypeFor[[]any](), nil))
+	require.False(t, plainType(reflect.TypeFor[time.Time](), nil))
+}
+
 func TestArgsRoundTrip(t *testing.T) {
 	type args struct {
 		N int

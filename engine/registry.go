@@ -59,6 +59,12 @@ type kernel struct {
 	// bytes when the arguments did not change.
 	stable bool
 
+	// plain reports that argType holds no handles (no custom marshalers, no
+	// interfaces): equal encodings mean equal values, so a worker may keep
+	// its decoded copy. With a handle, equal bytes may name another
+	// segment (a path reused after the first one was closed).
+	plain bool
+
 	// encErr is non-nil when values of argType can never cross to a worker
 	// process (found by walking the type at registration).
 	encErr error
@@ -106,6 +112,7 @@ func newKernel[A any](name string, opts []KernelOption) *kernel {
 		zero:    zero,
 		empty:   at.Size() == 0 && at.Kind() != reflect.Interface,
 		stable:  stableType(at, nil),
+		plain:   plainType(at, nil),
 		encErr:  checkEncodable(at),
 	}
 	if at.Kind() == reflect.Interface {

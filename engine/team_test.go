@@ -572,3 +572,24 @@ func TestKernelRegisteredAfterMain(t *testing.T) {
 	g := startTeam(t, engine.Config{Workers: 1, Backend: engine.Goroutine})
 	require.NoError(t, g.For(testCtx(t), "late", 10, nil))
 }
+
+func TestArgsWithReusedPath(t *testing.T) {
+	// An anonymous array's path is /proc/<pid>/fd/<fd>: close one and make
+	// another, and the new one usually gets the same path. The workers must
+	// attach the new segment, not keep writing into the old one.
+	team := startTeam(t, engine.Config{Workers: 2})
+	const n = 1000
+	x, err := array.CreateAnon[int64](n)
+	require.NoError(t, err)
+	require.NoError(t, team.For(testCtx(t), "fill", n, fillArgs{A: x}))
+	xp := x.Path()
+	require.NoError(t, x.Close())
+	y := newArray[int64](t, n)
+	if y.Path() != xp {
+		t.Logf("path not reused (%s, then %s)", xp, y.Path())
+	}
+	require.NoError(t, team.For(testCtx(t), "fill", n, fillArgs{A: y}))
+	for i, v := range y.Data()[:n] {
+		require.Equal(t, int64(1), v, "element %d of the new array", i)
+	}
+}
