@@ -66,7 +66,8 @@ type Config struct {
 	// worker processes are started. It saves a core's worth of waiting
 	// and most of the dispatch latency, at the cost of running kernels in
 	// the coordinator's process: a kernel that crashes the process there
-	// takes the program down.
+	// takes the program down, and a chunk running there cannot be killed
+	// after CancelGrace (it ends when the kernel returns).
 	Primary bool
 
 	// Spin is how long an idle worker (and the coordinator waiting for a
