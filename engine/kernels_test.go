@@ -80,11 +80,14 @@ func init() {
 	})
 	// kill writes a[i] = 2i (idempotent) and SIGKILLs its own worker process
 	// on the first chunk it runs that ends past At (once per Once flag).
-	// In the coordinator (a primary participant) it only dawdles, so that
-	// worker processes get chunks past At.
+	// In the coordinator (a primary participant) it waits until a worker
+	// has killed itself, so that a worker process gets a chunk past At.
 	kill := func(c *engine.Ctx, a failArgs, lo, hi int) error {
 		if os.Getpid() == a.Coord {
-			time.Sleep(time.Millisecond)
+			deadline := time.Now().Add(10 * time.Second)
+			for atomic.LoadInt64(&a.Once.Data()[0]) == 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
 		} else if a.At >= 0 && hi > a.At && atomic.CompareAndSwapInt64(&a.Once.Data()[0], 0, int64(os.Getpid())) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			time.Sleep(time.Minute)
