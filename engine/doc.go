@@ -51,8 +51,10 @@
 // A job ends when its chunks are done, not when every worker has looked at
 // it: a worker that is descheduled or asleep when a job is posted finds
 // nothing left and waits for the next one, and a static block whose owner
-// has not shown up when another participant is done is taken by that one.
-// Ctx.Worker names the participant that runs a chunk.
+// has not shown up when another worker process is done is taken by that
+// one. (The coordinator, as primary participant, and the goroutine backend
+// keep to their own blocks.) Ctx.Worker names the participant that runs a
+// chunk.
 //
 // # Hot path
 //

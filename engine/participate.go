@@ -26,9 +26,14 @@ type listEntry struct {
 //     it belonged to the claimed job. Setting the index to claimClosed ends
 //     claiming (a failure, a cancellation, a dead worker).
 //   - Static blocks are claimed in a word per block holding the generation
-//     that took it; participant i takes block i first, then steals the
-//     blocks of participants that have not shown up. A block claim counts
-//     only if the claim word still shows the job open afterwards.
+//     that took it; participant i takes block i first, then (worker
+//     processes only) steals the blocks of participants that have not
+//     shown up. A block claim counts only if the claim word still shows the
+//     job open afterwards. The coordinator (Primary) and goroutines run
+//     their own block only: the coordinator is always first, and would
+//     otherwise take the blocks of workers that are a microsecond late,
+//     running kernels in the coordinator's process that were meant for
+//     worker processes.
 const (
 	claimIdxBits = 40
 	claimIdxMask = 1<<claimIdxBits - 1
@@ -67,6 +72,7 @@ type runner struct {
 	done   *atomic.Uint64
 	stop   *atomic.Uint32
 	block  func(q int) *atomic.Uint32 // static block claim words
+	steal  bool                       // static: take unclaimed blocks of others
 
 	// resolve is called once a first chunk is claimed: it supplies the
 	// kernel, its arguments and the partials (a worker decodes its
@@ -95,7 +101,11 @@ func (r *runner) participate(c *Ctx, rec chunkRec) {
 	}
 	p := &r.p
 	if p.sched == schedStatic {
-		for i := range p.parts {
+		n := 1
+		if r.steal {
+			n = p.parts
+		}
+		for i := range n {
 			q := (c.worker + i) % p.parts // own block first, then steal
 			if q >= p.k || r.stop.Load() != stopNone {
 				continue

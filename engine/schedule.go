@@ -25,9 +25,12 @@ const (
 )
 
 // Static splits the range into one contiguous block per participant (sizes
-// differ by at most one), participant i always taking block i, as OpenMP's
+// differ by at most one), participant i taking block i, as OpenMP's
 // schedule(static). It is the default: the cheapest schedule, and the best
-// for bandwidth-bound kernels whose cost per element is uniform.
+// for bandwidth-bound kernels whose cost per element is uniform. One
+// exception keeps a job from waiting on a worker process that is late
+// (descheduled, or asleep on its futex): a worker process that has done its
+// own block takes a block nobody has claimed yet.
 func Static() Option { return Option{kind: optStatic} }
 
 // Dynamic splits the range into chunks of chunk elements (the last may be

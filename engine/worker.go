@@ -247,7 +247,7 @@ func (w *worker) job(g uint32) {
 	}
 	w.r = runner{
 		gen: g, p: p, claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop,
-		block: w.block, resolve: w.resolve, fail: w.fail, finished: w.finished,
+		block: w.block, steal: true, resolve: w.resolve, fail: w.fail, finished: w.finished,
 	}
 	w.r.participate(&w.ctx, slotRec{w.slot})
 	w.ctx.endJob()
