@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/array"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
 )
 
@@ -21,7 +22,7 @@ func TestTwoProcessesShareOneArray(t *testing.T) {
 	defer a.Close()
 
 	// The child writes, the parent sees it through its own mapping.
-	runChild(t, "fill", dir, "shared")
+	testproc.Run(t, "fill", "SHMPAR_TEST_DIR="+dir, "SHMPAR_TEST_NAME=shared")
 	for i, x := range a.Data() {
 		require.Equal(t, float64(i)*3, x, "element %d", i)
 	}
@@ -29,7 +30,7 @@ func TestTwoProcessesShareOneArray(t *testing.T) {
 	for i := range a.Data() {
 		a.Data()[i] = float64(i) + 0.5
 	}
-	require.Equal(t, "ok 10000\n", runChild(t, "check", dir, "shared"))
+	require.Equal(t, "ok 10000\n", testproc.Run(t, "check", "SHMPAR_TEST_DIR="+dir, "SHMPAR_TEST_NAME=shared"))
 }
 
 func TestLockedIncrementsAcrossProcesses(t *testing.T) {
@@ -37,12 +38,7 @@ func TestLockedIncrementsAcrossProcesses(t *testing.T) {
 	a, err := array.Create[int64]("counter", 1, shm.Dir(dir))
 	require.NoError(t, err)
 	defer a.Close()
-	w1 := startChild("locked-inc", dir, "counter")
-	w2 := startChild("locked-inc", dir, "counter")
-	for _, w := range []func() (string, error){w1, w2} {
-		out, err := w()
-		require.NoError(t, err, out)
-	}
+	testproc.RunN(t, 2, "locked-inc", "SHMPAR_TEST_DIR="+dir, "SHMPAR_TEST_NAME=counter")
 	require.Equal(t, int64(200_000), a.Data()[0])
 }
 

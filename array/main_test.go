@@ -3,27 +3,15 @@ package array_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/shmpar/shmpar/array"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
 )
 
-// TestMain lets the test binary play a second process: with SHMPAR_TEST_CHILD
-// set it runs that role instead of the tests.
-func TestMain(m *testing.M) {
-	if role := os.Getenv("SHMPAR_TEST_CHILD"); role != "" {
-		if err := child(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+// TestMain lets the test binary play a second process (see testproc).
+func TestMain(m *testing.M) { testproc.Main(m, child) }
 
 func child(role string) error {
 	dir := os.Getenv("SHMPAR_TEST_DIR")
@@ -70,39 +58,4 @@ func child(role string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown role %q", role)
-}
-
-// runChild runs the test binary in role and returns its stdout; it fails the
-// test if the child fails or takes more than 60 s.
-func runChild(t *testing.T, role, dir, name string) string {
-	t.Helper()
-	out, err := startChild(role, dir, name)()
-	if err != nil {
-		t.Fatalf("child %s: %v\n%s", role, err, out)
-	}
-	return out
-}
-
-// startChild starts the test binary in role and returns a function that waits
-// for it (at most 60 s) and returns its combined output.
-func startChild(role, dir, name string) func() (string, error) {
-	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SHMPAR_TEST_CHILD="+role, "SHMPAR_TEST_DIR="+dir, "SHMPAR_TEST_NAME="+name)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return func() (string, error) { return "", err }
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	return func() (string, error) {
-		select {
-		case err := <-done:
-			return out.String(), err
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			return out.String(), fmt.Errorf("timed out after 60s")
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/value"
 )
@@ -17,7 +18,7 @@ func TestTwoProcessesAddExactly(t *testing.T) {
 	v, err := value.Create[int64]("n", shm.Dir(dir))
 	require.NoError(t, err)
 	defer v.Close()
-	runChildren(t, "add-int", dir, 2)
+	testproc.RunN(t, 2, "add-int", "SHMPAR_TEST_DIR="+dir)
 	require.Equal(t, int64(2_000_000), v.Load())
 }
 
@@ -26,7 +27,7 @@ func TestFloatAddAcrossProcesses(t *testing.T) {
 	v, err := value.Create[float64]("f", shm.Dir(dir))
 	require.NoError(t, err)
 	defer v.Close()
-	runChildren(t, "add-float", dir, 2)
+	testproc.RunN(t, 2, "add-float", "SHMPAR_TEST_DIR="+dir)
 	require.Equal(t, 100_000.0, v.Load())
 }
 
@@ -35,7 +36,7 @@ func TestNarrowAddAcrossProcesses(t *testing.T) {
 	v, err := value.Create[uint16]("h", shm.Dir(dir))
 	require.NoError(t, err)
 	defer v.Close()
-	runChildren(t, "add-int16", dir, 2)
+	testproc.RunN(t, 2, "add-int16", "SHMPAR_TEST_DIR="+dir)
 	require.Equal(t, uint16(60_000), v.Load())
 }
 
@@ -44,7 +45,7 @@ func TestMutexMakesCompoundUpdatesExact(t *testing.T) {
 	v, err := value.Create[int64]("m", shm.Dir(dir))
 	require.NoError(t, err)
 	defer v.Close()
-	runChildren(t, "locked", dir, 2)
+	testproc.RunN(t, 2, "locked", "SHMPAR_TEST_DIR="+dir)
 	require.Equal(t, int64(200_000), v.Load())
 }
 
@@ -54,9 +55,7 @@ func TestStoreSeenByOtherProcess(t *testing.T) {
 	require.NoError(t, err)
 	defer v.Close()
 	v.Store(1.25)
-	out, err := startChild("store", dir)()
-	require.NoError(t, err, out)
-	require.Equal(t, "1.25\n", out)
+	require.Equal(t, "1.25\n", testproc.Run(t, "store", "SHMPAR_TEST_DIR="+dir))
 	require.Equal(t, 2.75, v.Load())
 }
 
