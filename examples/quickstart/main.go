@@ -1,0 +1,70 @@
+// Command quickstart is the README's first program: a shared array, a team of
+// worker processes that scales it in parallel, and a deterministic sum.
+//
+//	go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/shmpar/shmpar/array"
+	"github.com/shmpar/shmpar/engine"
+)
+
+// ScaleArgs are the kernels' arguments. The array crosses to the workers as
+// its name: they map the same memory, nothing is copied.
+type ScaleArgs struct {
+	X *array.Array[float64]
+	S float64
+}
+
+func init() {
+	// Kernels are registered by name in every process of the program.
+	engine.Register("scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+		x := a.X.Data()
+		for i := lo; i < hi; i++ {
+			x[i] *= a.S
+		}
+		return nil
+	}, engine.Idempotent()) // safe to run again if a worker dies mid-chunk
+	engine.RegisterReduce("sum", func(c *engine.Ctx, a ScaleArgs, lo, hi int) (float64, error) {
+		s := 0.0
+		for _, v := range a.X.Data()[lo:hi] {
+			s += v
+		}
+		return s, nil
+	})
+}
+
+func main() {
+	engine.Main() // first: in a worker process this serves jobs and never returns
+
+	const n = 1 << 20
+	x, err := array.CreateAnon[float64](n) // a memfd: nothing to clean up in /dev/shm
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer x.Close()
+	for i := range x.Data() {
+		x.Data()[i] = float64(i % 100)
+	}
+
+	team, err := engine.Start(engine.Config{}) // one worker process per usable CPU
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer team.Close()
+
+	ctx := context.Background()
+	if err := team.For(ctx, "scale", n, ScaleArgs{X: x, S: 0.5}); err != nil {
+		log.Fatal(err)
+	}
+	sum, err := engine.Reduce(ctx, team, "sum", n, ScaleArgs{X: x}, engine.Sum[float64](),
+		engine.Deterministic(0)) // bitwise the same at any team size
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d workers, sum = %.1f\n", team.Workers(), sum)
+}
