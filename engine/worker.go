@@ -35,12 +35,16 @@ var inWorker atomic.Bool
 // Main must be the first call in main (and in TestMain). In the coordinator
 // — any process that was not started as a worker — it returns at once. In a
 // worker process started by a team it serves jobs and never returns: the
-// process exits when the team closes or the coordinator dies.
+// process exits when the team closes or the coordinator dies. In a process
+// started by Spawn it runs the function and exits.
 //
 // Without it, a worker process would run the program's main instead: Start
-// detects that (the worker exits at once with a message) and returns
-// ErrNoMain in the coordinator.
+// (and Spawn) detects that (the worker exits at once with a message) and
+// returns ErrNoMain in the coordinator.
 func Main() {
+	if v, ok := os.LookupEnv(envSpawned); ok {
+		mainSpawned(v) // never returns
+	}
 	v, ok := os.LookupEnv(envWorker)
 	if !ok {
 		return
@@ -57,6 +61,7 @@ func checkNotWorker(Backend) {
 		fmt.Fprintln(os.Stderr, "engine: Start called in a shmpar worker process: engine.Main() must be the first call in main (and in TestMain); exiting")
 		os.Exit(exitNoMain)
 	}
+	checkNotSpawned("Start")
 }
 
 type workerEnv struct {
@@ -125,6 +130,7 @@ func runWorker(v string) int {
 		fmt.Fprintf(os.Stderr, "engine: worker: %v\n", err)
 		return exitBadEnv
 	}
+	setProcessIdentity(fmt.Sprintf("worker-%d", env.idx), "worker", env.idx)
 	// The coordinator may have died before PDEATHSIG was armed.
 	if os.Getppid() != env.ppid {
 		return exitOrphan
