@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"os"
@@ -123,6 +124,15 @@ func init() {
 		slog.Info("from a kernel", "name", engine.ProcessName())
 		return nil
 	})
+	// spawn-team runs a team of its own in the spawned process.
+	engine.RegisterProcess("spawn-team", func(ctx context.Context, _ struct{}) error {
+		team, err := engine.Start(engine.Config{Workers: 2})
+		if err != nil {
+			return err
+		}
+		defer team.Close()
+		return team.For(ctx, "noop", 100, nil)
+	})
 	roles["spawn-parent"] = runSpawnParent
 	roles["exit0"] = func() int { return 0 }
 }
@@ -130,7 +140,7 @@ func init() {
 // runSpawnParent spawns spawn-sleep, prints its pid and waits to be
 // killed.
 func runSpawnParent() int {
-	p, err := engine.Spawn(context.Background(), "spawn-sleep", nil, engine.Stdout(os.Stderr))
+	p, err := engine.Spawn(context.Background(), "spawn-sleep", nil, engine.Stdout(nil))
 	if err != nil {
 		fmt.Println("error:", err)
 		return 1
@@ -358,10 +368,11 @@ func TestTeamWorkerLogs(t *testing.T) {
 	require.NoError(t, err)
 	defer team.Close()
 	require.NoError(t, team.For(spawnCtx(t), "spawn-slog-kernel", 2, nil, engine.Static()))
+	pids := team.PIDs()
+	require.NoError(t, team.Close(), "Close waits for the workers' output")
 	got := errOut.String()
 	m := regexp.MustCompile(`worker=(\d+) pid=(\d+) name=worker-(\d+)`).FindAllStringSubmatch(got, -1)
 	require.NotEmpty(t, m, got)
-	pids := team.PIDs()
 	for _, f := range m {
 		require.Equal(t, f[1], f[3], got)
 		i, _ := strconv.Atoi(f[1])
@@ -509,4 +520,49 @@ wait:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestSpawnMany(t *testing.T) {
+	const n = 8
+	procs := make([]*engine.Proc, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			p, err := engine.Spawn(spawnCtx(t), "spawn-error", spawnN{N: i})
+			if err == nil {
+				procs[i] = p
+			} else {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	pids := map[int]bool{}
+	for i, p := range procs {
+		require.NotNil(t, p)
+		pids[p.PID()] = true
+		err := wait(t, p)
+		require.Equal(t, fmt.Sprintf("bad thing %d", i), procError(t, p, err).Err.Error())
+	}
+	require.Len(t, pids, n)
+}
+
+func TestSpawnedProcessRunsATeam(t *testing.T) {
+	p := spawn(t, "spawn-team", nil)
+	require.NoError(t, wait(t, p))
+}
+
+func TestSpawnLeavesNoDescriptors(t *testing.T) {
+	countFDs := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		return len(ents)
+	}
+	require.NoError(t, wait(t, spawn(t, "spawn-noop", nil))) // the lifeline pipe stays
+	before := countFDs()
+	for range 5 {
+		require.NoError(t, wait(t, spawn(t, "spawn-print", nil, engine.PrefixOutput(), engine.Stdout(io.Discard), engine.Stderr(io.Discard))))
+		require.Error(t, wait(t, spawn(t, "spawn-panic", nil)))
+	}
+	require.Equal(t, before, countFDs())
 }
