@@ -97,4 +97,17 @@
 // The Goroutine backend runs the same kernels with the same API in the
 // coordinator's process, without encoding: the baseline the process team is
 // measured against.
+//
+// # Processes
+//
+// Spawn runs one function, registered by name with RegisterProcess, in a
+// new process, like Python's multiprocessing.Process: the program is
+// re-executed the same way and dies with its parent the same way as a team
+// worker, Main runs the function there, and the *Proc it returns waits for
+// it (its error, panic and stack, or exit status and signal cross back),
+// kills or terminates it. Arguments cross with encoding/gob, so a queue, pipe
+// end, array or value passed in them is the same shared object in both
+// processes. In a spawned process (and in a team's workers) the default
+// log/slog logger writes to stderr with the process's name (process=NAME,
+// worker=N) and pid, and ProcessName returns the name.
 package engine
