@@ -189,14 +189,15 @@ func Env(kv ...string) ProcOption {
 }
 
 // Stdout sends the process's standard output to w instead of this
-// process's os.Stdout. w receives one Write at a time from a Proc.
+// process's os.Stdout; nil discards it. w receives one Write at a time from
+// a Proc.
 func Stdout(w io.Writer) ProcOption {
 	return ProcOption{func(o *procOptions) { o.stdout = w }}
 }
 
 // Stderr sends the process's standard error (its log records included) to
-// w instead of this process's os.Stderr. w receives one Write at a time
-// from a Proc.
+// w instead of this process's os.Stderr; nil discards it. w receives one
+// Write at a time from a Proc.
 func Stderr(w io.Writer) ProcOption {
 	return ProcOption{func(o *procOptions) { o.stderr = w }}
 }
