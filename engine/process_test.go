@@ -133,6 +133,12 @@ func init() {
 		defer team.Close()
 		return team.For(ctx, "noop", 100, nil)
 	})
+	engine.RegisterProcess("spawn-env", func(ctx context.Context, key string) error {
+		if v, ok := os.LookupEnv(key); ok {
+			return fmt.Errorf("%s=%s", key, v)
+		}
+		return fmt.Errorf("%s unset", key)
+	})
 	roles["spawn-parent"] = runSpawnParent
 	roles["exit0"] = func() int { return 0 }
 }
@@ -565,4 +571,11 @@ func TestSpawnLeavesNoDescriptors(t *testing.T) {
 		require.Error(t, wait(t, spawn(t, "spawn-panic", nil)))
 	}
 	require.Equal(t, before, countFDs())
+}
+
+func TestSpawnEnv(t *testing.T) {
+	p := spawn(t, "spawn-env", "SHMPAR_TEST_SPAWN_ENV", engine.Env("SHMPAR_TEST_SPAWN_ENV=42"))
+	require.Equal(t, "SHMPAR_TEST_SPAWN_ENV=42", procError(t, p, wait(t, p)).Err.Error())
+	p = spawn(t, "spawn-env", "SHMPAR_ENGINE_PROCESS")
+	require.Equal(t, "SHMPAR_ENGINE_PROCESS unset", procError(t, p, wait(t, p)).Err.Error(), "the marker is not left for the function's own children")
 }
