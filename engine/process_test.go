@@ -23,6 +23,7 @@ import (
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/internal/proc"
 	"github.com/shmpar/shmpar/queue"
+	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/value"
 )
 
@@ -412,11 +413,14 @@ func TestSpawnQueue(t *testing.T) {
 
 func TestSpawnPipe(t *testing.T) {
 	ctx := spawnCtx(t)
-	a, b, err := queue.NewPipeAnon(4096)
+	dir := t.TempDir()
+	a, b, err := queue.NewPipe("spawn-pipe", 4096, shm.Dir(dir))
 	require.NoError(t, err)
 	defer a.Close()
 	p := spawn(t, "spawn-echo", spawnEchoArgs{C: b})
-	require.NoError(t, b.Close(), "the child has its end once Spawn returned")
+	// The child has attached to its end once Spawn returned.
+	require.NoError(t, a.Unlink())
+	require.NoError(t, b.Close())
 	var buf []byte
 	for i := range 1000 {
 		msg := strconv.Itoa(i)
