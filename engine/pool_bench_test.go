@@ -1,0 +1,108 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/shmpar/shmpar/engine"
+)
+
+// Python's multiprocessing.Pool(2) on the project's 2-core machine, for
+// comparison (see docs/BENCHMARKS.md): map of 10^6 tiny tasks ≈ 5–6 M
+// tasks/s with its default chunksize and ≈ 50 k tasks/s with chunksize 1; a
+// map of two no-op tasks ≈ 350–450 µs per call.
+
+func benchPool(b *testing.B, cfg engine.Config) *engine.Pool {
+	b.Helper()
+	team, err := engine.Start(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := engine.NewPool(team)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close(); team.Close() })
+	return p
+}
+
+var poolBenchBackends = []struct {
+	name string
+	cfg  engine.Config
+}{
+	{"process", engine.Config{Workers: 2}},
+	{"goroutine", engine.Config{Workers: 2, Backend: engine.Goroutine}},
+}
+
+func sq(x int) int { return x * x }
+
+// BenchmarkPoolMap is Map of tiny tasks (x*x on ints) with the automatic
+// chunk size and with chunks of one task, against goroutines and a serial
+// loop.
+func BenchmarkPoolMap(b *testing.B) {
+	ctx := context.Background()
+	for _, size := range []struct {
+		name  string
+		n     int
+		chunk int
+	}{
+		{"n=1e6/chunk=auto", 1_000_000, 0},
+		{"n=1e5/chunk=1", 100_000, 1},
+	} {
+		in := make([]int, size.n)
+		for i := range in {
+			in[i] = i
+		}
+		for _, be := range poolBenchBackends {
+			b.Run(size.name+"/"+be.name, func(b *testing.B) {
+				p := benchPool(b, be.cfg)
+				var opts []engine.CallOption
+				if size.chunk > 0 {
+					opts = append(opts, engine.Chunksize(size.chunk))
+				}
+				for b.Loop() {
+					if _, err := engine.Map[int, int](ctx, p, "sq", in, opts...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)*float64(size.n)/b.Elapsed().Seconds(), "tasks/s")
+			})
+		}
+		b.Run(size.name+"/serial", func(b *testing.B) {
+			out := make([]int, size.n)
+			for b.Loop() {
+				for i, x := range in {
+					out[i] = sq(x)
+				}
+			}
+			b.ReportMetric(float64(b.N)*float64(size.n)/b.Elapsed().Seconds(), "tasks/s")
+		})
+	}
+}
+
+// BenchmarkPoolLatency is a Map of two no-op tasks: the round trip of a
+// small call.
+func BenchmarkPoolLatency(b *testing.B) {
+	ctx := context.Background()
+	in := []struct{}{{}, {}}
+	for _, be := range poolBenchBackends {
+		b.Run("map2/"+be.name, func(b *testing.B) {
+			p := benchPool(b, be.cfg)
+			for b.Loop() {
+				if _, err := engine.Map[struct{}, struct{}](ctx, p, "noop", in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
+		})
+	}
+	b.Run("map2/serial", func(b *testing.B) {
+		out := make([]struct{}, 2)
+		for b.Loop() {
+			for i := range in {
+				out[i] = struct{}{}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
+	})
+}

@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+)
+
+// Sentinel errors of the Pool. Like the package's other sentinels, errors
+// with one of these causes wrap it: test with errors.Is.
+var (
+	// ErrUnknownFunc is returned when a pool call names a function that was
+	// not registered with RegisterFunc (functions are registered in init,
+	// before Main runs).
+	ErrUnknownFunc = errors.New("unknown pool function")
+
+	// ErrFuncType is returned when a pool call's input or output type
+	// differs from the types the function was registered with.
+	ErrFuncType = errors.New("pool function called with the wrong types")
+
+	// ErrTaskTimeout is the Err of a TaskError whose task ran longer than
+	// the call's Timeout. The worker process that ran it was killed and is
+	// replaced.
+	ErrTaskTimeout = errors.New("task timed out")
+
+	// ErrPoolClosed is returned by calls on a closed Pool, and by calls
+	// still running when it closes.
+	ErrPoolClosed = errors.New("pool closed")
+
+	// ErrNotDone is returned by Future.Result while the task has not
+	// finished.
+	ErrNotDone = errors.New("task not finished")
+)
+
+// TaskError is the failure of one task of a pool call: the function
+// returned an error or panicked, the task ran over its Timeout, its input or
+// result could not cross between processes, or the worker process running it
+// died. The other tasks of the call are not affected.
+type TaskError struct {
+	Func   string // the function's registered name
+	Index  int    // position of the task's input in the call (0 for Apply)
+	Worker int    // participant that ran the task; -1 if it never ran
+	PID    int    // process that ran it (the coordinator's for the goroutine backend)
+
+	// Err is what went wrong: the function's error (recreated from its text
+	// when it came from a worker process, so errors.Is sees only this
+	// package's sentinels and the context errors), a *PanicError, an error
+	// wrapping ErrTaskTimeout, ErrWorkerDied, ErrArgsEncode or
+	// ErrArgsTooLarge.
+	Err error
+
+	// Stack is the stack of the goroutine that panicked, empty otherwise.
+	Stack string
+
+	// Signal is the signal that killed the worker process, if it died.
+	Signal syscall.Signal
+
+	// Output is the tail of a dead worker process's stderr.
+	Output string
+}
+
+// Error formats the failure on one line, followed by the stack or the dead
+// worker's output when there is one.
+func (e *TaskError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "engine: func %q task %d", e.Func, e.Index)
+	if e.Worker >= 0 {
+		fmt.Fprintf(&b, ": worker %d (pid %d)", e.Worker, e.PID)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	if e.Output != "" {
+		fmt.Fprintf(&b, "\nworker stderr (tail):\n%s", e.Output)
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *TaskError) Unwrap() error { return e.Err }
+
+// TaskErrors is the error Map returns when some of its tasks failed: one
+// *TaskError per failed task, in input order. The results of the other tasks
+// are valid. errors.As finds the first *TaskError in it.
+type TaskErrors []*TaskError
+
+// Error says how many tasks failed and quotes the first failure.
+func (e TaskErrors) Error() string {
+	switch len(e) {
+	case 0:
+		return "engine: no task failed"
+	case 1:
+		return e[0].Error()
+	}
+	return fmt.Sprintf("engine: %d tasks failed; the first: %v", len(e), e[0])
+}
+
+// Unwrap returns the task errors, for errors.Is and errors.As.
+func (e TaskErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, t := range e {
+		out[i] = t
+	}
+	return out
+}

@@ -1,0 +1,484 @@
+package engine
+
+import (
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/shmpar/shmpar/queue"
+)
+
+// The worker side of a Pool. A pool session is one For of the internal
+// kernel poolServerKernel with one chunk per participant: each worker
+// process serves its task queue until the coordinator sends it a stop
+// message (or the job stops). The coordinator itself (a Primary
+// participant) returns at once: it is busy feeding and collecting.
+const poolServerKernel = "engine.pool-server"
+
+// poolArgs are the arguments of a pool session.
+type poolArgs struct {
+	Pool    uint64 // the pool's id, unique in the coordinator
+	Session uint64
+	Coord   int // the coordinator's pid
+	First   int // participant index served by Tasks[0]
+	Tasks   []*queue.Queue
+	Results *queue.Queue
+	State   *poolShared
+	MaxRes  int // result messages are split above this size
+	Spin    time.Duration
+}
+
+func init() {
+	Register(poolServerKernel, poolServe)
+}
+
+func poolServe(c *Ctx, a poolArgs, lo, hi int) error {
+	if os.Getpid() == a.Coord {
+		return nil // the primary participant runs no tasks
+	}
+	me := c.Worker()
+	qi := me - a.First
+	if a.State == nil || a.Results == nil || qi < 0 || qi >= len(a.Tasks) || me >= len(a.State.slots) {
+		return fmt.Errorf("engine: pool session for participant %d: bad arguments", me)
+	}
+	slot := &a.State.slots[me]
+	if slot.finished.Load() == a.Session {
+		return nil // a block stolen after this worker's own loop ended
+	}
+	w := poolWorkerFor(a.Pool)
+	return w.serve(c, &a, me, slot)
+}
+
+// poolWorker is a worker process's pool state. Only one pool session runs in
+// a worker process at a time.
+type poolWorker struct {
+	pool    uint64
+	c       *Ctx
+	job     context.Context
+	a       *poolArgs
+	me      int
+	slot    *poolSlot
+	in      gobIn
+	out     gobOut
+	broken  bool // the task stream was lost: ask for a new one
+	msg     []byte
+	res     []byte
+	errs    []wireErr
+	tctx    taskCtx
+	lastF   *poolFunc
+	maxMsg  int
+	spin    time.Duration
+	pid     int
+	session uint64
+}
+
+var poolWorkerState struct {
+	mu sync.Mutex
+	w  *poolWorker
+}
+
+func poolWorkerFor(id uint64) *poolWorker {
+	poolWorkerState.mu.Lock()
+	defer poolWorkerState.mu.Unlock()
+	if w := poolWorkerState.w; w != nil && w.pool == id {
+		return w
+	}
+	w := &poolWorker{pool: id, pid: os.Getpid()}
+	poolWorkerState.w = w
+	return w
+}
+
+// serve runs one session: hello, then batches until a stop message.
+func (w *poolWorker) serve(c *Ctx, a *poolArgs, me int, slot *poolSlot) error {
+	w.c, w.a, w.me, w.slot, w.session = c, a, me, slot, a.Session
+	w.job = c.Context()
+	w.in, w.out, w.broken = gobIn{}, gobOut{}, false
+	w.maxMsg = a.Results.MaxMessage()
+	w.spin = a.Spin
+	slot.cur.Store(0)
+	tq := a.Tasks[me-a.First]
+	if err := a.Results.Put(w.job, ctlMsg(rmHello, me, a.Session, uint64(w.pid))); err != nil {
+		return w.stopped(err)
+	}
+	for {
+		msg, err := w.get(tq)
+		if err != nil {
+			return w.stopped(err)
+		}
+		w.msg = msg
+		var h taskHdr
+		if err := h.get(msg); err != nil {
+			return fmt.Errorf("engine: pool worker %d: %w", me, err)
+		}
+		if h.session != a.Session {
+			continue // left over from an earlier session (already accounted for)
+		}
+		switch h.kind {
+		case tmStop:
+			slot.finished.Store(a.Session)
+			return nil
+		case tmBatch:
+		default:
+			return fmt.Errorf("engine: pool worker %d: unknown task message kind %d", me, h.kind)
+		}
+		if h.flags&tfResetResults != 0 {
+			w.out.reset()
+		}
+		name, payload := h.body(msg)
+		f := w.lastF
+		if f == nil || f.name != string(name) {
+			f = lookupFunc(string(name))
+			w.lastF = f
+		}
+		if f == nil {
+			err = fmt.Errorf("%w %q in the worker process (functions must be registered in init, before engine.Main runs)", ErrUnknownFunc, name)
+			w.in.dec = nil // the payload's types were not read
+			err = w.sendFailure(&h, rfDecodeFail|rfWantReset, ekDecode, err)
+		} else {
+			err = f.ops.serve(w, &h, payload)
+		}
+		if err != nil {
+			return w.stopped(err)
+		}
+	}
+}
+
+// stopped turns the error that ended a session's loop into the chunk's
+// result: none when the job is stopping anyway.
+func (w *poolWorker) stopped(err error) error {
+	if w.c.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("engine: pool worker %d: %w", w.me, err)
+}
+
+// get takes the next task message, polling (and yielding the CPU) for a
+// while before it blocks on the queue.
+func (w *poolWorker) get(tq *queue.Queue) ([]byte, error) {
+	if w.spin > 0 {
+		var start time.Time
+		for i := 0; ; i++ {
+			if tq.Len() > 0 {
+				break
+			}
+			if w.c.Err() != nil {
+				break
+			}
+			osYield()
+			if i&15 == 15 {
+				if start.IsZero() {
+					start = time.Now()
+				} else if time.Since(start) > w.spin {
+					break
+				}
+			}
+		}
+	}
+	return tq.GetAppend(w.job, w.msg[:0])
+}
+
+// sendFailure reports a batch none of whose tasks ran.
+func (w *poolWorker) sendFailure(h *taskHdr, flags uint8, kind uint8, err error) error {
+	if w.broken {
+		flags |= rfWantReset
+	}
+	e := wireErr{idx: 0, kind: kind, sentinel: uint8(sentinelCode(err)), msg: err.Error()}
+	b := append(w.res[:0], make([]byte, poolHdr)...)
+	b = appendWireErr(b, &e)
+	eb := len(b) - poolHdr
+	b = append(b, make([]byte, pad8(eb)-eb)...)
+	rh := resHdr{kind: rmResult, flags: flags, worker: uint16(w.me), session: w.session, seq: h.seq, nerr: 1, errBytes: uint32(eb)}
+	rh.put(b)
+	w.res = b
+	return w.a.Results.Put(w.job, b)
+}
+
+// serve runs one batch in a worker process and sends its results.
+func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) error {
+	n := int(h.n)
+	fresh := h.flags&tfStreamStart != 0
+	if fresh {
+		w.broken = false
+	}
+	var ins []In
+	if o.f.inFlat {
+		var ok bool
+		if ins, ok = aliasRaw[In](payload, n); !ok {
+			return w.sendFailure(h, rfDecodeFail, ekDecode, fmt.Errorf("batch payload of %d bytes for %d inputs of %s", len(payload), n, o.f.in))
+		}
+	} else {
+		if cap(o.wIn) < n {
+			o.wIn = make([]In, n)
+		}
+		s := o.wIn[:n]
+		clear(s)
+		s = s[:0]
+		if err := w.in.decode(payload, fresh, &s); err != nil {
+			if errors.Is(err, errStreamSync) || w.broken {
+				// An earlier message was lost: this batch never ran.
+				w.broken = true
+				return w.sendFailure(h, rfNotRun|rfWantReset, ekDecode, err)
+			}
+			w.broken = true
+			return w.sendFailure(h, rfDecodeFail|rfWantReset, ekDecode, fmt.Errorf("decode inputs (%s) in the worker: %w", o.f.in, err))
+		}
+		if len(s) != n {
+			return w.sendFailure(h, rfDecodeFail, ekDecode, fmt.Errorf("%d inputs in a batch of %d", len(s), n))
+		}
+		ins = s
+	}
+	if cap(o.wOut) < n {
+		o.wOut = make([]Out, n)
+	}
+	outs := o.wOut[:n]
+	errs := w.errs[:0]
+	st := w.a.State
+	tc := &w.tctx
+	start := time.Now()
+	var zero Out
+	j := 0
+	for ; j < n; j++ {
+		if st.canceled(h.call) {
+			break
+		}
+		w.slot.cur.Store(packCur(h.seq, j))
+		tc.begin(st, w.c, h.call, h.timeout)
+		out, err, stack := callTask(o.fn, tc, ins[j])
+		tc.end()
+		if err != nil {
+			outs[j] = zero
+			errs = append(errs, taskWireErr(uint32(j), err, stack))
+			continue
+		}
+		outs[j] = out
+	}
+	for k := j; k < n; k++ {
+		outs[k] = zero
+		errs = append(errs, wireErr{idx: uint32(k), kind: ekCanceled, sentinel: uint8(sentinelCode(context.Canceled)), msg: "call canceled"})
+	}
+	w.slot.cur.Store(packCur(h.seq, n))
+	run := time.Since(start)
+	ins = nil
+	w.errs = errs
+	return o.sendResults(w, h, outs, run)
+}
+
+// taskWireErr describes a task's failure for the coordinator.
+func taskWireErr(j uint32, err error, stack string) wireErr {
+	e := wireErr{idx: j, kind: errKindError, sentinel: uint8(sentinelCode(err)), msg: err.Error(), stack: stack}
+	if pe, ok := err.(*PanicError); ok {
+		e.kind, e.msg = errKindPanic, pe.Value
+	}
+	return e
+}
+
+// callTask runs fn on one input, turning a panic into a *PanicError with the
+// stack.
+func callTask[In, Out any](fn func(context.Context, In) (Out, error), ctx context.Context, in In) (out Out, err error, stack string) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: fmt.Sprint(r)}
+			stack = string(debug.Stack())
+		}
+	}()
+	out, err = fn(ctx, in)
+	return out, err, ""
+}
+
+// sendResults sends the results of a batch in one message, or in several if
+// they are larger than the pool's limit for one.
+func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, run time.Duration) error {
+	n := len(outs)
+	errs := w.errs
+	ei := 0 // first error of the part
+	for off := 0; off < n; {
+		k := n - off
+		for tries := 0; ; tries++ {
+			msg, flags, nerr, eb, err := o.encodeResults(w, outs, off, k, errs[ei:])
+			if err != nil {
+				if tries > 2 {
+					return err
+				}
+				o.dropUnencodable(w, outs[off:off+k], off)
+				errs = w.errs
+				continue
+			}
+			if len(msg) > w.a.MaxRes && k > 1 {
+				w.out.reset() // the encoder counted types as sent in a message that is not
+				k = max(1, k/2)
+				continue
+			}
+			if len(msg) > w.maxMsg {
+				// One result larger than the queue can hold.
+				w.out.reset()
+				var zero Out
+				outs[off] = zero
+				w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off), kind: ekTooLarge,
+					msg: fmt.Sprintf("%v: the result is %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", ErrArgsTooLarge, len(msg), w.maxMsg)})
+				errs = w.errs
+				continue
+			}
+			rh := resHdr{kind: rmResult, flags: flags, worker: uint16(w.me), n: uint32(k), session: w.session, seq: h.seq,
+				run: int64(run), off: uint32(off), nerr: uint32(nerr), errBytes: uint32(eb)}
+			if w.broken {
+				rh.flags |= rfWantReset
+			}
+			rh.put(msg)
+			w.res = msg
+			if err := w.a.Results.Put(w.job, msg); err != nil {
+				return err
+			}
+			ei += nerr
+			break
+		}
+		off += k
+	}
+	return nil
+}
+
+// encodeResults builds the result message for outs[off:off+k], with the
+// errors among errs (sorted by index) that fall in the part.
+func (o *funcImpl[In, Out]) encodeResults(w *poolWorker, outs []Out, off, k int, errs []wireErr) (msg []byte, flags uint8, nerr, eb int, err error) {
+	b := append(w.res[:0], make([]byte, poolHdr)...)
+	for _, e := range errs {
+		if int(e.idx) >= off+k {
+			break
+		}
+		b = appendWireErr(b, &e)
+		nerr++
+	}
+	eb = len(b) - poolHdr
+	b = append(b, make([]byte, pad8(eb)-eb)...)
+	part := outs[off : off+k]
+	if o.f.outFlat {
+		b = append(b, rawBytes(part)...)
+	} else {
+		var fresh bool
+		b, fresh, err = w.out.encode(b, part)
+		if err != nil {
+			return nil, 0, 0, 0, err
+		}
+		if fresh {
+			flags |= rfStreamStart
+		}
+	}
+	w.res = b
+	return b, flags, nerr, eb, nil
+}
+
+// dropUnencodable replaces the results that gob cannot encode with zero
+// values and records an error for each.
+func (o *funcImpl[In, Out]) dropUnencodable(w *poolWorker, part []Out, off int) {
+	enc := gob.NewEncoder(io.Discard)
+	var zero Out
+	for j := range part {
+		if err := enc.Encode(&part[j]); err != nil {
+			part[j] = zero
+			w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off + j), kind: ekEncode, sentinel: uint8(sentinelCode(ErrArgsEncode)),
+				msg: fmt.Sprintf("%v: result of type %s: %v; results cross to the coordinator with encoding/gob", ErrArgsEncode, o.f.out, err)})
+			enc = gob.NewEncoder(io.Discard)
+		}
+	}
+}
+
+// insertWireErr adds e to errs, kept sorted by index (replacing an entry
+// for the same task).
+func insertWireErr(errs []wireErr, e wireErr) []wireErr {
+	for i := range errs {
+		if errs[i].idx == e.idx {
+			errs[i] = e
+			return errs
+		}
+		if errs[i].idx > e.idx {
+			errs = append(errs, wireErr{})
+			copy(errs[i+1:], errs[i:])
+			errs[i] = e
+			return errs
+		}
+	}
+	return append(errs, e)
+}
+
+// taskCtx is the context a task gets in a worker process: done when the call
+// is canceled, the task's deadline passes, or the session stops. One value
+// is reused from task to task; Done starts a poller only when a task asks
+// for the channel.
+type taskCtx struct {
+	st       *poolShared
+	job      *Ctx
+	call     uint64
+	deadline time.Time
+	hasDL    bool
+	mu       sync.Mutex
+	done     chan struct{}
+	stop     chan struct{}
+}
+
+func (c *taskCtx) begin(st *poolShared, job *Ctx, call uint64, timeout int64) {
+	c.st, c.job, c.call = st, job, call
+	c.hasDL = timeout > 0
+	if c.hasDL {
+		c.deadline = time.Now().Add(time.Duration(timeout))
+	}
+}
+
+func (c *taskCtx) end() {
+	c.mu.Lock()
+	if c.done != nil {
+		close(c.stop)
+		c.done, c.stop = nil, nil
+	}
+	c.mu.Unlock()
+}
+
+func (c *taskCtx) Deadline() (time.Time, bool) { return c.deadline, c.hasDL }
+func (c *taskCtx) Value(any) any               { return nil }
+func (c *taskCtx) String() string              { return "engine.taskContext" }
+
+func (c *taskCtx) Err() error {
+	return taskErrOf(c.st, c.job, c.call, c.deadline, c.hasDL)
+}
+
+func taskErrOf(st *poolShared, job *Ctx, call uint64, deadline time.Time, hasDL bool) error {
+	if st.canceled(call) || job.Err() != nil {
+		return context.Canceled
+	}
+	if hasDL && !time.Now().Before(deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (c *taskCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done, c.stop = make(chan struct{}), make(chan struct{})
+		go pollTask(c.st, c.job, c.call, c.deadline, c.hasDL, c.done, c.stop)
+	}
+	return c.done
+}
+
+// pollTask closes done when the task's context ends (checked every
+// millisecond), or returns when the task does.
+func pollTask(st *poolShared, job *Ctx, call uint64, deadline time.Time, hasDL bool, done, stop chan struct{}) {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if taskErrOf(st, job, call, deadline, hasDL) != nil {
+				close(done)
+				return
+			}
+		}
+	}
+}
