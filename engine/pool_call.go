@@ -11,17 +11,28 @@ import (
 	"time"
 )
 
+// store holds the inputs and outputs of a run of tasks: a whole Map, or one
+// batch of a stream.
+type store struct {
+	ins  any // []In
+	outs any // []Out
+	lo   int // call index of element 0
+}
+
 // batch is a run of consecutive tasks of one call that travel to a worker
 // together. Splitting a batch (to fit a queue, after a worker died) makes
-// sub-batches that view the same inputs and outputs; the call counts
-// completion on the original (origin).
+// sub-batches over the same store; the call counts completion on the
+// original (origin).
 type batch struct {
 	c      *call
 	origin *batch
+	st     *store
 	lo, hi int // task indices in the call
-	ins    any // []In, hi-lo long
-	outs   any // []Out, hi-lo long
 	tries  int // worker deaths the tasks went through
+
+	// The process dispatcher's, while the batch is in flight.
+	seq uint64 // sequence number on its worker
+	got int    // results received
 
 	// origin only, guarded by c.mu
 	ndone int
@@ -31,11 +42,12 @@ type batch struct {
 
 func (b *batch) n() int { return b.hi - b.lo }
 
+// span returns b's tasks as indices into its store.
+func (b *batch) span() (int, int) { return b.lo - b.st.lo, b.hi - b.st.lo }
+
 // sub returns the tasks [i, j) of b (relative to b).
 func (b *batch) sub(i, j int) *batch {
-	ops := b.c.f.ops
-	return &batch{c: b.c, origin: b.origin, lo: b.lo + i, hi: b.lo + j,
-		ins: ops.sliceIn(b.ins, i, j), outs: ops.sliceOut(b.outs, i, j), tries: b.tries}
+	return &batch{c: b.c, origin: b.origin, st: b.st, lo: b.lo + i, hi: b.lo + j, tries: b.tries}
 }
 
 // call is one Map, Imap, ImapUnordered, Apply or ApplyAsync.
@@ -230,12 +242,14 @@ func startMap[In, Out any](ctx context.Context, p *Pool, fn string, inputs []In,
 		chunk = p.autoChunk(f, n)
 	}
 	chunk = min(chunk, maxBatchTasks)
-	bs := make([]*batch, 0, ceilDiv(n, chunk))
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		b := &batch{c: c, lo: lo, hi: hi, ins: inputs[lo:hi:hi], outs: outs[lo:hi:hi]}
+	st := &store{ins: inputs, outs: outs}
+	slab := make([]batch, ceilDiv(n, chunk))
+	bs := make([]*batch, len(slab))
+	for k := range slab {
+		b := &slab[k]
+		*b = batch{c: c, st: st, lo: k * chunk, hi: min((k+1)*chunk, n)}
 		b.origin = b
-		bs = append(bs, b)
+		bs[k] = b
 	}
 	c.left, c.sealed, c.userIns = n, true, true
 	if err := p.exec.submit(c, bs); err != nil {
@@ -297,7 +311,7 @@ func startMapAsync[In, Out any](ctx context.Context, p *Pool, fn string, inputs 
 	o := applyCallOpts(opts)
 	outs := make([]Out, 1)
 	c := p.newCall(ctx, f, o)
-	b := &batch{c: c, lo: 0, hi: 1, ins: inputs, outs: outs}
+	b := &batch{c: c, st: &store{ins: inputs, outs: outs}, lo: 0, hi: 1}
 	b.origin = b
 	c.left, c.sealed = 1, true
 	var stop func() bool
@@ -452,7 +466,7 @@ func runStream[In, Out any](ctx context.Context, p *Pool, fn string, inputs iter
 			} else {
 				outs = make([]Out, len(ins))
 			}
-			b := &batch{c: c, lo: idx, hi: idx + len(ins), ins: ins, outs: outs}
+			b := &batch{c: c, st: &store{ins: ins, outs: outs, lo: idx}, lo: idx, hi: idx + len(ins)}
 			b.origin = b
 			idx += len(ins)
 			c.mu.Lock()
@@ -483,7 +497,7 @@ func runStream[In, Out any](ctx context.Context, p *Pool, fn string, inputs iter
 		}
 		inflight--
 		slices.SortFunc(b.errs, func(x, y *TaskError) int { return x.Index - y.Index })
-		outs := b.outs.([]Out)
+		outs := b.st.outs.([]Out)
 		ei := 0
 		for j := range outs {
 			var terr error
@@ -495,7 +509,7 @@ func runStream[In, Out any](ctx context.Context, p *Pool, fn string, inputs iter
 				return
 			}
 		}
-		freeIn = append(freeIn, b.ins.([]In))
+		freeIn = append(freeIn, b.st.ins.([]In))
 		freeOut = append(freeOut, outs)
 	}
 }

@@ -36,15 +36,13 @@ type poolFunc struct {
 
 // funcOps are the typed operations on a function's inputs and outputs,
 // implemented by funcImpl[In, Out]. Values travel through the pool as any
-// holding []In or []Out.
+// holding []In or []Out, with the range [i, j) a batch covers.
 type funcOps interface {
-	sliceIn(ins any, i, j int) any
-	sliceOut(outs any, i, j int) any
 	newOut(n int) any
 	cloneIn(ins any) any
 	checkIn(ins any) (int, error)
-	encodeIn(g *gobOut, dst []byte, ins any) ([]byte, bool, error)
-	decodeOut(g *gobIn, p []byte, fresh bool, outs any) error
+	encodeIn(g *gobOut, dst []byte, ins any, i, j int) ([]byte, bool, error)
+	decodeOut(g *gobIn, p []byte, fresh bool, outs any, i, j int) error
 	serve(w *poolWorker, h *taskHdr, payload []byte) error
 	runLocal(g *goPool, gw *goWorker, b *batch)
 }
@@ -193,10 +191,8 @@ type funcImpl[In, Out any] struct {
 	wOut []Out // worker: results
 }
 
-func (o *funcImpl[In, Out]) sliceIn(v any, i, j int) any  { return v.([]In)[i:j:j] }
-func (o *funcImpl[In, Out]) sliceOut(v any, i, j int) any { return v.([]Out)[i:j:j] }
-func (o *funcImpl[In, Out]) newOut(n int) any             { return make([]Out, n) }
-func (o *funcImpl[In, Out]) cloneIn(v any) any            { return slices.Clone(v.([]In)) }
+func (o *funcImpl[In, Out]) newOut(n int) any  { return make([]Out, n) }
+func (o *funcImpl[In, Out]) cloneIn(v any) any { return slices.Clone(v.([]In)) }
 
 // checkIn encodes every input once, for types whose encoding may fail for
 // some values only, and returns the index of the first that fails.
@@ -214,19 +210,19 @@ func (o *funcImpl[In, Out]) checkIn(v any) (int, error) {
 	return 0, nil
 }
 
-// encodeIn appends the payload of a batch of inputs to dst.
-func (o *funcImpl[In, Out]) encodeIn(g *gobOut, dst []byte, v any) ([]byte, bool, error) {
-	s := v.([]In)
+// encodeIn appends the payload of the inputs [i, j) to dst.
+func (o *funcImpl[In, Out]) encodeIn(g *gobOut, dst []byte, v any, i, j int) ([]byte, bool, error) {
+	s := v.([]In)[i:j:j]
 	if o.f.inFlat {
 		return append(dst, rawBytes(s)...), false, nil
 	}
 	return g.encode(dst, s)
 }
 
-// decodeOut decodes a result payload into outs (whose length is the number
-// of values in it).
-func (o *funcImpl[In, Out]) decodeOut(g *gobIn, p []byte, fresh bool, v any) error {
-	s := v.([]Out)
+// decodeOut decodes a result payload into outs[i:j] (j-i is the number of
+// values in it).
+func (o *funcImpl[In, Out]) decodeOut(g *gobIn, p []byte, fresh bool, v any, i, j int) error {
+	s := v.([]Out)[i:j:j]
 	if o.f.outFlat {
 		b := rawBytes(s)
 		if len(p) != len(b) {

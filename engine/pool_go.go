@@ -55,12 +55,12 @@ func (g *goPool) start(id int) {
 func (g *goPool) maxChunk(*poolFunc) int { return maxBatchTasks }
 
 func (g *goPool) submit(c *call, bs []*batch) error {
-	if c.userIns {
+	if c.userIns && len(bs) > 0 {
 		// Map's inputs belong to its caller, who may reuse them as soon as
-		// a canceled Map returns, while a task still runs.
-		for _, b := range bs {
-			b.ins = c.f.ops.cloneIn(b.ins)
-		}
+		// a canceled Map returns, while a task still runs. (All of a Map's
+		// batches share one store.)
+		st := bs[0].st
+		st.ins = c.f.ops.cloneIn(st.ins)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -151,7 +151,8 @@ func (g *goPool) work(gw *goWorker) {
 // runLocal runs a batch on a worker goroutine.
 func (o *funcImpl[In, Out]) runLocal(g *goPool, gw *goWorker, b *batch) {
 	c := b.c
-	ins, outs := b.ins.([]In), b.outs.([]Out)
+	i, j := b.span()
+	ins, outs := b.st.ins.([]In)[i:j:j], b.st.outs.([]Out)[i:j:j]
 	var zero Out
 	var errs []*TaskError
 	start := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,13 +57,14 @@ type procPool struct {
 	ws         []*pworker
 	pending    []*batch
 	calls      map[uint64]*call
-	lastBusy   time.Time
+	idleSince  time.Time // the session has had nothing to do since (zero: busy)
 	useful     bool
 	failStreak int
 	closing    bool
 	closeBy    time.Time
 	rbuf       []byte
 	mbuf       []byte
+	emptyBell  uint32 // the result bell when the queue was last found empty
 	rr         int
 }
 
@@ -100,20 +102,13 @@ type pworker struct {
 	in        gobIn
 	resetRes  bool // tell the worker to start a new result stream
 	seq       uint64
-	flight    []*flight
+	flight    []*batch // sent, not fully answered, in order
 	tasksSent int
 	full      bool // its task queue refused a batch; wait for a result
 	lastCur   uint64
 	curSince  time.Time
 	kill      killWhy
 	killCur   uint64
-}
-
-// flight is a batch sent to a worker and not fully answered.
-type flight struct {
-	b   *batch
-	seq uint64
-	got int // results received
 }
 
 type killWhy uint8
@@ -131,8 +126,10 @@ const (
 	// through; then it fails with ErrWorkerDied.
 	poolMaxTries = 3
 	// poolShortBatch: batches that run shorter get a second one queued
-	// behind them on the same worker.
+	// behind them on the same worker, and those shorter than poolTinyBatch
+	// three, so that the worker never waits for the dispatcher.
 	poolShortBatch = time.Millisecond
+	poolTinyBatch  = 50 * time.Microsecond
 	// poolGobChunk bounds the automatic batch of a gob-encoded type.
 	poolGobChunk = 1 << 16
 )
@@ -214,7 +211,7 @@ func (q *procPool) post(r poolReq) error {
 	q.inbox = append(q.inbox, r)
 	q.inMu.Unlock()
 	if !q.poked.Swap(true) {
-		_ = q.res.TryPut(ctlMsg(rmPoke, 0, 0, 0)) // full: the dispatcher is awake anyway
+		q.putResult(ctlMsg(rmPoke, 0, 0, 0), false) // full: the dispatcher is awake anyway
 	}
 	return nil
 }
@@ -261,16 +258,61 @@ func (q *procPool) loop() {
 			}
 			return
 		}
-		if msg != nil {
+		// Take what else is there before looking at the state again.
+		for k := 0; msg != nil && k < 16; k++ {
 			q.rbuf = msg[:0]
 			q.handle(msg)
+			msg = nil
+			if bell := q.st.resBell.Load(); bell != q.emptyBell {
+				if msg, err = q.res.GetAppend(doneCtx, q.rbuf[:0]); err != nil {
+					q.emptyBell, msg = bell, nil
+				}
+			}
 		}
 	}
 }
 
+// doneCtx is an ended context: Get with it takes a message if there is one
+// and never waits.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
 // next returns the next message of the result queue, or nil at deadline.
+// It polls the result bell first, yielding the CPU between polls
+// (sched_yield, and Gosched so that a caller whose call just finished gets
+// this P): on a busy machine the worker being waited for then runs at once,
+// where the queue's own wait would keep the CPU for a time slice.
 func (q *procPool) next(deadline time.Time) ([]byte, error) {
-	if deadline.IsZero() || q.res.Len() > 0 {
+	for {
+		bell := q.st.resBell.Load()
+		msg, err := q.res.GetAppend(doneCtx, q.rbuf[:0])
+		if err == nil || !errors.Is(err, queue.ErrEmpty) {
+			return msg, err
+		}
+		if q.spin <= 0 {
+			break
+		}
+		d := q.spin
+		if !deadline.IsZero() {
+			if d = min(d, time.Until(deadline)); d <= 0 {
+				return nil, nil
+			}
+		}
+		rang := spinUntil(d, workerPolls, func() bool {
+			if q.st.resBell.Load() != bell {
+				return true
+			}
+			runtime.Gosched()
+			return false
+		})
+		if !rang {
+			break
+		}
+	}
+	if deadline.IsZero() {
 		return q.res.GetAppend(context.Background(), q.rbuf[:0])
 	}
 	d := time.Until(deadline)
@@ -284,6 +326,29 @@ func (q *procPool) next(deadline time.Time) ([]byte, error) {
 		return nil, nil
 	}
 	return msg, err
+}
+
+// putTask queues a message for worker i and rings its bell.
+func (q *procPool) putTask(i int, m []byte) error {
+	if err := q.tasks[i-q.first].TryPut(m); err != nil {
+		return err
+	}
+	q.st.slots[i].taskBell.Add(1)
+	return nil
+}
+
+// putResult puts one of the coordinator's own messages on the result queue
+// and rings the bell; block waits for room.
+func (q *procPool) putResult(m []byte, block bool) {
+	var err error
+	if block {
+		err = q.res.Put(context.Background(), m)
+	} else {
+		err = q.res.TryPut(m)
+	}
+	if err == nil {
+		q.st.resBell.Add(1)
+	}
 }
 
 func (q *procPool) takeInbox() {
@@ -302,7 +367,6 @@ func (q *procPool) takeInbox() {
 			}
 			q.calls[r.c.id] = r.c
 			q.pending = append(q.pending, r.bs...)
-			q.lastBusy = time.Now()
 		case reqCancel:
 			q.kill(r.c, time.Now())
 			close(r.ack)
@@ -352,9 +416,15 @@ func (q *procPool) failAll(err error) {
 // watches running tasks. It returns when the dispatcher must look again at
 // the latest (zero: only when a message comes).
 func (q *procPool) step() time.Time {
-	now := time.Now()
+	var now time.Time
+	clock := func() time.Time {
+		if now.IsZero() {
+			now = time.Now()
+		}
+		return now
+	}
 	if q.sstate == sessIdle && len(q.pending) > 0 && !q.closing {
-		q.startSession(now)
+		q.startSession()
 	}
 	if q.sstate == sessRunning {
 		q.dispatch()
@@ -368,7 +438,7 @@ func (q *procPool) step() time.Time {
 				q.sendStop(w)
 			}
 		}
-		if q.closing && !q.canceledS && now.After(q.closeBy) {
+		if q.closing && !q.canceledS && clock().After(q.closeBy) {
 			q.canceledS = true
 			q.sessCancel()
 		}
@@ -392,8 +462,10 @@ func (q *procPool) step() time.Time {
 		}
 		if len(w.flight) > 0 {
 			busy = true
-			if tick := q.watch(w, now); tick > 0 {
-				later(now.Add(tick))
+			if watched(w) {
+				if tick := q.watch(w, clock()); tick > 0 {
+					later(now.Add(tick))
+				}
 			}
 		} else if q.maxTasks > 0 && w.tasksSent >= q.maxTasks && w.kill == killNone {
 			w.kill = killRetire
@@ -401,15 +473,30 @@ func (q *procPool) step() time.Time {
 		}
 	}
 	if q.sstate == sessRunning {
-		if busy {
-			q.lastBusy = now
-		} else if idle := now.Sub(q.lastBusy); idle >= PoolLinger {
+		switch {
+		case busy:
+			q.idleSince = time.Time{}
+		case q.idleSince.IsZero():
+			q.idleSince = clock()
+			later(q.idleSince.Add(PoolLinger))
+		case clock().Sub(q.idleSince) >= PoolLinger:
 			q.drain()
-		} else {
-			later(q.lastBusy.Add(PoolLinger))
+		default:
+			later(q.idleSince.Add(PoolLinger))
 		}
 	}
 	return deadline
+}
+
+// watched reports whether w runs a batch of a call with a timeout or of a
+// canceled call: then the watchdog looks at it.
+func watched(w *pworker) bool {
+	for _, b := range w.flight {
+		if b.c.timeout > 0 || b.c.dead {
+			return true
+		}
+	}
+	return false
 }
 
 // watch checks the task worker w runs against its timeout and, for a
@@ -421,7 +508,7 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 		w.lastCur, w.curSince = cur, now
 	}
 	cs, cj := unpackCur(cur)
-	var fb *flight
+	var fb *batch
 	for _, f := range w.flight {
 		if f.seq == cs {
 			fb = f
@@ -431,7 +518,7 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 	// Look again soon while a timed or canceled call is in flight.
 	var tick time.Duration
 	for _, f := range w.flight {
-		c := f.b.c
+		c := f.c
 		if c.timeout > 0 {
 			t := min(max(c.timeout/10, time.Millisecond), 50*time.Millisecond)
 			if tick == 0 || t < tick {
@@ -445,10 +532,10 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 			}
 		}
 	}
-	if fb == nil || cj >= fb.b.n() || w.kill != killNone {
+	if fb == nil || cj >= fb.n() || w.kill != killNone {
 		return tick
 	}
-	c := fb.b.c
+	c := fb.c
 	ran := now.Sub(w.curSince)
 	switch {
 	case c.dead && !c.cancelAt.IsZero() && now.Sub(c.cancelAt) > q.grace && ran > q.grace:
@@ -461,13 +548,13 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 	return tick
 }
 
-func (q *procPool) startSession(now time.Time) {
+func (q *procPool) startSession() {
 	q.session++
 	q.sstate = sessRunning
 	q.sessOver = make(chan struct{})
 	q.canceledS = false
 	q.useful = false
-	q.lastBusy = now
+	q.idleSince = time.Time{}
 	clear(q.ws)
 	ctx, cancel := context.WithCancel(context.Background())
 	q.sessCancel = cancel
@@ -482,7 +569,7 @@ func (q *procPool) startSession(now time.Time) {
 		q.endMu.Lock()
 		q.endErr[s] = err
 		q.endMu.Unlock()
-		_ = q.res.Put(context.Background(), ctlMsg(rmEnd, 0, s, 0))
+		q.putResult(ctlMsg(rmEnd, 0, s, 0), true)
 	}()
 }
 
@@ -504,7 +591,7 @@ func (q *procPool) sendStop(w *pworker) {
 	b := make([]byte, poolHdr)
 	h := taskHdr{kind: tmStop, session: q.session}
 	h.put(b)
-	if q.tasks[w.idx-q.first].TryPut(b) == nil {
+	if q.putTask(w.idx, b) == nil {
 		w.stopped = true
 	}
 }
@@ -570,7 +657,11 @@ func (q *procPool) dispatch() {
 // with room for b.
 func (q *procPool) pick(b *batch) *pworker {
 	depth := 1
-	if b.c.batchNs > 0 && b.c.batchNs < float64(poolShortBatch) {
+	switch ns := b.c.batchNs; {
+	case ns <= 0:
+	case ns < float64(poolTinyBatch):
+		depth = 4
+	case ns < float64(poolShortBatch):
 		depth = 2
 	}
 	var best *pworker
@@ -631,7 +722,8 @@ func (q *procPool) send(w *pworker, b *batch) {
 	name := c.f.name
 	m := append(q.mbuf[:0], make([]byte, poolHdr+pad8(len(name)))...)
 	copy(m[poolHdr:], name)
-	m, fresh, err := c.f.ops.encodeIn(&w.out, m, b.ins)
+	si, sj := b.span()
+	m, fresh, err := c.f.ops.encodeIn(&w.out, m, b.st.ins, si, sj)
 	q.mbuf = m[:0]
 	if err != nil {
 		q.popFront()
@@ -663,7 +755,7 @@ func (q *procPool) send(w *pworker, b *batch) {
 		h.flags |= tfResetResults
 	}
 	h.put(m)
-	if err := q.tasks[w.idx-q.first].TryPut(m); err != nil {
+	if err := q.putTask(w.idx, m); err != nil {
 		w.out.reset()
 		w.full = true
 		return
@@ -671,7 +763,8 @@ func (q *procPool) send(w *pworker, b *batch) {
 	q.popFront()
 	w.seq++
 	w.resetRes = false
-	w.flight = append(w.flight, &flight{b: b, seq: w.seq})
+	b.seq, b.got = w.seq, 0
+	w.flight = append(w.flight, b)
 	w.tasksSent += n
 	if n > 0 {
 		c.bpt = max(c.bpt, size/n)
@@ -752,7 +845,7 @@ func (q *procPool) hello(h *resHdr) {
 func (q *procPool) watchExit(i, pid int, session uint64, exit, over <-chan struct{}) {
 	select {
 	case <-exit:
-		_ = q.res.Put(context.Background(), ctlMsg(rmDeath, i, session, uint64(pid)))
+		q.putResult(ctlMsg(rmDeath, i, session, uint64(pid)), true)
 	case <-over:
 	}
 }
@@ -772,12 +865,12 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 	if h.flags&rfWantReset != 0 {
 		w.out.reset()
 	}
-	if len(w.flight) == 0 || w.flight[0].seq != h.seq || int(h.off) != w.flight[0].got || int(h.off)+int(h.n) > w.flight[0].b.n() {
+	if len(w.flight) == 0 || w.flight[0].seq != h.seq || int(h.off) != w.flight[0].got || int(h.off)+int(h.n) > w.flight[0].n() {
 		q.protocol(w, fmt.Sprintf("result for batch %d at %d (+%d) out of order", h.seq, h.off, h.n))
 		return
 	}
-	fb := w.flight[0]
-	b := fb.b
+	b := w.flight[0]
+	fb := b
 	c := b.c
 	errB, payload := h.body(msg)
 	wes, perr := parseWireErrs(errB, int(h.nerr))
@@ -822,11 +915,11 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 	var derr error
 	if c.dead {
 		if !c.f.outFlat {
-			_ = c.f.ops.decodeOut(&w.in, payload, fresh, c.f.ops.newOut(n))
+			_ = c.f.ops.decodeOut(&w.in, payload, fresh, c.f.ops.newOut(n), 0, n)
 		}
 	} else {
-		part := b.sub(fb.got, fb.got+n)
-		derr = c.f.ops.decodeOut(&w.in, payload, fresh, part.outs)
+		si, _ := b.span()
+		derr = c.f.ops.decodeOut(&w.in, payload, fresh, b.st.outs, si+fb.got, si+fb.got+n)
 		if derr != nil {
 			w.resetRes = true
 		}
@@ -930,8 +1023,8 @@ func (q *procPool) lose(w *pworker, alive bool) {
 		how, sig, out = q.pt.exitInfo(w.idx, w.pid)
 	}
 	var front []*batch
-	for _, fb := range w.flight {
-		b := fb.b
+	for _, b := range w.flight {
+		fb := b
 		if b.c.dead {
 			continue
 		}

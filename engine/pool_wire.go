@@ -194,6 +194,9 @@ func appendWireErr(b []byte, e *wireErr) []byte {
 // parseWireErrs decodes n error entries (bounds checked: they come from
 // another process).
 func parseWireErrs(b []byte, n int) ([]wireErr, error) {
+	if n == 0 {
+		return nil, nil
+	}
 	out := make([]wireErr, 0, min(n, 1024))
 	for range n {
 		if len(b) < wireErrHdr {
@@ -344,18 +347,27 @@ func aliasRaw[T any](b []byte, n int) ([]T, bool) {
 // table of canceled calls that workers check between tasks.
 //
 //	0      header: magic "SHMPOOL1", slot count u32
-//	128    slots, 128 bytes each: cur (batch sequence << 24 | task index), finished session
+//	64     result bell u32: bumped after every message put on the result queue
+//	128    slots, 128 bytes each: cur (batch sequence << 24 | task index) and
+//	       finished session (written by the worker); at +64 the task bell,
+//	       bumped by the coordinator after every message to the worker
 //	…      cancel table: poolCancelSlots call ids; call c is canceled when slot c % poolCancelSlots holds c
+//
+// The bells let a waiter poll one word, yielding the CPU between polls,
+// before it blocks on the queue: cheaper than asking the queue.
 type poolShared struct {
-	seg    *shm.Segment
-	slots  []poolSlot
-	cancel []atomic.Uint64
+	seg     *shm.Segment
+	resBell *atomic.Uint32
+	slots   []poolSlot
+	cancel  []atomic.Uint64
 }
 
 type poolSlot struct {
 	cur      atomic.Uint64
 	finished atomic.Uint64
-	_        [lineSize - 16]byte
+	_        [48]byte
+	taskBell atomic.Uint32
+	_        [lineSize - 68]byte
 }
 
 const (
@@ -401,7 +413,7 @@ func viewPoolShared(seg *shm.Segment) (*poolShared, error) {
 	if n <= 0 || n > MaxWorkers || len(d) < poolSharedSize(n) || uintptr(unsafe.Pointer(&d[0]))%8 != 0 {
 		return nil, fmt.Errorf("engine: pool segment %s has a bad layout", seg.Path())
 	}
-	s := &poolShared{seg: seg}
+	s := &poolShared{seg: seg, resBell: (*atomic.Uint32)(unsafe.Pointer(&d[64]))}
 	s.slots = unsafe.Slice((*poolSlot)(unsafe.Pointer(&d[lineSize])), n)
 	s.cancel = unsafe.Slice((*atomic.Uint64)(unsafe.Pointer(&d[lineSize+n*lineSize])), poolCancelSlots)
 	return s, nil

@@ -103,7 +103,7 @@ func (w *poolWorker) serve(c *Ctx, a *poolArgs, me int, slot *poolSlot) error {
 	w.spin = a.Spin
 	slot.cur.Store(0)
 	tq := a.Tasks[me-a.First]
-	if err := a.Results.Put(w.job, ctlMsg(rmHello, me, a.Session, uint64(w.pid))); err != nil {
+	if err := w.put(ctlMsg(rmHello, me, a.Session, uint64(w.pid))); err != nil {
 		return w.stopped(err)
 	}
 	for {
@@ -158,29 +158,32 @@ func (w *poolWorker) stopped(err error) error {
 	return fmt.Errorf("engine: pool worker %d: %w", w.me, err)
 }
 
-// get takes the next task message, polling (and yielding the CPU) for a
-// while before it blocks on the queue.
+// get takes the next task message. While there is none it polls the
+// worker's task bell for a while, yielding the CPU between polls, before it
+// blocks on the queue.
 func (w *poolWorker) get(tq *queue.Queue) ([]byte, error) {
-	if w.spin > 0 {
-		var start time.Time
-		for i := 0; ; i++ {
-			if tq.Len() > 0 {
-				break
-			}
-			if w.c.Err() != nil {
-				break
-			}
-			osYield()
-			if i&15 == 15 {
-				if start.IsZero() {
-					start = time.Now()
-				} else if time.Since(start) > w.spin {
-					break
-				}
-			}
+	for {
+		bell := w.slot.taskBell.Load()
+		msg, err := tq.GetAppend(doneCtx, w.msg[:0])
+		if err == nil || !errors.Is(err, queue.ErrEmpty) {
+			return msg, err
+		}
+		if w.spin <= 0 || !spinUntil(w.spin, workerPolls, func() bool {
+			return w.slot.taskBell.Load() != bell || w.c.Err() != nil
+		}) || w.c.Err() != nil {
+			break
 		}
 	}
 	return tq.GetAppend(w.job, w.msg[:0])
+}
+
+// put sends a message to the coordinator and rings its bell.
+func (w *poolWorker) put(m []byte) error {
+	if err := w.a.Results.Put(w.job, m); err != nil {
+		return err
+	}
+	w.a.State.resBell.Add(1)
+	return nil
 }
 
 // sendFailure reports a batch none of whose tasks ran.
@@ -196,7 +199,7 @@ func (w *poolWorker) sendFailure(h *taskHdr, flags uint8, kind uint8, err error)
 	rh := resHdr{kind: rmResult, flags: flags, worker: uint16(w.me), session: w.session, seq: h.seq, nerr: 1, errBytes: uint32(eb)}
 	rh.put(b)
 	w.res = b
-	return w.a.Results.Put(w.job, b)
+	return w.put(b)
 }
 
 // serve runs one batch in a worker process and sends its results.
@@ -331,7 +334,7 @@ func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, r
 			}
 			rh.put(msg)
 			w.res = msg
-			if err := w.a.Results.Put(w.job, msg); err != nil {
+			if err := w.put(msg); err != nil {
 				return err
 			}
 			ei += nerr
