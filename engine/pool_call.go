@@ -75,6 +75,11 @@ type call struct {
 	canceled atomic.Bool
 	userIns  bool // the inputs are the caller's slice (Map)
 
+	// The goroutine pool's context for the call's tasks: ctx, also ended
+	// when the call is canceled or the pool closes.
+	runCtx  context.Context
+	runStop context.CancelFunc
+
 	// The process dispatcher's own fields (only its goroutine uses them).
 	dead     bool      // canceled or failed: drop its batches and results
 	cancelAt time.Time // when it was canceled
@@ -90,9 +95,9 @@ func (p *Pool) newCall(ctx context.Context, f *poolFunc, o callOpts) *call {
 }
 
 // deliver records that tasks [i, j) of b (relative to b) are done, their
-// results written and their errors in errs. runNs is the time the worker
-// spent running the tasks (0 if unknown).
-func (c *call) deliver(b *batch, i, j int, errs []*TaskError, runNs int64) {
+// results written and their errors in errs. perTask is the run time per task
+// the worker measured (0 if unknown), in ns.
+func (c *call) deliver(b *batch, i, j int, errs []*TaskError, perTask float64) {
 	c.mu.Lock()
 	if c.finished {
 		c.mu.Unlock()
@@ -106,12 +111,11 @@ func (c *call) deliver(b *batch, i, j int, errs []*TaskError, runNs int64) {
 	} else {
 		c.errs = append(c.errs, errs...)
 	}
-	if runNs > 0 && n > 0 {
-		pt := float64(runNs) / float64(n)
+	if perTask > 0 {
 		if c.perTask == 0 {
-			c.perTask = pt
+			c.perTask = perTask
 		} else {
-			c.perTask = 0.7*c.perTask + 0.3*pt
+			c.perTask = 0.7*c.perTask + 0.3*perTask
 		}
 	}
 	c.left -= n

@@ -33,7 +33,10 @@ type killArgs struct {
 	Coord int
 }
 
-type anyArgs struct{ V any }
+type anyArgs struct {
+	V     any
+	Count *array.Array[int64] // incremented by every task that runs
+}
 
 type chanIn struct{ C chan int }
 
@@ -50,6 +53,10 @@ func init() {
 	})
 	engine.RegisterFunc("pid", func(ctx context.Context, x int) (int, error) {
 		poolCalls.Add(1)
+		return os.Getpid(), nil
+	})
+	engine.RegisterFunc("pid-slow", func(ctx context.Context, ms int) (int, error) {
+		time.Sleep(time.Duration(ms) * time.Millisecond)
 		return os.Getpid(), nil
 	})
 	engine.RegisterFunc("fail-odd", func(ctx context.Context, x int) (int, error) {
@@ -73,14 +80,16 @@ func init() {
 	}
 	engine.RegisterFunc("kill-idem", kill, engine.Idempotent())
 	engine.RegisterFunc("kill-once", kill)
-	engine.RegisterFunc("sleep-ms", func(ctx context.Context, ms int) (int, error) {
+	sleep := func(ctx context.Context, ms int) (int, error) {
 		select {
 		case <-time.After(time.Duration(ms) * time.Millisecond):
 			return ms, nil
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
-	})
+	}
+	engine.RegisterFunc("sleep-ms", sleep)
+	engine.RegisterFunc("sleep-ms-idem", sleep, engine.Idempotent())
 	// spin never looks at its context: only a kill stops it.
 	engine.RegisterFunc("spin", func(ctx context.Context, ms int) (int, error) {
 		end := time.Now().Add(time.Duration(ms) * time.Millisecond)
@@ -88,7 +97,10 @@ func init() {
 		}
 		return ms, nil
 	})
-	engine.RegisterFunc("any-in", func(ctx context.Context, a anyArgs) (string, error) { return fmt.Sprint(a.V), nil })
+	engine.RegisterFunc("any-in", func(ctx context.Context, a anyArgs) (string, error) {
+		atomic.AddInt64(&a.Count.Data()[0], 1)
+		return fmt.Sprint(a.V), nil
+	})
 	engine.RegisterFunc("chan-in", func(ctx context.Context, a chanIn) (int, error) { return 0, nil })
 	engine.RegisterFunc("any-out", func(ctx context.Context, x int) (any, error) {
 		if x == 3 {

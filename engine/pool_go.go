@@ -67,6 +67,9 @@ func (g *goPool) submit(c *call, bs []*batch) error {
 	if g.closed {
 		return fmt.Errorf("engine: %w", ErrPoolClosed)
 	}
+	if c.runCtx == nil {
+		c.runCtx, c.runStop = context.WithCancel(c.ctx)
+	}
 	g.calls[c] = struct{}{}
 	g.queue = append(g.queue, bs...)
 	if len(bs) == 1 {
@@ -81,6 +84,9 @@ func (g *goPool) cancel(c *call) {
 	c.canceled.Store(true)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if c.runStop != nil {
+		c.runStop()
+	}
 	delete(g.calls, c)
 	g.queue = slices.DeleteFunc(g.queue, func(b *batch) bool { return b.c == c })
 }
@@ -95,6 +101,7 @@ func (g *goPool) close() error {
 	g.mu.Unlock()
 	for c := range calls {
 		c.canceled.Store(true)
+		c.runStop()
 		c.finish(fmt.Errorf("engine: %w", ErrPoolClosed))
 	}
 	done := make(chan struct{})
@@ -143,6 +150,7 @@ func (g *goPool) work(gw *goWorker) {
 		if c.isFinished() {
 			g.mu.Lock()
 			delete(g.calls, c)
+			c.runStop()
 			g.mu.Unlock()
 		}
 	}
@@ -169,7 +177,7 @@ func (o *funcImpl[In, Out]) runLocal(g *goPool, gw *goWorker, b *batch) {
 			return
 		}
 		if c.timeout <= 0 {
-			out, err, stack := callTask(o.fn, c.ctx, ins[j])
+			out, err, stack := callTask(o.fn, c.runCtx, ins[j])
 			outs[j] = out
 			if err != nil {
 				outs[j] = zero
@@ -177,7 +185,7 @@ func (o *funcImpl[In, Out]) runLocal(g *goPool, gw *goWorker, b *batch) {
 			}
 			continue
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
+		ctx, cancel := context.WithTimeout(c.runCtx, c.timeout)
 		gw.mu.Lock()
 		gw.j, gw.start, gw.running = j, time.Now(), true
 		gw.mu.Unlock()
@@ -199,7 +207,7 @@ func (o *funcImpl[In, Out]) runLocal(g *goPool, gw *goWorker, b *batch) {
 	if c.timeout > 0 {
 		errs = g.endTimed(gw)
 	}
-	c.deliver(b, 0, len(ins), errs, int64(time.Since(start)))
+	c.deliver(b, 0, len(ins), errs, float64(time.Since(start))/float64(max(len(ins), 1)))
 }
 
 // beginTimed registers a batch with a timeout with the watchdog.

@@ -37,11 +37,20 @@ type procPool struct {
 	grace    time.Duration
 	spin     time.Duration
 
-	inMu   sync.Mutex
-	inbox  []poolReq
-	spare  []poolReq
-	closed bool
-	poked  atomic.Bool
+	inMu     sync.Mutex
+	inbox    []poolReq
+	spare    []poolReq
+	closed   bool
+	released bool // the queues and the shared segment are gone
+	poked    atomic.Bool
+
+	// helpers counts the goroutines that may still touch the queues and
+	// the shared segment besides the dispatcher (a session's For, death
+	// watchers); life ends when the dispatcher has stopped, so that none
+	// of them waits for it.
+	helpers sync.WaitGroup
+	life    context.Context
+	endLife context.CancelFunc
 
 	endMu  sync.Mutex
 	endErr map[uint64]error
@@ -55,6 +64,7 @@ type procPool struct {
 	sessOver   chan struct{}
 	canceledS  bool // sessCancel was called
 	ws         []*pworker
+	ran        map[int]int // MaxTasksPerWorker: tasks sent to each live worker process, across sessions
 	pending    []*batch
 	calls      map[uint64]*call
 	idleSince  time.Time // the session has had nothing to do since (zero: busy)
@@ -145,9 +155,10 @@ func newProcPool(p *Pool, team *Team, pt *procTeam) (q *procPool, err error) {
 	q = &procPool{
 		p: p, team: team, pt: pt, parts: pt.parts, first: pt.first, id: poolIDs.Add(1),
 		maxTasks: p.cfg.maxTasks, grace: pt.cfg.CancelGrace, spin: max(pt.cfg.Spin, 0),
-		endErr: map[uint64]error{}, loopDone: make(chan struct{}), calls: map[uint64]*call{},
+		endErr: map[uint64]error{}, loopDone: make(chan struct{}), calls: map[uint64]*call{}, ran: map[int]int{},
 		ws: make([]*pworker, pt.parts),
 	}
+	q.life, q.endLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			q.release()
@@ -209,10 +220,10 @@ func (q *procPool) post(r poolReq) error {
 		q.closed = true
 	}
 	q.inbox = append(q.inbox, r)
-	q.inMu.Unlock()
-	if !q.poked.Swap(true) {
+	if !q.released && !q.poked.Swap(true) {
 		q.putResult(ctlMsg(rmPoke, 0, 0, 0), false) // full: the dispatcher is awake anyway
 	}
+	q.inMu.Unlock()
 	return nil
 }
 
@@ -234,6 +245,11 @@ func (q *procPool) cancel(c *call) {
 func (q *procPool) close() error {
 	_ = q.post(poolReq{kind: reqClose})
 	<-q.loopDone
+	q.endLife()
+	q.helpers.Wait()
+	q.inMu.Lock()
+	q.released = true
+	q.inMu.Unlock()
 	q.release()
 	return nil
 }
@@ -342,7 +358,7 @@ func (q *procPool) putTask(i int, m []byte) error {
 func (q *procPool) putResult(m []byte, block bool) {
 	var err error
 	if block {
-		err = q.res.Put(context.Background(), m)
+		err = q.res.Put(q.life, m)
 	} else {
 		err = q.res.TryPut(m)
 	}
@@ -563,7 +579,9 @@ func (q *procPool) startSession() {
 		Tasks: q.tasks, Results: q.res, State: q.st, MaxRes: q.maxRes, Spin: q.spin,
 	}
 	s := q.session
+	q.helpers.Add(1)
 	go func() {
+		defer q.helpers.Done()
 		err := q.team.For(ctx, poolServerKernel, q.parts, args, Static())
 		cancel()
 		q.endMu.Lock()
@@ -766,6 +784,9 @@ func (q *procPool) send(w *pworker, b *batch) {
 	b.seq, b.got = w.seq, 0
 	w.flight = append(w.flight, b)
 	w.tasksSent += n
+	if q.maxTasks > 0 {
+		q.ran[w.pid] = w.tasksSent
+	}
 	if n > 0 {
 		c.bpt = max(c.bpt, size/n)
 	}
@@ -785,9 +806,9 @@ func (q *procPool) failTasks(b *batch, i, j int, worker, pid int, errf func(int)
 }
 
 // deliver passes results to the call and forgets a call once finished.
-func (q *procPool) deliver(b *batch, i, j int, errs []*TaskError, runNs int64) {
+func (q *procPool) deliver(b *batch, i, j int, errs []*TaskError, perTask float64) {
 	c := b.c
-	c.deliver(b, i, j, errs, runNs)
+	c.deliver(b, i, j, errs, perTask)
 	if c.isFinished() {
 		delete(q.calls, c.id)
 	}
@@ -825,7 +846,7 @@ func (q *procPool) hello(h *resHdr) {
 		return
 	}
 	pid := int(h.seq)
-	w := &pworker{idx: i, pid: pid, live: true}
+	w := &pworker{idx: i, pid: pid, live: true, tasksSent: q.ran[pid]}
 	q.ws[i] = w
 	w.exit = q.pt.exitChan(i, pid)
 	if w.exit == nil {
@@ -834,6 +855,7 @@ func (q *procPool) hello(h *resHdr) {
 		q.drain()
 		return
 	}
+	q.helpers.Add(1)
 	go q.watchExit(i, pid, q.session, w.exit, q.sessOver)
 	if q.sstate == sessDraining {
 		q.sendStop(w)
@@ -843,6 +865,7 @@ func (q *procPool) hello(h *resHdr) {
 // watchExit reports a worker's death through the result queue, behind
 // every result it sent.
 func (q *procPool) watchExit(i, pid int, session uint64, exit, over <-chan struct{}) {
+	defer q.helpers.Done()
 	select {
 	case <-exit:
 		q.putResult(ctlMsg(rmDeath, i, session, uint64(pid)), true)
@@ -880,12 +903,14 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 	}
 	q.useful, q.failStreak = true, 0
 	n := int(h.n)
-	if h.off == 0 && h.run > 0 {
+	perTask := 0.0
+	if h.run > 0 {
 		if c.batchNs == 0 {
 			c.batchNs = float64(h.run)
 		} else {
 			c.batchNs = 0.7*c.batchNs + 0.3*float64(h.run)
 		}
+		perTask = float64(h.run) / float64(b.n())
 	}
 	switch {
 	case h.flags&rfNotRun != 0:
@@ -952,7 +977,7 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 			errs = append(errs, q.taskError(b, w, e))
 		}
 	}
-	q.deliver(b, lo, lo+n, errs, h.run)
+	q.deliver(b, lo, lo+n, errs, perTask)
 }
 
 // taskError recreates a worker's report of a failed task.
@@ -1006,6 +1031,7 @@ func (q *procPool) drainQueue(i int) {
 // handled (the death message comes behind them).
 func (q *procPool) death(w *pworker) {
 	w.live = false
+	delete(q.ran, w.pid)
 	q.drainQueue(w.idx)
 	q.lose(w, false)
 	q.drain()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"time"
 
@@ -240,11 +241,15 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 		o.wOut = make([]Out, n)
 	}
 	outs := o.wOut[:n]
-	errs := w.errs[:0]
+	w.errs = w.errs[:0]
 	st := w.a.State
 	tc := &w.tctx
 	start := time.Now()
 	var zero Out
+	// With a timeout, each result is sent as soon as it is there: killing
+	// the worker for a later task must not lose it.
+	timed := h.timeout > 0
+	sent := 0
 	j := 0
 	for ; j < n; j++ {
 		if st.canceled(h.call) {
@@ -256,20 +261,23 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 		tc.end()
 		if err != nil {
 			outs[j] = zero
-			errs = append(errs, taskWireErr(uint32(j), err, stack))
-			continue
+			w.errs = append(w.errs, taskWireErr(uint32(j), err, stack))
+		} else {
+			outs[j] = out
 		}
-		outs[j] = out
+		if timed && j+1 < n {
+			if err := o.sendResults(w, h, outs, j, j+1, 0); err != nil {
+				return err
+			}
+			sent = j + 1
+		}
 	}
 	for k := j; k < n; k++ {
 		outs[k] = zero
-		errs = append(errs, wireErr{idx: uint32(k), kind: ekCanceled, sentinel: uint8(sentinelCode(context.Canceled)), msg: "call canceled"})
+		w.errs = append(w.errs, wireErr{idx: uint32(k), kind: ekCanceled, sentinel: uint8(sentinelCode(context.Canceled)), msg: "call canceled"})
 	}
 	w.slot.cur.Store(packCur(h.seq, n))
-	run := time.Since(start)
-	ins = nil
-	w.errs = errs
-	return o.sendResults(w, h, outs, run)
+	return o.sendResults(w, h, outs, sent, n, time.Since(start))
 }
 
 // taskWireErr describes a task's failure for the coordinator.
@@ -294,22 +302,21 @@ func callTask[In, Out any](fn func(context.Context, In) (Out, error), ctx contex
 	return out, err, ""
 }
 
-// sendResults sends the results of a batch in one message, or in several if
-// they are larger than the pool's limit for one.
-func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, run time.Duration) error {
-	n := len(outs)
-	errs := w.errs
-	ei := 0 // first error of the part
-	for off := 0; off < n; {
-		k := n - off
-		for tries := 0; ; tries++ {
-			msg, flags, nerr, eb, err := o.encodeResults(w, outs, off, k, errs[ei:])
+// sendResults sends the results [from, to) of a batch in one message, or in
+// several if they are larger than the pool's limit for one. run, the batch's
+// run time, goes with the part that ends the batch.
+func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, from, to int, run time.Duration) error {
+	fails := 0
+	for off := from; off < to; {
+		k := to - off
+		for {
+			ei := sort.Search(len(w.errs), func(i int) bool { return int(w.errs[i].idx) >= off })
+			msg, flags, nerr, eb, err := o.encodeResults(w, outs, off, k, w.errs[ei:])
 			if err != nil {
-				if tries > 2 {
+				if fails++; fails > 3 {
 					return err
 				}
 				o.dropUnencodable(w, outs[off:off+k], off)
-				errs = w.errs
 				continue
 			}
 			if len(msg) > w.a.MaxRes && k > 1 {
@@ -324,11 +331,13 @@ func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, r
 				outs[off] = zero
 				w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off), kind: ekTooLarge,
 					msg: fmt.Sprintf("%v: the result is %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", ErrArgsTooLarge, len(msg), w.maxMsg)})
-				errs = w.errs
 				continue
 			}
 			rh := resHdr{kind: rmResult, flags: flags, worker: uint16(w.me), n: uint32(k), session: w.session, seq: h.seq,
-				run: int64(run), off: uint32(off), nerr: uint32(nerr), errBytes: uint32(eb)}
+				off: uint32(off), nerr: uint32(nerr), errBytes: uint32(eb)}
+			if off+k == len(outs) {
+				rh.run = int64(run)
+			}
 			if w.broken {
 				rh.flags |= rfWantReset
 			}
@@ -337,7 +346,6 @@ func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, r
 			if err := w.put(msg); err != nil {
 				return err
 			}
-			ei += nerr
 			break
 		}
 		off += k
