@@ -110,4 +110,46 @@
 // processes. In a spawned process (and in a team's workers) the default
 // log/slog logger writes to stderr with the process's name (process=NAME,
 // worker=N) and pid, and ProcessName returns the name.
+//
+// # Pool
+//
+// For irregular work — many calls of a function on independent inputs —
+// a Pool runs tasks on a team's workers, like Python's multiprocessing.Pool.
+// Functions are registered by name with typed input and output
+// (RegisterFunc[In, Out]); since Go methods cannot have type parameters, the
+// calls are generic functions that take the pool:
+//
+//	func init() {
+//		engine.RegisterFunc("area", func(ctx context.Context, r Rect) (float64, error) {
+//			return r.W * r.H, nil
+//		})
+//	}
+//
+//	pool, err := engine.NewPool(team)
+//	areas, err := engine.Map[Rect, float64](ctx, pool, "area", rects)
+//
+// Map returns results in input order; Imap streams them in order from an
+// iter.Seq of any length with bounded memory; ImapUnordered yields them as
+// they complete, with their input's index; Apply runs one task; ApplyAsync
+// returns a Future (Wait, Result, Done), and AsCompleted yields futures as
+// they finish. Several arguments travel as one struct (Python's starmap).
+// Options: Chunksize (batches of ceil(n/(4·workers)) by default for Map, an
+// adaptive size aiming at a millisecond of work for streams), Timeout per
+// task, MaxTasksPerWorker, QueueSize.
+//
+// Inputs and results cross between processes as gob streams, one per worker
+// and direction (a type's description crosses once), or byte for byte for
+// flat types (numbers, bools, arrays and structs of them). A value that
+// cannot be encoded is an error before anything runs. A task's error or
+// panic fails that task only (a *TaskError, with the stack for a panic);
+// Map returns the others' results with a TaskErrors. A worker process that
+// dies fails (or, for Idempotent functions, runs again) exactly the tasks it
+// held — each worker records the task it runs in shared memory — and is
+// replaced; a task over its Timeout fails with ErrTaskTimeout and its worker
+// is killed and replaced. A call whose context ends returns at once.
+//
+// The pool runs as a job of the team (a session), from its first call until
+// it has been idle for PoolLinger; in between, For on the same team waits.
+// Small calls cost tens of microseconds; a Map of tiny tasks runs tens of
+// millions of them per second on two cores. See Pool for the details.
 package engine
