@@ -47,7 +47,7 @@ func BenchmarkPoolMap(b *testing.B) {
 		chunk int
 	}{
 		{"n=1e6/chunk=auto", 1_000_000, 0},
-		{"n=1e5/chunk=1", 100_000, 1},
+		{"n=1e6/chunk=1", 1_000_000, 1},
 	} {
 		in := make([]int, size.n)
 		for i := range in {

@@ -64,6 +64,7 @@ type procPool struct {
 	sessOver   chan struct{}
 	canceledS  bool // sessCancel was called
 	ws         []*pworker
+	watched    []int       // pid watched per participant in this session (nil until the first hello)
 	ran        map[int]int // MaxTasksPerWorker: tasks sent to each live worker process, across sessions
 	pending    []*batch
 	calls      map[uint64]*call
@@ -572,6 +573,7 @@ func (q *procPool) startSession() {
 	q.useful = false
 	q.idleSince = time.Time{}
 	clear(q.ws)
+	q.watched = nil
 	ctx, cancel := context.WithCancel(context.Background())
 	q.sessCancel = cancel
 	args := poolArgs{
@@ -644,9 +646,12 @@ func (q *procPool) endSession() {
 		q.failStreak = 0
 		return
 	}
-	if q.useful {
+	switch {
+	case q.useful:
 		q.failStreak = 0
-	} else {
+	case errors.Is(err, ErrWorkerDied):
+		// Deaths are accounted for task by task.
+	default:
 		q.failStreak++
 	}
 	if q.failStreak >= 3 || errors.Is(err, ErrClosed) {
@@ -834,6 +839,8 @@ func (q *procPool) handle(msg []byte) {
 		}
 		if w := q.ws[h.worker]; w != nil && w.live && w.pid == int(h.seq) {
 			q.death(w)
+		} else if w == nil && q.watched != nil && q.watched[h.worker] == int(h.seq) {
+			q.drain() // died before its hello: start again on a full team
 		}
 	case rmResult:
 		q.result(&h, msg)
@@ -846,6 +853,9 @@ func (q *procPool) hello(h *resHdr) {
 		return
 	}
 	pid := int(h.seq)
+	if q.watched == nil {
+		q.watchAll()
+	}
 	w := &pworker{idx: i, pid: pid, live: true, tasksSent: q.ran[pid]}
 	q.ws[i] = w
 	w.exit = q.pt.exitChan(i, pid)
@@ -855,10 +865,35 @@ func (q *procPool) hello(h *resHdr) {
 		q.drain()
 		return
 	}
-	q.helpers.Add(1)
-	go q.watchExit(i, pid, q.session, w.exit, q.sessOver)
+	if q.watched[i] != pid {
+		q.watched[i] = pid
+		q.helpers.Add(1)
+		go q.watchExit(i, pid, q.session, w.exit, q.sessOver)
+	}
 	if q.sstate == sessDraining {
 		q.sendStop(w)
+	}
+}
+
+// watchAll starts watching every worker process of the team when the
+// first worker of a session says hello (the team has replaced its dead
+// workers by then): one that dies before its own hello would otherwise
+// go unnoticed until the session ends, and the session would go on short
+// of a worker.
+func (q *procPool) watchAll() {
+	q.watched = make([]int, q.parts)
+	for i, pid := range q.pt.pids() {
+		if i < q.first {
+			continue
+		}
+		exit := q.pt.exitChan(i, pid)
+		if pid == 0 || exit == nil {
+			q.drain() // already gone: start again on a full team
+			continue
+		}
+		q.watched[i] = pid
+		q.helpers.Add(1)
+		go q.watchExit(i, pid, q.session, exit, q.sessOver)
 	}
 }
 

@@ -697,3 +697,41 @@ func TestTaskErrorsFormat(t *testing.T) {
 	require.ErrorIs(t, e, engine.ErrWorkerDied)
 	require.Equal(t, `engine: func "f" task 5: worker process died`, e[1].Error())
 }
+
+func TestPoolWorkerKilledWhileIdle(t *testing.T) {
+	forProcPools(t, func(t *testing.T, p *engine.Pool) {
+		ctx := testCtx(t)
+		for range 2 {
+			before := distinctPIDs(t, p)
+			for pid := range before {
+				require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+				break
+			}
+			out, err := engine.Map[int, int](ctx, p, "sq", ints(1000))
+			require.NoError(t, err)
+			require.Equal(t, 999*999, out[999])
+			after := distinctPIDs(t, p)
+			require.Len(t, after, p.Workers())
+		}
+	})
+}
+
+func TestPoolTeamClosedUnderneath(t *testing.T) {
+	for _, c := range poolConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			team, err := engine.Start(c.cfg)
+			require.NoError(t, err)
+			p, err := engine.NewPool(team)
+			require.NoError(t, err)
+			ctx := testCtx(t)
+			_, err = engine.Map[int, int](ctx, p, "sq", ints(100))
+			require.NoError(t, err)
+			require.NoError(t, team.Close())
+			_, err = engine.Map[int, int](ctx, p, "sq", ints(100))
+			if c.cfg.Backend == engine.Process {
+				require.ErrorIs(t, err, engine.ErrClosed)
+			}
+			require.NoError(t, p.Close())
+		})
+	}
+}
