@@ -19,9 +19,10 @@ import (
 // shares one result queue (package queue, in anonymous shared memory). A
 // dispatcher goroutine in the coordinator cuts each call's inputs into
 // batches (Chunksize), encodes a batch as late as possible for the worker
-// it sends it to, keeps at most two batches per worker in flight (one for
-// long batches, so they do not wait behind each other), and decodes the
-// results into the call's output as they come back. The workers serve their
+// it sends it to, keeps a few batches per worker in flight — four while
+// batches take tens of microseconds, two below a millisecond, one above, so
+// that long batches do not wait behind each other — and decodes the results
+// into the call's output as they come back. The workers serve their
 // queues inside one For of an internal kernel — a session — which starts
 // with the first call and ends after the pool has been idle for a few
 // milliseconds (PoolLinger): the workers are awake while calls follow each

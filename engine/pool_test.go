@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -373,6 +374,10 @@ func TestPoolWorkerKilledFromOutside(t *testing.T) {
 func TestPoolImapEndless(t *testing.T) {
 	forPools(t, func(t *testing.T, p *engine.Pool) {
 		ctx := testCtx(t)
+		// Warm up: the pool's session (and its goroutines) runs.
+		_, err := engine.Map[int, int](ctx, p, "sq", ints(10))
+		require.NoError(t, err)
+		goroutines := runtime.NumGoroutine()
 		for _, opts := range [][]engine.CallOption{nil, {engine.Chunksize(3)}} {
 			var pulled int
 			var got []int
@@ -385,6 +390,12 @@ func TestPoolImapEndless(t *testing.T) {
 			}
 			require.Equal(t, []int{0, 1, 4, 9, 16, 25, 36, 49, 64, 81}, got)
 			stopped := pulled
+			// No goroutine is left behind (the pull iterator's included).
+			deadline := time.Now().Add(5 * time.Second)
+			for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			require.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines leaked")
 			// Inputs are read as workers have room: at most 4·workers
 			// batches, of at most 2^16 tasks for a gob type.
 			require.LessOrEqual(t, stopped, 4*max(p.Workers(), 1)<<16, "memory stays bounded")
