@@ -106,3 +106,30 @@ func BenchmarkPoolLatency(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
 	})
 }
+
+// BenchmarkPoolMapGob is Map of small tasks whose input holds a string: the
+// gob path, with persistent streams per worker.
+func BenchmarkPoolMapGob(b *testing.B) {
+	ctx := context.Background()
+	in := make([]wordArgs, 100_000)
+	for i := range in {
+		in[i] = wordArgs{Word: "ab", Times: i % 3}
+	}
+	for _, chunk := range []int{0, 1} {
+		for _, be := range poolBenchBackends {
+			b.Run(be.name+map[int]string{0: "/auto", 1: "/chunk=1"}[chunk], func(b *testing.B) {
+				p := benchPool(b, be.cfg)
+				var opts []engine.CallOption
+				if chunk > 0 {
+					opts = append(opts, engine.Chunksize(chunk))
+				}
+				for b.Loop() {
+					if _, err := engine.Map[wordArgs, string](ctx, p, "repeat", in, opts...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)*float64(len(in))/b.Elapsed().Seconds(), "tasks/s")
+			})
+		}
+	}
+}
