@@ -265,7 +265,7 @@ func (g *goPool) watchdog() {
 			}
 			d := b.c.timeout
 			tick = min(tick, max(d/10, time.Millisecond))
-			if !gw.running || now.Sub(gw.start) <= d {
+			if !gw.running || now.Sub(gw.start) <= overtime(d) {
 				gw.mu.Unlock()
 				continue
 			}

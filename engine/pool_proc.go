@@ -558,7 +558,7 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 	case c.dead && !c.cancelAt.IsZero() && now.Sub(c.cancelAt) > q.grace && ran > q.grace:
 		w.kill, w.killCur = killCancel, cur
 		q.pt.killProc(w.idx, w.pid)
-	case !c.dead && c.timeout > 0 && ran > c.timeout:
+	case !c.dead && c.timeout > 0 && ran > overtime(c.timeout):
 		w.kill, w.killCur = killTimeout, cur
 		q.pt.killProc(w.idx, w.pid)
 	}
@@ -1031,6 +1031,11 @@ func (q *procPool) taskError(b *batch, w *pworker, e wireErr) *TaskError {
 	te.Err = timeoutCause(b.c, te.Err)
 	return te
 }
+
+// overtime is how long past its start a task with timeout d is stopped: a
+// little after d, so that a task that watches its context (whose deadline
+// is d) returns by itself first.
+func overtime(d time.Duration) time.Duration { return d + d/20 + time.Millisecond }
 
 // timeoutCause marks a task error that is its context's deadline (the call's
 // Timeout) as ErrTaskTimeout too.
