@@ -215,9 +215,10 @@ func Chunksize(n int) CallOption { return CallOption{chunk: max(n, 0), set: setC
 // running after d fails with ErrTaskTimeout, and its worker process is
 // killed and replaced (so a task stuck in a loop that never looks at its
 // context cannot hold a worker). The task's context has the deadline too.
-// d ≤ 0 means no limit. The bound is checked a few times per d (at least
-// every 50 ms), so a task is stopped between d and about 1.1·d after it
-// started.
+// d ≤ 0 means no limit. A task is stopped a little after d (so that one
+// that watches its context returns by itself first) and the bound is checked
+// about ten times per d (at least every 50 ms): between d and about 1.2·d
+// after it started.
 func Timeout(d time.Duration) CallOption {
 	return CallOption{timeout: max(d, 0), set: setTimeout}
 }
