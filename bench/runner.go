@@ -444,11 +444,16 @@ func runSpec(ctx context.Context, cfg *Config, p *plan, sp Spec, teams map[point
 	return rows, nil
 }
 
-// settle gives the team that ran last a moment to stop spinning before
-// point i is timed: idle worker processes poll shared memory for a while
-// (engine.DefaultSpin) after a job, and on a machine with few cores that
+// settle prepares point i to be timed. It collects garbage first, as the
+// testing package does before each benchmark, so that a collection started
+// by the allocations of one row (the goroutine backend allocates per job)
+// does not run its mark workers during the next row's timing: on a machine
+// with few cores they would take a core from a worker process. Then it gives
+// the team that ran last a moment to stop spinning: idle worker processes
+// poll shared memory for a while (engine.DefaultSpin) after a job, and that
 // poll would steal time from the next team's first call.
 func settle(xs []exec, i, prev int) {
+	runtime.GC()
 	if prev >= 0 && prev != i && xs[prev].team != nil && xs[prev].team.Backend() == engine.Process {
 		time.Sleep(2 * engine.DefaultSpin)
 	}
