@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -65,29 +63,10 @@ func checkNotSpawned(what string) {
 }
 
 func parseSpawnEnv(v string) (spawnEnv, error) {
-	e := spawnEnv{life: -1, args: -1, report: -1}
-	f := strings.Split(v, ";")
-	if f[0] != "v1" {
-		return e, fmt.Errorf("unknown process protocol %q", v)
-	}
-	for _, kv := range f[1:] {
-		k, val, ok := strings.Cut(kv, "=")
-		n, err := strconv.Atoi(val)
-		if !ok || err != nil {
-			return e, fmt.Errorf("bad field %q in %q", kv, v)
-		}
-		switch k {
-		case "life":
-			e.life = n
-		case "args":
-			e.args = n
-		case "report":
-			e.report = n
-		case "ppid":
-			e.ppid = n
-		default:
-			return e, fmt.Errorf("unknown field %q in %q", k, v)
-		}
+	f, err := parseEnvFields("process", v, "life", "args", "report", "ppid")
+	e := spawnEnv{life: f.get("life", -1), args: f.get("args", -1), report: f.get("report", -1), ppid: f.get("ppid", 0)}
+	if err != nil {
+		return e, err
 	}
 	if e.life < 3 || e.args < 3 || e.report < 3 || e.ppid <= 0 {
 		return e, fmt.Errorf("incomplete process environment %q", v)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,38 +71,48 @@ type workerEnv struct {
 }
 
 func parseWorkerEnv(v string) (workerEnv, error) {
-	e := workerEnv{idx: -1, ctl: -1, life: -1, cpu: -1}
-	f := strings.Split(v, ";")
-	if len(f) == 0 || f[0] != "v1" {
-		return e, fmt.Errorf("unknown worker protocol %q", v)
-	}
-	for _, kv := range f[1:] {
-		k, val, ok := strings.Cut(kv, "=")
-		n, err := strconv.Atoi(val)
-		if !ok || err != nil {
-			return e, fmt.Errorf("bad field %q in %q", kv, v)
-		}
-		switch k {
-		case "idx":
-			e.idx = n
-		case "ctl":
-			e.ctl = n
-		case "life":
-			e.life = n
-		case "ppid":
-			e.ppid = n
-		case "spin":
-			e.spin = time.Duration(n)
-		case "cpu":
-			e.cpu = n
-		default:
-			return e, fmt.Errorf("unknown field %q in %q", k, v)
-		}
+	f, err := parseEnvFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu")
+	e := workerEnv{idx: f.get("idx", -1), ctl: f.get("ctl", -1), life: f.get("life", -1),
+		ppid: f.get("ppid", 0), spin: time.Duration(f.get("spin", 0)), cpu: f.get("cpu", -1)}
+	if err != nil {
+		return e, err
 	}
 	if e.idx < 0 || e.ctl < 3 || e.life < 3 || e.ppid <= 0 {
 		return e, fmt.Errorf("incomplete worker environment %q", v)
 	}
 	return e, nil
+}
+
+// envFields are the integer fields of the environment variable that tells a
+// re-executed process its role ("v1;key=n;...").
+type envFields map[string]int
+
+func (f envFields) get(key string, def int) int {
+	if n, ok := f[key]; ok {
+		return n
+	}
+	return def
+}
+
+// parseEnvFields parses "v1;key=n;..." accepting only the given keys.
+func parseEnvFields(what, v string, keys ...string) (envFields, error) {
+	f := envFields{}
+	parts := strings.Split(v, ";")
+	if parts[0] != "v1" {
+		return f, fmt.Errorf("unknown %s protocol %q", what, v)
+	}
+	for _, kv := range parts[1:] {
+		k, val, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(val)
+		if !ok || err != nil {
+			return f, fmt.Errorf("bad field %q in %q", kv, v)
+		}
+		if !slices.Contains(keys, k) {
+			return f, fmt.Errorf("unknown field %q in %q", k, v)
+		}
+		f[k] = n
+	}
+	return f, nil
 }
 
 func formatWorkerEnv(e workerEnv) string {
