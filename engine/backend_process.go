@@ -51,6 +51,10 @@ type procTeam struct {
 	prim    runner     // the coordinator's participant (Primary)
 	primCtx Ctx
 	primErr *WorkerError
+	// t.block and t.primaryFail as func values, made once: a method value
+	// made per job would allocate on every For.
+	blockFn func(q int) *atomic.Uint32
+	failFn  func(w, lo, hi int, err error, stack string)
 }
 
 // wproc is one worker process.
@@ -85,6 +89,7 @@ func (w *wproc) describe() (string, syscall.Signal) {
 
 func startProcTeam(cfg Config) (_ *procTeam, err error) {
 	t := &procTeam{cfg: cfg, parts: cfg.Workers, pid: os.Getpid(), cache: map[*kernel]*argsCache{}}
+	t.blockFn, t.failFn = t.block, t.primaryFail
 	if cfg.Primary {
 		t.first = 1
 	}
@@ -433,8 +438,8 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 func (t *procTeam) participate(ctx context.Context, j *job, p plan, g uint32) {
 	r := &t.prim
 	*r = runner{
-		gen: g, p: p, claimW: &t.h.claim, done: &t.h.done, stop: &t.h.stop, block: t.block,
-		resolved: true, k: j.k, args: j.args, fail: t.primaryFail,
+		gen: g, p: p, claimW: &t.h.claim, done: &t.h.done, stop: &t.h.stop, block: t.blockFn,
+		resolved: true, k: j.k, args: j.args, fail: t.failFn,
 	}
 	switch p.sched {
 	case schedGuided:
