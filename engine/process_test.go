@@ -457,20 +457,8 @@ func TestSpawnBadCalls(t *testing.T) {
 }
 
 func TestSpawnForgottenMain(t *testing.T) {
-	cmd := child(t, "", envSpawnNoMain+"=1", "GORACE=atexit_sleep_ms=0")
-	var out, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "stderr: %s", stderr.String())
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("a program that spawns before engine.Main hung")
-	}
-	got := out.String()
+	got := runBounded(t, child(t, "", envSpawnNoMain+"=1", "GORACE=atexit_sleep_ms=0"),
+		"a program that spawns before engine.Main hung")
 	require.Contains(t, got, "spawn error:")
 	require.Contains(t, got, engine.ErrNoMain.Error())
 	require.Contains(t, got, "Spawn called in a process started by engine.Spawn", "the child's own message is quoted")

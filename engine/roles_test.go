@@ -57,12 +57,12 @@ func child(t *testing.T, role string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-func TestForgottenMain(t *testing.T) {
-	cmd := child(t, "nomain")
-	var out strings.Builder
-	cmd.Stdout = &out
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+// runBounded runs cmd to its end, at most 60 s (then fails the test with
+// hung), requires it to succeed, and returns its stdout.
+func runBounded(t *testing.T, cmd *exec.Cmd, hung string) string {
+	t.Helper()
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -71,9 +71,14 @@ func TestForgottenMain(t *testing.T) {
 		require.NoError(t, err, "stderr: %s", stderr.String())
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("a program without engine.Main hung in Start")
+		<-done
+		t.Fatal(hung)
 	}
-	got := out.String()
+	return out.String()
+}
+
+func TestForgottenMain(t *testing.T) {
+	got := runBounded(t, child(t, "nomain"), "a program without engine.Main hung in Start")
 	require.Contains(t, got, "start error:")
 	require.Contains(t, got, engine.ErrNoMain.Error())
 	require.Contains(t, got, "Start called in a shmpar worker process", "the worker's own message is quoted")
