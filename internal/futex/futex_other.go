@@ -16,3 +16,9 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 func Wake(addr *uint32, n int) (int, error) {
 	return 0, errors.ErrUnsupported
 }
+
+// WaitHeld is not supported on this platform; it returns
+// errors.ErrUnsupported.
+func WaitHeld(addr *uint32, val uint32, timeout time.Duration) error {
+	return errors.ErrUnsupported
+}

@@ -40,3 +40,34 @@ func TestWake(t *testing.T) {
 		t.Fatal("waiter was not woken")
 	}
 }
+
+func TestWaitHeld(t *testing.T) {
+	var w uint32 = 1
+	require.NoError(t, WaitHeld(&w, 0, time.Second), "value mismatch returns at once")
+	w = 0
+	require.ErrorIs(t, WaitHeld(&w, 0, 5*time.Millisecond), ErrTimeout)
+	require.Error(t, WaitHeld(&w, 0, 0), "a held sleep must be bounded")
+}
+
+// TestWaitHeldWake: a held sleeper is woken like any other, and the rest of
+// the process keeps running meanwhile (GOMAXPROCS ≥ 2 under go test).
+func TestWaitHeldWake(t *testing.T) {
+	var w atomic.Uint32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for w.Load() == 0 { // each sleep outlasts the test's bound: only Wake ends it in time
+			_ = WaitHeld((*uint32)(unsafe.Pointer(&w)), 0, 30*time.Second)
+		}
+	}()
+	time.Sleep(10 * time.Millisecond)
+	w.Store(1)
+	_, err := Wake((*uint32)(unsafe.Pointer(&w)), 1)
+	require.NoError(t, err)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("held waiter was not woken")
+	}
+	require.Equal(t, uint32(1), w.Load())
+}
