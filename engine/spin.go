@@ -11,6 +11,14 @@ var (
 	coordPolls  = 2048
 )
 
+// workerHold is how long an idle worker process, once done spinning, sleeps
+// without giving up its P (futex.WaitHeld) before it sleeps as an ordinary
+// blocked thread. It covers the gaps of a program that alternates parallel
+// loops with serial work. While it lasts, the worker's other goroutines
+// (its lifeline watcher) run only when the runtime preempts the sleeper,
+// every 10 ms.
+const workerHold = time.Second
+
 // spinUntil polls done until it returns true (then it returns true) or d
 // has passed (false). After the first polls polls it calls sched_yield
 // between polls: on a machine with more runnable threads than CPUs — a

@@ -593,3 +593,26 @@ func TestArgsWithReusedPath(t *testing.T) {
 		require.Equal(t, int64(1), v, "element %d of the new array", i)
 	}
 }
+
+// TestJobsAfterIdleGaps: a worker that sat idle answers the next job, whether
+// it was still spinning, asleep holding its P (a gap past the runtime's 10 ms
+// preemption of such a sleep), or asleep as an ordinary blocked thread (a gap
+// past the hold).
+func TestJobsAfterIdleGaps(t *testing.T) {
+	team := startTeam(t, engine.Config{Workers: 2})
+	ctx := testCtx(t)
+	const n = 4096
+	a := newArray[int64](t, n)
+	d := a.Data()
+	pids := team.PIDs()
+	for job, gap := range []time.Duration{0, 100 * time.Microsecond, 5 * time.Millisecond, 35 * time.Millisecond, 1200 * time.Millisecond, 0} {
+		time.Sleep(gap)
+		require.NoError(t, team.For(ctx, "stamp", n, stampArgs{A: a, Job: int64(job + 1)}, engine.Dynamic(64)))
+		for i, v := range d {
+			if v != int64(job+1) {
+				t.Fatalf("after a gap of %v: element %d = %d, want %d", gap, i, v, job+1)
+			}
+		}
+	}
+	require.Equal(t, pids, team.PIDs(), "no worker was replaced")
+}
