@@ -451,11 +451,16 @@ func runSpec(ctx context.Context, cfg *Config, p *plan, sp Spec, teams map[point
 // with few cores they would take a core from a worker process. Then it gives
 // the team that ran last a moment to stop spinning: idle worker processes
 // poll shared memory for a while (engine.DefaultSpin) after a job, and that
-// poll would steal time from the next team's first call.
+// poll would steal time from the next team's first call. It waits busily:
+// a sleeping coordinator would leave all its Ps idle, and the Go runtime's
+// monitor thread (sysmon) comes back from such a pause polling every 20 µs
+// for several milliseconds, each poll a context switch on a CPU that the
+// next repetition computes on.
 func settle(xs []exec, i, prev int) {
 	runtime.GC()
 	if prev >= 0 && prev != i && xs[prev].team != nil && xs[prev].team.Backend() == engine.Process {
-		time.Sleep(2 * engine.DefaultSpin)
+		for t0 := time.Now(); time.Since(t0) < 2*engine.DefaultSpin; {
+		}
 	}
 }
 
