@@ -1,8 +1,10 @@
 // Package futex wraps the Linux futex system call for words that live in
 // memory shared between processes.
 //
-// Only the two operations shmpar needs are offered: Wait, which sleeps while a
-// 32-bit word holds an expected value, and Wake, which wakes sleepers on a word.
+// Only the operations shmpar needs are offered: Wait, which sleeps while a
+// 32-bit word holds an expected value, WaitHeld, the same sleep hidden from
+// the Go scheduler (for a worker process's short idle sleeps), and Wake,
+// which wakes sleepers on a word.
 // Neither uses FUTEX_PRIVATE_FLAG: the word may be mapped by several processes,
 // and the kernel must key the wait queue on the physical page, not on this
 // process's address space.
