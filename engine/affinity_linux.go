@@ -6,8 +6,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,4 +88,39 @@ func pinThread(cpu int) error {
 	var set unix.CPUSet
 	set.Set(cpu)
 	return unix.SchedSetaffinity(0, &set)
+}
+
+// currentCPU returns the CPU the calling thread runs on (getcpu), -1 if it
+// cannot be read.
+func currentCPU() int {
+	var cpu uint32
+	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
+		return -1
+	}
+	return int(cpu)
+}
+
+// moveOffCPU moves the calling thread to another CPU it may use and leaves
+// its affinity mask as it was: it narrows the mask to exclude the current
+// CPU (the OS migrates the thread at once) and then restores it (the OS
+// does not move it back). It reports whether the thread moved. Which CPU
+// it moves to is the OS's choice among the others.
+func moveOffCPU() bool {
+	runtime.LockOSThread() // both calls must reach the same thread
+	defer runtime.UnlockOSThread()
+	var mask unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mask); err != nil {
+		return false
+	}
+	cpu := currentCPU()
+	if cpu < 0 || !mask.IsSet(cpu) || mask.Count() < 2 {
+		return false
+	}
+	others := mask
+	others.Clear(cpu)
+	if err := unix.SchedSetaffinity(0, &others); err != nil {
+		return false
+	}
+	_ = unix.SchedSetaffinity(0, &mask)
+	return currentCPU() != cpu
 }

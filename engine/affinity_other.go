@@ -20,3 +20,7 @@ func cgroupCPUs() int { return 0 }
 func cpuMaxLimit(s string) int { return 0 }
 
 func pinThread(cpu int) error { return errors.ErrUnsupported }
+
+func currentCPU() int { return -1 }
+
+func moveOffCPU() bool { return false }

@@ -117,6 +117,7 @@ type slotFields struct {
 	block    atomic.Uint32 // generation that claimed this participant's static block
 	chunkGen atomic.Uint32 // generation of chunk
 	chunk    atomic.Int64  // chunk claimed (tentatively) or running; noChunk when none
+	moves    atomic.Uint32 // times the worker moved itself off a shared CPU (see crowding)
 }
 
 type slot struct {

@@ -26,6 +26,12 @@ const workerHold = time.Second
 // waited for gets the CPU at once instead of after a time slice, and on an
 // idle CPU the yield returns in a fraction of a microsecond.
 func spinUntil(d time.Duration, polls int, done func() bool) bool {
+	return spinWatch(d, polls, done, nil)
+}
+
+// spinWatch is spinUntil that times each yield and reports it to c, if c
+// is not nil.
+func spinWatch(d time.Duration, polls int, done func() bool, c *crowding) bool {
 	if d <= 0 {
 		return done()
 	}
@@ -37,7 +43,14 @@ func spinUntil(d time.Duration, polls int, done func() bool) bool {
 		if i < polls {
 			continue
 		}
-		osYield()
+		if c != nil {
+			t0 := time.Now()
+			osYield()
+			t1 := time.Now()
+			c.yielded(t1.Sub(t0), t1)
+		} else {
+			osYield()
+		}
 		if i&15 == 0 {
 			if start.IsZero() {
 				start = time.Now()

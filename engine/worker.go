@@ -127,7 +127,8 @@ type worker struct {
 	cache map[*kernel]workerArgs
 	cur   *kernel
 	ctx   Ctx
-	r     runner // reused from job to job
+	r     runner   // reused from job to job
+	crowd crowding // notices a CPU shared with a busy thread (unpinned only)
 }
 
 type workerArgs struct {
@@ -186,6 +187,13 @@ func runWorker(v string) int {
 		}
 	}
 	w := &worker{env: env, c: c, slot: &c.slots[env.idx], cache: map[*kernel]workerArgs{}}
+	w.crowd.move = func() bool {
+		if !moveOffCPU() {
+			return false
+		}
+		w.slot.moves.Add(1)
+		return true
+	}
 	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop}
 	return w.serve()
 }
@@ -225,14 +233,18 @@ func wakeCoordinator(h *ctlHeader, force bool) {
 }
 
 // waitGen waits until the generation word differs from last: it spins for
-// env.spin (an idle worker answers a new job in well under a microsecond),
-// then sleeps on the futex: for the first workerHold holding its P (see
+// env.spin (an idle worker answers a new job in well under a microsecond;
+// an unpinned one that finds its CPU shared moves, see crowding), then sleeps on the futex: for the first workerHold holding its P (see
 // futex.WaitHeld: the Go runtime's monitor then does not wake up every 20 µs
 // during the next job, which would cost that job 5-10 % on a small machine),
 // then as an ordinary blocked thread.
 func (w *worker) waitGen(last uint32) uint32 {
 	h := w.c.h
-	if spinUntil(w.env.spin, workerPolls, func() bool { return h.gen.Load() != last }) {
+	var crowd *crowding
+	if w.env.cpu < 0 {
+		crowd = &w.crowd // a pinned worker stays where it was put
+	}
+	if spinWatch(w.env.spin, workerPolls, func() bool { return h.gen.Load() != last }, crowd) {
 		return h.gen.Load()
 	}
 	hold := time.Now().Add(workerHold)

@@ -1,0 +1,142 @@
+//go:build linux
+
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// setProcAffinity sets the affinity mask of every thread of process pid.
+func setProcAffinity(t *testing.T, pid int, set *unix.CPUSet) {
+	t.Helper()
+	tids, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
+	require.NoError(t, err)
+	require.NotEmpty(t, tids)
+	for _, p := range tids {
+		tid, err := strconv.Atoi(filepath.Base(p))
+		require.NoError(t, err)
+		if err := unix.SchedSetaffinity(tid, set); err != nil && !os.IsNotExist(err) && err != unix.ESRCH {
+			t.Fatalf("set affinity of thread %d of worker %d: %v", tid, pid, err)
+		}
+	}
+}
+
+// procMasks returns the affinity masks of the threads of process pid.
+func procMasks(t *testing.T, pid int) []unix.CPUSet {
+	t.Helper()
+	tids, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
+	require.NoError(t, err)
+	var masks []unix.CPUSet
+	for _, p := range tids {
+		tid, _ := strconv.Atoi(filepath.Base(p))
+		var set unix.CPUSet
+		if unix.SchedGetaffinity(tid, &set) == nil {
+			masks = append(masks, set)
+		}
+	}
+	return masks
+}
+
+// crowd pins the calling thread (the coordinator, which must be locked to
+// it) to cpu and puts the worker process pid there too, running jobs on
+// team meanwhile so that the worker's spinning thread is migrated; then it
+// gives the worker its mask back. The worker is left sharing cpu with the
+// coordinator, as the OS sometimes leaves it.
+func crowd(t *testing.T, team *Team, pid, cpu int, mask *unix.CPUSet) {
+	t.Helper()
+	var one unix.CPUSet
+	one.Set(cpu)
+	require.NoError(t, unix.SchedSetaffinity(0, &one))
+	setProcAffinity(t, pid, &one)
+	for range 1000 {
+		require.NoError(t, team.For(context.Background(), "noop", 2, struct{}{}))
+	}
+	setProcAffinity(t, pid, mask)
+}
+
+// A worker process left on the coordinator's CPU, with another CPU free,
+// moves itself off it, and leaves its affinity mask as it was.
+func TestWorkerMovesOffCrowdedCPU(t *testing.T) {
+	cpus := allowedCPUs()
+	if len(cpus) < 2 {
+		t.Skip("needs 2 CPUs: a worker crowded on the only CPU has nowhere to go")
+	}
+	team, err := Start(Config{Workers: 2, Primary: true})
+	require.NoError(t, err)
+	defer team.Close()
+	pid := team.PIDs()[1]
+	slot := &team.b.(*procTeam).c.slots[1]
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var own unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &own))
+	defer func() { _ = unix.SchedSetaffinity(0, &own) }()
+	mask := procMasks(t, pid)[0]
+
+	crowd(t, team, pid, cpus[0], &mask)
+	before := slot.moves.Load()
+	deadline := time.Now().Add(20 * time.Second)
+	for slot.moves.Load() == before && time.Now().Before(deadline) {
+		require.NoError(t, team.For(context.Background(), "noop", 2, struct{}{}))
+	}
+	require.Greater(t, slot.moves.Load(), before, "the worker did not move off the coordinator's CPU in 20 s")
+	for _, m := range procMasks(t, pid) {
+		require.Equal(t, mask, m, "a move must leave the worker's affinity mask as it was")
+	}
+}
+
+// A pinned worker stays on its CPU however crowded it is.
+func TestPinnedWorkerStays(t *testing.T) {
+	cpus := allowedCPUs()
+	if len(cpus) < 2 {
+		t.Skip("needs 2 CPUs to pin a worker to one of them")
+	}
+	team, err := Start(Config{Workers: 2, Primary: true, Pin: true})
+	require.NoError(t, err)
+	defer team.Close()
+	pid := team.PIDs()[1]
+	slot := &team.b.(*procTeam).c.slots[1]
+	pinned := pinnedThreads(t, pid)
+	require.Equal(t, []int{cpus[1]}, pinned, "worker 1 runs on a thread pinned to the second CPU")
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var own unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &own))
+	defer func() { _ = unix.SchedSetaffinity(0, &own) }()
+	var one unix.CPUSet
+	one.Set(cpus[1]) // worker 1's CPU
+	require.NoError(t, unix.SchedSetaffinity(0, &one))
+	for t0 := time.Now(); time.Since(t0) < time.Second; {
+		require.NoError(t, team.For(context.Background(), "noop", 2, struct{}{}))
+	}
+	require.Zero(t, slot.moves.Load())
+	require.Equal(t, pinned, pinnedThreads(t, pid))
+}
+
+// pinnedThreads returns the CPUs of the threads of process pid that may run
+// on one CPU only.
+func pinnedThreads(t *testing.T, pid int) []int {
+	var cpus []int
+	for _, m := range procMasks(t, pid) {
+		if m.Count() != 1 {
+			continue
+		}
+		for c := range len(m) * 64 {
+			if m.IsSet(c) {
+				cpus = append(cpus, c)
+			}
+		}
+	}
+	return cpus
+}
