@@ -112,6 +112,7 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 	}
 	t.h = t.c.h
 	t.h.errOwner.Store(-1)
+	t.h.coordCPU.Store(-1)
 	t.procs = make([]*wproc, t.parts)
 	t.lifeR, t.lifeW, err = os.Pipe()
 	if err != nil {
@@ -410,6 +411,10 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 	t.primErr = nil
 	deaths := t.deaths.Load() // a worker that dies from here on is noticed
 
+	if h.sleepers.Load() > 0 {
+		// Where a woken worker should not stay (see leaveCoordinator).
+		h.coordCPU.Store(int32(currentCPU()))
+	}
 	h.gen.Store(g)
 	if h.sleepers.Load() > 0 {
 		_, _ = futex.Wake((*uint32)(unsafe.Pointer(&h.gen)), math.MaxInt32)

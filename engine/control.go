@@ -91,7 +91,8 @@ type ctlHeader struct {
 
 	gen      atomic.Uint32
 	sleepers atomic.Int32
-	_        [lineSize - 8]byte
+	coordCPU atomic.Int32 // the coordinator's CPU when it last woke sleepers; -1 unknown
+	_        [lineSize - 12]byte
 
 	desc descFields
 	_    [3*lineSize - unsafe.Sizeof(descFields{})]byte

@@ -140,3 +140,27 @@ func pinnedThreads(t *testing.T, pid int) []int {
 	}
 	return cpus
 }
+
+// A worker woken on the CPU the coordinator woke it from moves; woken
+// anywhere else, or when that CPU is unknown, it stays.
+func TestLeaveCoordinator(t *testing.T) {
+	cpus := allowedCPUs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var own unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &own))
+	defer func() { _ = unix.SchedSetaffinity(0, &own) }()
+	var one unix.CPUSet
+	one.Set(cpus[0])
+	require.NoError(t, unix.SchedSetaffinity(0, &one))
+	require.Equal(t, cpus[0], currentCPU())
+
+	moves := 0
+	w := &worker{c: &control{h: &ctlHeader{}}}
+	w.crowd.move = func() bool { moves++; return true }
+	for _, c := range []int32{-1, int32(cpus[0]) + 1, int32(cpus[0])} {
+		w.c.h.coordCPU.Store(c)
+		w.leaveCoordinator()
+	}
+	require.Equal(t, 1, moves, "only a worker on the coordinator's CPU moves")
+}

@@ -261,8 +261,23 @@ func (w *worker) waitGen(last uint32) uint32 {
 		}
 		h.sleepers.Add(-1)
 		if g := h.gen.Load(); g != last {
+			if crowd != nil {
+				w.leaveCoordinator()
+			}
 			return g
 		}
+	}
+}
+
+// leaveCoordinator moves a worker that has just been woken for a job off
+// the CPU the coordinator woke it from. The OS often wakes a thread there
+// (nearly half the wake-ups on a 2-CPU virtual machine, with the other CPU
+// idle), and a worker left there would share it with a coordinator that
+// runs chunks itself (Primary) or spins for the end of the job, until the
+// OS's load balancer separates them some milliseconds later.
+func (w *worker) leaveCoordinator() {
+	if c := w.c.h.coordCPU.Load(); c >= 0 && int(c) == currentCPU() {
+		w.crowd.move()
 	}
 }
 
