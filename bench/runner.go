@@ -28,7 +28,7 @@ var Schedules = []string{"static", "dynamic", "guided", "deterministic"}
 
 // Defaults of Config's zero fields.
 const (
-	DefaultReps   = 7
+	DefaultReps   = 11
 	DefaultWarmup = 1
 )
 
