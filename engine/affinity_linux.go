@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -100,25 +101,35 @@ func currentCPU() int {
 	return int(cpu)
 }
 
-// moveOffCPU moves the calling thread to another CPU it may use and leaves
-// its affinity mask as it was: it narrows the mask to exclude the current
-// CPU (the OS migrates the thread at once) and then restores it (the OS
-// does not move it back). It reports whether the thread moved. Which CPU
-// it moves to is the OS's choice among the others.
-func moveOffCPU() bool {
-	runtime.LockOSThread() // both calls must reach the same thread
+// moveTo moves the calling thread off its current CPU to another CPU it
+// may use that is not in avoid (the lowest such), and leaves its affinity
+// mask as it was: it narrows the mask to that CPU (the OS migrates the
+// thread at once) and then restores it (the OS does not move it back). It
+// reports whether the thread moved; it does not when every other CPU is in
+// avoid.
+func moveTo(avoid []int) bool {
+	runtime.LockOSThread() // every call below must reach the same thread
 	defer runtime.UnlockOSThread()
 	var mask unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &mask); err != nil {
 		return false
 	}
 	cpu := currentCPU()
-	if cpu < 0 || !mask.IsSet(cpu) || mask.Count() < 2 {
+	if cpu < 0 {
 		return false
 	}
-	others := mask
-	others.Clear(cpu)
-	if err := unix.SchedSetaffinity(0, &others); err != nil {
+	target := -1
+	for c := 0; c < len(mask)*64 && target < 0; c++ {
+		if c != cpu && mask.IsSet(c) && !slices.Contains(avoid, c) {
+			target = c
+		}
+	}
+	if target < 0 {
+		return false
+	}
+	var one unix.CPUSet
+	one.Set(target)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
 		return false
 	}
 	_ = unix.SchedSetaffinity(0, &mask)

@@ -23,4 +23,4 @@ func pinThread(cpu int) error { return errors.ErrUnsupported }
 
 func currentCPU() int { return -1 }
 
-func moveOffCPU() bool { return false }
+func moveTo(avoid []int) bool { return false }

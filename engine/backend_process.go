@@ -113,6 +113,9 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 	t.h = t.c.h
 	t.h.errOwner.Store(-1)
 	t.h.coordCPU.Store(-1)
+	for i := range t.c.slots {
+		t.c.slots[i].cpu.Store(-1)
+	}
 	t.procs = make([]*wproc, t.parts)
 	t.lifeR, t.lifeW, err = os.Pipe()
 	if err != nil {
@@ -411,7 +414,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 	t.primErr = nil
 	deaths := t.deaths.Load() // a worker that dies from here on is noticed
 
-	if h.sleepers.Load() > 0 {
+	if t.first == 1 && h.sleepers.Load() > 0 {
 		// Where a woken worker should not stay (see leaveCoordinator).
 		h.coordCPU.Store(int32(currentCPU()))
 	}

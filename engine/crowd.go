@@ -24,6 +24,8 @@ type crowding struct {
 	next    time.Time     // no move before this
 	backoff time.Duration // the current spacing of moves
 	move    func() bool   // moves the calling thread to another CPU
+	seen    func()        // records the CPU the thread is on
+	seenAt  time.Time     // when seen was last called
 }
 
 const (
@@ -39,10 +41,16 @@ const (
 	// maxBackoff.
 	minBackoff = 10 * time.Millisecond
 	maxBackoff = 2 * time.Second
+	// seenEvery: how often a waiting worker records its CPU at most.
+	seenEvery = time.Millisecond
 )
 
 // yielded records a yield that took d; now is when it returned.
 func (c *crowding) yielded(d time.Duration, now time.Time) {
+	if c.seen != nil && now.Sub(c.seenAt) >= seenEvery {
+		c.seen()
+		c.seenAt = now
+	}
 	if d < lateYield {
 		c.late = 0
 		if c.alone++; c.alone >= lateRun {

@@ -164,3 +164,45 @@ func TestLeaveCoordinator(t *testing.T) {
 	}
 	require.Equal(t, 1, moves, "only a worker on the coordinator's CPU moves")
 }
+
+// moveTo moves the thread to the lowest CPU it may use that is neither its
+// own nor avoided, restores its mask, and stays put when there is none.
+func TestMoveTo(t *testing.T) {
+	cpus := allowedCPUs()
+	if len(cpus) < 2 {
+		t.Skip("needs 2 CPUs to move between")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var own unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &own))
+	defer func() { _ = unix.SchedSetaffinity(0, &own) }()
+
+	var one unix.CPUSet
+	one.Set(cpus[0])
+	require.NoError(t, unix.SchedSetaffinity(0, &one))
+	require.False(t, moveTo(nil), "no other CPU in the mask")
+	require.False(t, moveTo(cpus[1:]), "no other CPU in the mask")
+	var after unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &after))
+	require.Equal(t, one, after)
+
+	require.NoError(t, unix.SchedSetaffinity(0, &own))
+	from := currentCPU()
+	want := cpus[0]
+	if want == from {
+		want = cpus[1]
+	}
+	require.True(t, moveTo(nil))
+	require.Equal(t, want, currentCPU(), "the lowest other CPU")
+	require.NoError(t, unix.SchedGetaffinity(0, &after))
+	require.Equal(t, own, after, "the mask is restored")
+
+	var avoid []int
+	for _, c := range cpus {
+		if c != currentCPU() {
+			avoid = append(avoid, c)
+		}
+	}
+	require.False(t, moveTo(avoid), "every other CPU is avoided")
+}

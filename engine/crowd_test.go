@@ -66,3 +66,14 @@ func TestCrowdingBacksOffWhenMovesDoNotHelp(t *testing.T) {
 	require.Less(t, moves, 30)
 	require.Greater(t, moves, 10)
 }
+
+func TestCrowdingRecordsTheCPUAtMostEveryMillisecond(t *testing.T) {
+	seen := 0
+	c := &crowding{move: func() bool { return false }, seen: func() { seen++ }}
+	now := time.Unix(1000, 0)
+	now = yields(c, 1, time.Microsecond, now)
+	require.Equal(t, 1, seen, "the first yield records the CPU")
+	// 10 ms of yields of 1 µs (2 µs of clock each): about 10 more, not 5000.
+	yields(c, 5000, time.Microsecond, now)
+	require.InDelta(t, 11, seen, 1)
+}
