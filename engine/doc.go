@@ -66,7 +66,13 @@
 // on another. No pipe, socket or encoding per chunk. Idle workers spin for
 // Config.Spin, yielding the CPU between polls so that an oversubscribed
 // machine still makes progress, then sleep on a futex (waking a halted core
-// costs tens of microseconds on virtual machines). An empty For on two cores
+// costs tens of microseconds on virtual machines). A worker that is not
+// pinned (Config.Pin) and finds its CPU shared — its yields keep returning
+// late, or it was woken on the CPU of a coordinator that runs chunks — moves
+// itself to a CPU where no other worker of the team was last seen: the OS
+// does not separate two threads that each run briefly and yield to the
+// other, and a short job on one CPU costs several times what it costs on
+// two. An empty For on two cores
 // takes about a microsecond; with Config.Primary, where the coordinator runs
 // chunks itself like OpenMP's primary thread, a few hundred nanoseconds.
 //
