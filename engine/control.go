@@ -119,7 +119,7 @@ type slotFields struct {
 	chunkGen atomic.Uint32 // generation of chunk
 	chunk    atomic.Int64  // chunk claimed (tentatively) or running; noChunk when none
 	moves    atomic.Uint32 // times the worker moved itself off a shared CPU (see crowding)
-	cpu      atomic.Int32  // the CPU the worker was last seen on after a job; -1 unknown
+	cpu      atomic.Int32  // the CPU the worker was last seen on (worker.seen); -1 unknown
 }
 
 type slot struct {

@@ -15,7 +15,7 @@ import "time"
 // it yields the CPU between polls, and on a CPU of its own a yield returns
 // at once. When many yields in a row return late, another thread keeps
 // running on its CPU, and the worker moves itself to another one
-// (moveOffCPU). Moves are spaced out, further and further apart while
+// (worker.moveAway). Moves are spaced out, further and further apart while
 // they keep being needed, so that on a machine that is simply
 // oversubscribed a worker does not wander from CPU to CPU.
 type crowding struct {

@@ -15,15 +15,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// threadIDs returns the ids of the threads of process pid.
+func threadIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	paths, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
+	require.NoError(t, err)
+	require.NotEmpty(t, paths)
+	tids := make([]int, len(paths))
+	for i, p := range paths {
+		tids[i], err = strconv.Atoi(filepath.Base(p))
+		require.NoError(t, err)
+	}
+	return tids
+}
+
 // setProcAffinity sets the affinity mask of every thread of process pid.
 func setProcAffinity(t *testing.T, pid int, set *unix.CPUSet) {
 	t.Helper()
-	tids, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
-	require.NoError(t, err)
-	require.NotEmpty(t, tids)
-	for _, p := range tids {
-		tid, err := strconv.Atoi(filepath.Base(p))
-		require.NoError(t, err)
+	for _, tid := range threadIDs(t, pid) {
 		if err := unix.SchedSetaffinity(tid, set); err != nil && !os.IsNotExist(err) && err != unix.ESRCH {
 			t.Fatalf("set affinity of thread %d of worker %d: %v", tid, pid, err)
 		}
@@ -33,17 +42,36 @@ func setProcAffinity(t *testing.T, pid int, set *unix.CPUSet) {
 // procMasks returns the affinity masks of the threads of process pid.
 func procMasks(t *testing.T, pid int) []unix.CPUSet {
 	t.Helper()
-	tids, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
-	require.NoError(t, err)
 	var masks []unix.CPUSet
-	for _, p := range tids {
-		tid, _ := strconv.Atoi(filepath.Base(p))
+	for _, tid := range threadIDs(t, pid) {
 		var set unix.CPUSet
 		if unix.SchedGetaffinity(tid, &set) == nil {
 			masks = append(masks, set)
 		}
 	}
 	return masks
+}
+
+// lockThread locks the test's goroutine to its thread until the test ends
+// and restores the thread's affinity mask then; it returns the mask.
+func lockThread(t *testing.T) unix.CPUSet {
+	t.Helper()
+	runtime.LockOSThread()
+	var own unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &own))
+	t.Cleanup(func() {
+		_ = unix.SchedSetaffinity(0, &own)
+		runtime.UnlockOSThread()
+	})
+	return own
+}
+
+// pinTo binds the calling (locked) thread to cpu.
+func pinTo(t *testing.T, cpu int) {
+	t.Helper()
+	var one unix.CPUSet
+	one.Set(cpu)
+	require.NoError(t, unix.SchedSetaffinity(0, &one))
 }
 
 // crowd pins the calling thread (the coordinator, which must be locked to
@@ -53,9 +81,9 @@ func procMasks(t *testing.T, pid int) []unix.CPUSet {
 // coordinator, as the OS sometimes leaves it.
 func crowd(t *testing.T, team *Team, pid, cpu int, mask *unix.CPUSet) {
 	t.Helper()
+	pinTo(t, cpu)
 	var one unix.CPUSet
 	one.Set(cpu)
-	require.NoError(t, unix.SchedSetaffinity(0, &one))
 	setProcAffinity(t, pid, &one)
 	for range 1000 {
 		require.NoError(t, team.For(context.Background(), "noop", 2, struct{}{}))
@@ -76,11 +104,7 @@ func TestWorkerMovesOffCrowdedCPU(t *testing.T) {
 	pid := team.PIDs()[1]
 	slot := &team.b.(*procTeam).c.slots[1]
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var own unix.CPUSet
-	require.NoError(t, unix.SchedGetaffinity(0, &own))
-	defer func() { _ = unix.SchedSetaffinity(0, &own) }()
+	lockThread(t)
 	mask := procMasks(t, pid)[0]
 
 	crowd(t, team, pid, cpus[0], &mask)
@@ -109,14 +133,8 @@ func TestPinnedWorkerStays(t *testing.T) {
 	pinned := pinnedThreads(t, pid)
 	require.Equal(t, []int{cpus[1]}, pinned, "worker 1 runs on a thread pinned to the second CPU")
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var own unix.CPUSet
-	require.NoError(t, unix.SchedGetaffinity(0, &own))
-	defer func() { _ = unix.SchedSetaffinity(0, &own) }()
-	var one unix.CPUSet
-	one.Set(cpus[1]) // worker 1's CPU
-	require.NoError(t, unix.SchedSetaffinity(0, &one))
+	lockThread(t)
+	pinTo(t, cpus[1]) // worker 1's CPU
 	for t0 := time.Now(); time.Since(t0) < time.Second; {
 		require.NoError(t, team.For(context.Background(), "noop", 2, struct{}{}))
 	}
@@ -145,19 +163,14 @@ func pinnedThreads(t *testing.T, pid int) []int {
 // anywhere else, or when that CPU is unknown, it stays.
 func TestLeaveCoordinator(t *testing.T) {
 	cpus := allowedCPUs()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var own unix.CPUSet
-	require.NoError(t, unix.SchedGetaffinity(0, &own))
-	defer func() { _ = unix.SchedSetaffinity(0, &own) }()
-	var one unix.CPUSet
-	one.Set(cpus[0])
-	require.NoError(t, unix.SchedSetaffinity(0, &one))
+	lockThread(t)
+	pinTo(t, cpus[0])
 	require.Equal(t, cpus[0], currentCPU())
 
 	moves := 0
-	w := &worker{c: &control{h: &ctlHeader{}}}
+	w := &worker{c: &control{h: &ctlHeader{}}, slot: &slot{}}
 	w.crowd.move = func() bool { moves++; return true }
+	w.seen()
 	for _, c := range []int32{-1, int32(cpus[0]) + 1, int32(cpus[0])} {
 		w.c.h.coordCPU.Store(c)
 		w.leaveCoordinator()
@@ -172,11 +185,7 @@ func TestMoveTo(t *testing.T) {
 	if len(cpus) < 2 {
 		t.Skip("needs 2 CPUs to move between")
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var own unix.CPUSet
-	require.NoError(t, unix.SchedGetaffinity(0, &own))
-	defer func() { _ = unix.SchedSetaffinity(0, &own) }()
+	own := lockThread(t)
 
 	var one unix.CPUSet
 	one.Set(cpus[0])

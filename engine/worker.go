@@ -202,7 +202,7 @@ func (w *worker) serve() int {
 	s.chunk.Store(noChunk)
 	s.pid.Store(int64(me.PID))
 	s.start.Store(me.Start)
-	s.cpu.Store(int32(currentCPU()))
+	w.seen()
 	s.hello.Store(helloReady)
 	wakeCoordinator(h, true)
 	for {
@@ -230,7 +230,8 @@ func wakeCoordinator(h *ctlHeader, force bool) {
 
 // waitGen waits until the generation word differs from last: it spins for
 // env.spin (an idle worker answers a new job in well under a microsecond;
-// an unpinned one that finds its CPU shared moves, see crowding), then sleeps on the futex: for the first workerHold holding its P (see
+// an unpinned one that finds its CPU shared moves, see crowding), then
+// sleeps on the futex: for the first workerHold holding its P (see
 // futex.WaitHeld: the Go runtime's monitor then does not wake up every 20 µs
 // during the next job, which would cost that job 5-10 % on a small machine),
 // then as an ordinary blocked thread.
@@ -271,9 +272,10 @@ func (w *worker) waitGen(last uint32) uint32 {
 // (nearly half the wake-ups on a 2-CPU virtual machine, with the other CPU
 // idle), and a worker left there would share it with a coordinator that
 // runs chunks itself (Primary) or spins for the end of the job, until the
-// OS's load balancer separates them some milliseconds later.
+// OS's load balancer separates them some milliseconds later. The caller
+// has just recorded the worker's CPU (seen).
 func (w *worker) leaveCoordinator() {
-	if c := w.c.h.coordCPU.Load(); c >= 0 && int(c) == currentCPU() {
+	if c := w.c.h.coordCPU.Load(); c >= 0 && c == w.slot.cpu.Load() {
 		w.crowd.move()
 	}
 }
