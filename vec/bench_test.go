@@ -151,6 +151,9 @@ func BenchmarkLogistic(b *testing.B) {
 	}
 }
 
+// The destination sizes of BenchmarkStream: 2^e float64, 256 KiB to 128 MiB.
+var streamFrom, streamTo = 15, 24
+
 // BenchmarkStream measures the streaming-store threshold: each operation
 // that may stream at destination sizes around the caches, with plain and
 // with non-temporal stores. The crossover is DefaultStreamThreshold.
@@ -165,7 +168,7 @@ func BenchmarkStream(b *testing.B) {
 				op = o
 			}
 		}
-		for e := 15; e <= 24; e++ {
+		for e := streamFrom; e <= streamTo; e++ {
 			n := 1 << e
 			for _, path := range []string{"plain", "nt"} {
 				b.Run(fmt.Sprintf("%s/dst=%dKiB/%s", name, n*8>>10, path), func(b *testing.B) {
