@@ -15,7 +15,13 @@
 //	})
 //
 // The functions are generic over Float (float32, float64 and types defined
-// on them) and call, per element type, one of three implementations chosen
+// on them), one name per operation as in gonum's floats, because shmpar's
+// arrays come in both widths (Array[float32], Array[float64]) and kernels
+// are often generic themselves; two sets of names (AddF32, AddF64) would
+// double the API for no gain. The element type is told apart by its size,
+// a constant in each instantiation, so the choice costs nothing at run
+// time. Underneath, each operation has its own routine per type and
+// instruction set. They call, per element type, one of three implementations chosen
 // when the program starts: AVX-512 assembly (AVX512F, AVX512VL and BMI2),
 // AVX2 assembly, or pure Go. Impl says which. The assembly is generated with
 // avo by the module in internal/asmgen (`go generate ./vec`); the build tag
