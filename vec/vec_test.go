@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/shmpar/shmpar/vec"
 )
@@ -342,4 +343,44 @@ func TestImpl(t *testing.T) {
 		}
 		restore()
 	}
+}
+
+// TestMisalignedElements runs the operations on float64 and float32 slices
+// whose elements are not aligned to their size (made with unsafe from
+// bytes, as a view into a packed file could be): the streaming path cannot
+// align such a destination and must take the plain one, with the same
+// results.
+func TestMisalignedElements(t *testing.T) {
+	t.Run("float64", testMisaligned[float64])
+	t.Run("float32", testMisaligned[float32])
+}
+
+func testMisaligned[T vec.Float](t *testing.T) {
+	size := int(unsafe.Sizeof(T(0)))
+	forEachImpl(t, func(t *testing.T, impl string) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, op := range ewOps[T]() {
+			for _, n := range []int{1, 9, 100, 1029} {
+				for shift := 1; shift < size; shift++ {
+					in := make([][]T, op.nin)
+					for k := range in {
+						in[k] = values[T](rng, n, true)
+					}
+					s := scalar[T](rng, op.name)
+					want := make([]T, n)
+					op.ref(want, in, s)
+					raw := make([]byte, (n+2)*size)
+					dst := unsafe.Slice((*T)(unsafe.Pointer(&raw[shift])), n)
+					streaming(func(nt bool) {
+						op.run(dst, in, s)
+						for i := range want {
+							if !same(dst[i], want[i]) {
+								t.Fatalf("%s n=%d dst shifted %d bytes nt=%v: dst[%d] = %v, want %v", op.name, n, shift, nt, i, dst[i], want[i])
+							}
+						}
+					})
+				}
+			}
+		}
+	})
 }
