@@ -255,13 +255,11 @@ var (
 // errEmptyFault is what the empty kernel returns when told to fail.
 var errEmptyFault = errors.New("bench: injected fault")
 
-func init() {
-	// empty is registered by hand: its only possible wrong answer is an
-	// error, so its body returns one.
-	engine.Register(KernelPrefix+"empty", func(_ *engine.Ctx, a emptyArgs, lo, hi int) error {
-		return emptyBody(a, lo, hi)
-	}, engine.Idempotent())
-}
+// emptyKernel is registered by hand: its only possible wrong answer is an
+// error, so its body returns one.
+var emptyKernel = engine.Register(KernelPrefix+"empty", func(_ *engine.Ctx, a emptyArgs, lo, hi int) error {
+	return emptyBody(a, lo, hi)
+}, engine.Idempotent())
 
 func emptyBody(a emptyArgs, lo, hi int) error {
 	if a.Fault && lo == 0 {
@@ -528,13 +526,12 @@ func (r *reduceInst) verify() error {
 
 type stencilInst struct {
 	arrays
-	n         int
-	u0, a, b  *array.Array[float64]
-	fault     bool
-	gen       uint64
-	want      []float64
-	last      *array.Array[float64]
-	wantSteps int
+	n        int
+	u0, a, b *array.Array[float64]
+	fault    bool
+	gen      uint64
+	want     []float64
+	last     *array.Array[float64]
 }
 
 func setupStencil(n int, fault bool) (instance, error) {
@@ -740,7 +737,7 @@ func (e *emptyInst) run(ctx context.Context, x exec) error {
 		if x.team == nil {
 			err = emptyBody(a, 0, e.n)
 		} else {
-			err = x.team.For(ctx, KernelPrefix+"empty", e.n, a, x.sched)
+			err = emptyKernel.For(ctx, x.team, e.n, a, x.sched)
 		}
 		if err != nil {
 			return err

@@ -7,13 +7,15 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/reexec"
+	"github.com/shmpar/shmpar/engine/internal/remote"
+	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/shm"
 )
@@ -64,7 +66,7 @@ type wproc struct {
 	pid   int
 	done  chan struct{} // closed when the process has exited and been reaped
 	state *os.ProcessState
-	tail  *tailWriter
+	tail  *reexec.Tail
 }
 
 func (w *wproc) exited() bool {
@@ -183,10 +185,10 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 	cmd.Env = workerEnviron(env, t.cfg)
 	cmd.ExtraFiles = []*os.File{t.seg.File(), t.lifeR}
 	cmd.Stdout = t.cfg.Stdout
-	tail := &tailWriter{w: t.cfg.Stderr}
+	tail := &reexec.Tail{W: t.cfg.Stderr}
 	cmd.Stderr = tail
-	cmd.SysProcAttr = sysProcAttr()
-	if err := startCmd(cmd); err != nil {
+	cmd.SysProcAttr = reexec.SysProcAttr()
+	if err := reexec.Start(cmd); err != nil {
 		return nil, fmt.Errorf("engine: %w %d: %w", ErrStart, i, err)
 	}
 	w := &wproc{idx: i, cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), tail: tail}
@@ -200,26 +202,7 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 // workerEnviron is the coordinator's environment with GOMAXPROCS and the
 // worker marker set, then cfg.Env.
 func workerEnviron(e workerEnv, cfg Config) []string {
-	env := make([]string, 0, len(os.Environ())+3+len(cfg.Env))
-	gorace := ""
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "GOMAXPROCS=") || strings.HasPrefix(kv, envWorker+"=") {
-			continue
-		}
-		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
-			gorace = v + " "
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env, fmt.Sprintf("GOMAXPROCS=%d", cfg.GOMAXPROCS), envWorker+"="+formatWorkerEnv(e))
-	if raceEnabled {
-		gorace += "atexit_sleep_ms=0"
-	}
-	if gorace != "" {
-		env = append(env, "GORACE="+strings.TrimSpace(gorace))
-	}
-	return append(env, cfg.Env...)
+	return reexec.Environ([]string{fmt.Sprintf("GOMAXPROCS=%d", cfg.GOMAXPROCS), envWorker + "=" + formatWorkerEnv(e)}, cfg.Env)
 }
 
 // supervise waits for a worker process to exit and wakes the coordinator,
@@ -265,7 +248,7 @@ func (t *procTeam) waitHello(ws []*wproc) error {
 			}
 			w := pending[0]
 			return fmt.Errorf("engine: %w: worker %d (pid %d) did not report ready within %v (does main call engine.Main() first?)%s",
-				ErrStart, w.idx, w.pid, t.cfg.HelloTimeout, tailNote(w.tail.String()))
+				ErrStart, w.idx, w.pid, t.cfg.HelloTimeout, reexec.Note("worker", w.tail.String()))
 		}
 		_ = futex.Wait((*uint32)(unsafe.Pointer(&t.h.notify)), v, 10*time.Millisecond)
 	}
@@ -274,26 +257,19 @@ func (t *procTeam) waitHello(ws []*wproc) error {
 func (t *procTeam) helloError(w *wproc) error {
 	how, sig := w.describe()
 	out := w.tail.String()
-	if sig == 0 && (w.state.ExitCode() == exitNoMain || w.state.ExitCode() == 0) {
+	if sig == 0 && (w.state.ExitCode() == reexec.ExitNoMain || w.state.ExitCode() == 0) {
 		return fmt.Errorf("engine: worker %d (pid %d) %s before reporting ready: %w (a worker re-executes this program, which must hand over to the engine at once)%s",
-			w.idx, w.pid, how, ErrNoMain, tailNote(out))
+			w.idx, w.pid, how, ErrNoMain, reexec.Note("worker", out))
 	}
 	return fmt.Errorf("engine: %w: worker %d (pid %d) %s before reporting ready (does main call engine.Main() first?)%s",
-		ErrStart, w.idx, w.pid, how, tailNote(out))
-}
-
-func tailNote(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "\nworker stderr (tail):\n" + s
+		ErrStart, w.idx, w.pid, how, reexec.Note("worker", out))
 }
 
 // prepareArgs puts the job's encoded arguments into the args area (if they
 // are not there already) and the descriptor.
 func (t *procTeam) prepareArgs(k *kernel, a any) error {
 	d := &t.h.desc
-	if k.empty || a == nil {
+	if k.args.Empty || a == nil {
 		d.argsID.Store(0)
 		d.argsLen.Store(0)
 		return nil
@@ -303,7 +279,7 @@ func (t *procTeam) prepareArgs(k *kernel, a any) error {
 		c = &argsCache{}
 		t.cache[k] = c
 	}
-	if !(k.stable && c.valOK && a == c.val) {
+	if !(k.args.Stable && c.valOK && a == c.val) {
 		if err := encodeArgs(k, a, &t.buf); err != nil {
 			return err
 		}
@@ -314,12 +290,12 @@ func (t *procTeam) prepareArgs(k *kernel, a any) error {
 		// Same bytes, same value, unless a handle inside now names
 		// another segment at a reused path: then the workers must decode
 		// (and release what is gone) again.
-		if c.id == 0 || !k.plain || !bytes.Equal(c.enc, t.buf.Bytes()) {
+		if c.id == 0 || !k.args.Plain || !bytes.Equal(c.enc, t.buf.Bytes()) {
 			t.blobs++
 			c.id = t.blobs
 			c.enc = append(c.enc[:0], t.buf.Bytes()...)
 		}
-		c.val, c.valOK = a, k.stable
+		c.val, c.valOK = a, k.args.Stable
 	}
 	if t.areaID != c.id {
 		copy(t.c.args, c.enc)
@@ -503,7 +479,7 @@ func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 		}
 		return died && (t.live() == 0 || t.exhausted(g, p))
 	}
-	if !spinUntil(t.cfg.Spin, coordPolls, over) {
+	if !spin.Until(t.cfg.Spin, spin.CoordPolls, over) {
 		for !over() {
 			v := h.notify.Load()
 			if over() {
@@ -699,7 +675,7 @@ func (t *procTeam) failure(j *job, owner int, g uint32) error {
 	case errKindPanic:
 		err = &PanicError{Value: msg}
 	default:
-		err = &remoteError{msg: msg, sentinel: sentinelOf(sentinel)}
+		err = remote.New(msg, sentinel)
 	}
 	return &WorkerError{Kernel: j.k.name, Worker: owner, PID: w.pid, Lo: lo, Hi: hi, Err: err, Stack: stack}
 }
@@ -757,33 +733,4 @@ func (t *procTeam) waitExit(d time.Duration) bool {
 		}
 	}
 	return true
-}
-
-// tailWriter passes a worker's stderr through and keeps its last bytes for
-// error messages.
-type tailWriter struct {
-	w   interface{ Write([]byte) (int, error) }
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailMax = 4 << 10
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailMax {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
-	}
-	t.mu.Unlock()
-	if t.w != nil {
-		_, _ = t.w.Write(p)
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimRight(string(t.buf), "\n")
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
+
+	"github.com/shmpar/shmpar/engine/internal/remote"
 )
 
 // Sentinel errors. Errors returned by this package that have one of these
@@ -15,16 +17,6 @@ var (
 	// ErrUnknownKernel is returned when For or Reduce names a kernel that was
 	// not registered (kernels are registered in init, before Main runs).
 	ErrUnknownKernel = errors.New("unknown kernel")
-
-	// ErrKernelKind is returned when For is called with a kernel registered
-	// by RegisterReduce, when Reduce is called with one registered by
-	// Register, or when Reduce asks for a result type other than the
-	// kernel's.
-	ErrKernelKind = errors.New("wrong kind of kernel")
-
-	// ErrArgsType is returned when the arguments passed to For or Reduce are
-	// not of the type the kernel was registered with.
-	ErrArgsType = errors.New("kernel arguments of the wrong type")
 
 	// ErrArgsEncode is returned when the arguments cannot cross to a worker
 	// process: encoding/gob cannot encode them (a chan, a func, a struct with
@@ -126,36 +118,7 @@ type PanicError struct {
 // Error returns "panic: " and the panic value.
 func (e *PanicError) Error() string { return "panic: " + e.Value }
 
-// remoteError is a kernel error recreated in the coordinator from the text a
-// worker process wrote into shared memory. If the original wrapped one of a
-// few well-known sentinels, Unwrap returns it, so errors.Is still works.
-type remoteError struct {
-	msg      string
-	sentinel error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.sentinel }
-
-// sentinels are the errors whose identity survives the trip from a worker
-// process; the index (from 1) is the code written into the error area.
-var sentinels = []error{
-	ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker,
-	context.Canceled, context.DeadlineExceeded,
-}
-
-func sentinelCode(err error) uint32 {
-	for i, s := range sentinels {
-		if errors.Is(err, s) {
-			return uint32(i + 1)
-		}
-	}
-	return 0
-}
-
-func sentinelOf(code uint32) error {
-	if code == 0 || int(code) > len(sentinels) {
-		return nil
-	}
-	return sentinels[code-1]
+func init() {
+	// The sentinels whose identity survives the trip from another process.
+	remote.SetSentinels(ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker, context.Canceled, context.DeadlineExceeded)
 }

@@ -117,7 +117,7 @@ func NewPool(team *Team, opts ...PoolOption) (*Pool, error) {
 	if team == nil {
 		return nil, fmt.Errorf("engine: NewPool: nil team")
 	}
-	if inWorker.Load() {
+	if inWorker() {
 		return nil, fmt.Errorf("engine: NewPool: %w", ErrInWorker)
 	}
 	cfg := poolConfig{queueSize: DefaultQueueSize}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/gob"
 	"fmt"
+	"github.com/shmpar/shmpar/engine/internal/codec"
 	"io"
 	"reflect"
 	"slices"
@@ -96,17 +97,19 @@ func RegisterFunc[In, Out any](name string, fn func(ctx context.Context, in In) 
 		name:    name,
 		in:      in,
 		out:     out,
-		inFlat:  flatType(in),
-		outFlat: flatType(out),
-		inPlain: in.Kind() != reflect.Interface && plainType(in, nil),
-		inErr:   checkFuncType(in),
-		outErr:  checkFuncType(out),
+		inFlat:  codec.Flat(in),
+		outFlat: codec.Flat(out),
+		inPlain: in.Kind() != reflect.Interface && codec.Plain(in),
+		inErr:   codec.Of(in).Err,
+		outErr:  codec.Of(out).Err,
 	}
+	var cfg kernelConfig
 	for _, o := range opts {
-		if o.idempotent {
-			f.idempotent = true
+		if o != nil {
+			o(&cfg)
 		}
 	}
+	f.idempotent = cfg.idempotent
 	f.ops = &funcImpl[In, Out]{f: f, fn: fn}
 
 	funcRegistry.mu.Lock()
@@ -125,42 +128,6 @@ func RegisterFunc[In, Out any](name string, fn func(ctx context.Context, in In) 
 	funcRegistry.m.Store(&m)
 }
 
-// checkFuncType reports a type that can never cross to a worker process.
-func checkFuncType(t reflect.Type) error {
-	if flatType(t) {
-		return nil
-	}
-	return checkEncodable(t)
-}
-
-// flatType reports whether values of t can be copied byte for byte between
-// processes of the same binary with the same result as a gob round trip:
-// numbers and bools, and arrays and structs of them whose fields are all
-// exported (gob would skip an unexported field), with no marshaling methods
-// of their own.
-func flatType(t reflect.Type) bool {
-	if marshals(t) {
-		return false
-	}
-	switch t.Kind() {
-	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
-		return true
-	case reflect.Array:
-		return flatType(t.Elem())
-	case reflect.Struct:
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() || !flatType(f.Type) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
 // funcFor looks up the function name and checks that it takes In and
 // returns Out.
 func funcFor[In, Out any](name string) (*poolFunc, error) {
@@ -173,10 +140,10 @@ func funcFor[In, Out any](name string) (*poolFunc, error) {
 		return nil, fmt.Errorf("engine: %w: func %q takes %s and returns %s, called with %s and %s", ErrFuncType, name, f.in, f.out, in, out)
 	}
 	if f.inErr != nil {
-		return nil, fmt.Errorf("engine: func %q: input: %w", name, f.inErr)
+		return nil, fmt.Errorf("engine: func %q: input: %w: %w", name, ErrArgsEncode, f.inErr)
 	}
 	if f.outErr != nil {
-		return nil, fmt.Errorf("engine: func %q: result: %w", name, f.outErr)
+		return nil, fmt.Errorf("engine: func %q: result: %w: %w", name, ErrArgsEncode, f.outErr)
 	}
 	return f, nil
 }

@@ -177,7 +177,7 @@ func (o *funcImpl[In, Out]) runLocal(g *goPool, gw *goWorker, b *batch) {
 			return
 		}
 		if c.timeout <= 0 {
-			out, err, stack := callTask(o.fn, c.runCtx, ins[j])
+			out, stack, err := callTask(o.fn, c.runCtx, ins[j])
 			outs[j] = out
 			if err != nil {
 				outs[j] = zero
@@ -189,7 +189,7 @@ func (o *funcImpl[In, Out]) runLocal(g *goPool, gw *goWorker, b *batch) {
 		gw.mu.Lock()
 		gw.j, gw.start, gw.running = j, time.Now(), true
 		gw.mu.Unlock()
-		out, err, stack := callTask(o.fn, ctx, ins[j])
+		out, stack, err := callTask(o.fn, ctx, ins[j])
 		cancel()
 		gw.mu.Lock()
 		if gw.abandoned {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shmpar/shmpar/engine/internal/remote"
+	"github.com/shmpar/shmpar/engine/internal/spin"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -318,7 +320,7 @@ func (q *procPool) next(deadline time.Time) ([]byte, error) {
 				return nil, nil
 			}
 		}
-		rang := spinUntil(d, workerPolls, func() bool {
+		rang := spin.Until(d, spin.WorkerPolls, func() bool {
 			if q.st.resBell.Load() != bell {
 				return true
 			}
@@ -584,7 +586,7 @@ func (q *procPool) startSession() {
 	q.helpers.Add(1)
 	go func() {
 		defer q.helpers.Done()
-		err := q.team.For(ctx, poolServerKernel, q.parts, args, Static())
+		err := poolServer.For(ctx, q.team, q.parts, args, Static())
 		cancel()
 		q.endMu.Lock()
 		q.endErr[s] = err
@@ -968,7 +970,7 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 		if len(wes) > 0 {
 			text = wes[0].msg
 		}
-		q.failTasks(b, fb.got, b.n(), w.idx, w.pid, func(int) error { return &remoteError{msg: text, sentinel: ErrArgsEncode} })
+		q.failTasks(b, fb.got, b.n(), w.idx, w.pid, func(int) error { return &remote.Error{Msg: text, Sentinel: ErrArgsEncode} })
 		return
 	}
 	fresh := h.flags&rfStreamStart != 0
@@ -1022,11 +1024,11 @@ func (q *procPool) taskError(b *batch, w *pworker, e wireErr) *TaskError {
 	case errKindPanic:
 		te.Err = &PanicError{Value: e.msg}
 	case ekEncode:
-		te.Err = &remoteError{msg: e.msg, sentinel: ErrArgsEncode}
+		te.Err = &remote.Error{Msg: e.msg, Sentinel: ErrArgsEncode}
 	case ekTooLarge:
-		te.Err = &remoteError{msg: e.msg, sentinel: ErrArgsTooLarge}
+		te.Err = &remote.Error{Msg: e.msg, Sentinel: ErrArgsTooLarge}
 	default:
-		te.Err = &remoteError{msg: e.msg, sentinel: sentinelOf(uint32(e.sentinel))}
+		te.Err = remote.New(e.msg, uint32(e.sentinel))
 	}
 	te.Err = timeoutCause(b.c, te.Err)
 	return te

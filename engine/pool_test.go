@@ -663,7 +663,7 @@ func TestPoolClose(t *testing.T) {
 		_, err = engine.ApplyAsync[int, int](ctx, p, "sq", 3).Wait(ctx)
 		require.ErrorIs(t, err, engine.ErrPoolClosed)
 		// The team is still usable, and takes a new pool.
-		require.NoError(t, team.For(ctx, "noop", 10, nil))
+		require.NoError(t, noopK.For(ctx, team, 10, struct{}{}))
 		p2, err := engine.NewPool(team)
 		require.NoError(t, err)
 		defer p2.Close()
@@ -680,7 +680,7 @@ func TestPoolSharesTeam(t *testing.T) {
 			_, err := engine.Map[int, int](ctx, p, "sq", ints(1000))
 			require.NoError(t, err)
 			// For waits until the pool is idle, then runs.
-			require.NoError(t, p.Team().For(ctx, "noop", 100, nil))
+			require.NoError(t, noopK.For(ctx, p.Team(), 100, struct{}{}))
 		}
 	})
 }

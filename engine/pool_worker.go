@@ -5,6 +5,8 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"github.com/shmpar/shmpar/engine/internal/remote"
+	"github.com/shmpar/shmpar/engine/internal/spin"
 	"io"
 	"os"
 	"runtime/debug"
@@ -35,9 +37,7 @@ type poolArgs struct {
 	Spin    time.Duration
 }
 
-func init() {
-	Register(poolServerKernel, poolServe)
-}
+var poolServer = Register(poolServerKernel, poolServe)
 
 func poolServe(c *Ctx, a poolArgs, lo, hi int) error {
 	if os.Getpid() == a.Coord {
@@ -169,7 +169,7 @@ func (w *poolWorker) get(tq *queue.Queue) ([]byte, error) {
 		if err == nil || !errors.Is(err, queue.ErrEmpty) {
 			return msg, err
 		}
-		if w.spin <= 0 || !spinUntil(w.spin, workerPolls, func() bool {
+		if w.spin <= 0 || !spin.Until(w.spin, spin.WorkerPolls, func() bool {
 			return w.slot.taskBell.Load() != bell || w.c.Err() != nil
 		}) || w.c.Err() != nil {
 			break
@@ -192,7 +192,7 @@ func (w *poolWorker) sendFailure(h *taskHdr, flags uint8, kind uint8, err error)
 	if w.broken {
 		flags |= rfWantReset
 	}
-	e := wireErr{idx: 0, kind: kind, sentinel: uint8(sentinelCode(err)), msg: err.Error()}
+	e := wireErr{idx: 0, kind: kind, sentinel: uint8(remote.Code(err)), msg: err.Error()}
 	b := append(w.res[:0], make([]byte, poolHdr)...)
 	b = appendWireErr(b, &e)
 	eb := len(b) - poolHdr
@@ -257,7 +257,7 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 		}
 		w.slot.cur.Store(packCur(h.seq, j))
 		tc.begin(st, w.c, h.call, h.timeout)
-		out, err, stack := callTask(o.fn, tc, ins[j])
+		out, stack, err := callTask(o.fn, tc, ins[j])
 		tc.end()
 		if err != nil {
 			outs[j] = zero
@@ -274,7 +274,7 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 	}
 	for k := j; k < n; k++ {
 		outs[k] = zero
-		w.errs = append(w.errs, wireErr{idx: uint32(k), kind: ekCanceled, sentinel: uint8(sentinelCode(context.Canceled)), msg: "call canceled"})
+		w.errs = append(w.errs, wireErr{idx: uint32(k), kind: ekCanceled, sentinel: uint8(remote.Code(context.Canceled)), msg: "call canceled"})
 	}
 	w.slot.cur.Store(packCur(h.seq, n))
 	return o.sendResults(w, h, outs, sent, n, time.Since(start))
@@ -282,7 +282,7 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 
 // taskWireErr describes a task's failure for the coordinator.
 func taskWireErr(j uint32, err error, stack string) wireErr {
-	e := wireErr{idx: j, kind: errKindError, sentinel: uint8(sentinelCode(err)), msg: err.Error(), stack: stack}
+	e := wireErr{idx: j, kind: errKindError, sentinel: uint8(remote.Code(err)), msg: err.Error(), stack: stack}
 	if pe, ok := err.(*PanicError); ok {
 		e.kind, e.msg = errKindPanic, pe.Value
 	}
@@ -291,7 +291,7 @@ func taskWireErr(j uint32, err error, stack string) wireErr {
 
 // callTask runs fn on one input, turning a panic into a *PanicError with the
 // stack.
-func callTask[In, Out any](fn func(context.Context, In) (Out, error), ctx context.Context, in In) (out Out, err error, stack string) {
+func callTask[In, Out any](fn func(context.Context, In) (Out, error), ctx context.Context, in In) (out Out, stack string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &PanicError{Value: fmt.Sprint(r)}
@@ -299,7 +299,7 @@ func callTask[In, Out any](fn func(context.Context, In) (Out, error), ctx contex
 		}
 	}()
 	out, err = fn(ctx, in)
-	return out, err, ""
+	return out, "", err
 }
 
 // sendResults sends the results [from, to) of a batch in one message, or in
@@ -391,7 +391,7 @@ func (o *funcImpl[In, Out]) dropUnencodable(w *poolWorker, part []Out, off int) 
 	for j := range part {
 		if err := enc.Encode(&part[j]); err != nil {
 			part[j] = zero
-			w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off + j), kind: ekEncode, sentinel: uint8(sentinelCode(ErrArgsEncode)),
+			w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off + j), kind: ekEncode, sentinel: uint8(remote.Code(ErrArgsEncode)),
 				msg: fmt.Sprintf("%v: result of type %s: %v; results cross to the coordinator with encoding/gob", ErrArgsEncode, o.f.out, err)})
 			enc = gob.NewEncoder(io.Discard)
 		}

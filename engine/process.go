@@ -6,6 +6,9 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"github.com/shmpar/shmpar/engine/internal/codec"
+	"github.com/shmpar/shmpar/engine/internal/reexec"
+	"github.com/shmpar/shmpar/engine/internal/remote"
 	"io"
 	"os"
 	"os/exec"
@@ -38,6 +41,10 @@ const envSpawned = "SHMPAR_ENGINE_PROCESS"
 // registered under the name with RegisterProcess (functions are registered
 // in init, so that the new process, running the same program, has them too).
 var ErrUnknownProcessFunc = errors.New("unknown process function")
+
+// ErrArgsType is returned by Spawn when args are not of the type the
+// function was registered with.
+var ErrArgsType = errors.New("arguments of the wrong type")
 
 // ErrProcessDied is wrapped by the Err of a *ProcError when a spawned
 // process ended without its function returning: it called os.Exit, hit a
@@ -85,13 +92,13 @@ func RegisterProcess[A any](name string, fn func(ctx context.Context, args A) er
 	if name == "" || len(name) > MaxKernelName {
 		panic(fmt.Sprintf("engine: process function name %q: must be 1 to %d bytes", name, MaxKernelName))
 	}
-	k := newKernel[A](name, nil) // the argument type's analysis is the kernels'
+	c := codec.Of(reflect.TypeFor[A]())
 	f := &spawnFunc{
 		name:    name,
-		argType: k.argType,
-		zero:    k.zero,
-		empty:   k.empty,
-		encErr:  k.encErr,
+		argType: c.T,
+		zero:    c.Zero,
+		empty:   c.Empty,
+		encErr:  c.Err,
 		run: func(ctx context.Context, args any) error {
 			a, _ := args.(A) // nil for an interface type A holding nil
 			return fn(ctx, a)
@@ -259,7 +266,7 @@ type Proc struct {
 	fn   string
 	pid  int
 	cmd  *exec.Cmd
-	tail *tailWriter
+	tail *reexec.Tail
 	outs []*prefixWriter // flushed once the output is copied
 
 	hello chan struct{} // closed when the child reports that the function runs
@@ -302,13 +309,13 @@ type Proc struct {
 // pid=PID (the standard log package goes through it too), and ProcessName
 // returns NAME.
 func Spawn(ctx context.Context, name string, args any, opts ...ProcOption) (*Proc, error) {
-	checkNotSpawned("Spawn")
+	reexec.Guard("Spawn")
 	f := lookupSpawnFunc(name)
 	if f == nil {
 		return nil, fmt.Errorf("engine: Spawn: %w %q (register it with engine.RegisterProcess in an init function)", ErrUnknownProcessFunc, name)
 	}
 	if f.encErr != nil {
-		return nil, fmt.Errorf("engine: Spawn %q: %w", name, f.encErr)
+		return nil, fmt.Errorf("engine: Spawn %q: %w: %w", name, ErrArgsEncode, f.encErr)
 	}
 	a, err := f.check(args)
 	if err != nil {
@@ -374,7 +381,7 @@ func Spawn(ctx context.Context, name string, args any, opts ...ProcOption) (*Pro
 			stderr = &lockedWriter{mu: &outMu, w: stderr}
 		}
 	}
-	p.tail = &tailWriter{w: stderr}
+	p.tail = &reexec.Tail{W: stderr}
 
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{os.Args[0]}
@@ -382,9 +389,9 @@ func Spawn(ctx context.Context, name string, args any, opts ...ProcOption) (*Pro
 	cmd.ExtraFiles = []*os.File{life, argsR, repW}
 	cmd.Stdout = stdout
 	cmd.Stderr = p.tail
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = reexec.SysProcAttr()
 	cmd.WaitDelay = time.Second // a grandchild holding the output pipes does not hold up Wait
-	err = startCmd(cmd)
+	err = reexec.Start(cmd)
 	argsR.Close()
 	repW.Close()
 	if err != nil {
@@ -416,7 +423,7 @@ func Spawn(ctx context.Context, name string, args any, opts ...ProcOption) (*Pro
 	case <-timer.C:
 		p.abort()
 		return nil, fmt.Errorf("engine: Spawn %q: %w: process %q (pid %d) did not start the function within %v (does main call engine.Main() first?)%s",
-			name, ErrStart, p.name, p.pid, DefaultHelloTimeout, stderrNote(p.tail.String()))
+			name, ErrStart, p.name, p.pid, DefaultHelloTimeout, reexec.Note("process", p.tail.String()))
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
@@ -509,7 +516,7 @@ func (p *Proc) result() error {
 		case repOK:
 			return nil
 		case repErr:
-			e.Err = &remoteError{msg: r.Msg, sentinel: sentinelOf(r.Sentinel)}
+			e.Err = remote.New(r.Msg, r.Sentinel)
 			return e
 		case repPanic:
 			e.Err, e.Stack = &PanicError{Value: r.Msg}, r.Stack
@@ -535,19 +542,12 @@ func (p *Proc) startError() error {
 	if r := p.report; r != nil && r.Kind == repStartErr {
 		return fmt.Errorf("engine: Spawn %q: %w: process %q (pid %d): %s", p.fn, ErrStart, p.name, p.pid, r.Msg)
 	}
-	if code, sig := p.exit(); sig == 0 && (code == exitNoMain || code == 0) {
+	if code, sig := p.exit(); sig == 0 && (code == reexec.ExitNoMain || code == 0) {
 		return fmt.Errorf("engine: Spawn %q: process %q (pid %d) %s before it started the function: %w (the new process runs this program again, which must hand over to the engine at once)%s",
-			p.fn, p.name, p.pid, p.describe(), ErrNoMain, stderrNote(out))
+			p.fn, p.name, p.pid, p.describe(), ErrNoMain, reexec.Note("process", out))
 	}
 	return fmt.Errorf("engine: Spawn %q: %w: process %q (pid %d) %s before it started the function (does main call engine.Main() first?)%s",
-		p.fn, ErrStart, p.name, p.pid, p.describe(), stderrNote(out))
-}
-
-func stderrNote(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "\nprocess stderr (tail):\n" + s
+		p.fn, ErrStart, p.name, p.pid, p.describe(), reexec.Note("process", out))
 }
 
 // Name returns the process's name (see the Name option).
@@ -689,30 +689,11 @@ func formatSpawnEnv(e spawnEnv) string {
 	return fmt.Sprintf("v1;life=%d;args=%d;report=%d;ppid=%d", e.life, e.args, e.report, e.ppid)
 }
 
-// spawnEnviron is this process's environment without the engine's markers,
+// spawnEnviron is this process's environment without the roles' markers,
 // with the spawned marker, GORACE adjusted (no exit delay under -race), and
 // extra.
 func spawnEnviron(e spawnEnv, extra []string) []string {
-	env := make([]string, 0, len(os.Environ())+2+len(extra))
-	gorace := ""
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, envWorker+"=") || strings.HasPrefix(kv, envSpawned+"=") {
-			continue
-		}
-		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
-			gorace = v + " "
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env, envSpawned+"="+formatSpawnEnv(e))
-	if raceEnabled {
-		gorace += "atexit_sleep_ms=0"
-	}
-	if gorace != "" {
-		env = append(env, "GORACE="+strings.TrimSpace(gorace))
-	}
-	return append(env, extra...)
+	return reexec.Environ([]string{envSpawned + "=" + formatSpawnEnv(e)}, extra)
 }
 
 // prefixWriter writes each complete line with a prefix; flush writes a

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/gob"
 	"fmt"
-	"log/slog"
+	"github.com/shmpar/shmpar/engine/internal/reexec"
+	"github.com/shmpar/shmpar/engine/internal/remote"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -16,55 +16,19 @@ import (
 // The spawned side of Spawn: engine.Main finds envSpawned and runs
 // runSpawned instead of returning to main.
 
-// inSpawned is set in a process started by Spawn once Main has taken over.
-var inSpawned atomic.Bool
-
-// procName is this process's name for ProcessName; nil means "main".
-var procName atomic.Pointer[string]
+func init() {
+	reexec.Register(reexec.Role{Name: "process", Env: envSpawned, Run: runSpawned})
+}
 
 // ProcessName returns the name of the calling process (Python's
 // current_process().name): the Name given to Spawn in a process started by
 // Spawn, "worker-N" in the worker process of a team running as participant
 // N, and "main" in any other process.
-func ProcessName() string {
-	if p := procName.Load(); p != nil {
-		return *p
-	}
-	return "main"
-}
-
-// setProcessIdentity names this process and makes the default slog logger
-// write text records to stderr carrying attrs and the pid (the log package
-// goes through it too).
-func setProcessIdentity(name string, attrs ...any) {
-	procName.Store(&name)
-	h := slog.NewTextHandler(os.Stderr, nil)
-	slog.SetDefault(slog.New(h).With(append(attrs, "pid", os.Getpid())...))
-}
-
-// mainSpawned is Main in a process started by Spawn: it runs the function
-// and exits.
-func mainSpawned(v string) {
-	_ = os.Unsetenv(envSpawned) // not inherited by processes the function starts
-	inSpawned.Store(true)
-	os.Exit(runSpawned(v))
-}
-
-// checkNotSpawned ends a process started by Spawn (or a team's worker
-// process) that reached Start or Spawn (what) without having called Main:
-// it would otherwise run the program's main, and spawn again (a fork bomb).
-func checkNotSpawned(what string) {
-	_, spawned := os.LookupEnv(envSpawned)
-	_, worker := os.LookupEnv(envWorker)
-	if (spawned && !inSpawned.Load()) || (worker && !inWorker.Load()) {
-		fmt.Fprintf(os.Stderr, "engine: %s called in a process started by engine.Spawn or a team: engine.Main() must be the first call in main (and in TestMain); exiting\n", what)
-		os.Exit(exitNoMain)
-	}
-}
+func ProcessName() string { return reexec.Name() }
 
 func parseSpawnEnv(v string) (spawnEnv, error) {
-	f, err := parseEnvFields("process", v, "life", "args", "report", "ppid")
-	e := spawnEnv{life: f.get("life", -1), args: f.get("args", -1), report: f.get("report", -1), ppid: f.get("ppid", 0)}
+	f, err := reexec.ParseFields("process", v, "life", "args", "report", "ppid")
+	e := spawnEnv{life: f.Get("life", -1), args: f.Get("args", -1), report: f.Get("report", -1), ppid: f.Get("ppid", 0)}
 	if err != nil {
 		return e, err
 	}
@@ -74,37 +38,17 @@ func parseSpawnEnv(v string) (spawnEnv, error) {
 	return e, nil
 }
 
-// maxReportText bounds the message and the stack a process reports.
-const maxReportText = 64 << 10
-
-func clip(s string) string {
-	if len(s) > maxReportText {
-		return s[:maxReportText] + "\n... (truncated)"
-	}
-	return s
-}
-
 func runSpawned(v string) int {
 	e, err := parseSpawnEnv(v)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "engine: spawned process: %v\n", err)
-		return exitBadEnv
+		return reexec.ExitBadEnv
 	}
 	// Descendants the function starts must not hold these pipes.
 	closeOnExec(e.life, e.args, e.report)
-	// The parent may have died before PDEATHSIG was armed.
-	if os.Getppid() != e.ppid {
-		return exitOrphan
+	if !reexec.WatchParent(e.ppid, e.life) {
+		return reexec.ExitOrphan
 	}
-	life := os.NewFile(uintptr(e.life), "shmpar-lifeline")
-	go func() {
-		var b [16]byte
-		for {
-			if _, err := life.Read(b[:]); err != nil {
-				os.Exit(exitOrphan)
-			}
-		}
-	}()
 	// Ctrl-C reaches the whole process group: the parent decides (and
 	// terminates its processes through the context passed to Spawn).
 	signal.Ignore(syscall.SIGINT)
@@ -116,7 +60,7 @@ func runSpawned(v string) int {
 		msg := fmt.Sprintf(format, a...)
 		send(spawnReport{Kind: repStartErr, Msg: msg})
 		fmt.Fprintf(os.Stderr, "engine: spawned process: %s\n", msg)
-		return exitBadEnv
+		return reexec.ExitBadEnv
 	}
 
 	argsF := os.NewFile(uintptr(e.args), "shmpar-args")
@@ -134,7 +78,7 @@ func runSpawned(v string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	setProcessIdentity(h.Name, "process", h.Name)
+	reexec.SetName(h.Name, "process", h.Name)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -171,11 +115,11 @@ func watchTerminate(cancel context.CancelFunc) {
 func callSpawned(ctx context.Context, f *spawnFunc, args any) (r spawnReport) {
 	defer func() {
 		if v := recover(); v != nil {
-			r = spawnReport{Kind: repPanic, Msg: clip(fmt.Sprint(v)), Stack: clip(string(debug.Stack()))}
+			r = spawnReport{Kind: repPanic, Msg: remote.Clip(fmt.Sprint(v)), Stack: remote.Clip(string(debug.Stack()))}
 		}
 	}()
 	if err := f.run(ctx, args); err != nil {
-		return spawnReport{Kind: repErr, Msg: clip(err.Error()), Sentinel: sentinelCode(err)}
+		return spawnReport{Kind: repErr, Msg: remote.Clip(err.Error()), Sentinel: remote.Code(err)}
 	}
 	return spawnReport{Kind: repOK}
 }

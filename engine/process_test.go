@@ -42,6 +42,11 @@ type spawnIfaceArgs struct{ V any }
 
 type spawnUnregistered struct{ X int }
 
+var slogKernelK = engine.Register("spawn-slog-kernel", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
+	slog.Info("from a kernel", "name", engine.ProcessName())
+	return nil
+})
+
 // envSpawnNoMain makes this test binary a program that calls Spawn before
 // engine.Main (in init): the process it spawns, running init again, must
 // stop in Spawn instead of spawning in turn.
@@ -121,10 +126,6 @@ func init() {
 	})
 	engine.RegisterProcess("spawn-chan", func(ctx context.Context, _ spawnChanArgs) error { return nil })
 	engine.RegisterProcess("spawn-iface", func(ctx context.Context, _ spawnIfaceArgs) error { return nil })
-	engine.Register("spawn-slog-kernel", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
-		slog.Info("from a kernel", "name", engine.ProcessName())
-		return nil
-	})
 	// spawn-team runs a team of its own in the spawned process.
 	engine.RegisterProcess("spawn-team", func(ctx context.Context, _ struct{}) error {
 		team, err := engine.Start(engine.Config{Workers: 2})
@@ -132,7 +133,7 @@ func init() {
 			return err
 		}
 		defer team.Close()
-		return team.For(ctx, "noop", 100, nil)
+		return noopK.For(ctx, team, 100, struct{}{})
 	})
 	engine.RegisterProcess("spawn-env", func(ctx context.Context, key string) error {
 		if v, ok := os.LookupEnv(key); ok {
@@ -374,7 +375,7 @@ func TestTeamWorkerLogs(t *testing.T) {
 	team, err := engine.Start(engine.Config{Workers: 2, Stderr: &errOut})
 	require.NoError(t, err)
 	defer team.Close()
-	require.NoError(t, team.For(spawnCtx(t), "spawn-slog-kernel", 2, nil, engine.Static()))
+	require.NoError(t, slogKernelK.For(spawnCtx(t), team, 2, struct{}{}, engine.Static()))
 	pids := team.PIDs()
 	require.NoError(t, team.Close(), "Close waits for the workers' output")
 	got := errOut.String()
@@ -461,7 +462,7 @@ func TestSpawnForgottenMain(t *testing.T) {
 		"a program that spawns before engine.Main hung")
 	require.Contains(t, got, "spawn error:")
 	require.Contains(t, got, engine.ErrNoMain.Error())
-	require.Contains(t, got, "Spawn called in a process started by engine.Spawn", "the child's own message is quoted")
+	require.Contains(t, got, "Spawn called in a process shmpar started (a process)", "the child's own message is quoted")
 	require.Equal(t, 1, strings.Count(got, "spawn error:"), "the child must not print: it exits in Spawn")
 }
 

@@ -40,7 +40,7 @@ func runCoordinator() int {
 		fmt.Println("error:", err)
 		return 1
 	}
-	if err := team.For(context.Background(), "printpid", 2, nil, engine.Static()); err != nil {
+	if err := printPIDK.For(context.Background(), team, 2, struct{}{}, engine.Static()); err != nil {
 		fmt.Println("error:", err)
 		return 1
 	}
@@ -81,7 +81,7 @@ func TestForgottenMain(t *testing.T) {
 	got := runBounded(t, child(t, "nomain"), "a program without engine.Main hung in Start")
 	require.Contains(t, got, "start error:")
 	require.Contains(t, got, engine.ErrNoMain.Error())
-	require.Contains(t, got, "Start called in a shmpar worker process", "the worker's own message is quoted")
+	require.Contains(t, got, "Start called in a process shmpar started (a worker)", "the worker's own message is quoted")
 	require.Equal(t, 1, strings.Count(got, "start error:"), "workers must not print: they exit in Start")
 }
 

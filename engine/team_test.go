@@ -81,7 +81,7 @@ func TestEachScheduleWritesEachElementOnce(t *testing.T) {
 		for _, s := range schedules {
 			for _, n := range ns {
 				clear(d)
-				require.NoError(t, team.For(ctx, "fill", n, fillArgs{A: a, Off: guard}, s.opt), "%s n=%d", s.name, n)
+				require.NoError(t, fillK.For(ctx, team, n, fillArgs{A: a, Off: guard}, s.opt), "%s n=%d", s.name, n)
 				for i, v := range d {
 					want := int64(0)
 					if i >= guard && i < guard+n {
@@ -103,7 +103,7 @@ func TestRangeRunsOnlyTheSlice(t *testing.T) {
 		d := a.Data()
 		for _, s := range schedules {
 			clear(d)
-			require.NoError(t, team.For(ctx, "fill", 1000, fillArgs{A: a}, s.opt, engine.Range(123, 777)))
+			require.NoError(t, fillK.For(ctx, team, 1000, fillArgs{A: a}, s.opt, engine.Range(123, 777)))
 			for i, v := range d {
 				want := int64(0)
 				if i >= 123 && i < 777 {
@@ -112,9 +112,9 @@ func TestRangeRunsOnlyTheSlice(t *testing.T) {
 				require.Equal(t, want, v, "%s: element %d", s.name, i)
 			}
 		}
-		err := team.For(ctx, "fill", 1000, fillArgs{A: a}, engine.Range(10, 1001))
+		err := fillK.For(ctx, team, 1000, fillArgs{A: a}, engine.Range(10, 1001))
 		require.ErrorIs(t, err, engine.ErrBadRange)
-		require.ErrorIs(t, team.For(ctx, "fill", -1, fillArgs{A: a}), engine.ErrBadRange)
+		require.ErrorIs(t, fillK.For(ctx, team, -1, fillArgs{A: a}), engine.ErrBadRange)
 	})
 }
 
@@ -123,25 +123,25 @@ func TestReduceEqualsSerial(t *testing.T) {
 		ctx := testCtx(t)
 		for _, s := range schedules {
 			for _, n := range []int{0, 1, 5, 1000, 100003} {
-				got, err := engine.Reduce(ctx, team, "isum", n, emptyArgs{}, engine.Sum[int64](), s.opt)
+				got, err := isumK.Reduce(ctx, team, n, emptyArgs{}, engine.Sum[int64](), s.opt)
 				require.NoError(t, err)
 				require.Equal(t, int64(n)*int64(n-1)/2, got, "%s n=%d", s.name, n)
 			}
 		}
-		mx, err := engine.Reduce(ctx, team, "imax", 5000, nil, engine.Max[int32](), engine.Dynamic(100))
+		mx, err := imaxK.Reduce(ctx, team, 5000, struct{}{}, engine.Max[int32](), engine.Dynamic(100))
 		require.NoError(t, err)
 		require.Equal(t, int32(999), mx)
-		mn, err := engine.Reduce(ctx, team, "imax", 5000, nil, engine.Min[int32](), engine.Dynamic(100))
+		mn, err := imaxK.Reduce(ctx, team, 5000, struct{}{}, engine.Min[int32](), engine.Dynamic(100))
 		require.NoError(t, err)
 		require.Equal(t, int32(99), mn)
-		empty, err := engine.Reduce(ctx, team, "imax", 0, nil, engine.Min[int32]())
+		empty, err := imaxK.Reduce(ctx, team, 0, struct{}{}, engine.Min[int32]())
 		require.NoError(t, err)
 		require.Equal(t, int32(math.MaxInt32), empty)
-		cnt, err := engine.Reduce(ctx, team, "isum", 1000, nil, engine.Combine(int64(0), func(a, b int64) int64 { return a + 1 }), engine.Dynamic(10))
+		cnt, err := isumK.Reduce(ctx, team, 1000, emptyArgs{}, engine.Combine(int64(0), func(a, b int64) int64 { return a + 1 }), engine.Dynamic(10))
 		require.NoError(t, err)
 		require.Equal(t, int64(100), cnt, "Combine sees one partial per chunk")
 		// More chunks than the partial area holds: deterministic rounds.
-		big, err := engine.Reduce(ctx, team, "isum", 1<<17+5, nil, engine.Sum[int64](), engine.Deterministic(1))
+		big, err := isumK.Reduce(ctx, team, 1<<17+5, emptyArgs{}, engine.Sum[int64](), engine.Deterministic(1))
 		require.NoError(t, err)
 		require.Equal(t, int64(1<<17+5)*int64(1<<17+4)/2, big)
 	})
@@ -167,7 +167,7 @@ func TestDeterministicReduceBitwise(t *testing.T) {
 		for w := 1; w <= 4; w++ {
 			team := startTeam(t, engine.Config{Workers: w, Backend: b, Primary: w%2 == 0})
 			for _, grain := range []int{0, 1000} {
-				got, err := engine.Reduce(ctx, team, "sum", n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(grain))
+				got, err := sumK.Reduce(ctx, team, n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(grain))
 				require.NoError(t, err)
 				if grain == 0 {
 					if ref == 0 {
@@ -197,14 +197,14 @@ func TestPartialsCombineAcrossSlices(t *testing.T) {
 	a := randomFloats(t, n)
 	ctx := testCtx(t)
 	team := startTeam(t, engine.Config{Workers: 2})
-	whole, err := engine.Reduce(ctx, team, "sum", n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(1000))
+	whole, err := sumK.Reduce(ctx, team, n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(1000))
 	require.NoError(t, err)
 	// Three "ranks" each reduce an aligned slice; their partials, folded in
 	// global order, give the single-team result bit for bit.
 	var all []float64
 	next := 0
 	for _, r := range [][2]int{{0, 33000}, {33000, 71000}, {71000, n}} {
-		first, parts, err := engine.Partials[float64](ctx, team, "sum", n, sumArgs{A: a}, engine.Deterministic(1000), engine.Range(r[0], r[1]))
+		first, parts, err := sumK.Partials(ctx, team, n, sumArgs{A: a}, engine.Deterministic(1000), engine.Range(r[0], r[1]))
 		require.NoError(t, err)
 		require.Equal(t, next, first)
 		next += len(parts)
@@ -220,7 +220,7 @@ func TestPartialsCombineAcrossSlices(t *testing.T) {
 func TestKernelPanic(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
 		for _, at := range []int{0, 777} {
-			err := team.For(testCtx(t), "panic", 1000, failArgs{At: at}, engine.Dynamic(10))
+			err := panicK.For(testCtx(t), team, 1000, failArgs{At: at}, engine.Dynamic(10))
 			var we *engine.WorkerError
 			require.ErrorAs(t, err, &we)
 			var pe *engine.PanicError
@@ -234,13 +234,13 @@ func TestKernelPanic(t *testing.T) {
 			require.Contains(t, err.Error(), "boom")
 		}
 		// The team still works.
-		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
+		require.NoError(t, noopK.For(testCtx(t), team, 100, struct{}{}))
 	})
 }
 
 func TestKernelError(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		err := team.For(testCtx(t), "error", 1000, failArgs{At: 500}, engine.Static())
+		err := errorK.For(testCtx(t), team, 1000, failArgs{At: 500}, engine.Static())
 		var we *engine.WorkerError
 		require.ErrorAs(t, err, &we)
 		require.Equal(t, "bad element 500", we.Err.Error())
@@ -249,53 +249,48 @@ func TestKernelError(t *testing.T) {
 		require.GreaterOrEqual(t, we.Worker, 0)
 		require.Less(t, we.Worker, team.Workers())
 		require.Empty(t, we.Stack)
-		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
+		require.NoError(t, noopK.For(testCtx(t), team, 100, struct{}{}))
 	})
 }
 
 func TestBadCalls(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
 		ctx := testCtx(t)
-		err := team.For(ctx, "no-such-kernel", 10, nil)
+		// A name or argument type the kernel does not have cannot be
+		// written: the handle carries both. A handle that was never
+		// registered is an error, not a panic.
+		var never *engine.Kernel[int]
+		err := never.For(ctx, team, 10, 1)
 		require.ErrorIs(t, err, engine.ErrUnknownKernel)
-		require.Contains(t, err.Error(), "no-such-kernel")
+		var neverR *engine.ReduceKernel[int, int]
+		_, err = neverR.Reduce(ctx, team, 10, 1, engine.Sum[int]())
+		require.ErrorIs(t, err, engine.ErrUnknownKernel)
+		_, _, err = neverR.Partials(ctx, team, 10, 1)
+		require.ErrorIs(t, err, engine.ErrUnknownKernel)
 
-		err = team.For(ctx, "fill", 10, 42)
-		require.ErrorIs(t, err, engine.ErrArgsType)
-		require.Contains(t, err.Error(), "engine_test.fillArgs")
-		require.Contains(t, err.Error(), "int")
+		_, err = isumK.Reduce(ctx, team, 10, emptyArgs{}, engine.Op[int64]{})
+		require.ErrorContains(t, err, "zero Op")
 
-		err = team.For(ctx, "sum", 10, nil)
-		require.ErrorIs(t, err, engine.ErrKernelKind)
-		_, err = engine.Reduce(ctx, team, "fill", 10, nil, engine.Sum[int]())
-		require.ErrorIs(t, err, engine.ErrKernelKind)
-		_, err = engine.Reduce(ctx, team, "sum", 10, nil, engine.Sum[int]())
-		require.ErrorIs(t, err, engine.ErrKernelKind)
-		require.Contains(t, err.Error(), "float64")
-		_, err = engine.Reduce(ctx, team, "isum", 10, nil, engine.Op[int64]{})
-		require.Error(t, err)
-
-		err = team.For(ctx, "chan-args", 10, chanArgs{C: make(chan int)})
+		err = chanArgsK.For(ctx, team, 10, chanArgs{C: make(chan int)})
 		require.ErrorIs(t, err, engine.ErrArgsEncode)
 		require.Contains(t, err.Error(), "chan")
-		err = team.For(ctx, "unexported-args", 10, unexportedArgs{x: 1})
+		err = unexportedArgsK.For(ctx, team, 10, unexportedArgs{x: 1})
 		require.ErrorIs(t, err, engine.ErrArgsEncode)
 		require.Contains(t, err.Error(), "no exported fields")
 
-		require.NoError(t, team.For(ctx, "empty-args", 10, emptyArgs{}))
-		require.NoError(t, team.For(ctx, "empty-args", 10, nil))
-		require.NoError(t, team.For(ctx, "noop", 10, struct{}{}))
-		require.NoError(t, team.For(ctx, "any-args", 10, 3.5))
-		require.NoError(t, team.For(ctx, "any-args", 10, nil))
-		require.NoError(t, team.For(ctx, "bytes", 10, make([]byte, 1000)))
+		require.NoError(t, emptyArgsK.For(ctx, team, 10, emptyArgs{}))
+		require.NoError(t, noopK.For(ctx, team, 10, struct{}{}))
+		require.NoError(t, anyArgsK.For(ctx, team, 10, 3.5))
+		require.NoError(t, anyArgsK.For(ctx, team, 10, nil))
+		require.NoError(t, bytesK.For(ctx, team, 10, make([]byte, 1000)))
 	})
 }
 
 func TestArgsTooLarge(t *testing.T) {
 	team := startTeam(t, engine.Config{Workers: 1, MaxArgs: 4096})
-	err := team.For(testCtx(t), "bytes", 10, make([]byte, 10000))
+	err := bytesK.For(testCtx(t), team, 10, make([]byte, 10000))
 	require.ErrorIs(t, err, engine.ErrArgsTooLarge)
-	require.NoError(t, team.For(testCtx(t), "bytes", 10, make([]byte, 100)))
+	require.NoError(t, bytesK.For(testCtx(t), team, 10, make([]byte, 100)))
 }
 
 func TestUnchangedArgsAreNotEncodedAgain(t *testing.T) {
@@ -304,19 +299,19 @@ func TestUnchangedArgsAreNotEncodedAgain(t *testing.T) {
 	args := countArgs{C: &counted{p: "x"}, N: 1}
 	before := encodes.Load()
 	for range 10 {
-		got, err := engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+		got, err := decodesK.Reduce(ctx, team, 2, args, engine.Max[int64]())
 		require.NoError(t, err)
 		require.Equal(t, int64(1), got, "workers decoded the same arguments again")
 	}
 	require.Equal(t, int64(1), encodes.Load()-before, "coordinator encoded the same arguments again")
 	// Another kernel in between: the workers keep their decoded value.
-	require.NoError(t, team.For(ctx, "noop", 2, nil))
-	got, err := engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+	require.NoError(t, noopK.For(ctx, team, 2, struct{}{}))
+	got, err := decodesK.Reduce(ctx, team, 2, args, engine.Max[int64]())
 	require.NoError(t, err)
 	require.Equal(t, int64(1), got)
 	// Changed arguments are encoded and decoded once more.
 	args.N = 2
-	got, err = engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+	got, err = decodesK.Reduce(ctx, team, 2, args, engine.Max[int64]())
 	require.NoError(t, err)
 	require.Equal(t, int64(2), got)
 	require.Equal(t, int64(2), encodes.Load()-before)
@@ -326,20 +321,20 @@ func TestCancel(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
 		ctx, cancel := context.WithCancel(testCtx(t))
 		time.AfterFunc(50*time.Millisecond, cancel)
-		err := team.For(ctx, "wait-cancel", 100, nil)
+		err := waitCancelK.For(ctx, team, 100, struct{}{})
 		require.ErrorIs(t, err, context.Canceled)
 
 		ctx, cancel = context.WithTimeout(testCtx(t), 50*time.Millisecond)
 		defer cancel()
-		err = team.For(ctx, "wait-ctx", 100, nil, engine.Dynamic(1))
+		err = waitCtxK.For(ctx, team, 100, struct{}{}, engine.Dynamic(1))
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 
 		// Already canceled: nothing runs.
 		ctx, cancel = context.WithCancel(testCtx(t))
 		cancel()
-		require.ErrorIs(t, team.For(ctx, "noop", 100, nil), context.Canceled)
+		require.ErrorIs(t, noopK.For(ctx, team, 100, struct{}{}), context.Canceled)
 
-		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
+		require.NoError(t, noopK.For(testCtx(t), team, 100, struct{}{}))
 	})
 }
 
@@ -348,7 +343,7 @@ func TestCancelKillsHungWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- team.For(ctx, "hang", 2, nil) }()
+	go func() { done <- hangK.For(ctx, team, 2, struct{}{}) }()
 	select {
 	case err := <-done:
 		require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -357,7 +352,7 @@ func TestCancelKillsHungWorker(t *testing.T) {
 	}
 	// The killed workers are replaced.
 	a := newArray[int64](t, 100)
-	require.NoError(t, team.For(testCtx(t), "fill", 100, fillArgs{A: a}))
+	require.NoError(t, fillK.For(testCtx(t), team, 100, fillArgs{A: a}))
 	for _, v := range a.Data()[:100] {
 		require.Equal(t, int64(1), v)
 	}
@@ -390,12 +385,12 @@ func TestWorkerKilledMidJob(t *testing.T) {
 					const n = 1000
 					a := newArray[int64](t, n)
 					once := newArray[int64](t, 1)
-					kernel := "kill-once"
+					kernel := killOnceK
 					if idem {
-						kernel = "kill-idem"
+						kernel = killIdemK
 					}
 					before := pids(t, team)
-					err := team.For(testCtx(t), kernel, n, failArgs{At: 500, A: a, Once: once, Coord: os.Getpid()}, s.opt)
+					err := kernel.For(testCtx(t), team, n, failArgs{At: 500, A: a, Once: once, Coord: os.Getpid()}, s.opt)
 					require.NotZero(t, once.Data()[0], "the kernel did not kill a worker")
 					if idem {
 						require.NoError(t, err)
@@ -414,7 +409,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 					// The team heals: the next job runs on a full team of new pids.
 					clear(a.Data())
 					once.Data()[0] = -1 // no more kills
-					require.NoError(t, team.For(testCtx(t), kernel, n, failArgs{At: -1, A: a, Once: once}, s.opt))
+					require.NoError(t, kernel.For(testCtx(t), team, n, failArgs{At: -1, A: a, Once: once}, s.opt))
 					for i, v := range a.Data()[:n] {
 						require.Equal(t, 2*int64(i), v, "element %d after healing", i)
 					}
@@ -435,7 +430,7 @@ func TestIdleWorkerKilled(t *testing.T) {
 	a := newArray[int64](t, 1000)
 	for _, s := range schedules {
 		clear(a.Data())
-		require.NoError(t, team.For(testCtx(t), "fill", 1000, fillArgs{A: a}, s.opt))
+		require.NoError(t, fillK.For(testCtx(t), team, 1000, fillArgs{A: a}, s.opt))
 		for i, v := range a.Data()[:1000] {
 			require.Equal(t, int64(1), v, "%s: element %d", s.name, i)
 		}
@@ -456,7 +451,7 @@ func TestBackToBackJobs(t *testing.T) {
 	for job := int64(1); job <= 1000; job++ {
 		n := r.IntN(maxN)
 		s := schedules[r.IntN(len(schedules))]
-		require.NoError(t, team.For(ctx, "stamp", n, stampArgs{A: a, Job: job}, s.opt))
+		require.NoError(t, stampK.For(ctx, team, n, stampArgs{A: a, Job: job}, s.opt))
 		for i := range n {
 			if d[i] != job {
 				t.Fatalf("job %d (%s, n=%d): element %d = %d", job, s.name, n, i, d[i])
@@ -475,7 +470,7 @@ func TestConcurrentFor(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 20 {
-					got, err := engine.Reduce(ctx, team, "isum", 1000+g, nil, engine.Sum[int64](), engine.Dynamic(7))
+					got, err := isumK.Reduce(ctx, team, 1000+g, emptyArgs{}, engine.Sum[int64](), engine.Dynamic(7))
 					if err == nil && got != int64(1000+g)*int64(999+g)/2 {
 						err = fmt.Errorf("got %d", got)
 					}
@@ -498,7 +493,7 @@ func TestWorkerIndices(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
 		w := team.Workers()
 		a := newArray[int64](t, w)
-		require.NoError(t, team.For(testCtx(t), "workerid", w, fillArgs{A: a}, engine.Static()))
+		require.NoError(t, workerIDK.For(testCtx(t), team, w, fillArgs{A: a}, engine.Static()))
 		for i, v := range a.Data()[:w] {
 			// Block i goes to participant i unless another finished first
 			// and took it.
@@ -517,7 +512,7 @@ func TestClose(t *testing.T) {
 		}
 		require.NoError(t, team.Close())
 		require.NoError(t, team.Close())
-		require.ErrorIs(t, team.For(testCtx(t), "noop", 10, nil), engine.ErrClosed)
+		require.ErrorIs(t, noopK.For(testCtx(t), team, 10, struct{}{}), engine.ErrClosed)
 		for pid := range ps {
 			if pid != os.Getpid() {
 				require.Error(t, syscall.Kill(pid, 0), "worker %d still exists after Close", pid)
@@ -528,13 +523,13 @@ func TestClose(t *testing.T) {
 
 func TestNoTeamInsideWorker(t *testing.T) {
 	team := startTeam(t, engine.Config{Workers: 1})
-	err := team.For(testCtx(t), "nested", 1, nil)
+	err := nestedK.For(testCtx(t), team, 1, struct{}{})
 	require.ErrorIs(t, err, engine.ErrInWorker)
 }
 
 func TestPin(t *testing.T) {
 	team := startTeam(t, engine.Config{Workers: 2, Pin: true})
-	got, err := engine.Reduce(testCtx(t), team, "affinity", 2, nil, engine.Max[int](), engine.Static())
+	got, err := affinityK.Reduce(testCtx(t), team, 2, struct{}{}, engine.Max[int](), engine.Static())
 	require.NoError(t, err)
 	require.Equal(t, 1, got, "a pinned worker's thread may run on one CPU")
 }
@@ -549,28 +544,31 @@ func TestStartErrors(t *testing.T) {
 	require.Error(t, err)
 	_, err = engine.Start(engine.Config{Backend: 7})
 	require.Error(t, err)
-	_, err = engine.Reduce(testCtx(t), nil, "isum", 1, nil, engine.Sum[int64]())
+	_, err = isumK.Reduce(testCtx(t), nil, 1, emptyArgs{}, engine.Sum[int64]())
 	require.Error(t, err)
 	require.True(t, errors.Is(engine.ErrNoMain, engine.ErrNoMain))
 }
 
-var lateOnce sync.Once
+var (
+	lateOnce sync.Once
+	lateK    *engine.Kernel[struct{}]
+)
 
 func TestKernelRegisteredAfterMain(t *testing.T) {
 	// Registered here, after engine.Main returned in TestMain: the worker
 	// processes (which never get here) do not have it.
 	lateOnce.Do(func() {
-		engine.Register("late", func(c *engine.Ctx, _ struct{}, lo, hi int) error { return nil })
+		lateK = engine.Register("late", func(c *engine.Ctx, _ struct{}, lo, hi int) error { return nil })
 	})
 	team := startTeam(t, engine.Config{Workers: 1})
-	err := team.For(testCtx(t), "late", 10, nil)
+	err := lateK.For(testCtx(t), team, 10, struct{}{})
 	var we *engine.WorkerError
 	require.ErrorAs(t, err, &we)
 	require.ErrorIs(t, err, engine.ErrUnknownKernel)
 	require.Contains(t, err.Error(), "init")
 	// The goroutine backend has it.
 	g := startTeam(t, engine.Config{Workers: 1, Backend: engine.Goroutine})
-	require.NoError(t, g.For(testCtx(t), "late", 10, nil))
+	require.NoError(t, lateK.For(testCtx(t), g, 10, struct{}{}))
 }
 
 func TestArgsWithReusedPath(t *testing.T) {
@@ -581,14 +579,14 @@ func TestArgsWithReusedPath(t *testing.T) {
 	const n = 1000
 	x, err := array.CreateAnon[int64](n)
 	require.NoError(t, err)
-	require.NoError(t, team.For(testCtx(t), "fill", n, fillArgs{A: x}))
+	require.NoError(t, fillK.For(testCtx(t), team, n, fillArgs{A: x}))
 	xp := x.Path()
 	require.NoError(t, x.Close())
 	y := newArray[int64](t, n)
 	if y.Path() != xp {
 		t.Logf("path not reused (%s, then %s)", xp, y.Path())
 	}
-	require.NoError(t, team.For(testCtx(t), "fill", n, fillArgs{A: y}))
+	require.NoError(t, fillK.For(testCtx(t), team, n, fillArgs{A: y}))
 	for i, v := range y.Data()[:n] {
 		require.Equal(t, int64(1), v, "element %d of the new array", i)
 	}
@@ -607,7 +605,7 @@ func TestJobsAfterIdleGaps(t *testing.T) {
 	pids := team.PIDs()
 	for job, gap := range []time.Duration{0, 100 * time.Microsecond, 5 * time.Millisecond, 35 * time.Millisecond, 1200 * time.Millisecond, 0} {
 		time.Sleep(gap)
-		require.NoError(t, team.For(ctx, "stamp", n, stampArgs{A: a, Job: int64(job + 1)}, engine.Dynamic(64)))
+		require.NoError(t, stampK.For(ctx, team, n, stampArgs{A: a, Job: int64(job + 1)}, engine.Dynamic(64)))
 		for i, v := range d {
 			if v != int64(job+1) {
 				t.Fatalf("after a gap of %v: element %d = %d, want %d", gap, i, v, job+1)
@@ -615,4 +613,33 @@ func TestJobsAfterIdleGaps(t *testing.T) {
 		}
 	}
 	require.Equal(t, pids, team.PIDs(), "no worker was replaced")
+}
+
+// The hot path costs no allocation: a For on a process team, with or
+// without schedule options, beyond boxing arguments that are not empty in
+// an interface value.
+func TestForDoesNotAllocate(t *testing.T) {
+	for _, c := range configs[:2] {
+		t.Run(c.name, func(t *testing.T) {
+			team := startTeam(t, c.cfg)
+			ctx := context.Background()
+			a := newArray[int64](t, 1024)
+			args := fillArgs{A: a}
+			require.NoError(t, fillK.For(ctx, team, 1024, args)) // encodes args once
+			for _, opts := range [][]engine.Option{nil, {engine.Dynamic(64)}, {engine.Static(), engine.Range(10, 1000)}} {
+				n := testing.AllocsPerRun(200, func() {
+					if err := noopK.For(ctx, team, 1024, struct{}{}, opts...); err != nil {
+						t.Fatal(err)
+					}
+				})
+				require.Zero(t, n, "allocations per For with %d options", len(opts))
+				n = testing.AllocsPerRun(200, func() {
+					if err := fillK.For(ctx, team, 1024, args, opts...); err != nil {
+						t.Fatal(err)
+					}
+				})
+				require.LessOrEqual(t, n, 1.0, "allocations per For with arguments and %d options", len(opts))
+			}
+		})
+	}
 }

@@ -5,14 +5,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/reexec"
+	"github.com/shmpar/shmpar/engine/internal/remote"
+	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/internal/proc"
 	"github.com/shmpar/shmpar/shm"
@@ -22,48 +22,35 @@ import (
 // "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C" (cpu -1: not pinned).
 const envWorker = "SHMPAR_ENGINE_WORKER"
 
-// Exit codes of a worker process.
-const (
-	exitNoMain  = 86 // Start was reached in a worker: Main was not called first
-	exitBadEnv  = 87 // the worker environment or control block is invalid
-	exitOrphan  = 88 // the coordinator is gone
-	exitProblem = 89 // the control block cannot be mapped
-)
+// roleWorker is the re-exec role of a team's worker processes.
+const roleWorker = "worker"
 
-// inWorker is set in a worker process once Main has taken over.
-var inWorker atomic.Bool
+// workerHold is how long an idle worker process, once done spinning, sleeps
+// without giving up its P (futex.WaitHeld) before it sleeps as an ordinary
+// blocked thread. It covers the gaps of a program that alternates parallel
+// loops with serial work. While it lasts, the worker's other goroutines
+// (its lifeline watcher) run only when the runtime preempts the sleeper,
+// every 10 ms.
+const workerHold = time.Second
 
-// Main must be the first call in main (and in TestMain). In the coordinator
-// — any process that was not started as a worker — it returns at once. In a
-// worker process started by a team it serves jobs and never returns: the
-// process exits when the team closes or the coordinator dies. In a process
-// started by Spawn it runs the function and exits.
+func init() {
+	reexec.Register(reexec.Role{Name: roleWorker, Env: envWorker, Run: runWorker})
+}
+
+// Main must be the first call in main (and in TestMain). In a process that
+// shmpar did not start it returns at once. In a process it started, it runs
+// that process's role and never returns: a team's worker serves jobs until
+// the team closes or the coordinator dies; a process started by package
+// engine/process runs its function and exits. Every package that starts
+// processes registers its role at init, so Main runs them all.
 //
-// Without it, a worker process would run the program's main instead: Start
-// (and Spawn) detects that (the worker exits at once with a message) and
-// returns ErrNoMain in the coordinator.
-func Main() {
-	if v, ok := os.LookupEnv(envSpawned); ok {
-		mainSpawned(v) // never returns
-	}
-	v, ok := os.LookupEnv(envWorker)
-	if !ok {
-		return
-	}
-	_ = os.Unsetenv(envWorker) // not inherited by processes a kernel starts
-	inWorker.Store(true)
-	os.Exit(runWorker(v))
-}
+// Without it, a started process would run the program's main instead:
+// Start (and process.Start) detects that (the child exits at once with a
+// message) and returns ErrNoMain in the parent.
+func Main() { reexec.Main() }
 
-// checkNotWorker ends a worker process that reached Start without having
-// called Main: it would otherwise start a team of its own (a fork bomb).
-func checkNotWorker(Backend) {
-	if _, ok := os.LookupEnv(envWorker); ok && !inWorker.Load() {
-		fmt.Fprintln(os.Stderr, "engine: Start called in a shmpar worker process: engine.Main() must be the first call in main (and in TestMain); exiting")
-		os.Exit(exitNoMain)
-	}
-	checkNotSpawned("Start")
-}
+// inWorker reports that this process is a team's worker.
+func inWorker() bool { return reexec.Current() == roleWorker }
 
 type workerEnv struct {
 	idx, ctl, life, ppid, cpu int
@@ -71,9 +58,9 @@ type workerEnv struct {
 }
 
 func parseWorkerEnv(v string) (workerEnv, error) {
-	f, err := parseEnvFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu")
-	e := workerEnv{idx: f.get("idx", -1), ctl: f.get("ctl", -1), life: f.get("life", -1),
-		ppid: f.get("ppid", 0), spin: time.Duration(f.get("spin", 0)), cpu: f.get("cpu", -1)}
+	f, err := reexec.ParseFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu")
+	e := workerEnv{idx: f.Get("idx", -1), ctl: f.Get("ctl", -1), life: f.Get("life", -1),
+		ppid: f.Get("ppid", 0), spin: time.Duration(f.Get("spin", 0)), cpu: f.Get("cpu", -1)}
 	if err != nil {
 		return e, err
 	}
@@ -81,38 +68,6 @@ func parseWorkerEnv(v string) (workerEnv, error) {
 		return e, fmt.Errorf("incomplete worker environment %q", v)
 	}
 	return e, nil
-}
-
-// envFields are the integer fields of the environment variable that tells a
-// re-executed process its role ("v1;key=n;...").
-type envFields map[string]int
-
-func (f envFields) get(key string, def int) int {
-	if n, ok := f[key]; ok {
-		return n
-	}
-	return def
-}
-
-// parseEnvFields parses "v1;key=n;..." accepting only the given keys.
-func parseEnvFields(what, v string, keys ...string) (envFields, error) {
-	f := envFields{}
-	parts := strings.Split(v, ";")
-	if parts[0] != "v1" {
-		return f, fmt.Errorf("unknown %s protocol %q", what, v)
-	}
-	for _, kv := range parts[1:] {
-		k, val, ok := strings.Cut(kv, "=")
-		n, err := strconv.Atoi(val)
-		if !ok || err != nil {
-			return f, fmt.Errorf("bad field %q in %q", kv, v)
-		}
-		if !slices.Contains(keys, k) {
-			return f, fmt.Errorf("unknown field %q in %q", k, v)
-		}
-		f[k] = n
-	}
-	return f, nil
 }
 
 func formatWorkerEnv(e workerEnv) string {
@@ -140,40 +95,28 @@ func runWorker(v string) int {
 	env, err := parseWorkerEnv(v)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "engine: worker: %v\n", err)
-		return exitBadEnv
+		return reexec.ExitBadEnv
 	}
-	setProcessIdentity(fmt.Sprintf("worker-%d", env.idx), "worker", env.idx)
-	// The coordinator may have died before PDEATHSIG was armed.
-	if os.Getppid() != env.ppid {
-		return exitOrphan
+	reexec.SetName(fmt.Sprintf("worker-%d", env.idx), "worker", env.idx)
+	if !reexec.WatchParent(env.ppid, env.life) {
+		return reexec.ExitOrphan
 	}
-	// The team's lifeline: the coordinator holds the write end; EOF means it
-	// is gone (even if PDEATHSIG did not fire, golang/go#27505).
-	life := os.NewFile(uintptr(env.life), "shmpar-lifeline")
-	go func() {
-		var b [16]byte
-		for {
-			if _, err := life.Read(b[:]); err != nil {
-				os.Exit(exitOrphan)
-			}
-		}
-	}()
 	// Ctrl-C reaches the whole process group: the coordinator decides.
 	signal.Ignore(syscall.SIGINT)
 
 	seg, err := shm.OpenFile(os.NewFile(uintptr(env.ctl), "shmpar-control"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "engine: worker %d: open control block: %v\n", env.idx, err)
-		return exitProblem
+		return reexec.ExitProblem
 	}
 	c, err := viewControl(seg.Data())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "engine: worker %d: %v\n", env.idx, err)
-		return exitBadEnv
+		return reexec.ExitBadEnv
 	}
 	if env.idx >= len(c.slots) {
 		fmt.Fprintf(os.Stderr, "engine: worker %d: no slot (team has %d)\n", env.idx, len(c.slots))
-		return exitBadEnv
+		return reexec.ExitBadEnv
 	}
 	// Only a pinned worker is locked to its thread. A locked goroutine that
 	// the runtime preempts (every 10 ms of a long chunk, or of a held sleep)
@@ -238,10 +181,12 @@ func wakeCoordinator(h *ctlHeader, force bool) {
 func (w *worker) waitGen(last uint32) uint32 {
 	h := w.c.h
 	var crowd *crowding
+	var watch spin.Watcher // nil, not a nil *crowding
 	if w.env.cpu < 0 {
 		crowd = &w.crowd // a pinned worker stays where it was put
+		watch = crowd
 	}
-	if spinWatch(w.env.spin, workerPolls, func() bool { return h.gen.Load() != last }, crowd) {
+	if spin.Watch(w.env.spin, spin.WorkerPolls, func() bool { return h.gen.Load() != last }, watch) {
 		return h.gen.Load()
 	}
 	hold := time.Now().Add(workerHold)
@@ -351,7 +296,7 @@ func (w *worker) fail(worker, lo, hi int, err error, stack string) {
 		if pe, ok := err.(*PanicError); ok {
 			kind, msg = errKindPanic, pe.Value
 		}
-		c.writeErr(worker, kind, sentinelCode(err), lo, hi, msg, stack)
+		c.writeErr(worker, kind, remote.Code(err), lo, hi, msg, stack)
 	}
 	c.h.stop.CompareAndSwap(stopNone, stopFailed)
 	wakeCoordinator(c.h, false)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package engine
+package reexec
 
 import (
 	"os/exec"
@@ -9,11 +9,11 @@ import (
 	"syscall"
 )
 
-// Worker processes are started from one goroutine locked to its OS thread
-// for the life of the program: PDEATHSIG fires when the thread that forked
-// the child exits, not the process (golang/go#27505), and the Go runtime may
-// retire threads. This thread never exits, so SIGKILL reaches the workers
-// only when the coordinator process dies.
+// Children are started from one goroutine locked to its OS thread for the
+// life of the program: PDEATHSIG fires when the thread that forked the
+// child exits, not the process (golang/go#27505), and the Go runtime may
+// retire threads. This thread never exits, so SIGKILL reaches the children
+// only when this process dies.
 var spawner struct {
 	once sync.Once
 	reqs chan spawnReq
@@ -24,7 +24,9 @@ type spawnReq struct {
 	err chan error
 }
 
-func startCmd(cmd *exec.Cmd) error {
+// Start starts cmd, which SysProcAttr has prepared, from the spawning
+// thread.
+func Start(cmd *exec.Cmd) error {
 	spawner.once.Do(func() {
 		spawner.reqs = make(chan spawnReq)
 		go spawnLoop(spawner.reqs)
@@ -41,6 +43,7 @@ func spawnLoop(reqs chan spawnReq) {
 	}
 }
 
-func sysProcAttr() *syscall.SysProcAttr {
+// SysProcAttr makes a child die by SIGKILL when this process does.
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
