@@ -106,16 +106,12 @@
 //
 // # Processes
 //
-// Spawn runs one function, registered by name with RegisterProcess, in a
-// new process, like Python's multiprocessing.Process: the program is
-// re-executed the same way and dies with its parent the same way as a team
-// worker, Main runs the function there, and the *Proc it returns waits for
-// it (its error, panic and stack, or exit status and signal cross back),
-// kills or terminates it. Arguments cross with encoding/gob, so a queue, pipe
-// end, array or value passed in them is the same shared object in both
-// processes. In a spawned process (and in a team's workers) the default
-// log/slog logger writes to stderr with the process's name (process=NAME,
-// worker=N) and pid, and ProcessName returns the name.
+// Package engine/process runs one registered function in a new process,
+// like Python's multiprocessing.Process; it is started, and dies with its
+// parent, the same way as a team worker. In a team's workers (and in such
+// a process) the default log/slog logger writes to stderr with the
+// process's name (worker=N, process=NAME) and pid, and ProcessName returns
+// the name.
 //
 // # Pool
 //

@@ -97,17 +97,6 @@ func TestWorkerEnv(t *testing.T) {
 	}
 }
 
-func TestSpawnEnv(t *testing.T) {
-	e := spawnEnv{life: 3, args: 4, report: 5, ppid: 4321}
-	got, err := parseSpawnEnv(formatSpawnEnv(e))
-	require.NoError(t, err)
-	require.Equal(t, e, got)
-	for _, bad := range []string{"", "v2;life=3", "v1;life=x", "v1;life=3;args=4;report=5", "v1;life=3;args=4;report=5;ppid=9;idx=1", "v1;life=1;args=4;report=5;ppid=9"} {
-		_, err := parseSpawnEnv(bad)
-		require.Error(t, err, "%q", bad)
-	}
-}
-
 func TestCPUMax(t *testing.T) {
 	require.Equal(t, 0, cpuMaxLimit("max 100000\n"))
 	require.Equal(t, 2, cpuMaxLimit("200000 100000\n"))

@@ -49,6 +49,12 @@ func init() {
 // message) and returns ErrNoMain in the parent.
 func Main() { reexec.Main() }
 
+// ProcessName returns the name of the calling process (Python's
+// current_process().name): "worker-N" in the worker process of a team
+// running as participant N, the name given to process.Start (package
+// engine/process) in a process it started, and "main" in any other process.
+func ProcessName() string { return reexec.Name() }
+
 // inWorker reports that this process is a team's worker.
 func inWorker() bool { return reexec.Current() == roleWorker }
 

@@ -1,13 +1,13 @@
 //go:build !linux
 
-package engine
+package process
 
 import (
 	"os"
 	"syscall"
 )
 
-// Spawn cannot start processes here (startCmd returns
+// Start cannot start processes here (reexec.Start returns
 // errors.ErrUnsupported), so the spawned side never runs.
 
 func closeOnExec(fds ...int) {}

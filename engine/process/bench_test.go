@@ -1,12 +1,10 @@
-package engine_test
+package process_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 
-	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/queue"
 )
 
@@ -17,7 +15,7 @@ func BenchmarkSpawn(b *testing.B) {
 	b.Run("spawn-wait", func(b *testing.B) {
 		ctx := context.Background()
 		for b.Loop() {
-			p, err := engine.Spawn(ctx, "spawn-noop", nil)
+			p, err := noopP.Start(ctx, struct{}{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -27,13 +25,8 @@ func BenchmarkSpawn(b *testing.B) {
 		}
 	})
 	b.Run("exec-baseline", func(b *testing.B) {
-		env := append(os.Environ(), envChild+"=exit0")
 		for b.Loop() {
-			cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-			cmd.Env = env
-			if err := cmd.Run(); err != nil {
-				b.Fatal(err)
-			}
+			testproc.Run(b, "exit0")
 		}
 	})
 }
@@ -47,7 +40,7 @@ func BenchmarkSpawnPipeRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer a.Close()
-	p, err := engine.Spawn(ctx, "spawn-echo", spawnEchoArgs{C: c})
+	p, err := echoP.Start(ctx, spawnEchoArgs{C: c})
 	if err != nil {
 		b.Fatal(err)
 	}

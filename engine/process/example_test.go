@@ -1,4 +1,4 @@
-package engine_test
+package process_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/process"
 	"github.com/shmpar/shmpar/queue"
 )
 
@@ -16,20 +17,22 @@ type GreetArgs struct {
 	Out *queue.Typed[string]
 }
 
-func init() {
-	engine.RegisterProcess("example-greet", func(ctx context.Context, a GreetArgs) error {
+// The example functions, registered at package initialization so that the
+// new processes (this program run again) have them too.
+var (
+	greet = process.Register("example-greet", func(ctx context.Context, a GreetArgs) error {
 		return a.Out.Put(ctx, "hello, "+a.Who+", from "+engine.ProcessName())
 	})
-	engine.RegisterProcess("example-fail", func(ctx context.Context, a GreetArgs) error {
+	grumble = process.Register("example-fail", func(ctx context.Context, a GreetArgs) error {
 		return fmt.Errorf("no greeting for %s", a.Who)
 	})
-}
+)
 
 // A function runs in a new process and sends its result back through a
 // queue, like Python's Process(target=f, args=(q,)).start(); p.join().
 // (A program calls engine.Main() first in main; this test binary does in
 // TestMain.)
-func ExampleSpawn() {
+func ExampleFunc_Start() {
 	ctx := context.Background()
 	q, err := queue.CreateAnon(4096)
 	if err != nil {
@@ -38,7 +41,7 @@ func ExampleSpawn() {
 	defer q.Close()
 	out := queue.NewTyped[string](q, nil)
 
-	p, err := engine.Spawn(ctx, "example-greet", GreetArgs{Who: "world", Out: out}, engine.Name("greeter"))
+	p, err := greet.Start(ctx, GreetArgs{Who: "world", Out: out}, process.Name("greeter"))
 	if err != nil {
 		panic(err)
 	}
@@ -53,15 +56,15 @@ func ExampleSpawn() {
 	// hello, world, from greeter
 }
 
-// The error a process's function returns crosses back to Wait inside a
-// *ProcError, with the exit status.
-func ExampleProc_Wait() {
-	p, err := engine.Spawn(context.Background(), "example-fail", GreetArgs{Who: "nobody"}, engine.Name("grumpy"))
+// The error a process's function returns crosses back to Wait inside an
+// *Error, with the exit status.
+func ExampleProcess_Wait() {
+	p, err := grumble.Start(context.Background(), GreetArgs{Who: "nobody"}, process.Name("grumpy"))
 	if err != nil {
 		panic(err)
 	}
 	err = p.Wait()
-	var pe *engine.ProcError
+	var pe *process.Error
 	if errors.As(err, &pe) {
 		fmt.Println("process:", pe.Name)
 		fmt.Println("error:", pe.Err)

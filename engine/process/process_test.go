@@ -1,7 +1,6 @@
-package engine_test
+package process_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,7 +9,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"regexp"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/process"
 	"github.com/shmpar/shmpar/internal/proc"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/queue"
 	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/value"
@@ -42,37 +43,27 @@ type spawnIfaceArgs struct{ V any }
 
 type spawnUnregistered struct{ X int }
 
-var slogKernelK = engine.Register("spawn-slog-kernel", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
-	slog.Info("from a kernel", "name", engine.ProcessName())
-	return nil
-})
-
 // envSpawnNoMain makes this test binary a program that calls Spawn before
 // engine.Main (in init): the process it spawns, running init again, must
 // stop in Spawn instead of spawning in turn.
 const envSpawnNoMain = "SHMPAR_TEST_SPAWN_NOMAIN"
 
-func init() {
-	engine.RegisterProcess("spawn-noop", func(ctx context.Context, _ struct{}) error { return nil })
-	if os.Getenv(envSpawnNoMain) != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := engine.Spawn(ctx, "spawn-noop", nil)
-		cancel()
-		fmt.Printf("spawn error: %v\n", err)
-		os.Exit(0)
-	}
-	engine.RegisterProcess("spawn-error", func(ctx context.Context, a spawnN) error {
+// The functions the tests run in new processes (registered in every
+// process of the test binary).
+var (
+	noopP  = process.Register("spawn-noop", func(ctx context.Context, _ struct{}) error { return nil })
+	errorP = process.Register("spawn-error", func(ctx context.Context, a spawnN) error {
 		return fmt.Errorf("bad thing %d", a.N)
 	})
-	engine.RegisterProcess("spawn-panic", func(ctx context.Context, _ struct{}) error {
+	panicP = process.Register("spawn-panic", func(ctx context.Context, _ struct{}) error {
 		panic("boom")
 	})
-	engine.RegisterProcess("spawn-exit", func(ctx context.Context, a spawnN) error {
+	exitP = process.Register("spawn-exit", func(ctx context.Context, a spawnN) error {
 		os.Exit(a.N)
 		return nil
 	})
 	// spawn-sleep prints its pid, then waits for its context (at most 30 s).
-	engine.RegisterProcess("spawn-sleep", func(ctx context.Context, _ struct{}) error {
+	sleepP = process.Register("spawn-sleep", func(ctx context.Context, _ struct{}) error {
 		fmt.Printf("pid %d\n", os.Getpid())
 		select {
 		case <-ctx.Done():
@@ -81,22 +72,22 @@ func init() {
 			return errors.New("never stopped")
 		}
 	})
-	engine.RegisterProcess("spawn-deaf", func(ctx context.Context, _ struct{}) error {
+	deafP = process.Register("spawn-deaf", func(ctx context.Context, _ struct{}) error {
 		time.Sleep(30 * time.Second)
 		return nil
 	})
-	engine.RegisterProcess("spawn-print", func(ctx context.Context, _ struct{}) error {
+	printP = process.Register("spawn-print", func(ctx context.Context, _ struct{}) error {
 		fmt.Print("hello\nworld\npartial")
 		fmt.Fprint(os.Stderr, "oops\n")
 		return nil
 	})
-	engine.RegisterProcess("spawn-log", func(ctx context.Context, _ struct{}) error {
+	logP = process.Register("spawn-log", func(ctx context.Context, _ struct{}) error {
 		fmt.Println("name", engine.ProcessName())
 		slog.Info("from the child", "k", 7)
 		log.Print("through log")
 		return nil
 	})
-	engine.RegisterProcess("spawn-sum", func(ctx context.Context, a spawnSumArgs) error {
+	sumP = process.Register("spawn-sum", func(ctx context.Context, a spawnSumArgs) error {
 		for {
 			v, err := a.Q.Get(ctx)
 			if errors.Is(err, queue.ErrClosed) {
@@ -108,7 +99,7 @@ func init() {
 			a.Sum.Add(v)
 		}
 	})
-	engine.RegisterProcess("spawn-echo", func(ctx context.Context, a spawnEchoArgs) error {
+	echoP = process.Register("spawn-echo", func(ctx context.Context, a spawnEchoArgs) error {
 		var buf []byte
 		for {
 			var err error
@@ -124,38 +115,41 @@ func init() {
 			}
 		}
 	})
-	engine.RegisterProcess("spawn-chan", func(ctx context.Context, _ spawnChanArgs) error { return nil })
-	engine.RegisterProcess("spawn-iface", func(ctx context.Context, _ spawnIfaceArgs) error { return nil })
+	chanP  = process.Register("spawn-chan", func(ctx context.Context, _ spawnChanArgs) error { return nil })
+	ifaceP = process.Register("spawn-iface", func(ctx context.Context, _ spawnIfaceArgs) error { return nil })
 	// spawn-team runs a team of its own in the spawned process.
-	engine.RegisterProcess("spawn-team", func(ctx context.Context, _ struct{}) error {
+	teamP = process.Register("spawn-team", func(ctx context.Context, _ struct{}) error {
 		team, err := engine.Start(engine.Config{Workers: 2})
 		if err != nil {
 			return err
 		}
 		defer team.Close()
-		return noopK.For(ctx, team, 100, struct{}{})
+		n, err := countK.Reduce(ctx, team, 100, struct{}{}, engine.Sum[int]())
+		if err == nil && n != 100 {
+			err = fmt.Errorf("the team counted %d elements of 100", n)
+		}
+		return err
 	})
-	engine.RegisterProcess("spawn-env", func(ctx context.Context, key string) error {
+	// countK is the kernel spawn-team runs: it counts its elements.
+	countK = engine.RegisterReduce("process-test-count", func(c *engine.Ctx, _ struct{}, lo, hi int) (int, error) {
+		return hi - lo, nil
+	})
+	envP = process.Register("spawn-env", func(ctx context.Context, key string) error {
 		if v, ok := os.LookupEnv(key); ok {
 			return fmt.Errorf("%s=%s", key, v)
 		}
 		return fmt.Errorf("%s unset", key)
 	})
-	roles["spawn-parent"] = runSpawnParent
-	roles["exit0"] = func() int { return 0 }
-}
+)
 
-// runSpawnParent spawns spawn-sleep, prints its pid and waits to be
-// killed.
-func runSpawnParent() int {
-	p, err := engine.Spawn(context.Background(), "spawn-sleep", nil, engine.Stdout(nil))
-	if err != nil {
-		fmt.Println("error:", err)
-		return 1
+func init() {
+	if os.Getenv(envSpawnNoMain) != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := noopP.Start(ctx, struct{}{})
+		cancel()
+		fmt.Printf("spawn error: %v\n", err)
+		os.Exit(0)
 	}
-	fmt.Printf("pid %d\nready\n", p.PID())
-	time.Sleep(time.Minute)
-	return 0
 }
 
 // spawnCtx is a context that bounds a test.
@@ -165,17 +159,17 @@ func spawnCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// spawn spawns a process that is killed when the test ends.
-func spawn(t *testing.T, name string, args any, opts ...engine.ProcOption) *engine.Proc {
+// start starts a process that is killed when the test ends.
+func start[A any](t *testing.T, f *process.Func[A], args A, opts ...process.Option) *process.Process {
 	t.Helper()
-	p, err := engine.Spawn(spawnCtx(t), name, args, opts...)
+	p, err := f.Start(spawnCtx(t), args, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Kill(); p.WaitContext(context.Background()) })
 	return p
 }
 
 // wait is Wait bounded by 30 s.
-func wait(t *testing.T, p *engine.Proc) error {
+func wait(t *testing.T, p *process.Process) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -185,9 +179,9 @@ func wait(t *testing.T, p *engine.Proc) error {
 }
 
 // procError asserts that err is a *ProcError of p.
-func procError(t *testing.T, p *engine.Proc, err error) *engine.ProcError {
+func procError(t *testing.T, p *process.Process, err error) *process.Error {
 	t.Helper()
-	var pe *engine.ProcError
+	var pe *process.Error
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, p.Name(), pe.Name)
 	require.Equal(t, p.PID(), pe.PID)
@@ -213,7 +207,7 @@ func (s *syncBuf) String() string {
 }
 
 func TestSpawnReturnsNil(t *testing.T) {
-	p := spawn(t, "spawn-noop", nil)
+	p := start(t, noopP, struct{}{})
 	require.True(t, strings.HasPrefix(p.Name(), "spawn-noop-"), p.Name())
 	require.Positive(t, p.PID())
 	require.NotEqual(t, os.Getpid(), p.PID())
@@ -229,13 +223,13 @@ func TestSpawnReturnsNil(t *testing.T) {
 	require.NoError(t, p.Kill(), "Kill after exit")
 	require.Contains(t, p.String(), "exited with status 0")
 
-	q := spawn(t, "spawn-noop", struct{}{}, engine.Name("solo"))
+	q := start(t, noopP, struct{}{}, process.Name("solo"))
 	require.Equal(t, "solo", q.Name())
 	require.NoError(t, wait(t, q))
 }
 
 func TestSpawnError(t *testing.T) {
-	p := spawn(t, "spawn-error", spawnN{N: 7})
+	p := start(t, errorP, spawnN{N: 7})
 	err := wait(t, p)
 	pe := procError(t, p, err)
 	require.Equal(t, "bad thing 7", pe.Err.Error())
@@ -248,7 +242,7 @@ func TestSpawnError(t *testing.T) {
 }
 
 func TestSpawnPanic(t *testing.T) {
-	p := spawn(t, "spawn-panic", nil)
+	p := start(t, panicP, struct{}{})
 	err := wait(t, p)
 	pe := procError(t, p, err)
 	var pan *engine.PanicError
@@ -259,20 +253,20 @@ func TestSpawnPanic(t *testing.T) {
 }
 
 func TestSpawnExitCode(t *testing.T) {
-	p := spawn(t, "spawn-exit", spawnN{N: 3})
+	p := start(t, exitP, spawnN{N: 3})
 	err := wait(t, p)
 	pe := procError(t, p, err)
-	require.ErrorIs(t, err, engine.ErrProcessDied)
+	require.ErrorIs(t, err, process.ErrDied)
 	require.Equal(t, 3, pe.ExitCode)
 	require.Equal(t, 3, p.ExitCode())
 	require.Contains(t, err.Error(), "exited with status 3")
 
-	p = spawn(t, "spawn-exit", spawnN{N: 0})
+	p = start(t, exitP, spawnN{N: 0})
 	require.NoError(t, wait(t, p), "os.Exit(0) is a success")
 }
 
 func TestSpawnKill(t *testing.T) {
-	p := spawn(t, "spawn-sleep", nil, engine.Stdout(nil))
+	p := start(t, sleepP, struct{}{}, process.Stdout(nil))
 	require.True(t, p.Alive())
 	require.Equal(t, -1, p.ExitCode())
 	require.NoError(t, p.Kill())
@@ -281,20 +275,20 @@ func TestSpawnKill(t *testing.T) {
 	require.Equal(t, syscall.SIGKILL, pe.Signal)
 	require.Equal(t, -1, pe.ExitCode)
 	require.Equal(t, -1, p.ExitCode())
-	require.ErrorIs(t, err, engine.ErrProcessDied)
+	require.ErrorIs(t, err, process.ErrDied)
 	require.Contains(t, err.Error(), "killed by signal 9")
 }
 
 func TestSpawnTerminate(t *testing.T) {
 	t.Run("function returns", func(t *testing.T) {
-		p := spawn(t, "spawn-sleep", nil, engine.Stdout(nil))
+		p := start(t, sleepP, struct{}{}, process.Stdout(nil))
 		require.NoError(t, p.Terminate())
 		err := wait(t, p)
 		require.ErrorIs(t, err, context.Canceled, "the function's context was canceled and its error crossed back")
 		require.Equal(t, 1, procError(t, p, err).ExitCode)
 	})
 	t.Run("function ignores its context", func(t *testing.T) {
-		p := spawn(t, "spawn-deaf", nil)
+		p := start(t, deafP, struct{}{})
 		require.NoError(t, p.Terminate())
 		err := wait(t, p)
 		require.Equal(t, syscall.SIGTERM, procError(t, p, err).Signal)
@@ -304,7 +298,7 @@ func TestSpawnTerminate(t *testing.T) {
 func TestSpawnContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := engine.Spawn(ctx, "spawn-sleep", nil, engine.Stdout(nil))
+	p, err := sleepP.Start(ctx, struct{}{}, process.Stdout(nil))
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Kill() })
 	cancel()
@@ -313,12 +307,12 @@ func TestSpawnContextEnds(t *testing.T) {
 
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
-	_, err = engine.Spawn(ctx, "spawn-noop", nil)
+	_, err = noopP.Start(ctx, struct{}{})
 	require.ErrorIs(t, err, context.Canceled, "no process for a context that ended")
 }
 
 func TestSpawnWaitContext(t *testing.T) {
-	p := spawn(t, "spawn-sleep", nil, engine.Stdout(nil))
+	p := start(t, sleepP, struct{}{}, process.Stdout(nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	err := p.WaitContext(ctx)
@@ -331,21 +325,21 @@ func TestSpawnWaitContext(t *testing.T) {
 func TestSpawnOutput(t *testing.T) {
 	t.Run("prefixed", func(t *testing.T) {
 		var out, errOut syncBuf
-		p := spawn(t, "spawn-print", nil, engine.Name("printer"), engine.PrefixOutput(), engine.Stdout(&out), engine.Stderr(&errOut))
+		p := start(t, printP, struct{}{}, process.Name("printer"), process.PrefixOutput(), process.Stdout(&out), process.Stderr(&errOut))
 		require.NoError(t, wait(t, p))
 		require.Equal(t, "[printer] hello\n[printer] world\n[printer] partial\n", out.String())
 		require.Equal(t, "[printer] oops\n", errOut.String())
 	})
 	t.Run("unchanged", func(t *testing.T) {
 		var out, errOut syncBuf
-		p := spawn(t, "spawn-print", nil, engine.Stdout(&out), engine.Stderr(&errOut))
+		p := start(t, printP, struct{}{}, process.Stdout(&out), process.Stderr(&errOut))
 		require.NoError(t, wait(t, p))
 		require.Equal(t, "hello\nworld\npartial", out.String())
 		require.Equal(t, "oops\n", errOut.String())
 	})
 	t.Run("one writer", func(t *testing.T) {
 		var all syncBuf
-		p := spawn(t, "spawn-print", nil, engine.Name("both"), engine.PrefixOutput(), engine.Stdout(&all), engine.Stderr(&all))
+		p := start(t, printP, struct{}{}, process.Name("both"), process.PrefixOutput(), process.Stdout(&all), process.Stderr(&all))
 		require.NoError(t, wait(t, p))
 		lines := strings.Split(strings.TrimSuffix(all.String(), "\n"), "\n")
 		require.ElementsMatch(t, []string{"[both] hello", "[both] world", "[both] partial", "[both] oops"}, lines)
@@ -354,7 +348,7 @@ func TestSpawnOutput(t *testing.T) {
 
 func TestSpawnLogs(t *testing.T) {
 	var out, errOut syncBuf
-	p := spawn(t, "spawn-log", nil, engine.Name("logger"), engine.Stdout(&out), engine.Stderr(&errOut))
+	p := start(t, logP, struct{}{}, process.Name("logger"), process.Stdout(&out), process.Stderr(&errOut))
 	require.NoError(t, wait(t, p))
 	require.Equal(t, "name logger\n", out.String())
 	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
@@ -370,24 +364,6 @@ func TestSpawnLogs(t *testing.T) {
 	require.Equal(t, "main", engine.ProcessName())
 }
 
-func TestTeamWorkerLogs(t *testing.T) {
-	var errOut syncBuf
-	team, err := engine.Start(engine.Config{Workers: 2, Stderr: &errOut})
-	require.NoError(t, err)
-	defer team.Close()
-	require.NoError(t, slogKernelK.For(spawnCtx(t), team, 2, struct{}{}, engine.Static()))
-	pids := team.PIDs()
-	require.NoError(t, team.Close(), "Close waits for the workers' output")
-	got := errOut.String()
-	m := regexp.MustCompile(`worker=(\d+) pid=(\d+) name=worker-(\d+)`).FindAllStringSubmatch(got, -1)
-	require.NotEmpty(t, m, got)
-	for _, f := range m {
-		require.Equal(t, f[1], f[3], got)
-		i, _ := strconv.Atoi(f[1])
-		require.Equal(t, strconv.Itoa(pids[i]), f[2], got)
-	}
-}
-
 func TestSpawnQueue(t *testing.T) {
 	ctx := spawnCtx(t)
 	q, err := queue.CreateAnon(4096)
@@ -398,7 +374,7 @@ func TestSpawnQueue(t *testing.T) {
 	defer sum.Close()
 	tq := queue.NewTyped[int64](q, nil)
 
-	p := spawn(t, "spawn-sum", spawnSumArgs{Q: tq, Sum: sum})
+	p := start(t, sumP, spawnSumArgs{Q: tq, Sum: sum})
 	const n = 1000
 	var want int64
 	for i := range int64(n) {
@@ -418,7 +394,7 @@ func TestSpawnPipe(t *testing.T) {
 	a, b, err := queue.NewPipe("spawn-pipe", 4096, shm.Dir(dir))
 	require.NoError(t, err)
 	defer a.Close()
-	p := spawn(t, "spawn-echo", spawnEchoArgs{C: b})
+	p := start(t, echoP, spawnEchoArgs{C: b})
 	// The child has attached to its end once Spawn returned.
 	require.NoError(t, a.Unlink())
 	require.NoError(t, b.Close())
@@ -436,76 +412,67 @@ func TestSpawnPipe(t *testing.T) {
 
 func TestSpawnBadCalls(t *testing.T) {
 	ctx := spawnCtx(t)
-	_, err := engine.Spawn(ctx, "spawn-nope", nil)
-	require.ErrorIs(t, err, engine.ErrUnknownProcessFunc)
-	require.Contains(t, err.Error(), "spawn-nope")
+	// A name or argument type the function does not have cannot be
+	// written: the handle carries both. A handle that was never
+	// registered is an error.
+	var never *process.Func[int]
+	_, err := never.Start(ctx, 1)
+	require.ErrorIs(t, err, process.ErrUnknownFunc)
 
-	_, err = engine.Spawn(ctx, "spawn-error", 42)
-	require.ErrorIs(t, err, engine.ErrArgsType)
-	require.Contains(t, err.Error(), "engine_test.spawnN")
-	require.Contains(t, err.Error(), "int")
-
-	_, err = engine.Spawn(ctx, "spawn-chan", spawnChanArgs{C: make(chan int)})
+	_, err = chanP.Start(ctx, spawnChanArgs{C: make(chan int)})
 	require.ErrorIs(t, err, engine.ErrArgsEncode)
 	require.Contains(t, err.Error(), "chan")
 
-	_, err = engine.Spawn(ctx, "spawn-iface", spawnIfaceArgs{V: spawnUnregistered{X: 1}})
+	_, err = ifaceP.Start(ctx, spawnIfaceArgs{V: spawnUnregistered{X: 1}})
 	require.ErrorIs(t, err, engine.ErrArgsEncode)
 	require.Contains(t, err.Error(), "not registered")
 
-	p := spawn(t, "spawn-iface", spawnIfaceArgs{V: 3})
+	p := start(t, ifaceP, spawnIfaceArgs{V: 3})
 	require.NoError(t, wait(t, p), "a basic type in an interface crosses")
 }
 
+var (
+	lateOnce sync.Once
+	lateP    *process.Func[struct{}]
+)
+
+func TestSpawnRegisteredAfterMain(t *testing.T) {
+	// Registered here, after engine.Main returned in TestMain: the new
+	// process (which never gets here) does not have it.
+	lateOnce.Do(func() {
+		lateP = process.Register("spawn-late", func(ctx context.Context, _ struct{}) error { return nil })
+	})
+	_, err := lateP.Start(spawnCtx(t), struct{}{})
+	require.ErrorIs(t, err, process.ErrUnknownFunc)
+	require.ErrorIs(t, err, engine.ErrStart)
+	require.Contains(t, err.Error(), "spawn-late")
+	require.Contains(t, err.Error(), "initialization")
+}
+
 func TestSpawnForgottenMain(t *testing.T) {
-	got := runBounded(t, child(t, "", envSpawnNoMain+"=1", "GORACE=atexit_sleep_ms=0"),
-		"a program that spawns before engine.Main hung")
+	got, err := testproc.Start("spawn-nomain", envSpawnNoMain+"=1", "GORACE=atexit_sleep_ms=0").Wait()
+	require.NoError(t, err, "a program that starts a process before engine.Main: %s", got)
 	require.Contains(t, got, "spawn error:")
 	require.Contains(t, got, engine.ErrNoMain.Error())
-	require.Contains(t, got, "Spawn called in a process shmpar started (a process)", "the child's own message is quoted")
-	require.Equal(t, 1, strings.Count(got, "spawn error:"), "the child must not print: it exits in Spawn")
+	require.Contains(t, got, "process.Start called in a process shmpar started (a process)", "the child's own message is quoted")
+	require.Equal(t, 1, strings.Count(got, "spawn error:"), "the child must not print: it exits in Start")
 }
 
 func TestSpawnParentKilled(t *testing.T) {
-	cmd := child(t, "spawn-parent")
-	stdout, err := cmd.StdoutPipe()
+	report := filepath.Join(t.TempDir(), "report")
+	parent := testproc.Start("spawn-parent", envReport+"="+report)
+	lines := awaitReport(t, report)
+	require.Len(t, lines, 3, "parent pid, child pid, ready")
+	parentPID, err := strconv.Atoi(strings.TrimPrefix(lines[0], "parent "))
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	pid := 0
-	timeout := time.After(60 * time.Second)
-wait:
-	for {
-		select {
-		case l, ok := <-lines:
-			require.True(t, ok, "parent exited before it was ready")
-			require.NotContains(t, l, "error")
-			if p, ok := strings.CutPrefix(l, "pid "); ok {
-				pid, err = strconv.Atoi(p)
-				require.NoError(t, err)
-			}
-			if l == "ready" {
-				break wait
-			}
-		case <-timeout:
-			t.Fatal("parent did not get ready")
-		}
-	}
-	require.Positive(t, pid)
+	pid, err := strconv.Atoi(strings.TrimPrefix(lines[1], "pid "))
+	require.NoError(t, err)
 	alive, err := proc.Alive(proc.ID{PID: pid})
 	require.NoError(t, err)
 	require.True(t, alive)
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
+	require.NoError(t, syscall.Kill(parentPID, syscall.SIGKILL))
+	_, err = parent.Wait()
+	require.ErrorContains(t, err, "killed")
 
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -515,7 +482,7 @@ wait:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("spawned process %d still alive 2s after its parent was killed", pid)
+			t.Fatalf("process %d still alive 2s after its parent was killed", pid)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -523,11 +490,11 @@ wait:
 
 func TestSpawnMany(t *testing.T) {
 	const n = 8
-	procs := make([]*engine.Proc, n)
+	procs := make([]*process.Process, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			p, err := engine.Spawn(spawnCtx(t), "spawn-error", spawnN{N: i})
+			p, err := errorP.Start(spawnCtx(t), spawnN{N: i})
 			if err == nil {
 				procs[i] = p
 			} else {
@@ -547,7 +514,7 @@ func TestSpawnMany(t *testing.T) {
 }
 
 func TestSpawnedProcessRunsATeam(t *testing.T) {
-	p := spawn(t, "spawn-team", nil)
+	p := start(t, teamP, struct{}{})
 	require.NoError(t, wait(t, p))
 }
 
@@ -557,18 +524,18 @@ func TestSpawnLeavesNoDescriptors(t *testing.T) {
 		require.NoError(t, err)
 		return len(ents)
 	}
-	require.NoError(t, wait(t, spawn(t, "spawn-noop", nil))) // the lifeline pipe stays
+	require.NoError(t, wait(t, start(t, noopP, struct{}{}))) // the spawning thread and its first fds
 	before := countFDs()
 	for range 5 {
-		require.NoError(t, wait(t, spawn(t, "spawn-print", nil, engine.PrefixOutput(), engine.Stdout(io.Discard), engine.Stderr(io.Discard))))
-		require.Error(t, wait(t, spawn(t, "spawn-panic", nil)))
+		require.NoError(t, wait(t, start(t, printP, struct{}{}, process.PrefixOutput(), process.Stdout(io.Discard), process.Stderr(io.Discard))))
+		require.Error(t, wait(t, start(t, panicP, struct{}{})))
 	}
 	require.Equal(t, before, countFDs())
 }
 
 func TestSpawnEnv(t *testing.T) {
-	p := spawn(t, "spawn-env", "SHMPAR_TEST_SPAWN_ENV", engine.Env("SHMPAR_TEST_SPAWN_ENV=42"))
+	p := start(t, envP, "SHMPAR_TEST_SPAWN_ENV", process.Env("SHMPAR_TEST_SPAWN_ENV=42"))
 	require.Equal(t, "SHMPAR_TEST_SPAWN_ENV=42", procError(t, p, wait(t, p)).Err.Error())
-	p = spawn(t, "spawn-env", "SHMPAR_ENGINE_PROCESS")
+	p = start(t, envP, "SHMPAR_ENGINE_PROCESS")
 	require.Equal(t, "SHMPAR_ENGINE_PROCESS unset", procError(t, p, wait(t, p)).Err.Error(), "the marker is not left for the function's own children")
 }
