@@ -22,9 +22,6 @@ import (
 // "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C" (cpu -1: not pinned).
 const envWorker = "SHMPAR_ENGINE_WORKER"
 
-// roleWorker is the re-exec role of a team's worker processes.
-const roleWorker = "worker"
-
 // workerHold is how long an idle worker process, once done spinning, sleeps
 // without giving up its P (futex.WaitHeld) before it sleeps as an ordinary
 // blocked thread. It covers the gaps of a program that alternates parallel
@@ -34,7 +31,7 @@ const roleWorker = "worker"
 const workerHold = time.Second
 
 func init() {
-	reexec.Register(reexec.Role{Name: roleWorker, Env: envWorker, Run: runWorker})
+	reexec.Register(reexec.Role{Name: reexec.Worker, Env: envWorker, Run: runWorker})
 }
 
 // Main must be the first call in main (and in TestMain). In a process that
@@ -56,7 +53,7 @@ func Main() { reexec.Main() }
 func ProcessName() string { return reexec.Name() }
 
 // inWorker reports that this process is a team's worker.
-func inWorker() bool { return reexec.Current() == roleWorker }
+func inWorker() bool { return reexec.Current() == reexec.Worker }
 
 type workerEnv struct {
 	idx, ctl, life, ppid, cpu int

@@ -28,6 +28,9 @@ import (
 	"sync/atomic"
 )
 
+// Worker is the name of the role of a team's worker processes.
+const Worker = "worker"
+
 // Exit codes of a child that ends before it runs its role.
 const (
 	ExitNoMain  = 86 // Guard was reached in a child: the program does not call engine.Main first

@@ -1,4 +1,4 @@
-package engine
+package pool
 
 import (
 	"testing"
@@ -13,7 +13,7 @@ func FuzzPoolWire(f *testing.F) {
 	th.put(tb)
 	copy(tb[poolHdr:], "abc")
 	f.Add(tb)
-	e := wireErr{idx: 1, kind: errKindPanic, msg: "boom", stack: "stack"}
+	e := wireErr{idx: 1, kind: ekPanic, msg: "boom", stack: "stack"}
 	eb := appendWireErr(nil, &e)
 	rh := resHdr{kind: rmResult, n: 2, nerr: 1, errBytes: uint32(len(eb))}
 	rb := make([]byte, poolHdr)

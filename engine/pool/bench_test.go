@@ -1,10 +1,11 @@
-package engine_test
+package pool_test
 
 import (
 	"context"
 	"testing"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/pool"
 )
 
 // Python's multiprocessing.Pool(2) on the project's 2-core machine, for
@@ -12,13 +13,13 @@ import (
 // tasks/s with its default chunksize and ≈ 50 k tasks/s with chunksize 1; a
 // map of two no-op tasks ≈ 350–450 µs per call.
 
-func benchPool(b *testing.B, cfg engine.Config) *engine.Pool {
+func benchPool(b *testing.B, cfg engine.Config) *pool.Pool {
 	b.Helper()
 	team, err := engine.Start(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := engine.NewPool(team)
+	p, err := pool.On(team)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,12 +57,12 @@ func BenchmarkPoolMap(b *testing.B) {
 		for _, be := range poolBenchBackends {
 			b.Run(size.name+"/"+be.name, func(b *testing.B) {
 				p := benchPool(b, be.cfg)
-				var opts []engine.CallOption
+				var opts []pool.CallOption
 				if size.chunk > 0 {
-					opts = append(opts, engine.Chunksize(size.chunk))
+					opts = append(opts, pool.ChunkSize(size.chunk))
 				}
 				for b.Loop() {
-					if _, err := engine.Map[int, int](ctx, p, "sq", in, opts...); err != nil {
+					if _, err := sqF.Map(ctx, p, in, opts...); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -89,7 +90,7 @@ func BenchmarkPoolLatency(b *testing.B) {
 		b.Run("map2/"+be.name, func(b *testing.B) {
 			p := benchPool(b, be.cfg)
 			for b.Loop() {
-				if _, err := engine.Map[struct{}, struct{}](ctx, p, "noop", in); err != nil {
+				if _, err := noopF.Map(ctx, p, in); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -119,12 +120,12 @@ func BenchmarkPoolMapGob(b *testing.B) {
 		for _, be := range poolBenchBackends {
 			b.Run(be.name+map[int]string{0: "/auto", 1: "/chunk=1"}[chunk], func(b *testing.B) {
 				p := benchPool(b, be.cfg)
-				var opts []engine.CallOption
+				var opts []pool.CallOption
 				if chunk > 0 {
-					opts = append(opts, engine.Chunksize(chunk))
+					opts = append(opts, pool.ChunkSize(chunk))
 				}
 				for b.Loop() {
-					if _, err := engine.Map[wordArgs, string](ctx, p, "repeat", in, opts...); err != nil {
+					if _, err := repeatF.Map(ctx, p, in, opts...); err != nil {
 						b.Fatal(err)
 					}
 				}

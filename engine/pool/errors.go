@@ -1,4 +1,4 @@
-package engine
+package pool
 
 import (
 	"errors"
@@ -7,26 +7,25 @@ import (
 	"syscall"
 )
 
-// Sentinel errors of the Pool. Like the package's other sentinels, errors
-// with one of these causes wrap it: test with errors.Is.
+// Sentinel errors of the pool. Errors with one of these causes wrap it:
+// test with errors.Is. Package engine's sentinels (engine.ErrWorkerDied,
+// engine.ErrArgsEncode, engine.ErrArgsTooLarge, engine.ErrClosed) describe
+// the failures a pool shares with the team.
 var (
-	// ErrUnknownFunc is returned when a pool call names a function that was
-	// not registered with RegisterFunc (functions are registered in init,
-	// before Main runs).
-	ErrUnknownFunc = errors.New("unknown pool function")
-
-	// ErrFuncType is returned when a pool call's input or output type
-	// differs from the types the function was registered with.
-	ErrFuncType = errors.New("pool function called with the wrong types")
+	// ErrUnknownFunc is the Err of the TaskErrors of a call whose function
+	// the worker processes do not have: it was registered after engine.Main
+	// ran (outside package initialization), so the workers, which run the
+	// program again, do not register it.
+	ErrUnknownFunc = errors.New("pool function not registered in the worker process")
 
 	// ErrTaskTimeout is the Err of a TaskError whose task ran longer than
 	// the call's Timeout. The worker process that ran it was killed and is
 	// replaced.
 	ErrTaskTimeout = errors.New("task timed out")
 
-	// ErrPoolClosed is returned by calls on a closed Pool, and by calls
-	// still running when it closes.
-	ErrPoolClosed = errors.New("pool closed")
+	// ErrClosed is returned by calls on a closed Pool, and by calls still
+	// running when it closes.
+	ErrClosed = errors.New("pool closed")
 
 	// ErrNotDone is returned by Future.Result while the task has not
 	// finished.
@@ -44,10 +43,10 @@ type TaskError struct {
 	PID    int    // process that ran it (the coordinator's for the goroutine backend)
 
 	// Err is what went wrong: the function's error (recreated from its text
-	// when it came from a worker process, so errors.Is sees only this
-	// package's sentinels and the context errors), a *PanicError, an error
-	// wrapping ErrTaskTimeout, ErrWorkerDied, ErrArgsEncode or
-	// ErrArgsTooLarge.
+	// when it came from a worker process, so errors.Is sees only the
+	// sentinels of engine and of this package and the context errors), an
+	// *engine.PanicError, an error wrapping ErrTaskTimeout, ErrUnknownFunc,
+	// engine.ErrWorkerDied, engine.ErrArgsEncode or engine.ErrArgsTooLarge.
 	Err error
 
 	// Stack is the stack of the goroutine that panicked, empty otherwise.
@@ -64,7 +63,7 @@ type TaskError struct {
 // worker's output when there is one.
 func (e *TaskError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "engine: func %q task %d", e.Func, e.Index)
+	fmt.Fprintf(&b, "func %q task %d", e.Func, e.Index)
 	if e.Worker >= 0 {
 		fmt.Fprintf(&b, ": worker %d (pid %d)", e.Worker, e.PID)
 	}
@@ -87,11 +86,11 @@ type TaskErrors []*TaskError
 func (e TaskErrors) Error() string {
 	switch len(e) {
 	case 0:
-		return "engine: no task failed"
+		return "no task failed"
 	case 1:
 		return e[0].Error()
 	}
-	return fmt.Sprintf("engine: %d tasks failed; the first: %v", len(e), e[0])
+	return fmt.Sprintf("%d tasks failed; the first: %v", len(e), e[0])
 }
 
 // Unwrap returns the task errors, for errors.Is and errors.As.

@@ -1,4 +1,4 @@
-package engine
+package pool
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/shmpar/shmpar/engine"
 )
 
 // goPool is the Pool of a goroutine team: one goroutine per participant
@@ -65,7 +67,7 @@ func (g *goPool) submit(c *call, bs []*batch) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return fmt.Errorf("engine: %w", ErrPoolClosed)
+		return fmt.Errorf("pool: %w", ErrClosed)
 	}
 	if c.runCtx == nil {
 		c.runCtx, c.runStop = context.WithCancel(c.ctx)
@@ -102,15 +104,15 @@ func (g *goPool) close() error {
 	for c := range calls {
 		c.canceled.Store(true)
 		c.runStop()
-		c.finish(fmt.Errorf("engine: %w", ErrPoolClosed))
+		c.finish(fmt.Errorf("pool: %w", ErrClosed))
 	}
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
-	case <-time.After(DefaultCloseTimeout):
-		return errors.New("engine: Pool.Close: tasks are still running in their goroutines")
+	case <-time.After(engine.DefaultCloseTimeout):
+		return errors.New("pool: Pool.Close: tasks are still running in their goroutines")
 	}
 }
 

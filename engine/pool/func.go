@@ -1,18 +1,19 @@
-package engine
+package pool
 
 import (
 	"context"
 	"encoding/gob"
 	"fmt"
-	"github.com/shmpar/shmpar/engine/internal/codec"
 	"io"
 	"reflect"
 	"slices"
-	"sync"
-	"sync/atomic"
+
+	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/codec"
+	"github.com/shmpar/shmpar/engine/internal/registry"
 )
 
-// poolFunc is a function registered with RegisterFunc. It is immutable after
+// poolFunc is a function registered with Register. It is immutable after
 // registration.
 type poolFunc struct {
 	name       string
@@ -20,7 +21,7 @@ type poolFunc struct {
 	idempotent bool
 
 	// inFlat and outFlat report that the type is copied byte for byte
-	// instead of gob-encoded (see flatType).
+	// instead of gob-encoded (see codec.Flat).
 	inFlat, outFlat bool
 
 	// inPlain reports that gob encoding of In cannot fail for some values
@@ -28,9 +29,9 @@ type poolFunc struct {
 	// not encoded once in advance to find the values that fail.
 	inPlain bool
 
-	// inErr and outErr are set when values of the type can never cross to a
-	// worker process (found by walking the type at registration).
-	inErr, outErr error
+	// err is set when values of In or Out can never cross to a worker
+	// process (found by walking the types at registration).
+	err error
 
 	ops funcOps
 }
@@ -48,24 +49,36 @@ type funcOps interface {
 	runLocal(g *goPool, gw *goWorker, b *batch)
 }
 
-var funcRegistry struct {
-	mu sync.Mutex
-	m  atomic.Pointer[map[string]*poolFunc]
+// funcs are the registered functions: a worker process finds a batch's
+// function here by its name.
+var funcs = registry.New[*poolFunc]("pool: function")
+
+// Func is a function registered with Register: it takes an In and returns
+// an Out, and runs as tasks on a Pool. A *Func is safe for concurrent use.
+type Func[In, Out any] struct{ f *poolFunc }
+
+// FuncOption changes how a function is registered.
+type FuncOption func(*funcConfig)
+
+type funcConfig struct {
+	idempotent bool
 }
 
-func lookupFunc(name string) *poolFunc {
-	m := funcRegistry.m.Load()
-	if m == nil {
-		return nil
-	}
-	return (*m)[name]
-}
+// Idempotent declares that running the function twice on an input is
+// harmless: a task whose worker process died while it ran (or before its
+// result was sent) is then run again, up to three times, instead of
+// failing with engine.ErrWorkerDied.
+func Idempotent() FuncOption { return func(c *funcConfig) { c.idempotent = true } }
 
-// RegisterFunc registers fn under name for the calls of a Pool (Map, Imap,
-// ImapUnordered, Apply, ApplyAsync). Call it from an init function (or a
-// package-level var initializer): the worker processes run the same program
-// but never return from Main, so only what is registered during
-// initialization exists there.
+// Register registers fn under name and returns its handle, through which
+// programs run it on a Pool (Map, Imap, ImapUnordered, Apply, Submit).
+// Call it from an init function or a package-level var initializer: the
+// worker processes run the same program but never return from engine.Main,
+// so only what is registered during initialization exists there.
+//
+//	var area = pool.Register("area", func(ctx context.Context, r Rect) (float64, error) {
+//		return r.W * r.H, nil
+//	})
 //
 // A task runs fn once on one input. Inputs and results cross between
 // processes with the pool's codec: encoding/gob, except that a flat type —
@@ -73,37 +86,36 @@ func lookupFunc(name string) *poolFunc {
 // exported — is copied byte for byte, which gives the same value (both sides
 // run the same binary) without the cost of encoding. A type that gob can
 // never encode (a chan, a func, a struct without exported fields) is an
-// error at the first call, before anything runs. To pass several arguments,
-// make In a struct (see the StarMap example); bulk data belongs in shared
-// arrays (*array.Array crosses as its name).
+// error (engine.ErrArgsEncode) at the first call, before anything runs. To
+// pass several arguments, make In a struct (see the starmap example); bulk
+// data belongs in shared arrays (*array.Array crosses as its name).
 //
 // The context fn receives is done when the call is canceled, the task's
 // Timeout passes, or the pool closes; fn must not keep it after it returns.
-// With Idempotent, a task whose worker process died while it ran (or before
-// its result was sent) is run again, up to three times; otherwise it fails
-// with ErrWorkerDied.
 //
-// RegisterFunc panics if name is empty, longer than MaxKernelName or already
-// registered, or if fn is nil.
-func RegisterFunc[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error), opts ...KernelOption) {
+// Register panics if name is empty, longer than 200 bytes or already
+// registered, or if fn is nil. The names of pool functions are separate
+// from those of kernels and process functions.
+func Register[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error), opts ...FuncOption) *Func[In, Out] {
 	if fn == nil {
-		panic(fmt.Sprintf("engine: RegisterFunc %q: nil function", name))
-	}
-	if name == "" || len(name) > MaxKernelName {
-		panic(fmt.Sprintf("engine: function name %q: must be 1 to %d bytes", name, MaxKernelName))
+		panic(fmt.Sprintf("pool: Register %q: nil function", name))
 	}
 	in, out := reflect.TypeFor[In](), reflect.TypeFor[Out]()
+	ic, oc := codec.Of(in), codec.Of(out)
 	f := &poolFunc{
 		name:    name,
 		in:      in,
 		out:     out,
-		inFlat:  codec.Flat(in),
-		outFlat: codec.Flat(out),
-		inPlain: in.Kind() != reflect.Interface && codec.Plain(in),
-		inErr:   codec.Of(in).Err,
-		outErr:  codec.Of(out).Err,
+		inFlat:  ic.Flat,
+		outFlat: oc.Flat,
+		inPlain: in.Kind() != reflect.Interface && ic.Plain,
 	}
-	var cfg kernelConfig
+	if ic.Err != nil {
+		f.err = fmt.Errorf("pool: func %q: input: %w: %w", name, engine.ErrArgsEncode, ic.Err)
+	} else if oc.Err != nil {
+		f.err = fmt.Errorf("pool: func %q: result: %w: %w", name, engine.ErrArgsEncode, oc.Err)
+	}
+	var cfg funcConfig
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -111,41 +123,22 @@ func RegisterFunc[In, Out any](name string, fn func(ctx context.Context, in In) 
 	}
 	f.idempotent = cfg.idempotent
 	f.ops = &funcImpl[In, Out]{f: f, fn: fn}
-
-	funcRegistry.mu.Lock()
-	defer funcRegistry.mu.Unlock()
-	old := funcRegistry.m.Load()
-	m := make(map[string]*poolFunc)
-	if old != nil {
-		if _, dup := (*old)[name]; dup {
-			panic(fmt.Sprintf("engine: function %q registered twice", name))
-		}
-		for k, v := range *old {
-			m[k] = v
-		}
-	}
-	m[name] = f
-	funcRegistry.m.Store(&m)
+	funcs.Add(name, f)
+	return &Func[In, Out]{f}
 }
 
-// funcFor looks up the function name and checks that it takes In and
-// returns Out.
-func funcFor[In, Out any](name string) (*poolFunc, error) {
-	f := lookupFunc(name)
-	if f == nil {
-		return nil, fmt.Errorf("engine: %w %q (register it with engine.RegisterFunc in an init function)", ErrUnknownFunc, name)
+// Name returns the name the function was registered under.
+func (h *Func[In, Out]) Name() string { return h.f.name }
+
+// check returns the function of a handle, or why it cannot run.
+func (h *Func[In, Out]) check() (*poolFunc, error) {
+	if h == nil || h.f == nil {
+		return nil, fmt.Errorf("pool: a nil or zero Func (use the value Register returns): %w", ErrUnknownFunc)
 	}
-	in, out := reflect.TypeFor[In](), reflect.TypeFor[Out]()
-	if f.in != in || f.out != out {
-		return nil, fmt.Errorf("engine: %w: func %q takes %s and returns %s, called with %s and %s", ErrFuncType, name, f.in, f.out, in, out)
+	if h.f.err != nil {
+		return nil, h.f.err
 	}
-	if f.inErr != nil {
-		return nil, fmt.Errorf("engine: func %q: input: %w: %w", name, ErrArgsEncode, f.inErr)
-	}
-	if f.outErr != nil {
-		return nil, fmt.Errorf("engine: func %q: result: %w: %w", name, ErrArgsEncode, f.outErr)
-	}
-	return f, nil
+	return h.f, nil
 }
 
 // funcImpl holds a registered function with its types. In a worker process

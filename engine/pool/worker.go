@@ -1,12 +1,10 @@
-package engine
+package pool
 
 import (
 	"context"
 	"encoding/gob"
 	"errors"
 	"fmt"
-	"github.com/shmpar/shmpar/engine/internal/remote"
-	"github.com/shmpar/shmpar/engine/internal/spin"
 	"io"
 	"os"
 	"runtime/debug"
@@ -14,15 +12,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/remote"
+	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/queue"
 )
 
-// The worker side of a Pool. A pool session is one For of the internal
-// kernel poolServerKernel with one chunk per participant: each worker
-// process serves its task queue until the coordinator sends it a stop
-// message (or the job stops). The coordinator itself (a Primary
-// participant) returns at once: it is busy feeding and collecting.
-const poolServerKernel = "engine.pool-server"
+// The worker side of a Pool. A pool session is one For of the kernel
+// server with one chunk per participant: each worker process serves its
+// task queue until the coordinator sends it a stop message (or the job
+// stops). The coordinator itself (a Primary participant) returns at once:
+// it is busy feeding and collecting.
 
 // poolArgs are the arguments of a pool session.
 type poolArgs struct {
@@ -37,16 +37,16 @@ type poolArgs struct {
 	Spin    time.Duration
 }
 
-var poolServer = Register(poolServerKernel, poolServe)
+var server = engine.Register("shmpar/pool.server", serve)
 
-func poolServe(c *Ctx, a poolArgs, lo, hi int) error {
+func serve(c *engine.Ctx, a poolArgs, lo, hi int) error {
 	if os.Getpid() == a.Coord {
 		return nil // the primary participant runs no tasks
 	}
 	me := c.Worker()
 	qi := me - a.First
 	if a.State == nil || a.Results == nil || qi < 0 || qi >= len(a.Tasks) || me >= len(a.State.slots) {
-		return fmt.Errorf("engine: pool session for participant %d: bad arguments", me)
+		return fmt.Errorf("pool: session for participant %d: bad arguments", me)
 	}
 	slot := &a.State.slots[me]
 	if slot.finished.Load() == a.Session {
@@ -60,7 +60,7 @@ func poolServe(c *Ctx, a poolArgs, lo, hi int) error {
 // a worker process at a time.
 type poolWorker struct {
 	pool    uint64
-	c       *Ctx
+	c       *engine.Ctx
 	job     context.Context
 	a       *poolArgs
 	me      int
@@ -96,7 +96,7 @@ func poolWorkerFor(id uint64) *poolWorker {
 }
 
 // serve runs one session: hello, then batches until a stop message.
-func (w *poolWorker) serve(c *Ctx, a *poolArgs, me int, slot *poolSlot) error {
+func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) error {
 	w.c, w.a, w.me, w.slot, w.session = c, a, me, slot, a.Session
 	w.job = c.Context()
 	w.in, w.out, w.broken = gobIn{}, gobOut{}, false
@@ -115,7 +115,7 @@ func (w *poolWorker) serve(c *Ctx, a *poolArgs, me int, slot *poolSlot) error {
 		w.msg = msg
 		var h taskHdr
 		if err := h.get(msg); err != nil {
-			return fmt.Errorf("engine: pool worker %d: %w", me, err)
+			return fmt.Errorf("pool: worker %d: %w", me, err)
 		}
 		if h.session != a.Session {
 			continue // left over from an earlier session (already accounted for)
@@ -126,7 +126,7 @@ func (w *poolWorker) serve(c *Ctx, a *poolArgs, me int, slot *poolSlot) error {
 			return nil
 		case tmBatch:
 		default:
-			return fmt.Errorf("engine: pool worker %d: unknown task message kind %d", me, h.kind)
+			return fmt.Errorf("pool: worker %d: unknown task message kind %d", me, h.kind)
 		}
 		if h.flags&tfResetResults != 0 {
 			w.out.reset()
@@ -134,13 +134,13 @@ func (w *poolWorker) serve(c *Ctx, a *poolArgs, me int, slot *poolSlot) error {
 		name, payload := h.body(msg)
 		f := w.lastF
 		if f == nil || f.name != string(name) {
-			f = lookupFunc(string(name))
+			f, _ = funcs.Lookup(string(name))
 			w.lastF = f
 		}
 		if f == nil {
-			err = fmt.Errorf("%w %q in the worker process (functions must be registered in init, before engine.Main runs)", ErrUnknownFunc, name)
+			err = fmt.Errorf("%w: %q (register pool functions at package initialization, before engine.Main runs)", ErrUnknownFunc, name)
 			w.in.dec = nil // the payload's types were not read
-			err = w.sendFailure(&h, rfDecodeFail|rfWantReset, ekDecode, err)
+			err = w.sendFailure(&h, rfDecodeFail|rfWantReset, ekUnknown, err)
 		} else {
 			err = f.ops.serve(w, &h, payload)
 		}
@@ -156,7 +156,7 @@ func (w *poolWorker) stopped(err error) error {
 	if w.c.Err() != nil {
 		return nil
 	}
-	return fmt.Errorf("engine: pool worker %d: %w", w.me, err)
+	return fmt.Errorf("pool: worker %d: %w", w.me, err)
 }
 
 // get takes the next task message. While there is none it polls the
@@ -282,9 +282,9 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 
 // taskWireErr describes a task's failure for the coordinator.
 func taskWireErr(j uint32, err error, stack string) wireErr {
-	e := wireErr{idx: j, kind: errKindError, sentinel: uint8(remote.Code(err)), msg: err.Error(), stack: stack}
-	if pe, ok := err.(*PanicError); ok {
-		e.kind, e.msg = errKindPanic, pe.Value
+	e := wireErr{idx: j, kind: ekError, sentinel: uint8(remote.Code(err)), msg: err.Error(), stack: stack}
+	if pe, ok := err.(*engine.PanicError); ok {
+		e.kind, e.msg = ekPanic, pe.Value
 	}
 	return e
 }
@@ -294,7 +294,7 @@ func taskWireErr(j uint32, err error, stack string) wireErr {
 func callTask[In, Out any](fn func(context.Context, In) (Out, error), ctx context.Context, in In) (out Out, stack string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &PanicError{Value: fmt.Sprint(r)}
+			err = &engine.PanicError{Value: fmt.Sprint(r)}
 			stack = string(debug.Stack())
 		}
 	}()
@@ -330,7 +330,7 @@ func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, f
 				var zero Out
 				outs[off] = zero
 				w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off), kind: ekTooLarge,
-					msg: fmt.Sprintf("%v: the result is %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", ErrArgsTooLarge, len(msg), w.maxMsg)})
+					msg: fmt.Sprintf("%v: the result is %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", engine.ErrArgsTooLarge, len(msg), w.maxMsg)})
 				continue
 			}
 			rh := resHdr{kind: rmResult, flags: flags, worker: uint16(w.me), n: uint32(k), session: w.session, seq: h.seq,
@@ -391,8 +391,8 @@ func (o *funcImpl[In, Out]) dropUnencodable(w *poolWorker, part []Out, off int) 
 	for j := range part {
 		if err := enc.Encode(&part[j]); err != nil {
 			part[j] = zero
-			w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off + j), kind: ekEncode, sentinel: uint8(remote.Code(ErrArgsEncode)),
-				msg: fmt.Sprintf("%v: result of type %s: %v; results cross to the coordinator with encoding/gob", ErrArgsEncode, o.f.out, err)})
+			w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off + j), kind: ekEncode, sentinel: uint8(remote.Code(engine.ErrArgsEncode)),
+				msg: fmt.Sprintf("%v: result of type %s: %v; results cross to the coordinator with encoding/gob", engine.ErrArgsEncode, o.f.out, err)})
 			enc = gob.NewEncoder(io.Discard)
 		}
 	}
@@ -422,7 +422,7 @@ func insertWireErr(errs []wireErr, e wireErr) []wireErr {
 // for the channel.
 type taskCtx struct {
 	st       *poolShared
-	job      *Ctx
+	job      *engine.Ctx
 	call     uint64
 	deadline time.Time
 	hasDL    bool
@@ -431,7 +431,7 @@ type taskCtx struct {
 	stop     chan struct{}
 }
 
-func (c *taskCtx) begin(st *poolShared, job *Ctx, call uint64, timeout int64) {
+func (c *taskCtx) begin(st *poolShared, job *engine.Ctx, call uint64, timeout int64) {
 	c.st, c.job, c.call = st, job, call
 	c.hasDL = timeout > 0
 	if c.hasDL {
@@ -450,13 +450,13 @@ func (c *taskCtx) end() {
 
 func (c *taskCtx) Deadline() (time.Time, bool) { return c.deadline, c.hasDL }
 func (c *taskCtx) Value(any) any               { return nil }
-func (c *taskCtx) String() string              { return "engine.taskContext" }
+func (c *taskCtx) String() string              { return "pool.taskContext" }
 
 func (c *taskCtx) Err() error {
 	return taskErrOf(c.st, c.job, c.call, c.deadline, c.hasDL)
 }
 
-func taskErrOf(st *poolShared, job *Ctx, call uint64, deadline time.Time, hasDL bool) error {
+func taskErrOf(st *poolShared, job *engine.Ctx, call uint64, deadline time.Time, hasDL bool) error {
 	if st.canceled(call) || job.Err() != nil {
 		return context.Canceled
 	}
@@ -478,7 +478,7 @@ func (c *taskCtx) Done() <-chan struct{} {
 
 // pollTask closes done when the task's context ends (checked every
 // millisecond), or returns when the task does.
-func pollTask(st *poolShared, job *Ctx, call uint64, deadline time.Time, hasDL bool, done, stop chan struct{}) {
+func pollTask(st *poolShared, job *engine.Ctx, call uint64, deadline time.Time, hasDL bool, done, stop chan struct{}) {
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
 	for {

@@ -1,11 +1,11 @@
-package engine
+package pool
 
 import (
 	"context"
 	"iter"
 )
 
-// Future is the result of a task started with ApplyAsync (Python's
+// Future is the result of a task started with Func.Submit (Python's
 // AsyncResult, concurrent.futures.Future). Its methods may be called from
 // several goroutines.
 type Future[Out any] struct {
@@ -26,7 +26,7 @@ func (f *Future[Out]) Done() <-chan struct{} { return f.done }
 // Wait waits for the task and returns its result, or a *TaskError for a
 // failed task, or the error that kept it from running. If ctx ends first,
 // Wait returns ctx.Err(); the task goes on (cancel it with the context
-// passed to ApplyAsync).
+// passed to Submit).
 func (f *Future[Out]) Wait(ctx context.Context) (Out, error) {
 	select {
 	case <-f.done:
