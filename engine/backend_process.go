@@ -110,7 +110,7 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 	}()
 	t.c, err = initControl(t.seg.Data(), l)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("engine: Start: %w", err)
 	}
 	t.h = t.c.h
 	t.h.errOwner.Store(-1)
@@ -189,7 +189,7 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 	cmd.Stderr = tail
 	cmd.SysProcAttr = reexec.SysProcAttr()
 	if err := reexec.Start(cmd); err != nil {
-		return nil, fmt.Errorf("engine: %w %d: %w", ErrStart, i, err)
+		return nil, fmt.Errorf("engine: %w: worker %d: %w", ErrStart, i, err)
 	}
 	w := &wproc{idx: i, cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), tail: tail}
 	t.procMu.Lock()
@@ -443,7 +443,7 @@ func (t *procTeam) block(q int) *atomic.Uint32 { return &t.c.slots[q].block }
 
 func (t *procTeam) primaryFail(w, lo, hi int, err error, stack string) {
 	if t.h.errOwner.CompareAndSwap(-1, int32(w)) {
-		t.primErr = &WorkerError{Kernel: t.prim.k.name, Worker: w, PID: t.pid, Lo: lo, Hi: hi, Err: err, Stack: stack}
+		t.primErr = &WorkerError{Kernel: t.prim.k.name, Worker: w, Lo: lo, Hi: hi, Failure: Failure{PID: t.pid, Err: err, Stack: stack}}
 	}
 	t.h.stop.CompareAndSwap(stopNone, stopFailed)
 }
@@ -620,8 +620,11 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, close
 		if !j.k.idempotent {
 			how, sig := w.describe()
 			return nil, &WorkerError{
-				Kernel: j.k.name, Worker: i, PID: w.pid, Lo: int(e.lo), Hi: int(e.hi), Signal: sig, Output: w.tail.String(),
-				Err: fmt.Errorf("%w: it %s while running the chunk; the kernel is not registered as Idempotent, so the chunk was not run again", ErrWorkerDied, how),
+				Kernel:  j.k.name,
+				Worker:  i,
+				Lo:      int(e.lo),
+				Hi:      int(e.hi),
+				Failure: Failure{PID: w.pid, Signal: sig, Output: w.tail.String(), Err: fmt.Errorf("%w: it %s while running the chunk; the kernel is not registered as Idempotent, so the chunk was not run again", ErrWorkerDied, how)},
 			}
 		}
 		list = append(list, e)
@@ -661,13 +664,16 @@ func (t *procTeam) failure(j *job, owner int, g uint32) error {
 		}
 	}
 	if owner < t.first || owner >= t.parts {
-		return &WorkerError{Kernel: j.k.name, Worker: owner, Err: fmt.Errorf("engine: job failed, but the failing worker index %d is out of range", owner)}
+		return &WorkerError{Kernel: j.k.name, Worker: owner, Failure: Failure{Err: fmt.Errorf("job failed, but the failing worker index %d is out of range", owner)}}
 	}
 	w := t.procs[owner]
 	if w.exited() && t.c.slots[owner].inJob.Load() == g {
 		how, sig := w.describe()
-		return &WorkerError{Kernel: j.k.name, Worker: owner, PID: w.pid, Signal: sig, Output: w.tail.String(),
-			Err: fmt.Errorf("%w: it %s while reporting a failure", ErrWorkerDied, how)}
+		return &WorkerError{
+			Kernel:  j.k.name,
+			Worker:  owner,
+			Failure: Failure{PID: w.pid, Signal: sig, Output: w.tail.String(), Err: fmt.Errorf("%w: it %s while reporting a failure", ErrWorkerDied, how)},
+		}
 	}
 	kind, sentinel, lo, hi, msg, stack := t.c.readErr(owner)
 	var err error
@@ -677,7 +683,7 @@ func (t *procTeam) failure(j *job, owner int, g uint32) error {
 	default:
 		err = remote.New(msg, sentinel)
 	}
-	return &WorkerError{Kernel: j.k.name, Worker: owner, PID: w.pid, Lo: lo, Hi: hi, Err: err, Stack: stack}
+	return &WorkerError{Kernel: j.k.name, Worker: owner, Lo: lo, Hi: hi, Failure: Failure{PID: w.pid, Err: err, Stack: stack}}
 }
 
 // close asks the workers to exit, closes the lifeline, kills what is left

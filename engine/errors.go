@@ -51,15 +51,49 @@ var (
 	ErrNoMain = errors.New("worker processes did not start: engine.Main() must be the first call in main")
 
 	// ErrStart is returned by Start (and by a job that restarts a dead
-	// worker) when a worker process cannot be started or does not report
-	// ready in time.
-	ErrStart = errors.New("cannot start worker process")
+	// worker, and by process.Start) when a process cannot be started or
+	// does not report ready in time.
+	ErrStart = errors.New("cannot start process")
 
 	// ErrInWorker is returned by Start when it is called inside a kernel
 	// running in a worker process with the Process backend: worker processes
 	// do not start teams of their own.
 	ErrInWorker = errors.New("cannot start a process team inside a worker process")
 )
+
+// Failure is what the failure types of shmpar have in common: the process
+// that ran the code that failed, what went wrong, and how that process
+// ended if it died. WorkerError (a chunk of a kernel), pool.TaskError (a
+// task of a pool call) and process.Error (a process started by package
+// engine/process) embed it, and each adds what failed.
+type Failure struct {
+	// PID is the process that ran the failed code (the coordinator's for a
+	// primary or goroutine participant); 0 if it never ran.
+	PID int
+
+	// Err is what went wrong: the code's error (recreated from its text
+	// when it came from another process, so errors.Is sees only this
+	// package's sentinels, the context errors and those of the package
+	// that returned the failure), a *PanicError, or an error wrapping
+	// ErrWorkerDied, process.ErrDied or another cause the failure type
+	// documents.
+	Err error
+
+	// Stack is the stack of the goroutine that panicked, empty for an
+	// error return or a dead process.
+	Stack string
+
+	// Signal is the signal that killed the process (SIGKILL, SIGSEGV, ...),
+	// 0 if it did not die by a signal.
+	Signal syscall.Signal
+
+	// Output is the tail of what a process that died wrote to its stderr (a
+	// Go runtime fatal error, a cgo crash report), empty otherwise.
+	Output string
+}
+
+// Unwrap returns Err.
+func (f *Failure) Unwrap() error { return f.Err }
 
 // WorkerError describes the failure of one chunk of a job: the kernel
 // returned an error, panicked, or its worker process died. For and Reduce
@@ -68,33 +102,16 @@ var (
 type WorkerError struct {
 	Kernel string // the kernel's registered name
 	Worker int    // participant index, 0 ≤ Worker < Team.Workers()
-	PID    int    // the process that ran the chunk (the coordinator's pid for a primary or goroutine participant)
 	Lo, Hi int    // the chunk [Lo, Hi) that failed; Lo == Hi when no chunk was running
-
-	// Err is what went wrong: the kernel's error (recreated from its text
-	// when it came from a worker process, so errors.Is sees only this
-	// package's sentinels), a *PanicError, or an error wrapping
-	// ErrWorkerDied.
-	Err error
-
-	// Stack is the goroutine stack at the panic, empty for an error return
-	// or a dead worker.
-	Stack string
-
-	// Signal is the signal that killed the worker process (SIGKILL,
-	// SIGSEGV, ...), 0 if it did not die by a signal.
-	Signal syscall.Signal
-
-	// Output is the tail of what a dead worker process wrote to its stderr
-	// (a Go runtime fatal error, a cgo crash report), empty otherwise.
-	Output string
+	Failure
 }
 
-// Error formats the failure on one line, followed by the stack or output
-// when there is one.
+// Error formats the failure on one line — the kernel, the participant and
+// its pid, the chunk, what went wrong — followed by the worker's stderr
+// when it died.
 func (e *WorkerError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "engine: kernel %q: worker %d (pid %d)", e.Kernel, e.Worker, e.PID)
+	fmt.Fprintf(&b, "kernel %q: worker %d (pid %d)", e.Kernel, e.Worker, e.PID)
 	if e.Lo != e.Hi {
 		fmt.Fprintf(&b, " chunk [%d, %d)", e.Lo, e.Hi)
 	}
@@ -104,9 +121,6 @@ func (e *WorkerError) Error() string {
 	}
 	return b.String()
 }
-
-// Unwrap returns Err.
-func (e *WorkerError) Unwrap() error { return e.Err }
 
 // PanicError is the Err of a WorkerError when the kernel panicked. Value is
 // the panic value formatted with fmt ("%v"), since the value itself may live

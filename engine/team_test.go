@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -290,6 +291,7 @@ func TestArgsTooLarge(t *testing.T) {
 	team := startTeam(t, engine.Config{Workers: 1, MaxArgs: 4096})
 	err := bytesK.For(testCtx(t), team, 10, make([]byte, 10000))
 	require.ErrorIs(t, err, engine.ErrArgsTooLarge)
+	require.Equal(t, 1, strings.Count(err.Error(), "engine: "), "one prefix: %v", err)
 	require.NoError(t, bytesK.For(testCtx(t), team, 10, make([]byte, 100)))
 }
 
@@ -566,6 +568,7 @@ func TestKernelRegisteredAfterMain(t *testing.T) {
 	require.ErrorAs(t, err, &we)
 	require.ErrorIs(t, err, engine.ErrUnknownKernel)
 	require.Contains(t, err.Error(), "init")
+	require.NotContains(t, err.Error(), "engine: ", "a WorkerError says what failed, with no package prefix")
 	// The goroutine backend has it.
 	g := startTeam(t, engine.Config{Workers: 1, Backend: engine.Goroutine})
 	require.NoError(t, lateK.For(testCtx(t), g, 10, struct{}{}))
@@ -642,4 +645,17 @@ func TestForDoesNotAllocate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Each failure type says what failed, once, with no package prefix (the
+// caller adds its own context when it wraps one).
+func TestWorkerErrorFormat(t *testing.T) {
+	we := &engine.WorkerError{Kernel: "k", Worker: 1, Lo: 10, Hi: 20,
+		Failure: engine.Failure{PID: 42, Err: engine.ErrWorkerDied, Signal: syscall.SIGKILL, Output: "fatal error: x"}}
+	require.Equal(t, "kernel \"k\": worker 1 (pid 42) chunk [10, 20): worker process died\nworker stderr (tail):\nfatal error: x", we.Error())
+	require.ErrorIs(t, we, engine.ErrWorkerDied)
+	we = &engine.WorkerError{Kernel: "k", Worker: 0, Failure: engine.Failure{PID: 7, Err: &engine.PanicError{Value: "boom"}}}
+	require.Equal(t, "kernel \"k\": worker 0 (pid 7): panic: boom", we.Error(), "no chunk: none is named")
+	var pe *engine.PanicError
+	require.ErrorAs(t, we, &pe)
 }

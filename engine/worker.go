@@ -340,7 +340,7 @@ func (w *worker) resolve(r *runner) bool {
 	case schedGuided:
 		r.guided = guidedStarts(r.p.hi-r.p.lo, r.p.parts, r.p.size)
 		if r.p.k != len(r.guided)-1 {
-			w.fail(w.env.idx, 0, 0, fmt.Errorf("engine: invalid guided job descriptor %+v", r.p), "")
+			w.fail(w.env.idx, 0, 0, fmt.Errorf("invalid guided job descriptor %+v", r.p), "")
 			return false
 		}
 	case schedList:

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"syscall"
+
+	"github.com/shmpar/shmpar/engine"
 )
 
 // Sentinel errors of the pool. Errors with one of these causes wrap it:
@@ -40,23 +41,14 @@ type TaskError struct {
 	Func   string // the function's registered name
 	Index  int    // position of the task's input in the call (0 for Apply)
 	Worker int    // participant that ran the task; -1 if it never ran
-	PID    int    // process that ran it (the coordinator's for the goroutine backend)
 
-	// Err is what went wrong: the function's error (recreated from its text
-	// when it came from a worker process, so errors.Is sees only the
-	// sentinels of engine and of this package and the context errors), an
-	// *engine.PanicError, an error wrapping ErrTaskTimeout, ErrUnknownFunc,
-	// engine.ErrWorkerDied, engine.ErrArgsEncode or engine.ErrArgsTooLarge.
-	Err error
-
-	// Stack is the stack of the goroutine that panicked, empty otherwise.
-	Stack string
-
-	// Signal is the signal that killed the worker process, if it died.
-	Signal syscall.Signal
-
-	// Output is the tail of a dead worker process's stderr.
-	Output string
+	// Failure holds the process that ran the task (the coordinator's for a
+	// goroutine team) and what went wrong: the function's error, an
+	// *engine.PanicError and its stack, or an error wrapping
+	// ErrTaskTimeout, ErrUnknownFunc, engine.ErrWorkerDied (with the
+	// signal and the dead worker's stderr), engine.ErrArgsEncode or
+	// engine.ErrArgsTooLarge.
+	engine.Failure
 }
 
 // Error formats the failure on one line, followed by the stack or the dead
@@ -73,9 +65,6 @@ func (e *TaskError) Error() string {
 	}
 	return b.String()
 }
-
-// Unwrap returns Err.
-func (e *TaskError) Unwrap() error { return e.Err }
 
 // TaskErrors is the error Map returns when some of its tasks failed: one
 // *TaskError per failed task, in input order. The results of the other tasks

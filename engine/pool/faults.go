@@ -167,7 +167,7 @@ func (q *procPool) lost(front []*batch, b *batch, i, j int, w *pworker, sig sysc
 		if note != "" {
 			err = fmt.Errorf("%w%s", err, note)
 		}
-		errs = append(errs, &TaskError{Func: b.c.f.name, Index: b.lo + k, Worker: w.idx, PID: w.pid, Err: err, Signal: sig, Output: out})
+		errs = append(errs, &TaskError{Func: b.c.f.name, Index: b.lo + k, Worker: w.idx, Failure: engine.Failure{PID: w.pid, Err: err, Signal: sig, Output: out}})
 	}
 	q.deliver(b, i, j, errs, 0)
 	return front

@@ -281,6 +281,8 @@ func TestPoolTeamClosedUnderneath(t *testing.T) {
 			_, err = sqF.Map(ctx, p, ints(100))
 			if c.cfg.Backend == engine.Process {
 				require.ErrorIs(t, err, engine.ErrClosed)
+				require.Equal(t, 1, strings.Count(err.Error(), "pool: "), "one prefix each: %v", err)
+				require.Equal(t, 1, strings.Count(err.Error(), "engine: "), "one prefix each: %v", err)
 			}
 			require.NoError(t, p.Close())
 		})

@@ -183,7 +183,7 @@ func (o *funcImpl[In, Out]) runLocal(g *goPool, gw *goWorker, b *batch) {
 			outs[j] = out
 			if err != nil {
 				outs[j] = zero
-				errs = append(errs, &TaskError{Func: o.f.name, Index: b.lo + j, Worker: gw.id, PID: g.pid, Err: err, Stack: stack})
+				errs = append(errs, &TaskError{Func: o.f.name, Index: b.lo + j, Worker: gw.id, Failure: engine.Failure{PID: g.pid, Err: err, Stack: stack}})
 			}
 			continue
 		}
@@ -202,7 +202,7 @@ func (o *funcImpl[In, Out]) runLocal(g *goPool, gw *goWorker, b *batch) {
 		outs[j] = out
 		if err != nil {
 			outs[j] = zero
-			gw.errs = append(gw.errs, &TaskError{Func: o.f.name, Index: b.lo + j, Worker: gw.id, PID: g.pid, Err: timeoutCause(c, err), Stack: stack})
+			gw.errs = append(gw.errs, &TaskError{Func: o.f.name, Index: b.lo + j, Worker: gw.id, Failure: engine.Failure{PID: g.pid, Err: timeoutCause(c, err), Stack: stack}})
 		}
 		gw.mu.Unlock()
 	}
@@ -292,8 +292,12 @@ func (g *goPool) takeOver(gw *goWorker, b *batch, j int, errs []*TaskError) {
 		g.cond.Signal()
 	}
 	g.mu.Unlock()
-	errs = append(errs, &TaskError{Func: c.f.name, Index: b.lo + j, Worker: gw.id, PID: g.pid,
-		Err: fmt.Errorf("%w: it ran longer than %v; its goroutine was abandoned (goroutines cannot be killed)", ErrTaskTimeout, c.timeout)})
+	errs = append(errs, &TaskError{
+		Func:    c.f.name,
+		Index:   b.lo + j,
+		Worker:  gw.id,
+		Failure: engine.Failure{PID: g.pid, Err: fmt.Errorf("%w: it ran longer than %v; its goroutine was abandoned (goroutines cannot be killed)", ErrTaskTimeout, c.timeout)},
+	})
 	c.deliver(b, 0, j+1, errs, 0)
 	if !closed {
 		g.start(gw.id)

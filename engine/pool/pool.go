@@ -94,7 +94,7 @@ func New(opts ...Option) (*Pool, error) {
 	}
 	team, err := engine.Start(cfg.team)
 	if err != nil {
-		return nil, fmt.Errorf("pool: %w", err)
+		return nil, err // engine.Start says what went wrong
 	}
 	p, err := On(team, opts...)
 	if err != nil {

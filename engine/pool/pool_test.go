@@ -546,6 +546,7 @@ func TestPoolFuncRegisteredAfterMain(t *testing.T) {
 			require.Equal(t, i, e.Index)
 			require.ErrorIs(t, e, pool.ErrUnknownFunc)
 			require.ErrorContains(t, e, "initialization")
+			require.NotContains(t, e.Error(), "pool: ", "a TaskError says what failed, with no package prefix")
 		}
 		require.Len(t, out, 10)
 		// The pool goes on.
@@ -562,8 +563,8 @@ func TestPoolFuncRegisteredAfterMain(t *testing.T) {
 
 func TestTaskErrorsFormat(t *testing.T) {
 	e := pool.TaskErrors{
-		{Func: "f", Index: 3, Worker: 1, PID: 42, Err: errors.New("bad")},
-		{Func: "f", Index: 5, Worker: -1, Err: engine.ErrWorkerDied},
+		{Func: "f", Index: 3, Worker: 1, Failure: engine.Failure{PID: 42, Err: errors.New("bad")}},
+		{Func: "f", Index: 5, Worker: -1, Failure: engine.Failure{Err: engine.ErrWorkerDied}},
 	}
 	require.Equal(t, `2 tasks failed; the first: func "f" task 3: worker 1 (pid 42): bad`, e.Error())
 	require.ErrorIs(t, e, engine.ErrWorkerDied)

@@ -140,8 +140,12 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 	if derr != nil {
 		errs = make([]*TaskError, 0, n)
 		for k := range n {
-			errs = append(errs, &TaskError{Func: c.f.name, Index: b.lo + lo + k, Worker: w.idx, PID: w.pid,
-				Err: fmt.Errorf("decode results (%s) from the worker: %w", c.f.out, derr)})
+			errs = append(errs, &TaskError{
+				Func:    c.f.name,
+				Index:   b.lo + lo + k,
+				Worker:  w.idx,
+				Failure: engine.Failure{PID: w.pid, Err: fmt.Errorf("decode results (%s) from the worker: %w", c.f.out, derr)},
+			})
 		}
 	} else if len(wes) > 0 {
 		errs = make([]*TaskError, 0, len(wes))
@@ -157,7 +161,7 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 
 // taskError recreates a worker's report of a failed task.
 func (q *procPool) taskError(b *batch, w *pworker, e wireErr) *TaskError {
-	te := &TaskError{Func: b.c.f.name, Index: b.lo + int(e.idx), Worker: w.idx, PID: w.pid, Stack: e.stack}
+	te := &TaskError{Func: b.c.f.name, Index: b.lo + int(e.idx), Worker: w.idx, Failure: engine.Failure{PID: w.pid, Stack: e.stack}}
 	switch e.kind {
 	case ekPanic:
 		te.Err = &engine.PanicError{Value: e.msg}

@@ -155,7 +155,7 @@ func (q *procPool) failTasks(b *batch, i, j int, worker, pid int, errf func(int)
 	}
 	errs := make([]*TaskError, 0, j-i)
 	for k := i; k < j; k++ {
-		errs = append(errs, &TaskError{Func: b.c.f.name, Index: b.lo + k, Worker: worker, PID: pid, Err: errf(k)})
+		errs = append(errs, &TaskError{Func: b.c.f.name, Index: b.lo + k, Worker: worker, Failure: engine.Failure{PID: pid, Err: errf(k)}})
 	}
 	q.deliver(b, i, j, errs, 0)
 }

@@ -46,7 +46,7 @@ func serve(c *engine.Ctx, a poolArgs, lo, hi int) error {
 	me := c.Worker()
 	qi := me - a.First
 	if a.State == nil || a.Results == nil || qi < 0 || qi >= len(a.Tasks) || me >= len(a.State.slots) {
-		return fmt.Errorf("pool: session for participant %d: bad arguments", me)
+		return fmt.Errorf("pool session: participant %d: bad arguments", me)
 	}
 	slot := &a.State.slots[me]
 	if slot.finished.Load() == a.Session {
@@ -115,7 +115,7 @@ func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) e
 		w.msg = msg
 		var h taskHdr
 		if err := h.get(msg); err != nil {
-			return fmt.Errorf("pool: worker %d: %w", me, err)
+			return fmt.Errorf("pool session: task message: %w", err)
 		}
 		if h.session != a.Session {
 			continue // left over from an earlier session (already accounted for)
@@ -126,7 +126,7 @@ func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) e
 			return nil
 		case tmBatch:
 		default:
-			return fmt.Errorf("pool: worker %d: unknown task message kind %d", me, h.kind)
+			return fmt.Errorf("pool session: unknown task message kind %d", h.kind)
 		}
 		if h.flags&tfResetResults != 0 {
 			w.out.reset()
@@ -156,7 +156,7 @@ func (w *poolWorker) stopped(err error) error {
 	if w.c.Err() != nil {
 		return nil
 	}
-	return fmt.Errorf("pool: worker %d: %w", w.me, err)
+	return fmt.Errorf("pool session: %w", err)
 }
 
 // get takes the next task message. While there is none it polls the

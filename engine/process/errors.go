@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"syscall"
+
+	"github.com/shmpar/shmpar/engine"
 )
 
 var (
@@ -24,27 +25,17 @@ var (
 // Error describes how a process failed; Process.Wait returns it.
 type Error struct {
 	Name string // the process's name
-	PID  int
 
 	// ExitCode is the exit status (1 when the function returned an error or
 	// panicked), -1 when a signal killed the process.
 	ExitCode int
 
-	// Signal is the signal that killed the process, 0 if none did.
-	Signal syscall.Signal
-
-	// Err is the function's error (recreated from its text, so errors.Is
-	// sees only package engine's sentinels and the context errors), an
-	// *engine.PanicError, or an error wrapping ErrDied.
-	Err error
-
-	// Stack is the stack of the goroutine that panicked, empty otherwise.
-	Stack string
-
-	// Output is the tail of what the process wrote to its stderr when it
-	// died without its function returning (a Go runtime crash report),
-	// empty otherwise.
-	Output string
+	// Failure holds the process's pid and what went wrong: the function's
+	// error (recreated from its text, so errors.Is sees only package
+	// engine's sentinels and the context errors), an *engine.PanicError
+	// and its stack, or an error wrapping ErrDied with the signal that
+	// killed the process and the tail of its stderr.
+	engine.Failure
 }
 
 // Error formats the failure on one line, followed by the stderr tail when
@@ -57,6 +48,3 @@ func (e *Error) Error() string {
 	}
 	return b.String()
 }
-
-// Unwrap returns Err.
-func (e *Error) Unwrap() error { return e.Err }

@@ -116,7 +116,7 @@ func (p *Process) describe() string {
 // result turns the reports and the exit status into Wait's error.
 func (p *Process) result() error {
 	code, sig := p.exit()
-	e := &Error{Name: p.name, PID: p.pid, ExitCode: code, Signal: sig}
+	e := &Error{Name: p.name, ExitCode: code, Failure: engine.Failure{PID: p.pid, Signal: sig}}
 	if r := p.report; r != nil {
 		switch r.Kind {
 		case repOK:

@@ -442,11 +442,13 @@ func TestSpawnRegisteredAfterMain(t *testing.T) {
 	lateOnce.Do(func() {
 		lateP = process.Register("spawn-late", func(ctx context.Context, _ struct{}) error { return nil })
 	})
-	_, err := lateP.Start(spawnCtx(t), struct{}{})
+	_, err := lateP.Start(spawnCtx(t), struct{}{}, process.Stderr(io.Discard))
 	require.ErrorIs(t, err, process.ErrUnknownFunc)
 	require.ErrorIs(t, err, engine.ErrStart)
 	require.Contains(t, err.Error(), "spawn-late")
 	require.Contains(t, err.Error(), "initialization")
+	require.True(t, strings.HasPrefix(err.Error(), "process: start "), err.Error())
+	require.Equal(t, 1, strings.Count(err.Error(), "process: start"), "one prefix: %v", err)
 }
 
 func TestSpawnForgottenMain(t *testing.T) {
