@@ -120,6 +120,7 @@ type slotFields struct {
 	chunk    atomic.Int64  // chunk claimed (tentatively) or running; noChunk when none
 	moves    atomic.Uint32 // times the worker moved itself off a shared CPU (see crowding)
 	cpu      atomic.Int32  // the CPU the worker was last seen on (worker.seen); -1 unknown
+	sleep    atomic.Uint32 // how the worker waits for a job: sleepAwake, sleepHeld, sleepBlocked
 }
 
 type slot struct {

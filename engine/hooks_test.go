@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/engine/internal/supervise"
+	"github.com/shmpar/shmpar/engine/internal/teamtest"
 )
 
 // The supervision hooks the pool uses see the team's worker processes and
@@ -17,7 +18,7 @@ func TestSupervisionHooks(t *testing.T) {
 	_, ok := supervise.Of("not a team")
 	require.False(t, ok)
 
-	team := startTeam(t, engine.Config{Workers: 3, Primary: true, CancelGrace: 300 * time.Millisecond})
+	team := teamtest.Team(t, engine.Config{Workers: 3, Primary: true, CancelGrace: 300 * time.Millisecond})
 	h, ok := supervise.Of(team)
 	require.True(t, ok)
 	require.True(t, h.Process())
@@ -47,7 +48,7 @@ func TestSupervisionHooks(t *testing.T) {
 	require.NoError(t, team.Close())
 	require.True(t, h.Closed())
 
-	g := startTeam(t, engine.Config{Workers: 2, Backend: engine.Goroutine})
+	g := teamtest.Team(t, engine.Config{Workers: 2, Backend: engine.Goroutine})
 	gh, ok := supervise.Of(g)
 	require.True(t, ok)
 	require.False(t, gh.Process())

@@ -112,10 +112,6 @@ var (
 		}
 		return nil
 	})
-	printPIDK = engine.Register("printpid", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
-		fmt.Printf("pid %d\n", os.Getpid())
-		return nil
-	})
 	nestedK = engine.Register("nested", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
 		t, err := engine.Start(engine.Config{Workers: 1})
 		if err == nil {

@@ -1,16 +1,15 @@
 package engine_test
 
 import (
-	"bytes"
 	"log/slog"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/teamtest"
 )
 
 // slogK logs from a kernel.
@@ -19,31 +18,13 @@ var slogK = engine.Register("slog-kernel", func(c *engine.Ctx, _ struct{}, lo, h
 	return nil
 })
 
-// syncBuf is a bytes.Buffer safe for concurrent use.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A team's worker processes log with their name and pid.
 func TestTeamWorkerLogs(t *testing.T) {
-	var errOut syncBuf
+	var errOut teamtest.SyncBuffer
 	team, err := engine.Start(engine.Config{Workers: 2, Stderr: &errOut})
 	require.NoError(t, err)
 	defer team.Close()
-	require.NoError(t, slogK.For(testCtx(t), team, 2, struct{}{}, engine.Static()))
+	require.NoError(t, slogK.For(teamtest.Ctx(t), team, 2, struct{}{}, engine.Static()))
 	pids := team.PIDs()
 	require.NoError(t, team.Close(), "Close waits for the workers' output")
 	got := errOut.String()

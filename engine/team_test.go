@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,43 +18,12 @@ import (
 
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/teamtest"
 )
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func newArray[T array.Element](t testing.TB, n int) *array.Array[T] {
-	t.Helper()
-	a, err := array.CreateAnon[T](max(n, 1))
-	require.NoError(t, err)
-	t.Cleanup(func() { a.Close() })
-	return a
-}
-
-func startTeam(t *testing.T, cfg engine.Config) *engine.Team {
-	t.Helper()
-	team, err := engine.Start(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, team.Close()) })
-	return team
-}
-
-// configs are the team shapes most tests run on.
-var configs = []struct {
-	name string
-	cfg  engine.Config
-}{
-	{"process", engine.Config{Workers: 2}},
-	{"process-primary", engine.Config{Workers: 3, Primary: true}},
-	{"goroutine", engine.Config{Workers: 3, Backend: engine.Goroutine}},
-}
-
 func forConfigs(t *testing.T, fn func(t *testing.T, team *engine.Team)) {
-	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) { fn(t, startTeam(t, c.cfg)) })
+	for _, c := range teamtest.Shapes {
+		t.Run(c.Name, func(t *testing.T) { fn(t, teamtest.Team(t, c.Cfg)) })
 	}
 }
 
@@ -76,8 +46,8 @@ const guard = 64 // guard elements on each side of the data
 func TestEachScheduleWritesEachElementOnce(t *testing.T) {
 	ns := []int{0, 1, 2, 3, 97, 1000, 4099}
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
-		a := newArray[int64](t, 4099+2*guard)
+		ctx := teamtest.Ctx(t)
+		a := teamtest.Array[int64](t, 4099+2*guard)
 		d := a.Data()
 		for _, s := range schedules {
 			for _, n := range ns {
@@ -99,8 +69,8 @@ func TestEachScheduleWritesEachElementOnce(t *testing.T) {
 
 func TestRangeRunsOnlyTheSlice(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
-		a := newArray[int64](t, 1000)
+		ctx := teamtest.Ctx(t)
+		a := teamtest.Array[int64](t, 1000)
 		d := a.Data()
 		for _, s := range schedules {
 			clear(d)
@@ -121,7 +91,7 @@ func TestRangeRunsOnlyTheSlice(t *testing.T) {
 
 func TestReduceEqualsSerial(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		for _, s := range schedules {
 			for _, n := range []int{0, 1, 5, 1000, 100003} {
 				got, err := isumK.Reduce(ctx, team, n, emptyArgs{}, engine.Sum[int64](), s.opt)
@@ -151,7 +121,7 @@ func TestReduceEqualsSerial(t *testing.T) {
 // randomFloats fills an array with values whose float64 sum depends on the
 // order of additions.
 func randomFloats(t *testing.T, n int) *array.Array[float64] {
-	a := newArray[float64](t, n)
+	a := teamtest.Array[float64](t, n)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range a.Data() {
 		a.Data()[i] = math.Exp(r.NormFloat64()*10) * float64(1-2*(i%2))
@@ -162,11 +132,11 @@ func randomFloats(t *testing.T, n int) *array.Array[float64] {
 func TestDeterministicReduceBitwise(t *testing.T) {
 	const n = 200003
 	a := randomFloats(t, n)
-	ctx := testCtx(t)
+	ctx := teamtest.Ctx(t)
 	var ref uint64
 	for _, b := range []engine.Backend{engine.Process, engine.Goroutine} {
 		for w := 1; w <= 4; w++ {
-			team := startTeam(t, engine.Config{Workers: w, Backend: b, Primary: w%2 == 0})
+			team := teamtest.Team(t, engine.Config{Workers: w, Backend: b, Primary: w%2 == 0})
 			for _, grain := range []int{0, 1000} {
 				got, err := sumK.Reduce(ctx, team, n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(grain))
 				require.NoError(t, err)
@@ -196,8 +166,8 @@ func TestDeterministicReduceBitwise(t *testing.T) {
 func TestPartialsCombineAcrossSlices(t *testing.T) {
 	const n = 100000
 	a := randomFloats(t, n)
-	ctx := testCtx(t)
-	team := startTeam(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
+	team := teamtest.Team(t, engine.Config{Workers: 2})
 	whole, err := sumK.Reduce(ctx, team, n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(1000))
 	require.NoError(t, err)
 	// Three "ranks" each reduce an aligned slice; their partials, folded in
@@ -221,7 +191,7 @@ func TestPartialsCombineAcrossSlices(t *testing.T) {
 func TestKernelPanic(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
 		for _, at := range []int{0, 777} {
-			err := panicK.For(testCtx(t), team, 1000, failArgs{At: at}, engine.Dynamic(10))
+			err := panicK.For(teamtest.Ctx(t), team, 1000, failArgs{At: at}, engine.Dynamic(10))
 			var we *engine.WorkerError
 			require.ErrorAs(t, err, &we)
 			var pe *engine.PanicError
@@ -235,13 +205,13 @@ func TestKernelPanic(t *testing.T) {
 			require.Contains(t, err.Error(), "boom")
 		}
 		// The team still works.
-		require.NoError(t, noopK.For(testCtx(t), team, 100, struct{}{}))
+		require.NoError(t, noopK.For(teamtest.Ctx(t), team, 100, struct{}{}))
 	})
 }
 
 func TestKernelError(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		err := errorK.For(testCtx(t), team, 1000, failArgs{At: 500}, engine.Static())
+		err := errorK.For(teamtest.Ctx(t), team, 1000, failArgs{At: 500}, engine.Static())
 		var we *engine.WorkerError
 		require.ErrorAs(t, err, &we)
 		require.Equal(t, "bad element 500", we.Err.Error())
@@ -250,13 +220,13 @@ func TestKernelError(t *testing.T) {
 		require.GreaterOrEqual(t, we.Worker, 0)
 		require.Less(t, we.Worker, team.Workers())
 		require.Empty(t, we.Stack)
-		require.NoError(t, noopK.For(testCtx(t), team, 100, struct{}{}))
+		require.NoError(t, noopK.For(teamtest.Ctx(t), team, 100, struct{}{}))
 	})
 }
 
 func TestBadCalls(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		// A name or argument type the kernel does not have cannot be
 		// written: the handle carries both. A handle that was never
 		// registered is an error, not a panic.
@@ -288,16 +258,16 @@ func TestBadCalls(t *testing.T) {
 }
 
 func TestArgsTooLarge(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 1, MaxArgs: 4096})
-	err := bytesK.For(testCtx(t), team, 10, make([]byte, 10000))
+	team := teamtest.Team(t, engine.Config{Workers: 1, MaxArgs: 4096})
+	err := bytesK.For(teamtest.Ctx(t), team, 10, make([]byte, 10000))
 	require.ErrorIs(t, err, engine.ErrArgsTooLarge)
 	require.Equal(t, 1, strings.Count(err.Error(), "engine: "), "one prefix: %v", err)
-	require.NoError(t, bytesK.For(testCtx(t), team, 10, make([]byte, 100)))
+	require.NoError(t, bytesK.For(teamtest.Ctx(t), team, 10, make([]byte, 100)))
 }
 
 func TestUnchangedArgsAreNotEncodedAgain(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
-	ctx := testCtx(t)
+	team := teamtest.Team(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
 	args := countArgs{C: &counted{p: "x"}, N: 1}
 	before := encodes.Load()
 	for range 10 {
@@ -321,28 +291,28 @@ func TestUnchangedArgsAreNotEncodedAgain(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx, cancel := context.WithCancel(testCtx(t))
+		ctx, cancel := context.WithCancel(teamtest.Ctx(t))
 		time.AfterFunc(50*time.Millisecond, cancel)
 		err := waitCancelK.For(ctx, team, 100, struct{}{})
 		require.ErrorIs(t, err, context.Canceled)
 
-		ctx, cancel = context.WithTimeout(testCtx(t), 50*time.Millisecond)
+		ctx, cancel = context.WithTimeout(teamtest.Ctx(t), 50*time.Millisecond)
 		defer cancel()
 		err = waitCtxK.For(ctx, team, 100, struct{}{}, engine.Dynamic(1))
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 
 		// Already canceled: nothing runs.
-		ctx, cancel = context.WithCancel(testCtx(t))
+		ctx, cancel = context.WithCancel(teamtest.Ctx(t))
 		cancel()
 		require.ErrorIs(t, noopK.For(ctx, team, 100, struct{}{}), context.Canceled)
 
-		require.NoError(t, noopK.For(testCtx(t), team, 100, struct{}{}))
+		require.NoError(t, noopK.For(teamtest.Ctx(t), team, 100, struct{}{}))
 	})
 }
 
 func TestCancelKillsHungWorker(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2, CancelGrace: 100 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	team := teamtest.Team(t, engine.Config{Workers: 2, CancelGrace: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(teamtest.Ctx(t), 100*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- hangK.For(ctx, team, 2, struct{}{}) }()
@@ -353,8 +323,8 @@ func TestCancelKillsHungWorker(t *testing.T) {
 		t.Fatal("For did not return after its deadline and grace period")
 	}
 	// The killed workers are replaced.
-	a := newArray[int64](t, 100)
-	require.NoError(t, fillK.For(testCtx(t), team, 100, fillArgs{A: a}))
+	a := teamtest.Array[int64](t, 100)
+	require.NoError(t, fillK.For(teamtest.Ctx(t), team, 100, fillArgs{A: a}))
 	for _, v := range a.Data()[:100] {
 		require.Equal(t, int64(1), v)
 	}
@@ -383,16 +353,16 @@ func TestWorkerKilledMidJob(t *testing.T) {
 				workers, primary := c.workers, c.primary
 				name := fmt.Sprintf("idempotent=%v/%s/workers=%d/primary=%v", idem, s.name, workers, primary)
 				t.Run(name, func(t *testing.T) {
-					team := startTeam(t, engine.Config{Workers: workers, Primary: primary})
+					team := teamtest.Team(t, engine.Config{Workers: workers, Primary: primary})
 					const n = 1000
-					a := newArray[int64](t, n)
-					once := newArray[int64](t, 1)
+					a := teamtest.Array[int64](t, n)
+					once := teamtest.Array[int64](t, 1)
 					kernel := killOnceK
 					if idem {
 						kernel = killIdemK
 					}
 					before := pids(t, team)
-					err := kernel.For(testCtx(t), team, n, failArgs{At: 500, A: a, Once: once, Coord: os.Getpid()}, s.opt)
+					err := kernel.For(teamtest.Ctx(t), team, n, failArgs{At: 500, A: a, Once: once, Coord: os.Getpid()}, s.opt)
 					require.NotZero(t, once.Data()[0], "the kernel did not kill a worker")
 					if idem {
 						require.NoError(t, err)
@@ -411,7 +381,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 					// The team heals: the next job runs on a full team of new pids.
 					clear(a.Data())
 					once.Data()[0] = -1 // no more kills
-					require.NoError(t, kernel.For(testCtx(t), team, n, failArgs{At: -1, A: a, Once: once}, s.opt))
+					require.NoError(t, kernel.For(teamtest.Ctx(t), team, n, failArgs{At: -1, A: a, Once: once}, s.opt))
 					for i, v := range a.Data()[:n] {
 						require.Equal(t, 2*int64(i), v, "element %d after healing", i)
 					}
@@ -425,14 +395,20 @@ func TestWorkerKilledMidJob(t *testing.T) {
 }
 
 func TestIdleWorkerKilled(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Config{Workers: 2})
 	before := team.PIDs()
 	require.NoError(t, syscall.Kill(before[1], syscall.SIGKILL))
-	time.Sleep(20 * time.Millisecond)
-	a := newArray[int64](t, 1000)
+	// Wait until the team has seen the death (PIDs shows 0 for a dead
+	// worker): the next job must then replace it before it starts.
+	deadline := time.Now().Add(20 * time.Second)
+	for team.PIDs()[1] != 0 {
+		require.True(t, time.Now().Before(deadline), "the team did not notice its worker's death in 20 s")
+		time.Sleep(time.Millisecond)
+	}
+	a := teamtest.Array[int64](t, 1000)
 	for _, s := range schedules {
 		clear(a.Data())
-		require.NoError(t, fillK.For(testCtx(t), team, 1000, fillArgs{A: a}, s.opt))
+		require.NoError(t, fillK.For(teamtest.Ctx(t), team, 1000, fillArgs{A: a}, s.opt))
 		for i, v := range a.Data()[:1000] {
 			require.Equal(t, int64(1), v, "%s: element %d", s.name, i)
 		}
@@ -444,10 +420,10 @@ func TestIdleWorkerKilled(t *testing.T) {
 }
 
 func TestBackToBackJobs(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
-	ctx := testCtx(t)
+	team := teamtest.Team(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
 	const maxN = 5000
-	a := newArray[int64](t, maxN)
+	a := teamtest.Array[int64](t, maxN)
 	d := a.Data()
 	r := rand.New(rand.NewPCG(3, 4))
 	for job := int64(1); job <= 1000; job++ {
@@ -464,7 +440,7 @@ func TestBackToBackJobs(t *testing.T) {
 
 func TestConcurrentFor(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		var wg sync.WaitGroup
 		errs := make(chan error, 4)
 		for g := range 4 {
@@ -494,8 +470,8 @@ func TestConcurrentFor(t *testing.T) {
 func TestWorkerIndices(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
 		w := team.Workers()
-		a := newArray[int64](t, w)
-		require.NoError(t, workerIDK.For(testCtx(t), team, w, fillArgs{A: a}, engine.Static()))
+		a := teamtest.Array[int64](t, w)
+		require.NoError(t, workerIDK.For(teamtest.Ctx(t), team, w, fillArgs{A: a}, engine.Static()))
 		for i, v := range a.Data()[:w] {
 			// Block i goes to participant i unless another finished first
 			// and took it.
@@ -505,16 +481,16 @@ func TestWorkerIndices(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	for _, c := range configs {
-		team, err := engine.Start(c.cfg)
+	for _, c := range teamtest.Shapes {
+		team, err := engine.Start(c.Cfg)
 		require.NoError(t, err)
 		ps := pids(t, team)
-		if c.cfg.Backend == engine.Process {
-			require.Len(t, ps, c.cfg.Workers)
+		if c.Cfg.Backend == engine.Process {
+			require.Len(t, ps, c.Cfg.Workers)
 		}
 		require.NoError(t, team.Close())
 		require.NoError(t, team.Close())
-		require.ErrorIs(t, noopK.For(testCtx(t), team, 10, struct{}{}), engine.ErrClosed)
+		require.ErrorIs(t, noopK.For(teamtest.Ctx(t), team, 10, struct{}{}), engine.ErrClosed)
 		for pid := range ps {
 			if pid != os.Getpid() {
 				require.Error(t, syscall.Kill(pid, 0), "worker %d still exists after Close", pid)
@@ -524,20 +500,20 @@ func TestClose(t *testing.T) {
 }
 
 func TestNoTeamInsideWorker(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 1})
-	err := nestedK.For(testCtx(t), team, 1, struct{}{})
+	team := teamtest.Team(t, engine.Config{Workers: 1})
+	err := nestedK.For(teamtest.Ctx(t), team, 1, struct{}{})
 	require.ErrorIs(t, err, engine.ErrInWorker)
 }
 
 func TestPin(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2, Pin: true})
-	got, err := affinityK.Reduce(testCtx(t), team, 2, struct{}{}, engine.Max[int](), engine.Static())
+	team := teamtest.Team(t, engine.Config{Workers: 2, Pin: true})
+	got, err := affinityK.Reduce(teamtest.Ctx(t), team, 2, struct{}{}, engine.Max[int](), engine.Static())
 	require.NoError(t, err)
 	require.Equal(t, 1, got, "a pinned worker's thread may run on one CPU")
 }
 
 func TestDefaultWorkers(t *testing.T) {
-	team := startTeam(t, engine.Config{Backend: engine.Goroutine})
+	team := teamtest.Team(t, engine.Config{Backend: engine.Goroutine})
 	require.Equal(t, engine.UsableCPUs(), team.Workers())
 }
 
@@ -546,7 +522,7 @@ func TestStartErrors(t *testing.T) {
 	require.Error(t, err)
 	_, err = engine.Start(engine.Config{Backend: 7})
 	require.Error(t, err)
-	_, err = isumK.Reduce(testCtx(t), nil, 1, emptyArgs{}, engine.Sum[int64]())
+	_, err = isumK.Reduce(teamtest.Ctx(t), nil, 1, emptyArgs{}, engine.Sum[int64]())
 	require.Error(t, err)
 	require.True(t, errors.Is(engine.ErrNoMain, engine.ErrNoMain))
 }
@@ -562,71 +538,106 @@ func TestKernelRegisteredAfterMain(t *testing.T) {
 	lateOnce.Do(func() {
 		lateK = engine.Register("late", func(c *engine.Ctx, _ struct{}, lo, hi int) error { return nil })
 	})
-	team := startTeam(t, engine.Config{Workers: 1})
-	err := lateK.For(testCtx(t), team, 10, struct{}{})
+	team := teamtest.Team(t, engine.Config{Workers: 1})
+	err := lateK.For(teamtest.Ctx(t), team, 10, struct{}{})
 	var we *engine.WorkerError
 	require.ErrorAs(t, err, &we)
 	require.ErrorIs(t, err, engine.ErrUnknownKernel)
 	require.Contains(t, err.Error(), "init")
 	require.NotContains(t, err.Error(), "engine: ", "a WorkerError says what failed, with no package prefix")
 	// The goroutine backend has it.
-	g := startTeam(t, engine.Config{Workers: 1, Backend: engine.Goroutine})
-	require.NoError(t, lateK.For(testCtx(t), g, 10, struct{}{}))
+	g := teamtest.Team(t, engine.Config{Workers: 1, Backend: engine.Goroutine})
+	require.NoError(t, lateK.For(teamtest.Ctx(t), g, 10, struct{}{}))
 }
 
 func TestArgsWithReusedPath(t *testing.T) {
 	// An anonymous array's path is /proc/<pid>/fd/<fd>: close one and make
 	// another, and the new one usually gets the same path. The workers must
 	// attach the new segment, not keep writing into the old one.
-	team := startTeam(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Config{Workers: 2})
 	const n = 1000
 	x, err := array.CreateAnon[int64](n)
 	require.NoError(t, err)
-	require.NoError(t, fillK.For(testCtx(t), team, n, fillArgs{A: x}))
+	require.NoError(t, fillK.For(teamtest.Ctx(t), team, n, fillArgs{A: x}))
 	xp := x.Path()
 	require.NoError(t, x.Close())
-	y := newArray[int64](t, n)
+	y := teamtest.Array[int64](t, n)
 	if y.Path() != xp {
 		t.Logf("path not reused (%s, then %s)", xp, y.Path())
 	}
-	require.NoError(t, fillK.For(testCtx(t), team, n, fillArgs{A: y}))
+	require.NoError(t, fillK.For(teamtest.Ctx(t), team, n, fillArgs{A: y}))
 	for i, v := range y.Data()[:n] {
 		require.Equal(t, int64(1), v, "element %d of the new array", i)
 	}
 }
 
 // TestJobsAfterIdleGaps: a worker that sat idle answers the next job, whether
-// it was still spinning, asleep holding its P (a gap past the runtime's 10 ms
-// preemption of such a sleep), or asleep as an ordinary blocked thread (a gap
-// past the hold).
+// it was still spinning, asleep holding its P (also past the runtime's 10 ms
+// preemption of such a sleep), or asleep as an ordinary blocked thread (past
+// the hold). The test waits until the workers are observably in each state
+// (their slots' sleep words), and fails if they never get there.
 func TestJobsAfterIdleGaps(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
-	ctx := testCtx(t)
+	team := teamtest.Team(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
 	const n = 4096
-	a := newArray[int64](t, n)
+	a := teamtest.Array[int64](t, n)
 	d := a.Data()
 	pids := team.PIDs()
-	for job, gap := range []time.Duration{0, 100 * time.Microsecond, 5 * time.Millisecond, 35 * time.Millisecond, 1200 * time.Millisecond, 0} {
-		time.Sleep(gap)
+	const (
+		awake, held, blocked = 0, 1, 2
+	)
+	for job, c := range []struct {
+		name  string
+		state uint32        // wait until every worker is in this state
+		more  time.Duration // then this much longer
+	}{
+		{"back to back", awake, 0},
+		{"spinning", awake, 100 * time.Microsecond},
+		{"asleep holding its P", held, 0},
+		{"asleep holding its P past the runtime's preemption", held, 35 * time.Millisecond},
+		{"asleep as a blocked thread", blocked, 0},
+		{"back to back again", awake, 0},
+	} {
+		if c.state != awake {
+			awaitSleep(t, team, c.state)
+		}
+		time.Sleep(c.more)
 		require.NoError(t, stampK.For(ctx, team, n, stampArgs{A: a, Job: int64(job + 1)}, engine.Dynamic(64)))
 		for i, v := range d {
 			if v != int64(job+1) {
-				t.Fatalf("after a gap of %v: element %d = %d, want %d", gap, i, v, job+1)
+				t.Fatalf("%s: element %d = %d, want %d", c.name, i, v, job+1)
 			}
 		}
 	}
 	require.Equal(t, pids, team.PIDs(), "no worker was replaced")
 }
 
+// awaitSleep waits (at most 20 s) until every worker of team sleeps in
+// state, as its slot says.
+func awaitSleep(t *testing.T, team *engine.Team, state uint32) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := engine.WorkerSleep(team)
+		if !slices.ContainsFunc(got, func(s uint32) bool { return s != state }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers did not reach sleep state %d in 20 s: %v", state, got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // The hot path costs no allocation: a For on a process team, with or
 // without schedule options, beyond boxing arguments that are not empty in
 // an interface value.
 func TestForDoesNotAllocate(t *testing.T) {
-	for _, c := range configs[:2] {
-		t.Run(c.name, func(t *testing.T) {
-			team := startTeam(t, c.cfg)
+	for _, c := range teamtest.Shapes[:2] {
+		t.Run(c.Name, func(t *testing.T) {
+			team := teamtest.Team(t, c.Cfg)
 			ctx := context.Background()
-			a := newArray[int64](t, 1024)
+			a := teamtest.Array[int64](t, 1024)
 			args := fillArgs{A: a}
 			require.NoError(t, fillK.For(ctx, team, 1024, args)) // encodes args once
 			for _, opts := range [][]engine.Option{nil, {engine.Dynamic(64)}, {engine.Static(), engine.Range(10, 1000)}} {

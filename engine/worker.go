@@ -193,6 +193,7 @@ func (w *worker) waitGen(last uint32) uint32 {
 		return h.gen.Load()
 	}
 	hold := time.Now().Add(workerHold)
+	defer w.slot.sleep.Store(sleepAwake)
 	for {
 		h.sleepers.Add(1)
 		if g := h.gen.Load(); g != last {
@@ -200,8 +201,10 @@ func (w *worker) waitGen(last uint32) uint32 {
 			return g
 		}
 		if d := time.Until(hold); d > 0 {
+			w.slot.sleep.Store(sleepHeld)
 			_ = futex.WaitHeld((*uint32)(unsafe.Pointer(&h.gen)), last, d)
 		} else {
+			w.slot.sleep.Store(sleepBlocked)
 			_ = futex.Wait((*uint32)(unsafe.Pointer(&h.gen)), last, time.Second)
 		}
 		h.sleepers.Add(-1)
@@ -214,6 +217,15 @@ func (w *worker) waitGen(last uint32) uint32 {
 		}
 	}
 }
+
+// How a worker waits for a job, in its slot's sleep word (for tests and
+// diagnostics): spinning or running, asleep holding its P
+// (futex.WaitHeld), asleep as an ordinary blocked thread.
+const (
+	sleepAwake   = 0
+	sleepHeld    = 1
+	sleepBlocked = 2
+)
 
 // leaveCoordinator moves a worker that has just been woken for a job off
 // the CPU the coordinator woke it from. The OS often wakes a thread there

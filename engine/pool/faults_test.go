@@ -15,6 +15,7 @@ import (
 
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/teamtest"
 	"github.com/shmpar/shmpar/engine/pool"
 )
 
@@ -40,7 +41,7 @@ func distinctPIDs(t *testing.T, p *pool.Pool) map[int]bool {
 	t.Helper()
 	seen := map[int]bool{}
 	for try := 0; try < 20 && len(seen) < p.Workers(); try++ {
-		out, err := pidSlowF.Map(testCtx(t), p, slices.Repeat([]int{2}, 10*p.Workers()), pool.ChunkSize(1))
+		out, err := pidSlowF.Map(teamtest.Ctx(t), p, slices.Repeat([]int{2}, 10*p.Workers()), pool.ChunkSize(1))
 		require.NoError(t, err)
 		for _, pid := range out {
 			seen[pid] = true
@@ -50,17 +51,17 @@ func distinctPIDs(t *testing.T, p *pool.Pool) map[int]bool {
 }
 
 func TestPoolWorkerKilled(t *testing.T) {
-	for _, c := range poolConfigs {
-		if c.cfg.Backend != engine.Process {
+	for _, c := range teamtest.Shapes {
+		if c.Cfg.Backend != engine.Process {
 			continue
 		}
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			for _, chunk := range []int{1, 10} {
 				t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
-					p := newPool(t, c.cfg)
-					ctx := testCtx(t)
+					p := newPool(t, c.Cfg)
+					ctx := teamtest.Ctx(t)
 					const n, at = 300, 137
-					once := newArray[int64](t, 1)
+					once := teamtest.Array[int64](t, 1)
 					in := make([]killArgs, n)
 					for i := range in {
 						in[i] = killArgs{X: i, At: at, Once: once, Coord: os.Getpid()}
@@ -111,9 +112,9 @@ func TestPoolWorkerKilled(t *testing.T) {
 
 func TestPoolWorkerKilledFromOutside(t *testing.T) {
 	forProcPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		for _, fn := range []*pool.Func[napArgs, int]{napIdemF, napF} {
-			started := newArray[int64](t, 1)
+			started := teamtest.Array[int64](t, 1)
 			in := slices.Repeat([]napArgs{{Ms: 20, Started: started}}, 60)
 			type res struct {
 				out []int
@@ -155,16 +156,16 @@ func TestPoolWorkerKilledFromOutside(t *testing.T) {
 }
 
 func TestPoolTimeout(t *testing.T) {
-	for _, c := range poolConfigs {
-		t.Run(c.name, func(t *testing.T) {
-			p := newPool(t, c.cfg)
-			ctx := testCtx(t)
+	for _, c := range teamtest.Shapes {
+		t.Run(c.Name, func(t *testing.T) {
+			p := newPool(t, c.Cfg)
+			ctx := teamtest.Ctx(t)
 			spin := 60_000
-			if c.cfg.Backend == engine.Goroutine {
+			if c.Cfg.Backend == engine.Goroutine {
 				spin = 1500 // an abandoned goroutine runs until the function returns
 			}
 			var before map[int]bool
-			if c.cfg.Backend == engine.Process {
+			if c.Cfg.Backend == engine.Process {
 				before = distinctPIDs(t, p)
 			}
 			in := []int{1, spin, 2, 3}
@@ -177,7 +178,7 @@ func TestPoolTimeout(t *testing.T) {
 			require.Equal(t, 1, te[0].Index)
 			require.ErrorIs(t, te[0], pool.ErrTaskTimeout)
 			require.Equal(t, []int{1, 0, 2, 3}, out, "the tasks after it run elsewhere")
-			if c.cfg.Backend == engine.Process {
+			if c.Cfg.Backend == engine.Process {
 				require.True(t, before[te[0].PID])
 				after := distinctPIDs(t, p)
 				require.Len(t, after, p.Workers())
@@ -192,12 +193,12 @@ func TestPoolTimeout(t *testing.T) {
 }
 
 func TestPoolCancel(t *testing.T) {
-	for _, c := range poolConfigs {
-		t.Run(c.name, func(t *testing.T) {
-			cfg := c.cfg
+	for _, c := range teamtest.Shapes {
+		t.Run(c.Name, func(t *testing.T) {
+			cfg := c.Cfg
 			cfg.CancelGrace = 200 * time.Millisecond
 			p := newPool(t, cfg)
-			ctx := testCtx(t)
+			ctx := teamtest.Ctx(t)
 			for _, fn := range []*pool.Func[int, int]{sleepMsF, spinF} {
 				ms := 60_000
 				if fn == spinF && cfg.Backend == engine.Goroutine {
@@ -227,13 +228,13 @@ func doneCtx() context.Context {
 }
 
 func TestPoolMaxTasksPerWorker(t *testing.T) {
-	for _, c := range poolConfigs {
-		if c.cfg.Backend != engine.Process {
+	for _, c := range teamtest.Shapes {
+		if c.Cfg.Backend != engine.Process {
 			continue
 		}
-		t.Run(c.name, func(t *testing.T) {
-			p := newPool(t, c.cfg, pool.MaxTasksPerWorker(10))
-			ctx := testCtx(t)
+		t.Run(c.Name, func(t *testing.T) {
+			p := newPool(t, c.Cfg, pool.MaxTasksPerWorker(10))
+			ctx := teamtest.Ctx(t)
 			out, err := pidF.Map(ctx, p, ints(60), pool.ChunkSize(4))
 			require.NoError(t, err)
 			count := map[int]int{}
@@ -251,7 +252,7 @@ func TestPoolMaxTasksPerWorker(t *testing.T) {
 
 func TestPoolWorkerKilledWhileIdle(t *testing.T) {
 	forProcPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		for range 2 {
 			before := distinctPIDs(t, p)
 			for pid := range before {
@@ -268,18 +269,18 @@ func TestPoolWorkerKilledWhileIdle(t *testing.T) {
 }
 
 func TestPoolTeamClosedUnderneath(t *testing.T) {
-	for _, c := range poolConfigs {
-		t.Run(c.name, func(t *testing.T) {
-			team, err := engine.Start(c.cfg)
+	for _, c := range teamtest.Shapes {
+		t.Run(c.Name, func(t *testing.T) {
+			team, err := engine.Start(c.Cfg)
 			require.NoError(t, err)
 			p, err := pool.On(team)
 			require.NoError(t, err)
-			ctx := testCtx(t)
+			ctx := teamtest.Ctx(t)
 			_, err = sqF.Map(ctx, p, ints(100))
 			require.NoError(t, err)
 			require.NoError(t, team.Close())
 			_, err = sqF.Map(ctx, p, ints(100))
-			if c.cfg.Backend == engine.Process {
+			if c.Cfg.Backend == engine.Process {
 				require.ErrorIs(t, err, engine.ErrClosed)
 				require.Equal(t, 1, strings.Count(err.Error(), "pool: "), "one prefix each: %v", err)
 				require.Equal(t, 1, strings.Count(err.Error(), "engine: "), "one prefix each: %v", err)

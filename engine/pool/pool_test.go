@@ -16,21 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/teamtest"
 	"github.com/shmpar/shmpar/engine/pool"
 )
 
-var poolConfigs = []struct {
-	name string
-	cfg  engine.Config
-}{
-	{"process", engine.Config{Workers: 2}},
-	{"process-primary", engine.Config{Workers: 3, Primary: true}},
-	{"goroutine", engine.Config{Workers: 3, Backend: engine.Goroutine}},
-}
-
 func newPool(t *testing.T, cfg engine.Config, opts ...pool.Option) *pool.Pool {
 	t.Helper()
-	team := startTeam(t, cfg)
+	team := teamtest.Team(t, cfg)
 	p, err := pool.On(team, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Close()) })
@@ -38,16 +30,16 @@ func newPool(t *testing.T, cfg engine.Config, opts ...pool.Option) *pool.Pool {
 }
 
 func forPools(t *testing.T, fn func(t *testing.T, p *pool.Pool)) {
-	for _, c := range poolConfigs {
-		t.Run(c.name, func(t *testing.T) { fn(t, newPool(t, c.cfg)) })
+	for _, c := range teamtest.Shapes {
+		t.Run(c.Name, func(t *testing.T) { fn(t, newPool(t, c.Cfg)) })
 	}
 }
 
 // forProcPools runs fn on process pools only (faults that need processes).
 func forProcPools(t *testing.T, fn func(t *testing.T, p *pool.Pool)) {
-	for _, c := range poolConfigs {
-		if c.cfg.Backend == engine.Process {
-			t.Run(c.name, func(t *testing.T) { fn(t, newPool(t, c.cfg)) })
+	for _, c := range teamtest.Shapes {
+		if c.Cfg.Backend == engine.Process {
+			t.Run(c.Name, func(t *testing.T) { fn(t, newPool(t, c.Cfg)) })
 		}
 	}
 }
@@ -74,7 +66,7 @@ func counting(n *int) iter.Seq[int] {
 
 func TestPoolMapSquares(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		const n = 100_000
 		in := make([]int, n)
 		for i := range in {
@@ -107,7 +99,7 @@ func TestPoolMapSquares(t *testing.T) {
 
 func TestPoolMapGob(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		in := make([]wordArgs, 5000)
 		for i := range in {
 			in[i] = wordArgs{Word: fmt.Sprintf("w%d-", i%13), Times: i % 5}
@@ -128,7 +120,7 @@ func TestPoolMapGob(t *testing.T) {
 
 func TestPoolConcurrentCalls(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		for g := range 8 {
@@ -156,7 +148,7 @@ func TestPoolConcurrentCalls(t *testing.T) {
 
 func TestPoolTaskErrors(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		out, err := failOddF.Map(ctx, p, ints(20), pool.ChunkSize(3))
 		var te pool.TaskErrors
 		require.ErrorAs(t, err, &te)
@@ -199,7 +191,7 @@ func TestPoolTaskErrors(t *testing.T) {
 
 func TestPoolBadCalls(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		// A name or types the function does not have cannot be written:
 		// the handle carries them. A handle never registered is an error.
 		var never *pool.Func[int, int]
@@ -214,7 +206,7 @@ func TestPoolBadCalls(t *testing.T) {
 		require.ErrorContains(t, err, "chan")
 
 		// A value gob cannot encode: found before any task runs.
-		count := newArray[int64](t, 1)
+		count := teamtest.Array[int64](t, 1)
 		in := []anyArgs{{V: 1, Count: count}, {V: "x", Count: count}, {V: unregistered{A: 1}, Count: count}}
 		_, err = anyInF.Map(ctx, p, in)
 		require.ErrorIs(t, err, engine.ErrArgsEncode)
@@ -234,7 +226,7 @@ func TestPoolBadCalls(t *testing.T) {
 
 func TestPoolResultEncoding(t *testing.T) {
 	forProcPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		// A result gob cannot encode fails its task only.
 		out, err := anyOutF.Map(ctx, p, ints(6), pool.ChunkSize(6))
 		var te pool.TaskErrors
@@ -262,7 +254,7 @@ func TestPoolResultEncoding(t *testing.T) {
 
 func TestPoolImapEndless(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		// Warm up: the pool's session (and its goroutines) runs.
 		_, err := sqF.Map(ctx, p, ints(10))
 		require.NoError(t, err)
@@ -299,7 +291,7 @@ func TestPoolImapEndless(t *testing.T) {
 
 func TestPoolImapOrder(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		for _, chunk := range []int{0, 1, 64} {
 			var opts []pool.CallOption
 			if chunk > 0 {
@@ -345,7 +337,7 @@ func TestPoolImapOrder(t *testing.T) {
 
 func TestPoolImapUnordered(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		const n = 10_000
 		seen := make([]int, n)
 		for r, err := range sqF.ImapUnordered(ctx, p, slices.Values(ints(n))) {
@@ -371,7 +363,7 @@ func TestPoolImapUnordered(t *testing.T) {
 
 func TestPoolSubmit(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		var fs []*pool.Future[int]
 		for i := range 20 {
 			fs = append(fs, sqF.Submit(ctx, p, i))
@@ -437,11 +429,11 @@ func TestPoolSubmit(t *testing.T) {
 
 func TestPoolClose(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		team := p.Team()
 		type res struct{ err error }
 		done := make(chan res, 1)
-		started := newArray[int64](t, 1)
+		started := teamtest.Array[int64](t, 1)
 		go func() {
 			_, err := napF.Map(ctx, p, slices.Repeat([]napArgs{{Ms: 60_000, Started: started}}, 4))
 			done <- res{err}
@@ -475,7 +467,7 @@ func TestPoolClose(t *testing.T) {
 
 func TestPoolSharesTeam(t *testing.T) {
 	forPools(t, func(t *testing.T, p *pool.Pool) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		for range 3 {
 			_, err := sqF.Map(ctx, p, ints(1000))
 			require.NoError(t, err)
@@ -486,10 +478,10 @@ func TestPoolSharesTeam(t *testing.T) {
 }
 
 func TestOnErrors(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 1, Primary: true})
+	team := teamtest.Team(t, engine.Config{Workers: 1, Primary: true})
 	_, err := pool.On(team)
 	require.ErrorContains(t, err, "no worker processes")
-	team2 := startTeam(t, engine.Config{Workers: 1})
+	team2 := teamtest.Team(t, engine.Config{Workers: 1})
 	_, err = pool.On(team2, pool.QueueSize(10))
 	require.ErrorContains(t, err, "QueueSize")
 	_, err = pool.On(nil)
@@ -510,12 +502,12 @@ func TestNewOwnsItsTeam(t *testing.T) {
 		require.NoError(t, err)
 		team := p.Team()
 		require.Equal(t, len(opts)+1, team.Workers(), "Workers wins over the TeamConfig's")
-		out, err := sqF.Map(testCtx(t), p, ints(100))
+		out, err := sqF.Map(teamtest.Ctx(t), p, ints(100))
 		require.NoError(t, err)
 		require.Equal(t, 99*99, out[99])
 		pids := team.PIDs()
 		require.NoError(t, p.Close())
-		require.ErrorIs(t, noopK.For(testCtx(t), team, 10, struct{}{}), engine.ErrClosed, "the team closed with the pool")
+		require.ErrorIs(t, noopK.For(teamtest.Ctx(t), team, 10, struct{}{}), engine.ErrClosed, "the team closed with the pool")
 		for _, pid := range pids {
 			require.Error(t, syscall.Kill(pid, 0), "worker %d still exists after Close", pid)
 		}
@@ -538,7 +530,7 @@ func TestPoolFuncRegisteredAfterMain(t *testing.T) {
 		lateF = pool.Register("late", func(ctx context.Context, x int) (int, error) { return x, nil })
 	})
 	forProcPools(t, func(t *testing.T, p *pool.Pool) {
-		out, err := lateF.Map(testCtx(t), p, ints(10), pool.ChunkSize(3))
+		out, err := lateF.Map(teamtest.Ctx(t), p, ints(10), pool.ChunkSize(3))
 		var te pool.TaskErrors
 		require.ErrorAs(t, err, &te)
 		require.Len(t, te, 10, "every task fails")
@@ -550,13 +542,13 @@ func TestPoolFuncRegisteredAfterMain(t *testing.T) {
 		}
 		require.Len(t, out, 10)
 		// The pool goes on.
-		v, err := sqF.Apply(testCtx(t), p, 9)
+		v, err := sqF.Apply(teamtest.Ctx(t), p, 9)
 		require.NoError(t, err)
 		require.Equal(t, 81, v)
 	})
 	// The goroutine backend has it.
 	p := newPool(t, engine.Config{Workers: 2, Backend: engine.Goroutine})
-	out, err := lateF.Map(testCtx(t), p, ints(10))
+	out, err := lateF.Map(teamtest.Ctx(t), p, ints(10))
 	require.NoError(t, err)
 	require.Equal(t, ints(10), out)
 }

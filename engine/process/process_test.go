@@ -1,7 +1,6 @@
 package process_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/teamtest"
 	"github.com/shmpar/shmpar/engine/process"
 	"github.com/shmpar/shmpar/internal/proc"
 	"github.com/shmpar/shmpar/internal/testproc"
@@ -188,24 +188,6 @@ func procError(t *testing.T, p *process.Process, err error) *process.Error {
 	return pe
 }
 
-// syncBuf is a bytes.Buffer safe for concurrent use.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSpawnReturnsNil(t *testing.T) {
 	p := start(t, noopP, struct{}{})
 	require.True(t, strings.HasPrefix(p.Name(), "spawn-noop-"), p.Name())
@@ -324,21 +306,21 @@ func TestSpawnWaitContext(t *testing.T) {
 
 func TestSpawnOutput(t *testing.T) {
 	t.Run("prefixed", func(t *testing.T) {
-		var out, errOut syncBuf
+		var out, errOut teamtest.SyncBuffer
 		p := start(t, printP, struct{}{}, process.Name("printer"), process.PrefixOutput(), process.Stdout(&out), process.Stderr(&errOut))
 		require.NoError(t, wait(t, p))
 		require.Equal(t, "[printer] hello\n[printer] world\n[printer] partial\n", out.String())
 		require.Equal(t, "[printer] oops\n", errOut.String())
 	})
 	t.Run("unchanged", func(t *testing.T) {
-		var out, errOut syncBuf
+		var out, errOut teamtest.SyncBuffer
 		p := start(t, printP, struct{}{}, process.Stdout(&out), process.Stderr(&errOut))
 		require.NoError(t, wait(t, p))
 		require.Equal(t, "hello\nworld\npartial", out.String())
 		require.Equal(t, "oops\n", errOut.String())
 	})
 	t.Run("one writer", func(t *testing.T) {
-		var all syncBuf
+		var all teamtest.SyncBuffer
 		p := start(t, printP, struct{}{}, process.Name("both"), process.PrefixOutput(), process.Stdout(&all), process.Stderr(&all))
 		require.NoError(t, wait(t, p))
 		lines := strings.Split(strings.TrimSuffix(all.String(), "\n"), "\n")
@@ -347,7 +329,7 @@ func TestSpawnOutput(t *testing.T) {
 }
 
 func TestSpawnLogs(t *testing.T) {
-	var out, errOut syncBuf
+	var out, errOut teamtest.SyncBuffer
 	p := start(t, logP, struct{}{}, process.Name("logger"), process.Stdout(&out), process.Stderr(&errOut))
 	require.NoError(t, wait(t, p))
 	require.Equal(t, "name logger\n", out.String())
@@ -462,12 +444,12 @@ func TestSpawnForgottenMain(t *testing.T) {
 
 func TestSpawnParentKilled(t *testing.T) {
 	report := filepath.Join(t.TempDir(), "report")
-	parent := testproc.Start("spawn-parent", envReport+"="+report)
-	lines := awaitReport(t, report)
-	require.Len(t, lines, 3, "parent pid, child pid, ready")
-	parentPID, err := strconv.Atoi(strings.TrimPrefix(lines[0], "parent "))
+	parent := testproc.Start("spawn-parent", teamtest.EnvReport+"="+report)
+	lines := teamtest.AwaitReport(t, report)
+	require.Len(t, lines, 2, "the parent's pid and its process's")
+	parentPID, err := strconv.Atoi(lines[0])
 	require.NoError(t, err)
-	pid, err := strconv.Atoi(strings.TrimPrefix(lines[1], "pid "))
+	pid, err := strconv.Atoi(lines[1])
 	require.NoError(t, err)
 	alive, err := proc.Alive(proc.ID{PID: pid})
 	require.NoError(t, err)
@@ -475,19 +457,7 @@ func TestSpawnParentKilled(t *testing.T) {
 	require.NoError(t, syscall.Kill(parentPID, syscall.SIGKILL))
 	_, err = parent.Wait()
 	require.ErrorContains(t, err, "killed")
-
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		alive, err := proc.Alive(proc.ID{PID: pid})
-		require.NoError(t, err)
-		if !alive {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still alive 2s after its parent was killed", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	teamtest.AwaitGone(t, pid, 2*time.Second)
 }
 
 func TestSpawnMany(t *testing.T) {
