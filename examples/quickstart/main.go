@@ -13,10 +13,9 @@ import (
 	"github.com/shmpar/shmpar/engine"
 )
 
-// ScaleArgs are the kernels' arguments. The array crosses to the workers as
-// its name: they map the same memory, nothing is copied.
+// ScaleArgs are the kernels' arguments.
 type ScaleArgs struct {
-	X *array.Array[float64]
+	X *array.Array[float64] // crosses to the workers as its name: no copy
 	S float64
 }
 
