@@ -130,7 +130,7 @@ func (t *procTeam) prepareArgs(k *kernel, a any) error {
 			return err
 		}
 		if t.buf.Len() > len(t.c.args) {
-			return fmt.Errorf("engine: kernel %q: %w: %d bytes encoded, the limit is %d (Config.MaxArgs); pass bulk data in a shared array",
+			return fmt.Errorf("engine: kernel %q: arguments: %w: %d bytes encoded, the limit is %d (Config.MaxArgs); pass bulk data in a shared array",
 				k.name, ErrArgsTooLarge, t.buf.Len(), len(t.c.args))
 		}
 		// Same bytes, same value, unless a handle inside now names

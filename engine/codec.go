@@ -16,7 +16,7 @@ import (
 // buf.
 func encodeArgs(k *kernel, v any, buf *bytes.Buffer) error {
 	if err := k.args.Encode(v, buf); err != nil {
-		return fmt.Errorf("engine: kernel %q: %w: %T: %v; arguments cross to worker processes with encoding/gob", k.name, ErrArgsEncode, v, err)
+		return fmt.Errorf("engine: kernel %q: arguments (%T): %w: %v; arguments cross to worker processes with encoding/gob", k.name, v, ErrArgsEncode, err)
 	}
 	return nil
 }

@@ -18,15 +18,19 @@ var (
 	// not registered (kernels are registered in init, before Main runs).
 	ErrUnknownKernel = errors.New("unknown kernel")
 
-	// ErrArgsEncode is returned when the arguments cannot cross to a worker
-	// process: encoding/gob cannot encode them (a chan, a func, a struct with
-	// no exported fields, an interface holding an unregistered type, ...).
-	ErrArgsEncode = errors.New("kernel arguments cannot be encoded")
+	// ErrArgsEncode is returned when a value cannot cross to another
+	// process — a kernel's arguments, a pool task's input or result, a
+	// process function's arguments: encoding/gob cannot encode it (a chan,
+	// a func, a struct with no exported fields, an interface holding an
+	// unregistered type, ...). The error around it says which value.
+	ErrArgsEncode = errors.New("cannot be encoded")
 
-	// ErrArgsTooLarge is returned when the encoded arguments do not fit the
-	// team's argument area (Config.MaxArgs). Pass large data in a shared
-	// array instead: it crosses as its name.
-	ErrArgsTooLarge = errors.New("kernel arguments too large")
+	// ErrArgsTooLarge is returned when an encoded value does not fit where
+	// it must cross: a kernel's arguments in the team's argument area
+	// (Config.MaxArgs), a pool task's input or result in the pool's queues
+	// (pool.QueueSize). Pass large data in a shared array instead: it
+	// crosses as its name.
+	ErrArgsTooLarge = errors.New("too large")
 
 	// ErrBadRange is returned when n is negative, when a Range option is not
 	// inside [0, n), or when a schedule's chunk size is negative.

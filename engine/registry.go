@@ -72,7 +72,7 @@ func newKernel[A any](name string, opts []KernelOption) *kernel {
 	}
 	k := &kernel{name: name, args: codec.Of(reflect.TypeFor[A]()), idempotent: cfg.idempotent}
 	if k.args.Err != nil {
-		k.encErr = fmt.Errorf("%w: %w", ErrArgsEncode, k.args.Err)
+		k.encErr = fmt.Errorf("arguments: %w: %w", ErrArgsEncode, k.args.Err)
 	}
 	return k
 }

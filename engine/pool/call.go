@@ -187,7 +187,7 @@ func (c *call) taskErrors() TaskErrors {
 
 // encodeError is the error for an input that cannot be encoded.
 func encodeError(f *poolFunc, i int, v any, err error) error {
-	return fmt.Errorf("pool: func %q: %w: input %d (%T): %v; inputs cross to worker processes with encoding/gob", f.name, engine.ErrArgsEncode, i, v, err)
+	return fmt.Errorf("pool: func %q: input %d (%T): %w: %v; inputs cross to worker processes with encoding/gob", f.name, i, v, engine.ErrArgsEncode, err)
 }
 
 // autoChunk is Map's automatic chunk size: Python's ceil(n / (4·workers)),

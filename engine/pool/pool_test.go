@@ -234,6 +234,7 @@ func TestPoolResultEncoding(t *testing.T) {
 		require.Len(t, te, 1)
 		require.Equal(t, 3, te[0].Index)
 		require.ErrorIs(t, te[0], engine.ErrArgsEncode)
+		require.ErrorContains(t, te[0], "result (interface {}): cannot be encoded", "a result is not called an argument")
 		require.Equal(t, []any{0, 1, 2, nil, 4, 5}, out)
 
 		// Results larger than a message are sent in parts; one larger
@@ -244,6 +245,7 @@ func TestPoolResultEncoding(t *testing.T) {
 		require.Len(t, te, 1)
 		require.Equal(t, 2, te[0].Index)
 		require.ErrorIs(t, te[0], engine.ErrArgsTooLarge)
+		require.ErrorContains(t, te[0], "result: too large")
 		for i, n := range sizes {
 			if i != 2 {
 				require.Len(t, bufs[i], n)

@@ -101,7 +101,7 @@ func (q *procPool) send(w *pworker, b *batch) {
 	if err != nil {
 		q.popFront()
 		q.failTasks(b, 0, n, -1, 0, func(int) error {
-			return fmt.Errorf("%w: %s: %v; inputs cross to worker processes with encoding/gob", engine.ErrArgsEncode, c.f.in, err)
+			return fmt.Errorf("input (%s): %w: %v; inputs cross to worker processes with encoding/gob", c.f.in, engine.ErrArgsEncode, err)
 		})
 		return
 	}
@@ -116,7 +116,7 @@ func (q *procPool) send(w *pworker, b *batch) {
 		w.out.reset()
 		q.popFront()
 		q.failTasks(b, 0, n, -1, 0, func(int) error {
-			return fmt.Errorf("%w: the input is %d bytes encoded, the pool's task queue takes at most %d (QueueSize); pass bulk data in a shared array", engine.ErrArgsTooLarge, size, q.maxMsg-poolHdr)
+			return fmt.Errorf("input: %w: %d bytes encoded, the pool's task queue takes at most %d (QueueSize); pass bulk data in a shared array", engine.ErrArgsTooLarge, size, q.maxMsg-poolHdr)
 		})
 		return
 	}

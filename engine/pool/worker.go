@@ -330,7 +330,7 @@ func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, f
 				var zero Out
 				outs[off] = zero
 				w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off), kind: ekTooLarge,
-					msg: fmt.Sprintf("%v: the result is %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", engine.ErrArgsTooLarge, len(msg), w.maxMsg)})
+					msg: fmt.Sprintf("result: %v: %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", engine.ErrArgsTooLarge, len(msg), w.maxMsg)})
 				continue
 			}
 			rh := resHdr{kind: rmResult, flags: flags, worker: uint16(w.me), n: uint32(k), session: w.session, seq: h.seq,
@@ -392,7 +392,7 @@ func (o *funcImpl[In, Out]) dropUnencodable(w *poolWorker, part []Out, off int) 
 		if err := enc.Encode(&part[j]); err != nil {
 			part[j] = zero
 			w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off + j), kind: ekEncode, sentinel: uint8(remote.Code(engine.ErrArgsEncode)),
-				msg: fmt.Sprintf("%v: result of type %s: %v; results cross to the coordinator with encoding/gob", engine.ErrArgsEncode, o.f.out, err)})
+				msg: fmt.Sprintf("result (%s): %v: %v; results cross to the coordinator with encoding/gob", o.f.out, engine.ErrArgsEncode, err)})
 			enc = gob.NewEncoder(io.Discard)
 		}
 	}

@@ -96,11 +96,11 @@ func (f *Func[A]) Start(ctx context.Context, args A, opts ...Option) (*Process, 
 // and empty types.
 func (f *fn) encode(args any) ([]byte, error) {
 	if f.args.Err != nil {
-		return nil, fmt.Errorf("%w: %w", engine.ErrArgsEncode, f.args.Err)
+		return nil, fmt.Errorf("arguments: %w: %w", engine.ErrArgsEncode, f.args.Err)
 	}
 	var buf bytes.Buffer
 	if err := f.args.Encode(args, &buf); err != nil {
-		return nil, fmt.Errorf("%w: %T: %v; arguments cross to the new process with encoding/gob", engine.ErrArgsEncode, args, err)
+		return nil, fmt.Errorf("arguments (%T): %w: %v; arguments cross to the new process with encoding/gob", args, engine.ErrArgsEncode, err)
 	}
 	return buf.Bytes(), nil
 }

@@ -94,7 +94,7 @@ func start(ctx context.Context, f *fn, args any, opts []Option) (*Process, error
 	}
 	var hdr bytes.Buffer
 	if err := gob.NewEncoder(&hdr).Encode(header{Func: f.name, Name: o.name, Args: enc}); err != nil {
-		return nil, errorf("%w: %w", engine.ErrArgsEncode, err)
+		return nil, errorf("arguments: %w: %w", engine.ErrArgsEncode, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, errorf("%w", err)
