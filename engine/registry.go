@@ -20,7 +20,11 @@ type Number interface {
 }
 
 // MaxKernelName is the longest kernel name Register accepts, in bytes.
-const MaxKernelName = registry.MaxName
+const MaxKernelName = 200
+
+// The registry enforces the same bound (a negative difference does not
+// compile).
+const _ = uint(MaxKernelName-registry.MaxName) + uint(registry.MaxName-MaxKernelName)
 
 // KernelOption changes how a kernel is registered.
 type KernelOption func(*kernelConfig)
