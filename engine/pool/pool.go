@@ -54,8 +54,8 @@ type config struct {
 // ignores it.
 func Workers(n int) Option { return func(c *config) { c.team.Workers = n } }
 
-// TeamConfig sets the configuration of the team New starts (Workers set
-// after it still wins). On ignores it.
+// TeamConfig sets the configuration of the team New starts; a Workers
+// option, before or after it, wins over its Workers field. On ignores it.
 func TeamConfig(cfg engine.Config) Option {
 	return func(c *config) {
 		w := c.team.Workers

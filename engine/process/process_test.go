@@ -43,9 +43,9 @@ type spawnIfaceArgs struct{ V any }
 
 type spawnUnregistered struct{ X int }
 
-// envSpawnNoMain makes this test binary a program that calls Spawn before
-// engine.Main (in init): the process it spawns, running init again, must
-// stop in Spawn instead of spawning in turn.
+// envSpawnNoMain makes this test binary a program that calls Start before
+// engine.Main (in init): the process it starts, running init again, must
+// stop in Start instead of starting one in turn.
 const envSpawnNoMain = "SHMPAR_TEST_SPAWN_NOMAIN"
 
 // The functions the tests run in new processes (registered in every
@@ -178,7 +178,7 @@ func wait(t *testing.T, p *process.Process) error {
 	return err
 }
 
-// procError asserts that err is a *ProcError of p.
+// procError asserts that err is a *process.Error of p.
 func procError(t *testing.T, p *process.Process, err error) *process.Error {
 	t.Helper()
 	var pe *process.Error

@@ -8,7 +8,7 @@ import (
 )
 
 // Start cannot start processes here (reexec.Start returns
-// errors.ErrUnsupported), so the spawned side never runs.
+// errors.ErrUnsupported), so the child side never runs.
 
 func closeOnExec(fds ...int) {}
 

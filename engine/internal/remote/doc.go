@@ -1,5 +1,5 @@
 // Package remote carries errors between the processes of a shmpar program.
-// Code that fails in a worker or spawned process can send only text, so an
+// Code that fails in a worker or a started process can send only text, so an
 // error crosses as its message and a small code naming the well-known
 // sentinel it wraps, if any; Error recreates it in the receiving process,
 // where errors.Is still finds that sentinel.
