@@ -5,18 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/internal/testproc"
 )
 
 func TestMain(m *testing.M) {
 	engine.Main()
-	os.Exit(m.Run())
+	testproc.Main(m, func(role string) error { return fmt.Errorf("no child role %q in these tests", role) })
 }
 
 // smallSizes keeps every kernel to a few milliseconds under -race.

@@ -85,7 +85,7 @@ func BenchmarkKernels(b *testing.B) {
 						if x.team == nil {
 							return emptyBody(emptyArgs{}, 0, n)
 						}
-						return x.team.For(ctx, KernelPrefix+"empty", n, emptyArgs{})
+						return emptyKernel.For(ctx, x.team, n, emptyArgs{})
 					}
 				}
 				if err := op(); err != nil { // warm-up

@@ -54,4 +54,10 @@
 // starts with its team awake (an untimed empty For just before it), as in
 // back-to-back calls: what a For costs a warm team is the empty kernel's
 // row.
+//
+// # Imports
+//
+// bench imports engine (the kernels run through the handles engine.Register
+// and engine.RegisterReduce return) and array (their data); cmd/shmbench
+// imports bench.
 package bench

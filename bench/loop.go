@@ -23,7 +23,7 @@ type exec struct {
 // loop is a For kernel: a body over [lo, hi) registered with the engine
 // under KernelPrefix+name, which can also be called serially.
 type loop[A any] struct {
-	name string
+	k    *engine.Kernel[A]
 	body func(a A, lo, hi int)
 }
 
@@ -31,11 +31,11 @@ type loop[A any] struct {
 // the suite writes each output element from inputs it does not modify, so
 // all are registered Idempotent: a chunk lost with a dead worker is re-run.
 func newLoop[A any](name string, body func(a A, lo, hi int)) loop[A] {
-	engine.Register(KernelPrefix+name, func(_ *engine.Ctx, a A, lo, hi int) error {
+	k := engine.Register(KernelPrefix+name, func(_ *engine.Ctx, a A, lo, hi int) error {
 		body(a, lo, hi)
 		return nil
 	}, engine.Idempotent())
-	return loop[A]{name: KernelPrefix + name, body: body}
+	return loop[A]{k: k, body: body}
 }
 
 // run runs the loop over [0, n) on x.
@@ -47,20 +47,20 @@ func (l loop[A]) run(ctx context.Context, x exec, n int, a A) error {
 		l.body(a, 0, n)
 		return nil
 	}
-	return x.team.For(ctx, l.name, n, a, x.sched)
+	return l.k.For(ctx, x.team, n, a, x.sched)
 }
 
 // reduction is a Reduce kernel returning a float64 partial per chunk.
 type reduction[A any] struct {
-	name string
+	k    *engine.ReduceKernel[A, float64]
 	body func(a A, lo, hi int) float64
 }
 
 func newReduction[A any](name string, body func(a A, lo, hi int) float64) reduction[A] {
-	engine.RegisterReduce(KernelPrefix+name, func(_ *engine.Ctx, a A, lo, hi int) (float64, error) {
+	k := engine.RegisterReduce(KernelPrefix+name, func(_ *engine.Ctx, a A, lo, hi int) (float64, error) {
 		return body(a, lo, hi), nil
 	}, engine.Idempotent())
-	return reduction[A]{name: KernelPrefix + name, body: body}
+	return reduction[A]{k: k, body: body}
 }
 
 // run reduces [0, n) on x with a sum of the partials. Serially it adds the
@@ -74,9 +74,9 @@ func (r reduction[A]) run(ctx context.Context, x exec, n int, a A) (float64, err
 		}
 		return chunked(n, func(lo, hi int) float64 { return r.body(a, lo, hi) }), nil
 	}
-	s, err := engine.Reduce(ctx, x.team, r.name, n, a, engine.Sum[float64](), x.sched)
+	s, err := r.k.Reduce(ctx, x.team, n, a, engine.Sum[float64](), x.sched)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", r.name, err)
+		return 0, fmt.Errorf("%s: %w", r.k.Name(), err)
 	}
 	return s, nil
 }

@@ -472,7 +472,7 @@ func settle(xs []exec, i, prev int) {
 // repetition of a process team but hardly any of a goroutine team.
 func wake(ctx context.Context, x exec) {
 	if x.team != nil {
-		x.team.For(ctx, KernelPrefix+"empty", x.team.Workers(), emptyArgs{})
+		emptyKernel.For(ctx, x.team, x.team.Workers(), emptyArgs{})
 	}
 }
 

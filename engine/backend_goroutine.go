@@ -66,7 +66,7 @@ func (g *goTeam) run(ctx context.Context, j *job) error {
 	r.fail = func(w, lo, hi int, err error, stack string) {
 		st.mu.Lock()
 		if st.err == nil {
-			st.err = &WorkerError{Kernel: j.k.name, Worker: w, PID: g.pid, Lo: lo, Hi: hi, Err: err, Stack: stack}
+			st.err = &WorkerError{Kernel: j.k.name, Worker: w, Lo: lo, Hi: hi, Failure: Failure{PID: g.pid, Err: err, Stack: stack}}
 		}
 		st.mu.Unlock()
 		st.stop.CompareAndSwap(stopNone, stopFailed)

@@ -42,16 +42,16 @@ func logistic(x []float64, lo, steps int) {
 	}
 }
 
-func init() {
-	engine.Register("triad", func(c *engine.Ctx, a triadArgs, lo, hi int) error {
+var (
+	triadK = engine.Register("triad", func(c *engine.Ctx, a triadArgs, lo, hi int) error {
 		triad(a.A.Data()[lo:hi], a.B.Data()[lo:hi], a.C.Data()[lo:hi], a.S)
 		return nil
 	}, engine.Idempotent())
-	engine.Register("logistic", func(c *engine.Ctx, a logisticArgs, lo, hi int) error {
+	logisticK = engine.Register("logistic", func(c *engine.Ctx, a logisticArgs, lo, hi int) error {
 		logistic(a.X.Data()[lo:hi], lo, a.Steps)
 		return nil
 	}, engine.Idempotent())
-}
+)
 
 func benchTeam(b *testing.B, cfg engine.Config) *engine.Team {
 	b.Helper()
@@ -81,7 +81,7 @@ func BenchmarkEmptyFor(b *testing.B) {
 				lat := make([]time.Duration, 0, 1<<16)
 				for b.Loop() {
 					t0 := time.Now()
-					if err := team.For(ctx, "noop", 1024, nil); err != nil {
+					if err := noopK.For(ctx, team, 1024, struct{}{}); err != nil {
 						b.Fatal(err)
 					}
 					if len(lat) < cap(lat) {
@@ -161,12 +161,12 @@ func BenchmarkTriad(b *testing.B) {
 				team := benchTeam(b, k.cfg(w))
 				// Warm up: each worker process faults the pages into its
 				// own page tables on first use (once per worker).
-				if err := team.For(ctx, "triad", n, args); err != nil {
+				if err := triadK.For(ctx, team, n, args); err != nil {
 					b.Fatal(err)
 				}
 				b.SetBytes(24 * n)
 				for b.Loop() {
-					if err := team.For(ctx, "triad", n, args); err != nil {
+					if err := triadK.For(ctx, team, n, args); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -192,12 +192,12 @@ func BenchmarkLogistic(b *testing.B) {
 		for _, w := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/n=2^16/workers=%d", k.name, w), func(b *testing.B) {
 				team := benchTeam(b, k.cfg(w))
-				if err := team.For(ctx, "logistic", n, args); err != nil {
+				if err := logisticK.For(ctx, team, n, args); err != nil {
 					b.Fatal(err)
 				}
 				start := time.Now()
 				for b.Loop() {
-					if err := team.For(ctx, "logistic", n, args); err != nil {
+					if err := logisticK.For(ctx, team, n, args); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -120,6 +120,7 @@ type slotFields struct {
 	chunk    atomic.Int64  // chunk claimed (tentatively) or running; noChunk when none
 	moves    atomic.Uint32 // times the worker moved itself off a shared CPU (see crowding)
 	cpu      atomic.Int32  // the CPU the worker was last seen on (worker.seen); -1 unknown
+	sleep    atomic.Uint32 // how the worker waits for a job: sleepAwake, sleepHeld, sleepBlocked
 }
 
 type slot struct {
@@ -169,7 +170,7 @@ func ctlLayout(nslots, argsCap int) layoutFields {
 // initControl writes the layout into a zeroed block and returns its view.
 func initControl(mem []byte, l layoutFields) (*control, error) {
 	if len(mem) < headerSize {
-		return nil, fmt.Errorf("engine: control block of %d bytes is too small", len(mem))
+		return nil, fmt.Errorf("control block of %d bytes is too small", len(mem))
 	}
 	h := (*ctlHeader)(unsafe.Pointer(&mem[0]))
 	h.layoutFields = l
@@ -180,15 +181,15 @@ func initControl(mem []byte, l layoutFields) (*control, error) {
 // process) and returns a typed view of it.
 func viewControl(mem []byte) (*control, error) {
 	if len(mem) < headerSize || uintptr(unsafe.Pointer(&mem[0]))%pageSize != 0 {
-		return nil, fmt.Errorf("engine: control block of %d bytes is too small or not page aligned", len(mem))
+		return nil, fmt.Errorf("control block of %d bytes is too small or not page aligned", len(mem))
 	}
 	h := (*ctlHeader)(unsafe.Pointer(&mem[0]))
 	l := h.layoutFields
 	if l.magic != ctlMagic {
-		return nil, fmt.Errorf("engine: control block has bad magic %q", l.magic[:])
+		return nil, fmt.Errorf("control block has bad magic %q", l.magic[:])
 	}
 	if l.version != ctlVersion {
-		return nil, fmt.Errorf("engine: control block version %d, want %d", l.version, ctlVersion)
+		return nil, fmt.Errorf("control block version %d, want %d", l.version, ctlVersion)
 	}
 	size := uint64(len(mem))
 	in := func(off, n uint64) bool { return off <= size && n <= size-off && off%8 == 0 }
@@ -197,7 +198,7 @@ func viewControl(mem []byte) (*control, error) {
 		!in(l.slotOff, ns*slotSize) || !in(l.errOff, ns*errAreaSize) ||
 		l.listCap > 1<<16 || !in(l.listOff, l.listCap*uint64(listEntrySz)) ||
 		l.argsCap > 1<<30 || !in(l.argsOff, l.argsCap) || l.partCap > 1<<24 || !in(l.partOff, l.partCap*8) {
-		return nil, fmt.Errorf("engine: control block layout does not fit its %d bytes", size)
+		return nil, fmt.Errorf("control block layout does not fit its %d bytes", size)
 	}
 	c := &control{mem: mem, h: h}
 	c.slots = unsafe.Slice((*slot)(unsafe.Pointer(&mem[l.slotOff])), ns)

@@ -45,8 +45,8 @@ const (
 	seenEvery = time.Millisecond
 )
 
-// yielded records a yield that took d; now is when it returned.
-func (c *crowding) yielded(d time.Duration, now time.Time) {
+// Yielded records a yield that took d; now is when it returned.
+func (c *crowding) Yielded(d time.Duration, now time.Time) {
 	if c.seen != nil && now.Sub(c.seenAt) >= seenEvery {
 		c.seen()
 		c.seenAt = now

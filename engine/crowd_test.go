@@ -12,7 +12,7 @@ import (
 func yields(c *crowding, n int, d time.Duration, now time.Time) time.Time {
 	for range n {
 		now = now.Add(d + time.Microsecond)
-		c.yielded(d, now)
+		c.Yielded(d, now)
 	}
 	return now
 }

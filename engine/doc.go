@@ -7,25 +7,25 @@
 // A program calls Main first thing in main. It then starts a Team; the
 // process that does is the coordinator. Start re-executes the program
 // (/proc/self/exe) once per worker; in those processes Main never returns
-// but serves jobs. Kernels are functions registered by name at init time —
-// Go cannot send a function to another process, so every process of the
-// program registers the same kernels and a job names one:
+// but serves jobs. Kernels are functions registered by name at package
+// initialization — Go cannot send a function to another process, so every
+// process of the program registers the same kernels and a job names one —
+// and registration returns a typed handle through which the program runs
+// the kernel, so a call site names neither the kernel nor its types:
 //
-//	func init() {
-//		engine.Register("scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
-//			x := a.X.Data()
-//			for i := lo; i < hi; i++ {
-//				x[i] *= a.S
-//			}
-//			return nil
-//		}, engine.Idempotent())
-//	}
+//	var scale = engine.Register("scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+//		x := a.X.Data()
+//		for i := lo; i < hi; i++ {
+//			x[i] *= a.S
+//		}
+//		return nil
+//	}, engine.Idempotent())
 //
 //	func main() {
 //		engine.Main()
 //		team, err := engine.Start(engine.Config{})
 //		...
-//		err = team.For(ctx, "scale", n, ScaleArgs{X: x, S: 2})
+//		err = scale.For(ctx, team, n, ScaleArgs{X: x, S: 2})
 //	}
 //
 // For splits [0, n) into chunks and runs the kernel over them on every
@@ -33,8 +33,9 @@
 // encoding/gob once per job (not at all when they equal the previous job's),
 // so large data belongs in shared memory: an *array.Array or *value.Value
 // argument crosses as its path and is attached once per worker. Kernels
-// write their results into shared arrays; Reduce combines per-chunk partial
-// results (Sum, Min, Max, or any associative Combine).
+// write their results into shared arrays; a kernel registered with
+// RegisterReduce returns a partial result per chunk, which Reduce combines
+// (Sum, Min, Max, or any associative Combine).
 //
 // # Schedules
 //
@@ -104,58 +105,31 @@
 // coordinator's process, without encoding: the baseline the process team is
 // measured against.
 //
-// # Processes
+// # Built on the team
 //
-// Spawn runs one function, registered by name with RegisterProcess, in a
-// new process, like Python's multiprocessing.Process: the program is
-// re-executed the same way and dies with its parent the same way as a team
-// worker, Main runs the function there, and the *Proc it returns waits for
-// it (its error, panic and stack, or exit status and signal cross back),
-// kills or terminates it. Arguments cross with encoding/gob, so a queue, pipe
-// end, array or value passed in them is the same shared object in both
-// processes. In a spawned process (and in a team's workers) the default
-// log/slog logger writes to stderr with the process's name (process=NAME,
-// worker=N) and pid, and ProcessName returns the name.
+// Package engine/pool runs many calls of a function on independent inputs
+// on a team's workers, like Python's multiprocessing.Pool (Map, Imap,
+// Apply, Submit), and package engine/process runs one function in a new
+// process, like Python's multiprocessing.Process; both start, and die with
+// their parent, the way a team worker does. In a team's workers (and in
+// such a process) the default log/slog logger writes to stderr with the
+// process's name (worker=N, process=NAME) and pid, and ProcessName returns
+// the name.
 //
-// # Pool
+// # Concurrency
 //
-// For irregular work — many calls of a function on independent inputs —
-// a Pool runs tasks on a team's workers, like Python's multiprocessing.Pool.
-// Functions are registered by name with typed input and output
-// (RegisterFunc[In, Out]); since Go methods cannot have type parameters, the
-// calls are generic functions that take the pool:
+// A Team is safe for concurrent use: jobs run one at a time, in the order
+// their calls take the team's lock (a pool holds the team while its session
+// runs). Kernel handles are safe for concurrent use. Register and
+// RegisterReduce run at package initialization.
 //
-//	func init() {
-//		engine.RegisterFunc("area", func(ctx context.Context, r Rect) (float64, error) {
-//			return r.W * r.H, nil
-//		})
-//	}
+// # Imports
 //
-//	pool, err := engine.NewPool(team)
-//	areas, err := engine.Map[Rect, float64](ctx, pool, "area", rects)
-//
-// Map returns results in input order; Imap streams them in order from an
-// iter.Seq of any length with bounded memory; ImapUnordered yields them as
-// they complete, with their input's index; Apply runs one task; ApplyAsync
-// returns a Future (Wait, Result, Done), and AsCompleted yields futures as
-// they finish. Several arguments travel as one struct (Python's starmap).
-// Options: Chunksize (batches of ceil(n/(4·workers)) by default for Map, an
-// adaptive size aiming at a millisecond of work for streams), Timeout per
-// task, MaxTasksPerWorker, QueueSize.
-//
-// Inputs and results cross between processes as gob streams, one per worker
-// and direction (a type's description crosses once), or byte for byte for
-// flat types (numbers, bools, arrays and structs of them). A value that
-// cannot be encoded is an error before anything runs. A task's error or
-// panic fails that task only (a *TaskError, with the stack for a panic);
-// Map returns the others' results with a TaskErrors. A worker process that
-// dies fails (or, for Idempotent functions, runs again) exactly the tasks it
-// held — each worker records the task it runs in shared memory — and is
-// replaced; a task over its Timeout fails with ErrTaskTimeout and its worker
-// is killed and replaced. A call whose context ends returns at once.
-//
-// The pool runs as a job of the team (a session), from its first call until
-// it has been idle for PoolLinger; in between, For on the same team waits.
-// Small calls cost tens of microseconds; a Map of tiny tasks runs tens of
-// millions of them per second on two cores. See Pool for the details.
+// engine imports shm (its control block is an anonymous segment),
+// internal/futex and internal/proc, and its own internal packages
+// (engine/internal/...: the re-exec roles and child bootstrap, the codec of
+// values that cross, the name registry, remote errors, spinning, and the
+// supervision hooks the pool uses). It imports no array, value or queue —
+// arguments holding them cross through gob as segment references — and
+// none of the packages built on it.
 package engine

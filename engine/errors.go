@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
+
+	"github.com/shmpar/shmpar/engine/internal/remote"
 )
 
 // Sentinel errors. Errors returned by this package that have one of these
@@ -16,25 +18,19 @@ var (
 	// not registered (kernels are registered in init, before Main runs).
 	ErrUnknownKernel = errors.New("unknown kernel")
 
-	// ErrKernelKind is returned when For is called with a kernel registered
-	// by RegisterReduce, when Reduce is called with one registered by
-	// Register, or when Reduce asks for a result type other than the
-	// kernel's.
-	ErrKernelKind = errors.New("wrong kind of kernel")
+	// ErrArgsEncode is returned when a value cannot cross to another
+	// process — a kernel's arguments, a pool task's input or result, a
+	// process function's arguments: encoding/gob cannot encode it (a chan,
+	// a func, a struct with no exported fields, an interface holding an
+	// unregistered type, ...). The error around it says which value.
+	ErrArgsEncode = errors.New("cannot be encoded")
 
-	// ErrArgsType is returned when the arguments passed to For or Reduce are
-	// not of the type the kernel was registered with.
-	ErrArgsType = errors.New("kernel arguments of the wrong type")
-
-	// ErrArgsEncode is returned when the arguments cannot cross to a worker
-	// process: encoding/gob cannot encode them (a chan, a func, a struct with
-	// no exported fields, an interface holding an unregistered type, ...).
-	ErrArgsEncode = errors.New("kernel arguments cannot be encoded")
-
-	// ErrArgsTooLarge is returned when the encoded arguments do not fit the
-	// team's argument area (Config.MaxArgs). Pass large data in a shared
-	// array instead: it crosses as its name.
-	ErrArgsTooLarge = errors.New("kernel arguments too large")
+	// ErrArgsTooLarge is returned when an encoded value does not fit where
+	// it must cross: a kernel's arguments in the team's argument area
+	// (Config.MaxArgs), a pool task's input or result in the pool's queues
+	// (pool.QueueSize). Pass large data in a shared array instead: it
+	// crosses as its name.
+	ErrArgsTooLarge = errors.New("too large")
 
 	// ErrBadRange is returned when n is negative, when a Range option is not
 	// inside [0, n), or when a schedule's chunk size is negative.
@@ -59,15 +55,49 @@ var (
 	ErrNoMain = errors.New("worker processes did not start: engine.Main() must be the first call in main")
 
 	// ErrStart is returned by Start (and by a job that restarts a dead
-	// worker) when a worker process cannot be started or does not report
-	// ready in time.
-	ErrStart = errors.New("cannot start worker process")
+	// worker, and by process.Start) when a process cannot be started or
+	// does not report ready in time.
+	ErrStart = errors.New("cannot start process")
 
 	// ErrInWorker is returned by Start when it is called inside a kernel
 	// running in a worker process with the Process backend: worker processes
 	// do not start teams of their own.
 	ErrInWorker = errors.New("cannot start a process team inside a worker process")
 )
+
+// Failure is what the failure types of shmpar have in common: the process
+// that ran the code that failed, what went wrong, and how that process
+// ended if it died. WorkerError (a chunk of a kernel), pool.TaskError (a
+// task of a pool call) and process.Error (a process started by package
+// engine/process) embed it, and each adds what failed.
+type Failure struct {
+	// PID is the process that ran the failed code (the coordinator's for a
+	// primary or goroutine participant); 0 if it never ran.
+	PID int
+
+	// Err is what went wrong: the code's error (recreated from its text
+	// when it came from another process, so errors.Is sees only this
+	// package's sentinels, the context errors and those of the package
+	// that returned the failure), a *PanicError, or an error wrapping
+	// ErrWorkerDied, process.ErrDied or another cause the failure type
+	// documents.
+	Err error
+
+	// Stack is the stack of the goroutine that panicked, empty for an
+	// error return or a dead process.
+	Stack string
+
+	// Signal is the signal that killed the process (SIGKILL, SIGSEGV, ...),
+	// 0 if it did not die by a signal.
+	Signal syscall.Signal
+
+	// Output is the tail of what a process that died wrote to its stderr (a
+	// Go runtime fatal error, a cgo crash report), empty otherwise.
+	Output string
+}
+
+// Unwrap returns Err.
+func (f *Failure) Unwrap() error { return f.Err }
 
 // WorkerError describes the failure of one chunk of a job: the kernel
 // returned an error, panicked, or its worker process died. For and Reduce
@@ -76,33 +106,16 @@ var (
 type WorkerError struct {
 	Kernel string // the kernel's registered name
 	Worker int    // participant index, 0 ≤ Worker < Team.Workers()
-	PID    int    // the process that ran the chunk (the coordinator's pid for a primary or goroutine participant)
 	Lo, Hi int    // the chunk [Lo, Hi) that failed; Lo == Hi when no chunk was running
-
-	// Err is what went wrong: the kernel's error (recreated from its text
-	// when it came from a worker process, so errors.Is sees only this
-	// package's sentinels), a *PanicError, or an error wrapping
-	// ErrWorkerDied.
-	Err error
-
-	// Stack is the goroutine stack at the panic, empty for an error return
-	// or a dead worker.
-	Stack string
-
-	// Signal is the signal that killed the worker process (SIGKILL,
-	// SIGSEGV, ...), 0 if it did not die by a signal.
-	Signal syscall.Signal
-
-	// Output is the tail of what a dead worker process wrote to its stderr
-	// (a Go runtime fatal error, a cgo crash report), empty otherwise.
-	Output string
+	Failure
 }
 
-// Error formats the failure on one line, followed by the stack or output
-// when there is one.
+// Error formats the failure on one line — the kernel, the participant and
+// its pid, the chunk, what went wrong — followed by the worker's stderr
+// when it died.
 func (e *WorkerError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "engine: kernel %q: worker %d (pid %d)", e.Kernel, e.Worker, e.PID)
+	fmt.Fprintf(&b, "kernel %q: worker %d (pid %d)", e.Kernel, e.Worker, e.PID)
 	if e.Lo != e.Hi {
 		fmt.Fprintf(&b, " chunk [%d, %d)", e.Lo, e.Hi)
 	}
@@ -112,9 +125,6 @@ func (e *WorkerError) Error() string {
 	}
 	return b.String()
 }
-
-// Unwrap returns Err.
-func (e *WorkerError) Unwrap() error { return e.Err }
 
 // PanicError is the Err of a WorkerError when the kernel panicked. Value is
 // the panic value formatted with fmt ("%v"), since the value itself may live
@@ -126,36 +136,7 @@ type PanicError struct {
 // Error returns "panic: " and the panic value.
 func (e *PanicError) Error() string { return "panic: " + e.Value }
 
-// remoteError is a kernel error recreated in the coordinator from the text a
-// worker process wrote into shared memory. If the original wrapped one of a
-// few well-known sentinels, Unwrap returns it, so errors.Is still works.
-type remoteError struct {
-	msg      string
-	sentinel error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.sentinel }
-
-// sentinels are the errors whose identity survives the trip from a worker
-// process; the index (from 1) is the code written into the error area.
-var sentinels = []error{
-	ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker,
-	context.Canceled, context.DeadlineExceeded,
-}
-
-func sentinelCode(err error) uint32 {
-	for i, s := range sentinels {
-		if errors.Is(err, s) {
-			return uint32(i + 1)
-		}
-	}
-	return 0
-}
-
-func sentinelOf(code uint32) error {
-	if code == 0 || int(code) > len(sentinels) {
-		return nil
-	}
-	return sentinels[code-1]
+func init() {
+	// The sentinels whose identity survives the trip from another process.
+	remote.SetSentinels(ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker, context.Canceled, context.DeadlineExceeded)
 }

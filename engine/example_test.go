@@ -16,22 +16,25 @@ type ScaleArgs struct {
 	S float64
 }
 
-func init() {
-	engine.Register("example-scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+// The kernels of the examples, registered at package initialization (a
+// package-level var) so that the worker processes — this program run again
+// — have them too. Programs run them through the handles.
+var (
+	scale = engine.Register("example-scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
 		x := a.X.Data()
 		for i := lo; i < hi; i++ {
 			x[i] *= a.S
 		}
 		return nil
 	}, engine.Idempotent())
-	engine.RegisterReduce("example-sum", func(c *engine.Ctx, a ScaleArgs, lo, hi int) (float64, error) {
+	total = engine.RegisterReduce("example-sum", func(c *engine.Ctx, a ScaleArgs, lo, hi int) (float64, error) {
 		s := 0.0
 		for _, v := range a.X.Data()[lo:hi] {
 			s += v
 		}
 		return s, nil
 	}, engine.Idempotent())
-	engine.Register("example-check", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+	check = engine.Register("example-check", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
 		for i := lo; i < hi; i++ {
 			if a.X.Data()[i] < 0 {
 				return fmt.Errorf("x[%d] is negative", i)
@@ -39,7 +42,7 @@ func init() {
 		}
 		return nil
 	})
-}
+)
 
 // A team of two worker processes scales a shared array in place, then sums
 // it. (A program calls engine.Main() first in main; this test binary does
@@ -60,10 +63,10 @@ func Example() {
 	for i := range x.Data() {
 		x.Data()[i] = float64(i)
 	}
-	if err := team.For(ctx, "example-scale", x.Len(), ScaleArgs{X: x, S: 2}); err != nil {
+	if err := scale.For(ctx, team, x.Len(), ScaleArgs{X: x, S: 2}); err != nil {
 		panic(err)
 	}
-	sum, err := engine.Reduce(ctx, team, "example-sum", x.Len(), ScaleArgs{X: x}, engine.Sum[float64]())
+	sum, err := total.Reduce(ctx, team, x.Len(), ScaleArgs{X: x}, engine.Sum[float64]())
 	fmt.Println(sum, err)
 	// Output: 999000 <nil>
 }
@@ -82,7 +85,7 @@ func ExampleDeterministic() {
 		if err != nil {
 			panic(err)
 		}
-		s, _ := engine.Reduce(ctx, team, "example-sum", x.Len(), ScaleArgs{X: x}, engine.Sum[float64](), engine.Deterministic(0))
+		s, _ := total.Reduce(ctx, team, x.Len(), ScaleArgs{X: x}, engine.Sum[float64](), engine.Deterministic(0))
 		sums = append(sums, s)
 		team.Close()
 	}
@@ -99,7 +102,7 @@ func ExampleWorkerError() {
 	defer x.Close()
 	x.Data()[42] = -1
 
-	err := team.For(ctx, "example-check", x.Len(), ScaleArgs{X: x}, engine.Dynamic(10))
+	err := check.For(ctx, team, x.Len(), ScaleArgs{X: x}, engine.Dynamic(10))
 	var we *engine.WorkerError
 	if errors.As(err, &we) {
 		fmt.Printf("chunk [%d, %d): %v\n", we.Lo, we.Hi, we.Err)

@@ -35,78 +35,61 @@ type unexportedArgs struct{ x int }
 
 type chanArgs struct{ C chan int }
 
-func init() {
-	engine.Register("noop", func(c *engine.Ctx, _ struct{}, lo, hi int) error { return nil })
-	engine.Register("fill", func(c *engine.Ctx, a fillArgs, lo, hi int) error {
+// The kernels the tests run (registered in every process of the test
+// binary).
+var (
+	noopK = engine.Register("noop", func(c *engine.Ctx, _ struct{}, lo, hi int) error { return nil })
+	fillK = engine.Register("fill", func(c *engine.Ctx, a fillArgs, lo, hi int) error {
 		for i := lo; i < hi; i++ {
 			a.A.Data()[a.Off+i]++
 		}
 		return nil
 	})
-	engine.Register("workerid", func(c *engine.Ctx, a fillArgs, lo, hi int) error {
+	workerIDK = engine.Register("workerid", func(c *engine.Ctx, a fillArgs, lo, hi int) error {
 		for i := lo; i < hi; i++ {
 			a.A.Data()[a.Off+i] = int64(c.Worker())
 		}
 		return nil
 	})
-	engine.RegisterReduce("sum", func(c *engine.Ctx, a sumArgs, lo, hi int) (float64, error) {
+	sumK = engine.RegisterReduce("sum", func(c *engine.Ctx, a sumArgs, lo, hi int) (float64, error) {
 		s := 0.0
 		for _, v := range a.A.Data()[lo:hi] {
 			s += v
 		}
 		return s, nil
 	}, engine.Idempotent())
-	engine.RegisterReduce("isum", func(c *engine.Ctx, _ emptyArgs, lo, hi int) (int64, error) {
+	isumK = engine.RegisterReduce("isum", func(c *engine.Ctx, _ emptyArgs, lo, hi int) (int64, error) {
 		var s int64
 		for i := lo; i < hi; i++ {
 			s += int64(i)
 		}
 		return s, nil
 	})
-	engine.RegisterReduce("imax", func(c *engine.Ctx, _ struct{}, lo, hi int) (int32, error) {
+	imaxK = engine.RegisterReduce("imax", func(c *engine.Ctx, _ struct{}, lo, hi int) (int32, error) {
 		return int32((hi - 1) % 1000), nil
 	})
-	engine.Register("panic", func(c *engine.Ctx, a failArgs, lo, hi int) error {
+	panicK = engine.Register("panic", func(c *engine.Ctx, a failArgs, lo, hi int) error {
 		if lo <= a.At && a.At < hi {
 			panic(fmt.Sprintf("boom at %d", a.At))
 		}
 		return nil
 	})
-	engine.Register("error", func(c *engine.Ctx, a failArgs, lo, hi int) error {
+	errorK = engine.Register("error", func(c *engine.Ctx, a failArgs, lo, hi int) error {
 		if lo <= a.At && a.At < hi {
 			return fmt.Errorf("bad element %d", a.At)
 		}
 		return nil
 	})
-	// kill writes a[i] = 2i (idempotent) and SIGKILLs its own worker process
-	// on the first chunk it runs that ends past At (once per Once flag).
-	// In the coordinator (a primary participant) it waits until a worker
-	// has killed itself, so that a worker process gets a chunk past At.
-	kill := func(c *engine.Ctx, a failArgs, lo, hi int) error {
-		if os.Getpid() == a.Coord {
-			deadline := time.Now().Add(10 * time.Second)
-			for atomic.LoadInt64(&a.Once.Data()[0]) == 0 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-		} else if a.At >= 0 && hi > a.At && atomic.CompareAndSwapInt64(&a.Once.Data()[0], 0, int64(os.Getpid())) {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			time.Sleep(time.Minute)
-		}
-		for i := lo; i < hi; i++ {
-			a.A.Data()[i] = 2 * int64(i)
-		}
-		return nil
-	}
-	engine.Register("kill-idem", kill, engine.Idempotent())
-	engine.Register("kill-once", kill)
-	engine.Register("wait-cancel", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
+	killIdemK   = engine.Register("kill-idem", kill, engine.Idempotent())
+	killOnceK   = engine.Register("kill-once", kill)
+	waitCancelK = engine.Register("wait-cancel", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
 		deadline := time.Now().Add(20 * time.Second)
 		for c.Err() == nil && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
 		return c.Err()
 	})
-	engine.Register("wait-ctx", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
+	waitCtxK = engine.Register("wait-ctx", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
 		select {
 		case <-c.Context().Done():
 			return c.Context().Err()
@@ -114,26 +97,22 @@ func init() {
 			return errors.New("context never ended")
 		}
 	})
-	engine.Register("hang", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
+	hangK = engine.Register("hang", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
 		time.Sleep(30 * time.Second)
 		return nil
 	})
-	engine.Register("empty-args", func(c *engine.Ctx, _ emptyArgs, lo, hi int) error { return nil })
-	engine.Register("unexported-args", func(c *engine.Ctx, _ unexportedArgs, lo, hi int) error { return nil })
-	engine.Register("chan-args", func(c *engine.Ctx, _ chanArgs, lo, hi int) error { return nil })
-	engine.Register("bytes", func(c *engine.Ctx, b []byte, lo, hi int) error { return nil })
-	engine.Register("stamp", func(c *engine.Ctx, a stampArgs, lo, hi int) error {
+	emptyArgsK      = engine.Register("empty-args", func(c *engine.Ctx, _ emptyArgs, lo, hi int) error { return nil })
+	unexportedArgsK = engine.Register("unexported-args", func(c *engine.Ctx, _ unexportedArgs, lo, hi int) error { return nil })
+	chanArgsK       = engine.Register("chan-args", func(c *engine.Ctx, _ chanArgs, lo, hi int) error { return nil })
+	bytesK          = engine.Register("bytes", func(c *engine.Ctx, b []byte, lo, hi int) error { return nil })
+	stampK          = engine.Register("stamp", func(c *engine.Ctx, a stampArgs, lo, hi int) error {
 		d := a.A.Data()
 		for i := lo; i < hi; i++ {
 			d[i] = a.Job
 		}
 		return nil
 	})
-	engine.Register("printpid", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
-		fmt.Printf("pid %d\n", os.Getpid())
-		return nil
-	})
-	engine.Register("nested", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
+	nestedK = engine.Register("nested", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
 		t, err := engine.Start(engine.Config{Workers: 1})
 		if err == nil {
 			t.Close()
@@ -141,16 +120,33 @@ func init() {
 		}
 		return err
 	})
-	engine.RegisterReduce("decodes", func(c *engine.Ctx, a countArgs, lo, hi int) (int64, error) {
+	decodesK = engine.RegisterReduce("decodes", func(c *engine.Ctx, a countArgs, lo, hi int) (int64, error) {
 		return decodes.Load(), nil
 	})
-	engine.RegisterReduce("affinity", func(c *engine.Ctx, _ struct{}, lo, hi int) (int, error) {
+	affinityK = engine.RegisterReduce("affinity", func(c *engine.Ctx, _ struct{}, lo, hi int) (int, error) {
 		return threadCPUs(), nil
 	})
-	engine.RegisterReduce("pid", func(c *engine.Ctx, _ struct{}, lo, hi int) (int, error) {
-		return os.Getpid(), nil
-	})
-	engine.Register("any-args", func(c *engine.Ctx, _ any, lo, hi int) error { return nil })
+	anyArgsK = engine.Register("any-args", func(c *engine.Ctx, _ any, lo, hi int) error { return nil })
+)
+
+// kill writes a[i] = 2i (idempotent) and SIGKILLs its own worker process
+// on the first chunk it runs that ends past At (once per Once flag). In the
+// coordinator (a primary participant) it waits until a worker has killed
+// itself, so that a worker process gets a chunk past At.
+func kill(c *engine.Ctx, a failArgs, lo, hi int) error {
+	if os.Getpid() == a.Coord {
+		deadline := time.Now().Add(10 * time.Second)
+		for atomic.LoadInt64(&a.Once.Data()[0]) == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	} else if a.At >= 0 && hi > a.At && atomic.CompareAndSwapInt64(&a.Once.Data()[0], 0, int64(os.Getpid())) {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Minute)
+	}
+	for i := lo; i < hi; i++ {
+		a.A.Data()[i] = 2 * int64(i)
+	}
+	return nil
 }
 
 type stampArgs struct {

@@ -6,25 +6,28 @@ import (
 	"testing"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/internal/testproc"
 )
 
-// envChild selects a child role of the test binary (see roles).
-const envChild = "SHMPAR_TEST_CHILD"
+// envNoMain makes the test binary a program that forgets engine.Main (see
+// runNoMain).
+const envNoMain = "SHMPAR_TEST_NOMAIN"
 
 func TestMain(m *testing.M) {
-	// The "nomain" role forgets engine.Main on purpose: its worker processes
-	// run this function again and reach engine.Start in runNoMain.
-	if os.Getenv(envChild) == "nomain" {
+	// A program that forgot engine.Main: its worker processes run this
+	// function again and reach engine.Start in runNoMain.
+	if os.Getenv(envNoMain) != "" {
 		os.Exit(runNoMain())
 	}
 	engine.Main()
-	if role := os.Getenv(envChild); role != "" {
-		fn, ok := roles[role]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "unknown child role %q\n", role)
-			os.Exit(2)
-		}
-		os.Exit(fn())
+	testproc.Main(m, child)
+}
+
+// child runs the test binary's child roles.
+func child(role string) error {
+	switch role {
+	case "coord":
+		return runCoordinator()
 	}
-	os.Exit(m.Run())
+	return fmt.Errorf("unknown role %q", role)
 }

@@ -2,7 +2,7 @@ package engine
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"math"
 	"reflect"
 )
@@ -70,17 +70,21 @@ func extreme[R Number](largest bool) R {
 	return v.Interface().(R)
 }
 
-// Reduce runs the reduce kernel registered under name over [0, n) (or the
-// Range option's slice) and combines the partial results of its chunks with
-// op, in chunk order. With Deterministic the result does not depend on the
-// team size; with other schedules the chunks (and so a float result's last
-// bits) may. An empty range returns op's identity.
-func Reduce[R Number](ctx context.Context, t *Team, kernel string, n int, args any, op Op[R], opts ...Option) (R, error) {
+// Reduce runs the kernel over [0, n) (or the Range option's slice) on team
+// t and combines the partial results of its chunks with op, in chunk order.
+// With Deterministic the result does not depend on the team size; with
+// other schedules the chunks (and so a float result's last bits) may. An
+// empty range returns op's identity. Failures and cancellation are as for
+// Kernel.For.
+func (k *ReduceKernel[A, R]) Reduce(ctx context.Context, t *Team, n int, args A, op Op[R], opts ...Option) (R, error) {
 	var zero R
-	if op.f == nil {
-		return zero, errors.New("engine: Reduce: zero Op; use Sum, Min, Max or Combine")
+	if k == nil || k.k == nil {
+		return zero, errNoHandle
 	}
-	_, parts, err := reduceBits(ctx, t, kernel, n, args, reflect.TypeFor[R](), opts)
+	if op.f == nil {
+		return zero, fmt.Errorf("engine: Reduce %q: zero Op; use Sum, Min, Max or Combine", k.k.name)
+	}
+	_, parts, err := t.do(ctx, k.k, n, args, opts)
 	if err != nil {
 		return zero, err
 	}
@@ -91,22 +95,19 @@ func Reduce[R Number](ctx context.Context, t *Team, kernel string, n int, args a
 	return acc, nil
 }
 
-// Partials runs a reduce kernel like Reduce, always with a Deterministic
+// Partials runs the kernel like Reduce, always with a Deterministic
 // schedule (opts' Deterministic grain if there is one, else Grain(n) of the
 // global n), and returns the per-chunk partial results in chunk order, with
-// the global index of the first chunk. Several teams (one per node of a hybrid run) each reduce a
-// Range slice aligned to the grain; folding all their partials left to
-// right in global chunk order gives exactly what Reduce over [0, n) gives
-// on one team.
-func Partials[R Number](ctx context.Context, t *Team, kernel string, n int, args any, opts ...Option) (first int, partials []R, err error) {
-	grain := 0
-	for _, o := range opts {
-		if o.kind == optDeterministic {
-			grain = o.a
-		}
+// the global index of the first chunk. Several teams (one per node of a
+// hybrid run) each reduce a Range slice aligned to the grain; folding all
+// their partials left to right in global chunk order gives exactly what
+// Reduce over [0, n) gives on one team.
+func (k *ReduceKernel[A, R]) Partials(ctx context.Context, t *Team, n int, args A, opts ...Option) (first int, partials []R, err error) {
+	if k == nil || k.k == nil {
+		return 0, nil, errNoHandle
 	}
-	opts = append(opts[:len(opts):len(opts)], Deterministic(grain))
-	first, parts, err := reduceBits(ctx, t, kernel, n, args, reflect.TypeFor[R](), opts)
+	opts = append(opts[:len(opts):len(opts)], deterministic)
+	first, parts, err := t.do(ctx, k.k, n, args, opts)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -115,4 +116,12 @@ func Partials[R Number](ctx context.Context, t *Team, kernel string, n int, args
 		out[i] = fromBits[R](u)
 	}
 	return first, out, nil
+}
+
+// deterministic makes a plan Deterministic, keeping its grain if it is
+// already.
+func deterministic(p *plan) {
+	if p.sched != schedDet {
+		p.sched, p.size = schedDet, 0
+	}
 }

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"reflect"
-	"sync"
-	"sync/atomic"
 	"unsafe"
+
+	"github.com/shmpar/shmpar/engine/internal/codec"
+	"github.com/shmpar/shmpar/engine/internal/registry"
 )
 
 // Number is the constraint for reduction results: a pointer-free scalar of
@@ -20,8 +22,14 @@ type Number interface {
 // MaxKernelName is the longest kernel name Register accepts, in bytes.
 const MaxKernelName = 200
 
+// The registry enforces the same bound (a negative difference does not
+// compile).
+const _ = uint(MaxKernelName-registry.MaxName) + uint(registry.MaxName-MaxKernelName)
+
 // KernelOption changes how a kernel is registered.
-type KernelOption struct {
+type KernelOption func(*kernelConfig)
+
+type kernelConfig struct {
 	idempotent bool
 }
 
@@ -31,110 +39,72 @@ type KernelOption struct {
 // When a worker process dies while it runs a chunk of an idempotent kernel,
 // the chunk is run again and the job completes; for other kernels the job
 // fails with ErrWorkerDied naming the chunk.
-func Idempotent() KernelOption { return KernelOption{idempotent: true} }
+func Idempotent() KernelOption { return func(c *kernelConfig) { c.idempotent = true } }
 
 // kernel is one registered kernel. It is immutable after registration.
 type kernel struct {
 	name       string
-	argType    reflect.Type
-	resType    reflect.Type // nil for a For kernel
+	args       *codec.Type
+	reduce     bool
 	idempotent bool
 
 	// call runs the kernel over [lo, hi) with args (whose dynamic type is
-	// argType). A reduce kernel returns its partial result as raw bits
+	// args.T). A reduce kernel returns its partial result as raw bits
 	// (see toBits); a For kernel returns 0.
 	call func(c *Ctx, args any, lo, hi int) (uint64, error)
 
-	// zero is the zero value of argType, boxed (used for nil arguments and
-	// empty argument types).
-	zero any
-
-	// empty reports that argType has size zero: its values carry no
-	// information and travel as zero bytes (gob refuses empty structs).
-	empty bool
-
-	// stable reports that values of argType may be compared with == and that
-	// equal values encode to equal bytes (no pointers but shared-memory
-	// handles, no slices, maps or interfaces). Then For reuses the encoded
-	// bytes when the arguments did not change.
-	stable bool
-
-	// plain reports that argType holds no handles (no custom marshalers, no
-	// interfaces): equal encodings mean equal values, so a worker may keep
-	// its decoded copy. With a handle, equal bytes may name another
-	// segment (a path reused after the first one was closed).
-	plain bool
-
-	// encErr is non-nil when values of argType can never cross to a worker
-	// process (found by walking the type at registration).
+	// encErr is non-nil when the argument type can never cross to a worker
+	// process.
 	encErr error
 }
 
-var registry struct {
-	mu sync.Mutex                         // serializes writers
-	m  atomic.Pointer[map[string]*kernel] // copy on write: readers never lock
-}
+// kernels are the registered kernels: worker processes find a job's kernel
+// here by its name.
+var kernels = registry.New[*kernel]("engine: kernel")
 
 func lookup(name string) *kernel {
-	m := registry.m.Load()
-	if m == nil {
-		return nil
-	}
-	return (*m)[name]
-}
-
-func register(k *kernel) {
-	if k.name == "" || len(k.name) > MaxKernelName {
-		panic(fmt.Sprintf("engine: kernel name %q: must be 1 to %d bytes", k.name, MaxKernelName))
-	}
-	registry.mu.Lock()
-	defer registry.mu.Unlock()
-	old := registry.m.Load()
-	m := make(map[string]*kernel)
-	if old != nil {
-		if _, dup := (*old)[k.name]; dup {
-			panic(fmt.Sprintf("engine: kernel %q registered twice", k.name))
-		}
-		for n, v := range *old {
-			m[n] = v
-		}
-	}
-	m[k.name] = k
-	registry.m.Store(&m)
+	k, _ := kernels.Lookup(name)
+	return k
 }
 
 func newKernel[A any](name string, opts []KernelOption) *kernel {
-	at := reflect.TypeFor[A]()
-	var zero A
-	k := &kernel{
-		name:    name,
-		argType: at,
-		zero:    zero,
-		empty:   at.Size() == 0 && at.Kind() != reflect.Interface,
-		stable:  stableType(at, nil),
-		plain:   plainType(at, nil),
-		encErr:  checkEncodable(at),
-	}
-	if at.Kind() == reflect.Interface {
-		k.zero = nil
-	}
+	var cfg kernelConfig
 	for _, o := range opts {
-		if o.idempotent {
-			k.idempotent = true
+		if o != nil {
+			o(&cfg)
 		}
+	}
+	k := &kernel{name: name, args: codec.Of(reflect.TypeFor[A]()), idempotent: cfg.idempotent}
+	if k.args.Err != nil {
+		k.encErr = fmt.Errorf("arguments: %w: %w", ErrArgsEncode, k.args.Err)
 	}
 	return k
 }
 
-// Register registers a kernel under name for For. Call it from an init
-// function (or a package-level var initializer) so that worker processes,
-// which run the same binary but never return from Main, have it too.
+// Kernel is a kernel registered with Register: a function over index ranges
+// with arguments of type A. Run it with For. A *Kernel is safe for
+// concurrent use.
+type Kernel[A any] struct{ k *kernel }
+
+// ReduceKernel is a reduction kernel registered with RegisterReduce: a
+// function over index ranges with arguments of type A that returns a
+// partial result of type R per chunk. Run it with Reduce or Partials. It is
+// safe for concurrent use.
+type ReduceKernel[A any, R Number] struct{ k *kernel }
+
+// Register registers a kernel under name and returns its handle, through
+// which programs run it. Call it from an init function or a package-level
+// var initializer, so that worker processes — which run the same binary but
+// never return from Main — have it too:
+//
+//	var scale = engine.Register("scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error { ... })
 //
 // fn runs over the half-open index range [lo, hi) of one chunk; it is called
 // many times per job, in several processes at once, with a copy of args.
-// Register panics if name is empty, longer than MaxKernelName or already
-// registered, or if fn is nil.
-func Register[A any](name string, fn func(c *Ctx, args A, lo, hi int) error, opts ...KernelOption) {
+// The name is what crosses to the workers: it must be unique in the
+// program. Register panics if name is empty, longer than MaxKernelName or
+// already registered, or if fn is nil.
+func Register[A any](name string, fn func(c *Ctx, args A, lo, hi int) error, opts ...KernelOption) *Kernel[A] {
 	if fn == nil {
 		panic(fmt.Sprintf("engine: Register %q: nil kernel function", name))
 	}
@@ -143,25 +113,55 @@ func Register[A any](name string, fn func(c *Ctx, args A, lo, hi int) error, opt
 		a, _ := args.(A) // nil for an interface type A holding nil
 		return 0, fn(c, a, lo, hi)
 	}
-	register(k)
+	kernels.Add(name, k)
+	return &Kernel[A]{k}
 }
 
-// RegisterReduce registers a reduction kernel under name for Reduce: fn
-// returns the partial result of its chunk [lo, hi), and Reduce combines the
-// partials with an Op. The same rules as for Register apply.
-func RegisterReduce[A any, R Number](name string, fn func(c *Ctx, args A, lo, hi int) (R, error), opts ...KernelOption) {
+// RegisterReduce registers a reduction kernel under name and returns its
+// handle: fn returns the partial result of its chunk [lo, hi), and Reduce
+// combines the partials with an Op. The same rules as for Register apply.
+func RegisterReduce[A any, R Number](name string, fn func(c *Ctx, args A, lo, hi int) (R, error), opts ...KernelOption) *ReduceKernel[A, R] {
 	if fn == nil {
 		panic(fmt.Sprintf("engine: RegisterReduce %q: nil kernel function", name))
 	}
 	k := newKernel[A](name, opts)
-	k.resType = reflect.TypeFor[R]()
+	k.reduce = true
 	k.call = func(c *Ctx, args any, lo, hi int) (uint64, error) {
 		a, _ := args.(A)
 		r, err := fn(c, a, lo, hi)
 		return toBits(r), err
 	}
-	register(k)
+	kernels.Add(name, k)
+	return &ReduceKernel[A, R]{k}
 }
+
+// Name returns the name the kernel was registered under.
+func (k *Kernel[A]) Name() string { return k.k.name }
+
+// Name returns the name the kernel was registered under.
+func (k *ReduceKernel[A, R]) Name() string { return k.k.name }
+
+// For runs the kernel over [0, n) (or the Range option's slice) on team t,
+// split by the schedule in opts (Static by default), and returns when every
+// chunk has run. The first chunk to fail stops the job (no new chunks are
+// claimed) and For returns it as a *WorkerError. When ctx ends, no new
+// chunks are claimed and For returns ctx.Err() once running chunks return
+// (or after Config.CancelGrace, killing the worker processes still busy).
+//
+// For a process team args are encoded with encoding/gob once per job — not
+// at all when they are equal to the last job's — so shared arrays travel as
+// their names, and anything gob cannot encode is an error (ErrArgsEncode)
+// before anything runs.
+func (k *Kernel[A]) For(ctx context.Context, t *Team, n int, args A, opts ...Option) error {
+	if k == nil || k.k == nil {
+		return errNoHandle
+	}
+	_, _, err := t.do(ctx, k.k, n, args, opts)
+	return err
+}
+
+// errNoHandle is returned by the methods of a nil or zero kernel handle.
+var errNoHandle = fmt.Errorf("engine: %w: a nil or zero kernel handle (use the value Register returns)", ErrUnknownKernel)
 
 // toBits stores a Number in the low bytes of a uint64 (little-endian
 // memory order), the form partial results take in shared memory.

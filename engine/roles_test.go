@@ -1,27 +1,23 @@
 package engine_test
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/engine"
-	"github.com/shmpar/shmpar/internal/proc"
+	"github.com/shmpar/shmpar/engine/internal/teamtest"
+	"github.com/shmpar/shmpar/internal/testproc"
 )
-
-// roles are the child processes the tests start (the test binary run again
-// with SHMPAR_TEST_CHILD set).
-var roles = map[string]func() int{
-	"coord": runCoordinator,
-}
 
 // runNoMain is a program that forgot engine.Main: it starts a team. In the
 // coordinator Start must fail with ErrNoMain; in the re-executed workers
@@ -32,114 +28,65 @@ func runNoMain() int {
 	return 0
 }
 
-// runCoordinator starts a team, prints its workers' pids and waits to be
-// killed.
-func runCoordinator() int {
+// runCoordinator starts a team, runs a job on every worker, reports its
+// own and its workers' pids and waits to be killed.
+func runCoordinator() error {
 	team, err := engine.Start(engine.Config{Workers: 2})
 	if err != nil {
-		fmt.Println("error:", err)
-		return 1
+		return err
 	}
-	if err := team.For(context.Background(), "printpid", 2, nil, engine.Static()); err != nil {
-		fmt.Println("error:", err)
-		return 1
+	if err := noopK.For(context.Background(), team, 2, struct{}{}, engine.Static()); err != nil {
+		return err
 	}
-	fmt.Println("ready")
+	lines := []string{strconv.Itoa(os.Getpid())}
+	for _, pid := range team.PIDs() {
+		lines = append(lines, strconv.Itoa(pid))
+	}
+	if err := teamtest.Report(lines...); err != nil {
+		return err
+	}
 	time.Sleep(time.Minute)
-	return 0
-}
-
-// child starts the test binary in a role.
-func child(t *testing.T, role string, env ...string) *exec.Cmd {
-	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), envChild+"="+role), env...)
-	cmd.Stderr = os.Stderr
-	return cmd
-}
-
-// runBounded runs cmd to its end, at most 60 s (then fails the test with
-// hung), requires it to succeed, and returns its stdout.
-func runBounded(t *testing.T, cmd *exec.Cmd, hung string) string {
-	t.Helper()
-	var out, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "stderr: %s", stderr.String())
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatal(hung)
-	}
-	return out.String()
+	return errors.New("not killed within a minute")
 }
 
 func TestForgottenMain(t *testing.T) {
-	got := runBounded(t, child(t, "nomain"), "a program without engine.Main hung in Start")
+	got, err := testproc.Start("nomain", envNoMain+"=1").Wait()
+	require.NoError(t, err, "a program without engine.Main: %s", got)
 	require.Contains(t, got, "start error:")
 	require.Contains(t, got, engine.ErrNoMain.Error())
-	require.Contains(t, got, "Start called in a shmpar worker process", "the worker's own message is quoted")
+	require.Contains(t, got, "Start called in a process shmpar started (a worker)", "the worker's own message is quoted")
 	require.Equal(t, 1, strings.Count(got, "start error:"), "workers must not print: they exit in Start")
 }
 
 func TestCoordinatorKilled(t *testing.T) {
 	dir := t.TempDir()
-	cmd := child(t, "coord", "SHMPAR_DIR="+dir)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	report := filepath.Join(dir, "report")
+	coord := testproc.Start("coord", "SHMPAR_DIR="+dir, teamtest.EnvReport+"="+report)
+	lines := teamtest.AwaitReport(t, report)
+	require.Len(t, lines, 3, "the coordinator's pid and its 2 workers'")
 	var pids []int
-	timeout := time.After(60 * time.Second)
-wait:
-	for {
-		select {
-		case l, ok := <-lines:
-			require.True(t, ok, "child exited before it was ready")
-			if p, ok := strings.CutPrefix(l, "pid "); ok {
-				pid, err := strconv.Atoi(p)
-				require.NoError(t, err)
-				pids = append(pids, pid)
-			}
-			require.NotContains(t, l, "error")
-			if l == "ready" {
-				break wait
-			}
-		case <-timeout:
-			t.Fatal("child coordinator did not get ready")
-		}
+	for _, l := range lines {
+		pid, err := strconv.Atoi(l)
+		require.NoError(t, err)
+		require.Positive(t, pid)
+		pids = append(pids, pid)
 	}
-	require.Len(t, pids, 2)
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
+	require.NoError(t, syscall.Kill(pids[0], syscall.SIGKILL))
+	_, err := coord.Wait()
+	require.ErrorContains(t, err, "killed")
 
-	deadline := time.Now().Add(2 * time.Second)
-	for _, pid := range pids {
-		for {
-			alive, err := proc.Alive(proc.ID{PID: pid})
-			require.NoError(t, err)
-			if !alive {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("worker %d still alive 2s after its coordinator was killed", pid)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+	for _, pid := range pids[1:] {
+		teamtest.AwaitGone(t, pid, 2*time.Second)
 	}
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Empty(t, ents, "the team left files in the segment directory")
+	require.Equal(t, []string{"report"}, names(ents), "the team left files in the segment directory")
+}
+
+func names(ents []os.DirEntry) []string {
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
 }

@@ -5,24 +5,11 @@ import (
 	"math/bits"
 )
 
-// Option changes how For and Reduce split their index range. Options are
-// small values (no allocation on the hot path); later options override
-// earlier ones of the same sort.
-type Option struct {
-	kind optKind
-	a, b int
-}
-
-type optKind uint8
-
-const (
-	optNone optKind = iota
-	optStatic
-	optDynamic
-	optGuided
-	optDeterministic
-	optRange
-)
+// Option changes how For, Reduce and Partials split their index range: a
+// schedule (Static, Dynamic, Guided, Deterministic) or the Range of a slice.
+// Later options override earlier ones of the same sort. Options cost no
+// allocation on the hot path.
+type Option func(*plan)
 
 // Static splits the range into one contiguous block per participant (sizes
 // differ by at most one), participant i taking block i, as OpenMP's
@@ -31,18 +18,24 @@ const (
 // exception keeps a job from waiting on a worker process that is late
 // (descheduled, or asleep on its futex): a worker process that has done its
 // own block takes a block nobody has claimed yet.
-func Static() Option { return Option{kind: optStatic} }
+func Static() Option { return static }
+
+func static(p *plan) { p.sched, p.size = schedStatic, 0 }
 
 // Dynamic splits the range into chunks of chunk elements (the last may be
 // shorter) that participants claim one at a time from a shared counter, as
 // OpenMP's schedule(dynamic, chunk). It balances kernels whose cost per
 // element varies. chunk ≤ 0 picks ceil(len/(8·participants)).
-func Dynamic(chunk int) Option { return Option{kind: optDynamic, a: chunk} }
+func Dynamic(chunk int) Option {
+	return func(p *plan) { p.sched, p.size = schedDynamic, chunk }
+}
 
 // Guided hands out chunks that shrink as the range is used up: each is the
 // remaining length divided by the number of participants, but at least
 // minChunk (≤ 0 means 1), as OpenMP's schedule(guided, minChunk).
-func Guided(minChunk int) Option { return Option{kind: optGuided, a: minChunk} }
+func Guided(minChunk int) Option {
+	return func(p *plan) { p.sched, p.size = schedGuided, minChunk }
+}
 
 // Deterministic splits the range at the multiples of grain (counted from 0
 // of the global range, see Range), claims chunks dynamically, and makes
@@ -50,7 +43,9 @@ func Guided(minChunk int) Option { return Option{kind: optGuided, a: minChunk} }
 // boundaries and the order depend only on n and grain, never on the number
 // of workers, so a floating-point reduction is bitwise identical at any
 // team size. grain ≤ 0 picks Grain(n).
-func Deterministic(grain int) Option { return Option{kind: optDeterministic, a: grain} }
+func Deterministic(grain int) Option {
+	return func(p *plan) { p.sched, p.size = schedDet, grain }
+}
 
 // Range makes the job cover only [lo, hi) of the global index space [0, n):
 // the kernel sees global indices, and Deterministic fixes its chunk grain
@@ -58,7 +53,9 @@ func Deterministic(grain int) Option { return Option{kind: optDeterministic, a: 
 // takes one slice of a global loop. Reductions over slices that start and
 // end at multiples of the grain give partials (see Partials) that combine,
 // in slice order, to exactly the single-team result.
-func Range(lo, hi int) Option { return Option{kind: optRange, a: lo, b: hi} }
+func Range(lo, hi int) Option {
+	return func(p *plan) { p.lo, p.hi = lo, hi }
+}
 
 // Grain returns the chunk grain Deterministic(0) uses for a loop of n
 // elements: the smallest power of two ≥ 1024 that makes at most 1024
@@ -111,26 +108,27 @@ type plan struct {
 
 // makePlan applies opts to a job over [0, n) run by parts participants.
 func makePlan(n, parts int, opts []Option) (plan, error) {
-	p := plan{n: n, hi: n, parts: parts}
+	var p plan
+	err := p.init(n, parts, opts)
+	return p, err
+}
+
+// init makes p the plan of a job over [0, n) run by parts participants,
+// with opts applied. (A Team keeps its plan in place: an Option is a func
+// value, and escape analysis would move a plan on the stack that one is
+// given to the heap, one allocation per job.)
+func (p *plan) init(n, parts int, opts []Option) error {
+	*p = plan{n: n, hi: n, parts: parts}
 	if n < 0 {
-		return p, fmt.Errorf("engine: %w: n = %d is negative", ErrBadRange, n)
+		return fmt.Errorf("engine: %w: n = %d is negative", ErrBadRange, n)
 	}
 	for _, o := range opts {
-		switch o.kind {
-		case optStatic:
-			p.sched, p.size = schedStatic, 0
-		case optDynamic:
-			p.sched, p.size = schedDynamic, o.a
-		case optGuided:
-			p.sched, p.size = schedGuided, o.a
-		case optDeterministic:
-			p.sched, p.size = schedDet, o.a
-		case optRange:
-			if o.a < 0 || o.a > o.b || o.b > n {
-				return p, fmt.Errorf("engine: %w: Range(%d, %d) is not inside [0, %d)", ErrBadRange, o.a, o.b, n)
-			}
-			p.lo, p.hi = o.a, o.b
+		if o != nil {
+			o(p)
 		}
+	}
+	if p.lo < 0 || p.lo > p.hi || p.hi > n {
+		return fmt.Errorf("engine: %w: Range(%d, %d) is not inside [0, %d)", ErrBadRange, p.lo, p.hi, n)
 	}
 	length := p.hi - p.lo
 	switch p.sched {
@@ -152,7 +150,7 @@ func makePlan(n, parts int, opts []Option) (plan, error) {
 		}
 		p.first, p.k = detChunks(p.lo, p.hi, p.size)
 	}
-	return p, nil
+	return nil
 }
 
 // chunk returns the bounds of chunk c. guided must be

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
 	"sync"
 	"time"
+
+	"github.com/shmpar/shmpar/engine/internal/reexec"
 )
 
 // Backend selects what the participants of a team are.
@@ -147,19 +148,24 @@ type backend interface {
 
 // Team is a set of participants that run kernels over index ranges. It is
 // safe for concurrent use; jobs run one at a time, in the order their For
-// calls take the team's lock. A kernel must not call For on its own team.
+// calls take the team's lock. A kernel must not run a job on its own team.
 type Team struct {
 	mu     sync.Mutex
 	cfg    Config
 	b      backend
 	closed bool
+
+	// The job in flight, kept here (under mu) so that a job costs no
+	// allocation.
+	plan plan
+	job  job
 }
 
 // Start starts a team. For the Process backend it starts the worker
 // processes (re-executing this program, which must call Main first) and
 // waits until each has reported ready.
 func Start(cfg Config) (*Team, error) {
-	checkNotWorker(cfg.Backend)
+	reexec.Guard("Start")
 	if cfg.Backend != Process && cfg.Backend != Goroutine {
 		return nil, fmt.Errorf("engine: Start: unknown backend %d", cfg.Backend)
 	}
@@ -176,7 +182,7 @@ func Start(cfg Config) (*Team, error) {
 	case Goroutine:
 		t.b = newGoTeam(cfg)
 	case Process:
-		if inWorker.Load() {
+		if inWorker() {
 			return nil, fmt.Errorf("engine: Start: %w", ErrInWorker)
 		}
 		t.b, err = startProcTeam(cfg)
@@ -218,52 +224,21 @@ func (t *Team) Close() error {
 	return t.b.close()
 }
 
-// For runs the kernel registered under name over [0, n) (or the Range
-// option's slice), split by the schedule in opts (Static by default), and
-// returns when every chunk has run. The first chunk to fail stops the job
-// (no new chunks are claimed) and For returns it as a *WorkerError. When ctx
-// ends, no new chunks are claimed and For returns ctx.Err() once running
-// chunks return (or after Config.CancelGrace, killing the worker processes
-// still busy).
-//
-// args must have the type the kernel was registered with (nil means its
-// zero value). For a process team they are encoded with encoding/gob once
-// per job — not at all when they are equal to the last job's — so shared
-// arrays travel as their names and anything gob cannot encode is an error
-// before anything runs.
-func (t *Team) For(ctx context.Context, kernel string, n int, args any, opts ...Option) error {
-	_, _, err := t.do(ctx, kernel, n, args, nil, opts)
-	return err
-}
-
-// do runs a For (resType nil) or a reduction and returns the partials in
-// chunk order, with the global index of the first chunk.
-func (t *Team) do(ctx context.Context, name string, n int, args any, resType reflect.Type, opts []Option) (int, []uint64, error) {
-	k := lookup(name)
-	if k == nil {
-		return 0, nil, fmt.Errorf("engine: %w %q (register it with engine.Register in an init function)", ErrUnknownKernel, name)
-	}
-	switch {
-	case resType == nil && k.resType != nil:
-		return 0, nil, fmt.Errorf("engine: %w: kernel %q was registered with RegisterReduce; call Reduce", ErrKernelKind, name)
-	case resType != nil && k.resType == nil:
-		return 0, nil, fmt.Errorf("engine: %w: kernel %q was registered with Register; call For", ErrKernelKind, name)
-	case resType != nil && resType != k.resType:
-		return 0, nil, fmt.Errorf("engine: %w: kernel %q returns %s, Reduce asked for %s", ErrKernelKind, name, k.resType, resType)
+// do runs job k (a For, or a reduction) and returns the partials in chunk
+// order, with the global index of the first chunk.
+func (t *Team) do(ctx context.Context, k *kernel, n int, args any, opts []Option) (int, []uint64, error) {
+	if t == nil {
+		return 0, nil, fmt.Errorf("engine: kernel %q: nil *Team", k.name)
 	}
 	if k.encErr != nil {
-		return 0, nil, fmt.Errorf("engine: kernel %q: %w", name, k.encErr)
-	}
-	a, err := checkArgs(k, args)
-	if err != nil {
-		return 0, nil, err
-	}
-	p, err := makePlan(n, t.cfg.Workers, opts)
-	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("engine: kernel %q: %w", k.name, k.encErr)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	p := &t.plan
+	if err := p.init(n, t.cfg.Workers, opts); err != nil {
+		return 0, nil, err
+	}
 	if t.closed {
 		return 0, nil, fmt.Errorf("engine: %w", ErrClosed)
 	}
@@ -273,9 +248,8 @@ func (t *Team) do(ctx context.Context, name string, n int, args any, resType ref
 	if p.k == 0 {
 		return p.first, nil, nil
 	}
-	reduce := resType != nil
 	maxp := t.b.maxPartials()
-	if reduce && p.k > maxp {
+	if k.reduce && p.k > maxp {
 		switch p.sched {
 		case schedDynamic, schedGuided:
 			// Fewer, larger chunks: the result of a non-deterministic
@@ -284,30 +258,27 @@ func (t *Team) do(ctx context.Context, name string, n int, args any, resType ref
 			p.k = ceilDiv(p.hi-p.lo, p.size)
 		}
 	}
-	if !reduce {
-		return 0, nil, t.b.run(ctx, &job{k: k, args: a, p: p})
+	j := &t.job
+	if !k.reduce {
+		*j = job{k: k, args: args, p: *p}
+		err := t.b.run(ctx, j)
+		*j = job{}
+		return 0, nil, err
 	}
 	// A deterministic reduction with more chunks than the partial area
 	// holds runs in rounds of consecutive chunks.
 	all := make([]uint64, p.k)
 	for done := 0; done < p.k; {
-		sp := p
+		sp := *p
 		sp.first = p.first + done
 		sp.k = min(maxp, p.k-done)
-		j := &job{k: k, args: a, p: sp, partials: all[done : done+sp.k]}
-		if err := t.b.run(ctx, j); err != nil {
+		*j = job{k: k, args: args, p: sp, partials: all[done : done+sp.k]}
+		err := t.b.run(ctx, j)
+		*j = job{}
+		if err != nil {
 			return 0, nil, err
 		}
 		done += sp.k
 	}
 	return p.first, all, nil
-}
-
-// reduceBits is Reduce without the generic result type: the partials as raw
-// bits.
-func reduceBits(ctx context.Context, t *Team, name string, n int, args any, rt reflect.Type, opts []Option) (int, []uint64, error) {
-	if t == nil {
-		return 0, nil, fmt.Errorf("engine: Reduce on a nil *Team")
-	}
-	return t.do(ctx, name, n, args, rt, opts)
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,43 +17,12 @@ import (
 
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/teamtest"
 )
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func newArray[T array.Element](t testing.TB, n int) *array.Array[T] {
-	t.Helper()
-	a, err := array.CreateAnon[T](max(n, 1))
-	require.NoError(t, err)
-	t.Cleanup(func() { a.Close() })
-	return a
-}
-
-func startTeam(t *testing.T, cfg engine.Config) *engine.Team {
-	t.Helper()
-	team, err := engine.Start(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, team.Close()) })
-	return team
-}
-
-// configs are the team shapes most tests run on.
-var configs = []struct {
-	name string
-	cfg  engine.Config
-}{
-	{"process", engine.Config{Workers: 2}},
-	{"process-primary", engine.Config{Workers: 3, Primary: true}},
-	{"goroutine", engine.Config{Workers: 3, Backend: engine.Goroutine}},
-}
-
 func forConfigs(t *testing.T, fn func(t *testing.T, team *engine.Team)) {
-	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) { fn(t, startTeam(t, c.cfg)) })
+	for _, c := range teamtest.Shapes {
+		t.Run(c.Name, func(t *testing.T) { fn(t, teamtest.Team(t, c.Cfg)) })
 	}
 }
 
@@ -75,13 +45,13 @@ const guard = 64 // guard elements on each side of the data
 func TestEachScheduleWritesEachElementOnce(t *testing.T) {
 	ns := []int{0, 1, 2, 3, 97, 1000, 4099}
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
-		a := newArray[int64](t, 4099+2*guard)
+		ctx := teamtest.Ctx(t)
+		a := teamtest.Array[int64](t, 4099+2*guard)
 		d := a.Data()
 		for _, s := range schedules {
 			for _, n := range ns {
 				clear(d)
-				require.NoError(t, team.For(ctx, "fill", n, fillArgs{A: a, Off: guard}, s.opt), "%s n=%d", s.name, n)
+				require.NoError(t, fillK.For(ctx, team, n, fillArgs{A: a, Off: guard}, s.opt), "%s n=%d", s.name, n)
 				for i, v := range d {
 					want := int64(0)
 					if i >= guard && i < guard+n {
@@ -98,12 +68,12 @@ func TestEachScheduleWritesEachElementOnce(t *testing.T) {
 
 func TestRangeRunsOnlyTheSlice(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
-		a := newArray[int64](t, 1000)
+		ctx := teamtest.Ctx(t)
+		a := teamtest.Array[int64](t, 1000)
 		d := a.Data()
 		for _, s := range schedules {
 			clear(d)
-			require.NoError(t, team.For(ctx, "fill", 1000, fillArgs{A: a}, s.opt, engine.Range(123, 777)))
+			require.NoError(t, fillK.For(ctx, team, 1000, fillArgs{A: a}, s.opt, engine.Range(123, 777)))
 			for i, v := range d {
 				want := int64(0)
 				if i >= 123 && i < 777 {
@@ -112,36 +82,36 @@ func TestRangeRunsOnlyTheSlice(t *testing.T) {
 				require.Equal(t, want, v, "%s: element %d", s.name, i)
 			}
 		}
-		err := team.For(ctx, "fill", 1000, fillArgs{A: a}, engine.Range(10, 1001))
+		err := fillK.For(ctx, team, 1000, fillArgs{A: a}, engine.Range(10, 1001))
 		require.ErrorIs(t, err, engine.ErrBadRange)
-		require.ErrorIs(t, team.For(ctx, "fill", -1, fillArgs{A: a}), engine.ErrBadRange)
+		require.ErrorIs(t, fillK.For(ctx, team, -1, fillArgs{A: a}), engine.ErrBadRange)
 	})
 }
 
 func TestReduceEqualsSerial(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		for _, s := range schedules {
 			for _, n := range []int{0, 1, 5, 1000, 100003} {
-				got, err := engine.Reduce(ctx, team, "isum", n, emptyArgs{}, engine.Sum[int64](), s.opt)
+				got, err := isumK.Reduce(ctx, team, n, emptyArgs{}, engine.Sum[int64](), s.opt)
 				require.NoError(t, err)
 				require.Equal(t, int64(n)*int64(n-1)/2, got, "%s n=%d", s.name, n)
 			}
 		}
-		mx, err := engine.Reduce(ctx, team, "imax", 5000, nil, engine.Max[int32](), engine.Dynamic(100))
+		mx, err := imaxK.Reduce(ctx, team, 5000, struct{}{}, engine.Max[int32](), engine.Dynamic(100))
 		require.NoError(t, err)
 		require.Equal(t, int32(999), mx)
-		mn, err := engine.Reduce(ctx, team, "imax", 5000, nil, engine.Min[int32](), engine.Dynamic(100))
+		mn, err := imaxK.Reduce(ctx, team, 5000, struct{}{}, engine.Min[int32](), engine.Dynamic(100))
 		require.NoError(t, err)
 		require.Equal(t, int32(99), mn)
-		empty, err := engine.Reduce(ctx, team, "imax", 0, nil, engine.Min[int32]())
+		empty, err := imaxK.Reduce(ctx, team, 0, struct{}{}, engine.Min[int32]())
 		require.NoError(t, err)
 		require.Equal(t, int32(math.MaxInt32), empty)
-		cnt, err := engine.Reduce(ctx, team, "isum", 1000, nil, engine.Combine(int64(0), func(a, b int64) int64 { return a + 1 }), engine.Dynamic(10))
+		cnt, err := isumK.Reduce(ctx, team, 1000, emptyArgs{}, engine.Combine(int64(0), func(a, b int64) int64 { return a + 1 }), engine.Dynamic(10))
 		require.NoError(t, err)
 		require.Equal(t, int64(100), cnt, "Combine sees one partial per chunk")
 		// More chunks than the partial area holds: deterministic rounds.
-		big, err := engine.Reduce(ctx, team, "isum", 1<<17+5, nil, engine.Sum[int64](), engine.Deterministic(1))
+		big, err := isumK.Reduce(ctx, team, 1<<17+5, emptyArgs{}, engine.Sum[int64](), engine.Deterministic(1))
 		require.NoError(t, err)
 		require.Equal(t, int64(1<<17+5)*int64(1<<17+4)/2, big)
 	})
@@ -150,7 +120,7 @@ func TestReduceEqualsSerial(t *testing.T) {
 // randomFloats fills an array with values whose float64 sum depends on the
 // order of additions.
 func randomFloats(t *testing.T, n int) *array.Array[float64] {
-	a := newArray[float64](t, n)
+	a := teamtest.Array[float64](t, n)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range a.Data() {
 		a.Data()[i] = math.Exp(r.NormFloat64()*10) * float64(1-2*(i%2))
@@ -161,13 +131,13 @@ func randomFloats(t *testing.T, n int) *array.Array[float64] {
 func TestDeterministicReduceBitwise(t *testing.T) {
 	const n = 200003
 	a := randomFloats(t, n)
-	ctx := testCtx(t)
+	ctx := teamtest.Ctx(t)
 	var ref uint64
 	for _, b := range []engine.Backend{engine.Process, engine.Goroutine} {
 		for w := 1; w <= 4; w++ {
-			team := startTeam(t, engine.Config{Workers: w, Backend: b, Primary: w%2 == 0})
+			team := teamtest.Team(t, engine.Config{Workers: w, Backend: b, Primary: w%2 == 0})
 			for _, grain := range []int{0, 1000} {
-				got, err := engine.Reduce(ctx, team, "sum", n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(grain))
+				got, err := sumK.Reduce(ctx, team, n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(grain))
 				require.NoError(t, err)
 				if grain == 0 {
 					if ref == 0 {
@@ -195,16 +165,16 @@ func TestDeterministicReduceBitwise(t *testing.T) {
 func TestPartialsCombineAcrossSlices(t *testing.T) {
 	const n = 100000
 	a := randomFloats(t, n)
-	ctx := testCtx(t)
-	team := startTeam(t, engine.Config{Workers: 2})
-	whole, err := engine.Reduce(ctx, team, "sum", n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(1000))
+	ctx := teamtest.Ctx(t)
+	team := teamtest.Team(t, engine.Config{Workers: 2})
+	whole, err := sumK.Reduce(ctx, team, n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(1000))
 	require.NoError(t, err)
 	// Three "ranks" each reduce an aligned slice; their partials, folded in
 	// global order, give the single-team result bit for bit.
 	var all []float64
 	next := 0
 	for _, r := range [][2]int{{0, 33000}, {33000, 71000}, {71000, n}} {
-		first, parts, err := engine.Partials[float64](ctx, team, "sum", n, sumArgs{A: a}, engine.Deterministic(1000), engine.Range(r[0], r[1]))
+		first, parts, err := sumK.Partials(ctx, team, n, sumArgs{A: a}, engine.Deterministic(1000), engine.Range(r[0], r[1]))
 		require.NoError(t, err)
 		require.Equal(t, next, first)
 		next += len(parts)
@@ -217,246 +187,41 @@ func TestPartialsCombineAcrossSlices(t *testing.T) {
 	require.Equal(t, math.Float64bits(whole), math.Float64bits(acc))
 }
 
-func TestKernelPanic(t *testing.T) {
-	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		for _, at := range []int{0, 777} {
-			err := team.For(testCtx(t), "panic", 1000, failArgs{At: at}, engine.Dynamic(10))
-			var we *engine.WorkerError
-			require.ErrorAs(t, err, &we)
-			var pe *engine.PanicError
-			require.ErrorAs(t, err, &pe)
-			require.Equal(t, fmt.Sprintf("boom at %d", at), pe.Value)
-			require.Equal(t, "panic", we.Kernel)
-			require.LessOrEqual(t, we.Lo, at)
-			require.Less(t, at, we.Hi)
-			require.Contains(t, we.Stack, "kernels_test.go")
-			require.Positive(t, we.PID)
-			require.Contains(t, err.Error(), "boom")
-		}
-		// The team still works.
-		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
-	})
-}
-
-func TestKernelError(t *testing.T) {
-	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		err := team.For(testCtx(t), "error", 1000, failArgs{At: 500}, engine.Static())
-		var we *engine.WorkerError
-		require.ErrorAs(t, err, &we)
-		require.Equal(t, "bad element 500", we.Err.Error())
-		require.LessOrEqual(t, we.Lo, 500)
-		require.Less(t, 500, we.Hi)
-		require.GreaterOrEqual(t, we.Worker, 0)
-		require.Less(t, we.Worker, team.Workers())
-		require.Empty(t, we.Stack)
-		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
-	})
-}
-
-func TestBadCalls(t *testing.T) {
-	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
-		err := team.For(ctx, "no-such-kernel", 10, nil)
-		require.ErrorIs(t, err, engine.ErrUnknownKernel)
-		require.Contains(t, err.Error(), "no-such-kernel")
-
-		err = team.For(ctx, "fill", 10, 42)
-		require.ErrorIs(t, err, engine.ErrArgsType)
-		require.Contains(t, err.Error(), "engine_test.fillArgs")
-		require.Contains(t, err.Error(), "int")
-
-		err = team.For(ctx, "sum", 10, nil)
-		require.ErrorIs(t, err, engine.ErrKernelKind)
-		_, err = engine.Reduce(ctx, team, "fill", 10, nil, engine.Sum[int]())
-		require.ErrorIs(t, err, engine.ErrKernelKind)
-		_, err = engine.Reduce(ctx, team, "sum", 10, nil, engine.Sum[int]())
-		require.ErrorIs(t, err, engine.ErrKernelKind)
-		require.Contains(t, err.Error(), "float64")
-		_, err = engine.Reduce(ctx, team, "isum", 10, nil, engine.Op[int64]{})
-		require.Error(t, err)
-
-		err = team.For(ctx, "chan-args", 10, chanArgs{C: make(chan int)})
-		require.ErrorIs(t, err, engine.ErrArgsEncode)
-		require.Contains(t, err.Error(), "chan")
-		err = team.For(ctx, "unexported-args", 10, unexportedArgs{x: 1})
-		require.ErrorIs(t, err, engine.ErrArgsEncode)
-		require.Contains(t, err.Error(), "no exported fields")
-
-		require.NoError(t, team.For(ctx, "empty-args", 10, emptyArgs{}))
-		require.NoError(t, team.For(ctx, "empty-args", 10, nil))
-		require.NoError(t, team.For(ctx, "noop", 10, struct{}{}))
-		require.NoError(t, team.For(ctx, "any-args", 10, 3.5))
-		require.NoError(t, team.For(ctx, "any-args", 10, nil))
-		require.NoError(t, team.For(ctx, "bytes", 10, make([]byte, 1000)))
-	})
-}
-
-func TestArgsTooLarge(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 1, MaxArgs: 4096})
-	err := team.For(testCtx(t), "bytes", 10, make([]byte, 10000))
-	require.ErrorIs(t, err, engine.ErrArgsTooLarge)
-	require.NoError(t, team.For(testCtx(t), "bytes", 10, make([]byte, 100)))
-}
-
 func TestUnchangedArgsAreNotEncodedAgain(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
-	ctx := testCtx(t)
+	team := teamtest.Team(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
 	args := countArgs{C: &counted{p: "x"}, N: 1}
 	before := encodes.Load()
 	for range 10 {
-		got, err := engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+		got, err := decodesK.Reduce(ctx, team, 2, args, engine.Max[int64]())
 		require.NoError(t, err)
 		require.Equal(t, int64(1), got, "workers decoded the same arguments again")
 	}
 	require.Equal(t, int64(1), encodes.Load()-before, "coordinator encoded the same arguments again")
 	// Another kernel in between: the workers keep their decoded value.
-	require.NoError(t, team.For(ctx, "noop", 2, nil))
-	got, err := engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+	require.NoError(t, noopK.For(ctx, team, 2, struct{}{}))
+	got, err := decodesK.Reduce(ctx, team, 2, args, engine.Max[int64]())
 	require.NoError(t, err)
 	require.Equal(t, int64(1), got)
 	// Changed arguments are encoded and decoded once more.
 	args.N = 2
-	got, err = engine.Reduce(ctx, team, "decodes", 2, args, engine.Max[int64]())
+	got, err = decodesK.Reduce(ctx, team, 2, args, engine.Max[int64]())
 	require.NoError(t, err)
 	require.Equal(t, int64(2), got)
 	require.Equal(t, int64(2), encodes.Load()-before)
 }
 
-func TestCancel(t *testing.T) {
-	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx, cancel := context.WithCancel(testCtx(t))
-		time.AfterFunc(50*time.Millisecond, cancel)
-		err := team.For(ctx, "wait-cancel", 100, nil)
-		require.ErrorIs(t, err, context.Canceled)
-
-		ctx, cancel = context.WithTimeout(testCtx(t), 50*time.Millisecond)
-		defer cancel()
-		err = team.For(ctx, "wait-ctx", 100, nil, engine.Dynamic(1))
-		require.ErrorIs(t, err, context.DeadlineExceeded)
-
-		// Already canceled: nothing runs.
-		ctx, cancel = context.WithCancel(testCtx(t))
-		cancel()
-		require.ErrorIs(t, team.For(ctx, "noop", 100, nil), context.Canceled)
-
-		require.NoError(t, team.For(testCtx(t), "noop", 100, nil))
-	})
-}
-
-func TestCancelKillsHungWorker(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2, CancelGrace: 100 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- team.For(ctx, "hang", 2, nil) }()
-	select {
-	case err := <-done:
-		require.ErrorIs(t, err, context.DeadlineExceeded)
-	case <-time.After(15 * time.Second):
-		t.Fatal("For did not return after its deadline and grace period")
-	}
-	// The killed workers are replaced.
-	a := newArray[int64](t, 100)
-	require.NoError(t, team.For(testCtx(t), "fill", 100, fillArgs{A: a}))
-	for _, v := range a.Data()[:100] {
-		require.Equal(t, int64(1), v)
-	}
-}
-
-// pids returns the pid of each participant of a team.
-func pids(t *testing.T, team *engine.Team) map[int]bool {
-	t.Helper()
-	m := map[int]bool{}
-	for _, p := range team.PIDs() {
-		m[p] = true
-	}
-	return m
-}
-
-func TestWorkerKilledMidJob(t *testing.T) {
-	for _, idem := range []bool{true, false} {
-		for _, s := range []struct {
-			name string
-			opt  engine.Option
-		}{{"static", engine.Static()}, {"dynamic", engine.Dynamic(50)}, {"guided", engine.Guided(10)}, {"det", engine.Deterministic(64)}} {
-			for _, c := range []struct {
-				workers int
-				primary bool
-			}{{1, false}, {2, false}, {2, true}} {
-				workers, primary := c.workers, c.primary
-				name := fmt.Sprintf("idempotent=%v/%s/workers=%d/primary=%v", idem, s.name, workers, primary)
-				t.Run(name, func(t *testing.T) {
-					team := startTeam(t, engine.Config{Workers: workers, Primary: primary})
-					const n = 1000
-					a := newArray[int64](t, n)
-					once := newArray[int64](t, 1)
-					kernel := "kill-once"
-					if idem {
-						kernel = "kill-idem"
-					}
-					before := pids(t, team)
-					err := team.For(testCtx(t), kernel, n, failArgs{At: 500, A: a, Once: once, Coord: os.Getpid()}, s.opt)
-					require.NotZero(t, once.Data()[0], "the kernel did not kill a worker")
-					if idem {
-						require.NoError(t, err)
-						for i, v := range a.Data()[:n] {
-							require.Equal(t, 2*int64(i), v, "element %d", i)
-						}
-					} else {
-						var we *engine.WorkerError
-						require.ErrorAs(t, err, &we)
-						require.ErrorIs(t, err, engine.ErrWorkerDied)
-						require.Equal(t, syscall.SIGKILL, we.Signal)
-						require.Equal(t, int(once.Data()[0]), we.PID)
-						require.Less(t, 500, we.Hi)
-						require.Contains(t, err.Error(), "signal")
-					}
-					// The team heals: the next job runs on a full team of new pids.
-					clear(a.Data())
-					once.Data()[0] = -1 // no more kills
-					require.NoError(t, team.For(testCtx(t), kernel, n, failArgs{At: -1, A: a, Once: once}, s.opt))
-					for i, v := range a.Data()[:n] {
-						require.Equal(t, 2*int64(i), v, "element %d after healing", i)
-					}
-					after := pids(t, team)
-					require.Len(t, after, team.Workers())
-					require.NotEqual(t, before, after)
-				})
-			}
-		}
-	}
-}
-
-func TestIdleWorkerKilled(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
-	before := team.PIDs()
-	require.NoError(t, syscall.Kill(before[1], syscall.SIGKILL))
-	time.Sleep(20 * time.Millisecond)
-	a := newArray[int64](t, 1000)
-	for _, s := range schedules {
-		clear(a.Data())
-		require.NoError(t, team.For(testCtx(t), "fill", 1000, fillArgs{A: a}, s.opt))
-		for i, v := range a.Data()[:1000] {
-			require.Equal(t, int64(1), v, "%s: element %d", s.name, i)
-		}
-	}
-	after := team.PIDs()
-	require.Equal(t, before[0], after[0])
-	require.NotEqual(t, before[1], after[1])
-	require.NotZero(t, after[1])
-}
-
 func TestBackToBackJobs(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
-	ctx := testCtx(t)
+	team := teamtest.Team(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
 	const maxN = 5000
-	a := newArray[int64](t, maxN)
+	a := teamtest.Array[int64](t, maxN)
 	d := a.Data()
 	r := rand.New(rand.NewPCG(3, 4))
 	for job := int64(1); job <= 1000; job++ {
 		n := r.IntN(maxN)
 		s := schedules[r.IntN(len(schedules))]
-		require.NoError(t, team.For(ctx, "stamp", n, stampArgs{A: a, Job: job}, s.opt))
+		require.NoError(t, stampK.For(ctx, team, n, stampArgs{A: a, Job: job}, s.opt))
 		for i := range n {
 			if d[i] != job {
 				t.Fatalf("job %d (%s, n=%d): element %d = %d", job, s.name, n, i, d[i])
@@ -467,7 +232,7 @@ func TestBackToBackJobs(t *testing.T) {
 
 func TestConcurrentFor(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
-		ctx := testCtx(t)
+		ctx := teamtest.Ctx(t)
 		var wg sync.WaitGroup
 		errs := make(chan error, 4)
 		for g := range 4 {
@@ -475,7 +240,7 @@ func TestConcurrentFor(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 20 {
-					got, err := engine.Reduce(ctx, team, "isum", 1000+g, nil, engine.Sum[int64](), engine.Dynamic(7))
+					got, err := isumK.Reduce(ctx, team, 1000+g, emptyArgs{}, engine.Sum[int64](), engine.Dynamic(7))
 					if err == nil && got != int64(1000+g)*int64(999+g)/2 {
 						err = fmt.Errorf("got %d", got)
 					}
@@ -497,8 +262,8 @@ func TestConcurrentFor(t *testing.T) {
 func TestWorkerIndices(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
 		w := team.Workers()
-		a := newArray[int64](t, w)
-		require.NoError(t, team.For(testCtx(t), "workerid", w, fillArgs{A: a}, engine.Static()))
+		a := teamtest.Array[int64](t, w)
+		require.NoError(t, workerIDK.For(teamtest.Ctx(t), team, w, fillArgs{A: a}, engine.Static()))
 		for i, v := range a.Data()[:w] {
 			// Block i goes to participant i unless another finished first
 			// and took it.
@@ -508,16 +273,16 @@ func TestWorkerIndices(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	for _, c := range configs {
-		team, err := engine.Start(c.cfg)
+	for _, c := range teamtest.Shapes {
+		team, err := engine.Start(c.Cfg)
 		require.NoError(t, err)
 		ps := pids(t, team)
-		if c.cfg.Backend == engine.Process {
-			require.Len(t, ps, c.cfg.Workers)
+		if c.Cfg.Backend == engine.Process {
+			require.Len(t, ps, c.Cfg.Workers)
 		}
 		require.NoError(t, team.Close())
 		require.NoError(t, team.Close())
-		require.ErrorIs(t, team.For(testCtx(t), "noop", 10, nil), engine.ErrClosed)
+		require.ErrorIs(t, noopK.For(teamtest.Ctx(t), team, 10, struct{}{}), engine.ErrClosed)
 		for pid := range ps {
 			if pid != os.Getpid() {
 				require.Error(t, syscall.Kill(pid, 0), "worker %d still exists after Close", pid)
@@ -527,20 +292,20 @@ func TestClose(t *testing.T) {
 }
 
 func TestNoTeamInsideWorker(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 1})
-	err := team.For(testCtx(t), "nested", 1, nil)
+	team := teamtest.Team(t, engine.Config{Workers: 1})
+	err := nestedK.For(teamtest.Ctx(t), team, 1, struct{}{})
 	require.ErrorIs(t, err, engine.ErrInWorker)
 }
 
 func TestPin(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2, Pin: true})
-	got, err := engine.Reduce(testCtx(t), team, "affinity", 2, nil, engine.Max[int](), engine.Static())
+	team := teamtest.Team(t, engine.Config{Workers: 2, Pin: true})
+	got, err := affinityK.Reduce(teamtest.Ctx(t), team, 2, struct{}{}, engine.Max[int](), engine.Static())
 	require.NoError(t, err)
 	require.Equal(t, 1, got, "a pinned worker's thread may run on one CPU")
 }
 
 func TestDefaultWorkers(t *testing.T) {
-	team := startTeam(t, engine.Config{Backend: engine.Goroutine})
+	team := teamtest.Team(t, engine.Config{Backend: engine.Goroutine})
 	require.Equal(t, engine.UsableCPUs(), team.Workers())
 }
 
@@ -549,70 +314,115 @@ func TestStartErrors(t *testing.T) {
 	require.Error(t, err)
 	_, err = engine.Start(engine.Config{Backend: 7})
 	require.Error(t, err)
-	_, err = engine.Reduce(testCtx(t), nil, "isum", 1, nil, engine.Sum[int64]())
+	_, err = isumK.Reduce(teamtest.Ctx(t), nil, 1, emptyArgs{}, engine.Sum[int64]())
 	require.Error(t, err)
 	require.True(t, errors.Is(engine.ErrNoMain, engine.ErrNoMain))
-}
-
-var lateOnce sync.Once
-
-func TestKernelRegisteredAfterMain(t *testing.T) {
-	// Registered here, after engine.Main returned in TestMain: the worker
-	// processes (which never get here) do not have it.
-	lateOnce.Do(func() {
-		engine.Register("late", func(c *engine.Ctx, _ struct{}, lo, hi int) error { return nil })
-	})
-	team := startTeam(t, engine.Config{Workers: 1})
-	err := team.For(testCtx(t), "late", 10, nil)
-	var we *engine.WorkerError
-	require.ErrorAs(t, err, &we)
-	require.ErrorIs(t, err, engine.ErrUnknownKernel)
-	require.Contains(t, err.Error(), "init")
-	// The goroutine backend has it.
-	g := startTeam(t, engine.Config{Workers: 1, Backend: engine.Goroutine})
-	require.NoError(t, g.For(testCtx(t), "late", 10, nil))
 }
 
 func TestArgsWithReusedPath(t *testing.T) {
 	// An anonymous array's path is /proc/<pid>/fd/<fd>: close one and make
 	// another, and the new one usually gets the same path. The workers must
 	// attach the new segment, not keep writing into the old one.
-	team := startTeam(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Config{Workers: 2})
 	const n = 1000
 	x, err := array.CreateAnon[int64](n)
 	require.NoError(t, err)
-	require.NoError(t, team.For(testCtx(t), "fill", n, fillArgs{A: x}))
+	require.NoError(t, fillK.For(teamtest.Ctx(t), team, n, fillArgs{A: x}))
 	xp := x.Path()
 	require.NoError(t, x.Close())
-	y := newArray[int64](t, n)
+	y := teamtest.Array[int64](t, n)
 	if y.Path() != xp {
 		t.Logf("path not reused (%s, then %s)", xp, y.Path())
 	}
-	require.NoError(t, team.For(testCtx(t), "fill", n, fillArgs{A: y}))
+	require.NoError(t, fillK.For(teamtest.Ctx(t), team, n, fillArgs{A: y}))
 	for i, v := range y.Data()[:n] {
 		require.Equal(t, int64(1), v, "element %d of the new array", i)
 	}
 }
 
 // TestJobsAfterIdleGaps: a worker that sat idle answers the next job, whether
-// it was still spinning, asleep holding its P (a gap past the runtime's 10 ms
-// preemption of such a sleep), or asleep as an ordinary blocked thread (a gap
-// past the hold).
+// it was still spinning, asleep holding its P (also past the runtime's 10 ms
+// preemption of such a sleep), or asleep as an ordinary blocked thread (past
+// the hold). The test waits until the workers are observably in each state
+// (their slots' sleep words), and fails if they never get there.
 func TestJobsAfterIdleGaps(t *testing.T) {
-	team := startTeam(t, engine.Config{Workers: 2})
-	ctx := testCtx(t)
+	team := teamtest.Team(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
 	const n = 4096
-	a := newArray[int64](t, n)
+	a := teamtest.Array[int64](t, n)
 	d := a.Data()
 	pids := team.PIDs()
-	for job, gap := range []time.Duration{0, 100 * time.Microsecond, 5 * time.Millisecond, 35 * time.Millisecond, 1200 * time.Millisecond, 0} {
-		time.Sleep(gap)
-		require.NoError(t, team.For(ctx, "stamp", n, stampArgs{A: a, Job: int64(job + 1)}, engine.Dynamic(64)))
+	const (
+		awake, held, blocked = 0, 1, 2
+	)
+	for job, c := range []struct {
+		name  string
+		state uint32        // wait until every worker is in this state
+		more  time.Duration // then this much longer
+	}{
+		{"back to back", awake, 0},
+		{"spinning", awake, 100 * time.Microsecond},
+		{"asleep holding its P", held, 0},
+		{"asleep holding its P past the runtime's preemption", held, 35 * time.Millisecond},
+		{"asleep as a blocked thread", blocked, 0},
+		{"back to back again", awake, 0},
+	} {
+		if c.state != awake {
+			awaitSleep(t, team, c.state)
+		}
+		time.Sleep(c.more)
+		require.NoError(t, stampK.For(ctx, team, n, stampArgs{A: a, Job: int64(job + 1)}, engine.Dynamic(64)))
 		for i, v := range d {
 			if v != int64(job+1) {
-				t.Fatalf("after a gap of %v: element %d = %d, want %d", gap, i, v, job+1)
+				t.Fatalf("%s: element %d = %d, want %d", c.name, i, v, job+1)
 			}
 		}
 	}
 	require.Equal(t, pids, team.PIDs(), "no worker was replaced")
+}
+
+// awaitSleep waits (at most 20 s) until every worker of team sleeps in
+// state, as its slot says.
+func awaitSleep(t *testing.T, team *engine.Team, state uint32) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := engine.WorkerSleep(team)
+		if !slices.ContainsFunc(got, func(s uint32) bool { return s != state }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers did not reach sleep state %d in 20 s: %v", state, got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The hot path costs no allocation: a For on a process team, with or
+// without schedule options, beyond boxing arguments that are not empty in
+// an interface value.
+func TestForDoesNotAllocate(t *testing.T) {
+	for _, c := range teamtest.Shapes[:2] {
+		t.Run(c.Name, func(t *testing.T) {
+			team := teamtest.Team(t, c.Cfg)
+			ctx := context.Background()
+			a := teamtest.Array[int64](t, 1024)
+			args := fillArgs{A: a}
+			require.NoError(t, fillK.For(ctx, team, 1024, args)) // encodes args once
+			for _, opts := range [][]engine.Option{nil, {engine.Dynamic(64)}, {engine.Static(), engine.Range(10, 1000)}} {
+				n := testing.AllocsPerRun(200, func() {
+					if err := noopK.For(ctx, team, 1024, struct{}{}, opts...); err != nil {
+						t.Fatal(err)
+					}
+				})
+				require.Zero(t, n, "allocations per For with %d options", len(opts))
+				n = testing.AllocsPerRun(200, func() {
+					if err := fillK.For(ctx, team, 1024, args, opts...); err != nil {
+						t.Fatal(err)
+					}
+				})
+				require.LessOrEqual(t, n, 1.0, "allocations per For with arguments and %d options", len(opts))
+			}
+		})
+	}
 }

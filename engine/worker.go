@@ -5,14 +5,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/reexec"
+	"github.com/shmpar/shmpar/engine/internal/remote"
+	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/internal/proc"
 	"github.com/shmpar/shmpar/shm"
@@ -22,48 +22,38 @@ import (
 // "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C" (cpu -1: not pinned).
 const envWorker = "SHMPAR_ENGINE_WORKER"
 
-// Exit codes of a worker process.
-const (
-	exitNoMain  = 86 // Start was reached in a worker: Main was not called first
-	exitBadEnv  = 87 // the worker environment or control block is invalid
-	exitOrphan  = 88 // the coordinator is gone
-	exitProblem = 89 // the control block cannot be mapped
-)
+// workerHold is how long an idle worker process, once done spinning, sleeps
+// without giving up its P (futex.WaitHeld) before it sleeps as an ordinary
+// blocked thread. It covers the gaps of a program that alternates parallel
+// loops with serial work. While it lasts, the worker's other goroutines
+// (its lifeline watcher) run only when the runtime preempts the sleeper,
+// every 10 ms.
+const workerHold = time.Second
 
-// inWorker is set in a worker process once Main has taken over.
-var inWorker atomic.Bool
+func init() {
+	reexec.Register(reexec.Role{Name: reexec.Worker, Env: envWorker, Run: runWorker})
+}
 
-// Main must be the first call in main (and in TestMain). In the coordinator
-// — any process that was not started as a worker — it returns at once. In a
-// worker process started by a team it serves jobs and never returns: the
-// process exits when the team closes or the coordinator dies. In a process
-// started by Spawn it runs the function and exits.
+// Main must be the first call in main (and in TestMain). In a process that
+// shmpar did not start it returns at once. In a process it started, it runs
+// that process's role and never returns: a team's worker serves jobs until
+// the team closes or the coordinator dies; a process started by package
+// engine/process runs its function and exits. Every package that starts
+// processes registers its role at init, so Main runs them all.
 //
-// Without it, a worker process would run the program's main instead: Start
-// (and Spawn) detects that (the worker exits at once with a message) and
-// returns ErrNoMain in the coordinator.
-func Main() {
-	if v, ok := os.LookupEnv(envSpawned); ok {
-		mainSpawned(v) // never returns
-	}
-	v, ok := os.LookupEnv(envWorker)
-	if !ok {
-		return
-	}
-	_ = os.Unsetenv(envWorker) // not inherited by processes a kernel starts
-	inWorker.Store(true)
-	os.Exit(runWorker(v))
-}
+// Without it, a started process would run the program's main instead:
+// Start (and process.Start) detects that (the child exits at once with a
+// message) and returns ErrNoMain in the parent.
+func Main() { reexec.Main() }
 
-// checkNotWorker ends a worker process that reached Start without having
-// called Main: it would otherwise start a team of its own (a fork bomb).
-func checkNotWorker(Backend) {
-	if _, ok := os.LookupEnv(envWorker); ok && !inWorker.Load() {
-		fmt.Fprintln(os.Stderr, "engine: Start called in a shmpar worker process: engine.Main() must be the first call in main (and in TestMain); exiting")
-		os.Exit(exitNoMain)
-	}
-	checkNotSpawned("Start")
-}
+// ProcessName returns the name of the calling process (Python's
+// current_process().name): "worker-N" in the worker process of a team
+// running as participant N, the name given to process.Start (package
+// engine/process) in a process it started, and "main" in any other process.
+func ProcessName() string { return reexec.Name() }
+
+// inWorker reports that this process is a team's worker.
+func inWorker() bool { return reexec.Current() == reexec.Worker }
 
 type workerEnv struct {
 	idx, ctl, life, ppid, cpu int
@@ -71,9 +61,9 @@ type workerEnv struct {
 }
 
 func parseWorkerEnv(v string) (workerEnv, error) {
-	f, err := parseEnvFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu")
-	e := workerEnv{idx: f.get("idx", -1), ctl: f.get("ctl", -1), life: f.get("life", -1),
-		ppid: f.get("ppid", 0), spin: time.Duration(f.get("spin", 0)), cpu: f.get("cpu", -1)}
+	f, err := reexec.ParseFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu")
+	e := workerEnv{idx: f.Get("idx", -1), ctl: f.Get("ctl", -1), life: f.Get("life", -1),
+		ppid: f.Get("ppid", 0), spin: time.Duration(f.Get("spin", 0)), cpu: f.Get("cpu", -1)}
 	if err != nil {
 		return e, err
 	}
@@ -81,38 +71,6 @@ func parseWorkerEnv(v string) (workerEnv, error) {
 		return e, fmt.Errorf("incomplete worker environment %q", v)
 	}
 	return e, nil
-}
-
-// envFields are the integer fields of the environment variable that tells a
-// re-executed process its role ("v1;key=n;...").
-type envFields map[string]int
-
-func (f envFields) get(key string, def int) int {
-	if n, ok := f[key]; ok {
-		return n
-	}
-	return def
-}
-
-// parseEnvFields parses "v1;key=n;..." accepting only the given keys.
-func parseEnvFields(what, v string, keys ...string) (envFields, error) {
-	f := envFields{}
-	parts := strings.Split(v, ";")
-	if parts[0] != "v1" {
-		return f, fmt.Errorf("unknown %s protocol %q", what, v)
-	}
-	for _, kv := range parts[1:] {
-		k, val, ok := strings.Cut(kv, "=")
-		n, err := strconv.Atoi(val)
-		if !ok || err != nil {
-			return f, fmt.Errorf("bad field %q in %q", kv, v)
-		}
-		if !slices.Contains(keys, k) {
-			return f, fmt.Errorf("unknown field %q in %q", k, v)
-		}
-		f[k] = n
-	}
-	return f, nil
 }
 
 func formatWorkerEnv(e workerEnv) string {
@@ -140,40 +98,28 @@ func runWorker(v string) int {
 	env, err := parseWorkerEnv(v)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "engine: worker: %v\n", err)
-		return exitBadEnv
+		return reexec.ExitBadEnv
 	}
-	setProcessIdentity(fmt.Sprintf("worker-%d", env.idx), "worker", env.idx)
-	// The coordinator may have died before PDEATHSIG was armed.
-	if os.Getppid() != env.ppid {
-		return exitOrphan
+	reexec.SetName(fmt.Sprintf("worker-%d", env.idx), "worker", env.idx)
+	if !reexec.WatchParent(env.ppid, env.life) {
+		return reexec.ExitOrphan
 	}
-	// The team's lifeline: the coordinator holds the write end; EOF means it
-	// is gone (even if PDEATHSIG did not fire, golang/go#27505).
-	life := os.NewFile(uintptr(env.life), "shmpar-lifeline")
-	go func() {
-		var b [16]byte
-		for {
-			if _, err := life.Read(b[:]); err != nil {
-				os.Exit(exitOrphan)
-			}
-		}
-	}()
 	// Ctrl-C reaches the whole process group: the coordinator decides.
 	signal.Ignore(syscall.SIGINT)
 
 	seg, err := shm.OpenFile(os.NewFile(uintptr(env.ctl), "shmpar-control"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "engine: worker %d: open control block: %v\n", env.idx, err)
-		return exitProblem
+		return reexec.ExitProblem
 	}
 	c, err := viewControl(seg.Data())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "engine: worker %d: %v\n", env.idx, err)
-		return exitBadEnv
+		return reexec.ExitBadEnv
 	}
 	if env.idx >= len(c.slots) {
 		fmt.Fprintf(os.Stderr, "engine: worker %d: no slot (team has %d)\n", env.idx, len(c.slots))
-		return exitBadEnv
+		return reexec.ExitBadEnv
 	}
 	// Only a pinned worker is locked to its thread. A locked goroutine that
 	// the runtime preempts (every 10 ms of a long chunk, or of a held sleep)
@@ -238,13 +184,16 @@ func wakeCoordinator(h *ctlHeader, force bool) {
 func (w *worker) waitGen(last uint32) uint32 {
 	h := w.c.h
 	var crowd *crowding
+	var watch spin.Watcher // nil, not a nil *crowding
 	if w.env.cpu < 0 {
 		crowd = &w.crowd // a pinned worker stays where it was put
+		watch = crowd
 	}
-	if spinWatch(w.env.spin, workerPolls, func() bool { return h.gen.Load() != last }, crowd) {
+	if spin.Watch(w.env.spin, spin.WorkerPolls, func() bool { return h.gen.Load() != last }, watch) {
 		return h.gen.Load()
 	}
 	hold := time.Now().Add(workerHold)
+	defer w.slot.sleep.Store(sleepAwake)
 	for {
 		h.sleepers.Add(1)
 		if g := h.gen.Load(); g != last {
@@ -252,8 +201,10 @@ func (w *worker) waitGen(last uint32) uint32 {
 			return g
 		}
 		if d := time.Until(hold); d > 0 {
+			w.slot.sleep.Store(sleepHeld)
 			_ = futex.WaitHeld((*uint32)(unsafe.Pointer(&h.gen)), last, d)
 		} else {
+			w.slot.sleep.Store(sleepBlocked)
 			_ = futex.Wait((*uint32)(unsafe.Pointer(&h.gen)), last, time.Second)
 		}
 		h.sleepers.Add(-1)
@@ -266,6 +217,15 @@ func (w *worker) waitGen(last uint32) uint32 {
 		}
 	}
 }
+
+// How a worker waits for a job, in its slot's sleep word (for tests and
+// diagnostics): spinning or running, asleep holding its P
+// (futex.WaitHeld), asleep as an ordinary blocked thread.
+const (
+	sleepAwake   = 0
+	sleepHeld    = 1
+	sleepBlocked = 2
+)
 
 // leaveCoordinator moves a worker that has just been woken for a job off
 // the CPU the coordinator woke it from. The OS often wakes a thread there
@@ -351,7 +311,7 @@ func (w *worker) fail(worker, lo, hi int, err error, stack string) {
 		if pe, ok := err.(*PanicError); ok {
 			kind, msg = errKindPanic, pe.Value
 		}
-		c.writeErr(worker, kind, sentinelCode(err), lo, hi, msg, stack)
+		c.writeErr(worker, kind, remote.Code(err), lo, hi, msg, stack)
 	}
 	c.h.stop.CompareAndSwap(stopNone, stopFailed)
 	wakeCoordinator(c.h, false)
@@ -392,7 +352,7 @@ func (w *worker) resolve(r *runner) bool {
 	case schedGuided:
 		r.guided = guidedStarts(r.p.hi-r.p.lo, r.p.parts, r.p.size)
 		if r.p.k != len(r.guided)-1 {
-			w.fail(w.env.idx, 0, 0, fmt.Errorf("engine: invalid guided job descriptor %+v", r.p), "")
+			w.fail(w.env.idx, 0, 0, fmt.Errorf("invalid guided job descriptor %+v", r.p), "")
 			return false
 		}
 	case schedList:

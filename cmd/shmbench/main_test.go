@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,20 +20,33 @@ import (
 
 	"github.com/shmpar/shmpar/bench"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/internal/testproc"
 )
 
-// envArgs, when set, makes the test binary run shmbench's main with these
-// arguments (separated by spaces), so that a test sees the real exit status.
-const envArgs = "SHMBENCH_TEST_ARGS"
+// The child role "main" runs shmbench's main with the arguments in envArgs
+// (separated by spaces), its stdout going to the file named by envStdout,
+// so that a test sees the real exit status and the two streams apart
+// (testproc collects the child's stderr).
+const (
+	envArgs   = "SHMBENCH_TEST_ARGS"
+	envStdout = "SHMBENCH_TEST_STDOUT"
+)
 
 func TestMain(m *testing.M) {
 	engine.Main()
-	if a, ok := os.LookupEnv(envArgs); ok {
-		os.Args = append(os.Args[:1], strings.Fields(a)...)
-		main()
-		os.Exit(0) // main exits itself; not reached
-	}
-	os.Exit(m.Run())
+	testproc.Main(m, func(role string) error {
+		if role != "main" {
+			return fmt.Errorf("unknown role %q", role)
+		}
+		f, err := os.Create(os.Getenv(envStdout))
+		if err != nil {
+			return err
+		}
+		os.Stdout = f
+		os.Args = append(os.Args[:1], strings.Fields(os.Getenv(envArgs))...)
+		main() // exits
+		return nil
+	})
 }
 
 // small runs each kernel in a few milliseconds.
@@ -53,19 +67,16 @@ func shmbench(t *testing.T, args string) (int, string, string) {
 // its exit status and output.
 func shmbenchMain(t *testing.T, args string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(os.Environ(), envArgs+"="+args)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	stdout := filepath.Join(t.TempDir(), "stdout")
+	stderr, err := testproc.Start("main", envArgs+"="+args, envStdout+"="+stdout).Wait()
+	out, rerr := os.ReadFile(stdout)
+	require.NoError(t, rerr, "stderr: %s", stderr)
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return ee.ExitCode(), out.String(), errb.String()
+		return ee.ExitCode(), string(out), stderr
 	}
 	require.NoError(t, err)
-	return 0, out.String(), errb.String()
+	return 0, string(out), stderr
 }
 
 func TestJSONHasExactlyTheKeys(t *testing.T) {

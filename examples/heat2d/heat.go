@@ -37,18 +37,17 @@ type stepArgs struct {
 	Coord int
 }
 
-// The kernel is registered at package initialization, so the worker
-// processes (this same binary, re-executed) have it too.
-func init() {
-	engine.Register("heat2d/step", func(_ *engine.Ctx, a stepArgs, lo, hi int) error {
-		src, dst := buffers(a.Grid.Data(), a.N, a.Src)
-		if testKillStep >= 0 && a.Step == testKillStep {
-			killCoordinatorMidStep(a, dst, src, lo, hi)
-		}
-		StepRows(dst, src, a.N, lo, hi)
-		return nil
-	}, engine.Idempotent()) // it writes dst from src, which it never modifies
-}
+// step is the kernel of one time step. It is registered at package
+// initialization, so the worker processes (this same binary, re-executed)
+// have it too.
+var step = engine.Register("heat2d/step", func(_ *engine.Ctx, a stepArgs, lo, hi int) error {
+	src, dst := buffers(a.Grid.Data(), a.N, a.Src)
+	if testKillStep >= 0 && a.Step == testKillStep {
+		killCoordinatorMidStep(a, dst, src, lo, hi)
+	}
+	StepRows(dst, src, a.N, lo, hi)
+	return nil
+}, engine.Idempotent()) // it writes dst from src, which it never modifies
 
 // buffers returns the current buffer src (index cur) and the other, dst.
 func buffers(grid []float64, n, cur int) (src, dst []float64) {

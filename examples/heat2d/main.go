@@ -170,7 +170,7 @@ func simulate(ctx context.Context, o *options, out io.Writer) error {
 		// Step s reads buffer s%2 and writes only buffer (s+1)%2.
 		if team != nil {
 			a := stepArgs{Grid: ck.grid, N: n, Src: s % 2, Step: s, Coord: os.Getpid()}
-			if err := team.For(ctx, "heat2d/step", n, a); err != nil {
+			if err := step.For(ctx, team, n, a); err != nil {
 				if ctx.Err() != nil {
 					return fmt.Errorf("stopped during step %d of %d (not counted); continue with -resume (%w)", s, o.steps, ctx.Err())
 				}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,21 +19,33 @@ import (
 
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/internal/proc"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/value"
 )
 
-// envArgs makes the test binary run heat2d's main with these arguments
-// (space-separated): the child process that the tests kill.
-const envArgs = "HEAT2D_TEST_ARGS"
+// The child role "main" runs heat2d's main with the arguments in envArgs
+// (space-separated), after writing its pid to the file named by envPID: the
+// child process that the tests kill.
+const (
+	envArgs = "HEAT2D_TEST_ARGS"
+	envPID  = "HEAT2D_TEST_PID"
+)
 
 func TestMain(m *testing.M) {
 	engine.Main()
-	if a, ok := os.LookupEnv(envArgs); ok {
-		os.Args = append(os.Args[:1], strings.Fields(a)...)
-		main()
-	}
-	os.Exit(m.Run())
+	testproc.Main(m, func(role string) error {
+		if role != "main" {
+			return fmt.Errorf("unknown role %q", role)
+		}
+		if err := os.WriteFile(os.Getenv(envPID), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+			return err
+		}
+		os.Args = append(os.Args[:1], strings.Fields(os.Getenv(envArgs))...)
+		main() // exits
+		return nil
+	})
 }
 
 // heat2d runs the command in-process.
@@ -45,50 +58,61 @@ func heat2d(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// syncBuffer is a bytes.Buffer that a child's output goroutine and the
-// test may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// child is heat2d's main running in a child process.
+type child struct {
+	c    *testproc.Child
+	id   proc.ID
+	once sync.Once
+	out  string
+	err  error
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// child starts heat2d's main in a child process.
-func child(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+// start starts heat2d's main in a child process with env added to its
+// environment; the test's end kills it if it still runs.
+func start(t *testing.T, env []string, args ...string) *child {
 	t.Helper()
-	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), envArgs+"="+strings.Join(args, " ")), env...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill() })
-	return cmd, out
-}
-
-// wait waits for cmd to exit, at most d.
-func wait(t *testing.T, cmd *exec.Cmd, d time.Duration) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		cmd.Process.Kill()
-		t.Fatalf("child did not exit within %v", d)
-		return nil
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	ch := &child{c: testproc.Start("main", append(env, envArgs+"="+strings.Join(args, " "), envPID+"="+pidFile)...)}
+	t.Cleanup(func() { ch.kill(); ch.wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(pidFile); err == nil && len(b) > 0 {
+			pid, err := strconv.Atoi(string(b))
+			require.NoError(t, err)
+			ch.id.PID = pid
+			ch.id.Start, _ = proc.StartTime(pid)
+			return ch
+		}
+		if time.Now().After(deadline) {
+			ch.kill()
+			out, err := ch.wait()
+			t.Fatalf("the child did not start in 30 s: %v\n%s", err, out)
+		}
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// kill kills the child with SIGKILL if it is still the process that
+// started (its pid is not reused).
+func (ch *child) kill() {
+	if alive, _ := proc.Alive(ch.id); alive {
+		_ = syscall.Kill(ch.id.PID, syscall.SIGKILL)
+	}
+}
+
+// wait waits for the child (testproc bounds the wait) and returns its
+// output and how it failed; it may be called again.
+func (ch *child) wait() (string, error) {
+	ch.once.Do(func() { ch.out, ch.err = ch.c.Wait() })
+	return ch.out, ch.err
+}
+
+// stuck kills the child and fails the test with its output.
+func (ch *child) stuck(t *testing.T, what string) {
+	t.Helper()
+	ch.kill()
+	out, err := ch.wait()
+	t.Fatalf("%s (%v):\n%s", what, err, out)
 }
 
 // final opens the checkpoint in dir and returns a copy of its current
@@ -151,11 +175,10 @@ func TestKillMidStepAndResume(t *testing.T) {
 	args := []string{"-dir", dir, "-n", fmt.Sprint(n), "-steps", fmt.Sprint(steps), "-workers", "2", "-every", "0"}
 	// With -primary (the default) the coordinator runs the first rows and a
 	// worker process the rest: that worker kills the coordinator.
-	cmd, out := child(t, []string{fmt.Sprintf("HEAT2D_TEST_KILL_STEP=%d", killAt)}, args...)
-	err := wait(t, cmd, time.Minute)
+	out, err := start(t, []string{fmt.Sprintf("HEAT2D_TEST_KILL_STEP=%d", killAt)}, args...).wait()
 	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, out.String())
-	require.Equal(t, syscall.SIGKILL, ee.Sys().(syscall.WaitStatus).Signal(), out.String())
+	require.ErrorAs(t, err, &ee, out)
+	require.Equal(t, syscall.SIGKILL, ee.Sys().(syscall.WaitStatus).Signal(), out)
 
 	torn, step := final(t, dir)
 	require.Equal(t, killAt, step, "the interrupted step is not counted")
@@ -202,7 +225,7 @@ func TestSIGKILLFromOutsideAndResume(t *testing.T) {
 		}
 		// A small delay per step keeps the run going long enough to be
 		// killed while it steps; the kill lands wherever it lands.
-		cmd, out := child(t, nil, append(a, "-delay", "2ms")...)
+		ch := start(t, nil, append(a, "-delay", "2ms")...)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			if stepVal == nil {
@@ -211,11 +234,14 @@ func TestSIGKILLFromOutsideAndResume(t *testing.T) {
 			if stepVal != nil && int(stepVal.Load()) >= last+10 {
 				break
 			}
-			require.True(t, time.Now().Before(deadline), "no progress: %s", out.String())
+			if time.Now().After(deadline) {
+				ch.stuck(t, "no progress in 30 s")
+			}
 			time.Sleep(time.Millisecond)
 		}
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-		require.Error(t, wait(t, cmd, 30*time.Second))
+		ch.kill()
+		_, err := ch.wait()
+		require.ErrorContains(t, err, "killed")
 		s := int(stepVal.Load())
 		require.Less(t, s, steps, "killed before the end")
 		last = s
@@ -279,7 +305,7 @@ func TestCheckpointErrors(t *testing.T) {
 // is refused.
 func TestInUse(t *testing.T) {
 	dir := t.TempDir()
-	cmd, out := child(t, nil, "-dir", dir, "-n", "16", "-steps", "100000", "-delay", "1ms", "-backend", "serial", "-every", "0")
+	ch := start(t, nil, "-dir", dir, "-n", "16", "-steps", "100000", "-delay", "1ms", "-backend", "serial", "-every", "0")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if v, err := value.Open[int64]("heat.step", shm.Dir(dir)); err == nil {
@@ -289,12 +315,15 @@ func TestInUse(t *testing.T) {
 				break
 			}
 		}
-		require.True(t, time.Now().Before(deadline), "child made no progress: %s", out.String())
+		if time.Now().After(deadline) {
+			ch.stuck(t, "the child made no progress in 30 s")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	code, _, stderr := heat2d(t, "-dir", dir, "-steps", "100000", "-resume", "-backend", "serial")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "in use by another process")
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	require.Error(t, wait(t, cmd, 30*time.Second))
+	ch.kill()
+	_, err := ch.wait()
+	require.ErrorContains(t, err, "killed")
 }

@@ -13,30 +13,30 @@ import (
 	"github.com/shmpar/shmpar/engine"
 )
 
-// ScaleArgs are the kernels' arguments. The array crosses to the workers as
-// its name: they map the same memory, nothing is copied.
+// ScaleArgs are the kernels' arguments.
 type ScaleArgs struct {
-	X *array.Array[float64]
+	X *array.Array[float64] // crosses to the workers as its name: no copy
 	S float64
 }
 
-func init() {
-	// Kernels are registered by name in every process of the program.
-	engine.Register("scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+// Kernels are registered by name at initialization, so that every process
+// of the program has them; the program runs them through the handles.
+var (
+	scale = engine.Register("scale", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
 		x := a.X.Data()
 		for i := lo; i < hi; i++ {
 			x[i] *= a.S
 		}
 		return nil
 	}, engine.Idempotent()) // safe to run again if a worker dies mid-chunk
-	engine.RegisterReduce("sum", func(c *engine.Ctx, a ScaleArgs, lo, hi int) (float64, error) {
+	sum = engine.RegisterReduce("sum", func(c *engine.Ctx, a ScaleArgs, lo, hi int) (float64, error) {
 		s := 0.0
 		for _, v := range a.X.Data()[lo:hi] {
 			s += v
 		}
 		return s, nil
 	})
-}
+)
 
 func main() {
 	engine.Main() // first: in a worker process this serves jobs and never returns
@@ -58,13 +58,13 @@ func main() {
 	defer team.Close()
 
 	ctx := context.Background()
-	if err := team.For(ctx, "scale", n, ScaleArgs{X: x, S: 0.5}); err != nil {
+	if err := scale.For(ctx, team, n, ScaleArgs{X: x, S: 0.5}); err != nil { // like OpenMP's parallel for
 		log.Fatal(err)
 	}
-	sum, err := engine.Reduce(ctx, team, "sum", n, ScaleArgs{X: x}, engine.Sum[float64](),
+	s, err := sum.Reduce(ctx, team, n, ScaleArgs{X: x}, engine.Sum[float64](),
 		engine.Deterministic(0)) // bitwise the same at any team size
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%d workers, sum = %.1f\n", team.Workers(), sum)
+	fmt.Printf("%d workers, sum = %.1f\n", team.Workers(), s)
 }

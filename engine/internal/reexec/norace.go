@@ -1,0 +1,5 @@
+//go:build !race
+
+package reexec
+
+const raceEnabled = false

@@ -1,0 +1,90 @@
+// Package pool runs many calls of a function on independent inputs on the
+// worker processes of a team, like Python's multiprocessing.Pool.
+//
+// Go cannot send a function to another process, so a function is registered
+// by name at package initialization — every process of the program registers
+// the same ones — and Register returns a typed handle through which the
+// program calls it, so a call site names neither the function nor its types:
+//
+//	var area = pool.Register("area", func(ctx context.Context, r Rect) (float64, error) {
+//		return r.W * r.H, nil
+//	})
+//
+//	func main() {
+//		engine.Main() // first: in a worker process this serves tasks
+//		p, err := pool.New(pool.Workers(4)) // Python's Pool(4)
+//		...
+//		defer p.Close()
+//		areas, err := area.Map(ctx, p, rects, pool.ChunkSize(100))
+//	}
+//
+// Map returns results in input order; Imap streams them in order from an
+// iter.Seq of any length with bounded memory; ImapUnordered yields them as
+// they complete, with their input's index; Apply runs one task; Submit
+// returns a Future (Wait, Result, Done), and AsCompleted yields futures as
+// they finish. Several arguments travel as one struct (Python's starmap).
+// Options: ChunkSize (batches of ceil(n/(4·workers)) by default for Map, an
+// adaptive size aiming at a millisecond of work for streams) and Timeout per
+// call; MaxTasksPerWorker and QueueSize per pool.
+//
+// A pool made by New owns its team; one made by On shares a team with For,
+// Reduce and other pools (see Pool for how they take turns).
+//
+// # How it works
+//
+// A process team's pool gives each worker process a task queue of its own
+// and shares one result queue (package queue, in anonymous shared memory). A
+// dispatcher goroutine in the coordinator cuts each call's inputs into
+// batches (ChunkSize), encodes a batch as late as possible for the worker it
+// sends it to, keeps a few batches per worker in flight — four while batches
+// take tens of microseconds, two below a millisecond, one above, so that
+// long batches do not wait behind each other — and decodes the results into
+// the call's output as they come back. The workers serve their queues inside
+// one For of an internal kernel — a session — which starts with the first
+// call and ends after the pool has been idle for a few milliseconds
+// (Linger): the workers are awake while calls follow each other, and a For
+// on the same team waits at most that long.
+//
+// Values cross as gob streams, one per worker and direction, so a type's
+// description crosses once per session; flat types (numbers, bools, arrays
+// and structs of them) are copied byte for byte.
+//
+// # Faults
+//
+// A task that returns an error or panics fails alone (a *TaskError with the
+// worker's stack for a panic); the other tasks go on. Each worker records
+// the task it runs in shared memory, so when a worker process dies (SIGKILL,
+// the OOM killer, a crash in cgo) the dispatcher knows exactly which tasks
+// it held: the one it was running and the ones that ran but whose results
+// were not sent are run again if the function is Idempotent, or fail with
+// engine.ErrWorkerDied; tasks it had not started are sent to another worker.
+// The session then ends and the next one replaces the dead worker, so the
+// pool stays usable with a full team. No task is lost or delivered twice. A
+// task that runs longer than its Timeout fails with ErrTaskTimeout and its
+// worker is killed and replaced: it may be in a loop that never looks at its
+// context. When a call's context ends, the call returns ctx.Err() at once;
+// its queued batches are dropped, its running tasks see their context done,
+// and a worker still running one after the team's engine.Config.CancelGrace
+// is killed.
+//
+// # Goroutine teams
+//
+// On a Goroutine team the pool runs tasks on goroutines, without encoding:
+// the baseline for the process pool. A timed-out task there cannot be
+// killed: it fails with ErrTaskTimeout, its goroutine is abandoned (it ends
+// when the function returns) and another takes its place; MaxTasksPerWorker
+// does nothing.
+//
+// # Concurrency
+//
+// Register runs at initialization. A *Pool, a *Func and a *Future are safe
+// for concurrent use; calls from several goroutines share the workers.
+//
+// # Imports
+//
+// pool imports engine (the team it runs on, its sentinels and PanicError),
+// queue (the task and result queues), shm (its shared state segment), and
+// engine's internal packages: supervise (the team's hooks: worker exits and
+// kills), codec, registry, remote, reexec and spin. engine does not import
+// it.
+package pool

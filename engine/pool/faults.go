@@ -1,0 +1,174 @@
+package pool
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/shmpar/shmpar/engine"
+)
+
+// Faults: tasks over their timeout, canceled calls whose tasks still run,
+// and the tasks a dead worker held.
+
+// watched reports whether w runs a batch of a call with a timeout or of a
+// canceled call: then the watchdog looks at it.
+func watched(w *pworker) bool {
+	for _, b := range w.flight {
+		if b.c.timeout > 0 || b.c.dead {
+			return true
+		}
+	}
+	return false
+}
+
+// watch checks the task worker w runs against its timeout and, for a
+// canceled call, the team's CancelGrace; it kills the worker when one is
+// over, and returns how soon to look again (0: no need).
+func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
+	cur := q.st.slots[w.idx].cur.Load()
+	if cur != w.lastCur || w.curSince.IsZero() {
+		w.lastCur, w.curSince = cur, now
+	}
+	cs, cj := unpackCur(cur)
+	var fb *batch
+	for _, f := range w.flight {
+		if f.seq == cs {
+			fb = f
+			break
+		}
+	}
+	// Look again soon while a timed or canceled call is in flight.
+	var tick time.Duration
+	for _, f := range w.flight {
+		c := f.c
+		if c.timeout > 0 {
+			t := min(max(c.timeout/10, time.Millisecond), 50*time.Millisecond)
+			if tick == 0 || t < tick {
+				tick = t
+			}
+		}
+		if c.dead {
+			t := min(max(q.grace/10, time.Millisecond), 50*time.Millisecond)
+			if tick == 0 || t < tick {
+				tick = t
+			}
+		}
+	}
+	if fb == nil || cj >= fb.n() || w.kill != killNone {
+		return tick
+	}
+	c := fb.c
+	ran := now.Sub(w.curSince)
+	switch {
+	case c.dead && !c.cancelAt.IsZero() && now.Sub(c.cancelAt) > q.grace && ran > q.grace:
+		w.kill, w.killCur = killCancel, cur
+		q.sup.Kill(w.idx, w.pid)
+	case !c.dead && c.timeout > 0 && ran > overtime(c.timeout):
+		w.kill, w.killCur = killTimeout, cur
+		q.sup.Kill(w.idx, w.pid)
+	}
+	return tick
+}
+
+// drainQueue empties a gone worker's task queue: what is left there was
+// never taken.
+func (q *procPool) drainQueue(i int) {
+	t := q.tasks[i-q.first]
+	for range 1 << 20 {
+		if _, err := t.TryGet(); err != nil {
+			return
+		}
+	}
+}
+
+// death handles the death of worker w: every result it sent has been
+// handled (the death message comes behind them).
+func (q *procPool) death(w *pworker) {
+	w.live = false
+	delete(q.ran, w.pid)
+	q.drainQueue(w.idx)
+	q.lose(w, false)
+	q.drain()
+}
+
+// lose accounts for the batches worker w held when it died (alive: when it
+// left the session with batches in flight). Its progress word says which
+// task it was running: the tasks before it ran but their results are lost,
+// the one it ran may be what killed it, and those after never started.
+func (q *procPool) lose(w *pworker, alive bool) {
+	cur := q.st.slots[w.idx].cur.Load()
+	cs, cj := unpackCur(cur)
+	how, sig, out := "left the pool session", syscall.Signal(0), ""
+	if !alive {
+		how, sig, out = q.sup.ExitInfo(w.idx, w.pid)
+	}
+	var front []*batch
+	for _, b := range w.flight {
+		fb := b
+		if b.c.dead {
+			continue
+		}
+		n := b.n()
+		if cur == 0 || fb.seq > cs {
+			front = append(front, b.sub(fb.got, n)) // never started
+			continue
+		}
+		ran, running := n, -1
+		if fb.seq == cs && cj < n {
+			ran, running = cj, cj
+		}
+		lo := fb.got
+		if ran > lo {
+			front = q.lost(front, b, lo, ran, w, sig, out, func(int) error {
+				return fmt.Errorf("%w: the task ran, but its worker process (pid %d) %s before sending its result", engine.ErrWorkerDied, w.pid, how)
+			})
+		}
+		rest := max(ran, lo)
+		if running >= lo && running >= 0 {
+			rest = running + 1
+			if w.kill == killTimeout && w.killCur == packCur(fb.seq, running) {
+				q.failTasks(b, running, running+1, w.idx, w.pid, func(int) error {
+					return fmt.Errorf("%w: it ran longer than %v; its worker process (pid %d) was killed", ErrTaskTimeout, b.c.timeout, w.pid)
+				})
+			} else {
+				front = q.lost(front, b, running, running+1, w, sig, out, func(int) error {
+					return fmt.Errorf("%w: its worker process (pid %d) %s while running it", engine.ErrWorkerDied, w.pid, how)
+				})
+			}
+		}
+		if rest < n {
+			front = append(front, b.sub(rest, n))
+		}
+	}
+	w.flight = nil
+	q.pushFront(front...)
+}
+
+// lost handles tasks [i, j) of b that a dead worker held: run again if the
+// function is idempotent and the tasks have not been through too many
+// deaths, failed otherwise.
+func (q *procPool) lost(front []*batch, b *batch, i, j int, w *pworker, sig syscall.Signal, out string, errf func(int) error) []*batch {
+	if b.c.f.idempotent && b.tries+1 < poolMaxTries {
+		s := b.sub(i, j)
+		s.tries++
+		return append(front, s)
+	}
+	note := ""
+	if b.c.f.idempotent {
+		note = fmt.Sprintf(" (worker processes died %d times running it)", b.tries+1)
+	}
+	if b.c.dead {
+		return front
+	}
+	errs := make([]*TaskError, 0, j-i)
+	for k := i; k < j; k++ {
+		err := errf(k)
+		if note != "" {
+			err = fmt.Errorf("%w%s", err, note)
+		}
+		errs = append(errs, &TaskError{Func: b.c.f.name, Index: b.lo + k, Worker: w.idx, Failure: engine.Failure{PID: w.pid, Err: err, Signal: sig, Output: out}})
+	}
+	q.deliver(b, i, j, errs, 0)
+	return front
+}

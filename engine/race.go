@@ -1,8 +1,0 @@
-//go:build race
-
-package engine
-
-// raceEnabled reports a -race build: its worker processes are told not to
-// linger for a second at exit (GORACE atexit_sleep_ms), which would make
-// every Close wait that long.
-const raceEnabled = true

@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/shmpar/shmpar/engine/internal/reexec"
+	"github.com/shmpar/shmpar/internal/futex"
+)
+
+// Supervision of a team's worker processes: starting them (and replacing
+// the dead ones before a job), waiting for their hello, and noticing when
+// one exits.
+
+// wproc is one worker process.
+type wproc struct {
+	idx   int
+	cmd   *exec.Cmd
+	pid   int
+	done  chan struct{} // closed when the process has exited and been reaped
+	state *os.ProcessState
+	tail  *reexec.Tail
+}
+
+func (w *wproc) exited() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// describe says how the process ended, and the signal if one killed it.
+func (w *wproc) describe() (string, syscall.Signal) {
+	if w.state == nil {
+		return "is running", 0
+	}
+	if ws, ok := w.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Sprintf("was killed by signal %d (%v)", int(ws.Signal()), ws.Signal()), ws.Signal()
+	}
+	return fmt.Sprintf("exited with status %d", w.state.ExitCode()), 0
+}
+
+// heal starts a worker process for every slot that has none or whose
+// process died, and waits for their hello.
+func (t *procTeam) heal() error {
+	var fresh []*wproc
+	for i := t.first; i < t.parts; i++ {
+		if w := t.procs[i]; w != nil && !w.exited() {
+			continue
+		}
+		w, err := t.spawn(i)
+		if err != nil {
+			for _, f := range fresh {
+				_ = f.cmd.Process.Kill()
+			}
+			return err
+		}
+		fresh = append(fresh, w)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	return t.waitHello(fresh)
+}
+
+func (t *procTeam) spawn(i int) (*wproc, error) {
+	s := &t.c.slots[i]
+	s.hello.Store(0)
+	s.pid.Store(0)
+	s.chunk.Store(noChunk)
+	s.chunkGen.Store(0)
+	s.inJob.Store(0)
+	env := workerEnv{idx: i, ctl: 3, life: 4, ppid: t.pid, spin: max(t.cfg.Spin, 0), cpu: -1}
+	if len(t.cpus) > 0 {
+		env.cpu = t.cpus[i%len(t.cpus)]
+	}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{os.Args[0]}
+	cmd.Env = workerEnviron(env, t.cfg)
+	cmd.ExtraFiles = []*os.File{t.seg.File(), t.lifeR}
+	cmd.Stdout = t.cfg.Stdout
+	tail := &reexec.Tail{W: t.cfg.Stderr}
+	cmd.Stderr = tail
+	cmd.SysProcAttr = reexec.SysProcAttr()
+	if err := reexec.Start(cmd); err != nil {
+		return nil, fmt.Errorf("engine: %w: worker %d: %w", ErrStart, i, err)
+	}
+	w := &wproc{idx: i, cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), tail: tail}
+	t.procMu.Lock()
+	t.procs[i] = w
+	t.procMu.Unlock()
+	go t.supervise(w)
+	return w, nil
+}
+
+// workerEnviron is the coordinator's environment with GOMAXPROCS and the
+// worker marker set, then cfg.Env.
+func workerEnviron(e workerEnv, cfg Config) []string {
+	return reexec.Environ([]string{fmt.Sprintf("GOMAXPROCS=%d", cfg.GOMAXPROCS), envWorker + "=" + formatWorkerEnv(e)}, cfg.Env)
+}
+
+// supervise waits for a worker process to exit and wakes the coordinator,
+// which may be waiting for it to finish a job.
+func (t *procTeam) supervise(w *wproc) {
+	_ = w.cmd.Wait()
+	w.state = w.cmd.ProcessState
+	close(w.done)
+	t.deaths.Add(1)
+	t.memMu.RLock()
+	if !t.unmapped {
+		wakeCoordinator(t.h, true)
+	}
+	t.memMu.RUnlock()
+}
+
+// waitHello waits until each worker of ws has reported ready, one exited,
+// or HelloTimeout passed.
+func (t *procTeam) waitHello(ws []*wproc) error {
+	deadline := time.Now().Add(t.cfg.HelloTimeout)
+	for {
+		v := t.h.notify.Load()
+		var pending []*wproc
+		for _, w := range ws {
+			s := &t.c.slots[w.idx]
+			if s.hello.Load() == helloReady && s.pid.Load() == int64(w.pid) {
+				continue
+			}
+			if w.exited() {
+				for _, o := range ws {
+					_ = o.cmd.Process.Kill()
+				}
+				return t.helloError(w)
+			}
+			pending = append(pending, w)
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			for _, o := range ws {
+				_ = o.cmd.Process.Kill()
+			}
+			w := pending[0]
+			return fmt.Errorf("engine: %w: worker %d (pid %d) did not report ready within %v (does main call engine.Main() first?)%s",
+				ErrStart, w.idx, w.pid, t.cfg.HelloTimeout, reexec.Note("worker", w.tail.String()))
+		}
+		_ = futex.Wait((*uint32)(unsafe.Pointer(&t.h.notify)), v, 10*time.Millisecond)
+	}
+}
+
+func (t *procTeam) helloError(w *wproc) error {
+	how, sig := w.describe()
+	out := w.tail.String()
+	if sig == 0 && (w.state.ExitCode() == reexec.ExitNoMain || w.state.ExitCode() == 0) {
+		return fmt.Errorf("engine: worker %d (pid %d) %s before reporting ready: %w (a worker re-executes this program, which must hand over to the engine at once)%s",
+			w.idx, w.pid, how, ErrNoMain, reexec.Note("worker", out))
+	}
+	return fmt.Errorf("engine: %w: worker %d (pid %d) %s before reporting ready (does main call engine.Main() first?)%s",
+		ErrStart, w.idx, w.pid, how, reexec.Note("worker", out))
+}
