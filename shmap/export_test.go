@@ -1,0 +1,5 @@
+package shmap
+
+// SetTestHook sets the function called at the named points of the write
+// protocol (nil: none), so that a test can kill the process there.
+func SetTestHook(f func(point string)) { testHook = f }
