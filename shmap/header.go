@@ -197,7 +197,8 @@ func parseName(b []byte) string {
 // segment of len(b) bytes (or a copy of its first bytes, with dataLen the
 // region's length). The checks, in order: the region can hold a header
 // (ErrNotMap), the magic (ErrNotMap), the version (ErrVersion), the header
-// size and the checksum (ErrCorrupt), then that every field is in range and
+// size, the checksum and the zero bytes after it (ErrCorrupt), then that
+// every field is in range and
 // that the offsets and the length are the ones the sizes imply
 // (ErrCorrupt). It never reads past headerSize bytes.
 func parseHeader(b []byte, dataLen int) (header, error) {
@@ -217,6 +218,9 @@ func parseHeader(b []byte, dataLen int) (header, error) {
 	}
 	if stored, sum := le.Uint32(b[hCRC:]), crc32.Checksum(b[:hCRC], castagnoli); stored != sum {
 		return h, fmt.Errorf("%w: header checksum %#08x does not match its contents (%#08x)", ErrCorrupt, stored, sum)
+	}
+	if pad := le.Uint32(b[hCRC+4:]); pad != 0 {
+		return h, fmt.Errorf("%w: header bytes %d-%d are %#x, want 0", ErrCorrupt, hCRC+4, headerSize-1, pad)
 	}
 	corrupt := func(format string, args ...any) (header, error) {
 		return header{}, fmt.Errorf("%w: header: %s", ErrCorrupt, fmt.Sprintf(format, args...))

@@ -583,7 +583,7 @@ func (m *Map[K, V]) Len() int {
 	}
 	n := int64(0)
 	for s := range m.t.ns {
-		n += max(m.t.stripe(s).count.Load(), 0)
+		n += min(max(m.t.stripe(s).count.Load(), 0), int64(m.t.cap)) // a damaged count cannot overflow the sum
 	}
 	return int(n)
 }
@@ -657,7 +657,7 @@ func (m *Map[K, V]) snapshot(b uint64, buf []uint64) ([]uint64, error) {
 		buf = buf[:0]
 		w := bw.Load()
 		if w&verOne == 0 {
-			if got, ok := t.appendChain(buf, uint32(w)); ok && bw.Load() == w {
+			if got, ok := t.appendChain(buf, b, uint32(w)); ok && bw.Load() == w {
 				return got, nil
 			} else if !ok && bw.Load() == w {
 				return buf, t.corrupt("bucket %d: chain leaves the table or loops", b)
@@ -671,7 +671,7 @@ func (m *Map[K, V]) snapshot(b uint64, buf []uint64) ([]uint64, error) {
 	if err != nil {
 		return buf, err
 	}
-	got, ok := t.appendChain(buf[:0], uint32(bw.Load()))
+	got, ok := t.appendChain(buf[:0], b, uint32(bw.Load()))
 	if err := t.unlockStripe(st); err != nil {
 		return buf, err
 	}
@@ -681,15 +681,20 @@ func (m *Map[K, V]) snapshot(b uint64, buf []uint64) ([]uint64, error) {
 	return got, nil
 }
 
-// appendChain appends the key and value words of the chain starting at
-// entry e (index+1) to buf. It reports false if the chain leaves the table
-// or is longer than the map (a loop).
-func (t *table) appendChain(buf []uint64, e uint32) ([]uint64, bool) {
+// appendChain appends the key and value words of bucket b's chain,
+// starting at entry e (index+1), to buf. It reports false if the chain
+// leaves the table, is longer than the map (a loop), or holds an entry that
+// is not its stripe's.
+func (t *table) appendChain(buf []uint64, b uint64, e uint32) ([]uint64, bool) {
+	own := owned(t.stripeOf(b))
 	for steps := uint32(0); e != 0; steps++ {
 		if e > t.cap || steps >= t.maxSteps {
 			return buf, false
 		}
 		p := t.entry(e - 1)
+		if state(p).Load() != own {
+			return buf, false
+		}
 		for i := range t.kwords {
 			buf = append(buf, t.keyWord(p, i).Load())
 		}
@@ -715,9 +720,13 @@ func (m *Map[K, V]) Clear() error {
 			return m.opErr("clear", err)
 		}
 		for b := s; b < t.nb && err == nil; b += t.ns {
-			for e := uint32(t.bucket(b).Load()); e != 0 && err == nil; e = uint32(t.bucket(b).Load()) {
-				if e > t.cap {
-					err = t.corrupt("bucket %d: chain leaves the table", b)
+			for steps := uint32(0); err == nil; steps++ {
+				e := uint32(t.bucket(b).Load())
+				if e == 0 {
+					break
+				}
+				if e > t.cap || steps >= t.maxSteps || state(t.entry(e-1)).Load() != owned(s) {
+					err = t.corrupt("bucket %d: chain leaves the table, loops, or holds an entry not of its stripe", b)
 					break
 				}
 				err = t.remove(st, b, e, 0)

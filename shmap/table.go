@@ -216,8 +216,9 @@ func (t *table) tryLoad(b uint64, kw []uint64, dst []byte) int {
 	}
 	res := readMiss
 	steps := uint32(0)
+	own := owned(t.stripeOf(b))
 	for e := uint32(w); e != 0; steps++ {
-		if e > t.cap || steps >= t.maxSteps {
+		if e > t.cap || steps >= t.maxSteps || state(t.entry(e-1)).Load() != own {
 			if bw.Load() == w {
 				return readCorrupt
 			}
@@ -444,11 +445,15 @@ func (t *table) checkStripe(s uint64) (int, error) {
 // of its predecessor (0: none).
 func (t *table) findLocked(b uint64, kw []uint64) (e, prev uint32, err error) {
 	steps := uint32(0)
+	own := owned(t.stripeOf(b))
 	for cur := uint32(t.bucket(b).Load()); cur != 0; steps++ {
 		if cur > t.cap || steps >= t.maxSteps {
 			return 0, 0, t.corrupt("bucket %d: chain leaves the table or loops", b)
 		}
 		p := t.entry(cur - 1)
+		if st := state(p).Load(); st != own {
+			return 0, 0, t.corrupt("bucket %d: entry %d has state %d, want %d", b, cur-1, st, own)
+		}
 		if t.keyEqual(p, kw) {
 			return cur, prev, nil
 		}
