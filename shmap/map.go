@@ -381,32 +381,49 @@ func (m *Map[K, V]) loadLocked(b uint64, kw []uint64, dst []byte) (bool, error) 
 	return err == nil && e != 0, err
 }
 
-// locked runs fn holding the lock of key's stripe, with the key's words,
-// its bucket, and the index+1 of its entry and of the entry's predecessor
-// (0 when the key is absent). A string key longer than the map's maximum
-// gives ErrKeyTooLong if write is set, and otherwise runs nothing.
-func (m *Map[K, V]) locked(op string, key *K, write bool, fn func(st *stripe, b uint64, kw []uint64, e, prev uint32) error) error {
-	var buf [kbufWords]uint64
-	kw, b, fits, err := m.prep(key, buf[:])
+// held is a key whose stripe lock an operation holds: its words, its
+// bucket, and the index+1 of its entry and of the entry's predecessor (0
+// when the key is absent).
+type held struct {
+	st      *stripe
+	b       uint64
+	kw      []uint64
+	e, prev uint32
+}
+
+// lock converts key (into buf if it fits), locks its stripe and finds its
+// entry. It reports false, with nothing locked, when the operation has
+// nothing more to do: on an error, and for a string key longer than the
+// map's maximum (ErrKeyTooLong if write is set; nil otherwise, since such a
+// key cannot be in the map).
+func (m *Map[K, V]) lock(op string, key *K, write bool, buf []uint64) (held, bool, error) {
+	kw, b, fits, err := m.prep(key, buf)
 	if err != nil {
-		return m.opErr(op, err)
+		return held{}, false, m.opErr(op, err)
 	}
 	if !fits {
 		if write {
-			return m.tooLong(op, key)
+			return held{}, false, m.tooLong(op, key)
 		}
-		return nil
+		return held{}, false, nil
 	}
 	t := m.t
 	st, err := t.lockStripe(t.stripeOf(b))
 	if err != nil {
-		return m.opErr(op, err)
+		return held{}, false, m.opErr(op, err)
 	}
 	e, prev, err := t.findLocked(b, kw)
-	if err == nil {
-		err = fn(st, b, kw, e, prev)
+	if err != nil {
+		_ = t.unlockStripe(st)
+		return held{}, false, m.opErr(op, err)
 	}
-	if uerr := t.unlockStripe(st); err == nil {
+	return held{st: st, b: b, kw: kw, e: e, prev: prev}, true, nil
+}
+
+// unlock releases what lock took and returns the operation's error, or the
+// unlock's.
+func (m *Map[K, V]) unlock(op string, h *held, err error) error {
+	if uerr := m.t.unlockStripe(h.st); err == nil {
 		err = uerr
 	}
 	if err != nil {
@@ -415,57 +432,60 @@ func (m *Map[K, V]) locked(op string, key *K, write bool, fn func(st *stripe, b 
 	return nil
 }
 
-// set stores src for the key in bucket b: over entry e if it is there
-// (index+1), else in a new entry.
-func (m *Map[K, V]) set(st *stripe, b uint64, kw []uint64, e uint32, src []byte) error {
-	if e != 0 {
-		m.t.update(st, b, e, src)
+// set stores src for the held key: over its entry if it is there, else in
+// a new entry.
+func (m *Map[K, V]) set(h *held, src []byte) error {
+	if h.e != 0 {
+		m.t.update(h.st, h.b, h.e, src)
 		return nil
 	}
-	return m.t.insert(b%m.t.ns, st, b, kw, src)
+	return m.t.insert(m.t.stripeOf(h.b), h.st, h.b, h.kw, src)
 }
 
 // Store sets the value for key. It returns an error wrapping ErrFull when
 // key is new and the map is full (nothing is overwritten), and
 // ErrKeyTooLong for a string key longer than the map's maximum.
 func (m *Map[K, V]) Store(key K, value V) error {
-	return m.locked("store", &key, true, func(st *stripe, b uint64, kw []uint64, e, _ uint32) error {
-		return m.set(st, b, kw, e, bytesOf(&value, m.t.vsize))
-	})
+	var buf [kbufWords]uint64
+	h, ok, err := m.lock("store", &key, true, buf[:])
+	if !ok {
+		return err
+	}
+	return m.unlock("store", &h, m.set(&h, bytesOf(&value, m.t.vsize)))
 }
 
 // LoadOrStore returns the value stored for key if there is one (loaded
 // true); otherwise it stores value and returns it (loaded false). Like
 // Python's dict.setdefault.
 func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool, err error) {
-	err = m.locked("load or store", &key, true, func(st *stripe, b uint64, kw []uint64, e, _ uint32) error {
-		if e != 0 {
-			m.t.readValue(m.t.entry(e-1), bytesOf(&actual, m.t.vsize))
-			loaded = true
-			return nil
-		}
-		actual = value
-		return m.set(st, b, kw, 0, bytesOf(&value, m.t.vsize))
-	})
-	if err != nil {
-		var zero V
-		return zero, false, err
+	var buf [kbufWords]uint64
+	h, ok, err := m.lock("load or store", &key, true, buf[:])
+	if !ok {
+		return actual, false, err
 	}
-	return actual, loaded, nil
+	if h.e != 0 {
+		m.t.readValue(m.t.entry(h.e-1), bytesOf(&actual, m.t.vsize))
+		return actual, true, m.unlock("load or store", &h, nil)
+	}
+	if err := m.unlock("load or store", &h, m.set(&h, bytesOf(&value, m.t.vsize))); err != nil {
+		return actual, false, err
+	}
+	return value, false, nil
 }
 
 // LoadAndDelete deletes the value for key, returning the previous value if
 // any (loaded true). Like Python's dict.pop.
 func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool, err error) {
-	err = m.locked("load and delete", &key, false, func(st *stripe, b uint64, _ []uint64, e, prev uint32) error {
-		if e == 0 {
-			return nil
+	var buf [kbufWords]uint64
+	h, ok, err := m.lock("load and delete", &key, false, buf[:])
+	if !ok || h.e == 0 {
+		if ok {
+			err = m.unlock("load and delete", &h, nil)
 		}
-		m.t.readValue(m.t.entry(e-1), bytesOf(&value, m.t.vsize))
-		loaded = true
-		return m.t.remove(st, b, e, prev)
-	})
-	if err != nil || !loaded {
+		return value, false, err
+	}
+	m.t.readValue(m.t.entry(h.e-1), bytesOf(&value, m.t.vsize))
+	if err := m.unlock("load and delete", &h, m.t.remove(h.st, h.b, h.e, h.prev)); err != nil {
 		var zero V
 		return zero, false, err
 	}
@@ -474,29 +494,33 @@ func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool, err error) {
 
 // Delete deletes the value for key; a key that is not there is no error.
 func (m *Map[K, V]) Delete(key K) error {
-	return m.locked("delete", &key, false, func(st *stripe, b uint64, _ []uint64, e, prev uint32) error {
-		if e == 0 {
-			return nil
-		}
-		return m.t.remove(st, b, e, prev)
-	})
+	var buf [kbufWords]uint64
+	h, ok, err := m.lock("delete", &key, false, buf[:])
+	if !ok {
+		return err
+	}
+	if h.e != 0 {
+		err = m.t.remove(h.st, h.b, h.e, h.prev)
+	}
+	return m.unlock("delete", &h, err)
 }
 
 // Swap stores value for key and returns the previous value if any (loaded
 // true).
 func (m *Map[K, V]) Swap(key K, value V) (previous V, loaded bool, err error) {
-	err = m.locked("swap", &key, true, func(st *stripe, b uint64, kw []uint64, e, _ uint32) error {
-		if e != 0 {
-			m.t.readValue(m.t.entry(e-1), bytesOf(&previous, m.t.vsize))
-			loaded = true
-		}
-		return m.set(st, b, kw, e, bytesOf(&value, m.t.vsize))
-	})
-	if err != nil || !loaded {
+	var buf [kbufWords]uint64
+	h, ok, err := m.lock("swap", &key, true, buf[:])
+	if !ok {
+		return previous, false, err
+	}
+	if h.e != 0 {
+		m.t.readValue(m.t.entry(h.e-1), bytesOf(&previous, m.t.vsize))
+	}
+	if err := m.unlock("swap", &h, m.set(&h, bytesOf(&value, m.t.vsize))); err != nil {
 		var zero V
 		return zero, false, err
 	}
-	return previous, true, nil
+	return previous, h.e != 0, nil
 }
 
 // CompareAndSwap stores new for key if the value stored for key is old, and
@@ -504,41 +528,51 @@ func (m *Map[K, V]) Swap(key K, value V) (previous V, loaded bool, err error) {
 // sync/atomic compares floats by their bits). A key that is not there is
 // never swapped.
 func (m *Map[K, V]) CompareAndSwap(key K, old, new V) (swapped bool, err error) {
-	err = m.locked("compare and swap", &key, false, func(st *stripe, b uint64, _ []uint64, e, _ uint32) error {
-		if e == 0 || !m.valueIs(e, &old) {
-			return nil
-		}
-		m.t.update(st, b, e, bytesOf(&new, m.t.vsize))
+	var buf [kbufWords]uint64
+	h, ok, err := m.lock("compare and swap", &key, false, buf[:])
+	if !ok {
+		return false, err
+	}
+	if h.e != 0 && m.valueIs(h.e, &old) {
+		m.t.update(h.st, h.b, h.e, bytesOf(&new, m.t.vsize))
 		swapped = true
-		return nil
-	})
-	return swapped && err == nil, err
+	}
+	if err := m.unlock("compare and swap", &h, nil); err != nil {
+		return false, err
+	}
+	return swapped, nil
 }
 
 // CompareAndDelete deletes key if its value is old (compared by bytes, as
 // in CompareAndSwap), and reports whether it did.
 func (m *Map[K, V]) CompareAndDelete(key K, old V) (deleted bool, err error) {
-	err = m.locked("compare and delete", &key, false, func(st *stripe, b uint64, _ []uint64, e, prev uint32) error {
-		if e == 0 || !m.valueIs(e, &old) {
-			return nil
-		}
+	var buf [kbufWords]uint64
+	h, ok, err := m.lock("compare and delete", &key, false, buf[:])
+	if !ok {
+		return false, err
+	}
+	if h.e != 0 && m.valueIs(h.e, &old) {
+		err = m.t.remove(h.st, h.b, h.e, h.prev)
 		deleted = true
-		return m.t.remove(st, b, e, prev)
-	})
-	return deleted && err == nil, err
+	}
+	if err := m.unlock("compare and delete", &h, err); err != nil {
+		return false, err
+	}
+	return deleted, nil
 }
 
 // valueIs reports whether entry e (index+1) holds *v; the caller holds its
 // stripe.
 func (m *Map[K, V]) valueIs(e uint32, v *V) bool {
 	p := m.t.entry(e - 1)
-	equal := true
-	putWords(bytesOf(v, m.t.vsize), func(i int, w uint64) {
-		if m.t.valWord(p, i).Load() != w {
-			equal = false
+	src := bytesOf(v, m.t.vsize)
+	n := len(src) / 8
+	for i := range n {
+		if m.t.valWord(p, i).Load() != native(src[8*i:]) {
+			return false
 		}
-	})
-	return equal
+	}
+	return len(src)%8 == 0 || m.t.valWord(p, n).Load() == tailWord(src[8*n:])
 }
 
 // Update replaces the value for key with fn(old, loaded), where loaded says
@@ -546,32 +580,39 @@ func (m *Map[K, V]) valueIs(e uint32, v *V) bool {
 // value: a read-modify-write no other process can interleave with, such as
 // Python's "with lock: d[k] += 1". fn runs holding the lock of key's
 // stripe, so it must be quick and must not use the map; if it panics,
-// nothing is stored and the panic goes on. A new key in a full map gives
-// ErrFull and fn's value is not stored.
+// nothing is stored, the lock is released and the panic goes on. A new key
+// in a full map gives ErrFull and fn's value is not stored.
 func (m *Map[K, V]) Update(key K, fn func(old V, loaded bool) V) (V, error) {
+	var buf [kbufWords]uint64
 	var val V
-	err := m.locked("update", &key, true, func(st *stripe, b uint64, kw []uint64, e, _ uint32) error {
-		var old V
-		if e != 0 {
-			m.t.readValue(m.t.entry(e-1), bytesOf(&old, m.t.vsize))
-		}
-		ok := false
-		defer func() {
-			if !ok {
-				// fn panicked: nothing was written; release the stripe
-				// before the panic unwinds further.
-				_ = m.t.unlockStripe(st)
-			}
-		}()
-		val = fn(old, e != 0)
-		ok = true
-		return m.set(st, b, kw, e, bytesOf(&val, m.t.vsize))
-	})
-	if err != nil {
+	h, ok, err := m.lock("update", &key, true, buf[:])
+	if !ok {
+		return val, err
+	}
+	var old V
+	if h.e != 0 {
+		m.t.readValue(m.t.entry(h.e-1), bytesOf(&old, m.t.vsize))
+	}
+	val = m.call(&h, fn, old)
+	if err := m.unlock("update", &h, m.set(&h, bytesOf(&val, m.t.vsize))); err != nil {
 		var zero V
 		return zero, err
 	}
 	return val, nil
+}
+
+// call runs Update's fn; if fn panics, it releases the held stripe (nothing
+// was written yet) before the panic goes on.
+func (m *Map[K, V]) call(h *held, fn func(V, bool) V, old V) V {
+	done := false
+	defer func() {
+		if !done {
+			_ = m.t.unlockStripe(h.st)
+		}
+	}()
+	v := fn(old, h.e != 0)
+	done = true
+	return v
 }
 
 // Len returns the number of keys in the map: the sum of the per-stripe

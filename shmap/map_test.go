@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -512,3 +513,24 @@ func sealed(a, b uint64) [3]uint64 { return [3]uint64{a, b, seal(a, b)} }
 func seal(a, b uint64) uint64 { return (a*0x9e3779b97f4a7c15 ^ b) * 0xbf58476d1ce4e5b9 }
 
 func checkSealed(v [3]uint64) bool { return v[2] == seal(v[0], v[1]) }
+
+// TestUpdatePanics checks that a panic in Update's function stores nothing
+// and releases the stripe: the next writer of the key does not wait.
+func TestUpdatePanics(t *testing.T) {
+	m, _ := newMap[uint64, uint64](t, 8, shmap.Stripes(1))
+	require.NoError(t, m.Store(1, 10))
+	require.PanicsWithValue(t, "boom", func() {
+		m.Update(1, func(old uint64, _ bool) uint64 { panic("boom") })
+	})
+	done := make(chan error, 1)
+	go func() { done <- m.Store(1, 11) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stripe stayed locked after the panic")
+	}
+	v, _, err := m.Load(1)
+	require.NoError(t, err)
+	require.Equal(t, uint64(11), v)
+}
