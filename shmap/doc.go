@@ -116,10 +116,11 @@
 //  1. Copy the new value into jval. Killed here: nothing changed.
 //  2. Write the journal (update, bucket, entry): the commit point.
 //  3. Make the bucket's version odd; write the value's words; make it even
-//     (version + 2). Killed anywhere from 2 on: the repair writes jval into
-//     the entry again and makes the version even, so the key holds the new
-//     value, whole. Readers that meanwhile found the version odd wait on the
-//     lock and so on the repair.
+//     (version + 2). Killed anywhere from 2 on: the repair makes the
+//     version odd (if the writer had not), writes jval into the entry
+//     again and makes the version even, so the key holds the new value,
+//     whole. Readers that meanwhile found the version odd wait on the lock
+//     and so on the repair.
 //  4. Clear the journal.
 //
 // Delete (also LoadAndDelete, CompareAndDelete, Clear):

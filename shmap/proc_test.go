@@ -625,6 +625,61 @@ func TestKillRepairer(t *testing.T) {
 	requireFillsToCapacity(t, m)
 }
 
+// TestRepairIsAtomicToReaders kills a writer just after it journaled an
+// update (its bucket's version still even), then stops the process that
+// repairs it in the middle of rewriting the value: a lock-free Load of the
+// key meanwhile must not return the half-rewritten value; it waits for the
+// repair (here: the next one, after the repairer is killed too) and returns
+// the new value, whole.
+func TestRepairIsAtomicToReaders(t *testing.T) {
+	m, dir, ctl := newProcMap(t, 8, shmap.Stripes(1))
+	require.NoError(t, m.Store(2, mkcell(10, 0)))
+	require.NoError(t, m.Store(3, mkcell(10, 0)))
+	killAt(t, dir, ctl, "store", "update:journaled", 2, 77)
+
+	// The repairer stops at its hook with the first word of key 2's value
+	// rewritten and holds the stripe's lock; then this process loads.
+	atomic.StoreUint64(&ctl[cAt], 0)
+	c := testproc.Start("hook", childEnv(dir, "OP", "store", "POINT", "repair:half", "KEY", 3, "VAL", 5)...)
+	waitFor(t, "the repairer to stop mid-repair", func() bool { return atomic.LoadUint64(&ctl[cAt]) == 1 })
+	killed := false
+	t.Cleanup(func() {
+		if !killed { // the test failed early: do not leave it holding the lock
+			syscall.Kill(int(atomic.LoadUint64(&ctl[cPID])), syscall.SIGKILL)
+		}
+	})
+	type result struct {
+		v   cell
+		ok  bool
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		v, ok, err := m.Load(2)
+		got <- result{v, ok, err}
+	}()
+	select {
+	case r := <-got:
+		t.Fatalf("Load returned %+v during the repair", r)
+	case <-time.After(100 * time.Millisecond): // it may only wait; a wrong answer would be back by now
+	}
+	require.NoError(t, syscall.Kill(int(atomic.LoadUint64(&ctl[cPID])), syscall.SIGKILL))
+	killed = true
+	out, err := c.Wait()
+	require.ErrorContains(t, err, "killed", out)
+	select {
+	case r := <-got:
+		require.NoError(t, r.err)
+		require.True(t, r.ok)
+		require.True(t, r.v.ok(), "torn value %+v", r.v)
+		require.Equal(t, uint64(77), r.v.N)
+	case <-time.After(waitBound):
+		t.Fatal("Load never returned")
+	}
+	require.NoError(t, m.Check())
+	requireContents(t, m, map[uint32]uint64{2: 77, 3: 10}, 10)
+}
+
 // requireContents checks that keys [0, keys) hold exactly want (counts of
 // sealed cells), that Len agrees, and that Range sees each key once.
 func requireContents(t *testing.T, m *shmap.Map[uint32, cell], want map[uint32]uint64, keys uint32) {

@@ -368,8 +368,17 @@ func (t *table) repairStripe(s uint64, st *stripe) error {
 			if !found {
 				return t.corrupt("stripe %d: the entry being updated, %d, is not in bucket %d", s, e, b)
 			}
+			// The writer may have died before it made the version odd:
+			// rewrite the value under an odd version in any case, so that
+			// no lock-free reader accepts it half rewritten.
+			if bw := t.bucket(b); bw.Load()&verOne == 0 {
+				bw.Store(bw.Load() + verOne)
+			}
 			for i := range t.vwords {
 				t.valWord(p, i).Store(t.journalWord(st, i).Load())
+				if i == 0 && t.vwords > 1 {
+					hook("repair:half")
+				}
 			}
 		case opDelete:
 			if found {
