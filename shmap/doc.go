@@ -180,9 +180,10 @@
 //   - As for any shm segment: a named map truncated by another process while
 //     mapped makes the next access fault; keep files mode 0600.
 //   - Open of a map whose creator is still writing its header (the file
-//     appears a few microseconds before) waits for it, up to 2 s; a raw
-//     segment that is not a map but is younger than that and all zeros is
-//     refused only after that wait.
+//     appears a few microseconds before) waits for it while the creator
+//     lives, up to 2 s. A file whose creator died before writing the header
+//     is refused with ErrNotMap, saying so: remove it. A raw segment that is
+//     not a map, all zeros and younger than 2 s is refused after the wait.
 //   - Linux only, as package shm; elsewhere Create, CreateAnon and Open
 //     return errors wrapping errors.ErrUnsupported.
 //

@@ -56,6 +56,7 @@ func Create[K comparable, V any](name string, capacity int, opts ...Option) (*Ma
 	if err != nil {
 		return nil, fmt.Errorf("shmap: create: %w", err)
 	}
+	hook("create:segment")
 	m, err := initMap[K, V](seg, h)
 	if err != nil {
 		seg.Close()
@@ -196,12 +197,21 @@ func wrap[K comparable, V any](seg *shm.Segment, attached bool) (*Map[K, V], err
 		return nil, fmt.Errorf("%w: a data region of %d bytes cannot hold the %d-byte map header", ErrNotMap, len(data), headerSize)
 	}
 	// Create writes the header just after the file appears; a map that is
-	// that young and still has no magic is waited for, briefly.
+	// that young and still has no magic is waited for, briefly, while its
+	// creator lives.
+	creator := proc.ID{PID: meta.CreatorPID, Start: meta.CreatorStart}
 	for deadline := time.Now().Add(creatingWait); magicWord(data).Load() == 0 && time.Since(meta.Created) < creatingWait && time.Now().Before(deadline); {
-		if alive, err := proc.Alive(proc.ID{PID: meta.CreatorPID, Start: meta.CreatorStart}); err != nil || !alive {
+		if alive, err := proc.Alive(creator); err != nil || !alive {
 			break
 		}
 		time.Sleep(time.Millisecond)
+	}
+	if magicWord(data).Load() == 0 && allZero(data[:headerSize]) {
+		why := "its header is all zeros"
+		if alive, err := proc.Alive(creator); err == nil && !alive {
+			why = fmt.Sprintf("its creator (pid %d) died before writing its header; remove the file", meta.CreatorPID)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotMap, why)
 	}
 	var hb [headerSize]byte
 	putNative(hb[:], magicWord(data).Load())
@@ -222,6 +232,15 @@ func wrap[K comparable, V any](seg *shm.Segment, attached bool) (*Map[K, V], err
 		return nil, fmt.Errorf("%w: value type %s: %s", ErrValueType, vi.name, vi.reason)
 	}
 	return newMap[K, V](seg, h, attached), nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func keyDesc(str bool, size int) string {

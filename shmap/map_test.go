@@ -386,7 +386,7 @@ func TestOpenChecksTypes(t *testing.T) {
 	require.ErrorIs(t, err, shmap.ErrNotMap)
 	s, err = shm.Create("raw", shm.Meta{DType: shm.Uint8, Shape: []int{4096}}, shm.Dir(dir))
 	require.NoError(t, err)
-	copy(s.Data(), "not a map") // a young segment with no magic at all is waited for (TestCreateOrOpen)
+	copy(s.Data(), "not a map") // a young segment with no magic at all is waited for (TestOpenWhileCreating)
 	s.Close()
 	_, err = shmap.Open[point, sample]("raw", shmap.Dir(dir))
 	require.ErrorIs(t, err, shmap.ErrNotMap)
@@ -535,4 +535,18 @@ func TestUpdatePanics(t *testing.T) {
 	v, _, err := m.Load(1)
 	require.NoError(t, err)
 	require.Equal(t, uint64(11), v)
+}
+
+// TestSegmentOptions checks that Mode and Persistent reach the segment.
+func TestSegmentOptions(t *testing.T) {
+	dir := t.TempDir()
+	m, err := shmap.Create[int64, int64]("m", 4, shmap.Dir(dir), shmap.Mode(0o640), shmap.Persistent())
+	require.NoError(t, err)
+	defer m.Close()
+	fi, err := os.Stat(filepath.Join(dir, "m"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+	require.NotZero(t, m.Segment().Meta().Flags&shm.FlagPersistent)
+	require.Equal(t, "m", m.Name())
+	require.Equal(t, filepath.Join(dir, "m"), m.Path())
 }

@@ -122,6 +122,8 @@ func child(role string) error {
 		return childRace(dir, ctl)
 	case "bench-reader":
 		return childBenchReader(dir, ctl)
+	case "slow-create":
+		return childSlowCreate(dir, ctl)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
@@ -381,6 +383,61 @@ func childRace(dir string, ctl []uint64) error {
 	}
 	fmt.Println(how)
 	return nil
+}
+
+// childSlowCreate creates the map "slow", stopping between the file's
+// creation and the header's for WAIT (a duration; or until killed).
+func childSlowCreate(dir string, ctl []uint64) error {
+	wait, err := time.ParseDuration(env("WAIT"))
+	if err != nil {
+		return err
+	}
+	shmap.SetTestHook(func(p string) {
+		if p == "create:segment" {
+			atomic.StoreUint64(&ctl[cPID], uint64(os.Getpid()))
+			atomic.StoreUint64(&ctl[cAt], 1)
+			time.Sleep(wait)
+		}
+	})
+	m, err := shmap.Create[uint32, cell]("slow", 10, shmap.Dir(dir))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return m.Store(1, mkcell(1, 1))
+}
+
+// TestOpenWhileCreating opens a map whose file exists but whose creator has
+// not written its header yet: Open waits for the header while the creator
+// lives, and refuses the file (ErrNotMap) when the creator died before
+// writing it, saying so.
+func TestOpenWhileCreating(t *testing.T) {
+	dir := t.TempDir()
+	ctl := newCtl(t, dir)
+	c := testproc.Start("slow-create", childEnv(dir, "WAIT", "300ms")...)
+	waitFor(t, "the creator to stop before the header", func() bool { return atomic.LoadUint64(&ctl[cAt]) == 1 })
+	start := time.Now()
+	m, err := shmap.Open[uint32, cell]("slow", shmap.Dir(dir))
+	require.NoError(t, err, "Open waits for the header")
+	defer m.Close()
+	t.Logf("Open waited %v for the header", time.Since(start))
+	out, err := c.Wait()
+	require.NoError(t, err, out)
+	v, ok, err := m.Load(1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, uint64(1), v.N)
+
+	require.NoError(t, m.Unlink())
+	atomic.StoreUint64(&ctl[cAt], 0)
+	c = testproc.Start("slow-create", childEnv(dir, "WAIT", "1m")...)
+	waitFor(t, "the creator to stop before the header", func() bool { return atomic.LoadUint64(&ctl[cAt]) == 1 })
+	require.NoError(t, syscall.Kill(int(atomic.LoadUint64(&ctl[cPID])), syscall.SIGKILL))
+	out, err = c.Wait()
+	require.ErrorContains(t, err, "killed", out)
+	_, err = shmap.Open[uint32, cell]("slow", shmap.Dir(dir))
+	require.ErrorIs(t, err, shmap.ErrNotMap)
+	require.ErrorContains(t, err, "died before writing its header")
 }
 
 // newProcMap creates the map "m" from uint32 to cell that children open,
