@@ -265,3 +265,60 @@ func TestNoAllocations(t *testing.T) {
 		require.Zero(t, testing.AllocsPerRun(100, op), name)
 	}
 }
+
+// BenchmarkStringKeys loads and stores keys like "user:1234" in a map of
+// 1024 of them with the default MaxKeyLen (64 bytes), against a Go map of
+// strings under a sync.RWMutex.
+func BenchmarkStringKeys(b *testing.B) {
+	const keys = 1 << 10
+	m, err := shmap.Create[string, uint64]("bench", keys, shmap.Dir(b.TempDir()))
+	require.NoError(b, err)
+	defer m.Close()
+	var mu sync.RWMutex
+	r := make(map[string]uint64, keys)
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("user:%d", i*7919)
+		require.NoError(b, m.Store(names[i], uint64(i)))
+		r[names[i]] = uint64(i)
+	}
+	b.Run("Load/shmap", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i = (i + 617) & (keys - 1)
+			if v, ok, err := m.Load(names[i]); err != nil || !ok || v != uint64(i) {
+				b.Fatal(i, v, ok, err)
+			}
+		}
+	})
+	b.Run("Load/rwmutex-map", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i = (i + 617) & (keys - 1)
+			mu.RLock()
+			v, ok := r[names[i]]
+			mu.RUnlock()
+			if !ok || v != uint64(i) {
+				b.Fatal(i, v, ok)
+			}
+		}
+	})
+	b.Run("Store/shmap", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i = (i + 617) & (keys - 1)
+			if err := m.Store(names[i], uint64(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Store/rwmutex-map", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i = (i + 617) & (keys - 1)
+			mu.Lock()
+			r[names[i]] = uint64(i)
+			mu.Unlock()
+		}
+	})
+}

@@ -81,7 +81,7 @@ func (t *table) check() (err error) {
 				if t.hdr.stringKey && (kw[0] > uint64(t.hdr.keySize) || !zeroTail(kw[1:], int(kw[0]))) {
 					return t.corrupt("bucket %d: entry %d has a malformed string key (length %d)", b, e-1, kw[0])
 				}
-				if hb := bucketOf(hashWords(t.seed, kw), t.nb); hb != b {
+				if hb := t.bucketOfKey(kw); hb != b {
 					return t.corrupt("bucket %d: entry %d holds a key of bucket %d", b, e-1, hb)
 				}
 				for _, k := range keys {

@@ -325,7 +325,7 @@ func (m *Map[K, V]) prep(key *K, buf []uint64) (kw []uint64, b uint64, fits bool
 	if !fits {
 		return nil, 0, false, nil
 	}
-	return kw, bucketOf(hashWords(m.t.seed, kw), m.t.nb), true, nil
+	return kw, m.t.bucketOfKey(kw), true, nil
 }
 
 func (m *Map[K, V]) opErr(op string, err error) error {

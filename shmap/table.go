@@ -123,6 +123,22 @@ func (t *table) stripe(s uint64) *stripe {
 
 func (t *table) stripeOf(b uint64) uint64 { return b % t.ns }
 
+// usedWords returns the words of key words kw that can differ between two
+// keys: all of them, except for a string key, whose length word and the
+// words its bytes use (the rest is zero padding up to the map's longest
+// key, in the entry as in kw).
+func (t *table) usedWords(kw []uint64) []uint64 {
+	if t.hdr.stringKey {
+		return kw[:1+(min(kw[0], uint64(t.hdr.keySize))+7)/8]
+	}
+	return kw
+}
+
+// bucketOfKey returns the bucket of the key with words kw.
+func (t *table) bucketOfKey(kw []uint64) uint64 {
+	return bucketOf(hashWords(t.seed, t.usedWords(kw)), t.nb)
+}
+
 // journalWord returns word i of stripe st's value journal.
 func (t *table) journalWord(st *stripe, i int) *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(st), stripeHead+8*uintptr(i)))
@@ -153,6 +169,8 @@ func bump(w uint64) uint64 {
 	return ver &^ 1 << 32
 }
 
+// keyEqual reports whether entry p's key starts with the words kw (all of
+// them, or those usedWords keeps).
 func (t *table) keyEqual(p unsafe.Pointer, kw []uint64) bool {
 	for i, w := range kw {
 		if t.keyWord(p, i).Load() != w {
@@ -209,6 +227,7 @@ const (
 // and an entry is unlinked (which changes the word) before it can be
 // reused.
 func (t *table) tryLoad(b uint64, kw []uint64, dst []byte) int {
+	kw = t.usedWords(kw)
 	bw := t.bucket(b)
 	w := bw.Load()
 	if w&verOne != 0 {
@@ -453,6 +472,7 @@ func (t *table) checkStripe(s uint64) (int, error) {
 // findLocked returns the index+1 of the entry with key kw in bucket b and
 // of its predecessor (0: none).
 func (t *table) findLocked(b uint64, kw []uint64) (e, prev uint32, err error) {
+	kw = t.usedWords(kw)
 	steps := uint32(0)
 	own := owned(t.stripeOf(b))
 	for cur := uint32(t.bucket(b).Load()); cur != 0; steps++ {
