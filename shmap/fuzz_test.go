@@ -3,6 +3,7 @@
 package shmap
 
 import (
+	"bytes"
 	"errors"
 	"maps"
 	"testing"
@@ -198,5 +199,66 @@ func FuzzDamage(f *testing.F) {
 		}
 		ok(m.Clear())
 		ok(m.Check())
+	})
+}
+
+// FuzzStringKeys is FuzzLoadVsLocked for string keys of every length up to
+// the map's maximum and past it: keys are cut from the fuzzed bytes, stored
+// and deleted, and every key is looked up lock-free, locked and in a Go map.
+func FuzzStringKeys(f *testing.F) {
+	f.Add([]byte("alice\x00bob\x00alice\x01\x00\x00a\x00"))
+	f.Add([]byte("longer than twelve bytes\x00short\x00\x00\x00x\x00short\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := CreateAnon[string, uint64](8, Stripes(2), MaxKeyLen(12))
+		require.NoError(t, err)
+		defer m.Close()
+		model := map[string]uint64{}
+		var keys []string
+		for i, part := range bytes.Split(b, []byte{0}) {
+			k := string(part)
+			if len(k) > 0 && k[len(k)-1] == 1 { // a key ending in \x01 is deleted
+				k = k[:len(k)-1]
+				require.NoError(t, m.Delete(k))
+				delete(model, k)
+				keys = append(keys, k)
+				continue
+			}
+			keys = append(keys, k)
+			err := m.Store(k, uint64(i))
+			_, present := model[k]
+			switch {
+			case len(k) > 12:
+				require.ErrorIs(t, err, ErrKeyTooLong)
+			case !present && len(model) == m.Cap():
+				require.ErrorIs(t, err, ErrFull)
+			default:
+				require.NoError(t, err)
+				model[k] = uint64(i)
+			}
+		}
+		require.Equal(t, len(model), m.Len())
+		var buf [kbufWords]uint64
+		for _, k := range keys {
+			want, present := model[k]
+			v, ok, err := m.Load(k)
+			require.NoError(t, err)
+			require.Equal(t, present, ok, "%q", k)
+			require.Equal(t, want, v, "%q", k)
+			kw, bkt, fits, err := m.prep(&k, buf[:])
+			require.NoError(t, err)
+			if !fits {
+				require.False(t, present)
+				continue
+			}
+			var locked uint64
+			ok, err = m.loadLocked(bkt, kw, bytesOf(&locked, 8))
+			require.NoError(t, err)
+			require.Equal(t, present, ok, "%q locked", k)
+			require.Equal(t, want, locked, "%q locked", k)
+		}
+		got := map[string]uint64{}
+		require.NoError(t, m.Range(func(k string, v uint64) bool { got[k] = v; return true }))
+		require.True(t, maps.Equal(model, got))
+		require.NoError(t, m.Check())
 	})
 }
