@@ -1,0 +1,191 @@
+// Package shmap provides Map[K, V], a typed hash map in a shared-memory
+// segment that any number of processes read and write at once: Python's
+// multiprocessing.Manager().dict() without the server process. A Load is a
+// few memory reads, with no lock and no system call; a Store takes one of
+// the map's robust locks for tens of nanoseconds. Nothing is serialized:
+// keys and values are copied in and out as bytes.
+//
+// A map is named (a file in /dev/shm or any directory, like an Array:
+// Create, Open, Unlink) or anonymous (a memfd: CreateAnon), and crosses to
+// worker and spawned processes inside their arguments, by gob, as a
+// reference to its segment (GobEncode). Its capacity is fixed at creation:
+// a new key in a full map is refused with ErrFull, never stored over
+// another.
+//
+// # Keys and values
+//
+// Keys are compared and hashed by their bytes. A key type is an integer
+// type, bool, or an array or struct of those without padding ([16]byte,
+// struct{ X, Y int32 }), or a string type: string keys take up to
+// MaxKeyLen bytes (an option of Create, DefaultMaxKeyLen by default), and
+// each entry reserves that many. Floating-point keys are refused (+0 and
+// -0 would be different keys and NaN would be found), as are types holding
+// pointers. A value type is any type without pointers: numbers, bool,
+// arrays and structs of them; struct{} makes a set. Create and Open check
+// K and V once, with reflect, and refuse others with ErrKeyType or
+// ErrValueType. Open compares layouts, not names: the file records each
+// type's kinds, sizes and struct field names and offsets, so a program may
+// open a map with its own struct type of the same layout.
+//
+// # Layout
+//
+// The map is the data region of an shm segment (a raw uint8 array as
+// numpy sees it), between shm's header page and its trailer page:
+//
+//	data +0      +---------------------------------------------------+
+//	             | header, 256 bytes, written once, CRC-32C at +248: |
+//	             | magic "SHMAP\0\0\1", version, key and value sizes |
+//	             | and type signatures, capacity, buckets, stripes,  |
+//	             | hash seed, every offset below, the total length   |
+//	     +256    | allocator line: allocMu | free head | hw          |
+//	     +320    | stripe 0: mu | jop jbucket jent | count | jval... |  64-byte
+//	             | stripe 1 ...  (S stripes)                          |  aligned
+//	     B       | buckets: version<<32 | first entry, 8 bytes each  |
+//	     E       | entry 0: next | state | key words | value words   |
+//	             | entry 1 ...   (Cap entries)                       |
+//	     end     +---------------------------------------------------+
+//
+// A key occupies its size rounded up to 8 bytes (a string key: a length
+// word and MaxKeyLen bytes rounded up); a value likewise. With V the value
+// size rounded up to 8 and entry = 8 + key + V:
+//
+//	stripe = roundup(32 + V, 64)
+//	B      = roundup(320 + S*stripe, 64)
+//	E      = roundup(B + 8*Cap, 64)        (one bucket per entry)
+//	end    = E + Cap*entry
+//	file   = 4096 + roundup(end, 4096) + 4096
+//
+// so a map of 8-byte keys and values takes 32 bytes per entry, twice the
+// raw 16, plus a fixed 8 KiB or so.
+//
+// Each bucket is the head of a chain of entries. An entry's state word says
+// whether it was never used, is on the free list, or belongs to stripe s
+// (and is in one of its buckets). Entries come from the free list (deleted
+// entries, linked through next) or else from the never-used tail [hw, Cap).
+// Bucket b belongs to stripe b mod S, whose robust lock.Mutex every writer
+// of the bucket holds; the allocator has a lock of its own, always taken
+// after a stripe's.
+//
+// # Reads
+//
+// Load hashes the key with the map's seed, reads the bucket word, walks the
+// chain comparing keys, copies the value out, and reads the bucket word
+// again: if it changed, or its version was odd (a value being overwritten),
+// it tries again, and after 64 tries reads under the stripe's lock (which
+// waits for a writer that was descheduled mid-write, and repairs after one
+// that died). Every change to a chain or a value changes its bucket's
+// word, and an entry is unlinked (which changes it) before it can be
+// reused, so a read that saw the same even word twice saw one state of the
+// chain: Load returns a value that was in the map at one moment of the call,
+// never half of one write and half of another. Keys and values are read and
+// written as 8-byte atomic words.
+//
+// Range copies one bucket at a time in the same way and calls its function
+// on the copy, with no lock held: each bucket is a snapshot, the whole is
+// weakly consistent (a key present throughout is seen once; one stored or
+// deleted during the Range may or may not be). Len adds up per-stripe
+// counts. Clear deletes stripe by stripe.
+//
+// # Writes and crash guarantees
+//
+// A writer holds its stripe's lock, and announces in the stripe's journal
+// (jop, jbucket, jent, and for an update a copy of the new value, jval)
+// what it is about to change before it changes it. The lock is robust: when
+// a process dies holding it, the next process to lock it gets
+// lock.ErrOwnerDead (within about 50 ms) and repairs from the journal
+// before doing its own operation. Any process may be killed (SIGKILL) at
+// any instruction; this is what each step leaves.
+//
+// Store of a new key (an insert):
+//
+//  1. Lock the allocator; write the journal (insert, bucket, entry e); mark
+//     e as taken by the stripe; move the free head (or hw) past e; unlock.
+//     Killed here: the key is absent. The allocator's repair moves a list
+//     head past an entry that is marked taken; the stripe's repair gives
+//     back an entry its journal names, marked taken, and not in the chain.
+//  2. Write the key, the value and next (the bucket's first entry) into e,
+//     which no reader can reach yet. Killed here: the same.
+//  3. Publish: one atomic store of the bucket word, with e first and a new
+//     version. This is the commit point; killed after it, the key is
+//     present with the new value.
+//  4. Add one to the stripe's count; clear the journal. The repair recounts
+//     the stripe, so a count the dead process did not update is fixed.
+//
+// Store over an existing key (an update; also Swap, CompareAndSwap, Update):
+//
+//  1. Copy the new value into jval. Killed here: nothing changed.
+//  2. Write the journal (update, bucket, entry): the commit point.
+//  3. Make the bucket's version odd; write the value's words; make it even
+//     (version + 2). Killed anywhere from 2 on: the repair makes the
+//     version odd (if the writer had not), writes jval into the entry
+//     again and makes the version even, so the key holds the new value,
+//     whole. Readers that meanwhile found the version odd wait on the lock
+//     and so on the repair.
+//  4. Clear the journal.
+//
+// Delete (also LoadAndDelete, CompareAndDelete, Clear):
+//
+//  1. Write the journal (delete, bucket, entry e): the commit point.
+//  2. Unlink e with one atomic store (the bucket word, or the predecessor's
+//     next and then the bucket word's version).
+//  3. Free e: lock the allocator; e.next = free head; free head = e; mark e
+//     free; unlock.
+//  4. Subtract one from the count; clear the journal.
+//
+// Killed anywhere from 1 on, the repair finishes the delete: it unlinks e
+// if it is still linked and frees it if it is still marked taken (an
+// allocator left with e as its head but e not yet marked free has its head
+// moved back past e first).
+//
+// So an operation that returned is done, and one whose process was killed
+// is either not done at all or done in full: not done if a Store of a new
+// key died before its publishing store, done in full if any operation died
+// after its commit point. No value is ever torn, no entry is lost or
+// counted twice, and no key is ever in two places. Every repair step
+// checks before it acts and the journal is cleared last, so a repairer
+// that is killed too leaves the same work to the next one. A repair ends
+// by checking the stripe's chains (bounded walks; every entry marked as the
+// stripe's); if anything is impossible (a segment damaged by something
+// else) it leaves the stripe's lock not recoverable, and every later
+// operation on that stripe returns ErrCorrupt. Check verifies the whole map
+// like fsck.
+//
+// What is not guaranteed: a process killed in an operation cannot know
+// whether it happened (the map is consistent either way); a writer stopped
+// by SIGSTOP holds its stripe until it continues, and readers of a bucket
+// it was overwriting wait on it.
+//
+// # Concurrency
+//
+// All methods but Close may be called from any goroutine of any process
+// that has the map open. Load is linearizable, and so are the writes (each
+// holds its key's stripe lock); two writers of keys in different stripes
+// never wait for each other, except on the allocator's lock when both
+// insert or delete. A writer that finds no free entry returns ErrFull;
+// no operation walks more than Cap entries. Close must not run while
+// another goroutine uses the map.
+//
+// # Caveats
+//
+//   - The capacity is fixed: a map does not grow. Open addressing would
+//     cost less memory but needs tombstones or moving entries on delete;
+//     chains let every write change one word at its commit point.
+//   - Update runs its function holding the stripe's lock: it must be quick
+//     and must not use the map.
+//   - A bucket's version is 32 bits: a reader held up in the middle of one
+//     Load while exactly 2^31 writes hit the same bucket could accept a
+//     mixed value. (A version changes at most about 10^8 times a second.)
+//   - All processes must run in the same pid namespace (the locks record
+//     owners by pid) on the same (little-endian) architecture.
+//   - As for any shm segment: a named map truncated by another process while
+//     mapped makes the next access fault; keep files mode 0600.
+//   - Open of a map whose creator is still writing its header (the file
+//     appears a few microseconds before) waits for it while the creator
+//     lives, up to 2 s. A file whose creator died before writing the header
+//     is refused with ErrNotMap, saying so: remove it. A raw segment that is
+//     not a map, all zeros and younger than 2 s is refused after the wait.
+//   - Linux only, as package shm; elsewhere Create, CreateAnon and Open
+//     return errors wrapping errors.ErrUnsupported.
+//
+// Package shmap imports shm, lock and internal/proc.
+package shmap
