@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,14 +44,16 @@ func TestEventProcesses(t *testing.T) {
 			for i := range kids {
 				kids[i] = startChild(t, s, "eventwait", i)
 			}
-			waitFor(t, "waiters", func() bool { return s.u32(offFlag).Load() == waiters })
-			time.Sleep(30 * time.Millisecond) // let them fall asleep
+			testproc.WaitFor(t, "waiters", func() bool { return s.u32(offFlag).Load() == waiters })
+			for _, k := range kids {
+				s.waitChildAsleep(t, k, offPrim)
+			}
 			e.Set()
 			if pulse {
 				e.Clear() // a Wait under way still returns
 			}
 			for i, k := range kids {
-				k.wait(t)
+				k.WaitOK(t)
 				require.Equal(t, uint32(resLocked), s.u32(offAux+4*i).Load())
 			}
 			require.Equal(t, !pulse, e.IsSet())
@@ -74,15 +77,13 @@ func TestEvent(t *testing.T) {
 	require.ErrorIs(t, e.Wait(ctx), context.Canceled)
 
 	ctx, cancel = context.WithCancel(context.Background())
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		cancel()
-	}()
+	check := cancelWhenAsleep(t, 1, e.key(), cancel)
 	require.ErrorIs(t, e.Wait(ctx), context.Canceled)
+	check()
 
 	done := make(chan error, 1)
 	go func() { done <- e.Wait(deadline(t, 20*time.Second)) }()
-	time.Sleep(20 * time.Millisecond)
+	waitAsleep(t, 1, e.key())
 	e.Set()
 	require.NoError(t, <-done)
 }
