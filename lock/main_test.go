@@ -138,18 +138,10 @@ func waitAsleep(tb testing.TB, n int, w *uint32) {
 // this process sleep on the futex word w; the returned function, called after
 // the cancelled call returned, fails the test if they never slept.
 func cancelWhenAsleep(tb testing.TB, n int, w *uint32, cancel func()) (check func()) {
-	errc := make(chan error, 1)
-	go func() {
-		err := testproc.Poll("a sleeper to cancel", func() bool {
-			k, err := testproc.FutexSleepers(os.Getpid(), uintptr(unsafe.Pointer(w)))
-			return err == nil && k >= n
-		})
-		cancel()
-		errc <- err
-	}()
+	done := testproc.WhenAsleep(n, os.Getpid(), uintptr(unsafe.Pointer(w)), cancel)
 	return func() {
 		tb.Helper()
-		require.NoError(tb, <-errc)
+		require.NoError(tb, done())
 	}
 }
 

@@ -597,8 +597,8 @@ func TestCrossProcessNamed(t *testing.T) {
 	s, dir := newSeg(t, "shared", Meta{DType: Uint8, Shape: []int{1 << 20}})
 	fillPattern(s.Data(), 1)
 	c := startChild(t, "write", []string{"SHM_NAME=shared", "SHM_DIR=" + dir})
-	require.Equal(t, "ok", c.line(t))
-	c.wait(t)
+	require.Equal(t, "ok", c.Line(t))
+	waitOK(t, c)
 	// The child's writes are in our mapping, without reopening anything.
 	require.NoError(t, checkPattern(s.Data(), 2))
 }
@@ -609,8 +609,8 @@ func TestCrossProcessInheritedMemfd(t *testing.T) {
 	defer s.Close()
 	fillPattern(s.Data(), 1)
 	c := startChild(t, "inherit", nil, s.File())
-	require.Equal(t, "ok inherited array", c.line(t))
-	c.wait(t)
+	require.Equal(t, "ok inherited array", c.Line(t))
+	waitOK(t, c)
 	require.NoError(t, checkPattern(s.Data(), 2))
 }
 
@@ -620,8 +620,8 @@ func TestCrossProcessMemfdByPath(t *testing.T) {
 	defer s.Close()
 	fillPattern(s.Data(), 1)
 	c := startChild(t, "attach", []string{"SHM_PATH=" + s.Path()})
-	require.Equal(t, "ok bypath", c.line(t))
-	c.wait(t)
+	require.Equal(t, "ok bypath", c.Line(t))
+	waitOK(t, c)
 	require.NoError(t, checkPattern(s.Data(), 2))
 }
 

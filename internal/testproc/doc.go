@@ -12,6 +12,16 @@
 // open files (Files, inherited as descriptors 3, 4, ...). WaitFor and Poll
 // wait, bounded, for a condition on shared state, in a test and in a child.
 //
+// # Sleepers
+//
+// A test of a wake-up must not sleep a while and hope the waiter fell
+// asleep meanwhile: it waits until the waiter is asleep, so that it fails
+// when the sleeping path was never taken. FutexSleepers counts the threads
+// of a process blocked in the kernel on a given futex word (from
+// /proc/PID/task/TID/syscall); WaitAsleep waits for them, WhenAsleep runs a
+// function (a cancel) once they are there, and MappedAt finds where another
+// process maps a shared file, to name the same word in its address space.
+//
 // # Leak checks
 //
 // Main fails the run, after all tests passed, when they leaked: a file
@@ -34,11 +44,12 @@
 //
 // # Caveats
 //
-// The leak checks and Kill read /proc and send signals: they work on Linux;
-// elsewhere Main runs the tests without the check. Children inherit the
+// The leak checks and the sleeper counts read /proc: they work on Linux;
+// elsewhere Main runs the tests without the check and FutexSleepers returns
+// errors.ErrUnsupported. Children inherit the
 // parent's environment, so a child that starts children of its own passes
 // the role variable on; Start and Spawn set it for each child explicitly.
 //
-// Imports: internal/proc and the standard library (testing among them); it
-// is imported only by _test.go files.
+// Imports: internal/proc, x/sys and the standard library (testing among
+// them); it is imported only by _test.go files.
 package testproc

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // futexWait is the op of a FUTEX_WAIT on a word that may be shared between
@@ -49,8 +51,16 @@ func FutexSleepers(pid int, addr uintptr) (int, error) {
 
 // MappedAt returns the address at which process pid maps the start of the
 // file at path (the first mapping of offset 0 of that file), so that a test
-// can name a word of a shared file in another process's address space.
+// can name a word of a shared file in another process's address space. The
+// file is matched by device and inode, not by name: a file created unnamed
+// and linked later shows in the map under another name.
 func MappedAt(pid int, path string) (uintptr, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("mapping of %s in process %d: %w", path, pid, err)
+	}
+	dev := fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev))
+	ino := strconv.FormatUint(st.Ino, 10)
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
 	if err != nil {
 		return 0, err
@@ -60,7 +70,7 @@ func MappedAt(pid int, path string) (uintptr, error) {
 	for sc.Scan() {
 		// start-end perms offset dev inode path
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || strings.Join(fields[5:], " ") != path {
+		if len(fields) < 5 || fields[3] != dev || fields[4] != ino {
 			continue
 		}
 		if off, err := strconv.ParseUint(fields[2], 16, 64); err != nil || off != 0 {

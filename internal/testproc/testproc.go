@@ -315,8 +315,16 @@ func (c *Child) Pid() int {
 }
 
 // CloseStdin closes the child's standard input: a child that reads it to the
-// end goes on.
-func (c *Child) CloseStdin() error { return c.stdin.Close() }
+// end goes on. Closing it again, or after the child exited, does nothing.
+func (c *Child) CloseStdin() error {
+	if c.stdin == nil {
+		return nil
+	}
+	if err := c.stdin.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("close stdin of child %s: %w", c.role, err)
+	}
+	return nil
+}
 
 // Output returns what the child printed so far, stdout and stderr
 // interleaved.

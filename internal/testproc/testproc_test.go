@@ -218,6 +218,7 @@ func TestStdin(t *testing.T) {
 	require.NoError(t, c.CloseStdin())
 	require.Equal(t, "read 0 <nil>", c.Line(t))
 	c.WaitOK(t)
+	require.NoError(t, c.CloseStdin(), "closing again, after the exit, does nothing")
 }
 
 func TestFiles(t *testing.T) {
@@ -391,12 +392,31 @@ func TestFutexSleepersInProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 
+	// WhenAsleep calls its function once the sleeper is there.
+	word.Store(0)
+	go func() {
+		for word.Load() == 0 {
+			_ = futex.Wait(addr, 0, Timeout)
+		}
+		done <- struct{}{}
+	}()
+	wake := WhenAsleep(1, os.Getpid(), uintptr(unsafe.Pointer(addr)), func() {
+		word.Store(1)
+		_, _ = futex.Wake(addr, 1)
+	})
+	<-done
+	require.NoError(t, wake())
+
 	// Nobody sleeps on a word that is never waited on: WaitAsleep fails.
 	defer func(d time.Duration) { pollTimeout = d }(pollTimeout)
 	pollTimeout = 50 * time.Millisecond
 	r := &recorder{TB: t}
 	WaitAsleep(r, 1, os.Getpid(), other)
 	require.Contains(t, r.failed, "to sleep on the futex word")
+	called := false
+	err = WhenAsleep(1, os.Getpid(), other, func() { called = true })()
+	require.ErrorContains(t, err, "to sleep on the futex word")
+	require.True(t, called, "f runs even when nobody fell asleep")
 }
 
 func TestFutexSleepersOfAChild(t *testing.T) {
@@ -421,8 +441,12 @@ func TestMappedAt(t *testing.T) {
 	got, err := MappedAt(c.Pid(), path)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-	_, err = MappedAt(c.Pid(), path+"-not-mapped")
+	other := path + "-not-mapped"
+	require.NoError(t, os.WriteFile(other, nil, 0o600))
+	_, err = MappedAt(c.Pid(), other)
 	require.ErrorContains(t, err, "does not map")
+	_, err = MappedAt(c.Pid(), path+"-missing")
+	require.ErrorIs(t, err, os.ErrNotExist)
 	require.NoError(t, c.CloseStdin())
 	c.WaitOK(t)
 }

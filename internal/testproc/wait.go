@@ -57,3 +57,25 @@ func WaitAsleep(tb testing.TB, n, pid int, addr uintptr) {
 		tb.Fatal(err)
 	}
 }
+
+// WhenAsleep calls f, from a new goroutine, once at least n threads of
+// process pid sleep on the futex word at addr, or once PollTimeout passed
+// without that. The returned function waits for f to have been called and
+// reports the second case as an error. Use it to cancel or wake a call that
+// the test goroutine itself is blocked in:
+//
+//	done := testproc.WhenAsleep(1, os.Getpid(), addr, cancel)
+//	err := m.LockContext(ctx) // returns once cancelled
+//	require.NoError(t, done())
+func WhenAsleep(n, pid int, addr uintptr, f func()) (done func() error) {
+	errc := make(chan error, 1)
+	go func() {
+		err := Poll(fmt.Sprintf("%d thread(s) of process %d to sleep on the futex word at %#x", n, pid, addr), func() bool {
+			k, err := FutexSleepers(pid, addr)
+			return err == nil && k >= n
+		})
+		f()
+		errc <- err
+	}()
+	return func() error { return <-errc }
+}
