@@ -3,11 +3,13 @@
 package futex
 
 import (
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,10 +32,11 @@ func TestWake(t *testing.T) {
 			_ = Wait((*uint32)(unsafe.Pointer(&w)), 0, 10*time.Second) // bounded
 		}
 	}()
-	time.Sleep(10 * time.Millisecond)
+	testproc.WaitAsleep(t, 1, os.Getpid(), uintptr(unsafe.Pointer(&w)))
 	w.Store(1)
-	_, err := Wake((*uint32)(unsafe.Pointer(&w)), 1)
+	n, err := Wake((*uint32)(unsafe.Pointer(&w)), 1)
 	require.NoError(t, err)
+	require.Equal(t, 1, n, "the sleeper was there to wake")
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -60,8 +63,10 @@ func TestWaitHeldWake(t *testing.T) {
 			_ = WaitHeld((*uint32)(unsafe.Pointer(&w)), 0, 30*time.Second)
 		}
 	}()
-	time.Sleep(10 * time.Millisecond)
+	testproc.WaitAsleep(t, 1, os.Getpid(), uintptr(unsafe.Pointer(&w)))
 	w.Store(1)
+	// No count check here: sysmon may interrupt a held sleep with a
+	// preemption signal at any moment, and the sleeper then sleeps again.
 	_, err := Wake((*uint32)(unsafe.Pointer(&w)), 1)
 	require.NoError(t, err)
 	select {
