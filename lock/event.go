@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync/atomic"
 	"unsafe"
@@ -89,8 +90,8 @@ func (e *Event) Wait(ctx context.Context) error {
 		if low&eventSet != 0 || low>>2 != gen {
 			return nil
 		}
-		if err := wt.err("event wait"); err != nil {
-			return err
+		if err := wt.err(); err != nil {
+			return fmt.Errorf("wait for event: %w", err)
 		}
 		if low&eventWaiters == 0 {
 			w := e.v.Load()
@@ -99,7 +100,7 @@ func (e *Event) Wait(ctx context.Context) error {
 			}
 			low |= eventWaiters
 		}
-		if err := wt.sleep("event wait", e.key(), low, checkInterval); err != nil {
+		if err := wt.sleep("wait for event", e.key(), low, checkInterval); err != nil {
 			return err
 		}
 	}

@@ -42,15 +42,13 @@ func (w *waiter) disarm() {
 	}
 }
 
-// err returns the context's error, wrapped with op, once it is done.
-func (w *waiter) err(op string) error {
+// err returns the context's error once it is done; the caller adds what it
+// was doing.
+func (w *waiter) err() error {
 	if w.ctx == nil {
 		return nil
 	}
-	if err := w.ctx.Err(); err != nil {
-		return fmt.Errorf("lock: %s: %w", op, err)
-	}
-	return nil
+	return w.ctx.Err()
 }
 
 // sleep waits on addr while it holds val, for at most limit and at most
@@ -65,7 +63,7 @@ func (w *waiter) sleep(op string, addr *uint32, val uint32, limit time.Duration)
 		}
 	}
 	if err := futex.Wait(addr, val, limit); err != nil && err != futex.ErrTimeout {
-		return fmt.Errorf("lock: %s: futex wait: %w", op, err)
+		return fmt.Errorf("%s: futex wait: %w", op, err)
 	}
 	return nil
 }

@@ -634,3 +634,32 @@ func TestErrorsAreDistinct(t *testing.T) {
 	}
 	require.True(t, errors.Is(existErr(), fs.ErrExist))
 }
+
+// TestErrorTexts pins what the errors say: the operation and the segment
+// once, then the sentinel's text and the detail, never the package name.
+func TestErrorTexts(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create("x", f64, Dir(dir))
+	require.NoError(t, err)
+	defer s.Close()
+	path := filepath.Join(dir, "x")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes"), []byte("text"), 0o600))
+	_, err = View[int32](s)
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{err, "view segment " + path + ": invalid segment metadata: it holds float64, not int32"},
+		{second(Create("x", f64, Dir(dir))), "create segment " + path + ": segment already exists (file exists)"},
+		{second(Create("a/b", f64, Dir(dir))), `create segment: invalid segment name "a/b": contains '/'`},
+		{second(Open("nothing", Dir(dir))), "open segment " + filepath.Join(dir, "nothing") + ": segment does not exist (no such file or directory)"},
+		{Unlink("notes", Dir(dir)), "unlink segment " + filepath.Join(dir, "notes") + ": not removed: not a shmpar segment: not an npy file (no \\x93NUMPY magic)"},
+		{second(AttachRef([]byte("junk"), KindArray, Float64)), `decode segment reference: invalid segment metadata: no "shmpar-ref/1" magic`},
+	}
+	for _, c := range cases {
+		require.EqualError(t, c.err, c.want)
+		require.NotRegexp(t, `(^|: )shm: `, c.err.Error(), "a package prefix")
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
