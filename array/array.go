@@ -9,13 +9,9 @@ import (
 	"github.com/shmpar/shmpar/shm"
 )
 
-// Element is the set of element types an Array may hold: pointer-free
-// numeric scalars.
-type Element interface {
-	~int8 | ~int16 | ~int32 | ~int64 |
-		~uint8 | ~uint16 | ~uint32 | ~uint64 |
-		~float32 | ~float64 | ~complex64 | ~complex128
-}
+// Element is the set of element types an Array may hold: shm.Element, the
+// pointer-free numeric scalars, complex numbers included.
+type Element = shm.Element
 
 // ErrType is returned when a segment's element type, or its kind, does not
 // match the Array being opened.

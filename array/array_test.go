@@ -241,3 +241,17 @@ func TestErrorTexts(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestIntElements: int, admitted by shm.Element, is stored as the
+// fixed-size integer of its width, so a fixed-size view opens the same array.
+func TestIntElements(t *testing.T) {
+	dir := t.TempDir()
+	a, err := array.Create[int]("ints", 3, shm.Dir(dir))
+	require.NoError(t, err)
+	defer a.Close()
+	copy(a.Data(), []int{-1, 0, 1 << 40})
+	b, err := array.Open[int64]("ints", shm.Dir(dir))
+	require.NoError(t, err)
+	defer b.Close()
+	require.Equal(t, []int64{-1, 0, 1 << 40}, b.Data())
+}

@@ -10,12 +10,9 @@ import (
 	"github.com/shmpar/shmpar/shm"
 )
 
-// Number is the set of types a Value may hold.
-type Number interface {
-	~int8 | ~int16 | ~int32 | ~int64 |
-		~uint8 | ~uint16 | ~uint32 | ~uint64 |
-		~float32 | ~float64
-}
+// Number is the set of types a Value may hold: shm.Number, the integers
+// and floats (a complex number has no atomic operations).
+type Number = shm.Number
 
 // ErrType is returned when a segment's element type, or its kind, does not
 // match the Value being opened.

@@ -171,3 +171,22 @@ func TestErrorTexts(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestIntAndUint: int and uint, admitted by shm.Number, are stored as the
+// fixed-size integers of their width and have the same atomic operations.
+func TestIntAndUint(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[int]("i", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	v.Store(-5)
+	require.Equal(t, -3, v.Add(2))
+	require.True(t, v.CompareAndSwap(-3, 40))
+	require.Equal(t, 40, v.Swap(41))
+	require.Equal(t, shm.DTypeFor[int](), v.Segment().Meta().DType)
+
+	u, err := value.Create[uint]("u", shm.Dir(dir))
+	require.NoError(t, err)
+	defer u.Close()
+	require.Equal(t, uint(7), u.Add(7))
+}
