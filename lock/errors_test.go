@@ -68,7 +68,7 @@ func TestErrorTexts(t *testing.T) {
 	var e Event
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	check(e.Wait(ctx), "wait for event: context canceled")
+	check(e.WaitContext(ctx), "wait for event: context canceled")
 
 	var rw RWMutex
 	require.NoError(t, rw.RLock())

@@ -24,7 +24,7 @@ func init() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		res := uint32(resOther)
-		if e.Wait(ctx) == nil {
+		if e.WaitContext(ctx) == nil {
 			res = resLocked
 		}
 		memU32(mem, offAux+4*atoi(args[0])).Store(res)
@@ -64,28 +64,41 @@ func TestEventProcesses(t *testing.T) {
 func TestEvent(t *testing.T) {
 	var e Event
 	require.False(t, e.IsSet())
-	require.ErrorIs(t, e.Wait(deadline(t, 20*time.Millisecond)), context.DeadlineExceeded)
+	require.ErrorIs(t, e.WaitContext(deadline(t, 20*time.Millisecond)), context.DeadlineExceeded)
 	e.Set()
 	e.Set()
 	require.True(t, e.IsSet())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	require.NoError(t, e.Wait(ctx), "a set event returns at once")
+	require.NoError(t, e.WaitContext(ctx), "a set event returns at once")
+	require.NoError(t, e.Wait(), "a set event returns at once")
 	e.Clear()
 	e.Clear()
 	require.False(t, e.IsSet())
-	require.ErrorIs(t, e.Wait(ctx), context.Canceled)
+	require.ErrorIs(t, e.WaitContext(ctx), context.Canceled)
 
 	ctx, cancel = context.WithCancel(context.Background())
 	check := cancelWhenAsleep(t, 1, e.key(), cancel)
-	require.ErrorIs(t, e.Wait(ctx), context.Canceled)
+	require.ErrorIs(t, e.WaitContext(ctx), context.Canceled)
 	check()
 
 	done := make(chan error, 1)
-	go func() { done <- e.Wait(deadline(t, 20*time.Second)) }()
+	go func() { done <- e.WaitContext(deadline(t, 20*time.Second)) }()
 	waitAsleep(t, 1, e.key())
 	e.Set()
 	require.NoError(t, <-done)
+
+	// Wait without a context sleeps too, until a Set.
+	e.Clear()
+	go func() { done <- e.Wait() }()
+	waitAsleep(t, 1, e.key())
+	e.Set()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Wait was not woken by Set")
+	}
 }
 
 func TestEventSize(t *testing.T) {

@@ -59,7 +59,9 @@ func (s *Semaphore) Value() int { return int(uint32(s.v.Load()) &^ semWaiters) }
 func (s *Semaphore) Bound() int { return int(s.v.Load() >> 32) }
 
 // TryAcquire takes one unit if one is available, without waiting, and
-// reports whether it did.
+// reports whether it did. Unlike Mutex.TryLock it returns no error: a
+// Semaphore has no owner whose death it could report (see the package
+// documentation, Calls and errors).
 func (s *Semaphore) TryAcquire() bool {
 	for {
 		w := s.v.Load()
