@@ -116,7 +116,7 @@ func (b *Barrier) Leave() {
 // for the last, which releases the others). It returns an error wrapping
 // ErrBrokenBarrier if the barrier is or becomes broken, and an error wrapping
 // ErrInvalid if b was not initialized.
-func (b *Barrier) Wait() (int, error) { return b.wait(nil) }
+func (b *Barrier) Wait() (int, error) { return b.wait(context.Background()) }
 
 // WaitContext is Wait with a deadline or cancellation. If ctx is done before
 // the round completes, the barrier breaks (like a timeout in Python) and

@@ -52,7 +52,7 @@ func (c *Cond) key() *uint32 { return lowHalf(unsafe.Pointer(&c.v)) }
 // of re-locking m (ErrOwnerDead: the caller holds m and must repair;
 // ErrNotRecoverable: the caller does not hold m). If m is not held by the
 // caller's process, Wait returns an error wrapping ErrNotOwner at once.
-func (c *Cond) Wait(m *Mutex) error { return c.wait(nil, m) }
+func (c *Cond) Wait(m *Mutex) error { return c.wait(context.Background(), m) }
 
 // WaitContext is Wait with a deadline or cancellation: if ctx is done first
 // it re-locks m and returns an error wrapping ctx.Err(). Like Wait, it always

@@ -74,7 +74,7 @@ func (e *Event) IsSet() bool { return uint32(e.v.Load())&eventSet != 0 }
 
 // Wait waits, as long as needed, until the event is set, or was set at any
 // time after Wait was called. It fails only where futexes are not supported.
-func (e *Event) Wait() error { return e.wait(nil) }
+func (e *Event) Wait() error { return e.wait(context.Background()) }
 
 // WaitContext is Wait with a deadline or cancellation: it returns nil once
 // the event is set (or was set at any time after the call), or an error

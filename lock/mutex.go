@@ -55,7 +55,7 @@ func (m *Mutex) Lock() error {
 	if m.w.CompareAndSwap(0, self) {
 		return nil
 	}
-	return m.lockSlow(nil)
+	return m.lockSlow(context.Background())
 }
 
 // LockContext is Lock with a deadline or cancellation: if ctx is done before

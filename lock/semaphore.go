@@ -80,7 +80,7 @@ func (s *Semaphore) Acquire() error {
 	if s.TryAcquire() {
 		return nil
 	}
-	return s.acquireSlow(nil)
+	return s.acquireSlow(context.Background())
 }
 
 // AcquireContext is Acquire with a deadline or cancellation: if ctx is done
