@@ -38,4 +38,10 @@
 // their width). A pointer in shared memory would mean nothing in another
 // process, so other types are refused at compile time. Opening a segment
 // with the wrong T returns ErrType naming both types.
+//
+// # Imports
+//
+// array imports shm (the segment and its format) and lock (the Array's
+// Mutex), besides the standard library. engine must not import it: arrays
+// reach workers through gob as segment references.
 package array

@@ -163,4 +163,11 @@
 // Linux is the supported platform. Elsewhere the package compiles, and
 // uncontended operations work within one process, but any call that would
 // sleep returns an error wrapping errors.ErrUnsupported.
+//
+// # Imports
+//
+// lock is a leaf: besides the standard library it imports only
+// internal/futex and internal/proc (and through them golang.org/x/sys). It
+// knows nothing of segments: it places its primitives in any byte slice, and
+// shm, array, value, queue and engine place them in segments.
 package lock
