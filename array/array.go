@@ -9,21 +9,17 @@ import (
 	"github.com/shmpar/shmpar/shm"
 )
 
-// Element is the set of element types an Array may hold: pointer-free
-// numeric scalars.
-type Element interface {
-	~int8 | ~int16 | ~int32 | ~int64 |
-		~uint8 | ~uint16 | ~uint32 | ~uint64 |
-		~float32 | ~float64 | ~complex64 | ~complex128
-}
+// Element is the set of element types an Array may hold: shm.Element, the
+// pointer-free numeric scalars, complex numbers included.
+type Element = shm.Element
 
 // ErrType is returned when a segment's element type, or its kind, does not
 // match the Array being opened.
-var ErrType = errors.New("array: element type mismatch")
+var ErrType = errors.New("element type mismatch")
 
 // ErrShape is returned when a shape has no dimensions or a dimension that is
 // zero or negative.
-var ErrShape = errors.New("array: invalid shape")
+var ErrShape = errors.New("invalid shape")
 
 // Array is a typed n-d array in a shared memory segment. Its zero value is
 // not usable; get one from Create, CreateShape, CreateAnon or Open. An Array
@@ -48,11 +44,11 @@ func Create[T Element](name string, n int, opts ...shm.Option) (*Array[T], error
 func CreateShape[T Element](name string, shape []int, opts ...shm.Option) (*Array[T], error) {
 	meta, err := newMeta[T](shape)
 	if err != nil {
-		return nil, fmt.Errorf("array: create %q: %w", name, err)
+		return nil, fmt.Errorf("create array %s: %w", name, err)
 	}
 	seg, err := shm.Create(name, meta, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("array: create: %w", err)
+		return nil, err // names the operation and the file
 	}
 	return wrap[T](seg, false)
 }
@@ -64,11 +60,11 @@ func CreateShape[T Element](name string, shape []int, opts ...shm.Option) (*Arra
 func CreateAnon[T Element](n int) (*Array[T], error) {
 	meta, err := newMeta[T]([]int{n})
 	if err != nil {
-		return nil, fmt.Errorf("array: create anonymous: %w", err)
+		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
 	seg, err := shm.CreateAnon("array", meta)
 	if err != nil {
-		return nil, fmt.Errorf("array: create anonymous: %w", err)
+		return nil, err // names the operation
 	}
 	return wrap[T](seg, false)
 }
@@ -79,12 +75,12 @@ func CreateAnon[T Element](n int) (*Array[T], error) {
 func Open[T Element](name string, opts ...shm.Option) (*Array[T], error) {
 	seg, err := shm.Open(name, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("array: open: %w", err)
+		return nil, err // names the operation and the file
 	}
 	a, err := wrap[T](seg, false)
 	if err != nil {
 		seg.Close()
-		return nil, err
+		return nil, fmt.Errorf("open array %s: %w", name, err)
 	}
 	return a, nil
 }
@@ -119,11 +115,11 @@ func wrap[T Element](seg *shm.Segment, attached bool) (*Array[T], error) {
 	}
 	mu, err := lock.Place[lock.Mutex](seg.Locks(), 0)
 	if err != nil {
-		return nil, fmt.Errorf("array: %s: lock area: %w", seg.Path(), err)
+		return nil, fmt.Errorf("%s: lock area: %w", seg.Path(), err)
 	}
 	data, err := shm.View[T](seg)
 	if err != nil {
-		return nil, fmt.Errorf("array: %w", err)
+		return nil, err
 	}
 	return &Array[T]{seg: seg, data: data, shape: slices.Clone(m.Shape), mu: mu, attached: attached}, nil
 }

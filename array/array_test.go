@@ -214,3 +214,44 @@ func TestGobCrossesAsReference(t *testing.T) {
 	var junk array.Array[float64]
 	require.Error(t, junk.GobDecode([]byte("not a reference")))
 }
+
+// TestErrorTexts pins what the errors say: the operation and the array once
+// (shm's own errors already name the operation and the file), never a
+// package name.
+func TestErrorTexts(t *testing.T) {
+	dir := t.TempDir()
+	a, err := array.Create[float64]("f", 8, shm.Dir(dir))
+	require.NoError(t, err)
+	defer a.Close()
+	path := filepath.Join(dir, "f")
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{second(array.Open[int32]("f", shm.Dir(dir))), "open array f: element type mismatch: " + path + " holds float64, not int32 (int32)"},
+		{second(array.Create[float64]("f", 8, shm.Dir(dir))), "create segment " + path + ": segment already exists (file exists)"},
+		{second(array.CreateShape[float64]("g", []int{4, 0}, shm.Dir(dir))), "create array g: invalid shape: dimension 1 is 0; every dimension must be positive"},
+		{second(array.Open[float64]("missing", shm.Dir(dir))), "open segment " + filepath.Join(dir, "missing") + ": segment does not exist (no such file or directory)"},
+		{new(array.Array[float64]).GobDecode([]byte("junk")), `decode array: decode segment reference: invalid segment metadata: no "shmpar-ref/1" magic`},
+	}
+	for _, c := range cases {
+		require.EqualError(t, c.err, c.want)
+		require.NotRegexp(t, `(^|: )(array|shm): `, c.err.Error(), "a package prefix")
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// TestIntElements: int, admitted by shm.Element, is stored as the
+// fixed-size integer of its width, so a fixed-size view opens the same array.
+func TestIntElements(t *testing.T) {
+	dir := t.TempDir()
+	a, err := array.Create[int]("ints", 3, shm.Dir(dir))
+	require.NoError(t, err)
+	defer a.Close()
+	copy(a.Data(), []int{-1, 0, 1 << 40})
+	b, err := array.Open[int64]("ints", shm.Dir(dir))
+	require.NoError(t, err)
+	defer b.Close()
+	require.Equal(t, []int64{-1, 0, 1 << 40}, b.Data())
+}

@@ -32,8 +32,16 @@
 //
 // # Element types
 //
-// T is one of the pointer-free numeric kinds (named types such as
-// `type Celsius float64` are fine). A pointer in shared memory would mean
-// nothing in another process, so other types are refused at compile time.
-// Opening a segment with the wrong T returns ErrType naming both types.
+// T is an Element, which is shm.Element: one of the pointer-free numeric
+// kinds, complex numbers included (named types such as `type Celsius
+// float64` are fine; int and uint are stored as the fixed-size integers of
+// their width). A pointer in shared memory would mean nothing in another
+// process, so other types are refused at compile time. Opening a segment
+// with the wrong T returns ErrType naming both types.
+//
+// # Imports
+//
+// array imports shm (the segment and its format) and lock (the Array's
+// Mutex), besides the standard library. engine must not import it: arrays
+// reach workers through gob as segment references.
 package array

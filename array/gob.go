@@ -1,6 +1,7 @@
 package array
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/shmpar/shmpar/shm"
@@ -10,7 +11,7 @@ import (
 // type and path); no element is copied.
 func (a *Array[T]) GobEncode() ([]byte, error) {
 	if a == nil || a.seg == nil {
-		return nil, fmt.Errorf("array: encode of a nil or closed Array")
+		return nil, errors.New("encode array: nil or closed")
 	}
 	return shm.RefOf(a.seg).MarshalBinary()
 }
@@ -21,18 +22,18 @@ func (a *Array[T]) GobEncode() ([]byte, error) {
 func (a *Array[T]) GobDecode(b []byte) error {
 	var r shm.Ref
 	if err := r.UnmarshalBinary(b); err != nil {
-		return fmt.Errorf("array: decode: %w", err)
+		return fmt.Errorf("decode array: %w", err)
 	}
 	if want := shm.DTypeFor[T](); r.Kind != shm.KindArray || r.DType != want {
-		return fmt.Errorf("%w: %s refers to a %s %s, decoded as a %s array", ErrType, r.Path, r.DType, r.Kind, want)
+		return fmt.Errorf("decode array: %w: %s refers to a %s %s, decoded as a %s array", ErrType, r.Path, r.DType, r.Kind, want)
 	}
 	seg, err := shm.AttachRef(b, shm.KindArray, shm.DTypeFor[T]())
 	if err != nil {
-		return fmt.Errorf("array: decode: %w", err)
+		return fmt.Errorf("decode array: %w", err)
 	}
 	d, err := wrap[T](seg, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("decode array: %w", err)
 	}
 	*a = *d
 	return nil

@@ -8,16 +8,13 @@ import (
 
 	"github.com/shmpar/shmpar/engine/internal/codec"
 	"github.com/shmpar/shmpar/engine/internal/registry"
+	"github.com/shmpar/shmpar/shm"
 )
 
-// Number is the constraint for reduction results: a pointer-free scalar of
-// at most 8 bytes, so a chunk's partial result fits one word of shared
-// memory.
-type Number interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 |
-		~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 |
-		~float32 | ~float64
-}
+// Number is the constraint for reduction results: shm.Number, the module's
+// one numeric constraint (a pointer-free scalar of at most 8 bytes, so a
+// chunk's partial result fits one word of shared memory).
+type Number = shm.Number
 
 // MaxKernelName is the longest kernel name Register accepts, in bytes.
 const MaxKernelName = 200

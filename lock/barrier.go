@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -62,7 +61,7 @@ func (b *Barrier) key() *uint32 { return lowHalf(unsafe.Pointer(&b.state)) }
 // call it before the Barrier is shared.
 func (b *Barrier) Init(parties int) error {
 	if parties < 1 || parties > math.MaxInt32 {
-		return fmt.Errorf("lock: barrier init with %d parties: %w", parties, ErrInvalid)
+		return fmt.Errorf("init barrier with %d parties: %w", parties, ErrInvalid)
 	}
 	for i := range b.slots {
 		b.slots[i].Store(0)
@@ -101,7 +100,7 @@ func (b *Barrier) Join() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("lock: barrier join: all %d process slots are taken: %w", BarrierSlots, ErrInvalid)
+	return fmt.Errorf("join barrier: all %d process slots are taken: %w", BarrierSlots, ErrInvalid)
 }
 
 // Leave unregisters the calling process: its exit no longer breaks b. A
@@ -117,7 +116,7 @@ func (b *Barrier) Leave() {
 // for the last, which releases the others). It returns an error wrapping
 // ErrBrokenBarrier if the barrier is or becomes broken, and an error wrapping
 // ErrInvalid if b was not initialized.
-func (b *Barrier) Wait() (int, error) { return b.wait(nil) }
+func (b *Barrier) Wait() (int, error) { return b.wait(context.Background()) }
 
 // WaitContext is Wait with a deadline or cancellation. If ctx is done before
 // the round completes, the barrier breaks (like a timeout in Python) and
@@ -127,7 +126,7 @@ func (b *Barrier) WaitContext(ctx context.Context) (int, error) { return b.wait(
 func (b *Barrier) wait(ctx context.Context) (int, error) {
 	n := b.parties.Load()
 	if n == 0 {
-		return 0, fmt.Errorf("lock: barrier wait: not initialized (call Init): %w", ErrInvalid)
+		return 0, fmt.Errorf("wait at barrier: not initialized (call Init): %w", ErrInvalid)
 	}
 	_ = b.Join() // best effort: beyond BarrierSlots processes are not watched
 
@@ -137,7 +136,7 @@ func (b *Barrier) wait(ctx context.Context) (int, error) {
 		w := b.state.Load()
 		low := uint32(w)
 		if low&barrierBroken != 0 {
-			return 0, fmt.Errorf("lock: barrier wait: %w", ErrBrokenBarrier)
+			return 0, fmt.Errorf("wait at barrier: %w", ErrBrokenBarrier)
 		}
 		gen, idx = low&barrierGenMask, uint32(w>>32)
 		if idx+1 >= n {
@@ -174,9 +173,9 @@ func (b *Barrier) wait(ctx context.Context) (int, error) {
 		if low&(barrierGenMask|barrierBroken) != gen {
 			return b.outcome(gen, idx)
 		}
-		if err := wt.err("barrier wait"); err != nil {
+		if err := wt.err(); err != nil {
 			if b.breakRound(gen) {
-				return 0, fmt.Errorf("lock: barrier wait: %w (%w)", ErrBrokenBarrier, errors.Unwrap(err))
+				return 0, fmt.Errorf("wait at barrier: %w (%w)", ErrBrokenBarrier, err)
 			}
 			continue // the round ended meanwhile
 		}
@@ -185,7 +184,7 @@ func (b *Barrier) wait(ctx context.Context) (int, error) {
 			lastCheck = now
 			if pid := b.deadParty(); pid != 0 {
 				b.breakRound(gen)
-				return 0, fmt.Errorf("lock: barrier wait: party process %d died: %w", pid, ErrBrokenBarrier)
+				return 0, fmt.Errorf("wait at barrier: party process %d died: %w", pid, ErrBrokenBarrier)
 			}
 		}
 		if low&barrierSleepers == 0 {
@@ -194,7 +193,7 @@ func (b *Barrier) wait(ctx context.Context) (int, error) {
 			}
 			low |= barrierSleepers
 		}
-		if err := wt.sleep("barrier wait", b.key(), low, time.Duration(lastCheck+int64(checkInterval)-now)); err != nil {
+		if err := wt.sleep("wait at barrier", b.key(), low, time.Duration(lastCheck+int64(checkInterval)-now)); err != nil {
 			return 0, err
 		}
 	}
@@ -207,7 +206,7 @@ func (b *Barrier) outcome(gen, idx uint32) (int, error) {
 	if low&barrierGenMask == (gen+1)&barrierGenMask {
 		return int(idx), nil // the round completed (a later round may be broken)
 	}
-	return 0, fmt.Errorf("lock: barrier wait: %w", ErrBrokenBarrier) // broken, or Reset
+	return 0, fmt.Errorf("wait at barrier: %w", ErrBrokenBarrier) // broken, or Reset
 }
 
 // breakRound breaks round gen if it is still in progress and reports whether

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/shmpar/shmpar/internal/proc"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -76,15 +77,18 @@ func TestBarrierProcesses(t *testing.T) {
 		startChild(t, s, "barrier", rounds, "wait", 1),
 	}
 	victim := startChild(t, s, "barrier", rounds, "victim")
-	waitFor(t, "the rounds", func() bool { return s.u32(offFlag).Load() == 1 })
+	testproc.WaitFor(t, "the rounds", func() bool { return s.u32(offFlag).Load() == 1 })
 	require.Equal(t, uint64(parties*rounds), s.u64(offAux).Load())
 
 	// The survivors wait for a round the victim will never join.
-	waitFor(t, "survivors to wait", func() bool { return b.Waiting() == 2 })
-	start := time.Now()
-	victim.kill(t)
+	testproc.WaitFor(t, "survivors to wait", func() bool { return b.Waiting() == 2 })
 	for _, c := range survivors {
-		c.wait(t)
+		s.waitChildAsleep(t, c, offPrim)
+	}
+	start := time.Now()
+	require.NoError(t, victim.Kill())
+	for _, c := range survivors {
+		c.WaitOK(t)
 	}
 	t.Logf("survivors saw the barrier broken %v after the kill", time.Since(start))
 	require.Equal(t, uint64(rounds), s.u64(offAux+8).Load(), "one trip per round")
@@ -170,11 +174,9 @@ func TestBarrierCancelBreaksOthers(t *testing.T) {
 		other <- err
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		time.Sleep(30 * time.Millisecond)
-		cancel()
-	}()
+	check := cancelWhenAsleep(t, 2, b.key(), cancel) // both parties asleep
 	_, err := b.WaitContext(ctx)
+	check()
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, err, ErrBrokenBarrier)
 	err = <-other
@@ -195,8 +197,8 @@ func TestBarrierAbortAndReset(t *testing.T) {
 				_, err := b.WaitContext(deadline(t, 20*time.Second))
 				got <- err
 			}()
-			waitFor(t, "waiter", func() bool { return b.Waiting() == 1 })
-			time.Sleep(10 * time.Millisecond)
+			testproc.WaitFor(t, "waiter", func() bool { return b.Waiting() == 1 })
+			waitAsleep(t, 1, b.key())
 			tc.do(&b)
 			require.ErrorIs(t, <-got, ErrBrokenBarrier)
 			b.Reset()

@@ -52,7 +52,7 @@ func (c *Cond) key() *uint32 { return lowHalf(unsafe.Pointer(&c.v)) }
 // of re-locking m (ErrOwnerDead: the caller holds m and must repair;
 // ErrNotRecoverable: the caller does not hold m). If m is not held by the
 // caller's process, Wait returns an error wrapping ErrNotOwner at once.
-func (c *Cond) Wait(m *Mutex) error { return c.wait(nil, m) }
+func (c *Cond) Wait(m *Mutex) error { return c.wait(context.Background(), m) }
 
 // WaitContext is Wait with a deadline or cancellation: if ctx is done first
 // it re-locks m and returns an error wrapping ctx.Err(). Like Wait, it always
@@ -62,7 +62,7 @@ func (c *Cond) WaitContext(ctx context.Context, m *Mutex) error { return c.wait(
 
 func (c *Cond) wait(ctx context.Context, m *Mutex) error {
 	if w := m.w.Load(); w&ownerMask != self {
-		return fmt.Errorf("lock: cond wait with a mutex held by process %d: %w", ownerPID(w), ErrNotOwner)
+		return fmt.Errorf("wait on cond with a mutex held by process %d: %w", ownerPID(w), ErrNotOwner)
 	}
 	seq := uint32(c.v.Add(condWaiterOne))
 	defer c.v.Add(^uint64(condWaiterOne - 1)) // minus one waiter
@@ -85,10 +85,10 @@ func (c *Cond) sleep(ctx context.Context, seq uint32) error {
 	wt.arm(ctx, c.key())
 	defer wt.disarm()
 	for uint32(c.v.Load()) == seq {
-		if err := wt.err("cond wait"); err != nil {
-			return err
+		if err := wt.err(); err != nil {
+			return fmt.Errorf("wait on cond: %w", err)
 		}
-		if err := wt.sleep("cond wait", c.key(), seq, checkInterval); err != nil {
+		if err := wt.sleep("wait on cond", c.key(), seq, checkInterval); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -62,7 +63,7 @@ func TestCondProcesses(t *testing.T) {
 	for i := range kids {
 		kids[i] = startChild(t, s, "consume", quota)
 	}
-	waitFor(t, "consumers", func() bool { return s.u32(offFlag).Load() == consumers })
+	testproc.WaitFor(t, "consumers", func() bool { return s.u32(offFlag).Load() == consumers })
 	ctx := deadline(t, 20*time.Second)
 	// Produce one item at a time, at most 3 queued.
 	require.NoError(t, m.Lock())
@@ -77,7 +78,7 @@ func TestCondProcesses(t *testing.T) {
 	}
 	require.NoError(t, m.Unlock())
 	for _, k := range kids {
-		k.wait(t)
+		k.WaitOK(t)
 	}
 	require.Equal(t, uint64(quota), *consumed)
 	require.Zero(t, *items)
@@ -105,7 +106,8 @@ func TestCondBroadcast(t *testing.T) {
 			errs <- m.Unlock()
 		})
 	}
-	waitFor(t, "waiters", func() bool { return c.v.Load()>>32 == waiters })
+	testproc.WaitFor(t, "waiters", func() bool { return c.v.Load()>>32 == waiters })
+	waitAsleep(t, waiters, c.key())
 	require.NoError(t, m.Lock())
 	ready = true
 	require.NoError(t, m.Unlock())

@@ -110,6 +110,25 @@
 // "lock: unlock of unlocked Mutex", like sync.Mutex, since it happens on the
 // hot path and its cause is a bug, not bad input.
 //
+// # Calls and errors
+//
+// The blocking calls come in pairs, the second taking a context for a
+// deadline or cancellation: Lock and LockContext (Mutex, RWMutex, and RLock
+// and RLockContext), Acquire and AcquireContext, and Wait and WaitContext
+// (Barrier, Event, Cond).
+//
+// A call returns an error exactly when it can fail, so the two Try calls
+// differ on purpose. Mutex.TryLock returns (bool, error): taking a Mutex can
+// also report that its owner died (the caller now holds it and must repair
+// the state, ErrOwnerDead) or that it is not recoverable. Semaphore.
+// TryAcquire returns only a bool: a Semaphore has no owner, so taking a unit
+// has nothing else to report, and an error that is always nil would only
+// teach callers to ignore it.
+//
+// Error texts name the operation and the primitive, then the sentinel's
+// text ("trylock mutex: mutex is not recoverable"); test them with
+// errors.Is. Only panics, which misuse causes, start with "lock: ".
+//
 // # No reentrant lock
 //
 // There is no reentrant (recursive) Mutex. The owner is a process, and Go has
@@ -133,7 +152,7 @@
 //     that dies breaks it for everyone within about 50 ms: waiters get
 //     ErrBrokenBarrier instead of waiting for a party that will not come.
 //   - Event: a dead process leaves it as it was; waiters wait for another
-//     Set, so give Wait a deadline when the setter may die.
+//     Set, so use WaitContext with a deadline when the setter may die.
 //   - Cond: a dead waiter only leaves a waiter count too high (a wasted wake
 //     call later); a dead Mutex holder is reported by the re-lock in Wait
 //     (ErrOwnerDead); a process that dies before it could Signal leaves the
@@ -144,4 +163,11 @@
 // Linux is the supported platform. Elsewhere the package compiles, and
 // uncontended operations work within one process, but any call that would
 // sleep returns an error wrapping errors.ErrUnsupported.
+//
+// # Imports
+//
+// lock is a leaf: besides the standard library it imports only
+// internal/futex and internal/proc (and through them golang.org/x/sys). It
+// knows nothing of segments: it places its primitives in any byte slice, and
+// shm, array, value, queue and engine place them in segments.
 package lock

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync/atomic"
 	"unsafe"
@@ -30,8 +31,8 @@ const (
 // processes. A Wait that is under way when Set is called returns even if
 // Clear follows at once (the generation counter records the Set). A process
 // that dies leaves the Event as it was; waiters keep waiting for another
-// process to Set it, so give Wait a context with a deadline when the setter
-// may die.
+// process to Set it, so use WaitContext with a deadline when the setter may
+// die.
 type Event struct {
 	_ noCopy
 	v atomic.Uint64
@@ -71,11 +72,17 @@ func (e *Event) Clear() {
 // IsSet reports whether the event is set.
 func (e *Event) IsSet() bool { return uint32(e.v.Load())&eventSet != 0 }
 
-// Wait waits until the event is set, or was set at any time after Wait was
-// called. It returns nil then, or an error wrapping ctx.Err() if ctx is done
-// first (use context.Background() to wait without limit). A set Event returns
-// nil at once even if ctx is done.
-func (e *Event) Wait(ctx context.Context) error {
+// Wait waits, as long as needed, until the event is set, or was set at any
+// time after Wait was called. It fails only where futexes are not supported.
+func (e *Event) Wait() error { return e.wait(context.Background()) }
+
+// WaitContext is Wait with a deadline or cancellation: it returns nil once
+// the event is set (or was set at any time after the call), or an error
+// wrapping ctx.Err() if ctx is done first. A set Event returns nil at once
+// even if ctx is done.
+func (e *Event) WaitContext(ctx context.Context) error { return e.wait(ctx) }
+
+func (e *Event) wait(ctx context.Context) error {
 	w := e.v.Load()
 	if uint32(w)&eventSet != 0 {
 		return nil
@@ -89,8 +96,8 @@ func (e *Event) Wait(ctx context.Context) error {
 		if low&eventSet != 0 || low>>2 != gen {
 			return nil
 		}
-		if err := wt.err("event wait"); err != nil {
-			return err
+		if err := wt.err(); err != nil {
+			return fmt.Errorf("wait for event: %w", err)
 		}
 		if low&eventWaiters == 0 {
 			w := e.v.Load()
@@ -99,7 +106,7 @@ func (e *Event) Wait(ctx context.Context) error {
 			}
 			low |= eventWaiters
 		}
-		if err := wt.sleep("event wait", e.key(), low, checkInterval); err != nil {
+		if err := wt.sleep("wait for event", e.key(), low, checkInterval); err != nil {
 			return err
 		}
 	}

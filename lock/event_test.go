@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,7 +24,7 @@ func init() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		res := uint32(resOther)
-		if e.Wait(ctx) == nil {
+		if e.WaitContext(ctx) == nil {
 			res = resLocked
 		}
 		memU32(mem, offAux+4*atoi(args[0])).Store(res)
@@ -43,14 +44,16 @@ func TestEventProcesses(t *testing.T) {
 			for i := range kids {
 				kids[i] = startChild(t, s, "eventwait", i)
 			}
-			waitFor(t, "waiters", func() bool { return s.u32(offFlag).Load() == waiters })
-			time.Sleep(30 * time.Millisecond) // let them fall asleep
+			testproc.WaitFor(t, "waiters", func() bool { return s.u32(offFlag).Load() == waiters })
+			for _, k := range kids {
+				s.waitChildAsleep(t, k, offPrim)
+			}
 			e.Set()
 			if pulse {
 				e.Clear() // a Wait under way still returns
 			}
 			for i, k := range kids {
-				k.wait(t)
+				k.WaitOK(t)
 				require.Equal(t, uint32(resLocked), s.u32(offAux+4*i).Load())
 			}
 			require.Equal(t, !pulse, e.IsSet())
@@ -61,30 +64,41 @@ func TestEventProcesses(t *testing.T) {
 func TestEvent(t *testing.T) {
 	var e Event
 	require.False(t, e.IsSet())
-	require.ErrorIs(t, e.Wait(deadline(t, 20*time.Millisecond)), context.DeadlineExceeded)
+	require.ErrorIs(t, e.WaitContext(deadline(t, 20*time.Millisecond)), context.DeadlineExceeded)
 	e.Set()
 	e.Set()
 	require.True(t, e.IsSet())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	require.NoError(t, e.Wait(ctx), "a set event returns at once")
+	require.NoError(t, e.WaitContext(ctx), "a set event returns at once")
+	require.NoError(t, e.Wait(), "a set event returns at once")
 	e.Clear()
 	e.Clear()
 	require.False(t, e.IsSet())
-	require.ErrorIs(t, e.Wait(ctx), context.Canceled)
+	require.ErrorIs(t, e.WaitContext(ctx), context.Canceled)
 
 	ctx, cancel = context.WithCancel(context.Background())
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		cancel()
-	}()
-	require.ErrorIs(t, e.Wait(ctx), context.Canceled)
+	check := cancelWhenAsleep(t, 1, e.key(), cancel)
+	require.ErrorIs(t, e.WaitContext(ctx), context.Canceled)
+	check()
 
 	done := make(chan error, 1)
-	go func() { done <- e.Wait(deadline(t, 20*time.Second)) }()
-	time.Sleep(20 * time.Millisecond)
+	go func() { done <- e.WaitContext(deadline(t, 20*time.Second)) }()
+	waitAsleep(t, 1, e.key())
 	e.Set()
 	require.NoError(t, <-done)
+
+	// Wait without a context sleeps too, until a Set.
+	e.Clear()
+	go func() { done <- e.Wait() }()
+	waitAsleep(t, 1, e.key())
+	e.Set()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Wait was not woken by Set")
+	}
 }
 
 func TestEventSize(t *testing.T) {

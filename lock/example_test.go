@@ -138,7 +138,7 @@ func ExampleBarrier() {
 func ExampleEvent() {
 	var e lock.Event
 	done := make(chan error)
-	go func() { done <- e.Wait(context.Background()) }()
+	go func() { done <- e.Wait() }()
 	e.Set()
 	fmt.Println(<-done, e.IsSet())
 	// Output: <nil> true

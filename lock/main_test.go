@@ -3,11 +3,9 @@
 package lock
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,14 +14,14 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
-// Multi-process tests re-execute the test binary; these variables select the
-// child's role and pass it the shared file and its arguments.
+// Multi-process tests re-execute the test binary (see testproc); these
+// variables pass a child the shared file and its arguments.
 const (
-	envRole = "SHMPAR_TEST_CHILD"
 	envPath = "SHMPAR_TEST_SHM"
 	envArgs = "SHMPAR_TEST_ARGS"
 )
@@ -41,37 +39,29 @@ const (
 	offPrim    = 1024 // a second primitive (Semaphore, Barrier, ...)
 )
 
-// children maps a role name to the function a child process runs; it returns
-// the child's exit status (0 for success) and prints failures on stdout.
+// children maps a role name to the function a child process runs over the
+// shared file; an error fails the child.
 var children = map[string]func(mem []byte, args []string) error{}
 
-func TestMain(m *testing.M) {
-	if role := os.Getenv(envRole); role != "" {
-		os.Exit(runChild(role))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testproc.Main(m, runChild) }
 
-func runChild(role string) int {
+func runChild(role string) error {
 	fn, ok := children[role]
 	if !ok {
-		fmt.Printf("unknown child role %q\n", role)
-		return 2
+		return fmt.Errorf("unknown child role %q", role)
 	}
 	mem, err := mapFile(os.Getenv(envPath))
 	if err != nil {
-		fmt.Println(err)
-		return 2
+		return err
 	}
 	var args []string
 	if a := os.Getenv(envArgs); a != "" {
 		args = strings.Split(a, ",")
 	}
 	if err := fn(mem, args); err != nil {
-		fmt.Printf("child %s: %v\n", role, err)
-		return 1
+		return fmt.Errorf("%s: %w", role, err)
 	}
-	return 0
+	return nil
 }
 
 func mapFile(path string) ([]byte, error) {
@@ -107,78 +97,17 @@ func memU32(mem []byte, off int) *atomic.Uint32 { return (*atomic.Uint32)(unsafe
 func memU64(mem []byte, off int) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Pointer(&mem[off])) }
 
 // child is a running child process.
-type child struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan error
-}
+type child = testproc.Child
 
+// startChild starts the test binary in role over the shared file s, with
+// args; the child is killed and reaped when the test ends.
 func startChild(tb testing.TB, s *shared, role string, args ...any) *child {
 	tb.Helper()
 	strs := make([]string, len(args))
 	for i, a := range args {
 		strs[i] = fmt.Sprint(a)
 	}
-	c := &child{done: make(chan error, 1)}
-	c.cmd = exec.Command("/proc/self/exe", "-test.run=^$")
-	c.cmd.Env = append(os.Environ(), envRole+"="+role, envPath+"="+s.path, envArgs+"="+strings.Join(strs, ","))
-	c.cmd.Stdout = &c.out
-	c.cmd.Stderr = &c.out
-	require.NoError(tb, c.cmd.Start())
-	go func() { c.done <- c.cmd.Wait() }()
-	tb.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-		}
-	})
-	return c
-}
-
-// wait waits (bounded) for the child to exit and fails the test unless it
-// exited with status 0.
-func (c *child) wait(tb testing.TB) {
-	tb.Helper()
-	select {
-	case err := <-c.done:
-		c.done <- err
-		require.NoError(tb, err, "child output:\n%s", c.out.String())
-	case <-time.After(60 * time.Second):
-		_ = c.cmd.Process.Kill()
-		tb.Fatalf("child did not exit in time; output:\n%s", c.out.String())
-	}
-}
-
-// kill SIGKILLs the child without reaping it (it stays a zombie until the
-// Wait goroutine reaps it).
-func (c *child) kill(tb testing.TB) {
-	tb.Helper()
-	require.NoError(tb, c.cmd.Process.Signal(unix.SIGKILL))
-}
-
-// waitFor polls cond until it holds, failing the test after 20 s.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-}
-
-// childWaitFor is waitFor for children.
-func childWaitFor(what string, cond func() bool) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
-	return nil
+	return testproc.Spawn(tb, role, testproc.Env(envPath+"="+s.path, envArgs+"="+strings.Join(strs, ",")))
 }
 
 func atoi(s string) int {
@@ -197,3 +126,36 @@ func deadline(tb testing.TB, d time.Duration) context.Context {
 }
 
 func unsafePointer(mem []byte, off int) unsafe.Pointer { return unsafe.Pointer(&mem[off]) }
+
+// waitAsleep waits until n goroutines of this process sleep in the kernel on
+// the futex word w, failing the test if they never do.
+func waitAsleep(tb testing.TB, n int, w *uint32) {
+	tb.Helper()
+	testproc.WaitAsleep(tb, n, os.Getpid(), uintptr(unsafe.Pointer(w)))
+}
+
+// cancelWhenAsleep calls cancel, from another goroutine, once n goroutines of
+// this process sleep on the futex word w; the returned function, called after
+// the cancelled call returned, fails the test if they never slept.
+func cancelWhenAsleep(tb testing.TB, n int, w *uint32, cancel func()) (check func()) {
+	done := testproc.WhenAsleep(n, os.Getpid(), uintptr(unsafe.Pointer(w)), cancel)
+	return func() {
+		tb.Helper()
+		require.NoError(tb, done())
+	}
+}
+
+// waitChildAsleep waits until child k sleeps in the kernel on the futex word
+// of the primitive at offset off of s (mapped at another address there).
+func (s *shared) waitChildAsleep(tb testing.TB, k *child, off int) {
+	tb.Helper()
+	var base uintptr
+	testproc.WaitFor(tb, "the child to map the shared file", func() bool {
+		b, err := testproc.MappedAt(k.Pid(), s.path)
+		base = b
+		return err == nil
+	})
+	// The futex word is the low half of the primitive's first 64-bit word.
+	word := uintptr(unsafe.Pointer(lowHalf(unsafe.Pointer(&s.mem[off])))) - uintptr(unsafe.Pointer(&s.mem[0]))
+	testproc.WaitAsleep(tb, 1, k.Pid(), base+word)
+}

@@ -55,7 +55,7 @@ func (m *Mutex) Lock() error {
 	if m.w.CompareAndSwap(0, self) {
 		return nil
 	}
-	return m.lockSlow(nil)
+	return m.lockSlow(context.Background())
 }
 
 // LockContext is Lock with a deadline or cancellation: if ctx is done before
@@ -85,7 +85,7 @@ func (m *Mutex) TryLock() (bool, error) {
 			}
 			return false, nil
 		case uint32(w)&flagNotRecoverable != 0:
-			return false, fmt.Errorf("lock: trylock: %w", ErrNotRecoverable)
+			return false, fmt.Errorf("trylock mutex: %w", ErrNotRecoverable)
 		case ownerAliveCached(w):
 			return false, nil
 		}
@@ -109,7 +109,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			continue
 		}
 		if uint32(w)&flagNotRecoverable != 0 {
-			return fmt.Errorf("lock: lock: %w", ErrNotRecoverable)
+			return fmt.Errorf("lock mutex: %w", ErrNotRecoverable)
 		}
 		if nanotime()-start > int64(spinLimit) {
 			break
@@ -134,10 +134,10 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		}
 		low := uint32(w)
 		if low&flagNotRecoverable != 0 {
-			return fmt.Errorf("lock: lock: %w", ErrNotRecoverable)
+			return fmt.Errorf("lock mutex: %w", ErrNotRecoverable)
 		}
-		if err := wt.err("lock"); err != nil {
-			return err
+		if err := wt.err(); err != nil {
+			return fmt.Errorf("lock mutex: %w", err)
 		}
 		now := nanotime()
 		if now-lastCheck >= int64(checkInterval) {
@@ -155,7 +155,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			low |= flagWaiters
 		}
-		if err := wt.sleep("lock", m.key(), low, time.Duration(lastCheck+int64(checkInterval)-now)); err != nil {
+		if err := wt.sleep("lock mutex", m.key(), low, time.Duration(lastCheck+int64(checkInterval)-now)); err != nil {
 			return err
 		}
 	}
@@ -169,7 +169,7 @@ func (m *Mutex) takeOver(w uint64) error {
 	for {
 		nw := self | uint64(flagInconsistent) | uint64(uint32(w)&flagWaiters)
 		if m.w.CompareAndSwap(w, nw) {
-			return fmt.Errorf("lock: process %d died holding the mutex: %w", ownerPID(w), ErrOwnerDead)
+			return fmt.Errorf("%w (process %d)", ErrOwnerDead, ownerPID(w))
 		}
 		// Retry while only the flags changed (a waiter set the waiters bit).
 		cur := m.w.Load()
@@ -201,13 +201,13 @@ func (m *Mutex) unlockSlow() error {
 		case w == 0:
 			panic("lock: unlock of unlocked Mutex")
 		case low&flagNotRecoverable != 0:
-			return fmt.Errorf("lock: unlock: %w", ErrNotRecoverable)
+			return fmt.Errorf("unlock mutex: %w", ErrNotRecoverable)
 		case w&ownerMask != self:
-			return fmt.Errorf("lock: unlock of a mutex held by process %d: %w", ownerPID(w), ErrNotOwner)
+			return fmt.Errorf("unlock mutex held by process %d: %w", ownerPID(w), ErrNotOwner)
 		case low&flagInconsistent != 0:
 			if m.w.CompareAndSwap(w, uint64(flagNotRecoverable)) {
 				_, _ = futex.Wake(m.key(), math.MaxInt32)
-				return fmt.Errorf("lock: unlock of an inconsistent mutex without Consistent: %w", ErrNotRecoverable)
+				return fmt.Errorf("unlock inconsistent mutex without Consistent: %w", ErrNotRecoverable)
 			}
 		default:
 			if m.w.CompareAndSwap(w, 0) {
@@ -230,9 +230,9 @@ func (m *Mutex) Consistent() error {
 		low := uint32(w)
 		switch {
 		case low&flagNotRecoverable != 0:
-			return fmt.Errorf("lock: consistent: %w", ErrNotRecoverable)
+			return fmt.Errorf("mark mutex consistent: %w", ErrNotRecoverable)
 		case w&ownerMask != self:
-			return fmt.Errorf("lock: consistent: mutex held by process %d: %w", ownerPID(w), ErrNotOwner)
+			return fmt.Errorf("mark mutex held by process %d consistent: %w", ownerPID(w), ErrNotOwner)
 		case low&flagInconsistent == 0:
 			return nil
 		}

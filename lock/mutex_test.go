@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/shmpar/shmpar/internal/proc"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,7 +48,7 @@ func init() {
 		ctr := (*uint64)(unsafePointer(mem, offCounter))
 		n := atoi(args[0])
 		memU32(mem, offFlag).Add(1)
-		if err := childWaitFor("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
+		if err := testproc.Poll("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
 			return err
 		}
 		for i := 0; i < n; i++ {
@@ -117,11 +118,11 @@ func TestMutexCounterProcesses(t *testing.T) {
 			for i := range kids {
 				kids[i] = startChild(t, s, "incr", n)
 			}
-			waitFor(t, "children ready", func() bool { return s.u32(offFlag).Load() == uint32(procs) })
+			testproc.WaitFor(t, "children ready", func() bool { return s.u32(offFlag).Load() == uint32(procs) })
 			start := time.Now()
 			s.u32(offGo).Store(1)
 			for _, k := range kids {
-				k.wait(t)
+				k.WaitOK(t)
 			}
 			el := time.Since(start)
 			require.Equal(t, uint64(procs*n), *s.plain(offCounter))
@@ -159,7 +160,7 @@ func TestMutexSleepAndWake(t *testing.T) {
 	require.NoError(t, m.Lock())
 	got := make(chan error, 1)
 	go func() { got <- m.LockContext(deadline(t, 20*time.Second)) }()
-	waitFor(t, "the waiter to sleep", func() bool { return m.w.Load()&uint64(flagWaiters) != 0 })
+	testproc.WaitFor(t, "the waiter to sleep", func() bool { return m.w.Load()&uint64(flagWaiters) != 0 })
 	require.NoError(t, m.Unlock())
 	require.NoError(t, <-got)
 	require.NoError(t, m.Unlock())
@@ -183,7 +184,7 @@ func TestMutexTryLock(t *testing.T) {
 // holds it.
 func killHolder(t *testing.T, s *shared, mode string) *child {
 	k := startChild(t, s, "hold", mode)
-	waitFor(t, "child to hold the lock", func() bool { return s.u32(offFlag).Load() == 1 })
+	testproc.WaitFor(t, "child to hold the lock", func() bool { return s.u32(offFlag).Load() == 1 })
 	return k
 }
 
@@ -192,9 +193,9 @@ func TestMutexOwnerKilledBeforeLock(t *testing.T) {
 	m, err := Place[Mutex](s.mem, offMutex)
 	require.NoError(t, err)
 	k := killHolder(t, s, "sleep")
-	pid := k.cmd.Process.Pid
+	pid := k.Pid()
 	require.Equal(t, pid, m.Owner())
-	k.kill(t) // left a zombie: must count as dead
+	require.NoError(t, k.Kill()) // left a zombie: must count as dead
 
 	start := time.Now()
 	err = m.LockContext(deadline(t, 10*time.Second))
@@ -207,7 +208,7 @@ func TestMutexOwnerKilledBeforeLock(t *testing.T) {
 	require.NoError(t, m.Consistent())
 	require.NoError(t, m.Unlock())
 	w := startChild(t, s, "waitlock", 0)
-	w.wait(t)
+	w.WaitOK(t)
 	require.Equal(t, uint32(resLocked), s.u32(offAux).Load())
 	require.Equal(t, uint64(42), *s.plain(offCounter))
 	require.NoError(t, m.Lock())
@@ -221,9 +222,9 @@ func TestMutexOwnerKilledWhileWaiting(t *testing.T) {
 	k := killHolder(t, s, "sleep")
 	got := make(chan error, 1)
 	go func() { got <- m.LockContext(deadline(t, 10*time.Second)) }()
-	time.Sleep(100 * time.Millisecond) // let the waiter fall asleep on the futex
+	waitAsleep(t, 1, m.key())
 	start := time.Now()
-	k.kill(t)
+	require.NoError(t, k.Kill())
 	err = <-got
 	t.Logf("waiter got ErrOwnerDead %v after the kill", time.Since(start))
 	require.ErrorIs(t, err, ErrOwnerDead)
@@ -238,7 +239,7 @@ func TestMutexOwnerExitsHolding(t *testing.T) {
 	m, err := Place[Mutex](s.mem, offMutex)
 	require.NoError(t, err)
 	k := killHolder(t, s, "exit")
-	k.wait(t) // exited normally, reaped, still "holding" the lock
+	k.WaitOK(t) // exited normally, reaped, still "holding" the lock
 	ok, err := m.TryLock()
 	require.True(t, ok)
 	require.ErrorIs(t, err, ErrOwnerDead)
@@ -256,11 +257,13 @@ func TestMutexOneWaiterGetsOwnerDead(t *testing.T) {
 	for i := range ws {
 		ws[i] = startChild(t, s, "waitlock", i)
 	}
-	waitFor(t, "waiters", func() bool { return s.u32(offFlag).Load() == 1+waiters })
-	time.Sleep(50 * time.Millisecond)
-	k.kill(t)
+	testproc.WaitFor(t, "waiters", func() bool { return s.u32(offFlag).Load() == 1+waiters })
 	for _, w := range ws {
-		w.wait(t)
+		s.waitChildAsleep(t, w, offMutex)
+	}
+	require.NoError(t, k.Kill())
+	for _, w := range ws {
+		w.WaitOK(t)
 	}
 	counts := map[uint32]int{}
 	for i := range waiters {
@@ -276,7 +279,7 @@ func TestMutexNotRecoverable(t *testing.T) {
 	s := newShared(t)
 	m, err := Place[Mutex](s.mem, offMutex)
 	require.NoError(t, err)
-	killHolder(t, s, "sleep").kill(t)
+	require.NoError(t, killHolder(t, s, "sleep").Kill())
 	require.ErrorIs(t, m.LockContext(deadline(t, 10*time.Second)), ErrOwnerDead)
 	require.ErrorIs(t, m.Unlock(), ErrNotRecoverable) // no Consistent
 	require.ErrorIs(t, m.Lock(), ErrNotRecoverable)
@@ -290,7 +293,7 @@ func TestMutexNotRecoverable(t *testing.T) {
 
 	// Another process sees the same.
 	w := startChild(t, s, "waitlock", 0)
-	w.wait(t)
+	w.WaitOK(t)
 	require.Equal(t, uint32(resNotRecoverable), s.u32(offAux).Load())
 
 	m.Reset()
@@ -316,10 +319,10 @@ func TestMutexReusedPID(t *testing.T) {
 	me := proc.Self()
 	s := newShared(t)
 	k := startChild(t, s, "hold", "sleep") // a live process that is not us
-	waitFor(t, "child", func() bool { return s.u32(offFlag).Load() == 1 })
-	kst, err := proc.StartTime(k.cmd.Process.Pid)
+	testproc.WaitFor(t, "child", func() bool { return s.u32(offFlag).Load() == 1 })
+	kst, err := proc.StartTime(k.Pid())
 	require.NoError(t, err)
-	live := proc.ID{PID: k.cmd.Process.Pid, Start: kst}
+	live := proc.ID{PID: k.Pid(), Start: kst}
 
 	for _, tc := range []struct {
 		name  string
@@ -366,7 +369,7 @@ func TestMutexUnlockByNonOwner(t *testing.T) {
 	require.ErrorIs(t, m.Unlock(), ErrNotOwner)
 	require.ErrorIs(t, m.Consistent(), ErrNotOwner)
 	require.Equal(t, before, s.u64(offMutex).Load(), "a failed unlock must not change the mutex")
-	require.Equal(t, k.cmd.Process.Pid, m.Owner())
+	require.Equal(t, k.Pid(), m.Owner())
 }
 
 func TestMutexDoubleUnlockPanics(t *testing.T) {
@@ -387,12 +390,10 @@ func TestMutexTimeoutAndCancel(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		cancel()
-	}()
+	check := cancelWhenAsleep(t, 1, m.key(), cancel)
 	err = m.LockContext(ctx)
 	require.ErrorIs(t, err, context.Canceled)
+	check()
 
 	// A context that is already done still fails on a held mutex...
 	err = m.LockContext(ctx)

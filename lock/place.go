@@ -21,12 +21,12 @@ func Place[T Mutex | RWMutex | Semaphore | Barrier | Event | Cond](b []byte, off
 	size := int(unsafe.Sizeof(zero))
 	name := typeName(&zero)
 	if off < 0 || off > len(b) || len(b)-off < size {
-		return nil, fmt.Errorf("lock: place %s (%d bytes) at offset %d of a %d-byte buffer: %w",
+		return nil, fmt.Errorf("place %s (%d bytes) at offset %d of a %d-byte buffer: %w",
 			name, size, off, len(b), ErrOutOfRange)
 	}
 	p := unsafe.Pointer(unsafe.SliceData(b[off:]))
 	if uintptr(p)%8 != 0 {
-		return nil, fmt.Errorf("lock: place %s at offset %d: address %#x is not 8-byte aligned: %w",
+		return nil, fmt.Errorf("place %s at offset %d: address %#x is not 8-byte aligned: %w",
 			name, off, uintptr(p), ErrMisaligned)
 	}
 	return (*T)(p), nil

@@ -107,7 +107,7 @@ func (s *rwSlot) reclaim(o uint64) bool {
 // ErrOwnerDead and the caller holds rw for writing (see the type
 // documentation); an error wrapping ErrNotRecoverable means the caller holds
 // nothing.
-func (rw *RWMutex) RLock() error { return rw.rlock(nil) }
+func (rw *RWMutex) RLock() error { return rw.rlock(context.Background()) }
 
 // RLockContext is RLock with a deadline or cancellation: if ctx is done
 // before rw could be locked it returns an error wrapping ctx.Err() and the
@@ -118,7 +118,7 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 	s := rw.slot()
 	if s == nil {
 		// No slot: read through the writer lock.
-		return rw.lockWriter(ctx, "rlock")
+		return rw.lockWriter(ctx, "rlock rwmutex")
 	}
 	// Announce the reader, then look for a writer; a writer takes w, then
 	// looks for readers. Both are sequentially consistent, so at least one
@@ -130,17 +130,12 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 	rw.readerLeft(s)
 	// Queue behind the writer on its Mutex, then announce ourselves while
 	// holding it, when no writer can be active.
-	var err error
-	if ctx == nil {
-		err = rw.w.Lock()
-	} else {
-		err = rw.w.LockContext(ctx)
-	}
+	err := rw.w.LockContext(ctx)
 	switch {
 	case errors.Is(err, ErrOwnerDead):
 		// The writer died: the caller now holds rw for writing and must
 		// repair, so it needs the readers gone too.
-		if derr := rw.drainReaders(nil, "rlock"); derr != nil {
+		if derr := rw.drainReaders(context.Background(), "rlock rwmutex"); derr != nil {
 			return errors.Join(err, derr)
 		}
 		return err
@@ -201,26 +196,21 @@ func (rw *RWMutex) wakeWriter() {
 // Lock locks rw for writing, waiting for the readers to leave. It returns
 // like Mutex.Lock: nil, an error wrapping ErrOwnerDead (the caller holds rw
 // and must repair and call Consistent), or one wrapping ErrNotRecoverable.
-func (rw *RWMutex) Lock() error { return rw.lockWriter(nil, "lock") }
+func (rw *RWMutex) Lock() error { return rw.lockWriter(context.Background(), "lock rwmutex") }
 
 // LockContext is Lock with a deadline or cancellation: if ctx is done first
 // it returns an error wrapping ctx.Err() and the caller holds nothing. (Once
 // the writer lock was taken with ErrOwnerDead, the wait for readers to leave
 // is no longer cancellable, as giving up would lose the repair.)
-func (rw *RWMutex) LockContext(ctx context.Context) error { return rw.lockWriter(ctx, "lock") }
+func (rw *RWMutex) LockContext(ctx context.Context) error { return rw.lockWriter(ctx, "lock rwmutex") }
 
 func (rw *RWMutex) lockWriter(ctx context.Context, op string) error {
-	var err error
-	if ctx == nil {
-		err = rw.w.Lock()
-	} else {
-		err = rw.w.LockContext(ctx)
-	}
+	err := rw.w.LockContext(ctx)
 	if err != nil && !errors.Is(err, ErrOwnerDead) {
 		return err
 	}
 	if err != nil {
-		ctx = nil
+		ctx = context.Background() // the repair must not be given up
 	}
 	if derr := rw.drainReaders(ctx, op); derr != nil {
 		if uerr := rw.w.Unlock(); uerr != nil {
@@ -260,8 +250,8 @@ func (rw *RWMutex) drainReaders(ctx context.Context, op string) error {
 		if rw.readers() == 0 { // after raising the flag: no wake-up is lost
 			return nil
 		}
-		if err := wt.err(op); err != nil {
-			return err
+		if err := wt.err(); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
 		}
 		now := nanotime()
 		if now-lastCheck >= int64(checkInterval) {
@@ -296,7 +286,7 @@ func (rw *RWMutex) dropDeadReaders() {
 // Unlock unlocks rw locked for writing; see Mutex.Unlock.
 func (rw *RWMutex) Unlock() error {
 	if err := rw.w.Unlock(); err != nil {
-		return fmt.Errorf("lock: rwmutex: %w", err)
+		return fmt.Errorf("unlock rwmutex: %w", err)
 	}
 	return nil
 }

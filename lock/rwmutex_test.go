@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/shmpar/shmpar/internal/proc"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,7 +28,7 @@ func init() {
 		a, b := (*uint64)(unsafePointer(mem, offCounter)), (*uint64)(unsafePointer(mem, offCounter+8))
 		writers, readers := memU32(mem, offAux), memU32(mem, offAux+4)
 		memU32(mem, offFlag).Add(1)
-		if err := childWaitFor("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
+		if err := testproc.Poll("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
 			return err
 		}
 		for i := range atoi(args[0]) {
@@ -55,7 +56,7 @@ func init() {
 		a, b := (*uint64)(unsafePointer(mem, offCounter)), (*uint64)(unsafePointer(mem, offCounter+8))
 		writers, readers, most := memU32(mem, offAux), memU32(mem, offAux+4), memU32(mem, offAux+8)
 		memU32(mem, offFlag).Add(1)
-		if err := childWaitFor("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
+		if err := testproc.Poll("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
 			return err
 		}
 		for i := range atoi(args[0]) {
@@ -107,10 +108,10 @@ func TestRWMutexProcesses(t *testing.T) {
 		startChild(t, s, "rwwriter", n), startChild(t, s, "rwwriter", n),
 		startChild(t, s, "rwreader", 4*n), startChild(t, s, "rwreader", 4*n),
 	}
-	waitFor(t, "children", func() bool { return s.u32(offFlag).Load() == uint32(len(kids)) })
+	testproc.WaitFor(t, "children", func() bool { return s.u32(offFlag).Load() == uint32(len(kids)) })
 	s.u32(offGo).Store(1)
 	for _, k := range kids {
-		k.wait(t)
+		k.WaitOK(t)
 	}
 	require.Equal(t, uint64(2*n), *s.plain(offCounter))
 	require.Equal(t, uint64(2*n), *s.plain(offCounter + 8))
@@ -163,10 +164,10 @@ func TestRWMutexReaderKilled(t *testing.T) {
 	rw, err := Place[RWMutex](s.mem, offPrim)
 	require.NoError(t, err)
 	k := startChild(t, s, "rwhold", "r")
-	waitFor(t, "reader", func() bool { return s.u32(offFlag).Load() == 1 })
+	testproc.WaitFor(t, "reader", func() bool { return s.u32(offFlag).Load() == 1 })
 	require.NoError(t, rw.RLock(), "readers share")
 	require.NoError(t, rw.RUnlock())
-	k.kill(t)
+	require.NoError(t, k.Kill())
 	start := time.Now()
 	// A dead reader's read lock is dropped; there is nothing to repair.
 	require.NoError(t, rw.LockContext(deadline(t, 10*time.Second)))
@@ -181,8 +182,8 @@ func TestRWMutexWriterKilled(t *testing.T) {
 			rw, err := Place[RWMutex](s.mem, offPrim)
 			require.NoError(t, err)
 			k := startChild(t, s, "rwhold", "w")
-			waitFor(t, "writer", func() bool { return s.u32(offFlag).Load() == 1 })
-			k.kill(t)
+			testproc.WaitFor(t, "writer", func() bool { return s.u32(offFlag).Load() == 1 })
+			require.NoError(t, k.Kill())
 			if reader {
 				err = rw.RLockContext(deadline(t, 10*time.Second))
 			} else {
@@ -208,10 +209,11 @@ func TestRWMutexWriterKeepsReadersOut(t *testing.T) {
 	// ...and a waiting writer keeps new readers out.
 	got := make(chan error, 1)
 	go func() { got <- rw.LockContext(deadline(t, 20*time.Second)) }()
-	waitFor(t, "writer", func() bool { return rw.w.Owner() != 0 })
+	testproc.WaitFor(t, "writer", func() bool { return rw.w.Owner() != 0 })
 	done := make(chan error, 1)
 	go func() { done <- rw.RLockContext(deadline(t, 30*time.Millisecond)) }()
 	require.ErrorIs(t, <-done, context.DeadlineExceeded)
+	waitAsleep(t, 1, rw.drainKey()) // the writer sleeps until the reader leaves
 	require.NoError(t, rw.RUnlock())
 	require.NoError(t, <-got)
 	require.NoError(t, rw.Unlock())
@@ -220,10 +222,10 @@ func TestRWMutexWriterKeepsReadersOut(t *testing.T) {
 func TestRWMutexSlots(t *testing.T) {
 	s := newShared(t)
 	k := startChild(t, s, "hold", "sleep") // a live process that is not us
-	waitFor(t, "child", func() bool { return s.u32(offFlag).Load() == 1 })
-	st, err := proc.StartTime(k.cmd.Process.Pid)
+	testproc.WaitFor(t, "child", func() bool { return s.u32(offFlag).Load() == 1 })
+	st, err := proc.StartTime(k.Pid())
 	require.NoError(t, err)
-	live := ownerWord(proc.ID{PID: k.cmd.Process.Pid, Start: st})
+	live := ownerWord(proc.ID{PID: k.Pid(), Start: st})
 
 	var rw RWMutex
 	for i := range rw.slots {

@@ -46,7 +46,7 @@ func (s *Semaphore) key() *uint32 { return lowHalf(unsafe.Pointer(&s.v)) }
 // shared.
 func (s *Semaphore) Init(count, max int) error {
 	if count < 0 || max < 0 || count > MaxSemaphoreCount || max > MaxSemaphoreCount || (max > 0 && count > max) {
-		return fmt.Errorf("lock: semaphore init with count %d and bound %d: %w", count, max, ErrInvalid)
+		return fmt.Errorf("init semaphore with count %d and bound %d: %w", count, max, ErrInvalid)
 	}
 	s.v.Store(uint64(max)<<32 | uint64(count))
 	return nil
@@ -59,7 +59,9 @@ func (s *Semaphore) Value() int { return int(uint32(s.v.Load()) &^ semWaiters) }
 func (s *Semaphore) Bound() int { return int(s.v.Load() >> 32) }
 
 // TryAcquire takes one unit if one is available, without waiting, and
-// reports whether it did.
+// reports whether it did. Unlike Mutex.TryLock it returns no error: a
+// Semaphore has no owner whose death it could report (see the package
+// documentation, Calls and errors).
 func (s *Semaphore) TryAcquire() bool {
 	for {
 		w := s.v.Load()
@@ -78,7 +80,7 @@ func (s *Semaphore) Acquire() error {
 	if s.TryAcquire() {
 		return nil
 	}
-	return s.acquireSlow(nil)
+	return s.acquireSlow(context.Background())
 }
 
 // AcquireContext is Acquire with a deadline or cancellation: if ctx is done
@@ -112,13 +114,13 @@ func (s *Semaphore) acquireSlow(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := wt.err("semaphore acquire"); err != nil {
+		if err := wt.err(); err != nil {
 			// We may have consumed a wake-up meant to hand over a unit that
 			// is now free again: pass it on.
 			if s.Value() > 0 {
 				_, _ = futex.Wake(s.key(), 1)
 			}
-			return err
+			return fmt.Errorf("acquire semaphore: %w", err)
 		}
 		if low&semWaiters == 0 {
 			if !s.v.CompareAndSwap(w, w|uint64(semWaiters)) {
@@ -126,7 +128,7 @@ func (s *Semaphore) acquireSlow(ctx context.Context) error {
 			}
 			low |= semWaiters
 		}
-		if err := wt.sleep("semaphore acquire", s.key(), low, checkInterval); err != nil {
+		if err := wt.sleep("acquire semaphore", s.key(), low, checkInterval); err != nil {
 			return err
 		}
 	}
@@ -140,7 +142,7 @@ func (s *Semaphore) Release() error { return s.ReleaseN(1) }
 // releasing nothing, when the count would exceed the bound.
 func (s *Semaphore) ReleaseN(n int) error {
 	if n < 0 || n > MaxSemaphoreCount {
-		return fmt.Errorf("lock: semaphore release of %d units: %w", n, ErrInvalid)
+		return fmt.Errorf("release %d units of semaphore: %w", n, ErrInvalid)
 	}
 	if n == 0 {
 		return nil
@@ -153,7 +155,7 @@ func (s *Semaphore) ReleaseN(n int) error {
 			bound = MaxSemaphoreCount
 		}
 		if count+n > bound {
-			return fmt.Errorf("lock: semaphore release of %d units at count %d would pass the bound %d: %w",
+			return fmt.Errorf("release %d units of semaphore at count %d: would pass the bound %d: %w",
 				n, count, bound, ErrOverflow)
 		}
 		// Clear the waiters flag: the waiters woken here set it again.

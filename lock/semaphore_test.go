@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -24,7 +25,7 @@ func init() {
 		holders, most, total := memU32(mem, offAux), memU32(mem, offAux+4), memU64(mem, offAux+8)
 		n := atoi(args[0])
 		memU32(mem, offFlag).Add(1)
-		if err := childWaitFor("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
+		if err := testproc.Poll("start", func() bool { return memU32(mem, offGo).Load() != 0 }); err != nil {
 			return err
 		}
 		for i := range n {
@@ -61,10 +62,10 @@ func TestSemaphoreProcesses(t *testing.T) {
 	for i := range kids {
 		kids[i] = startChild(t, s, "semchurn", n)
 	}
-	waitFor(t, "children", func() bool { return s.u32(offFlag).Load() == procs })
+	testproc.WaitFor(t, "children", func() bool { return s.u32(offFlag).Load() == procs })
 	s.u32(offGo).Store(1)
 	for _, k := range kids {
-		k.wait(t)
+		k.WaitOK(t)
 	}
 	most := s.u32(offAux + 4).Load()
 	t.Logf("most holders at once: %d of %d", most, units)
@@ -108,11 +109,9 @@ func TestSemaphoreTimeoutAndCancel(t *testing.T) {
 	var s Semaphore
 	require.ErrorIs(t, s.AcquireContext(deadline(t, 30*time.Millisecond)), context.DeadlineExceeded)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		cancel()
-	}()
+	check := cancelWhenAsleep(t, 1, s.key(), cancel)
 	require.ErrorIs(t, s.AcquireContext(ctx), context.Canceled)
+	check()
 	require.Equal(t, 0, s.Value())
 	require.NoError(t, s.Release())
 	require.NoError(t, s.AcquireContext(ctx), "an available unit is taken even with a done context")
@@ -126,8 +125,8 @@ func TestSemaphoreWakesSleepers(t *testing.T) {
 	for range waiters {
 		wg.Go(func() { errs <- s.AcquireContext(deadline(t, 20*time.Second)) })
 	}
-	waitFor(t, "a sleeper", func() bool { return uint32(s.v.Load())&semWaiters != 0 })
-	time.Sleep(10 * time.Millisecond) // let more of them fall asleep
+	waitAsleep(t, waiters, s.key())
+	require.NotZero(t, uint32(s.v.Load())&semWaiters, "sleepers raise the waiters flag")
 	require.NoError(t, s.ReleaseN(2))
 	require.NoError(t, s.ReleaseN(3))
 	wg.Wait()

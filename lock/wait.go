@@ -17,14 +17,12 @@ type waiter struct {
 	stop     func() bool
 }
 
-// arm prepares w for sleeping on addr under ctx (nil for none). When ctx is
-// cancelled every sleeper on addr is woken; they re-check and sleep again,
-// except the one whose context ended. disarm must be called afterwards.
+// arm prepares w for sleeping on addr under ctx (context.Background() for
+// no limit). When ctx is cancelled every sleeper on addr is woken; they
+// re-check and sleep again, except the one whose context ended. disarm must
+// be called afterwards.
 func (w *waiter) arm(ctx context.Context, addr *uint32) {
 	w.ctx = ctx
-	if ctx == nil {
-		return
-	}
 	if d, ok := ctx.Deadline(); ok {
 		w.deadline = nanotime() + int64(time.Until(d))
 		if w.deadline == 0 {
@@ -42,16 +40,9 @@ func (w *waiter) disarm() {
 	}
 }
 
-// err returns the context's error, wrapped with op, once it is done.
-func (w *waiter) err(op string) error {
-	if w.ctx == nil {
-		return nil
-	}
-	if err := w.ctx.Err(); err != nil {
-		return fmt.Errorf("lock: %s: %w", op, err)
-	}
-	return nil
-}
+// err returns the context's error once it is done; the caller adds what it
+// was doing.
+func (w *waiter) err() error { return w.ctx.Err() }
 
 // sleep waits on addr while it holds val, for at most limit and at most
 // until the context's deadline. Wake-ups, timeouts and signals all return
@@ -65,7 +56,7 @@ func (w *waiter) sleep(op string, addr *uint32, val uint32, limit time.Duration)
 		}
 	}
 	if err := futex.Wait(addr, val, limit); err != nil && err != futex.ErrTimeout {
-		return fmt.Errorf("lock: %s: futex wait: %w", op, err)
+		return fmt.Errorf("%s: futex wait: %w", op, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/queue"
 	"github.com/shmpar/shmpar/shm"
 )
@@ -62,7 +63,7 @@ func benchQueue(b *testing.B, producers, consumers, size int) {
 	}
 
 	n := b.N
-	var ps []*proc
+	var ps []*testproc.Child
 	start := func(role string, id, count int) {
 		ps = append(ps, startChild(b, role, "DIR="+dir, "NAME=q", "CTL=ctl",
 			fmt.Sprint("ID=", id), fmt.Sprint("N=", count), fmt.Sprint("SIZE=", size)))
@@ -73,18 +74,14 @@ func benchQueue(b *testing.B, producers, consumers, size int) {
 	for i := range producers {
 		start("bench-put", i, n/producers+btoi(i < n%producers))
 	}
-	deadline := time.Now().Add(childTimeout)
-	for atomic.LoadInt64(&ctl[ctlReady]) < int64(producers+consumers) {
-		if time.Now().After(deadline) {
-			b.Fatalf("children not ready\n%s", ps[0].output())
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+	testproc.WaitFor(b, "the children to be ready", func() bool {
+		return atomic.LoadInt64(&ctl[ctlReady]) == int64(producers+consumers)
+	})
 	b.ResetTimer()
 	t0 := time.Now()
 	atomic.StoreInt64(&ctl[ctlGo], 1)
 	for _, p := range ps {
-		p.wait(b)
+		p.WaitOK(b)
 	}
 	b.StopTimer()
 	var end int64
@@ -178,7 +175,7 @@ func BenchmarkPipeRoundTrip(b *testing.B) {
 	if err := a.CloseWrite(); err != nil {
 		b.Fatal(err)
 	}
-	p.wait(b)
+	p.WaitOK(b)
 }
 
 // BenchmarkQueueGoroutines is the in-process baseline: one producer and one

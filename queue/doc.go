@@ -127,4 +127,19 @@
 //     codec.
 //   - Linux only. Elsewhere the package compiles, but creating or opening a
 //     queue returns errors.ErrUnsupported.
+//
+// # Errors
+//
+// Every error wraps one of the sentinels (ErrClosed, ErrFull, ErrEmpty, ...;
+// test with errors.Is) and says the operation and the queue or pipe end:
+// "put to queue jobs: queue full: context deadline exceeded", "receive on
+// anonymous pipe end 1: queue closed". Errors of shm (a missing or foreign
+// file) come as shm words them, naming the file.
+//
+// # Imports
+//
+// queue imports shm (its rings live in segments), lock (the producer and
+// consumer mutexes) and internal/futex, besides the standard library; it
+// must not import array, value or engine. engine/pool builds its task and
+// result queues on it.
 package queue

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/shmpar/shmpar/shm"
@@ -12,7 +13,7 @@ import (
 // valid only while the encoding process keeps the queue open.
 func (q *Queue) GobEncode() ([]byte, error) {
 	if q == nil || q.h.seg == nil || q.h.closing.Load() {
-		return nil, fmt.Errorf("queue: encode of a nil or closed Queue")
+		return nil, errors.New("encode queue: nil or closed")
 	}
 	return shm.RefOf(q.h.seg).MarshalBinary()
 }
@@ -26,11 +27,11 @@ func (q *Queue) GobEncode() ([]byte, error) {
 func (q *Queue) GobDecode(b []byte) error {
 	seg, err := attachRef(b)
 	if err != nil {
-		return fmt.Errorf("queue: decode: %w", err)
+		return fmt.Errorf("decode queue: %w", err)
 	}
 	d, err := newQueue(seg, true)
 	if err != nil {
-		return fmt.Errorf("queue: decode: %w", err)
+		return fmt.Errorf("decode queue: %w", err)
 	}
 	q.h.seg, q.h.unmap, q.h.words = d.h.seg, nil, d.h.words
 	q.r.init(d.r.c, d.r.data, &q.h)
@@ -55,7 +56,7 @@ func attachRef(b []byte) (*shm.Segment, error) {
 // encode the end the other process should use.
 func (c *Conn) GobEncode() ([]byte, error) {
 	if c == nil || c.h.seg == nil || c.h.closing.Load() {
-		return nil, fmt.Errorf("queue: encode of a nil or closed Conn")
+		return nil, errors.New("encode pipe end: nil or closed")
 	}
 	ref, err := shm.RefOf(c.h.seg).MarshalBinary()
 	if err != nil {
@@ -69,15 +70,15 @@ func (c *Conn) GobEncode() ([]byte, error) {
 // ErrNotQueue for anything but a pipe end.
 func (c *Conn) GobDecode(b []byte) error {
 	if len(b) < 1 || (b[0] != '0' && b[0] != '1') {
-		return fmt.Errorf("queue: decode pipe end: %w: not an encoded Conn", ErrNotQueue)
+		return fmt.Errorf("decode pipe end: %w: not an encoded Conn", ErrNotQueue)
 	}
 	seg, err := attachRef(b[1:])
 	if err != nil {
-		return fmt.Errorf("queue: decode pipe end: %w", err)
+		return fmt.Errorf("decode pipe end: %w", err)
 	}
 	d, err := newConn(seg, int(b[0]-'0'), nil)
 	if err != nil {
-		return fmt.Errorf("queue: decode pipe end: %w", err)
+		return fmt.Errorf("decode pipe end: %w", err)
 	}
 	c.h.seg, c.h.unmap, c.h.words, c.end = d.h.seg, nil, d.h.words, d.end
 	c.tx.init(d.tx.c, d.tx.data, &c.h)
@@ -89,7 +90,7 @@ func (c *Conn) GobDecode(b []byte) error {
 // codec is not encoded: the decoded Typed uses GobCodec.
 func (t *Typed[T]) GobEncode() ([]byte, error) {
 	if t == nil || t.q == nil {
-		return nil, fmt.Errorf("queue: encode of a nil Typed queue")
+		return nil, errors.New("encode typed queue: nil")
 	}
 	return t.q.GobEncode()
 }
@@ -109,7 +110,7 @@ func (t *Typed[T]) GobDecode(b []byte) error {
 // codec is not encoded: the decoded TypedConn uses GobCodec.
 func (t *TypedConn[T]) GobEncode() ([]byte, error) {
 	if t == nil || t.c == nil {
-		return nil, fmt.Errorf("queue: encode of a nil TypedConn")
+		return nil, errors.New("encode typed pipe end: nil")
 	}
 	return t.c.GobEncode()
 }

@@ -1,7 +1,6 @@
 package queue_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -11,32 +10,25 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/queue"
 	"github.com/shmpar/shmpar/shm"
 )
 
-// TestMain lets the test binary play another process: with SHMPAR_TEST_CHILD
-// set it runs that role instead of the tests.
+// TestMain lets the test binary play another process (see testproc). The
+// queues decoded from gob stay in shm's Attach cache until their files are
+// gone; they are released before the leak check.
 func TestMain(m *testing.M) {
-	if role := os.Getenv("SHMPAR_TEST_CHILD"); role != "" {
-		if err := child(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	testproc.Main(m, child, testproc.AfterRun(func() { shm.ReleaseUnlinked() }))
 }
 
-// childTimeout bounds every child's work and every wait for a child.
+// childTimeout bounds every child's work.
 const childTimeout = 50 * time.Second
 
 func env(key string) string { return os.Getenv("SHMPAR_TEST_" + key) }
@@ -326,113 +318,47 @@ type item struct {
 	N    int
 }
 
-// proc is a running child process.
-type proc struct {
-	cmd   *exec.Cmd
-	lines chan string // stdout, line by line; closed at EOF
-	mu    sync.Mutex
-	out   strings.Builder // stdout and stderr, for failure messages
-	done  chan error
+// startChild starts the test binary in role with SHMPAR_TEST_<key>=value
+// pairs from env; testproc kills and reaps it when the test ends.
+func startChild(t testing.TB, role string, env ...string) *testproc.Child {
+	t.Helper()
+	vars := make([]string, len(env))
+	for i, kv := range env {
+		vars[i] = "SHMPAR_TEST_" + kv
+	}
+	return testproc.Spawn(t, role, testproc.Env(vars...))
 }
 
-// startChild starts the test binary in role with SHMPAR_TEST_<key>=value
-// pairs from env, and kills it when the test ends.
-func startChild(t testing.TB, role string, env ...string) *proc {
+// waitAsleep waits until a goroutine of this process sleeps on the futex
+// word w of a queue, failing the test if none does.
+func waitAsleep(t testing.TB, w *uint32) {
 	t.Helper()
-	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	// The race detector sleeps 1 s at exit unless told otherwise.
-	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	cmd.Env = append(os.Environ(), "SHMPAR_TEST_CHILD="+role, "GORACE="+gorace)
-	for _, kv := range env {
-		cmd.Env = append(cmd.Env, "SHMPAR_TEST_"+kv)
-	}
-	p := &proc{cmd: cmd, lines: make(chan string, 1024), done: make(chan error, 1)}
-	stdout, err := cmd.StdoutPipe()
+	testproc.WaitAsleep(t, 1, os.Getpid(), uintptr(unsafe.Pointer(w)))
+}
+
+// waitChildAsleep waits until child p sleeps on the futex word w of queue q
+// (w as this process maps it; the child maps q's file elsewhere).
+func waitChildAsleep(t testing.TB, p *testproc.Child, q *queue.Queue, w *uint32) {
+	t.Helper()
+	self, err := testproc.MappedAt(os.Getpid(), q.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = writerFunc(func(b []byte) (int, error) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.out.Write(b)
+	var base uintptr
+	testproc.WaitFor(t, "the child to map the queue", func() bool {
+		base, err = testproc.MappedAt(p.Pid(), q.Path())
+		return err == nil
 	})
-	if err := cmd.Start(); err != nil {
+	testproc.WaitAsleep(t, 1, p.Pid(), base+(uintptr(unsafe.Pointer(w))-self))
+}
+
+// kill kills the child with SIGKILL and reaps it.
+func kill(t testing.TB, p *testproc.Child) {
+	t.Helper()
+	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-	})
-	return p
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// wait waits (bounded) for the child to exit and fails the test unless it
-// exited with status 0. It returns the child's output.
-func (p *proc) wait(t testing.TB) string {
-	t.Helper()
-	if err := p.waitErr(); err != nil {
-		t.Fatalf("child %s: %v\n%s", p.cmd.Env[len(os.Environ())], err, p.output())
-	}
-	return p.output()
-}
-
-func (p *proc) waitErr() error {
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return err
-	case <-time.After(childTimeout + 5*time.Second):
-		_ = p.cmd.Process.Kill()
-		return fmt.Errorf("timed out")
-	}
-}
-
-// expect waits (bounded) for the child to print the line want.
-func (p *proc) expect(t testing.TB, want string) {
-	t.Helper()
-	timeout := time.After(childTimeout)
-	for {
-		select {
-		case line, ok := <-p.lines:
-			if !ok {
-				t.Fatalf("child exited before printing %q: %v\n%s", want, p.waitErr(), p.output())
-			}
-			if line == want {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("child did not print %q\n%s", want, p.output())
-		}
-	}
-}
-
-// kill kills the child with SIGKILL and waits for it.
-func (p *proc) kill(t testing.TB) {
-	t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.waitErr()
+	_, _ = p.Wait()
 }
 
 func encodeGob(t testing.TB, v any) string {

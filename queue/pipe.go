@@ -34,16 +34,16 @@ type Conn struct {
 func NewPipe(name string, capacity int, opts ...shm.Option) (*Conn, *Conn, error) {
 	meta, err := ringMeta(capacity, 2)
 	if err != nil {
-		return nil, nil, fmt.Errorf("queue: create pipe %s: %w", name, err)
+		return nil, nil, fmt.Errorf("create pipe %s: %w", name, err)
 	}
 	seg, err := shm.Create(name, meta, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("queue: create pipe: %w", err)
+		return nil, nil, err // names the operation and the file
 	}
 	a, b, err := pipeEnds(seg)
 	if err != nil {
 		_ = seg.Unlink()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("create pipe %s: %w", name, err)
 	}
 	return a, b, nil
 }
@@ -54,13 +54,17 @@ func NewPipe(name string, capacity int, opts ...shm.Option) (*Conn, *Conn, error
 func NewPipeAnon(capacity int) (*Conn, *Conn, error) {
 	meta, err := ringMeta(capacity, 2)
 	if err != nil {
-		return nil, nil, fmt.Errorf("queue: create anonymous pipe: %w", err)
+		return nil, nil, fmt.Errorf("create anonymous pipe: %w", err)
 	}
 	seg, err := shm.CreateAnon("pipe", meta)
 	if err != nil {
-		return nil, nil, fmt.Errorf("queue: create anonymous pipe: %w", err)
+		return nil, nil, err // names the operation
 	}
-	return pipeEnds(seg)
+	a, b, err := pipeEnds(seg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create anonymous pipe: %w", err)
+	}
+	return a, b, nil
 }
 
 // pipeEnds returns the two ends over seg. They share the mapping, which
@@ -92,16 +96,16 @@ func pipeEnds(seg *shm.Segment) (*Conn, *Conn, error) {
 // error wrapping ErrNotQueue if the segment is not a pipe.
 func OpenPipe(name string, end int, opts ...shm.Option) (*Conn, error) {
 	if end != 0 && end != 1 {
-		return nil, fmt.Errorf("queue: open pipe %s: %w: end %d (want 0 or 1)", name, ErrNotQueue, end)
+		return nil, fmt.Errorf("open pipe %s: %w: end %d (want 0 or 1)", name, ErrNotQueue, end)
 	}
 	seg, err := shm.Open(name, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("queue: open pipe: %w", err)
+		return nil, err // names the operation and the file
 	}
 	c, err := newConn(seg, end, seg.Close)
 	if err != nil {
 		seg.Close()
-		return nil, err
+		return nil, fmt.Errorf("open pipe %s: %w", name, err)
 	}
 	return c, nil
 }
@@ -111,12 +115,12 @@ func OpenPipe(name string, end int, opts ...shm.Option) (*Conn, error) {
 func newConn(seg *shm.Segment, end int, unmap func() error) (*Conn, error) {
 	size, err := checkRings(seg, 2)
 	if err != nil {
-		return nil, fmt.Errorf("queue: open pipe %s: %w", seg.Name(), err)
+		return nil, err
 	}
 	var ctls [2]*ctl
 	for i := range ctls {
 		if ctls[i], err = ctlAt(seg.Locks(), i); err != nil {
-			return nil, fmt.Errorf("queue: open pipe %s: %w", seg.Name(), err)
+			return nil, err
 		}
 	}
 	data := seg.Data()
@@ -129,12 +133,14 @@ func newConn(seg *shm.Segment, end int, unmap func() error) (*Conn, error) {
 	return c, nil
 }
 
+// wrap adds the operation and the end to an error: "send on pipe p end 0:
+// ...", "receive on anonymous pipe end 1: ...".
 func (c *Conn) wrap(op string, err error) error {
-	name := "<nil>"
-	if c != nil && c.h.seg != nil {
-		name = c.h.seg.Name()
+	var seg *shm.Segment
+	if c != nil {
+		seg = c.h.seg
 	}
-	return fmt.Errorf("queue: pipe %s end %d: %s: %w", name, c.end, op, err)
+	return fmt.Errorf("%s %s end %d: %w", op, describe(seg, "pipe"), c.end, err)
 }
 
 // Send sends a copy of msg to the other end, waiting while its direction's
@@ -142,11 +148,11 @@ func (c *Conn) wrap(op string, err error) error {
 // ErrClosed after this end's CloseWrite, ErrTooLarge).
 func (c *Conn) Send(ctx context.Context, msg []byte) error {
 	if err := c.h.acquire(); err != nil {
-		return c.wrap("send", err)
+		return c.wrap("send on", err)
 	}
 	defer c.h.release()
 	if err := c.tx.put(ctx, msg, true); err != nil {
-		return c.wrap("send", err)
+		return c.wrap("send on", err)
 	}
 	return nil
 }
@@ -154,11 +160,11 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 // TrySend is Send without waiting: ErrFull when there is no room now.
 func (c *Conn) TrySend(msg []byte) error {
 	if err := c.h.acquire(); err != nil {
-		return c.wrap("send", err)
+		return c.wrap("send on", err)
 	}
 	defer c.h.release()
 	if err := c.tx.put(context.Background(), msg, false); err != nil {
-		return c.wrap("send", err)
+		return c.wrap("send on", err)
 	}
 	return nil
 }
@@ -169,12 +175,12 @@ func (c *Conn) TrySend(msg []byte) error {
 // before it was received, it returns an error wrapping ErrClosed.
 func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
 	if err := c.h.acquire(); err != nil {
-		return nil, c.wrap("recv", err)
+		return nil, c.wrap("receive on", err)
 	}
 	defer c.h.release()
 	msg, err := c.rx.get(ctx, nil, true, true)
 	if err != nil {
-		return nil, c.wrap("recv", err)
+		return nil, c.wrap("receive on", err)
 	}
 	return msg, nil
 }
@@ -184,12 +190,12 @@ func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
 // unchanged.
 func (c *Conn) RecvAppend(ctx context.Context, dst []byte) ([]byte, error) {
 	if err := c.h.acquire(); err != nil {
-		return dst, c.wrap("recv", err)
+		return dst, c.wrap("receive on", err)
 	}
 	defer c.h.release()
 	out, err := c.rx.get(ctx, dst, true, false)
 	if err != nil {
-		return dst, c.wrap("recv", err)
+		return dst, c.wrap("receive on", err)
 	}
 	return out, nil
 }
@@ -198,12 +204,12 @@ func (c *Conn) RecvAppend(ctx context.Context, dst []byte) ([]byte, error) {
 // (ErrClosed when, besides, the other end closed its direction).
 func (c *Conn) TryRecv() ([]byte, error) {
 	if err := c.h.acquire(); err != nil {
-		return nil, c.wrap("recv", err)
+		return nil, c.wrap("receive on", err)
 	}
 	defer c.h.release()
 	msg, err := c.rx.get(context.Background(), nil, false, true)
 	if err != nil {
-		return nil, c.wrap("recv", err)
+		return nil, c.wrap("receive on", err)
 	}
 	return msg, nil
 }
@@ -224,11 +230,11 @@ func (c *Conn) Buffered() int {
 // like TCP's). Closing twice does nothing.
 func (c *Conn) CloseWrite() error {
 	if err := c.h.acquire(); err != nil {
-		return c.wrap("close", err)
+		return c.wrap("close the sending side of", err)
 	}
 	defer c.h.release()
 	if err := c.tx.closeWrite(); err != nil {
-		return c.wrap("close", err)
+		return c.wrap("close the sending side of", err)
 	}
 	return nil
 }
@@ -237,7 +243,7 @@ func (c *Conn) CloseWrite() error {
 // pipe and the other end are untouched. It is idempotent.
 func (c *Conn) Close() error {
 	if err := c.h.close(); err != nil {
-		return c.wrap("close", err)
+		return c.wrap("close handle of", err)
 	}
 	return nil
 }
@@ -249,7 +255,7 @@ func (c *Conn) Unlink() error {
 		return c.wrap("unlink", errHandleClosed)
 	}
 	if err := c.h.seg.Unlink(); err != nil {
-		return c.wrap("unlink", err)
+		return err // names the operation and the file
 	}
 	return nil
 }

@@ -102,7 +102,7 @@ func TestPipeCrossProcess(t *testing.T) {
 	require.NoError(t, a.CloseWrite())
 	_, err = a.Recv(ctx)
 	require.ErrorIs(t, err, queue.ErrClosed, "the child closes its direction when ours closes")
-	p.wait(t)
+	p.WaitOK(t)
 }
 
 // TestPipeWindowed keeps several messages in flight each way.

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/queue"
 	"github.com/shmpar/shmpar/shm"
 )
@@ -47,7 +47,7 @@ func TestProcesses4x4(t *testing.T) {
 	q, dir := newQueue(t, 16<<10)
 	counts := newCounts(t, dir, producers, n, consumers)
 
-	var cs, ps []*proc
+	var cs, ps []*testproc.Child
 	for i := range consumers {
 		cs = append(cs, startChild(t, "consumer", streamEnv(dir, i, producers, n)...))
 	}
@@ -55,12 +55,12 @@ func TestProcesses4x4(t *testing.T) {
 		ps = append(ps, startChild(t, "producer", streamEnv(dir, i, producers, n)...))
 	}
 	for _, p := range ps {
-		p.wait(t)
+		p.WaitOK(t)
 	}
 	require.NoError(t, q.CloseWrite())
 	total := 0
 	for _, c := range cs {
-		out := c.wait(t)
+		out := c.WaitOK(t)
 		var got int
 		_, err := fmt.Sscanf(out, "got %d", &got)
 		require.NoError(t, err, out)
@@ -86,7 +86,7 @@ func TestConsumerKilled(t *testing.T) {
 	q, dir := newQueue(t, 4<<10)
 	counts := newCounts(t, dir, producers, n, consumers)
 
-	var cs, ps []*proc
+	var cs, ps []*testproc.Child
 	for i := range consumers {
 		cs = append(cs, startChild(t, "consumer", streamEnv(dir, i, producers, n)...))
 	}
@@ -101,23 +101,17 @@ func TestConsumerKilled(t *testing.T) {
 		}
 		return sum
 	}
-	deadline := time.Now().Add(childTimeout)
-	for progress() < producers*n/4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no progress\n%s", cs[0].output())
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-	cs[0].kill(t)
+	testproc.WaitFor(t, "a quarter of the messages to go through", func() bool { return progress() >= producers*n/4 })
+	kill(t, cs[0])
 	killedAt := progress()
 	t.Logf("killed consumer 0 after %d of %d messages (%d its own)", killedAt, producers*n, atomic.LoadUint32(&counts[producers*n]))
 
 	for _, p := range ps {
-		p.wait(t)
+		p.WaitOK(t)
 	}
 	require.NoError(t, q.CloseWrite())
 	for _, c := range cs[1:] {
-		c.wait(t)
+		c.WaitOK(t)
 	}
 	missing := 0
 	for i, c := range counts[:producers*n] {
@@ -144,7 +138,7 @@ func TestProducerKilled(t *testing.T) {
 	for round := range 3 {
 		q, dir := newQueue(t, 16<<10)
 		p := startChild(t, "putloop", "DIR="+dir, "NAME=q")
-		p.expect(t, "ready")
+		p.Expect(t, "ready")
 		ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
 		want := 0
 		var buf []byte
@@ -158,7 +152,7 @@ func TestProducerKilled(t *testing.T) {
 			want++
 			buf = msg
 		}
-		p.kill(t)
+		kill(t, p)
 		for {
 			msg, err := q.TryGet()
 			if errors.Is(err, queue.ErrEmpty) {
@@ -214,8 +208,8 @@ func TestKilledAt(t *testing.T) {
 			require.NoError(t, q.Put(ctx, []byte("m2")))
 			p := startChild(t, "hook", "DIR="+dir, "NAME=q", "POINT="+tc.point, "OP="+tc.op,
 				"MSG=victim"+strings.Repeat("!", 300))
-			p.expect(t, "hooked")
-			p.kill(t)
+			p.Expect(t, "hooked")
+			kill(t, p)
 			require.NoError(t, q.Put(ctx, []byte("after")))
 			want := tc.want
 			if tc.point == "put:published" {
@@ -235,11 +229,11 @@ func TestKilledAt(t *testing.T) {
 func TestCrossProcessWake(t *testing.T) {
 	q, dir := newQueue(t, 1024)
 	p := startChild(t, "getone", "DIR="+dir, "NAME=q")
-	p.expect(t, "ready")
-	time.Sleep(20 * time.Millisecond) // likely asleep by now; correct either way
+	p.Expect(t, "ready")
+	waitChildAsleep(t, p, q, queue.NotEmptyWord(q))
 	require.NoError(t, q.Put(context.Background(), []byte("hello")))
-	p.expect(t, "got hello")
-	p.wait(t)
+	p.Expect(t, "got hello")
+	p.WaitOK(t)
 }
 
 // TestCrossProcessFull blocks a Put in another process on a full ring: it
@@ -252,18 +246,18 @@ func TestCrossProcessFull(t *testing.T) {
 		require.NoError(t, q.Put(ctx, []byte{'0' + byte(i)}))
 	}
 	p := startChild(t, "putone", "DIR="+dir, "NAME=q", "MSG=x", "TIMEOUT=30ms")
-	p.expect(t, "full timeout")
-	p.wait(t)
+	p.Expect(t, "full timeout")
+	p.WaitOK(t)
 	require.Equal(t, 4, q.Len())
 
 	p = startChild(t, "putone", "DIR="+dir, "NAME=q", "MSG=4")
-	p.expect(t, "ready")
-	time.Sleep(20 * time.Millisecond) // likely asleep by now; correct either way
+	p.Expect(t, "ready")
+	waitChildAsleep(t, p, q, queue.NotFullWord(q))
 	msg, err := q.Get(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "0", string(msg))
-	p.expect(t, "put done")
-	p.wait(t)
+	p.Expect(t, "put done")
+	p.WaitOK(t)
 	for _, want := range []string{"1", "2", "3", "4"} {
 		msg, err := q.Get(ctx)
 		require.NoError(t, err)
@@ -274,11 +268,11 @@ func TestCrossProcessFull(t *testing.T) {
 		require.NoError(t, q.Put(ctx, []byte{'a' + byte(i)}))
 	}
 	p = startChild(t, "putone", "DIR="+dir, "NAME=q", "MSG=z")
-	p.expect(t, "ready")
-	time.Sleep(20 * time.Millisecond)
+	p.Expect(t, "ready")
+	waitChildAsleep(t, p, q, queue.NotFullWord(q))
 	require.NoError(t, q.CloseWrite())
-	p.expect(t, "closed")
-	p.wait(t)
+	p.Expect(t, "closed")
+	p.WaitOK(t)
 	require.Equal(t, 4, q.Len())
 }
 
@@ -287,11 +281,11 @@ func TestCrossProcessFull(t *testing.T) {
 func TestCrossProcessCloseWakes(t *testing.T) {
 	q, dir := newQueue(t, 1024)
 	p := startChild(t, "getone", "DIR="+dir, "NAME=q")
-	p.expect(t, "ready")
-	time.Sleep(20 * time.Millisecond)
+	p.Expect(t, "ready")
+	waitChildAsleep(t, p, q, queue.NotEmptyWord(q))
 	require.NoError(t, q.CloseWrite())
-	p.expect(t, "closed")
-	p.wait(t)
+	p.Expect(t, "closed")
+	p.WaitOK(t)
 }
 
 // TestGobCrossProcess passes an anonymous queue to another process inside
@@ -306,5 +300,5 @@ func TestGobCrossProcess(t *testing.T) {
 		require.NoError(t, q.Put(context.Background(), []byte(m)))
 	}
 	require.NoError(t, q.CloseWrite())
-	require.Equal(t, "one\ntwo\nthree\n", p.wait(t))
+	require.Equal(t, "one\ntwo\nthree\n", p.WaitOK(t))
 }

@@ -128,17 +128,17 @@ type Queue struct {
 func Create(name string, capacity int, opts ...shm.Option) (*Queue, error) {
 	meta, err := ringMeta(capacity, 1)
 	if err != nil {
-		return nil, fmt.Errorf("queue: create %s: %w", name, err)
+		return nil, fmt.Errorf("create queue %s: %w", name, err)
 	}
 	seg, err := shm.Create(name, meta, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("queue: create: %w", err)
+		return nil, err // names the operation and the file
 	}
 	q, err := newQueue(seg, false)
 	if err != nil {
 		seg.Close()
 		_ = seg.Unlink()
-		return nil, err
+		return nil, fmt.Errorf("create queue %s: %w", name, err)
 	}
 	return q, nil
 }
@@ -150,16 +150,16 @@ func Create(name string, capacity int, opts ...shm.Option) (*Queue, error) {
 func CreateAnon(capacity int) (*Queue, error) {
 	meta, err := ringMeta(capacity, 1)
 	if err != nil {
-		return nil, fmt.Errorf("queue: create anonymous: %w", err)
+		return nil, fmt.Errorf("create anonymous queue: %w", err)
 	}
 	seg, err := shm.CreateAnon("queue", meta)
 	if err != nil {
-		return nil, fmt.Errorf("queue: create anonymous: %w", err)
+		return nil, err // names the operation
 	}
 	q, err := newQueue(seg, false)
 	if err != nil {
 		seg.Close()
-		return nil, err
+		return nil, fmt.Errorf("create anonymous queue: %w", err)
 	}
 	return q, nil
 }
@@ -170,12 +170,12 @@ func CreateAnon(capacity int) (*Queue, error) {
 func Open(name string, opts ...shm.Option) (*Queue, error) {
 	seg, err := shm.Open(name, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("queue: open: %w", err)
+		return nil, err // names the operation and the file
 	}
 	q, err := newQueue(seg, false)
 	if err != nil {
 		seg.Close()
-		return nil, err
+		return nil, fmt.Errorf("open queue %s: %w", name, err)
 	}
 	return q, nil
 }
@@ -233,11 +233,11 @@ func checkRings(seg *shm.Segment, rings int) (int, error) {
 func newQueue(seg *shm.Segment, attached bool) (*Queue, error) {
 	size, err := checkRings(seg, 1)
 	if err != nil {
-		return nil, fmt.Errorf("queue: open %s: %w", seg.Name(), err)
+		return nil, err
 	}
 	c, err := ctlAt(seg.Locks(), 0)
 	if err != nil {
-		return nil, fmt.Errorf("queue: open %s: %w", seg.Name(), err)
+		return nil, err
 	}
 	q := &Queue{}
 	q.h.seg = seg
@@ -249,13 +249,25 @@ func newQueue(seg *shm.Segment, attached bool) (*Queue, error) {
 	return q, nil
 }
 
-// wrap adds the queue name and operation to an error.
+// wrap adds the operation and the queue to an error: "put to queue jobs: ...".
 func (q *Queue) wrap(op string, err error) error {
-	name := "<nil>"
-	if q != nil && q.h.seg != nil {
-		name = q.h.seg.Name()
+	var seg *shm.Segment
+	if q != nil {
+		seg = q.h.seg
 	}
-	return fmt.Errorf("queue: %s: %s: %w", name, op, err)
+	return fmt.Errorf("%s %s: %w", op, describe(seg, "queue"), err)
+}
+
+// describe names a queue or pipe for an error message: "queue jobs",
+// "anonymous pipe", "unopened queue".
+func describe(seg *shm.Segment, kind string) string {
+	switch {
+	case seg == nil:
+		return "unopened " + kind
+	case seg.Anonymous():
+		return "anonymous " + kind
+	}
+	return kind + " " + seg.Name()
 }
 
 // Put appends a copy of msg to the queue, waiting while the ring is full.
@@ -267,11 +279,11 @@ func (q *Queue) wrap(op string, err error) error {
 // wrapping ErrTooLarge, at once, for a message the ring can never hold.
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
 	if err := q.h.acquire(); err != nil {
-		return q.wrap("put", err)
+		return q.wrap("put to", err)
 	}
 	defer q.h.release()
 	if err := q.r.put(ctx, msg, true); err != nil {
-		return q.wrap("put", err)
+		return q.wrap("put to", err)
 	}
 	return nil
 }
@@ -280,11 +292,11 @@ func (q *Queue) Put(ctx context.Context, msg []byte) error {
 // returns an error wrapping ErrFull.
 func (q *Queue) TryPut(msg []byte) error {
 	if err := q.h.acquire(); err != nil {
-		return q.wrap("put", err)
+		return q.wrap("put to", err)
 	}
 	defer q.h.release()
 	if err := q.r.put(context.Background(), msg, false); err != nil {
-		return q.wrap("put", err)
+		return q.wrap("put to", err)
 	}
 	return nil
 }
@@ -297,12 +309,12 @@ func (q *Queue) TryPut(msg []byte) error {
 // error wrapping ErrClosed.
 func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 	if err := q.h.acquire(); err != nil {
-		return nil, q.wrap("get", err)
+		return nil, q.wrap("get from", err)
 	}
 	defer q.h.release()
 	msg, err := q.r.get(ctx, nil, true, true)
 	if err != nil {
-		return nil, q.wrap("get", err)
+		return nil, q.wrap("get from", err)
 	}
 	return msg, nil
 }
@@ -312,12 +324,12 @@ func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 // nothing. On error it returns dst unchanged.
 func (q *Queue) GetAppend(ctx context.Context, dst []byte) ([]byte, error) {
 	if err := q.h.acquire(); err != nil {
-		return dst, q.wrap("get", err)
+		return dst, q.wrap("get from", err)
 	}
 	defer q.h.release()
 	out, err := q.r.get(ctx, dst, true, false)
 	if err != nil {
-		return dst, q.wrap("get", err)
+		return dst, q.wrap("get from", err)
 	}
 	return out, nil
 }
@@ -326,12 +338,12 @@ func (q *Queue) GetAppend(ctx context.Context, dst []byte) ([]byte, error) {
 // error wrapping ErrEmpty (or ErrClosed, if it is also closed).
 func (q *Queue) TryGet() ([]byte, error) {
 	if err := q.h.acquire(); err != nil {
-		return nil, q.wrap("get", err)
+		return nil, q.wrap("get from", err)
 	}
 	defer q.h.release()
 	msg, err := q.r.get(context.Background(), nil, false, true)
 	if err != nil {
-		return nil, q.wrap("get", err)
+		return nil, q.wrap("get from", err)
 	}
 	return msg, nil
 }
@@ -390,7 +402,7 @@ func (q *Queue) Closed() bool {
 // will come. Close is idempotent.
 func (q *Queue) Close() error {
 	if err := q.h.close(); err != nil {
-		return q.wrap("close", err)
+		return q.wrap("close handle of", err)
 	}
 	return nil
 }
@@ -402,7 +414,7 @@ func (q *Queue) Unlink() error {
 		return q.wrap("unlink", errHandleClosed)
 	}
 	if err := q.h.seg.Unlink(); err != nil {
-		return q.wrap("unlink", err)
+		return err // names the operation and the file
 	}
 	return nil
 }

@@ -6,14 +6,17 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/array"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/queue"
 	"github.com/shmpar/shmpar/shm"
 )
@@ -148,7 +151,7 @@ func TestBlockingFull(t *testing.T) {
 	// A blocked Put completes once a Get makes room.
 	putErr := make(chan error, 1)
 	go func() { putErr <- q.Put(context.Background(), []byte{4}) }()
-	time.Sleep(20 * time.Millisecond) // let it block (not required for correctness)
+	waitAsleep(t, queue.NotFullWord(q))
 	msg, err := q.Get(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, []byte{0}, msg)
@@ -182,7 +185,7 @@ func TestBlockingEmpty(t *testing.T) {
 		}
 		got <- string(msg)
 	}()
-	time.Sleep(20 * time.Millisecond) // let it sleep (not required for correctness)
+	waitAsleep(t, queue.NotEmptyWord(q))
 	require.NoError(t, q.Put(context.Background(), []byte("wake")))
 	select {
 	case s := <-got:
@@ -195,11 +198,12 @@ func TestBlockingEmpty(t *testing.T) {
 func TestCancel(t *testing.T) {
 	q, _ := newQueue(t, 64)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(20*time.Millisecond, cancel)
+	done := testproc.WhenAsleep(1, os.Getpid(), uintptr(unsafe.Pointer(queue.NotEmptyWord(q))), cancel)
 	within(t, 10*time.Second, func() {
 		_, err := q.Get(ctx)
 		require.ErrorIs(t, err, context.Canceled)
 	})
+	require.NoError(t, done())
 	// A cancelled context does not stop a Put that has room, nor a Get of a
 	// waiting message.
 	require.NoError(t, q.Put(ctx, []byte("x")))
@@ -218,7 +222,7 @@ func TestCloseWrite(t *testing.T) {
 		_, err := q.Get(ctx)
 		getErr <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	waitAsleep(t, queue.NotEmptyWord(q))
 	require.NoError(t, q.Put(ctx, []byte("first")))
 	require.NoError(t, <-getErr)
 
@@ -250,7 +254,7 @@ func TestCloseWrite(t *testing.T) {
 		_, err := q2.Get(ctx)
 		getErr <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitAsleep(t, queue.NotEmptyWord(q2))
 	require.NoError(t, q2.CloseWrite())
 	select {
 	case err := <-getErr:
@@ -266,7 +270,7 @@ func TestCloseWrite(t *testing.T) {
 	}
 	putErr := make(chan error, 1)
 	go func() { putErr <- q3.Put(ctx, []byte{2}) }()
-	time.Sleep(20 * time.Millisecond)
+	waitAsleep(t, queue.NotFullWord(q3))
 	require.NoError(t, q3.CloseWrite())
 	select {
 	case err := <-putErr:
@@ -288,7 +292,7 @@ func TestCloseHandle(t *testing.T) {
 		_, err := q2.Get(context.Background())
 		getErr <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitAsleep(t, queue.NotEmptyWord(q2))
 	within(t, 10*time.Second, func() { require.NoError(t, q2.Close()) })
 	require.ErrorIs(t, <-getErr, queue.ErrClosed)
 	require.NoError(t, q2.Close(), "Close is idempotent")

@@ -75,7 +75,7 @@ func (t *Typed[T]) Queue() *Queue { return t.q }
 func (t *Typed[T]) encode(v T) ([]byte, error) {
 	b, err := t.codec.Marshal(v)
 	if err != nil {
-		return nil, t.q.wrap("put", fmt.Errorf("%w: encode %T: %w", ErrCodec, v, err))
+		return nil, t.q.wrap("put to", fmt.Errorf("%w: encode %T: %w", ErrCodec, v, err))
 	}
 	return b, nil
 }
@@ -83,7 +83,7 @@ func (t *Typed[T]) encode(v T) ([]byte, error) {
 func (t *Typed[T]) decode(b []byte) (T, error) {
 	var v T
 	if err := t.codec.Unmarshal(b, &v); err != nil {
-		return v, t.q.wrap("get", fmt.Errorf("%w: decode a %d-byte message as %T: %w", ErrCodec, len(b), v, err))
+		return v, t.q.wrap("get from", fmt.Errorf("%w: decode a %d-byte message as %T: %w", ErrCodec, len(b), v, err))
 	}
 	return v, nil
 }
@@ -164,7 +164,7 @@ func (t *TypedConn[T]) Conn() *Conn { return t.c }
 func (t *TypedConn[T]) Send(ctx context.Context, v T) error {
 	b, err := t.codec.Marshal(v)
 	if err != nil {
-		return t.c.wrap("send", fmt.Errorf("%w: encode %T: %w", ErrCodec, v, err))
+		return t.c.wrap("send on", fmt.Errorf("%w: encode %T: %w", ErrCodec, v, err))
 	}
 	return t.c.Send(ctx, b)
 }
@@ -179,7 +179,7 @@ func (t *TypedConn[T]) Recv(ctx context.Context) (T, error) {
 		return v, err
 	}
 	if err := t.codec.Unmarshal(b, &v); err != nil {
-		return v, t.c.wrap("recv", fmt.Errorf("%w: decode a %d-byte message as %T: %w", ErrCodec, len(b), v, err))
+		return v, t.c.wrap("receive on", fmt.Errorf("%w: decode a %d-byte message as %T: %w", ErrCodec, len(b), v, err))
 	}
 	return v, nil
 }

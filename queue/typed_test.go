@@ -82,7 +82,7 @@ func TestTypedCrossProcess(t *testing.T) {
 	require.NoError(t, tq.Put(context.Background(), item{"x", 1}))
 	require.NoError(t, tq.Put(context.Background(), item{"y", 2}))
 	require.NoError(t, tq.CloseWrite())
-	require.Equal(t, "x=1\ny=2\n", p.wait(t))
+	require.Equal(t, "x=1\ny=2\n", p.WaitOK(t))
 }
 
 func TestTypedConn(t *testing.T) {

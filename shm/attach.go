@@ -46,7 +46,7 @@ func Attach(path string) (*Segment, error) {
 	}
 	s, err := openPath(key, strings.HasPrefix(key, "/proc/"))
 	if err != nil {
-		return nil, fmt.Errorf("shm: attach %s: %w", key, err)
+		return nil, fmt.Errorf("attach segment %s: %w", key, err)
 	}
 	if s.name == "" {
 		s.name = filepath.Base(key)

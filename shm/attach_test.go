@@ -86,14 +86,14 @@ func TestAttachMemfdInProcess(t *testing.T) {
 func TestAttachMemfdOfChild(t *testing.T) {
 	t.Cleanup(releaseAll)
 	c := startChild(t, "anon-hold", nil)
-	path := c.line(t)
+	path := c.Line(t)
 	require.Regexp(t, `^/proc/\d+/fd/\d+$`, path)
 	a, err := Attach(path)
 	require.NoError(t, err)
 	require.Equal(t, "held", a.Name())
 	require.NoError(t, checkPattern(a.Data(), 1))
 	require.Zero(t, ReleaseUnlinked())
-	c.wait(t) // the child closes its segment and exits
+	waitOK(t, c) // the child closes its segment and exits
 	require.Equal(t, 1, ReleaseUnlinked())
 }
 

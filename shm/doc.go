@@ -67,4 +67,23 @@
 //     mistaken for it) unless they are marked Persistent.
 //   - Linux only. Elsewhere the package compiles, but Create, CreateAnon and
 //     OpenFile return errors.ErrUnsupported.
+//
+// # Contents
+//
+// Segment and its calls (Create, CreateAnon, Open, OpenFile, Unlink; List
+// and Sweep for a directory; Attach, Ref and AttachRef, the process-wide
+// mapping cache that typed views crossing to workers use); Meta, DType,
+// Kind and Flags, the metadata of the file format; View, a segment's data as
+// a typed slice; Number and Element, the one definition of the element
+// types a segment holds, which array, value and engine use; one sentinel
+// error per failure (errors.go). Errors name the operation and the file
+// ("open segment /dev/shm/grid: segment does not exist (...)") and wrap
+// the sentinel, without a package prefix.
+//
+// # Imports
+//
+// shm is a leaf: besides the standard library it imports only
+// golang.org/x/sys, github.com/edsrzf/mmap-go and internal/proc. It must not
+// import any other shmpar package; lock, array, value, queue and engine
+// build on it.
 package shm

@@ -87,7 +87,7 @@ func ParseDType(s string) (DType, error) {
 	if d := dtypeFromDescr(s); d.Valid() {
 		return d, nil
 	}
-	return Invalid, fmt.Errorf("shm: unknown dtype %q (want one of int8…int64, uint8…uint64, float32, float64, complex64, complex128, or a little-endian numpy descr such as \"<f8\")", s)
+	return Invalid, fmt.Errorf("unknown dtype %q (want one of int8…int64, uint8…uint64, float32, float64, complex64, complex128, or a little-endian numpy descr such as \"<f8\")", s)
 }
 
 // dtypeFromDescr maps a numpy descr to a DType, Invalid if it is not one

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -245,3 +246,31 @@ func TestTrailerGolden(t *testing.T) {
 	require.Equal(t, uint32(0xe3069283), crc32.Checksum([]byte("123456789"), castagnoli), "the CRC-32C check value")
 	require.Equal(t, layout{dataBytes: 80000, trailerOff: 86016, size: 90112}, layoutFor(m.DataBytes()))
 }
+
+// elementDType is DTypeFor for the types Element admits, so that the
+// constraint is checked against the dtypes at compile time.
+func elementDType[T Element]() DType { return DTypeFor[T]() }
+
+// TestElementsHaveDTypes checks that every type the Element and Number
+// constraints admit has a dtype, of its size, and that the complex ones are
+// the only Elements that are not Numbers.
+func TestElementsHaveDTypes(t *testing.T) {
+	type celsius float64 // a named type counts as its underlying one
+	for _, c := range []struct {
+		dt   DType
+		size uintptr
+	}{
+		{elementDType[int8](), 1}, {elementDType[int16](), 2}, {elementDType[int32](), 4}, {elementDType[int64](), 8},
+		{elementDType[uint8](), 1}, {elementDType[uint16](), 2}, {elementDType[uint32](), 4}, {elementDType[uint64](), 8},
+		{elementDType[int](), unsafe.Sizeof(int(0))}, {elementDType[uint](), unsafe.Sizeof(uint(0))},
+		{elementDType[float32](), 4}, {elementDType[float64](), 8}, {elementDType[celsius](), 8},
+		{elementDType[complex64](), 8}, {elementDType[complex128](), 16},
+	} {
+		require.True(t, c.dt.Valid(), "%v", c.dt)
+		require.Equal(t, int(c.size), c.dt.Size(), "%v", c.dt)
+	}
+	require.Equal(t, Float64, numberDType[celsius]())
+	require.Equal(t, Int64, numberDType[int64]())
+}
+
+func numberDType[T Number]() DType { return elementDType[T]() }

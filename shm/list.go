@@ -39,7 +39,7 @@ func List(opts ...Option) ([]Info, error) {
 	o := getOptions(opts)
 	var out []Info
 	if err := scan(o.dir, func(info Info, _ os.FileInfo) { out = append(out, info) }); err != nil {
-		return out, fmt.Errorf("shm: list %s: %w", o.dir, err)
+		return out, fmt.Errorf("list segments in %s: %w", o.dir, err)
 	}
 	return out, nil
 }
@@ -75,7 +75,7 @@ func Sweep(opts ...Option) ([]Info, error) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return removed, fmt.Errorf("shm: sweep %s: %w", o.dir, err)
+		return removed, fmt.Errorf("sweep segments in %s: %w", o.dir, err)
 	}
 	return removed, nil
 }
@@ -118,7 +118,7 @@ func inspect(name, path string) (info Info, fi os.FileInfo, ok bool) {
 		return info, nil, false
 	}
 	if err != nil {
-		info.Err = fmt.Errorf("shm: %s: %w", path, err)
+		info.Err = fmt.Errorf("segment %s: %w", path, err)
 		return info, fi, true
 	}
 	info.Meta = m

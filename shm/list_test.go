@@ -76,14 +76,15 @@ func TestSweepAfterKill(t *testing.T) {
 	defer mine.Close()
 
 	c := startChild(t, "create-and-wait", []string{"SHM_DIR=" + dir})
-	require.Equal(t, "ready", c.line(t))
+	require.Equal(t, "ready", c.Line(t))
 	// Before the kill nothing is swept: the creator lives.
 	removed, err := Sweep(Dir(dir))
 	require.NoError(t, err)
 	require.Empty(t, removed)
 
-	require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
-	require.Error(t, c.cmd.Wait())
+	require.NoError(t, c.Kill())
+	_, err = c.Wait()
+	require.Error(t, err)
 
 	infos, err := List(Dir(dir))
 	require.NoError(t, err)
@@ -97,7 +98,7 @@ func TestSweepAfterKill(t *testing.T) {
 	removed, err = Sweep(Dir(dir))
 	require.NoError(t, err)
 	require.Equal(t, []string{"leaked"}, infoNames(removed))
-	require.Equal(t, c.cmd.Process.Pid, removed[0].Meta.CreatorPID)
+	require.Equal(t, c.Pid(), removed[0].Meta.CreatorPID)
 	names := dirNames(t, dir)
 	require.Equal(t, []string{"kept", "mine"}, names)
 	require.False(t, slices.Contains(names, "leaked"))

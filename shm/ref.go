@@ -72,7 +72,7 @@ func RefOf(s *Segment) Ref {
 // MarshalBinary encodes r as "shmpar-ref/1 KIND DTYPE PID.START.CREATED PATH".
 func (r Ref) MarshalBinary() ([]byte, error) {
 	if err := r.check(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encode segment reference: %w", err)
 	}
 	return []byte(refMagic + " " + r.Kind.String() + " " + r.DType.String() + " " + r.ID.String() + " " + r.Path), nil
 }
@@ -82,24 +82,24 @@ func (r Ref) MarshalBinary() ([]byte, error) {
 func (r *Ref) UnmarshalBinary(b []byte) error {
 	fields := bytes.SplitN(b, []byte(" "), 5)
 	if len(fields) != 5 || string(fields[0]) != refMagic {
-		return fmt.Errorf("shm: %w: not a segment reference", ErrInvalid)
+		return fmt.Errorf("decode segment reference: %w: no %q magic", ErrInvalid, refMagic)
 	}
 	var d Ref
 	kind, ok := parseKind(string(fields[1]))
 	if !ok {
-		return fmt.Errorf("shm: %w: segment reference with unknown kind %q", ErrInvalid, fields[1])
+		return fmt.Errorf("decode segment reference: %w: unknown kind %q", ErrInvalid, fields[1])
 	}
 	dt, err := ParseDType(string(fields[2]))
 	if err != nil || dt.String() != string(fields[2]) {
-		return fmt.Errorf("shm: %w: segment reference with unknown dtype %q", ErrInvalid, fields[2])
+		return fmt.Errorf("decode segment reference: %w: unknown dtype %q", ErrInvalid, fields[2])
 	}
 	id, ok := parseSegmentID(string(fields[3]))
 	if !ok {
-		return fmt.Errorf("shm: %w: segment reference with malformed identity %q", ErrInvalid, fields[3])
+		return fmt.Errorf("decode segment reference: %w: malformed identity %q", ErrInvalid, fields[3])
 	}
 	d.Kind, d.DType, d.ID, d.Path = kind, dt, id, string(fields[4])
 	if err := d.check(); err != nil {
-		return err
+		return fmt.Errorf("decode segment reference: %w", err)
 	}
 	*r = d
 	return nil
@@ -108,11 +108,11 @@ func (r *Ref) UnmarshalBinary(b []byte) error {
 func (r Ref) check() error {
 	switch {
 	case !r.Kind.Valid():
-		return fmt.Errorf("shm: %w: reference to a segment of kind %s", ErrInvalid, r.Kind)
+		return fmt.Errorf("%w: reference to a segment of kind %s", ErrInvalid, r.Kind)
 	case !r.DType.Valid():
-		return fmt.Errorf("shm: %w: reference to a segment of dtype %s", ErrInvalid, r.DType)
+		return fmt.Errorf("%w: reference to a segment of dtype %s", ErrInvalid, r.DType)
 	case r.Path == "" || len(r.Path) > maxRefPath || !filepath.IsAbs(r.Path) || strings.ContainsRune(r.Path, 0):
-		return fmt.Errorf("shm: %w: reference path %q is not an absolute path of at most %d bytes", ErrInvalid, r.Path, maxRefPath)
+		return fmt.Errorf("%w: reference path %q is not an absolute path of at most %d bytes", ErrInvalid, r.Path, maxRefPath)
 	}
 	return nil
 }
@@ -138,17 +138,17 @@ func AttachRef(b []byte, kind Kind, dtype DType) (*Segment, error) {
 		return nil, err
 	}
 	if r.Kind != kind || r.DType != dtype {
-		return nil, fmt.Errorf("shm: %w: %s is a %s %s segment, wanted %s %s", ErrInvalid, r.Path, r.DType, r.Kind, dtype, kind)
+		return nil, fmt.Errorf("attach segment %s: %w: a %s %s segment, wanted %s %s", r.Path, ErrInvalid, r.DType, r.Kind, dtype, kind)
 	}
 	s, err := Attach(r.Path)
 	if err != nil {
 		return nil, err
 	}
 	if m := s.Meta(); idOf(m) != r.ID {
-		return nil, fmt.Errorf("shm: %w: %s now names another segment (created by %d at %s), not the one referred to (%s)",
-			ErrNotExist, r.Path, m.CreatorPID, m.Created.Format(time.RFC3339Nano), r.ID)
+		return nil, fmt.Errorf("attach segment %s: %w: the path now names another segment (created by %d at %s), not the one referred to (%s)",
+			r.Path, ErrNotExist, m.CreatorPID, m.Created.Format(time.RFC3339Nano), r.ID)
 	} else if m.Kind != kind || m.DType != dtype {
-		return nil, fmt.Errorf("shm: %w: %s is now a %s %s segment, wanted %s %s", ErrInvalid, r.Path, m.DType, m.Kind, dtype, kind)
+		return nil, fmt.Errorf("attach segment %s: %w: it is now a %s %s segment, wanted %s %s", r.Path, ErrInvalid, m.DType, m.Kind, dtype, kind)
 	}
 	return s, nil
 }

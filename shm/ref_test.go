@@ -7,6 +7,7 @@ import (
 )
 
 func TestRefRoundTripAndAttach(t *testing.T) {
+	t.Cleanup(releaseAll)
 	dir := t.TempDir()
 	s, err := Create("r", Meta{DType: Float32, Shape: []int{6}, Kind: KindArray}, Dir(dir))
 	require.NoError(t, err)
@@ -43,6 +44,7 @@ func TestRefRoundTripAndAttach(t *testing.T) {
 }
 
 func TestRefOfReplacedSegmentIsNotTheOld(t *testing.T) {
+	t.Cleanup(releaseAll)
 	dir := t.TempDir()
 	meta := Meta{DType: Float64, Shape: []int{4}, Kind: KindArray}
 	a, err := Create("x", meta, Dir(dir))

@@ -54,15 +54,15 @@ var useTmpfile = true
 func Create(name string, m Meta, opts ...Option) (*Segment, error) {
 	o := getOptions(opts)
 	if err := ValidateName(name); err != nil {
-		return nil, fmt.Errorf("shm: create: %w", err)
+		return nil, fmt.Errorf("create segment: %w", err)
 	}
 	path, err := filepath.Abs(filepath.Join(o.dir, name))
 	if err != nil {
-		return nil, fmt.Errorf("shm: create %s: %w", name, err)
+		return nil, fmt.Errorf("create segment %s: %w", name, err)
 	}
 	s, err := create(name, path, m, o)
 	if err != nil {
-		return nil, fmt.Errorf("shm: create %s: %w", path, err)
+		return nil, fmt.Errorf("create segment %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -143,11 +143,11 @@ func CreateAnon(name string, m Meta) (*Segment, error) {
 	if label == "" {
 		label = "shmpar"
 	} else if err := ValidateName(name); err != nil {
-		return nil, fmt.Errorf("shm: create anonymous segment: %w", err)
+		return nil, fmt.Errorf("create anonymous segment: %w", err)
 	}
 	s, err := createAnon(label, m)
 	if err != nil {
-		return nil, fmt.Errorf("shm: create anonymous segment %q: %w", label, err)
+		return nil, fmt.Errorf("create anonymous segment %q: %w", label, err)
 	}
 	return s, nil
 }
@@ -298,15 +298,15 @@ func mapFile(f *os.File, m Meta, lay layout) (*Segment, error) {
 func Open(name string, opts ...Option) (*Segment, error) {
 	o := getOptions(opts)
 	if err := ValidateName(name); err != nil {
-		return nil, fmt.Errorf("shm: open: %w", err)
+		return nil, fmt.Errorf("open segment: %w", err)
 	}
 	path, err := filepath.Abs(filepath.Join(o.dir, name))
 	if err != nil {
-		return nil, fmt.Errorf("shm: open %s: %w", name, err)
+		return nil, fmt.Errorf("open segment %s: %w", name, err)
 	}
 	s, err := openPath(path, false)
 	if err != nil {
-		return nil, fmt.Errorf("shm: open %s: %w", path, err)
+		return nil, fmt.Errorf("open segment %s: %w", path, err)
 	}
 	s.name = name
 	return s, nil
@@ -357,16 +357,16 @@ func openErr(err error) error {
 // should close it. f must be open for reading and writing.
 func OpenFile(f *os.File) (*Segment, error) {
 	if f == nil {
-		return nil, errors.New("shm: open file: nil *os.File")
+		return nil, errors.New("open segment file: nil *os.File")
 	}
 	nf, err := dupFile(f)
 	if err != nil {
-		return nil, fmt.Errorf("shm: open file %s: %w", f.Name(), err)
+		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), err)
 	}
 	s, err := openFile(nf)
 	if err != nil {
 		nf.Close()
-		return nil, fmt.Errorf("shm: open file %s: %w", f.Name(), err)
+		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), err)
 	}
 	if s.file != "" {
 		s.path = s.file
@@ -415,6 +415,11 @@ func openFile(f *os.File) (*Segment, error) {
 // Name returns the segment's name (for an anonymous segment, its label).
 func (s *Segment) Name() string { return s.name }
 
+// Anonymous reports whether the segment is anonymous (a memfd, from
+// CreateAnon or reached through another process's descriptor): it has no
+// name in any directory, and Name is only its label.
+func (s *Segment) Anonymous() bool { return s.memfd }
+
 // Path returns the path of the segment's file. For an anonymous segment it
 // is "/proc/<pid>/fd/<fd>", which other processes of the same user can open
 // (Attach) while this Segment is open.
@@ -458,7 +463,7 @@ func (s *Segment) Close() error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("shm: close %s: %w", s.path, err)
+		return fmt.Errorf("close segment %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -479,13 +484,13 @@ func (s *Segment) Unlink() error {
 	}
 	cur, err := os.Lstat(s.file)
 	if err != nil {
-		return fmt.Errorf("shm: unlink %s: %w", s.file, openErr(err))
+		return fmt.Errorf("unlink segment %s: %w", s.file, openErr(err))
 	}
 	if !os.SameFile(cur, s.ident) {
-		return fmt.Errorf("shm: unlink %s: %w: the name now belongs to another file", s.file, ErrNotExist)
+		return fmt.Errorf("unlink segment %s: %w: the name now belongs to another file", s.file, ErrNotExist)
 	}
 	if err := os.Remove(s.file); err != nil {
-		return fmt.Errorf("shm: unlink %s: %w", s.file, openErr(err))
+		return fmt.Errorf("unlink segment %s: %w", s.file, openErr(err))
 	}
 	return nil
 }
@@ -497,11 +502,11 @@ func (s *Segment) Unlink() error {
 func Unlink(name string, opts ...Option) error {
 	o := getOptions(opts)
 	if err := ValidateName(name); err != nil {
-		return fmt.Errorf("shm: unlink: %w", err)
+		return fmt.Errorf("unlink segment: %w", err)
 	}
 	path := filepath.Join(o.dir, name)
 	if err := unlink(path); err != nil {
-		return fmt.Errorf("shm: unlink %s: %w", path, err)
+		return fmt.Errorf("unlink segment %s: %w", path, err)
 	}
 	return nil
 }

@@ -597,8 +597,8 @@ func TestCrossProcessNamed(t *testing.T) {
 	s, dir := newSeg(t, "shared", Meta{DType: Uint8, Shape: []int{1 << 20}})
 	fillPattern(s.Data(), 1)
 	c := startChild(t, "write", []string{"SHM_NAME=shared", "SHM_DIR=" + dir})
-	require.Equal(t, "ok", c.line(t))
-	c.wait(t)
+	require.Equal(t, "ok", c.Line(t))
+	waitOK(t, c)
 	// The child's writes are in our mapping, without reopening anything.
 	require.NoError(t, checkPattern(s.Data(), 2))
 }
@@ -609,8 +609,8 @@ func TestCrossProcessInheritedMemfd(t *testing.T) {
 	defer s.Close()
 	fillPattern(s.Data(), 1)
 	c := startChild(t, "inherit", nil, s.File())
-	require.Equal(t, "ok inherited array", c.line(t))
-	c.wait(t)
+	require.Equal(t, "ok inherited array", c.Line(t))
+	waitOK(t, c)
 	require.NoError(t, checkPattern(s.Data(), 2))
 }
 
@@ -620,8 +620,8 @@ func TestCrossProcessMemfdByPath(t *testing.T) {
 	defer s.Close()
 	fillPattern(s.Data(), 1)
 	c := startChild(t, "attach", []string{"SHM_PATH=" + s.Path()})
-	require.Equal(t, "ok bypath", c.line(t))
-	c.wait(t)
+	require.Equal(t, "ok bypath", c.Line(t))
+	waitOK(t, c)
 	require.NoError(t, checkPattern(s.Data(), 2))
 }
 
@@ -634,3 +634,32 @@ func TestErrorsAreDistinct(t *testing.T) {
 	}
 	require.True(t, errors.Is(existErr(), fs.ErrExist))
 }
+
+// TestErrorTexts pins what the errors say: the operation and the segment
+// once, then the sentinel's text and the detail, never the package name.
+func TestErrorTexts(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create("x", f64, Dir(dir))
+	require.NoError(t, err)
+	defer s.Close()
+	path := filepath.Join(dir, "x")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes"), []byte("text"), 0o600))
+	_, err = View[int32](s)
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{err, "view segment " + path + ": invalid segment metadata: it holds float64, not int32"},
+		{second(Create("x", f64, Dir(dir))), "create segment " + path + ": segment already exists (file exists)"},
+		{second(Create("a/b", f64, Dir(dir))), `create segment: invalid segment name "a/b": contains '/'`},
+		{second(Open("nothing", Dir(dir))), "open segment " + filepath.Join(dir, "nothing") + ": segment does not exist (no such file or directory)"},
+		{Unlink("notes", Dir(dir)), "unlink segment " + filepath.Join(dir, "notes") + ": not removed: not a shmpar segment: not an npy file (no \\x93NUMPY magic)"},
+		{second(AttachRef([]byte("junk"), KindArray, Float64)), `decode segment reference: invalid segment metadata: no "shmpar-ref/1" magic`},
+	}
+	for _, c := range cases {
+		require.EqualError(t, c.err, c.want)
+		require.NotRegexp(t, `(^|: )shm: `, c.err.Error(), "a package prefix")
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

@@ -13,7 +13,7 @@ func View[T any](s *Segment) ([]T, error) {
 	m := s.Meta()
 	var zero T
 	if want := DTypeFor[T](); want != m.DType || !want.Valid() || int(unsafe.Sizeof(zero)) != want.Size() {
-		return nil, fmt.Errorf("shm: %w: %s holds %s, not %T", ErrInvalid, s.Path(), m.DType, zero)
+		return nil, fmt.Errorf("view segment %s: %w: it holds %s, not %T", s.Path(), ErrInvalid, m.DType, zero)
 	}
 	n := m.Len()
 	if n == 0 {
@@ -21,7 +21,7 @@ func View[T any](s *Segment) ([]T, error) {
 	}
 	b := s.Data()
 	if len(b) < n*int(unsafe.Sizeof(zero)) || uintptr(unsafe.Pointer(&b[0]))%unsafe.Alignof(zero) != 0 {
-		return nil, fmt.Errorf("shm: %w: %s: data region is short or misaligned for %T", ErrInvalid, s.Path(), zero)
+		return nil, fmt.Errorf("view segment %s: %w: data region is short or misaligned for %T", s.Path(), ErrInvalid, zero)
 	}
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n), nil
 }

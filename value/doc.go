@@ -19,4 +19,20 @@
 //
 // The atomic operations assume a little-endian machine (all of shmpar's
 // platforms are), as the .npy header written by the segment says ('<').
+//
+// # Types
+//
+// T is a Number, which is shm.Number: the integers (int and uint stored at
+// their width) and the floats, named types among them. A complex number has
+// no atomic operations; put it in a one-element array.Array under its Mutex.
+//
+// # Crossing to workers
+//
+// *Value[T] implements gob.GobEncoder and gob.GobDecoder like array.Array:
+// it travels as a reference to its segment and is attached once per process.
+//
+// # Imports
+//
+// value imports shm (the segment) and lock (the Value's Mutex), besides
+// the standard library. engine must not import it.
 package value

@@ -1,6 +1,7 @@
 package value
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/shmpar/shmpar/shm"
@@ -10,7 +11,7 @@ import (
 // path); nothing is copied.
 func (v *Value[T]) GobEncode() ([]byte, error) {
 	if v == nil || v.seg == nil {
-		return nil, fmt.Errorf("value: encode of a nil or closed Value")
+		return nil, errors.New("encode value: nil or closed")
 	}
 	return shm.RefOf(v.seg).MarshalBinary()
 }
@@ -21,18 +22,18 @@ func (v *Value[T]) GobEncode() ([]byte, error) {
 func (v *Value[T]) GobDecode(b []byte) error {
 	var r shm.Ref
 	if err := r.UnmarshalBinary(b); err != nil {
-		return fmt.Errorf("value: decode: %w", err)
+		return fmt.Errorf("decode value: %w", err)
 	}
 	if want := shm.DTypeFor[T](); r.Kind != shm.KindValue || r.DType != want {
-		return fmt.Errorf("%w: %s refers to a %s %s, decoded as a %s value", ErrType, r.Path, r.DType, r.Kind, want)
+		return fmt.Errorf("decode value: %w: %s refers to a %s %s, decoded as a %s value", ErrType, r.Path, r.DType, r.Kind, want)
 	}
 	seg, err := shm.AttachRef(b, shm.KindValue, shm.DTypeFor[T]())
 	if err != nil {
-		return fmt.Errorf("value: decode: %w", err)
+		return fmt.Errorf("decode value: %w", err)
 	}
 	d, err := wrap[T](seg, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("decode value: %w", err)
 	}
 	*v = *d
 	return nil

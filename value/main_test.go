@@ -10,8 +10,12 @@ import (
 	"github.com/shmpar/shmpar/value"
 )
 
-// TestMain lets the test binary play a second process (see testproc).
-func TestMain(m *testing.M) { testproc.Main(m, child) }
+// TestMain lets the test binary play a second process (see testproc). What
+// gob decoding attached stays in shm's Attach cache until its file is gone;
+// it is released before the leak check.
+func TestMain(m *testing.M) {
+	testproc.Main(m, child, testproc.AfterRun(func() { shm.ReleaseUnlinked() }))
+}
 
 func child(role string) error {
 	dir := os.Getenv("SHMPAR_TEST_DIR")

@@ -10,16 +10,13 @@ import (
 	"github.com/shmpar/shmpar/shm"
 )
 
-// Number is the set of types a Value may hold.
-type Number interface {
-	~int8 | ~int16 | ~int32 | ~int64 |
-		~uint8 | ~uint16 | ~uint32 | ~uint64 |
-		~float32 | ~float64
-}
+// Number is the set of types a Value may hold: shm.Number, the integers
+// and floats (a complex number has no atomic operations).
+type Number = shm.Number
 
 // ErrType is returned when a segment's element type, or its kind, does not
 // match the Value being opened.
-var ErrType = errors.New("value: type mismatch")
+var ErrType = errors.New("type mismatch")
 
 // Value is a scalar of type T in a shared memory segment. Its zero value is
 // not usable; get one from Create, CreateAnon or Open. A Value must not be
@@ -37,11 +34,11 @@ type Value[T Number] struct {
 func Create[T Number](name string, opts ...shm.Option) (*Value[T], error) {
 	meta, err := newMeta[T]()
 	if err != nil {
-		return nil, fmt.Errorf("value: create %q: %w", name, err)
+		return nil, fmt.Errorf("create value %s: %w", name, err)
 	}
 	seg, err := shm.Create(name, meta, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("value: create: %w", err)
+		return nil, err // names the operation and the file
 	}
 	return wrap[T](seg, false)
 }
@@ -50,11 +47,11 @@ func Create[T Number](name string, opts ...shm.Option) (*Value[T], error) {
 func CreateAnon[T Number]() (*Value[T], error) {
 	meta, err := newMeta[T]()
 	if err != nil {
-		return nil, fmt.Errorf("value: create anonymous: %w", err)
+		return nil, fmt.Errorf("create anonymous value: %w", err)
 	}
 	seg, err := shm.CreateAnon("value", meta)
 	if err != nil {
-		return nil, fmt.Errorf("value: create anonymous: %w", err)
+		return nil, err // names the operation
 	}
 	return wrap[T](seg, false)
 }
@@ -64,12 +61,12 @@ func CreateAnon[T Number]() (*Value[T], error) {
 func Open[T Number](name string, opts ...shm.Option) (*Value[T], error) {
 	seg, err := shm.Open(name, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("value: open: %w", err)
+		return nil, err // names the operation and the file
 	}
 	v, err := wrap[T](seg, false)
 	if err != nil {
 		seg.Close()
-		return nil, err
+		return nil, fmt.Errorf("open value %s: %w", name, err)
 	}
 	return v, nil
 }
@@ -95,7 +92,7 @@ func wrap[T Number](seg *shm.Segment, attached bool) (*Value[T], error) {
 	}
 	mu, err := lock.Place[lock.Mutex](seg.Locks(), 0)
 	if err != nil {
-		return nil, fmt.Errorf("value: %s: lock area: %w", seg.Path(), err)
+		return nil, fmt.Errorf("%s: lock area: %w", seg.Path(), err)
 	}
 	b := seg.Data()
 	var zero T
@@ -103,7 +100,7 @@ func wrap[T Number](seg *shm.Segment, attached bool) (*Value[T], error) {
 	// The data region starts on a page and is padded to one, so the aligned
 	// 4- or 8-byte word holding the value belongs to this segment alone.
 	if len(b) < int(size) || uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
-		return nil, fmt.Errorf("value: %s: data region is misaligned or short", seg.Path())
+		return nil, fmt.Errorf("%s: data region is misaligned or short", seg.Path())
 	}
 	isInt := want != shm.Float32 && want != shm.Float64
 	return &Value[T]{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"math"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -144,4 +145,48 @@ func TestAnonymous(t *testing.T) {
 	v.Add(3)
 	require.Equal(t, int32(3), v.Load())
 	require.Contains(t, v.Path(), "/proc/")
+}
+
+// TestErrorTexts pins what the errors say: the operation and the value once
+// (shm's own errors already name the operation and the file), never a
+// package name.
+func TestErrorTexts(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[float64]("v", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	path := filepath.Join(dir, "v")
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{second(value.Open[int64]("v", shm.Dir(dir))), "open value v: type mismatch: " + path + " holds float64, not int64 (int64)"},
+		{second(value.Create[float64]("v", shm.Dir(dir))), "create segment " + path + ": segment already exists (file exists)"},
+		{new(value.Value[float64]).GobDecode([]byte("junk")), `decode value: decode segment reference: invalid segment metadata: no "shmpar-ref/1" magic`},
+	}
+	for _, c := range cases {
+		require.EqualError(t, c.err, c.want)
+		require.NotRegexp(t, `(^|: )(value|shm): `, c.err.Error(), "a package prefix")
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// TestIntAndUint: int and uint, admitted by shm.Number, are stored as the
+// fixed-size integers of their width and have the same atomic operations.
+func TestIntAndUint(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[int]("i", shm.Dir(dir))
+	require.NoError(t, err)
+	defer v.Close()
+	v.Store(-5)
+	require.Equal(t, -3, v.Add(2))
+	require.True(t, v.CompareAndSwap(-3, 40))
+	require.Equal(t, 40, v.Swap(41))
+	require.Equal(t, shm.DTypeFor[int](), v.Segment().Meta().DType)
+
+	u, err := value.Create[uint]("u", shm.Dir(dir))
+	require.NoError(t, err)
+	defer u.Close()
+	require.Equal(t, uint(7), u.Add(7))
 }

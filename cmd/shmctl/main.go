@@ -1,16 +1,3 @@
-// Command shmctl lists, creates, inspects, removes and sweeps shmpar shared
-// memory segments, like ipcs and ipcrm for System V IPC.
-//
-// Usage:
-//
-//	shmctl create NAME -dtype float64 -shape 1000,10 [-fill X] [-dir D] [-persistent]
-//	shmctl ls [-dir D]
-//	shmctl inspect NAME [-dir D] [-head N]
-//	shmctl rm NAME... [-dir D]
-//	shmctl sweep [-dir D] [-dry-run]
-//
-// The directory defaults to $SHMPAR_DIR, else /dev/shm. Errors go to stderr
-// and the exit status is 1.
 package main
 
 import (

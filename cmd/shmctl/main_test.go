@@ -1,57 +1,51 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/array"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
 )
 
-// TestMain lets the test binary act as shmctl itself (SHMCTL_AS_MAIN=1), or
-// as a process that creates a segment and is then killed.
+// TestMain lets the test binary act as shmctl itself (role "main", with the
+// command line passed as testproc.Args), or as a process that creates a
+// segment and is then killed.
 func TestMain(m *testing.M) {
-	switch os.Getenv("SHMCTL_TEST_ROLE") {
-	case "main":
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	case "create-and-hang":
-		a, err := array.Create[float64]("orphan", 10, shm.Dir(os.Getenv("SHMCTL_TEST_DIR")))
-		if err != nil {
-			os.Exit(2)
+	testproc.Main(m, func(role string) error {
+		switch role {
+		case "main":
+			os.Exit(run(testproc.ChildArgs(), os.Stdout, os.Stderr))
+		case "create-and-hang":
+			a, err := array.Create[float64]("orphan", 10, shm.Dir(os.Getenv("SHMCTL_TEST_DIR")))
+			if err != nil {
+				return err
+			}
+			_ = a
+			fmt.Println("ready")
+			_, _ = io.Copy(io.Discard, os.Stdin) // until killed by the test
+			return errors.New("was not killed")
 		}
-		_ = a
-		os.Stdout.WriteString("ready\n")
-		time.Sleep(time.Minute) // killed by the test
-		os.Exit(3)
-	}
-	os.Exit(m.Run())
+		return fmt.Errorf("unknown role %q", role)
+	})
 }
 
 // shmctl runs the test binary as the shmctl command and returns stdout,
 // stderr and the exit status.
 func shmctl(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command("/proc/self/exe", args...)
-	cmd.Env = append(os.Environ(), "SHMCTL_TEST_ROLE=main")
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	done := make(chan error, 1)
-	require.NoError(t, cmd.Start())
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("shmctl %v timed out", args)
+	c := testproc.Spawn(t, "main", testproc.Args(args...))
+	if _, err := c.Wait(); err != nil && c.ExitCode() < 0 {
+		t.Fatalf("shmctl %v: %v", args, err)
 	}
-	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+	return c.Stdout(), c.Stderr(), c.ExitCode()
 }
 
 func TestCreateInspectListRemove(t *testing.T) {
@@ -137,23 +131,11 @@ func TestSweepRemovesSegmentsOfKilledProcesses(t *testing.T) {
 	_, _, code := shmctl(t, "create", "kept", "-shape", "4", "-persistent", "-dir", dir)
 	require.Equal(t, 0, code)
 
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Env = append(os.Environ(), "SHMCTL_TEST_ROLE=create-and-hang", "SHMCTL_TEST_DIR="+dir)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	buf := make([]byte, 6)
-	ready := make(chan error, 1)
-	go func() { _, err := stdout.Read(buf); ready <- err }()
-	select {
-	case err := <-ready:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("child did not create its segment")
-	}
-	require.NoError(t, cmd.Process.Kill())
-	cmd.Wait()
+	c := testproc.Spawn(t, "create-and-hang", testproc.Env("SHMCTL_TEST_DIR="+dir))
+	c.Expect(t, "ready")
+	require.NoError(t, c.Kill())
+	_, err := c.Wait()
+	require.Error(t, err)
 
 	out, errOut, code := shmctl(t, "sweep", "-dry-run", "-dir", dir)
 	require.Equal(t, 0, code, errOut)

@@ -10,10 +10,6 @@ import (
 	"github.com/shmpar/shmpar/shm"
 )
 
-type real interface {
-	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
-}
-
 // printStats prints count, min, max, mean and sum of the segment's elements
 // and the first head of them.
 func printStats(out io.Writer, seg *shm.Segment, head int) error {
@@ -46,7 +42,7 @@ func printStats(out io.Writer, seg *shm.Segment, head int) error {
 	return fmt.Errorf("inspect: %s: no statistics for dtype %s", seg.Path(), seg.Meta().DType)
 }
 
-func realStats[T real](out io.Writer, seg *shm.Segment, head int) error {
+func realStats[T shm.Number](out io.Writer, seg *shm.Segment, head int) error {
 	x, err := shm.View[T](seg)
 	if err != nil {
 		return err
@@ -134,7 +130,7 @@ func fillSegment(seg *shm.Segment, s string) error {
 	return fmt.Errorf("cannot fill dtype %s", seg.Meta().DType)
 }
 
-func fillWith[T any](seg *shm.Segment, v T) error {
+func fillWith[T shm.Element](seg *shm.Segment, v T) error {
 	x, err := shm.View[T](seg)
 	if err != nil {
 		return err

@@ -10,6 +10,11 @@
 // process's address space.
 //
 // Spurious wake-ups are allowed and expected: every caller re-checks its
-// condition in a loop. On platforms other than Linux both calls return
+// condition in a loop. On platforms other than Linux every call returns
 // errors.ErrUnsupported.
+//
+// It holds futex_linux.go (the system calls) and futex_other.go (the
+// unsupported twins). It imports only golang.org/x/sys and the standard
+// library, and is shared by lock, queue and the engine packages: it is the
+// one place that makes the futex system call.
 package futex

@@ -51,7 +51,7 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 // sleep to end or be interrupted.
 func WaitHeld(addr *uint32, val uint32, timeout time.Duration) error {
 	if timeout <= 0 {
-		return errors.New("futex: WaitHeld needs a positive timeout")
+		return errors.New("futex WaitHeld: the timeout must be positive")
 	}
 	ts := unix.NsecToTimespec(int64(timeout))
 	_, _, e := unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWait,

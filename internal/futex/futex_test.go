@@ -3,11 +3,13 @@
 package futex
 
 import (
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +20,24 @@ func TestWaitValueMismatchReturnsAtOnce(t *testing.T) {
 
 func TestWaitTimeout(t *testing.T) {
 	var w uint32
-	require.ErrorIs(t, Wait(&w, 0, 5*time.Millisecond), ErrTimeout)
+	requireTimeout(t, func() error { return Wait(&w, 0, 5*time.Millisecond) })
+}
+
+// requireTimeout calls wait until it returns an error, which must be
+// ErrTimeout. A sleep may end early with nil, as a wake-up does, when a
+// signal interrupts it (the runtime signals threads to preempt them, and a
+// held sleep looks like running Go code to it); what must come, and within
+// the test's bound, is the timeout.
+func requireTimeout(t *testing.T, wait func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := wait(); err != nil {
+			require.ErrorIs(t, err, ErrTimeout)
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the wait never timed out")
+	}
 }
 
 func TestWake(t *testing.T) {
@@ -30,10 +49,11 @@ func TestWake(t *testing.T) {
 			_ = Wait((*uint32)(unsafe.Pointer(&w)), 0, 10*time.Second) // bounded
 		}
 	}()
-	time.Sleep(10 * time.Millisecond)
+	testproc.WaitAsleep(t, 1, os.Getpid(), uintptr(unsafe.Pointer(&w)))
 	w.Store(1)
-	_, err := Wake((*uint32)(unsafe.Pointer(&w)), 1)
+	n, err := Wake((*uint32)(unsafe.Pointer(&w)), 1)
 	require.NoError(t, err)
+	require.Equal(t, 1, n, "the sleeper was there to wake")
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -45,7 +65,7 @@ func TestWaitHeld(t *testing.T) {
 	var w uint32 = 1
 	require.NoError(t, WaitHeld(&w, 0, time.Second), "value mismatch returns at once")
 	w = 0
-	require.ErrorIs(t, WaitHeld(&w, 0, 5*time.Millisecond), ErrTimeout)
+	requireTimeout(t, func() error { return WaitHeld(&w, 0, 5*time.Millisecond) })
 	require.Error(t, WaitHeld(&w, 0, 0), "a held sleep must be bounded")
 }
 
@@ -60,8 +80,10 @@ func TestWaitHeldWake(t *testing.T) {
 			_ = WaitHeld((*uint32)(unsafe.Pointer(&w)), 0, 30*time.Second)
 		}
 	}()
-	time.Sleep(10 * time.Millisecond)
+	testproc.WaitAsleep(t, 1, os.Getpid(), uintptr(unsafe.Pointer(&w)))
 	w.Store(1)
+	// No count check here: sysmon may interrupt a held sleep with a
+	// preemption signal at any moment, and the sleeper then sleeps again.
 	_, err := Wake((*uint32)(unsafe.Pointer(&w)), 1)
 	require.NoError(t, err)
 	select {

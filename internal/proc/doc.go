@@ -8,6 +8,13 @@
 // to tell a dead owner from a live one. A zombie (exited, not yet reaped)
 // counts as dead.
 //
-// On platforms other than Linux, Self returns an ID with a zero start time and
-// Alive returns errors.ErrUnsupported.
+// Children lists a process's children, zombies included, for the test
+// harness's leak check (internal/testproc).
+//
+// On platforms other than Linux, Self returns an ID with a zero start time,
+// and StartTime, Alive and Children return errors.ErrUnsupported.
+//
+// It imports only the standard library (it reads /proc), and is shared by
+// shm (a segment's creator), lock (an owner's liveness), the engine
+// packages and internal/testproc.
 package proc

@@ -11,3 +11,9 @@ type ID struct {
 
 // String formats the ID as "pid/start".
 func (id ID) String() string { return fmt.Sprintf("%d/%d", id.PID, id.Start) }
+
+// Child is a child process as Children reports it.
+type Child struct {
+	ID
+	Zombie bool // exited, not yet reaped by its parent
+}

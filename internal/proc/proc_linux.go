@@ -13,12 +13,12 @@ import (
 
 var self = sync.OnceValue(func() ID {
 	pid := os.Getpid()
-	st, _, err := stat(pid)
+	st, err := stat(pid)
 	if err != nil {
 		// /proc is not mounted: fall back to the pid alone.
 		return ID{PID: pid}
 	}
-	return ID{PID: pid, Start: st}
+	return ID{PID: pid, Start: st.start}
 })
 
 // Self returns the ID of the calling process.
@@ -26,8 +26,8 @@ func Self() ID { return self() }
 
 // StartTime returns the start time of process pid in clock ticks since boot.
 func StartTime(pid int) (uint64, error) {
-	st, _, err := stat(pid)
-	return st, err
+	st, err := stat(pid)
+	return st.start, err
 }
 
 // Alive reports whether the process named by id is running: the pid exists,
@@ -37,45 +37,88 @@ func Alive(id ID) (bool, error) {
 	if id.PID <= 0 {
 		return false, nil
 	}
-	st, state, err := stat(id.PID)
+	st, err := stat(id.PID)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	if state == 'Z' || state == 'X' || state == 'x' {
+	if st.dead() {
 		return false, nil
 	}
-	return id.Start == 0 || st == id.Start, nil
+	return id.Start == 0 || st.start == id.Start, nil
 }
 
-// stat reads the start time and state of pid from /proc/PID/stat.
-func stat(pid int) (start uint64, state byte, err error) {
+// Children returns the processes whose parent is process pid, zombies
+// included (a child that exited and was not reaped is still a child). It
+// reads the stat file of every process in /proc, so it is meant for tests and
+// diagnostics, not hot paths; a process that exits during the scan is left
+// out.
+func Children(pid int) ([]Child, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []Child
+	for _, e := range entries {
+		cpid, err := strconv.Atoi(e.Name())
+		if err != nil || cpid <= 0 {
+			continue // not a process directory
+		}
+		st, err := stat(cpid)
+		if err != nil || st.ppid != pid {
+			continue // gone meanwhile, or not a child
+		}
+		out = append(out, Child{ID: ID{PID: cpid, Start: st.start}, Zombie: st.dead()})
+	}
+	return out, nil
+}
+
+// statFields are the fields of /proc/PID/stat that this package reads.
+type statFields struct {
+	state byte   // field 3: R, S, D, Z, X, ...
+	ppid  int    // field 4
+	start uint64 // field 22, clock ticks since boot
+}
+
+// dead reports whether the state is that of a process that has exited: a
+// zombie, or one being torn down.
+func (s statFields) dead() bool { return s.state == 'Z' || s.state == 'X' || s.state == 'x' }
+
+// stat reads the fields this package needs from /proc/PID/stat.
+func stat(pid int) (statFields, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, 0, err
+		return statFields{}, err
 	}
 	return parseStat(b)
 }
 
-// parseStat extracts the state (field 3) and start time (field 22) from the
-// contents of /proc/PID/stat. The command name (field 2) is in parentheses
-// and may itself hold spaces and parentheses, so fields are counted from the
-// last ')'.
-func parseStat(b []byte) (start uint64, state byte, err error) {
+// errMalformed is the cause of every parse failure of a stat line.
+var errMalformed = errors.New("malformed /proc/PID/stat line")
+
+// parseStat extracts the state (field 3), parent pid (field 4) and start
+// time (field 22) from the contents of /proc/PID/stat. The command name
+// (field 2) is in parentheses and may itself hold spaces and parentheses, so
+// fields are counted from the last ')'.
+func parseStat(b []byte) (statFields, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+2 >= len(b) {
-		return 0, 0, fmt.Errorf("proc: malformed stat line")
+		return statFields{}, fmt.Errorf("%w: no command name", errMalformed)
 	}
 	fields := bytes.Fields(b[i+1:])
 	// fields[0] is field 3 (state); field 22 is fields[19].
 	if len(fields) < 20 || len(fields[0]) != 1 {
-		return 0, 0, fmt.Errorf("proc: malformed stat line: %d fields after command", len(fields))
+		return statFields{}, fmt.Errorf("%w: %d fields after the command name", errMalformed, len(fields))
 	}
-	start, err = strconv.ParseUint(string(fields[19]), 10, 64)
+	ppid, err := strconv.Atoi(string(fields[1]))
 	if err != nil {
-		return 0, 0, fmt.Errorf("proc: malformed start time: %w", err)
+		return statFields{}, fmt.Errorf("%w: parent pid: %w", errMalformed, err)
 	}
-	return start, fields[0][0], nil
+	start, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return statFields{}, fmt.Errorf("%w: start time: %w", errMalformed, err)
+	}
+	return statFields{state: fields[0][0], ppid: ppid, start: start}, nil
 }

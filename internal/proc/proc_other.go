@@ -15,3 +15,6 @@ func StartTime(pid int) (uint64, error) { return 0, errors.ErrUnsupported }
 
 // Alive is not supported on this platform.
 func Alive(id ID) (bool, error) { return false, errors.ErrUnsupported }
+
+// Children is not supported on this platform.
+func Children(pid int) ([]Child, error) { return nil, errors.ErrUnsupported }

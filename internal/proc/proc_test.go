@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -55,15 +56,57 @@ func TestExitedAndZombie(t *testing.T) {
 	require.False(t, alive)
 }
 
+func TestChildren(t *testing.T) {
+	// A child that waits on its stdin is alive until the pipe closes; then
+	// it is a zombie until reaped, and no child at all after.
+	cmd := exec.Command("cat")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	pid := cmd.Process.Pid
+	find := func() (Child, bool) {
+		kids, err := Children(os.Getpid())
+		require.NoError(t, err)
+		for _, k := range kids {
+			if k.PID == pid {
+				return k, true
+			}
+		}
+		return Child{}, false
+	}
+	k, ok := find()
+	require.True(t, ok, "a running child is listed")
+	require.False(t, k.Zombie)
+	st, err := StartTime(pid)
+	require.NoError(t, err)
+	require.Equal(t, st, k.Start)
+
+	require.NoError(t, stdin.Close())
+	deadline := time.Now().Add(20 * time.Second)
+	for { // cat exits at EOF; until reaped it is a zombie
+		k, ok = find()
+		require.True(t, ok, "an exited child stays a child until reaped")
+		if k.Zombie {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "child never became a zombie")
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, cmd.Wait())
+	_, ok = find()
+	require.False(t, ok, "a reaped child is gone")
+}
+
 func TestParseStat(t *testing.T) {
 	line := []byte("42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0\n")
-	st, state, err := parseStat(line)
+	st, err := parseStat(line)
 	require.NoError(t, err)
-	require.Equal(t, byte('S'), state)
-	require.Equal(t, uint64(987654), st)
-	for _, bad := range []string{"", "42 (x", "42 (x) S 1", "42 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 notanumber"} {
-		_, _, err := parseStat([]byte(bad))
-		require.Error(t, err, "%q", bad)
+	require.Equal(t, statFields{state: 'S', ppid: 1, start: 987654}, st)
+	for _, bad := range []string{"", "42 (x", "42 (x) S 1",
+		"42 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 notanumber",
+		"42 (x) S ppid 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19"} {
+		_, err := parseStat([]byte(bad))
+		require.ErrorIs(t, err, errMalformed, "%q", bad)
 	}
 }
 
@@ -71,6 +114,6 @@ func FuzzParseStat(f *testing.F) {
 	f.Add([]byte("42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0\n"))
 	f.Add([]byte("1 (init) S"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, _ = parseStat(b) // must not panic
+		_, _ = parseStat(b) // must not panic
 	})
 }

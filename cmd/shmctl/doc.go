@@ -1,0 +1,21 @@
+// Command shmctl lists, creates, inspects, removes and sweeps shmpar shared
+// memory segments, like ipcs and ipcrm for System V IPC.
+//
+// Usage:
+//
+//	shmctl create NAME -dtype float64 -shape 1000,10 [-fill X] [-dir D] [-persistent]
+//	shmctl ls [-dir D]
+//	shmctl inspect NAME [-dir D] [-head N]
+//	shmctl rm NAME... [-dir D]
+//	shmctl sweep [-dir D] [-dry-run]
+//
+// The directory defaults to $SHMPAR_DIR, else /dev/shm. Errors go to stderr
+// and the exit status is 1. rm refuses files that are not shmpar segments;
+// sweep removes only segments whose creator process is gone and that are not
+// marked persistent.
+//
+// main.go holds the command dispatch, commands.go the commands, stats.go the
+// statistics and fills per dtype. It imports shm (and, in its tests, array)
+// besides the standard library: it reads and writes segments through their
+// format, never through a running engine.
+package main
