@@ -4,6 +4,24 @@ package mpi
 
 /*
 #cgo pkg-config: ompi-c
+// None of these calls Go back, and none keeps a pointer it was given after
+// it returns (the MPI calls are blocking): saying so makes a call cheaper.
+#cgo nocallback shmpar_init
+#cgo nocallback shmpar_finalize
+#cgo nocallback shmpar_error_string
+#cgo nocallback shmpar_barrier
+#cgo nocallback shmpar_bcast
+#cgo nocallback shmpar_allreduce
+#cgo nocallback shmpar_allgather
+#cgo nocallback shmpar_allgatherv
+#cgo nocallback shmpar_sendrecv
+#cgo noescape shmpar_init
+#cgo noescape shmpar_error_string
+#cgo noescape shmpar_bcast
+#cgo noescape shmpar_allreduce
+#cgo noescape shmpar_allgather
+#cgo noescape shmpar_allgatherv
+#cgo noescape shmpar_sendrecv
 #include <mpi.h>
 #include <pthread.h>
 #include <signal.h>

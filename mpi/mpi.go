@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmpar/shmpar/engine"
@@ -69,6 +70,17 @@ const (
 
 // dtypeOf returns the MPI datatype of T.
 func dtypeOf[T Number]() dtype {
+	var zero T
+	switch any(zero).(type) { // the common types without reflection
+	case float64:
+		return dtFloat64
+	case int64:
+		return dtInt64
+	case int:
+		return dtInt64
+	case float32:
+		return dtFloat32
+	}
 	t := reflect.TypeFor[T]()
 	switch t.Kind() {
 	case reflect.Float32:
@@ -86,7 +98,7 @@ func dtypeOf[T Number]() dtype {
 var state struct {
 	mu        sync.Mutex
 	world     *Comm
-	finalized bool
+	finalized atomic.Bool // read by every call without the lock
 }
 
 // Comm is a communicator: the ranks of a job that take part in its
@@ -112,7 +124,7 @@ func Init() (*Comm, error) {
 	state.mu.Lock()
 	defer state.mu.Unlock()
 	switch {
-	case state.finalized:
+	case state.finalized.Load():
 		return nil, fmt.Errorf("mpi: Init: %w", ErrFinalized)
 	case state.world != nil:
 		return nil, fmt.Errorf("mpi: Init: %w", ErrInitialized)
@@ -133,7 +145,7 @@ func Finalize() error {
 	state.mu.Lock()
 	defer state.mu.Unlock()
 	switch {
-	case state.finalized:
+	case state.finalized.Load():
 		return fmt.Errorf("mpi: Finalize: %w", ErrFinalized)
 	case state.world == nil:
 		return fmt.Errorf("mpi: Finalize: %w", ErrNotInit)
@@ -141,7 +153,7 @@ func Finalize() error {
 	if err := finalize(); err != nil {
 		return err
 	}
-	state.finalized = true
+	state.finalized.Store(true)
 	return nil
 }
 
@@ -150,10 +162,7 @@ func (c *Comm) live(call string) error {
 	if c == nil {
 		return fmt.Errorf("mpi: %s: %w", call, ErrNotInit)
 	}
-	state.mu.Lock()
-	fin := state.finalized
-	state.mu.Unlock()
-	if fin {
+	if state.finalized.Load() {
 		return fmt.Errorf("mpi: %s: %w", call, ErrFinalized)
 	}
 	return nil

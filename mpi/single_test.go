@@ -15,7 +15,8 @@ func initSingle(t *testing.T) *Comm {
 	t.Helper()
 	reset := func() {
 		state.mu.Lock()
-		state.world, state.finalized = nil, false
+		state.world = nil
+		state.finalized.Store(false)
 		state.mu.Unlock()
 	}
 	reset()
@@ -103,7 +104,8 @@ func TestSingleRankRefusesLauncher(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	state.mu.Lock()
-	state.world, state.finalized = nil, false
+	state.world = nil
+	state.finalized.Store(false)
 	state.mu.Unlock()
 	_, err := Init()
 	require.ErrorIs(t, err, ErrSingleRank)
