@@ -1,8 +1,10 @@
 /*
  * allreduce.c: the C baseline of shmpar's MPI binding. It times the same
  * calls, with the same method, as mpi/internal/allreducebench: MPI_Allreduce
- * in place (MPI_SUM over doubles) of 8 B and 1 MiB, and an MPI_Sendrecv ring
- * of 32 KiB (a halo row of 4096 doubles). Each case runs a warm-up, then
+ * in place (MPI_SUM over doubles) of 8 B and 1 MiB, MPI_SUM over the 73
+ * int64 words of an exact accumulator (584 B; the Go side also encodes and
+ * decodes the accumulator, mpi.Comm.AllreduceExact), and an MPI_Sendrecv
+ * ring of 32 KiB (a halo row of 4096 doubles). Each case runs a warm-up, then
  * REPS timed runs of ITERS calls; a rank's figure is the median of its runs'
  * time per call, and the job's figure is the largest over ranks. Rank 0
  * prints "name value unit" lines.
@@ -38,6 +40,8 @@ static double run(int kind, int count, int iters) {
 		for (int i = 0; i < n; i++) {
 			if (kind == 0) {
 				MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+			} else if (kind == 2) {
+				MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
 			} else {
 				MPI_Sendrecv(buf, count, MPI_DOUBLE, next, 1, recv, count, MPI_DOUBLE, prev, 1,
 				             MPI_COMM_WORLD, MPI_STATUS_IGNORE);
@@ -61,10 +65,12 @@ int main(int argc, char **argv) {
 	double a8 = run(0, 1, 20000);
 	double a1m = run(0, 1 << 17, 200);
 	double halo = run(1, 4096, 2000);
+	double exact = run(2, 73, 20000);
 	if (rank == 0) {
 		printf("allreduce/8B/np=%d/c %.3f us\n", size, a8 * 1e6);
 		printf("allreduce/1MiB/np=%d/c %.1f us\n", size, a1m * 1e6);
 		printf("sendrecv/32KiB/np=%d/c %.2f us\n", size, halo * 1e6);
+		printf("allreduce_exact/584B/np=%d/c %.3f us\n", size, exact * 1e6);
 	}
 	MPI_Finalize();
 	return 0;

@@ -8,7 +8,9 @@
 # Needs mpicc and mpirun (apt-get install libopenmpi-dev openmpi-bin). On a
 # shared machine, run it under flock with the other benchmarks:
 #   flock /work/.bench.lock bench/baseline/mpi/run.sh
-# Extra mpirun flags can be passed in MPIRUN_FLAGS, e.g. "--mca btl tcp,self".
+# Extra mpirun flags can be passed in MPIRUN_FLAGS, e.g. "--mca btl tcp,self";
+# ROUNDS (default 3) is how many times each program runs; each figure is the
+# best of its rounds.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 np=${1:-2}
@@ -24,7 +26,7 @@ flags=(-np "$np" ${MPIRUN_FLAGS:-})
 if [ "$np" -gt "$(nproc)" ]; then flags+=(--oversubscribe); fi
 
 # Alternate the two programs so that drift in the machine's load hits both.
-for round in 1 2 3; do
+for round in $(seq "${ROUNDS:-3}"); do
 	timeout 300 mpirun "${flags[@]}" "$tmp/allreduce-c" >>"$tmp/c.txt"
 	timeout 300 mpirun "${flags[@]}" "$tmp/allreduce-go" >>"$tmp/go.txt"
 done
