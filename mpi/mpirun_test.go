@@ -117,6 +117,7 @@ var roles = map[string]func() int{
 	"collectives": roleCollectives,
 	"nilderef":    roleNilDeref,
 	"panic":       rolePanic,
+	"abort":       roleAbort,
 }
 
 // Global data for the reproducible sum: values over many magnitudes, both
@@ -328,6 +329,25 @@ func rolePanic() int {
 	return 0
 }
 
+// roleAbort aborts the job from rank 1, from a goroutine other than the
+// one that called Init (Abort may be called from anywhere), while the
+// other ranks wait in a barrier that never completes.
+func roleAbort() int {
+	w, err := Init()
+	if err != nil {
+		return fail("Init: %v", err)
+	}
+	if w.Rank() == 1 {
+		done := make(chan error)
+		go func() { done <- w.Abort(3) }()
+		return fail("Abort returned: %v", <-done)
+	}
+	if err := w.Barrier(); err != nil {
+		return fail("Barrier: %v", err)
+	}
+	return fail("rank %d passed a barrier that rank 1 never reached", w.Rank())
+}
+
 func TestCollectivesUnderMpirun(t *testing.T) {
 	var share, uneven []string
 	for _, np := range []int{1, 2, 3} {
@@ -423,16 +443,20 @@ func TestCollectivesUnderMpirun(t *testing.T) {
 // panic after MPI_Init: its message and stack, not an MPI library
 // backtrace, and that mpirun then ends the job with a failure.
 func TestPanicUnderMpirun(t *testing.T) {
+	nilDeref := []string{"panic: runtime error: invalid memory address or nil pointer dereference",
+		"[signal SIGSEGV", "mpi.roleNilDeref", "goroutine "}
 	for _, c := range []struct {
-		role  string
-		wants []string
+		name, role string
+		env        []string
+		wants      []string
 	}{
-		{"nilderef", []string{"panic: runtime error: invalid memory address or nil pointer dereference",
-			"[signal SIGSEGV", "mpi.roleNilDeref", "goroutine "}},
-		{"panic", []string{"panic: boom on rank 0", "mpi.rolePanic", "goroutine "}},
+		{"nilderef", "nilderef", nil, nilDeref},
+		// Even when the user asks Open MPI to intercept the fault signals.
+		{"nilderef/opal_signal", "nilderef", []string{"OMPI_MCA_opal_signal=6,7,8,11"}, nilDeref},
+		{"panic", "panic", nil, []string{"panic: boom on rank 0", "mpi.rolePanic", "goroutine "}},
 	} {
-		t.Run(c.role, func(t *testing.T) {
-			out, _, err := mpirun(t, 2, c.role)
+		t.Run(c.name, func(t *testing.T) {
+			out, _, err := mpirun(t, 2, c.role, c.env...)
 			require.Error(t, err, "the job must fail:\n%s", out)
 			for _, w := range c.wants {
 				require.Contains(t, out, w, "output:\n%s", out)
@@ -440,4 +464,16 @@ func TestPanicUnderMpirun(t *testing.T) {
 			require.NotContains(t, out, "Process received signal", "Open MPI's handler ran:\n%s", out)
 		})
 	}
+}
+
+// TestAbortUnderMpirun checks that Abort from one rank ends every rank of
+// the job, with its exit code, and that mpirun says which rank aborted.
+func TestAbortUnderMpirun(t *testing.T) {
+	out, _, err := mpirun(t, 3, "abort")
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "output:\n%s", out)
+	require.Equal(t, 3, exit.ExitCode(), "output:\n%s", out)
+	require.Contains(t, out, "MPI_ABORT was invoked on rank 1", "output:\n%s", out)
+	require.NotContains(t, out, "passed a barrier", "output:\n%s", out)
+	require.NotContains(t, out, "Abort returned", "output:\n%s", out)
 }

@@ -107,3 +107,31 @@ func TestNilCommIsNotInitialised(t *testing.T) {
 	require.ErrorIs(t, Allreduce(c, []int{1}, Sum), ErrNotInit)
 	require.ErrorIs(t, c.Abort(1), ErrNotInit)
 }
+
+// FuzzLaunched feeds arbitrary values to a launcher's variables: the result
+// is either a placement that makes sense or an error wrapping
+// ErrLauncherEnv, never a panic.
+func FuzzLaunched(f *testing.F) {
+	f.Add("1", "2", "0", "1", uint8(0))
+	f.Add("x", "", "-3", "99999999999999999999", uint8(1))
+	f.Add("5", "5", "1", "1", uint8(2))
+	f.Fuzz(func(t *testing.T, rank, size, lrank, lsize string, which uint8) {
+		l := launchers[int(which)%len(launchers)]
+		env := map[string]string{l.rank: rank, l.size: size, l.localRank: lrank, l.lsize: lsize}
+		delete(env, "")
+		p, err := launched(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			require.ErrorIs(t, err, ErrLauncherEnv)
+			return
+		}
+		require.Equal(t, l.name, p.Launcher)
+		require.GreaterOrEqual(t, p.Rank, 0)
+		if p.Size != -1 {
+			require.Less(t, p.Rank, p.Size)
+		}
+		if p.LocalSize != -1 {
+			require.GreaterOrEqual(t, p.LocalRank, -1)
+			require.Less(t, p.LocalRank, p.LocalSize)
+		}
+	})
+}
