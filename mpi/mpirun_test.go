@@ -118,6 +118,7 @@ var roles = map[string]func() int{
 	"nilderef":    roleNilDeref,
 	"panic":       rolePanic,
 	"abort":       roleAbort,
+	"sigkill":     roleSigkill,
 }
 
 // Global data for the reproducible sum: values over many magnitudes, both
@@ -348,6 +349,28 @@ func roleAbort() int {
 	return fail("rank %d passed a barrier that rank 1 never reached", w.Rank())
 }
 
+// roleSigkill kills rank 1 with SIGKILL (no handler, no message, no
+// MPI_Finalize) while the other ranks wait in a barrier.
+func roleSigkill() int {
+	w, err := Init()
+	if err != nil {
+		return fail("Init: %v", err)
+	}
+	if err := w.Barrier(); err != nil {
+		return fail("Barrier: %v", err)
+	}
+	if w.Rank() == 1 {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGKILL); err != nil {
+			return fail("kill: %v", err)
+		}
+		time.Sleep(time.Minute) // until the signal lands
+	}
+	if err := w.Barrier(); err != nil {
+		return fail("Barrier: %v", err)
+	}
+	return fail("rank %d passed a barrier that rank 1 never reached", w.Rank())
+}
+
 func TestCollectivesUnderMpirun(t *testing.T) {
 	var share, uneven []string
 	for _, np := range []int{1, 2, 3} {
@@ -476,4 +499,14 @@ func TestAbortUnderMpirun(t *testing.T) {
 	require.Contains(t, out, "MPI_ABORT was invoked on rank 1", "output:\n%s", out)
 	require.NotContains(t, out, "passed a barrier", "output:\n%s", out)
 	require.NotContains(t, out, "Abort returned", "output:\n%s", out)
+}
+
+// TestSigkillUnderMpirun checks that a rank killed outright ends the job:
+// mpirun reports the signal and ends the ranks waiting for it, within the
+// job's time bound.
+func TestSigkillUnderMpirun(t *testing.T) {
+	out, _, err := mpirun(t, 3, "sigkill")
+	require.Error(t, err, "output:\n%s", out)
+	require.Regexp(t, `process rank 1 .* exited on signal 9`, out)
+	require.NotContains(t, out, "passed a barrier", "output:\n%s", out)
 }
