@@ -490,13 +490,14 @@ func TestPanicUnderMpirun(t *testing.T) {
 }
 
 // TestAbortUnderMpirun checks that Abort from one rank ends every rank of
-// the job, with its exit code, and that mpirun says which rank aborted.
+// the job, with its exit code. (Open MPI 4.1 usually also prints "MPI_ABORT
+// was invoked on rank 1", but that message travels from the dying rank and
+// is sometimes lost, so it is not required.)
 func TestAbortUnderMpirun(t *testing.T) {
 	out, _, err := mpirun(t, 3, "abort")
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, "output:\n%s", out)
 	require.Equal(t, 3, exit.ExitCode(), "output:\n%s", out)
-	require.Contains(t, out, "MPI_ABORT was invoked on rank 1", "output:\n%s", out)
 	require.NotContains(t, out, "passed a barrier", "output:\n%s", out)
 	require.NotContains(t, out, "Abort returned", "output:\n%s", out)
 }
