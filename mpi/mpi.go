@@ -102,9 +102,10 @@ var state struct {
 }
 
 // Comm is a communicator: the ranks of a job that take part in its
-// collectives. Init returns the world communicator (MPI_COMM_WORLD). A Comm
+// collectives. Init returns the world communicator (MPI_COMM_WORLD); a Comm
+// made otherwise (nil, or the zero Comm) is refused with ErrNotInit. A Comm
 // is used from the goroutine that called Init (see the package
-// documentation); it may be copied as a pointer.
+// documentation).
 type Comm struct {
 	rank, size int
 }
@@ -159,7 +160,7 @@ func Finalize() error {
 
 // live reports whether c may be used now.
 func (c *Comm) live(call string) error {
-	if c == nil {
+	if c == nil || c.size == 0 { // nil, or a Comm{} that Init did not make
 		return fmt.Errorf("mpi: %s: %w", call, ErrNotInit)
 	}
 	if state.finalized.Load() {
@@ -186,7 +187,7 @@ func (c *Comm) Barrier() error {
 // may be called from any goroutine, and returns only if the MPI library
 // fails to abort. In the single-rank build it exits the process.
 func (c *Comm) Abort(code int) error {
-	if c == nil {
+	if c == nil || c.size == 0 {
 		return fmt.Errorf("mpi: Abort: %w", ErrNotInit)
 	}
 	return abort(code)

@@ -268,6 +268,13 @@ func roleCollectives() int {
 	}
 	rep["exactUneven"] = strconv.FormatUint(math.Float64bits(acc.Float64()), 16)
 
+	// The per-call path allocates nothing (the C wrappers are noescape).
+	one, got := []float64{1}, make([]float64, 1)
+	rep["allocsAllreduce"] = testing.AllocsPerRun(100, func() { _ = Allreduce(w, one, Sum) })
+	rep["allocsSendrecv"] = testing.AllocsPerRun(100, func() {
+		_, _ = Sendrecv(w, one, (r+1)%size, got, (r+size-1)%size, 10)
+	})
+
 	// Errors: found before any communication, from the wrong goroutine,
 	// and from the MPI library itself (a message longer than the buffer).
 	rep["errRoot"] = errors.Is(Bcast(w, b, size), ErrRank)
@@ -433,6 +440,8 @@ func TestCollectivesUnderMpirun(t *testing.T) {
 					require.EqualValues(t, 1, rep["shiftCount"], name)
 				}
 
+				require.EqualValues(t, 0, rep["allocsAllreduce"], name)
+				require.EqualValues(t, 0, rep["allocsSendrecv"], name)
 				require.Equal(t, true, rep["errRoot"], name)
 				require.Equal(t, true, rep["errThread"], name)
 				require.Equal(t, true, rep["errTruncate"], "%s: %v", name, rep["errTruncateText"])

@@ -101,11 +101,13 @@ func TestDtypeOf(t *testing.T) {
 	require.Equal(t, dtFloat64, dtypeOf[myFloat](), "named types map by their underlying type")
 }
 
-func TestNilCommIsNotInitialised(t *testing.T) {
-	var c *Comm
-	require.ErrorIs(t, c.Barrier(), ErrNotInit)
-	require.ErrorIs(t, Allreduce(c, []int{1}, Sum), ErrNotInit)
-	require.ErrorIs(t, c.Abort(1), ErrNotInit)
+func TestCommNotFromInitIsRefused(t *testing.T) {
+	for _, c := range []*Comm{nil, {}} {
+		require.ErrorIs(t, c.Barrier(), ErrNotInit)
+		require.ErrorIs(t, Allreduce(c, []int{1}, Sum), ErrNotInit)
+		require.ErrorIs(t, Bcast(c, []int{1}, 0), ErrNotInit)
+		require.ErrorIs(t, c.Abort(1), ErrNotInit)
+	}
 }
 
 // FuzzLaunched feeds arbitrary values to a launcher's variables: the result
