@@ -50,8 +50,9 @@
 // the goroutine that called Init, normally main's. Abort is the exception:
 // it may be called from any goroutine. (The alternative, a goroutine that
 // owns the thread and serves calls sent to it over a channel, lets any
-// goroutine call, but each call then waits for a thread to wake up, which
-// costs several microseconds, more than an 8-byte Allreduce itself.) The
+// goroutine call, but each call then waits for a sleeping thread to wake up:
+// a round trip measured 10–17 µs on the 2-core development VM, some 30 times
+// an 8-byte Allreduce between two ranks there.) The
 // single-rank build has no thread to protect and accepts calls from any
 // goroutine.
 //
