@@ -51,7 +51,8 @@
 // it may be called from any goroutine. (The alternative, a goroutine that
 // owns the thread and serves calls sent to it over a channel, lets any
 // goroutine call, but each call then waits for a sleeping thread to wake up:
-// a round trip measured 10–17 µs on the 2-core development VM, some 30 times
+// a round trip measured 10–22 µs on the 2-core development VM
+// (BenchmarkLockedThreadServer), some 30 times
 // an 8-byte Allreduce between two ranks there.) The
 // single-rank build has no thread to protect and accepts calls from any
 // goroutine.
