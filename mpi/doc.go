@@ -52,10 +52,9 @@
 // owns the thread and serves calls sent to it over a channel, lets any
 // goroutine call, but each call then waits for a sleeping thread to wake up:
 // a round trip measured 10–22 µs on the 2-core development VM
-// (BenchmarkLockedThreadServer), some 30 times
-// an 8-byte Allreduce between two ranks there.) The
-// single-rank build has no thread to protect and accepts calls from any
-// goroutine.
+// (BenchmarkLockedThreadServer), some 30 times an 8-byte Allreduce between
+// two ranks there.) The single-rank build has no thread to protect and
+// accepts calls from any goroutine.
 //
 // # Errors
 //
@@ -78,9 +77,9 @@
 // variables empty unless the user has set them, and puts back any handler of
 // the fault signals that MPI_Init_thread replaced. So a nil dereference or a
 // panic in a rank after Init prints Go's panic message and stack; the rank
-// exits with status 2 and mpirun (or srun) ends the job's other ranks. A
-// rank's engine workers die with it (they watch their coordinator), and its
-// anonymous segments go with the processes.
+// exits with status 2 and mpirun (or srun) ends the job's other ranks, as
+// it does when a rank is killed outright or calls Abort. A rank's engine
+// workers die with their coordinator, by the engine's supervision.
 //
 // # Launchers
 //
