@@ -51,10 +51,16 @@ const (
 	maxChunkWord  = 1 << 60
 )
 
+// maxTop bounds the top chunk of a sum AddWords accepts. Any sum of fewer
+// than 2^63 finite float64s has a top chunk below 2^49 in magnitude; the
+// bound keeps the top chunk of an accumulator that took such words, and of
+// merges of up to 2^6 of them, far from int64 overflow.
+const maxTop = 1 << 56
+
 // ErrWords is returned by AddWords when words do not encode an accumulator
 // (or a sum of at most 2^28 of them): the wrong length, a count below 1 or
-// too large, a flag outside [0, count], or a chunk word of magnitude 2^60 or
-// more.
+// too large, a flag outside [0, count], a chunk word of magnitude 2^60 or
+// more, or a sum no float64 values could add up to (2^1094 or more).
 var ErrWords = errors.New("malformed accumulator words")
 
 // Acc holds the exact sum of the float64 values added to it: a fixed-point
@@ -237,11 +243,16 @@ func (a *Acc) AddWords(w []int64) error {
 			return fmt.Errorf("%w: chunk %d is %d, of magnitude 2^60 or more", ErrWords, i, c)
 		}
 	}
-	a.normalize()
+	b := *a
+	b.normalize()
 	for i, c := range w[wChunks:] {
-		a.chunk[i] += c
+		b.chunk[i] += c
 	}
-	a.normalize()
+	b.normalize()
+	if t := b.chunk[top]; t <= -maxTop || t >= maxTop {
+		return fmt.Errorf("%w: the sum is beyond 2^1094 in magnitude, more than any sum of 2^63 float64s", ErrWords)
+	}
+	*a = b
 	a.nan = a.nan || w[wNaN] > 0
 	a.posInf = a.posInf || w[wPosInf] > 0
 	a.negInf = a.negInf || w[wNegInf] > 0

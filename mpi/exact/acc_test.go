@@ -278,6 +278,8 @@ func TestAddWordsRefusesBadWords(t *testing.T) {
 		"flag above count": mod(wNegZero, 2),
 		"chunk too big":    mod(wChunks+3, maxChunkWord),
 		"chunk too small":  mod(wChunks+top, -maxChunkWord),
+		"sum too large":    mod(wChunks+top, maxTop),
+		"sum too negative": mod(wChunks+top, -maxTop-1),
 	}
 	for name, w := range cases {
 		t.Run(name, func(t *testing.T) {
