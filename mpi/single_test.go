@@ -116,3 +116,23 @@ func TestSingleRankRefusesLauncher(t *testing.T) {
 	w := initSingle(t)
 	require.Equal(t, 1, w.Size(), "a launcher's world of one is fine")
 }
+
+// BenchmarkCallChecks measures what this package adds to an MPI call before
+// it reaches C: the checks and the datatype lookup (the single-rank
+// Allreduce does nothing after them).
+func BenchmarkCallChecks(b *testing.B) {
+	state.mu.Lock()
+	state.world = nil
+	state.finalized.Store(false)
+	state.mu.Unlock()
+	w, err := Init()
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := []float64{1}
+	for b.Loop() {
+		if err := Allreduce(w, buf, Sum); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
