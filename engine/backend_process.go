@@ -52,6 +52,8 @@ type procTeam struct {
 	// made per job would allocate on every For.
 	blockFn func(q int) *atomic.Uint32
 	failFn  func(w, lo, hi int, err error, stack string)
+
+	traceRun int64 // when run was entered (a shmpartrace build)
 }
 
 func startProcTeam(cfg Config) (_ *procTeam, err error) {
@@ -173,6 +175,7 @@ func (t *procTeam) run(ctx context.Context, j *job) error {
 	if err := t.prepareArgs(j.k, j.args); err != nil {
 		return err
 	}
+	t.traceRun = traceNow()
 	todo := []step{{}}
 	for recoveries := 0; len(todo) > 0; {
 		s := todo[0]
@@ -241,6 +244,8 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 		h.coordCPU.Store(int32(currentCPU()))
 	}
 	h.gen.Store(g)
+	traceAt(g, traceRun, t.traceRun)
+	traceStamp(g, tracePosted)
 	if h.sleepers.Load() > 0 {
 		_, _ = futex.Wake((*uint32)(unsafe.Pointer(&h.gen)), math.MaxInt32)
 	}
@@ -253,8 +258,10 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 	}
 	if t.first == 1 {
 		t.participate(ctx, j, p, g)
+		traceStamp(g, traceOwnDone)
 	}
 	closeIdx := t.wait(g, &p, deaths)
+	traceStamp(g, traceSawDone)
 	if stopCB != nil {
 		stopCB()
 		t.cbMu.Lock()
@@ -309,6 +316,7 @@ func (t *procTeam) cancelJob(ctx context.Context, g uint32) {
 // close asks the workers to exit, closes the lifeline, kills what is left
 // (each step bounded), and releases the control block.
 func (t *procTeam) close() error {
+	traceDump("coord")
 	if t.h != nil {
 		t.h.desc.kind.Store(jobExit)
 		t.h.gen.Add(1)

@@ -211,3 +211,36 @@ func BenchmarkLogistic(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTeamStart measures Start of a process team until every worker
+// has reported ready (Close is not timed), and reports the median as
+// ms/start-p50 beside the mean.
+func BenchmarkTeamStart(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  engine.Config
+	}{
+		{"process/workers=2", engine.Config{Workers: 2}},
+		{"process-primary/workers=2", engine.Config{Workers: 2, Primary: true}},
+		{"process/workers=8", engine.Config{Workers: 8}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var lat []time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				team, err := engine.Start(c.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+				b.StopTimer()
+				if err := team.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1e3, "ms/start-p50")
+		})
+	}
+}

@@ -155,9 +155,12 @@ func (w *worker) serve() int {
 		g := w.waitGen(last)
 		last = g
 		if h.desc.kind.Load() == jobExit {
+			traceDump(fmt.Sprintf("worker%d", w.env.idx))
 			return 0
 		}
+		traceStamp(g, traceSawGen)
 		w.job(g)
+		traceStamp(g, traceLeft)
 		// The coordinator may be waiting for workers to leave a stopped job.
 		if h.stop.Load() != stopNone || claimIdx(h.claim.Load()) == claimClosed {
 			wakeCoordinator(h, false)
@@ -320,6 +323,7 @@ func (w *worker) fail(worker, lo, hi int, err error, stack string) {
 // resolve finds the job's kernel and arguments once this worker has a
 // chunk of it.
 func (w *worker) resolve(r *runner) bool {
+	traceStamp(r.gen, traceClaimed)
 	c := w.c
 	d := &c.h.desc
 	name := c.kernelName()
