@@ -23,10 +23,10 @@ import (
 // claiming was closed, -1 if every chunk was done.
 func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 	h := t.h
-	k := uint64(p.k)
+	end := t.doneEnd
 	died := false
 	over := func() bool {
-		if h.done.Load() == k || h.stop.Load() != stopNone {
+		if h.done.Load() == end || h.stop.Load() != stopNone {
 			return true
 		}
 		if dz := t.deaths.Load(); dz != seen {
@@ -36,19 +36,26 @@ func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 	}
 	if !spin.Until(t.cfg.Spin, spin.CoordPolls, over) {
 		for !over() {
+			// Mark, then look, then sleep: a worker that counts a chunk
+			// after the look sees the mark and bumps notify (worker.counted).
 			v := h.notify.Load()
+			h.coordSleeping.Store(1)
 			if over() {
+				h.coordSleeping.Store(0)
 				break
 			}
-			h.coordSleeping.Store(1)
+			t.sleeps.Add(1)
 			err := futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, 50*time.Millisecond)
 			h.coordSleeping.Store(0)
+			if err == futex.ErrTimeout && over() {
+				t.lateWakes.Add(1) // nobody woke us: a lost wake-up, or a worker stalled for 50 ms
+			}
 			if err != nil && t.live() < t.parts-t.first {
 				died = true // belt and braces: a death seen only by its exit
 			}
 		}
 	}
-	if h.done.Load() == k {
+	if h.done.Load() == end {
 		return -1
 	}
 	closeIdx := t.closeClaims(g)
@@ -136,7 +143,7 @@ func (t *procTeam) killInJob(g uint32) {
 // into the steps that finish it after workers died.
 func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, closeIdx int64) ([]step, error) {
 	h := t.h
-	if h.done.Load() == uint64(p.k) {
+	if h.done.Load() == t.doneEnd {
 		return nil, nil
 	}
 	switch stop := h.stop.Load(); stop {
@@ -205,7 +212,8 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, close
 	if len(steps) == 0 {
 		// Every chunk was claimed and no dead worker held one, yet not all
 		// are done: a worker died between its last claim and its report.
-		return nil, fmt.Errorf("engine: kernel %q: %w: %d of %d chunks done and none to re-run", j.k.name, ErrWorkerDied, h.done.Load(), p.k)
+		done := int64(h.done.Load()-t.doneEnd) + int64(p.k) // doneEnd is where h.done stands when all k are
+		return nil, fmt.Errorf("engine: kernel %q: %w: %d of %d chunks done and none to re-run", j.k.name, ErrWorkerDied, done, p.k)
 	}
 	return steps, nil
 }

@@ -76,7 +76,7 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 	s.chunk.Store(noChunk)
 	s.chunkGen.Store(0)
 	s.inJob.Store(0)
-	env := workerEnv{idx: i, ctl: 3, life: 4, ppid: t.pid, spin: max(t.cfg.Spin, 0), cpu: -1}
+	env := workerEnv{idx: i, ctl: 3, life: 4, ppid: t.pid, spin: max(t.cfg.Spin, 0), cpu: -1, polls: t.polls}
 	if len(t.cpus) > 0 {
 		env.cpu = t.cpus[i%len(t.cpus)]
 	}

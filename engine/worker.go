@@ -19,7 +19,9 @@ import (
 )
 
 // envWorker marks a worker process and tells it where it stands:
-// "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C" (cpu -1: not pinned).
+// "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C;polls=P" (cpu -1: not
+// pinned; polls: how many times an idle worker polls the generation word
+// before it starts yielding the CPU between polls, see idlePolls).
 const envWorker = "SHMPAR_ENGINE_WORKER"
 
 // workerHold is how long an idle worker process, once done spinning, sleeps
@@ -58,12 +60,14 @@ func inWorker() bool { return reexec.Current() == reexec.Worker }
 type workerEnv struct {
 	idx, ctl, life, ppid, cpu int
 	spin                      time.Duration
+	polls                     int
 }
 
 func parseWorkerEnv(v string) (workerEnv, error) {
-	f, err := reexec.ParseFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu")
+	f, err := reexec.ParseFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu", "polls")
 	e := workerEnv{idx: f.Get("idx", -1), ctl: f.Get("ctl", -1), life: f.Get("life", -1),
-		ppid: f.Get("ppid", 0), spin: time.Duration(f.Get("spin", 0)), cpu: f.Get("cpu", -1)}
+		ppid: f.Get("ppid", 0), spin: time.Duration(f.Get("spin", 0)), cpu: f.Get("cpu", -1),
+		polls: f.Get("polls", spin.WorkerPolls)}
 	if err != nil {
 		return e, err
 	}
@@ -74,19 +78,23 @@ func parseWorkerEnv(v string) (workerEnv, error) {
 }
 
 func formatWorkerEnv(e workerEnv) string {
-	return fmt.Sprintf("v1;idx=%d;ctl=%d;life=%d;ppid=%d;spin=%d;cpu=%d", e.idx, e.ctl, e.life, e.ppid, int64(e.spin), e.cpu)
+	return fmt.Sprintf("v1;idx=%d;ctl=%d;life=%d;ppid=%d;spin=%d;cpu=%d;polls=%d", e.idx, e.ctl, e.life, e.ppid, int64(e.spin), e.cpu, e.polls)
 }
 
 // worker is the state of a worker process.
 type worker struct {
-	env   workerEnv
-	c     *control
-	slot  *slot
-	cache map[*kernel]workerArgs
-	cur   *kernel
-	ctx   Ctx
-	r     runner   // reused from job to job
-	crowd crowding // notices a CPU shared with a busy thread (unpinned only)
+	env    workerEnv
+	c      *control
+	slot   *slot
+	cache  map[*kernel]workerArgs
+	cur    *kernel // the kernel of the last job
+	curSeq uint32  // the descriptor's kernel version when cur was looked up
+	ctx    Ctx
+	r      runner   // reused from job to job
+	crowd  crowding // notices a CPU shared with a busy thread (unpinned only)
+	// tmpl is what each job's runner starts from, with its method values
+	// made once: made per job, each would be an allocation.
+	tmpl runner
 }
 
 type workerArgs struct {
@@ -132,11 +140,20 @@ func runWorker(v string) int {
 			fmt.Fprintf(os.Stderr, "engine: worker %d: pin to CPU %d: %v (running unpinned)\n", env.idx, env.cpu, err)
 		}
 	}
+	return newWorker(env, c).serve()
+}
+
+// newWorker returns the state of worker env.idx of control block c.
+func newWorker(env workerEnv, c *control) *worker {
 	w := &worker{env: env, c: c, slot: &c.slots[env.idx], cache: map[*kernel]workerArgs{}}
 	w.crowd.move = w.moveAway
 	w.crowd.seen = w.seen
+	w.tmpl = runner{
+		claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop, block: w.block, steal: true,
+		keep: int32(c.h.first), resolve: w.resolve, fail: w.fail, counted: w.counted,
+	}
 	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop}
-	return w.serve()
+	return w
 }
 
 // serve reports ready and runs jobs until told to exit.
@@ -178,8 +195,9 @@ func wakeCoordinator(h *ctlHeader, force bool) {
 }
 
 // waitGen waits until the generation word differs from last: it spins for
-// env.spin (an idle worker answers a new job in well under a microsecond;
-// an unpinned one that finds its CPU shared moves, see crowding), then
+// env.spin, polling env.polls times before it yields the CPU between polls
+// (an idle worker answers a new job in well under a microsecond; an
+// unpinned one that finds its CPU shared moves, see crowding), then
 // sleeps on the futex: for the first workerHold holding its P (see
 // futex.WaitHeld: the Go runtime's monitor then does not wake up every 20 µs
 // during the next job, which would cost that job 5-10 % on a small machine),
@@ -192,7 +210,7 @@ func (w *worker) waitGen(last uint32) uint32 {
 		crowd = &w.crowd // a pinned worker stays where it was put
 		watch = crowd
 	}
-	if spin.Watch(w.env.spin, spin.WorkerPolls, func() bool { return h.gen.Load() != last }, watch) {
+	if spin.Watch(w.env.spin, w.env.polls, func() bool { return h.gen.Load() != last }, watch) {
 		return h.gen.Load()
 	}
 	hold := time.Now().Add(workerHold)
@@ -292,10 +310,8 @@ func (w *worker) job(g uint32) {
 	if !p.valid(len(c.list), len(c.slots)) {
 		return // torn by the next job's descriptor (or corrupt): claims would fail
 	}
-	w.r = runner{
-		gen: g, p: p, claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop,
-		block: w.block, steal: true, resolve: w.resolve, fail: w.fail, finished: w.finished,
-	}
+	w.r = w.tmpl
+	w.r.gen, w.r.p = g, p
 	w.r.participate(&w.ctx, slotRec{w.slot})
 	w.ctx.endJob()
 	w.r = runner{}
@@ -303,7 +319,16 @@ func (w *worker) job(g uint32) {
 
 func (w *worker) block(q int) *atomic.Uint32 { return &w.c.slots[q].block }
 
-func (w *worker) finished() { wakeCoordinator(w.c.h, false) }
+// counted wakes the coordinator, if it sleeps, after this worker counted a
+// chunk as done. (The coordinator marks itself asleep, then looks at the
+// done count, then sleeps; the worker counts, then looks at the mark. Both
+// are read-modify-writes, full barriers on every platform, so one of the
+// two sees the other.)
+func (w *worker) counted() {
+	if w.c.h.coordSleeping.Load() != 0 {
+		wakeCoordinator(w.c.h, true)
+	}
+}
 
 // fail records the first failure of the job in this worker's error area and
 // stops the job.
@@ -326,13 +351,15 @@ func (w *worker) resolve(r *runner) bool {
 	traceStamp(r.gen, traceClaimed)
 	c := w.c
 	d := &c.h.desc
-	name := c.kernelName()
 	k := w.cur
-	if k == nil || k.name != string(name) {
+	if seq := d.kseq.Load(); k == nil || seq != w.curSeq {
+		// The name is read only when the coordinator wrote another one.
+		name := c.kernelName()
 		k = lookup(string(name))
-		w.cur = k
+		w.cur, w.curSeq = k, seq
 	}
 	if k == nil {
+		name := c.kernelName()
 		w.fail(w.env.idx, 0, 0, fmt.Errorf("%w %q in the worker process (kernels must be registered in init, before engine.Main runs)", ErrUnknownKernel, name), "")
 		return false
 	}
