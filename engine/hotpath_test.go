@@ -68,9 +68,10 @@ func TestWorkerJobAllocatesNothing(t *testing.T) {
 	require.Equal(t, runs+1+1001, hotpathRuns[0].Load())
 }
 
-// The coordinator that sleeps while the workers finish a job is woken by
-// the worker that counts the last chunk, never by the timeout of its sleep:
-// with spinning off, every job puts both sides to sleep.
+// The coordinator that sleeps while the workers finish a job is woken by a
+// worker that leaves the job after counting its chunks, never by the
+// timeout of its sleep: with spinning off, every job puts both sides to
+// sleep.
 func TestCoordinatorIsWoken(t *testing.T) {
 	for _, primary := range []bool{false, true} {
 		team, err := Start(Config{Workers: 2, Primary: primary, Spin: -1})
@@ -81,6 +82,16 @@ func TestCoordinatorIsWoken(t *testing.T) {
 		p := team.b.(*procTeam)
 		require.NotZero(t, p.sleeps.Load(), "primary=%v: the coordinator never slept", primary)
 		require.Zero(t, p.lateWakes.Load(), "primary=%v: sleeps of the coordinator ended by their timeout", primary)
+
+		// A job of many chunks wakes the coordinator when workers leave it,
+		// not after each chunk: at most once per worker and job.
+		before := p.sleeps.Load()
+		const jobs = 5
+		for range jobs {
+			require.NoError(t, hotpathNap.For(context.Background(), team, 100, napArgs{D: 50 * time.Microsecond}, Dynamic(1)))
+		}
+		require.LessOrEqual(t, p.sleeps.Load()-before, uint64(jobs*(team.Workers()+1)), "primary=%v", primary)
+		require.Zero(t, p.lateWakes.Load(), "primary=%v", primary)
 		require.NoError(t, team.Close())
 	}
 }

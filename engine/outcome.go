@@ -37,7 +37,8 @@ func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 	if !spin.Until(t.cfg.Spin, spin.CoordPolls, over) {
 		for !over() {
 			// Mark, then look, then sleep: a worker that counts a chunk
-			// after the look sees the mark and bumps notify (worker.counted).
+			// after the look sees the mark when it leaves the job, and
+			// bumps notify (worker.serve).
 			v := h.notify.Load()
 			h.coordSleeping.Store(1)
 			if over() {

@@ -91,9 +91,6 @@ type runner struct {
 
 	// fail records the first failure and sets the stop word.
 	fail func(worker int, lo, hi int, err error, stack string)
-	// counted, if not nil, is called after each chunk this participant
-	// counted as done.
-	counted func()
 }
 
 // participate runs chunks for participant c.worker until none are left,
@@ -186,9 +183,6 @@ func (r *runner) run(c *Ctx, ci int64) bool {
 		return false
 	}
 	r.done.Add(1)
-	if r.counted != nil {
-		r.counted()
-	}
 	return true
 }
 

@@ -150,7 +150,7 @@ func newWorker(env workerEnv, c *control) *worker {
 	w.crowd.seen = w.seen
 	w.tmpl = runner{
 		claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop, block: w.block, steal: true,
-		keep: int32(c.h.first), resolve: w.resolve, fail: w.fail, counted: w.counted,
+		keep: int32(c.h.first), resolve: w.resolve, fail: w.fail,
 	}
 	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop}
 	return w
@@ -178,9 +178,18 @@ func (w *worker) serve() int {
 		traceStamp(g, traceSawGen)
 		w.job(g)
 		traceStamp(g, traceLeft)
-		// The coordinator may be waiting for workers to leave a stopped job.
+		// The coordinator may be waiting for workers to leave a stopped job,
+		// or asleep until the chunks are done: a worker wakes it when it
+		// leaves a job, not after each chunk it counts (a reduction of a
+		// thousand chunks would wake it a thousand times). The coordinator
+		// marks itself asleep, then looks at the done count, then sleeps;
+		// the worker counts its chunks, then looks at the mark when it
+		// leaves. Both are read-modify-writes, full barriers on every
+		// platform, so one of the two sees the other.
 		if h.stop.Load() != stopNone || claimIdx(h.claim.Load()) == claimClosed {
 			wakeCoordinator(h, false)
+		} else if h.coordSleeping.Load() != 0 {
+			wakeCoordinator(h, true)
 		}
 	}
 }
@@ -318,17 +327,6 @@ func (w *worker) job(g uint32) {
 }
 
 func (w *worker) block(q int) *atomic.Uint32 { return &w.c.slots[q].block }
-
-// counted wakes the coordinator, if it sleeps, after this worker counted a
-// chunk as done. (The coordinator marks itself asleep, then looks at the
-// done count, then sleeps; the worker counts, then looks at the mark. Both
-// are read-modify-writes, full barriers on every platform, so one of the
-// two sees the other.)
-func (w *worker) counted() {
-	if w.c.h.coordSleeping.Load() != 0 {
-		wakeCoordinator(w.c.h, true)
-	}
-}
 
 // fail records the first failure of the job in this worker's error area and
 // stops the job.
