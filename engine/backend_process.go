@@ -58,6 +58,7 @@ type procTeam struct {
 	doneBase, doneEnd uint64
 	own               atomic.Uint64
 	kernel            *kernel // the kernel whose name the descriptor holds
+	jobs              uint64  // generations posted
 	// sleeps counts the coordinator's futex sleeps in wait, lateWakes those
 	// that ended by their timeout with the job over (for the tests).
 	sleeps, lateWakes atomic.Uint64
@@ -284,10 +285,12 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 	t.own.Store(0)
 	deaths := t.deaths.Load() // a worker that dies from here on is noticed
 
-	if t.first == 1 && h.sleepers.Load() > 0 {
-		// Where a woken worker should not stay (see leaveCoordinator).
+	if t.first == 1 && (h.sleepers.Load() > 0 || t.jobs%coordCPUEvery == 0) {
+		// Where a woken worker should not stay (see leaveCoordinator),
+		// and where a crowded one should not move (see moveAway).
 		h.coordCPU.Store(int32(currentCPU()))
 	}
+	t.jobs++
 	h.gen.Store(g)
 	traceAt(g, traceRun, t.traceRun)
 	traceStamp(g, tracePosted)
@@ -417,6 +420,12 @@ func (t *procTeam) waitExit(d time.Duration) bool {
 	}
 	return true
 }
+
+// coordCPUEvery is how often, in jobs, a coordinator that runs chunks
+// (Primary) records its CPU in the header for the workers (getcpu is a
+// system call of 0.2-0.4 µs in a virtual machine): a worker that moves off
+// a crowded CPU must not move onto the coordinator's.
+const coordCPUEvery = 256
 
 // busyPolls is how many times an idle worker polls the generation word
 // before it yields the CPU between polls, when the team's spinning threads

@@ -112,7 +112,7 @@ type ctlHeader struct {
 	// 60-130 ns, before each job.)
 	gen      atomic.Uint32
 	sleepers atomic.Int32
-	coordCPU atomic.Int32 // the coordinator's CPU when it last woke sleepers; -1 unknown
+	coordCPU atomic.Int32 // the coordinator's CPU (Primary), recorded now and then; -1 unknown
 	_        uint32
 	claim    atomic.Uint64
 	_        [lineSize - 24]byte

@@ -75,7 +75,8 @@
 // virtual machines). A worker that is not
 // pinned (Config.Pin) and finds its CPU shared — its yields keep returning
 // late, or it was woken on the CPU of a coordinator that runs chunks — moves
-// itself to a CPU where no other worker of the team was last seen: the OS
+// itself to a CPU where no other participant of the team (a worker, or the
+// coordinator with Primary) was last seen: the OS
 // does not separate two threads that each run briefly and yield to the
 // other, and a short job on one CPU costs several times what it costs on
 // two. An empty For on two cores

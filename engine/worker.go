@@ -271,10 +271,23 @@ func (w *worker) leaveCoordinator() {
 }
 
 // moveAway moves this worker off its CPU to one where no other worker of
-// the team was last seen, if there is one (see moveTo); it reports whether
-// it moved. Without such a CPU — as many workers as CPUs, or more — it
-// stays: moving would only crowd another worker.
+// the team was last seen, nor the coordinator when it runs chunks itself
+// (Primary), if there is one (see moveTo); it reports whether it moved.
+// Without such a CPU — as many participants as CPUs, or more — it stays:
+// moving would only crowd another participant. (Moving onto the
+// coordinator's CPU would put a team of two on one CPU, the worst case.)
 func (w *worker) moveAway() bool {
+	if !moveTo(w.busyCPUs()) {
+		return false
+	}
+	w.slot.moves.Add(1)
+	w.seen()
+	return true
+}
+
+// busyCPUs returns the CPUs where the other participants were last seen:
+// the other workers, and the coordinator when it runs chunks.
+func (w *worker) busyCPUs() []int {
 	var others []int
 	for i := range w.c.slots {
 		if i == w.env.idx {
@@ -284,12 +297,12 @@ func (w *worker) moveAway() bool {
 			others = append(others, int(c))
 		}
 	}
-	if !moveTo(others) {
-		return false
+	if w.c.h.first == 1 {
+		if c := w.c.h.coordCPU.Load(); c >= 0 {
+			others = append(others, int(c))
+		}
 	}
-	w.slot.moves.Add(1)
-	w.seen()
-	return true
+	return others
 }
 
 // seen records the CPU this worker runs on for the others' moves. It is
