@@ -179,9 +179,11 @@ func (r *runner) run(c *Ctx, ci int64) bool {
 		lo, hi = r.p.chunk(int(ci), r.guided)
 		idx = int(ci)
 	}
+	t0 := traceNow()
 	if !r.runChunk(c, idx, lo, hi) {
 		return false
 	}
+	traceChunk(r.gen, c.worker, ci, t0)
 	r.done.Add(1)
 	return true
 }

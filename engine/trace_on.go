@@ -28,6 +28,26 @@ func traceAt(gen uint32, phase int, t int64) { traceBuf[gen&(1<<16-1)][phase] = 
 
 func traceNow() int64 { return nanotime() }
 
+// traceChunkRec is one chunk a participant ran: job, participant, chunk index,
+// start and end.
+type traceChunkRec struct {
+	gen           uint32
+	worker        int32
+	chunk, t0, t1 int64
+}
+
+var (
+	chunkBuf [1 << 18]traceChunkRec
+	chunkN   int
+)
+
+func traceChunk(gen uint32, worker int, chunk, t0 int64) {
+	if chunkN < len(chunkBuf) {
+		chunkBuf[chunkN] = traceChunkRec{gen, int32(worker), chunk, t0, nanotime()}
+		chunkN++
+	}
+}
+
 func traceDump(name string) {
 	dir := os.Getenv("SHMPAR_TRACE_DIR")
 	if dir == "" {
@@ -47,6 +67,19 @@ func traceDump(name string) {
 			fmt.Fprint(w, " ", v)
 		}
 		fmt.Fprintln(w)
+	}
+	w.Flush()
+	f.Close()
+	if chunkN == 0 {
+		return
+	}
+	f, err = os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.chunks", name, os.Getpid())))
+	if err != nil {
+		return
+	}
+	w = bufio.NewWriter(f)
+	for _, c := range chunkBuf[:chunkN] {
+		fmt.Fprintln(w, c.gen, c.worker, c.chunk, c.t0, c.t1)
 	}
 	w.Flush()
 	f.Close()

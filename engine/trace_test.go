@@ -119,3 +119,122 @@ func readTrace(t *testing.T, dir, pattern string) []map[int][traceN]int64 {
 	}
 	return out
 }
+
+// traceBusy burns about a nanosecond of CPU per index.
+var traceBusy = Register("trace-busy", func(c *Ctx, _ struct{}, lo, hi int) error {
+	x := 1.0
+	for i := lo; i < hi; i++ {
+		x = x*1.0000001 + 1e-9
+	}
+	if x < 0 {
+		return ErrStopped
+	}
+	return nil
+})
+
+// TestTraceBlocks runs jobs on teams of 2 and 8 participants (Primary) and
+// prints, from the chunk records of every process, how long a job took from
+// its post to its last chunk's end, and how many chunks each participant
+// ran: on 2 CPUs a team of 8 should run like a team of 2.
+//
+//	flock /work/.bench.lock go test -tags shmpartrace -run TraceBlocks -v ./engine
+func TestTraceBlocks(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		w, n int
+		jobs int
+		opts []Option
+	}{
+		{"empty/workers=2", 2, 1024, 20000, nil},
+		{"empty/workers=8", 8, 1024, 20000, nil},
+		{"busy/workers=2", 2, 4 << 20, 200, nil},
+		{"busy/workers=8", 8, 4 << 20, 200, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Setenv("SHMPAR_TRACE_DIR", dir)
+			traceBuf = [1 << 16][traceN]int64{}
+			chunkN = 0
+			team, err := Start(Config{Workers: c.w, Primary: true})
+			require.NoError(t, err)
+			k := internalNoop
+			if c.n > 1024 {
+				k = traceBusy
+			}
+			for range c.jobs {
+				require.NoError(t, k.For(context.Background(), team, c.n, struct{}{}, c.opts...))
+			}
+			require.NoError(t, team.Close())
+			coord := readTrace(t, dir, "coord-*.txt")[0]
+			files, err := filepath.Glob(filepath.Join(dir, "*.chunks"))
+			require.NoError(t, err)
+			last := map[int]int64{} // job: end of its last chunk
+			type rec struct {
+				w      int
+				t0, t1 int64
+			}
+			byJob := map[int][]rec{}
+			per := make([]int, c.w)    // chunks run, by participant
+			jobsOf := make([]int, c.w) // jobs in which each took part
+			seen := map[[2]int]bool{}
+			chunks := 0
+			for _, name := range files {
+				b, err := os.ReadFile(name)
+				require.NoError(t, err)
+				for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+					var g, w int
+					var ci, t0, t1 int64
+					_, err := fmt.Sscan(line, &g, &w, &ci, &t0, &t1)
+					require.NoError(t, err)
+					g &= 1<<16 - 1
+					last[g] = max(last[g], t1)
+					byJob[g] = append(byJob[g], rec{w, t0, t1})
+					per[w]++
+					if !seen[[2]int{g, w}] {
+						seen[[2]int{g, w}] = true
+						jobsOf[w]++
+					}
+					chunks++
+				}
+			}
+			require.Positive(t, chunks)
+			var span []int64
+			for g, r := range coord {
+				if e, ok := last[g]; ok && r[tracePosted] != 0 {
+					span = append(span, e-r[tracePosted])
+				}
+			}
+			var first, gap []int64
+			for g, rs := range byJob {
+				r := coord[g]
+				if r[tracePosted] == 0 {
+					continue
+				}
+				bw := map[int][]rec{}
+				for _, x := range rs {
+					bw[x.w] = append(bw[x.w], x)
+				}
+				for w, xs := range bw {
+					slices.SortFunc(xs, func(a, b rec) int { return int(a.t0 - b.t0) })
+					if w != 0 {
+						first = append(first, xs[0].t0-r[tracePosted])
+					}
+					for i := 1; i < len(xs); i++ {
+						gap = append(gap, xs[i].t0-xs[i-1].t1)
+					}
+				}
+			}
+			slices.Sort(first)
+			slices.Sort(gap)
+			if len(first) > 0 {
+				t.Logf("post → a worker's first chunk starts: p10=%d p50=%d p90=%d ns", first[len(first)/10], first[len(first)/2], first[len(first)*9/10])
+			}
+			if len(gap) > 0 {
+				t.Logf("end of a chunk → start of the same participant's next: p10=%d p50=%d p90=%d ns (%d)", gap[len(gap)/10], gap[len(gap)/2], gap[len(gap)*9/10], len(gap))
+			}
+			slices.Sort(span)
+			t.Logf("post → last chunk's end: p10=%d p50=%d p90=%d ns over %d jobs", span[len(span)/10], span[len(span)/2], span[len(span)*9/10], len(span))
+			t.Logf("chunks run by participant: %v; jobs taken part in: %v", per, jobsOf)
+		})
+	}
+}
