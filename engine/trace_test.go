@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shmpar/shmpar/array"
 )
 
 // TestTracePhases runs back-to-back empty For calls on a 2-participant
@@ -132,6 +134,17 @@ var traceBusy = Register("trace-busy", func(c *Ctx, _ struct{}, lo, hi int) erro
 	return nil
 })
 
+type traceTriadArgs struct{ A, B, C *array.Array[float64] }
+
+// traceTriad is STREAM's triad: memory-bound.
+var traceTriad = Register("trace-triad", func(c *Ctx, a traceTriadArgs, lo, hi int) error {
+	x, y, z := a.A.Data()[lo:hi], a.B.Data()[lo:hi], a.C.Data()[lo:hi]
+	for i := range x {
+		x[i] = y[i] + 3*z[i]
+	}
+	return nil
+})
+
 // TestTraceBlocks runs jobs on teams of 2 and 8 participants (Primary) and
 // prints, from the chunk records of every process, how long a job took from
 // its post to its last chunk's end, and how many chunks each participant
@@ -149,6 +162,8 @@ func TestTraceBlocks(t *testing.T) {
 		{"empty/workers=8", 8, 1024, 20000, nil},
 		{"busy/workers=2", 2, 4 << 20, 200, nil},
 		{"busy/workers=8", 8, 4 << 20, 200, nil},
+		{"triad/workers=2", 2, 1 << 24, 60, nil},
+		{"triad/workers=8", 8, 1 << 24, 60, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -157,13 +172,28 @@ func TestTraceBlocks(t *testing.T) {
 			chunkN = 0
 			team, err := Start(Config{Workers: c.w, Primary: true})
 			require.NoError(t, err)
-			k := internalNoop
-			if c.n > 1024 {
-				k = traceBusy
+			run := func() error { return internalNoop.For(context.Background(), team, c.n, struct{}{}, c.opts...) }
+			switch {
+			case strings.HasPrefix(c.name, "busy"):
+				run = func() error { return traceBusy.For(context.Background(), team, c.n, struct{}{}, c.opts...) }
+			case strings.HasPrefix(c.name, "triad"):
+				var a traceTriadArgs
+				for _, p := range []**array.Array[float64]{&a.A, &a.B, &a.C} {
+					*p, err = array.CreateAnon[float64](c.n)
+					require.NoError(t, err)
+					defer (*p).Close()
+				}
+				run = func() error { return traceTriad.For(context.Background(), team, c.n, a, c.opts...) }
 			}
+			for range 5 { // warm up: each process maps what it touches
+				require.NoError(t, run())
+			}
+			faults := minorFaults(t, team.PIDs())
 			for range c.jobs {
-				require.NoError(t, k.For(context.Background(), team, c.n, struct{}{}, c.opts...))
+				require.NoError(t, run())
 			}
+			faults = minorFaults(t, team.PIDs()) - faults
+			t.Logf("minor page faults in all processes during the %d jobs: %d", c.jobs, faults)
 			require.NoError(t, team.Close())
 			coord := readTrace(t, dir, "coord-*.txt")[0]
 			files, err := filepath.Glob(filepath.Join(dir, "*.chunks"))
@@ -204,7 +234,7 @@ func TestTraceBlocks(t *testing.T) {
 					span = append(span, e-r[tracePosted])
 				}
 			}
-			var first, gap []int64
+			var first, gap, dur []int64
 			for g, rs := range byJob {
 				r := coord[g]
 				if r[tracePosted] == 0 {
@@ -213,6 +243,9 @@ func TestTraceBlocks(t *testing.T) {
 				bw := map[int][]rec{}
 				for _, x := range rs {
 					bw[x.w] = append(bw[x.w], x)
+				}
+				for _, x := range rs {
+					dur = append(dur, x.t1-x.t0)
 				}
 				for w, xs := range bw {
 					slices.SortFunc(xs, func(a, b rec) int { return int(a.t0 - b.t0) })
@@ -224,6 +257,8 @@ func TestTraceBlocks(t *testing.T) {
 					}
 				}
 			}
+			slices.Sort(dur)
+			t.Logf("chunk durations: p10=%d p50=%d p90=%d ns", dur[len(dur)/10], dur[len(dur)/2], dur[len(dur)*9/10])
 			slices.Sort(first)
 			slices.Sort(gap)
 			if len(first) > 0 {
@@ -237,4 +272,19 @@ func TestTraceBlocks(t *testing.T) {
 			t.Logf("chunks run by participant: %v; jobs taken part in: %v", per, jobsOf)
 		})
 	}
+}
+
+// minorFaults returns the sum of the minor page faults of processes pids
+// (field 10 of /proc/PID/stat).
+func minorFaults(t *testing.T, pids []int) int64 {
+	var n int64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		require.NoError(t, err)
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		v, err := strconv.ParseInt(f[7], 10, 64) // fields from 3 on: minflt is the 10th
+		require.NoError(t, err)
+		n += v
+	}
+	return n
 }
