@@ -15,7 +15,9 @@ var (
 	ErrNotExist = errors.New("segment does not exist")
 
 	// ErrBadName is returned when a segment name is empty, "." or "..",
-	// contains '/' or NUL, or is longer than MaxNameLen bytes.
+	// longer than MaxNameLen bytes, not valid UTF-8, or holds a character
+	// that is not printable ('/', NUL, a control character such as a
+	// newline, ...): see ValidateName for the exact rule.
 	ErrBadName = errors.New("invalid segment name")
 
 	// ErrBadMagic is returned when a file is not a shmpar segment: it is not

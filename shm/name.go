@@ -3,16 +3,29 @@ package shm
 import (
 	"fmt"
 	"os"
-	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxNameLen is the longest segment name ValidateName accepts, in bytes.
 const MaxNameLen = 200
 
 // ValidateName returns an error wrapping ErrBadName when name cannot name a
-// segment: it is empty, "." or "..", contains '/' or a NUL byte, or is longer
-// than MaxNameLen bytes. A valid name is one file name inside the segment
-// directory, so it can never escape it.
+// segment. A valid name is
+//
+//   - not empty, ".", or "..";
+//   - at most MaxNameLen bytes of valid UTF-8;
+//   - made of printable characters only, as unicode.IsPrint defines them:
+//     letters, marks, numbers, punctuation, symbols and the ASCII space.
+//     So no '/', no NUL, no control character (newline, tab, escape, DEL,
+//     C1), no other space or separator (no-break space, line separator), no
+//     format character (zero-width joiner, bidirectional overrides), no
+//     private-use or unassigned code point.
+//
+// A valid name is one file name inside the segment directory, so it can
+// never escape it, and printing it can never forge or hide a line of a
+// listing. Files made by other tools may still carry any name; List
+// returns them as they are (quote them before printing, as shmctl ls does).
 func ValidateName(name string) error {
 	reason := ""
 	switch {
@@ -20,16 +33,33 @@ func ValidateName(name string) error {
 		reason = "empty"
 	case name == "." || name == "..":
 		reason = "is a directory reference"
-	case strings.IndexByte(name, '/') >= 0:
-		reason = "contains '/'"
-	case strings.IndexByte(name, 0) >= 0:
-		reason = "contains a NUL byte"
 	case len(name) > MaxNameLen:
 		reason = fmt.Sprintf("is %d bytes long, the limit is %d", len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		reason = "is not valid UTF-8"
 	default:
+		reason = badRune(name)
+	}
+	if reason == "" {
 		return nil
 	}
 	return fmt.Errorf("%w %q: %s", ErrBadName, name, reason)
+}
+
+// badRune says which rune of the valid UTF-8 name ValidateName refuses, or
+// returns "" when it refuses none.
+func badRune(name string) string {
+	for i, r := range name {
+		switch {
+		case r == '/':
+			return "contains '/'"
+		case r == 0:
+			return "contains a NUL byte"
+		case !unicode.IsPrint(r):
+			return fmt.Sprintf("contains the non-printable character %U at byte %d", r, i)
+		}
+	}
+	return ""
 }
 
 // DefaultDir returns the directory named segments live in when no Dir option

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/shmpar/shmpar/shm"
 )
@@ -81,7 +83,7 @@ func cmdCreate(args []string, out io.Writer) error {
 			return fmt.Errorf("create: -fill: %w", err)
 		}
 	}
-	fmt.Fprintln(out, seg.Path())
+	fmt.Fprintln(out, quote(seg.Path()))
 	return nil
 }
 
@@ -118,12 +120,12 @@ func cmdList(args []string, out io.Writer) error {
 	fmt.Fprintln(tw, "NAME\tKIND\tDTYPE\tSHAPE\tBYTES\tCREATOR\tALIVE\tPERSISTENT\tPATH")
 	for _, in := range infos {
 		if in.Err != nil {
-			fmt.Fprintf(tw, "%s\t?\t?\t?\t%d\t?\t?\t?\t%s (unreadable: %v)\n", in.Name, in.Size, in.Path, in.Err)
+			fmt.Fprintf(tw, "%s\t?\t?\t?\t%d\t?\t?\t?\t%s (unreadable: %s)\n", quote(in.Name), in.Size, quote(in.Path), printable(in.Err.Error()))
 			continue
 		}
 		m := in.Meta
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", in.Name, m.Kind, m.DType, shapeString(m.Shape),
-			in.Size, m.CreatorPID, yesNo(in.Alive), yesNo(m.Flags&shm.FlagPersistent != 0), in.Path)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", quote(in.Name), m.Kind, m.DType, shapeString(m.Shape),
+			in.Size, m.CreatorPID, yesNo(in.Alive), yesNo(m.Flags&shm.FlagPersistent != 0), quote(in.Path))
 	}
 	return tw.Flush()
 }
@@ -148,7 +150,7 @@ func cmdInspect(args []string, out io.Writer) error {
 	}
 	defer seg.Close()
 	m := seg.Meta()
-	fmt.Fprintf(out, "path:       %s\n", seg.Path())
+	fmt.Fprintf(out, "path:       %s\n", quote(seg.Path()))
 	fmt.Fprintf(out, "kind:       %s\n", m.Kind)
 	fmt.Fprintf(out, "dtype:      %s (%s)\n", m.DType, m.DType.Descr())
 	fmt.Fprintf(out, "shape:      %s\n", shapeString(m.Shape))
@@ -183,7 +185,7 @@ func cmdRemove(args []string, out io.Writer) error {
 			errs = append(errs, err)
 			continue
 		}
-		fmt.Fprintln(out, "removed", seg.Path())
+		fmt.Fprintln(out, "removed", quote(seg.Path()))
 	}
 	return errors.Join(errs...)
 }
@@ -206,14 +208,14 @@ func cmdSweep(args []string, out io.Writer) error {
 		}
 		for _, in := range infos {
 			if in.Err == nil && !in.Alive && in.Meta.Flags&shm.FlagPersistent == 0 {
-				fmt.Fprintln(out, "would remove", in.Path)
+				fmt.Fprintln(out, "would remove", quote(in.Path))
 			}
 		}
 		return nil
 	}
 	removed, err := shm.Sweep(dirOption(*dir)...)
 	for _, in := range removed {
-		fmt.Fprintln(out, "removed", in.Path)
+		fmt.Fprintln(out, "removed", quote(in.Path))
 	}
 	return err
 }
@@ -231,4 +233,33 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// quote returns s as it is when it is made of printable characters other
+// than space, '"' and '\', and as a Go string literal (strconv.Quote)
+// otherwise. Names and paths in shmctl's output go through it: segment
+// names are printable (shm.ValidateName), but a file made by another tool
+// may hold a newline or a terminal escape, which printed raw could forge or
+// hide a line. A quoted field starts with '"'; an unquoted one never does.
+func quote(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, r := range s {
+		if r == ' ' || r == '"' || r == '\\' || r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// printable returns free text (an error message) unchanged when every
+// character is printable, and quoted otherwise.
+func printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

@@ -12,7 +12,9 @@
 // The directory defaults to $SHMPAR_DIR, else /dev/shm. Errors go to stderr
 // and the exit status is 1. rm refuses files that are not shmpar segments;
 // sweep removes only segments whose creator process is gone and that are not
-// marked persistent.
+// marked persistent. Names and paths that hold a space, a quote, a
+// backslash or a non-printable character (files made by other tools may) are
+// printed as Go string literals, so a hostile name cannot forge a line.
 //
 // main.go holds the command dispatch, commands.go the commands, stats.go the
 // statistics and fills per dtype. It imports shm (and, in its tests, array)

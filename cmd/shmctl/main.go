@@ -51,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = fmt.Errorf("unknown command %q (want create, ls, inspect, rm or sweep)", args[0])
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "shmctl:", err)
+		fmt.Fprintln(stderr, "shmctl:", printable(err.Error()))
 		return 1
 	}
 	return 0

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -149,4 +151,39 @@ func TestSweepRemovesSegmentsOfKilledProcesses(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, err = os.Stat(filepath.Join(dir, "kept"))
 	require.NoError(t, err, "persistent segments survive a sweep")
+}
+
+// TestListQuotesHostileNames checks that a segment file another tool gave a
+// name with a newline, a terminal escape or a space cannot forge, hide or
+// split a line of the listing: such names are printed as Go string literals.
+func TestListQuotesHostileNames(t *testing.T) {
+	dir := t.TempDir()
+	_, errOut, code := shmctl(t, "create", "plain", "-shape", "4", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	forged := "x\nforged  array  float64  (4)  12288  1  yes  no  dev-shm-forged"
+	names := []string{"bad\xffutf8", "esc\x1b[2Khidden", "plain", "two words", forged} // in List's order
+	for _, name := range names {
+		if name != "plain" {
+			require.NoError(t, os.Link(filepath.Join(dir, "plain"), filepath.Join(dir, name)))
+		}
+	}
+	out, errOut, code := shmctl(t, "ls", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Len(t, lines, 6, "a header and one line per segment:\n%s", out)
+	require.NotContains(t, out, "\x1b")
+	require.NotContains(t, out, "\xff")
+	for i, name := range names {
+		wantName, wantPath := strconv.Quote(name), strconv.Quote(filepath.Join(dir, name))
+		if name == "plain" {
+			wantName, wantPath = name, filepath.Join(dir, name)
+		}
+		require.True(t, strings.HasPrefix(lines[i+1], wantName+" "), "line %d %q, want it to start with %s", i+1, lines[i+1], wantName)
+		require.True(t, strings.HasSuffix(lines[i+1], " "+wantPath), "line %d %q, want it to end with %s", i+1, lines[i+1], wantPath)
+	}
+	// Such names are refused as segment names, with the name quoted.
+	_, errOut, code = shmctl(t, "rm", forged, "-dir", dir)
+	require.Equal(t, 1, code)
+	require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
+	require.Contains(t, errOut, strconv.Quote(forged))
 }
