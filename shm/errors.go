@@ -43,9 +43,24 @@ var (
 	ErrTooLarge = errors.New("segment too large")
 
 	// ErrNoSpace is returned when Create or CreateAnon cannot reserve the
-	// segment's space (ENOSPC, EDQUOT or ENOMEM from fallocate). Nothing is
-	// left behind.
+	// segment's space (ENOSPC, EDQUOT or ENOMEM from fallocate) or cannot
+	// create its file at all (ENOSPC or EDQUOT from open or link: on tmpfs,
+	// no inode left, the nr_inodes limit). Nothing is left behind. The error
+	// also matches the errno.
 	ErrNoSpace = errors.New("no space for segment")
+
+	// ErrSymlink is returned when a symbolic link is at a segment's name:
+	// Open, Unlink and Sweep never follow one (the link could lead anywhere,
+	// into another user's files), and Create does not replace one (the error
+	// also wraps ErrExist).
+	ErrSymlink = errors.New("segment name is a symbolic link")
+
+	// ErrPermission is returned when the system refuses access to a segment
+	// or its directory (EACCES or EPERM): another user's segment of mode
+	// 0600, a directory the caller may not write, another user's file in a
+	// sticky directory such as /dev/shm. The message names the owner and the
+	// mode where it can read them. The error also matches fs.ErrPermission.
+	ErrPermission = errors.New("no permission for segment")
 
 	// ErrInvalid is returned when a Meta passed to Create or CreateAnon is
 	// not valid: an unknown DType, Kind or flag, or more than MaxDims

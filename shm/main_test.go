@@ -99,6 +99,8 @@ func runChild(role string) error {
 		fmt.Println(s.Path())
 		io.Copy(io.Discard, os.Stdin)
 		s.Close()
+	case "as-nobody":
+		return asNobody()
 	default:
 		return fmt.Errorf("unknown child role %q", role)
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -75,8 +76,8 @@ func create(name, path string, m Meta, o options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil, existErr() // fail before reserving space; the link decides
+	if fi, err := os.Lstat(path); err == nil {
+		return nil, existErrAt(fi) // fail before reserving space; the link decides
 	}
 	dir := filepath.Dir(path)
 	f, err := (*os.File)(nil), errNoTmpfile
@@ -87,11 +88,11 @@ func create(name, path string, m Meta, o options) (*Segment, error) {
 	if errors.Is(err, errNoTmpfile) {
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|openNoFollow, o.mode)
 		if errors.Is(err, fs.ErrExist) {
-			return nil, existErr()
+			return nil, existErrAt(nil)
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, createErr(err, dir)
 	}
 	named := !tmp // whether path now names f
 	ok := false
@@ -115,9 +116,9 @@ func create(name, path string, m Meta, o options) (*Segment, error) {
 	if tmp {
 		if err := linkTmp(f, path); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return nil, existErr()
+				return nil, existErrAt(nil)
 			}
-			return nil, err
+			return nil, createErr(err, dir)
 		}
 		named = true
 	}
@@ -257,6 +258,31 @@ func noSpace(err error) error {
 
 func existErr() error { return fmt.Errorf("%w (%w)", ErrExist, syscall.EEXIST) }
 
+// existErrAt is existErr saying what is at the name when fi (from Lstat)
+// tells: a symbolic link (the error then wraps ErrSymlink too).
+func existErrAt(fi os.FileInfo) error {
+	if fi != nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%w: %w, and Create never replaces one (%w)", ErrExist, ErrSymlink, syscall.EEXIST)
+	}
+	return existErr()
+}
+
+// createErr turns an error from creating or linking the file of a new
+// segment in dir into one that wraps the sentinel for its cause.
+func createErr(err error, dir string) error {
+	switch {
+	case isNoSpace(err):
+		return fmt.Errorf("%w: cannot create a file in %s (no inode or no space left): %w", ErrNoSpace, dir, err)
+	case errors.Is(err, fs.ErrPermission):
+		where := dir
+		if note := ownerNote(dir); note != "" {
+			where += " (" + strings.TrimPrefix(note, " ") + ")"
+		}
+		return fmt.Errorf("%w: cannot create a file in %s: %w", ErrPermission, where, err)
+	}
+	return err
+}
+
 // removeIfSame removes path if it still names the open file f.
 func removeIfSame(path string, f *os.File) {
 	fi, err1 := f.Stat()
@@ -321,7 +347,7 @@ func openPath(path string, follow bool) (*Segment, error) {
 	}
 	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
-		return nil, openErr(err)
+		return nil, openPathErr(err, path)
 	}
 	s, err := openFile(f)
 	if err != nil {
@@ -335,6 +361,9 @@ func openPath(path string, follow bool) (*Segment, error) {
 	return s, nil
 }
 
+// openErr turns an error from opening, checking or removing the file at a
+// segment's name into one that wraps the sentinel for its cause. The path is
+// in the message around it already.
 func openErr(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -346,9 +375,38 @@ func openErr(err error) error {
 	case errors.Is(err, syscall.EISDIR):
 		return fmt.Errorf("%w: a directory", ErrBadMagic)
 	case isLoop(err):
-		return fmt.Errorf("a symbolic link is at the name, and segments are never opened through one (%w)", err)
+		return fmt.Errorf("%w: segments are never opened through one (%w)", ErrSymlink, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w (%w)", ErrPermission, err)
 	}
 	return err
+}
+
+// openPathErr is openErr for a failed open of path, adding who owns the
+// file when permission was refused.
+func openPathErr(err error, path string) error {
+	err = openErr(err)
+	if errors.Is(err, ErrPermission) {
+		if note := ownerNote(path); note != "" {
+			return fmt.Errorf("%w:%s", err, note)
+		}
+	}
+	return err
+}
+
+// ownerNote describes who owns the file at path and its mode, for a
+// permission error: " owned by uid 65534 with mode 0600; you are uid 1000".
+// It is "" when that cannot be told.
+func ownerNote(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return ""
+	}
+	uid, ok := fileOwner(fi)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" owned by uid %d with mode %04o; you are uid %d", uid, fi.Mode().Perm(), os.Geteuid())
 }
 
 // OpenFile checks and maps the segment open as f, for instance a memfd

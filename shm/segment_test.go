@@ -631,7 +631,8 @@ func TestCrossProcessMemfdByPath(t *testing.T) {
 }
 
 func TestErrorsAreDistinct(t *testing.T) {
-	all := []error{ErrExist, ErrNotExist, ErrBadName, ErrBadMagic, ErrVersion, ErrCorrupt, ErrTruncated, ErrTooLarge, ErrNoSpace, ErrInvalid}
+	all := []error{ErrExist, ErrNotExist, ErrBadName, ErrBadMagic, ErrVersion, ErrCorrupt, ErrTruncated, ErrTooLarge, ErrNoSpace, ErrInvalid,
+		ErrSymlink, ErrPermission}
 	for i, a := range all {
 		for j, b := range all {
 			require.Equal(t, i == j, errors.Is(a, b))

@@ -137,3 +137,12 @@ func stillAt(path string, fi os.FileInfo) bool {
 	old, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && uint64(old.Dev) == uint64(st.Dev) && uint64(old.Ino) == uint64(st.Ino)
 }
+
+// fileOwner returns the uid that owns the file fi describes.
+func fileOwner(fi os.FileInfo) (uid int, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
