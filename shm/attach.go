@@ -28,7 +28,13 @@ var attached = struct {
 // The cache owns the segments it returns: callers must not Close them (a
 // closed one is reopened by the next Attach). They stay mapped until
 // ReleaseUnlinked, or an Attach of the same path, finds their file gone.
-func Attach(path string) (*Segment, error) {
+//
+// A foreign file is refused (ErrForeign), whether it is opened now or was
+// cached by an earlier call that allowed it, unless opts hold AllowForeign;
+// other options are ignored. AttachRef passes AllowForeign for a reference
+// whose sender had accepted a foreign file.
+func Attach(path string, opts ...Option) (*Segment, error) {
+	allow := getOptions(opts).allowForeign
 	key := filepath.Clean(path)
 	attached.mu.Lock()
 	defer attached.mu.Unlock()
@@ -38,13 +44,16 @@ func Attach(path string) (*Segment, error) {
 		// may be unlinked and created again.
 		if !s.isClosed() {
 			if stillAt(key, s.ident) {
+				if s.foreign && !allow {
+					return nil, fmt.Errorf("attach segment %s: %w: %s; attach it with AllowForeign only if you trust them", key, ErrForeign, foreignReason(s.ident))
+				}
 				return s, nil
 			}
 			s.Close()
 		}
 		delete(attached.segs, key)
 	}
-	s, err := openPath(key, strings.HasPrefix(key, "/proc/"))
+	s, err := openPath(key, strings.HasPrefix(key, "/proc/"), allow)
 	if err != nil {
 		return nil, fmt.Errorf("attach segment %s: %w", key, err)
 	}

@@ -31,7 +31,8 @@
 //	T+4096       +--------------------------------------------+  end of file
 //
 // Open checks a file in a fixed order before mapping it, and each failure has
-// its own error: not an npy file, or an npy file shmpar did not write
+// its own error: not a regular file (ErrBadMagic); a foreign file (ErrForeign,
+// see below); not an npy file, or an npy file shmpar did not write
 // (ErrBadMagic); a malformed header (ErrCorrupt); a shape too large
 // (ErrTooLarge); a file shorter than the header says (ErrTruncated) or
 // longer (ErrCorrupt); no shmpar trailer (ErrBadMagic); another format
@@ -59,8 +60,34 @@
 //   - A named segment truncated by another process while it is mapped makes
 //     the next access to the lost pages fault (SIGBUS, which Go reports as a
 //     fatal error). Opening checks the size, but nothing can stop a later
-//     truncate; keep segments mode 0600 (the default). Anonymous segments are
+//     truncate by a process that may write the file. Anonymous segments are
 //     sealed against resizing and do not have this problem.
+//
+// # Foreign files
+//
+// Whoever may write a named segment's file may truncate it, and so kill
+// every process that maps it. Open, OpenFile and Attach therefore refuse,
+// with ErrForeign, a file that is not a memfd and that belongs to another
+// user than the caller's effective uid, or whose mode lets group or others
+// write it (0620, 0602, 0666, ...; only the mode bits are read, not ACLs).
+// AllowForeign accepts such a file for callers who trust its writers (a
+// segment shared between users on purpose, Mode(0o660)); a Ref to a segment
+// accepted that way, or created with such a Mode, carries the opt-in, so
+// the worker that attaches it through AttachRef accepts it too. Root is no
+// exception: another user's file is foreign to root. What is guaranteed:
+//
+//   - A file that passed the check belonged to the caller and was writable
+//     by no one else at the moment it was opened; a later chmod or chown by
+//     the caller's own user (or root) is not seen.
+//   - In a world-writable sticky directory such as /dev/shm, another user
+//     can take a name first (squatting). Create then fails with ErrExist
+//     wrapping ErrForeign, naming the owner, and Open fails with ErrForeign
+//     (or ErrPermission when the squatter's file is mode 0600 and the caller
+//     is not root): the squatter's file is never handed back as the caller's
+//     segment. A symbolic link at the name is never followed (ErrSymlink).
+//   - List reports foreign files (Info.Foreign); Sweep leaves them alone
+//     unless given AllowForeign. Unlink removes what the directory's
+//     permissions allow.
 //   - Segments in /dev/shm outlive their creator until unlinked or until
 //     reboot; a process killed before Unlink leaks them. Sweep removes the
 //     ones whose creator is dead (pid and start time, so a reused pid is not

@@ -55,6 +55,14 @@ var (
 	// also wraps ErrExist).
 	ErrSymlink = errors.New("segment name is a symbolic link")
 
+	// ErrForeign is returned when Open, OpenFile or Attach find a foreign
+	// segment file and the caller did not pass AllowForeign: the file belongs
+	// to another user, or its mode lets group or others write it, so they
+	// could truncate it under the caller's mapping (SIGBUS). Create's
+	// ErrExist also wraps it when the file at the name belongs to another
+	// user (a name squatted in a shared directory such as /dev/shm).
+	ErrForeign = errors.New("foreign segment")
+
 	// ErrPermission is returned when the system refuses access to a segment
 	// or its directory (EACCES or EPERM): another user's segment of mode
 	// 0600, a directory the caller may not write, another user's file in a

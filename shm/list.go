@@ -24,6 +24,11 @@ type Info struct {
 	// removes a segment it cannot prove abandoned.
 	Alive bool
 
+	// Foreign reports whether the file belongs to another user or its mode
+	// lets group or others write it: Open refuses it and Sweep leaves it
+	// alone unless given AllowForeign.
+	Foreign bool
+
 	// Err is set for a file that looks like a shmpar segment (an npy header
 	// with its data at DataOffset) but fails to open: truncated, corrupt, of
 	// another format version. Such files are listed but never swept.
@@ -46,7 +51,8 @@ func List(opts ...Option) ([]Info, error) {
 
 // Sweep removes the segments in the directory given by Dir (default
 // DefaultDir()) whose creator is dead and that are not marked
-// FlagPersistent, and returns what it removed: the segments leaked by
+// FlagPersistent nor foreign (unless AllowForeign is given), and returns
+// what it removed: the segments leaked by
 // processes that were killed before they could Unlink. Damaged segments are
 // left alone. Removal errors are joined into the returned error; Sweep goes
 // on past them.
@@ -55,7 +61,7 @@ func Sweep(opts ...Option) ([]Info, error) {
 	var removed []Info
 	var errs []error
 	err := scan(o.dir, func(info Info, fi os.FileInfo) {
-		if info.Err != nil || info.Alive || info.Meta.Flags&FlagPersistent != 0 {
+		if info.Err != nil || info.Alive || info.Meta.Flags&FlagPersistent != 0 || info.Foreign && !o.allowForeign {
 			return
 		}
 		// Remove the name only while it still refers to the file checked.
@@ -112,7 +118,7 @@ func inspect(name, path string) (info Info, fi os.FileInfo, ok bool) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return info, nil, false
 	}
-	info = Info{Name: name, Path: path, Size: fi.Size()}
+	info = Info{Name: name, Path: path, Size: fi.Size(), Foreign: foreignReason(fi) != ""}
 	m, _, err := validate(f, fi.Size())
 	if errors.Is(err, ErrBadMagic) {
 		return info, nil, false

@@ -72,9 +72,10 @@ func DefaultDir() string {
 }
 
 type options struct {
-	dir        string
-	mode       os.FileMode
-	persistent bool
+	dir          string
+	mode         os.FileMode
+	persistent   bool
+	allowForeign bool
 }
 
 // Option changes how Create, Open, Unlink, List and Sweep work.
@@ -86,8 +87,20 @@ func Dir(dir string) Option { return func(o *options) { o.dir = dir } }
 
 // Mode sets the permission bits Create gives a new segment file (default
 // 0600). Only perm.Perm() is used, and it is applied exactly, without the
-// process umask, because a caller who asks for 0660 wants group access.
+// process umask, because a caller who asks for 0660 wants group access. A
+// mode that lets group or others write makes the segment foreign: Open
+// refuses it, in this process too, unless given AllowForeign.
 func Mode(perm os.FileMode) Option { return func(o *options) { o.mode = perm.Perm() } }
+
+// AllowForeign makes Open, OpenFile, Attach and Sweep accept foreign
+// segment files: files owned by another user, or whose mode lets group or
+// others write them. Without it they are refused with ErrForeign (Sweep
+// leaves them alone), because whoever may write a file may truncate it, and
+// a truncated file kills every process that maps it with SIGBUS at its next
+// access to a lost page. Pass it only for files whose writers you trust.
+// Anonymous segments (memfds) are never foreign: they are sealed against
+// resizing. It has no effect on Create, List and Unlink.
+func AllowForeign() Option { return func(o *options) { o.allowForeign = true } }
 
 // Persistent makes Create set FlagPersistent, so that Sweep never removes the
 // segment. It has no effect on the other calls.

@@ -178,3 +178,162 @@ func TestNoInodes(t *testing.T) {
 		require.Equal(t, []string{"first"}, dirNames(t, dir))
 	}
 }
+
+func TestForeignRefused(t *testing.T) {
+	requireRoot(t, "chown a file to another user")
+	s, dir := newSeg(t, "f", f64)
+	fillPattern(s.Data(), 3)
+	path := s.Path()
+	cases := []struct {
+		uid  int
+		mode os.FileMode
+		why  string // "" when the file is not foreign
+	}{
+		{nobody, 0o600, "owned by uid 65534, not by you (uid 0): its owner can truncate it under your mapping"},
+		{nobody, 0o666, "owned by uid 65534, not by you (uid 0)"},
+		{0, 0o666, "mode 0666 lets group and others write it, and truncate it under your mapping"},
+		{0, 0o620, "mode 0620 lets group write it"},
+		{0, 0o602, "mode 0602 lets others write it"},
+		{0, 0o644, ""},
+		{0, 0o600, ""},
+	}
+	for _, c := range cases {
+		require.NoError(t, os.Chown(path, c.uid, c.uid))
+		require.NoError(t, os.Chmod(path, c.mode))
+		o, err := Open("f", Dir(dir))
+		infos, lerr := List(Dir(dir))
+		require.NoError(t, lerr)
+		require.Len(t, infos, 1)
+		require.Equal(t, c.why != "", infos[0].Foreign, "uid %d mode %04o", c.uid, c.mode)
+		if c.why == "" {
+			require.NoError(t, err, "uid %d mode %04o", c.uid, c.mode)
+			require.NoError(t, o.Close())
+			continue
+		}
+		require.ErrorIs(t, err, ErrForeign, "uid %d mode %04o", c.uid, c.mode)
+		require.ErrorContains(t, err, "open segment "+path+": foreign segment: "+c.why)
+		require.ErrorContains(t, err, "AllowForeign")
+		// Opted in, it opens, and it is the same memory.
+		o, err = Open("f", Dir(dir), AllowForeign())
+		require.NoError(t, err)
+		require.NoError(t, checkPattern(o.Data(), 3))
+		require.NoError(t, o.Close())
+		// OpenFile checks a named file the same way.
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		require.NoError(t, err)
+		_, err = OpenFile(f)
+		require.ErrorIs(t, err, ErrForeign)
+		o, err = OpenFile(f, AllowForeign())
+		require.NoError(t, err)
+		require.NoError(t, o.Close())
+		require.NoError(t, f.Close())
+	}
+	// Creating over another user's file says whose it is.
+	require.NoError(t, os.Chown(path, nobody, nobody))
+	_, err := Create("f", f64, Dir(dir))
+	require.ErrorIs(t, err, ErrExist)
+	require.ErrorIs(t, err, ErrForeign)
+	require.ErrorContains(t, err, "belongs to uid 65534")
+}
+
+func TestForeignAttachAndRef(t *testing.T) {
+	requireRoot(t, "chown a file to another user")
+	t.Cleanup(releaseAll)
+	s, _ := newSeg(t, "fa", f64)
+	fillPattern(s.Data(), 5)
+	require.NoError(t, os.Chown(s.Path(), nobody, nobody))
+	_, err := Attach(s.Path())
+	require.ErrorIs(t, err, ErrForeign)
+	a, err := Attach(s.Path(), AllowForeign())
+	require.NoError(t, err)
+	_, err = Attach(s.Path())
+	require.ErrorIs(t, err, ErrForeign, "a cached foreign segment is refused to a caller who did not allow it")
+
+	// A reference carries what its sender accepted: a worker attaches it.
+	b, err := RefOf(a).MarshalBinary()
+	require.NoError(t, err)
+	require.Contains(t, string(b), " foreign /")
+	var r Ref
+	require.NoError(t, r.UnmarshalBinary(b))
+	require.True(t, r.Foreign)
+	require.Equal(t, s.Path(), r.Path)
+	c := startChild(t, "attach-ref", []string{"SHM_REF=" + string(b)})
+	require.Equal(t, "ok", c.Line(t))
+	waitOK(t, c)
+	require.NoError(t, checkPattern(s.Data(), 2), "the child wrote through its mapping")
+	// The creator's own reference does not carry it.
+	plain, err := RefOf(s).MarshalBinary()
+	require.NoError(t, err)
+	require.NotContains(t, string(plain), "foreign")
+	c = startChild(t, "attach-ref", []string{"SHM_REF=" + string(plain)})
+	_, err = c.Wait()
+	require.Error(t, err)
+	require.Contains(t, c.Stderr(), "foreign segment")
+
+	// A segment created with a mode others may write is foreign by choice:
+	// its references carry the mark.
+	m, dir := newSeg(t, "shared", f64, Mode(0o666))
+	b, err = RefOf(m).MarshalBinary()
+	require.NoError(t, err)
+	require.Contains(t, string(b), " foreign /")
+	_, err = Open("shared", Dir(dir))
+	require.ErrorIs(t, err, ErrForeign)
+}
+
+func TestMemfdIsNeverForeign(t *testing.T) {
+	s, err := CreateAnon("anon", f64)
+	require.NoError(t, err)
+	defer s.Close()
+	fi, err := s.File().Stat()
+	require.NoError(t, err)
+	require.NotZero(t, fi.Mode().Perm()&0o022, "a memfd's mode lets others write it (%04o)", fi.Mode().Perm())
+	o, err := OpenFile(s.File())
+	require.NoError(t, err)
+	require.NoError(t, o.Close())
+	b, err := RefOf(s).MarshalBinary()
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "foreign")
+}
+
+func TestSquattedName(t *testing.T) {
+	requireRoot(t, "switch a child to another uid")
+	dir := sharedDir(t, 0o1777) // world-writable and sticky, like /dev/shm
+	// Another user takes the name first.
+	require.Equal(t, "ok", runAsNobody(t, "create", "grid", dir))
+	_, err := Create("grid", f64, Dir(dir))
+	require.ErrorIs(t, err, ErrExist)
+	require.ErrorIs(t, err, ErrForeign)
+	require.EqualError(t, err, "create segment "+filepath.Join(dir, "grid")+": segment already exists: foreign segment: the file at the name "+
+		"belongs to uid 65534, not to you (uid 0); in a shared directory such as /dev/shm another user can take a name first (file exists)")
+	// The usual fallback, Open, says so instead of handing back the file.
+	_, err = Open("grid", Dir(dir))
+	require.ErrorIs(t, err, ErrForeign)
+	require.ErrorContains(t, err, "owned by uid 65534")
+	// The squatter may not remove it from under a later owner either: the
+	// directory is sticky. And Sweep leaves it alone.
+	removed, err := Sweep(Dir(dir))
+	require.NoError(t, err)
+	require.Empty(t, removed)
+	require.FileExists(t, filepath.Join(dir, "grid"))
+}
+
+func TestSweepLeavesForeign(t *testing.T) {
+	requireRoot(t, "chown a file to another user")
+	dir := t.TempDir()
+	c := startChild(t, "create-and-wait", []string{"SHM_DIR=" + dir})
+	require.Equal(t, "ready", c.Line(t))
+	require.NoError(t, c.Kill())
+	_, err := c.Wait()
+	require.Error(t, err)
+	leaked := filepath.Join(dir, "leaked")
+	require.NoError(t, os.Chown(leaked, nobody, nobody))
+	removed, err := Sweep(Dir(dir))
+	require.NoError(t, err)
+	require.Empty(t, removed, "another user's segment is not swept by default")
+	require.FileExists(t, leaked)
+	removed, err = Sweep(Dir(dir), AllowForeign())
+	require.NoError(t, err)
+	require.Equal(t, []string{"leaked"}, infoNames(removed))
+	require.True(t, removed[0].Foreign)
+	require.NoFileExists(t, leaked)
+}

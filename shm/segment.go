@@ -27,6 +27,11 @@ type Segment struct {
 	meta  Meta
 	ident os.FileInfo // fstat at open, to recognise the file later
 
+	// foreign is set when the file is another user's or writable by group or
+	// others (see AllowForeign) and was accepted anyway; a Ref to the
+	// segment carries it, so that a worker attaches what its sender accepted.
+	foreign bool
+
 	mu     sync.Mutex
 	f      *os.File
 	mm     mmap.MMap
@@ -127,6 +132,7 @@ func create(name, path string, m Meta, o options) (*Segment, error) {
 		return nil, err
 	}
 	s.name, s.path, s.file = name, path, path
+	s.foreign = foreignReason(s.ident) != "" // made so on purpose (Mode)
 	ok = true
 	return s, nil
 }
@@ -264,6 +270,13 @@ func existErrAt(fi os.FileInfo) error {
 	if fi != nil && fi.Mode()&fs.ModeSymlink != 0 {
 		return fmt.Errorf("%w: %w, and Create never replaces one (%w)", ErrExist, ErrSymlink, syscall.EEXIST)
 	}
+	if fi == nil {
+		return existErr()
+	}
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
+		return fmt.Errorf("%w: %w: the file at the name belongs to uid %d, not to you (uid %d); in a shared directory such as /dev/shm another user can take a name first (%w)",
+			ErrExist, ErrForeign, uid, os.Geteuid(), syscall.EEXIST)
+	}
 	return existErr()
 }
 
@@ -330,7 +343,7 @@ func Open(name string, opts ...Option) (*Segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", name, err)
 	}
-	s, err := openPath(path, false)
+	s, err := openPath(path, false, o.allowForeign)
 	if err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", path, err)
 	}
@@ -339,8 +352,9 @@ func Open(name string, opts ...Option) (*Segment, error) {
 }
 
 // openPath opens, checks and maps the file at path. follow allows a
-// symbolic link (the /proc/PID/fd/N links of Attach).
-func openPath(path string, follow bool) (*Segment, error) {
+// symbolic link (the /proc/PID/fd/N links of Attach); allowForeign accepts
+// a foreign file.
+func openPath(path string, follow, allowForeign bool) (*Segment, error) {
 	flags := os.O_RDWR
 	if !follow {
 		flags |= openNoFollow
@@ -349,7 +363,7 @@ func openPath(path string, follow bool) (*Segment, error) {
 	if err != nil {
 		return nil, openPathErr(err, path)
 	}
-	s, err := openFile(f)
+	s, err := openFile(f, allowForeign)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -394,6 +408,30 @@ func openPathErr(err error, path string) error {
 	return err
 }
 
+// foreignReason says why the file fi describes is foreign, or returns "":
+// it belongs to another user, or its mode lets group or others write it.
+// Anyone who may write a file may truncate it, and a truncated file faults
+// (SIGBUS) every process that maps it at the lost pages.
+func foreignReason(fi os.FileInfo) string {
+	me := os.Geteuid()
+	if uid, ok := fileOwner(fi); ok && uid != me {
+		return fmt.Sprintf("owned by uid %d, not by you (uid %d): its owner can truncate it under your mapping", uid, me)
+	}
+	perm := fi.Mode().Perm()
+	who := ""
+	switch perm & 0o022 {
+	case 0:
+		return ""
+	case 0o020:
+		who = "group"
+	case 0o002:
+		who = "others"
+	default:
+		who = "group and others"
+	}
+	return fmt.Sprintf("mode %04o lets %s write it, and truncate it under your mapping", perm, who)
+}
+
 // ownerNote describes who owns the file at path and its mode, for a
 // permission error: " owned by uid 65534 with mode 0600; you are uid 1000".
 // It is "" when that cannot be told.
@@ -412,8 +450,11 @@ func ownerNote(path string) string {
 // OpenFile checks and maps the segment open as f, for instance a memfd
 // inherited through exec.Cmd.ExtraFiles (os.NewFile(3, "segment")). The
 // Segment uses its own duplicate of the descriptor: the caller keeps f and
-// should close it. f must be open for reading and writing.
-func OpenFile(f *os.File) (*Segment, error) {
+// should close it. f must be open for reading and writing. A file that is
+// not a memfd is checked like a named one: a foreign file is refused
+// (ErrForeign) unless opts hold AllowForeign. Other options are ignored.
+func OpenFile(f *os.File, opts ...Option) (*Segment, error) {
+	o := getOptions(opts)
 	if f == nil {
 		return nil, errors.New("open segment file: nil *os.File")
 	}
@@ -421,7 +462,7 @@ func OpenFile(f *os.File) (*Segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), err)
 	}
-	s, err := openFile(nf)
+	s, err := openFile(nf, o.allowForeign)
 	if err != nil {
 		nf.Close()
 		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), err)
@@ -438,13 +479,23 @@ func OpenFile(f *os.File) (*Segment, error) {
 }
 
 // openFile checks and maps the open file f; on error the caller closes f.
-func openFile(f *os.File) (*Segment, error) {
+func openFile(f *os.File, allowForeign bool) (*Segment, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: not a regular file (%s)", ErrBadMagic, fi.Mode().Type())
+	}
+	memfd, label, file := describeFD(f)
+	foreign := false
+	if !memfd { // a memfd is sealed against resizing: nobody can truncate it
+		if reason := foreignReason(fi); reason != "" {
+			if !allowForeign {
+				return nil, fmt.Errorf("%w: %s; open it with AllowForeign only if you trust them", ErrForeign, reason)
+			}
+			foreign = true
+		}
 	}
 	m, lay, err := validate(f, fi.Size())
 	if err != nil {
@@ -462,8 +513,7 @@ func openFile(f *os.File) (*Segment, error) {
 		s.mm.Unmap()
 		return nil, fmt.Errorf("%w: file changed size from %d to %d bytes while being opened", ErrTruncated, fi.Size(), s.ident.Size())
 	}
-	memfd, label, file := describeFD(f)
-	s.memfd, s.name, s.file = memfd, label, file
+	s.memfd, s.name, s.file, s.foreign = memfd, label, file, foreign
 	if file != "" {
 		s.name = filepath.Base(file)
 	}

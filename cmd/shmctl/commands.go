@@ -41,6 +41,20 @@ func dirOption(dir string) []shm.Option {
 	return []shm.Option{shm.Dir(dir)}
 }
 
+// allowForeignFlag adds -allow-foreign to fs.
+func allowForeignFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("allow-foreign", false, "accept segments of other users or writable by group or others")
+}
+
+// openOptions returns the options for -dir and -allow-foreign.
+func openOptions(dir string, allowForeign bool) []shm.Option {
+	opts := dirOption(dir)
+	if allowForeign {
+		opts = append(opts, shm.AllowForeign())
+	}
+	return opts
+}
+
 func cmdCreate(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("create", flag.ContinueOnError)
 	dtype := fs.String("dtype", "float64", "element type")
@@ -134,6 +148,7 @@ func cmdInspect(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
 	head := fs.Int("head", 10, "how many leading elements to print")
+	foreign := allowForeignFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
@@ -144,7 +159,7 @@ func cmdInspect(args []string, out io.Writer) error {
 	if *head < 0 {
 		return fmt.Errorf("inspect: -head must not be negative")
 	}
-	seg, err := shm.Open(pos[0], dirOption(*dir)...)
+	seg, err := shm.Open(pos[0], openOptions(*dir, *foreign)...)
 	if err != nil {
 		return err
 	}
@@ -164,6 +179,7 @@ func cmdInspect(args []string, out io.Writer) error {
 func cmdRemove(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
+	foreign := allowForeignFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
@@ -174,7 +190,7 @@ func cmdRemove(args []string, out io.Writer) error {
 	var errs []error
 	for _, name := range pos {
 		// Refuse to remove files that are not shmpar segments.
-		seg, err := shm.Open(name, dirOption(*dir)...)
+		seg, err := shm.Open(name, openOptions(*dir, *foreign)...)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -194,6 +210,7 @@ func cmdSweep(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
 	dry := fs.Bool("dry-run", false, "only list what would be removed")
+	foreign := allowForeignFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
@@ -207,13 +224,13 @@ func cmdSweep(args []string, out io.Writer) error {
 			return err
 		}
 		for _, in := range infos {
-			if in.Err == nil && !in.Alive && in.Meta.Flags&shm.FlagPersistent == 0 {
+			if in.Err == nil && !in.Alive && in.Meta.Flags&shm.FlagPersistent == 0 && (!in.Foreign || *foreign) {
 				fmt.Fprintln(out, "would remove", quote(in.Path))
 			}
 		}
 		return nil
 	}
-	removed, err := shm.Sweep(dirOption(*dir)...)
+	removed, err := shm.Sweep(openOptions(*dir, *foreign)...)
 	for _, in := range removed {
 		fmt.Fprintln(out, "removed", quote(in.Path))
 	}

@@ -187,3 +187,29 @@ func TestListQuotesHostileNames(t *testing.T) {
 	require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
 	require.Contains(t, errOut, strconv.Quote(forged))
 }
+
+func TestForeignNeedsAllowForeign(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root to chown a file to another user (running as uid %d)", os.Geteuid())
+	}
+	dir := t.TempDir()
+	_, errOut, code := shmctl(t, "create", "theirs", "-shape", "4", "-fill", "2", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	path := filepath.Join(dir, "theirs")
+	require.NoError(t, os.Chown(path, 65534, 65534))
+
+	_, errOut, code = shmctl(t, "inspect", "theirs", "-dir", dir)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "foreign segment: owned by uid 65534")
+	out, errOut, code := shmctl(t, "inspect", "theirs", "-dir", dir, "-allow-foreign")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "sum:        8")
+
+	_, errOut, code = shmctl(t, "rm", "theirs", "-dir", dir)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "foreign segment")
+	require.FileExists(t, path)
+	_, errOut, code = shmctl(t, "rm", "theirs", "-dir", dir, "-allow-foreign")
+	require.Equal(t, 0, code, errOut)
+	require.NoFileExists(t, path)
+}
