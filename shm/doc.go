@@ -54,9 +54,20 @@
 //
 // # Caveats
 //
-//   - Create reserves the whole size (fallocate) so that a full file system
-//     fails at Create with ErrNoSpace instead of killing a writer with SIGBUS
-//     later; on /dev/shm that reservation is real memory.
+//   - Full file systems. Create reserves the whole size (fallocate) so that a
+//     full file system fails at Create with ErrNoSpace instead of killing a
+//     writer with SIGBUS later; on /dev/shm that reservation is real memory.
+//     Open, OpenFile and Attach make sure of the same for a file they did not
+//     make: a sparse copy of a segment (cp --sparse, rsync -S) has pages
+//     with no storage, and writing one on a full file system faults. They
+//     allocate what is missing (fallocate, which changes neither data nor
+//     size) or fail with ErrNoSpace, saying how much is missing. On tmpfs a
+//     block count equal to the size proves nothing is missing (one fstatfs);
+//     elsewhere fallocate over the whole file costs microseconds on extent
+//     file systems. On a file system without fallocate, a file with a hole
+//     is refused. What is not covered: storage taken away after Open, by a
+//     process that may write the file punching a hole in it
+//     (fallocate PUNCH_HOLE) or truncating it (see below).
 //   - A named segment truncated by another process while it is mapped makes
 //     the next access to the lost pages fault (SIGBUS, which Go reports as a
 //     fatal error). Opening checks the size, but nothing can stop a later
@@ -92,8 +103,8 @@
 //     reboot; a process killed before Unlink leaks them. Sweep removes the
 //     ones whose creator is dead (pid and start time, so a reused pid is not
 //     mistaken for it) unless they are marked Persistent.
-//   - Linux only. Elsewhere the package compiles, but Create, CreateAnon and
-//     OpenFile return errors.ErrUnsupported.
+//   - Linux only. Elsewhere the package compiles, but Create, CreateAnon,
+//     Open, OpenFile and Attach return errors.ErrUnsupported.
 //
 // # Contents
 //

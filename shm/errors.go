@@ -45,7 +45,10 @@ var (
 	// ErrNoSpace is returned when Create or CreateAnon cannot reserve the
 	// segment's space (ENOSPC, EDQUOT or ENOMEM from fallocate) or cannot
 	// create its file at all (ENOSPC or EDQUOT from open or link: on tmpfs,
-	// no inode left, the nr_inodes limit). Nothing is left behind. The error
+	// no inode left, the nr_inodes limit); nothing is left behind. Open,
+	// OpenFile and Attach return it for a sparse file (a cp --sparse copy of
+	// a segment) whose missing pages the file system has no room for, or
+	// cannot reserve (no fallocate): writing to them would fault. The error
 	// also matches the errno.
 	ErrNoSpace = errors.New("no space for segment")
 

@@ -109,6 +109,15 @@ func runChild(role string) error {
 		}
 		fillPattern(s.Data(), 2)
 		fmt.Println("ok")
+	case "open-fill": // open $SHM_NAME and write pattern 7 over every byte; or print Open's error
+		s, err := Open(os.Getenv("SHM_NAME"), Dir(os.Getenv("SHM_DIR")))
+		if err != nil {
+			fmt.Println(describeErr(err))
+			return nil
+		}
+		defer s.Close()
+		fillPattern(s.Data(), 7)
+		fmt.Println("ok")
 	case "as-nobody":
 		return asNobody()
 	default:

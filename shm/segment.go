@@ -226,6 +226,47 @@ func reserve(f *os.File, size int64, where string) error {
 	return err
 }
 
+// reserveOpen makes sure that every page of the segment file f (fi is its
+// fstat) has storage, as Create's reserve does for a new file, so that
+// writing through the mapping can never fault for want of space (SIGBUS).
+// A file made by Create is fully allocated already, but a sparse copy of one
+// (cp --sparse, rsync -S, a restore from a backup) is not.
+//
+// On tmpfs, which counts exactly the pages a file holds, a block count equal
+// to the size proves that nothing is missing, at the cost of one fstatfs;
+// with a larger count (huge pages reach past the end) lseek(SEEK_HOLE), exact
+// on tmpfs, decides. Otherwise fallocate allocates whatever is missing,
+// never changing the data or the size; where everything is allocated it
+// costs microseconds on extent file systems (it walks the extent tree), but
+// tens of milliseconds per GiB on tmpfs (it visits every page), hence the
+// tmpfs test first. On a file system without fallocate a file with a hole is
+// refused; one without holes passes.
+func reserveOpen(f *os.File, fi os.FileInfo) error {
+	if fullyAllocated(f, fi) {
+		return nil
+	}
+	size := fi.Size()
+	err := fallocate(f, size)
+	switch {
+	case err == nil:
+		return nil
+	case isNotSupported(err):
+		if hole, herr := firstHole(f); herr == nil && hole < size {
+			return fmt.Errorf("%w: byte %d of the file has no storage (it is sparse), and its file system cannot reserve it (no fallocate): writing there could fault", ErrNoSpace, hole)
+		}
+		return nil
+	case isNoSpace(err):
+		missing := ""
+		if n, ok := allocatedBytes(fi); ok && n < size {
+			missing = fmt.Sprintf("%d of its %d bytes have", size-n, size)
+		} else {
+			missing = "some of its pages have"
+		}
+		return fmt.Errorf("%w: %s no storage (a sparse copy?), and the file system has no room for them; writing there would fault: %w", ErrNoSpace, missing, err)
+	}
+	return fmt.Errorf("reserve the file's storage: %w", err)
+}
+
 // fillZeros allocates f's blocks by writing zeros, for file systems without
 // fallocate. It runs before the segment has a valid header, so it cannot
 // overwrite anyone's data.
@@ -503,6 +544,9 @@ func openFile(f *os.File, allowForeign bool) (*Segment, error) {
 	}
 	if lay.size > int64(maxInt) {
 		return nil, fmt.Errorf("%w: %d bytes do not fit in this platform's address space", ErrTooLarge, lay.size)
+	}
+	if err := reserveOpen(f, fi); err != nil {
+		return nil, err
 	}
 	s, err := mapFile(f, m, lay)
 	if err != nil {

@@ -146,3 +146,45 @@ func fileOwner(fi os.FileInfo) (uid int, ok bool) {
 	}
 	return int(st.Uid), true
 }
+
+// fullyAllocated reports whether every byte of the file f (fi is its fstat)
+// certainly has storage: on tmpfs, whose block count is exactly the pages a
+// file holds, when that count covers the size. It is false when it cannot
+// tell.
+func fullyAllocated(f *os.File, fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	var sfs unix.Statfs_t
+	if unix.Fstatfs(int(f.Fd()), &sfs) != nil || sfs.Type != unix.TMPFS_MAGIC {
+		return false
+	}
+	switch alloc := st.Blocks * 512; {
+	case alloc == fi.Size():
+		return true
+	case alloc > fi.Size(): // huge pages past the end: look for a hole
+		hole, err := firstHole(f)
+		return err == nil && hole >= fi.Size()
+	}
+	return false
+}
+
+// firstHole returns the offset of the first hole in f (its size when it has
+// none, or when its file system does not track holes).
+func firstHole(f *os.File) (int64, error) {
+	off, err := unix.Seek(int(f.Fd()), 0, unix.SEEK_HOLE)
+	if err != nil {
+		return 0, os.NewSyscallError("lseek SEEK_HOLE", err)
+	}
+	return off, nil
+}
+
+// allocatedBytes returns the storage allocated to the file fi describes.
+func allocatedBytes(fi os.FileInfo) (int64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Blocks * 512, true
+}

@@ -44,3 +44,9 @@ func stillAt(path string, fi os.FileInfo) bool {
 }
 
 func fileOwner(fi os.FileInfo) (uid int, ok bool) { return 0, false }
+
+func fullyAllocated(f *os.File, fi os.FileInfo) bool { return false }
+
+func firstHole(f *os.File) (int64, error) { return 0, errors.ErrUnsupported }
+
+func allocatedBytes(fi os.FileInfo) (int64, bool) { return 0, false }
