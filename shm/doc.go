@@ -101,10 +101,56 @@
 //     permissions allow.
 //   - Segments in /dev/shm outlive their creator until unlinked or until
 //     reboot; a process killed before Unlink leaks them. Sweep removes the
-//     ones whose creator is dead (pid and start time, so a reused pid is not
-//     mistaken for it) unless they are marked Persistent.
+//     ones whose creator is dead (see Sweep below).
 //   - Linux only. Elsewhere the package compiles, but Create, CreateAnon,
 //     Open, OpenFile and Attach return errors.ErrUnsupported.
+//
+// # Sweep and removal
+//
+// Sweep removes a segment when its creator is dead (pid and start time, so
+// a reused pid is not mistaken for it), it is not marked FlagPersistent, it
+// is not damaged, its name passes ValidateName, and it is not foreign
+// (unless AllowForeign). A creator pid of 0 ("unknown" in the format), or a
+// creator that cannot be looked up (/proc unreadable), counts as alive:
+// Sweep removes only what it can prove abandoned.
+//
+// Linux cannot unlink a name only if it still names a given file, so
+// removing "the file that was checked" takes these steps, in Sweep, Unlink
+// and Segment.Unlink alike:
+//
+//  1. Open the file at the name and check it, keeping it open (so that its
+//     inode number cannot be given to another file until step 4).
+//  2. Rename the name, atomically, to a private name in the same directory,
+//     ".shmpar-rm.PID.START.INO.NAME": the remover's pid and start time, the
+//     inode it checked, the name (ValidateName refuses this prefix, so no
+//     segment is ever created under it).
+//  3. Look at what the private name holds. If it is the checked inode,
+//     unlink the private name: done.
+//  4. Otherwise another file took the name between steps 1 and 2: rename it
+//     back, unless the name was taken once more meanwhile (then it stays at
+//     the private name and the call says so).
+//
+// So a live segment that took the name is never removed, but in the rare
+// case of step 4 it is away from its name for the few microseconds between
+// two renames, and an Open of the name then gets ErrNotExist. Between steps
+// 2 and 3 an Open of the name gets a clean ErrNotExist too, as it would just
+// after the removal, and a Create of the name succeeds. Steps run one at a
+// time per process.
+//
+// A crash (the remover killed) leaves:
+//
+//   - before step 2: nothing changed;
+//   - between steps 2 and 3, or during step 4: a file at the private name,
+//     which List shows under that name and Open of the old name does not
+//     find. The next Sweep in that directory, by any process, once the
+//     remover is dead, finishes the job: the checked inode is unlinked
+//     (Sweep returns it, with its old Name and its private Path), and any
+//     other file is renamed back to its name; if the name is taken, the file
+//     stays and Sweep reports an error until the name is free. Nothing is
+//     left under a wrong name that a Sweep does not deal with, but without a
+//     later Sweep the private file stays, as a segment leaked by a killed
+//     creator does;
+//   - after step 3: the removal is complete.
 //
 // # Contents
 //

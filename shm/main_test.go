@@ -118,6 +118,8 @@ func runChild(role string) error {
 		defer s.Close()
 		fillPattern(s.Data(), 7)
 		fmt.Println("ok")
+	case "remove-paused":
+		return removePaused()
 	case "as-nobody":
 		return asNobody()
 	default:

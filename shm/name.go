@@ -3,6 +3,7 @@ package shm
 import (
 	"fmt"
 	"os"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -20,7 +21,9 @@ const MaxNameLen = 200
 //     So no '/', no NUL, no control character (newline, tab, escape, DEL,
 //     C1), no other space or separator (no-break space, line separator), no
 //     format character (zero-width joiner, bidirectional overrides), no
-//     private-use or unassigned code point.
+//     private-use or unassigned code point;
+//   - not starting with ".shmpar-rm.", the prefix of the private names a
+//     segment is moved to while it is being removed (see Sweep).
 //
 // A valid name is one file name inside the segment directory, so it can
 // never escape it, and printing it can never forge or hide a line of a
@@ -37,6 +40,8 @@ func ValidateName(name string) error {
 		reason = fmt.Sprintf("is %d bytes long, the limit is %d", len(name), MaxNameLen)
 	case !utf8.ValidString(name):
 		reason = "is not valid UTF-8"
+	case strings.HasPrefix(name, privatePrefix):
+		reason = "starts with " + privatePrefix + ", which is reserved for segments being removed"
 	default:
 		reason = badRune(name)
 	}
@@ -76,6 +81,7 @@ type options struct {
 	mode         os.FileMode
 	persistent   bool
 	allowForeign bool
+	dryRun       bool
 }
 
 // Option changes how Create, Open, Unlink, List and Sweep work.
@@ -105,6 +111,10 @@ func AllowForeign() Option { return func(o *options) { o.allowForeign = true } }
 // Persistent makes Create set FlagPersistent, so that Sweep never removes the
 // segment. It has no effect on the other calls.
 func Persistent() Option { return func(o *options) { o.persistent = true } }
+
+// DryRun makes Sweep remove nothing and return what it would remove. It has
+// no effect on the other calls.
+func DryRun() Option { return func(o *options) { o.dryRun = true } }
 
 func getOptions(opts []Option) options {
 	o := options{mode: 0o600}

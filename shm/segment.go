@@ -627,30 +627,50 @@ func (s *Segment) isClosed() bool {
 }
 
 // Unlink removes the segment's name, like Unlink(s.Name()), but only while
-// that name still refers to this segment's file (otherwise ErrNotExist).
+// that name still refers to this segment's file (otherwise ErrNotExist):
+// another segment created under the name meanwhile is never removed (see
+// the package doc, Sweep, for how).
 // The mapping stays valid until Close; processes that have it open keep
 // it. For an anonymous segment there is no name and Unlink does nothing.
 func (s *Segment) Unlink() error {
 	if s.file == "" {
 		return nil
 	}
-	cur, err := os.Lstat(s.file)
-	if err != nil {
-		return fmt.Errorf("unlink segment %s: %w", s.file, openErr(err))
-	}
-	if !os.SameFile(cur, s.ident) {
-		return fmt.Errorf("unlink segment %s: %w: the name now belongs to another file", s.file, ErrNotExist)
-	}
-	if err := os.Remove(s.file); err != nil {
-		return fmt.Errorf("unlink segment %s: %w", s.file, openErr(err))
+	if err := s.unlink(); err != nil {
+		return fmt.Errorf("unlink segment %s: %w", s.file, err)
 	}
 	return nil
+}
+
+func (s *Segment) unlink() error {
+	// Hold the file open while it is removed (see removeChecked): s may
+	// be closed.
+	f, err := os.OpenFile(s.file, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return openErr(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(fi, s.ident) {
+		return errReplaced
+	}
+	// Once s is closed and the file gone, its inode number may be given to
+	// a new file at the same name: the identity in the trailer tells them
+	// apart.
+	if m, _, err := validate(f, fi.Size()); err == nil && idOf(m) != idOf(s.meta) {
+		return errReplaced
+	}
+	return removeChecked(s.file, fi)
 }
 
 // Unlink removes the named segment from the directory given by Dir (default
 // DefaultDir()). Processes that have it open keep their mapping. It refuses
 // (ErrBadMagic) to remove a file that is not a shmpar segment, but removes a
-// damaged one (truncated, corrupt, of another format version).
+// damaged one (truncated, corrupt, of another format version). Like Sweep,
+// it removes the name only while it refers to the file it checked.
 func Unlink(name string, opts ...Option) error {
 	o := getOptions(opts)
 	if err := ValidateName(name); err != nil {
@@ -679,15 +699,5 @@ func unlink(path string) error {
 	if _, _, err := validate(f, fi.Size()); errors.Is(err, ErrBadMagic) {
 		return fmt.Errorf("not removed: %w", err)
 	}
-	cur, err := os.Lstat(path)
-	if err != nil {
-		return openErr(err)
-	}
-	if !os.SameFile(cur, fi) {
-		return fmt.Errorf("the file changed while being checked; not removed")
-	}
-	if err := os.Remove(path); err != nil {
-		return openErr(err)
-	}
-	return nil
+	return removeChecked(path, fi) // f stays open until it returns
 }

@@ -188,3 +188,42 @@ func allocatedBytes(fi os.FileInfo) (int64, bool) {
 	}
 	return st.Blocks * 512, true
 }
+
+// fileIno returns the inode number of the file fi describes.
+func fileIno(fi os.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return uint64(st.Ino), true
+}
+
+// renameAway renames old to new, a private name nothing is at. Where the
+// file system takes no rename flags, a plain rename does the same.
+func renameAway(old, new string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
+	if err == unix.EINVAL || err == unix.ENOSYS {
+		return os.Rename(old, new)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
+	}
+	return nil
+}
+
+// renameBack renames old to new unless something is at new (EEXIST). Where
+// the file system takes no rename flags, it links and then unlinks old, which
+// only the caller uses.
+func renameBack(old, new string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
+	if err == unix.EINVAL || err == unix.ENOSYS {
+		if err := os.Link(old, new); err != nil {
+			return err
+		}
+		return os.Remove(old)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
+	}
+	return nil
+}

@@ -50,3 +50,9 @@ func fullyAllocated(f *os.File, fi os.FileInfo) bool { return false }
 func firstHole(f *os.File) (int64, error) { return 0, errors.ErrUnsupported }
 
 func allocatedBytes(fi os.FileInfo) (int64, bool) { return 0, false }
+
+func fileIno(fi os.FileInfo) (uint64, bool) { return 0, false }
+
+func renameAway(old, new string) error { return errors.ErrUnsupported }
+
+func renameBack(old, new string) error { return errors.ErrUnsupported }

@@ -218,21 +218,14 @@ func cmdSweep(args []string, out io.Writer) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("sweep: unexpected argument %q", pos[0])
 	}
+	opts := openOptions(*dir, *foreign)
+	verb := "removed"
 	if *dry {
-		infos, err := shm.List(dirOption(*dir)...)
-		if err != nil {
-			return err
-		}
-		for _, in := range infos {
-			if in.Err == nil && !in.Alive && in.Meta.Flags&shm.FlagPersistent == 0 && (!in.Foreign || *foreign) {
-				fmt.Fprintln(out, "would remove", quote(in.Path))
-			}
-		}
-		return nil
+		opts, verb = append(opts, shm.DryRun()), "would remove"
 	}
-	removed, err := shm.Sweep(openOptions(*dir, *foreign)...)
+	removed, err := shm.Sweep(opts...)
 	for _, in := range removed {
-		fmt.Fprintln(out, "removed", quote(in.Path))
+		fmt.Fprintln(out, verb, quote(in.Path))
 	}
 	return err
 }
