@@ -39,7 +39,8 @@ type Info struct {
 // DefaultDir()), sorted by name. It reads each regular file's first page
 // and trailer without mapping anything; files that are not shmpar segments
 // (other npy files included) and files it may not read are skipped without
-// a word, while damaged segments are listed with Info.Err set. Names are
+// a word, while damaged segments are listed with Info.Err set. Running out
+// of descriptors (EMFILE) is an error, never a shorter list. Names are
 // returned as they are in the directory, which other tools may have given
 // any bytes but '/' and NUL: quote them before printing.
 func List(opts ...Option) ([]Info, error) {
@@ -144,14 +145,17 @@ func finishRemovals(dir string) ([]Info, []error) {
 func scan(dir string, fn func(Info, os.FileInfo)) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return fdLimit(err)
 	}
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		info, fi, f, ok := inspect(e.Name(), path)
+		info, fi, f, ok, err := inspect(e.Name(), path)
+		if err != nil {
+			return err // out of descriptors or memory: the listing would be incomplete
+		}
 		if ok {
 			fn(info, fi)
 		}
@@ -163,31 +167,36 @@ func scan(dir string, fn func(Info, os.FileInfo)) error {
 }
 
 // inspect checks the file at path; ok is false when it is not a shmpar
-// segment or cannot be read. The caller closes f when it is not nil.
-func inspect(name, path string) (info Info, fi os.FileInfo, f *os.File, ok bool) {
-	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0) // a FIFO must not block
+// segment or cannot be read. err is set only when the process ran out of
+// descriptors or memory, so that it could not tell. The caller closes f
+// when it is not nil.
+func inspect(name, path string) (info Info, fi os.FileInfo, f *os.File, ok bool, err error) {
+	f, err = os.OpenFile(path, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0) // a FIFO must not block
 	if err != nil {
-		return info, nil, nil, false // vanished, not ours to read, or now a symbolic link
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM) {
+			return info, nil, nil, false, fdLimit(err)
+		}
+		return info, nil, nil, false, nil // vanished, not ours to read, or now a symbolic link
 	}
 	fi, err = f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		return info, nil, f, false
+		return info, nil, f, false, nil
 	}
 	info = Info{Name: name, Path: path, Size: fi.Size(), Foreign: foreignReason(fi) != ""}
 	m, _, err := validate(f, fi.Size())
 	if errors.Is(err, ErrBadMagic) {
-		return info, nil, f, false
+		return info, nil, f, false, nil
 	}
 	if err != nil {
 		info.Err = fmt.Errorf("segment %s: %w", quotePath(path), err)
-		return info, fi, f, true
+		return info, fi, f, true, nil
 	}
 	info.Meta = m
 	if m.CreatorPID == 0 {
 		info.Alive = true // unknown creator: never proven dead
-		return info, fi, f, true
+		return info, fi, f, true, nil
 	}
-	alive, err := proc.Alive(proc.ID{PID: m.CreatorPID, Start: m.CreatorStart})
-	info.Alive = alive || err != nil
-	return info, fi, f, true
+	alive, aerr := proc.Alive(proc.ID{PID: m.CreatorPID, Start: m.CreatorStart})
+	info.Alive = alive || aerr != nil
+	return info, fi, f, true, nil
 }

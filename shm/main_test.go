@@ -120,13 +120,24 @@ func runChild(role string) error {
 		fmt.Println("ok")
 	case "remove-paused":
 		return removePaused()
+	case "no-spare-fds":
+		return noSpareDescriptors()
 	case "as-nobody":
 		return asNobody()
 	default:
+		if chaosRole != nil {
+			if handled, err := chaosRole(role); handled {
+				return err
+			}
+		}
 		return fmt.Errorf("unknown child role %q", role)
 	}
 	return nil
 }
+
+// chaosRole runs the child roles of the chaos scenarios (chaos_test.go,
+// build tag chaos); it is nil in other builds.
+var chaosRole func(role string) (handled bool, err error)
 
 // fillPattern writes a pattern that depends on seed into b.
 func fillPattern(b []byte, seed int) {

@@ -149,7 +149,7 @@ func finishPrivate(dir, entry string, p privateFile) (*Info, error) {
 	}
 	if ino, ok := fileIno(fi); ok && ino == p.ino && fi.Mode().IsRegular() {
 		// The file the dead remover had checked and meant to remove.
-		info, _, f, ok := inspect(p.name, path)
+		info, _, f, ok, _ := inspect(p.name, path)
 		if f != nil {
 			f.Close()
 		}

@@ -166,7 +166,7 @@ func createAnon(label string, m Meta) (*Segment, error) {
 	}
 	f, err := memfdCreate(label)
 	if err != nil {
-		return nil, err
+		return nil, fdLimit(err)
 	}
 	ok := false
 	defer func() {
@@ -334,7 +334,7 @@ func createErr(err error, dir string) error {
 		}
 		return fmt.Errorf("%w: cannot create a file in %s: %w", ErrPermission, where, err)
 	}
-	return err
+	return fdLimit(err)
 }
 
 // removeIfSame removes path if it still names the open file f.
@@ -433,6 +433,16 @@ func openErr(err error) error {
 		return fmt.Errorf("%w: segments are never opened through one (%w)", ErrSymlink, err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w (%w)", ErrPermission, err)
+	case errors.Is(err, syscall.ENXIO):
+		return fmt.Errorf("%w: not a regular file (a socket?) (%w)", ErrBadMagic, err)
+	}
+	return fdLimit(err)
+}
+
+// fdLimit adds a hint to an error from running out of file descriptors.
+func fdLimit(err error) error {
+	if errors.Is(err, syscall.EMFILE) {
+		return fmt.Errorf("%w (each open segment holds a descriptor: close some, or raise the limit, ulimit -n)", err)
 	}
 	return err
 }
@@ -501,7 +511,7 @@ func OpenFile(f *os.File, opts ...Option) (*Segment, error) {
 	}
 	nf, err := dupFile(f)
 	if err != nil {
-		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), err)
+		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), fdLimit(err))
 	}
 	s, err := openFile(nf, o.allowForeign)
 	if err != nil {
