@@ -37,7 +37,11 @@
 // (ErrTooLarge); a file shorter than the header says (ErrTruncated) or
 // longer (ErrCorrupt); no shmpar trailer (ErrBadMagic); another format
 // version (ErrVersion); a bad checksum or a trailer that disagrees with the
-// header (ErrCorrupt). A damaged file is an error, never a crash.
+// header (ErrCorrupt); pages without storage that cannot be reserved
+// (ErrNoSpace, see the caveat on full file systems). A damaged file is an error, never a
+// crash. A symbolic link at the name is never followed (ErrSymlink), and a
+// file the system will not let the caller open is ErrPermission, naming its
+// owner and mode.
 //
 // Shapes with a zero dimension are allowed, as numpy allows them: the data
 // region is empty and the file is the header and trailer pages alone.
@@ -152,10 +156,19 @@
 //     creator does;
 //   - after step 3: the removal is complete.
 //
+// # Names
+//
+// A segment name is one printable file name (ValidateName gives the exact
+// rule: valid UTF-8, no control, format or separator character but the
+// ASCII space, no '/', at most MaxNameLen bytes), so it never leaves its
+// directory and printing it never forges a line. Names of files that other
+// tools made are not checked by List: quote them before printing.
+//
 // # Contents
 //
 // Segment and its calls (Create, CreateAnon, Open, OpenFile, Unlink; List
-// and Sweep for a directory; Attach, Ref and AttachRef, the process-wide
+// and Sweep for a directory; the options Dir, Mode, Persistent,
+// AllowForeign, DryRun; Attach, Ref and AttachRef, the process-wide
 // mapping cache that typed views crossing to workers use); Meta, DType,
 // Kind and Flags, the metadata of the file format; View, a segment's data as
 // a typed slice; Number and Element, the one definition of the element
