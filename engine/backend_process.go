@@ -164,9 +164,6 @@ type step struct {
 }
 
 func (t *procTeam) run(ctx context.Context, j *job) error {
-	if int64(j.p.k) > maxChunks {
-		return fmt.Errorf("engine: %w: %d chunks, at most %d", ErrBadRange, j.p.k, int64(maxChunks))
-	}
 	if err := t.heal(); err != nil {
 		return err
 	}

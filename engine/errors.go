@@ -33,8 +33,14 @@ var (
 	ErrArgsTooLarge = errors.New("too large")
 
 	// ErrBadRange is returned when n is negative, when a Range option is not
-	// inside [0, n), or when a schedule's chunk size is negative.
+	// inside [0, n), or when a schedule would cut the range into more
+	// chunks than a job can count (2^40).
 	ErrBadRange = errors.New("invalid loop range")
+
+	// ErrBadOption is returned when a schedule option is out of its
+	// domain: a negative Dynamic chunk, Guided minChunk or Deterministic
+	// grain (0 picks each one's default).
+	ErrBadOption = errors.New("invalid schedule option")
 
 	// ErrWorkerDied is returned (inside a *WorkerError) when a worker process
 	// died while it ran a chunk of a kernel that is not idempotent, or when a

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -57,6 +58,20 @@ var (
 			s += v
 		}
 		return s, nil
+	}, engine.Idempotent())
+	fminK = engine.RegisterReduce("fmin", func(c *engine.Ctx, a sumArgs, lo, hi int) (float64, error) {
+		m := math.Inf(1)
+		for _, v := range a.A.Data()[lo:hi] {
+			m = math.Min(m, v)
+		}
+		return m, nil
+	}, engine.Idempotent())
+	fmaxK = engine.RegisterReduce("fmax", func(c *engine.Ctx, a sumArgs, lo, hi int) (float64, error) {
+		m := math.Inf(-1)
+		for _, v := range a.A.Data()[lo:hi] {
+			m = math.Max(m, v)
+		}
+		return m, nil
 	}, engine.Idempotent())
 	isumK = engine.RegisterReduce("isum", func(c *engine.Ctx, _ emptyArgs, lo, hi int) (int64, error) {
 		var s int64
