@@ -152,8 +152,10 @@ func (t *procTeam) prepareArgs(k *kernel, a any) error {
 	return nil
 }
 
-// maxRecoveries bounds how many times one job recovers from dead workers
-// before giving up.
+// maxRecoveries bounds how many recoveries from dead workers in a row may
+// finish no chunk before a job is given up: a job never loops for ever on
+// workers that die as soon as they start, while one whose workers keep
+// dying but keep finishing chunks goes on until its work is done.
 const maxRecoveries = 3
 
 // step is one generation of a job: its plan from chunk index from on, or an
@@ -171,22 +173,27 @@ func (t *procTeam) run(ctx context.Context, j *job) error {
 		return err
 	}
 	todo := []step{{}}
-	for recoveries := 0; len(todo) > 0; {
+	var rec *recovery // made by outcome after the first death
+	for len(todo) > 0 {
 		s := todo[0]
 		todo = todo[1:]
-		more, err := t.dispatch(ctx, j, s)
+		more, err := t.dispatch(ctx, j, s, &rec)
 		if err != nil {
-			return err
+			return rec.join(err)
 		}
 		if len(more) > 0 {
-			if recoveries++; recoveries > maxRecoveries {
-				return fmt.Errorf("engine: kernel %q: %w: workers died %d times in one job", j.k.name, ErrWorkerDied, recoveries)
+			if rec.barren > maxRecoveries {
+				return rec.join(fmt.Errorf("engine: kernel %q: %w: workers died %d times in a row without finishing a chunk; the job was given up with chunks not run",
+					j.k.name, ErrWorkerDied, rec.barren))
 			}
 			if err := t.heal(); err != nil {
-				return err
+				return rec.join(err)
 			}
 			todo = append(more, todo...)
 		}
+	}
+	if err := rec.join(nil); err != nil {
+		return err
 	}
 	if j.partials != nil {
 		copy(j.partials, t.c.partials[:len(j.partials)])
@@ -195,7 +202,7 @@ func (t *procTeam) run(ctx context.Context, j *job) error {
 }
 
 // dispatch runs one generation and returns what dead workers left to do.
-func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error) {
+func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery) ([]step, error) {
 	h, d := t.h, &t.h.desc
 	p := j.p
 	if s.list != nil {
@@ -258,7 +265,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 		t.liveGen = 0
 		t.cbMu.Unlock()
 	}
-	return t.outcome(ctx, j, &p, g, closeIdx)
+	return t.outcome(ctx, j, &p, g, s.from, closeIdx, rec)
 }
 
 // participate runs the coordinator's share of a job (Primary).

@@ -84,9 +84,17 @@
 // pid, the chunk, the error or panic value and the stack. A worker process
 // that dies (SIGKILL, the OOM killer, a fault in cgo) is noticed at once (a
 // goroutine per worker waits for it and wakes the coordinator). The chunk
-// it was running is run again by another participant if the kernel was
-// registered Idempotent; otherwise the job fails with ErrWorkerDied naming
-// the chunk and the signal. Work nobody had claimed is always finished. The
+// it was running is run again if the kernel was registered Idempotent (once:
+// a chunk whose worker dies again is not run a third time); otherwise it is
+// lost: the job fails with ErrWorkerDied naming the chunk and the signal.
+// Either way the dead workers are replaced and the job goes on: every chunk
+// nobody had claimed is run before For returns, even when every worker died,
+// and the error names every lost chunk (one *WorkerError each, joined when
+// there are several: see WorkerErrors), so the elements outside the named
+// chunks are exactly as a complete job leaves them. A job whose workers die
+// in several recoveries in a row without finishing a chunk is given up with
+// ErrWorkerDied. A kernel that fails (returns an error or panics) is
+// different: the job stops, and chunks not yet claimed are not run. The
 // dead worker is replaced before the next job, which runs on a full team.
 // When the context passed to For ends, no new chunks are claimed and For
 // returns ctx.Err() once running chunks return — kernels poll Ctx.Err — or

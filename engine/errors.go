@@ -132,6 +132,32 @@ func (e *WorkerError) Error() string {
 	return b.String()
 }
 
+// WorkerErrors returns every *WorkerError in err's tree, in order. For,
+// Reduce and Partials return a single *WorkerError when one chunk failed;
+// when worker processes that died took several chunks with them, they
+// return errors.Join of one *WorkerError per chunk (errors.As finds the
+// first), and WorkerErrors lists them all. It returns nil if err holds
+// none.
+func WorkerErrors(err error) []*WorkerError {
+	var out []*WorkerError
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case nil:
+		case *WorkerError:
+			out = append(out, x)
+		case interface{ Unwrap() []error }:
+			for _, y := range x.Unwrap() {
+				walk(y)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
 // PanicError is the Err of a WorkerError when the kernel panicked. Value is
 // the panic value formatted with fmt ("%v"), since the value itself may live
 // in another process.

@@ -95,6 +95,19 @@ var (
 		}
 		return nil
 	})
+	incK   = engine.Register("inc", inc)
+	crashK = engine.Register("crash", func(c *engine.Ctx, a failArgs, lo, hi int) error {
+		// Writes a[i] = 2i, and SIGKILLs its worker process on every run
+		// of the chunk holding At (of every chunk if At < 0).
+		for i := lo; i < hi; i++ {
+			a.A.Data()[i] = 2 * int64(i)
+		}
+		if os.Getpid() != a.Coord && (a.At < 0 || lo <= a.At && a.At < hi) {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+		return nil
+	}, engine.Idempotent())
 	killIdemK   = engine.Register("kill-idem", kill, engine.Idempotent())
 	killOnceK   = engine.Register("kill-once", kill)
 	waitCancelK = engine.Register("wait-cancel", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
@@ -160,6 +173,51 @@ func kill(c *engine.Ctx, a failArgs, lo, hi int) error {
 	}
 	for i := lo; i < hi; i++ {
 		a.A.Data()[i] = 2 * int64(i)
+	}
+	return nil
+}
+
+// incArgs are the arguments of inc, a kernel that is not idempotent.
+type incArgs struct {
+	A *array.Array[int64]
+	// Gate, when set, makes the first Gate[1] chunks that worker
+	// processes start (Gate[0] counts them) wait until all of them have
+	// started, run the first half of their chunk, record its start + 1 in
+	// Gate[2+i] and SIGKILL their process: every worker dies in the
+	// middle of a chunk.
+	Gate  *array.Array[int64]
+	Coord int // the coordinator's pid: it never dies
+}
+
+// inc adds 1 to each element of its chunk (see incArgs for Gate).
+func inc(c *engine.Ctx, a incArgs, lo, hi int) error {
+	d := a.A.Data()
+	if a.Gate != nil && os.Getpid() == a.Coord {
+		// A primary coordinator would run every chunk before the workers
+		// wake: it waits in its first chunk until they have started theirs.
+		g := a.Gate.Data()
+		deadline := time.Now().Add(10 * time.Second)
+		for atomic.LoadInt64(&g[0]) < g[1] && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+	} else if a.Gate != nil {
+		g := a.Gate.Data()
+		if i := atomic.AddInt64(&g[0], 1) - 1; i < atomic.LoadInt64(&g[1]) {
+			deadline := time.Now().Add(10 * time.Second)
+			for atomic.LoadInt64(&g[0]) < g[1] && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Microsecond)
+			}
+			mid := lo + (hi-lo+1)/2
+			for j := lo; j < mid; j++ {
+				d[j]++
+			}
+			atomic.StoreInt64(&g[2+i], int64(lo)+1)
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+	}
+	for j := lo; j < hi; j++ {
+		d[j]++
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -132,9 +133,41 @@ func (t *procTeam) killInJob(g uint32) {
 	}
 }
 
-// outcome turns the end state of generation g into the job's result, or
-// into the steps that finish it after workers died.
-func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, closeIdx int64) ([]step, error) {
+// recovery is what a job remembers of the workers that died under it: the
+// chunks lost with them (run on a dead worker and not run again), how often
+// each chunk was re-run after a death, and how many recoveries in a row
+// finished no chunk. A job that no worker died under has none (nil).
+type recovery struct {
+	lost   []error       // one *WorkerError per lost chunk, in the order found
+	reruns map[int64]int // chunk start → times re-run after its worker died
+	barren int           // recoveries in a row that finished no chunk
+}
+
+// join returns err together with the lost chunks: err alone when none was
+// lost, the one *WorkerError when err is nil and one chunk was lost, and
+// errors.Join of all of them otherwise (err first).
+func (r *recovery) join(err error) error {
+	if r == nil || len(r.lost) == 0 {
+		return err
+	}
+	if err == nil && len(r.lost) == 1 {
+		return r.lost[0]
+	}
+	all := make([]error, 0, len(r.lost)+1)
+	if err != nil {
+		all = append(all, err)
+	}
+	return errors.Join(append(all, r.lost...)...)
+}
+
+// outcome turns the end state of generation g, which ran plan p from chunk
+// from on, into the job's result, or into the steps that finish it after
+// workers died. Every chunk that was running on a dead worker is re-run if
+// the kernel is idempotent (once: a chunk whose worker dies again is lost),
+// and lost otherwise, recorded in *rec for the job's error; every chunk
+// nobody claimed is run by the steps returned, so that the job's error
+// names exactly the chunks that may be partly done.
+func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, from, closeIdx int64, rec **recovery) ([]step, error) {
 	h := t.h
 	if h.done.Load() == uint64(p.k) {
 		return nil, nil
@@ -152,6 +185,15 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, close
 	}
 	// Workers died. What they were running is lost; what nobody claimed
 	// is still to do.
+	if *rec == nil {
+		*rec = &recovery{}
+	}
+	r := *rec
+	if h.done.Load() > uint64(from) {
+		r.barren = 0
+	} else {
+		r.barren++
+	}
 	entry := func(ci int64) listEntry {
 		switch p.sched {
 		case schedList:
@@ -163,26 +205,45 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, close
 		lo, hi := p.chunk(int(ci), nil)
 		return listEntry{lo: int64(lo), hi: int64(hi), idx: ci}
 	}
+	// claimed reports whether chunk ci was claimed in g: a participant
+	// records a chunk before its claim succeeds, so a dead worker's record
+	// may name a chunk it never got, which the steps below run.
+	claimed := func(ci int64) bool {
+		if p.sched == schedStatic {
+			return t.c.slots[ci].block.Load() == g
+		}
+		return ci < closeIdx
+	}
 	var list []listEntry
+	lostBefore := len(r.lost)
 	for i := t.first; i < t.parts; i++ {
 		w := t.procs[i]
 		s := &t.c.slots[i]
 		ci := s.chunk.Load()
-		if !w.exited() || s.chunkGen.Load() != g || ci < 0 || ci >= int64(p.k) {
+		if !w.exited() || s.chunkGen.Load() != g || ci < 0 || ci >= int64(p.k) || !claimed(ci) {
 			continue
 		}
 		e := entry(ci)
-		if !j.k.idempotent {
-			how, sig := w.describe()
-			return nil, &WorkerError{
-				Kernel:  j.k.name,
-				Worker:  i,
-				Lo:      int(e.lo),
-				Hi:      int(e.hi),
-				Failure: Failure{PID: w.pid, Signal: sig, Output: w.tail.String(), Err: fmt.Errorf("%w: it %s while running the chunk; the kernel is not registered as Idempotent, so the chunk was not run again", ErrWorkerDied, how)},
+		if j.k.idempotent && r.reruns[e.lo] == 0 {
+			if r.reruns == nil {
+				r.reruns = map[int64]int{}
 			}
+			r.reruns[e.lo]++
+			list = append(list, e)
+			continue
 		}
-		list = append(list, e)
+		how, sig := w.describe()
+		why := "the kernel is not registered as Idempotent, so the chunk was not run again"
+		if j.k.idempotent {
+			why = "it had been run again after another worker died running it, and is not run a third time"
+		}
+		r.lost = append(r.lost, &WorkerError{
+			Kernel:  j.k.name,
+			Worker:  i,
+			Lo:      int(e.lo),
+			Hi:      int(e.hi),
+			Failure: Failure{PID: w.pid, Signal: sig, Output: w.tail.String(), Err: fmt.Errorf("%w: it %s while running the chunk; %s", ErrWorkerDied, how, why)},
+		})
 	}
 	var steps []step
 	switch {
@@ -202,9 +263,11 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, close
 	if len(list) > 0 {
 		steps = append([]step{{list: list}}, steps...)
 	}
-	if len(steps) == 0 {
-		// Every chunk was claimed and no dead worker held one, yet not all
-		// are done: a worker died between its last claim and its report.
+	if len(steps) == 0 && h.done.Load()+uint64(len(r.lost)-lostBefore) < uint64(p.k) {
+		// Every chunk was claimed, and the chunks dead workers held do not
+		// account for those not done. Participants record a chunk before
+		// they claim it, so this cannot happen; should it, say so rather
+		// than return as if the work were done.
 		return nil, fmt.Errorf("engine: kernel %q: %w: %d of %d chunks done and none to re-run", j.k.name, ErrWorkerDied, h.done.Load(), p.k)
 	}
 	return steps, nil

@@ -38,7 +38,8 @@ type kernelConfig struct {
 // it does not itself modify, and a reduce kernel returns the same partial).
 // When a worker process dies while it runs a chunk of an idempotent kernel,
 // the chunk is run again and the job completes; for other kernels the job
-// fails with ErrWorkerDied naming the chunk.
+// completes every other chunk and fails with ErrWorkerDied naming the
+// chunk.
 func Idempotent() KernelOption { return func(c *kernelConfig) { c.idempotent = true } }
 
 // kernel is one registered kernel. It is immutable after registration.
@@ -144,7 +145,9 @@ func (k *ReduceKernel[A, R]) Name() string { return k.k.name }
 // For runs the kernel over [0, n) (or the Range option's slice) on team t,
 // split by the schedule in opts (Static by default), and returns when every
 // chunk has run. The first chunk to fail stops the job (no new chunks are
-// claimed) and For returns it as a *WorkerError. When ctx ends, no new
+// claimed) and For returns it as a *WorkerError. A worker process that dies
+// does not stop the job: see the package doc's Failures for what is re-run
+// and how lost chunks are named. When ctx ends, no new
 // chunks are claimed and For returns ctx.Err() once running chunks return
 // (or after Config.CancelGrace, killing the worker processes still busy).
 //
