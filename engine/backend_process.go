@@ -98,11 +98,13 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 func (t *procTeam) pids() []int {
 	t.procMu.RLock()
 	defer t.procMu.RUnlock()
+	t.memMu.RLock()
+	defer t.memMu.RUnlock()
 	out := make([]int, t.parts)
 	for i := range out {
 		if i < t.first {
 			out[i] = t.pid
-		} else if w := t.procs[i]; w != nil && !w.exited() {
+		} else if w := t.procs[i]; w != nil && !w.exited() && (t.unmapped || t.c.life[i].Load()&lifeDied == 0) {
 			out[i] = w.pid
 		}
 	}

@@ -94,8 +94,16 @@
 // chunks are exactly as a complete job leaves them. A job whose workers die
 // in several recoveries in a row without finishing a chunk is given up with
 // ErrWorkerDied. A kernel that fails (returns an error or panics) is
-// different: the job stops, and chunks not yet claimed are not run. The
-// dead worker is replaced before the next job, which runs on a full team.
+// different: the job stops, and chunks not yet claimed are not run. A dead
+// worker is replaced before the next job: a job that starts after a worker
+// process has exited (once it could be waited for) runs on a full team,
+// because each worker publishes its death through the kernel (a robust-futex
+// word the kernel marks when the process exits, read before each job at the
+// cost of one cached load per worker), not only through the goroutine that
+// waits for it. A replacement killed by a signal before it reports ready is
+// started again, up to three times in a row; one that exits with a status
+// (a program without Main) is not, and the job fails with ErrStart or
+// ErrNoMain.
 // When the context passed to For ends, no new chunks are claimed and For
 // returns ctx.Err() once running chunks return — kernels poll Ctx.Err — or
 // after Config.CancelGrace, when the workers still busy are killed and later

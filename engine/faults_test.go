@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,21 @@ import (
 
 // Faults: kernels that fail or panic, calls that cannot run, cancellation,
 // and worker processes that die.
+
+// envDieAtStart names a directory: a process of the test binary started
+// with it (a worker, through Config.Env) that finds the file "armed" there
+// renames it to "fired" and SIGKILLs itself before it reports ready. One
+// process wins the rename; the others start normally.
+const envDieAtStart = "SHMPAR_TEST_DIE_AT_START"
+
+func init() {
+	if dir := os.Getenv(envDieAtStart); dir != "" {
+		if os.Rename(filepath.Join(dir, "armed"), filepath.Join(dir, "fired")) == nil {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+	}
+}
 
 func TestKernelPanic(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {

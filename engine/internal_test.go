@@ -74,6 +74,8 @@ func TestControlLayout(t *testing.T) {
 	c, err := initControl(mem, l)
 	require.NoError(t, err)
 	require.Len(t, c.slots, 4)
+	require.Len(t, c.life, 4)
+	require.Zero(t, l.lifeOff%lineSize, "the life words do not share a line with the slots")
 	require.Len(t, c.args, 4096)
 	require.Len(t, c.partials, partialsCap)
 	require.Len(t, c.list, 4)
@@ -98,6 +100,7 @@ func TestControlLayout(t *testing.T) {
 		func(h *ctlHeader) { h.nslots = 1 << 20 },
 		func(h *ctlHeader) { h.partCap = 1 << 40 },
 		func(h *ctlHeader) { h.errOff = 3 },
+		func(h *ctlHeader) { h.lifeOff = l.size - 4 },
 	} {
 		m := alignedBytes(int(l.size))
 		_, err := initControl(m, l)

@@ -95,7 +95,26 @@ var (
 		}
 		return nil
 	})
-	incK   = engine.Register("inc", inc)
+	incK  = engine.Register("inc", inc)
+	meetK = engine.Register("meet", func(c *engine.Ctx, a meetArgs, lo, hi int) error {
+		// Each chunk waits until Want chunks have started, then records
+		// its process's pid at Gate[1+lo]: a static job over Want
+		// elements on a team of Want worker processes succeeds only if
+		// every one of them takes part.
+		g := a.Gate.Data()
+		atomic.AddInt64(&g[0], 1)
+		deadline := time.Now().Add(a.Wait)
+		for atomic.LoadInt64(&g[0]) < int64(a.Want) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("only %d of %d participants met within %v", atomic.LoadInt64(&g[0]), a.Want, a.Wait)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		for i := lo; i < hi; i++ {
+			g[1+i] = int64(os.Getpid())
+		}
+		return nil
+	}, engine.Idempotent())
 	crashK = engine.Register("crash", func(c *engine.Ctx, a failArgs, lo, hi int) error {
 		// Writes a[i] = 2i, and SIGKILLs its worker process on every run
 		// of the chunk holding At (of every chunk if At < 0).
@@ -220,6 +239,12 @@ func inc(c *engine.Ctx, a incArgs, lo, hi int) error {
 		d[j]++
 	}
 	return nil
+}
+
+type meetArgs struct {
+	Gate *array.Array[int64] // [0] arrivals, [1+i] the pid that ran element i
+	Want int
+	Wait time.Duration
 }
 
 type stampArgs struct {

@@ -199,8 +199,8 @@ func (t *Team) Workers() int { return t.cfg.Workers }
 
 // PIDs returns the process ids of the worker processes, in participant
 // order (with Primary, the coordinator's own pid comes first); nil for the
-// goroutine backend. A dead worker is replaced at the next job, so the list
-// may change.
+// goroutine backend. A worker process that has exited shows as 0 until it
+// is replaced, at the start of the next job, so the list may change.
 func (t *Team) PIDs() []int {
 	if p, ok := t.b.(*procTeam); ok {
 		return p.pids()

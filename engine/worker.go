@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -148,6 +149,11 @@ func (w *worker) serve() int {
 	s.chunk.Store(noChunk)
 	s.pid.Store(int64(me.PID))
 	s.start.Store(me.Start)
+	if err := armLife(&w.c.life[w.env.idx]); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		// The coordinator then learns of this process's death when it has
+		// waited for it, as it always does.
+		fmt.Fprintf(os.Stderr, "engine: worker %d: life word: %v\n", w.env.idx, err)
+	}
 	w.seen()
 	s.hello.Store(helloReady)
 	wakeCoordinator(h, true)
