@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/supervise"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/shm"
 )
@@ -48,6 +49,14 @@ type procTeam struct {
 	prim    runner     // the coordinator's participant (Primary)
 	primCtx Ctx
 	primErr *WorkerError
+	// The stall watch (see watchStalls): one Watch per slot, started when
+	// a job's wait first sleeps; and the workers it killed, for the
+	// job's error.
+	stall    []supervise.Watch
+	stallGen uint32    // generation the watches were started for
+	stallAt  time.Time // last look
+	stalled  []stallKill
+
 	// t.block and t.primaryFail as func values, made once: a method value
 	// made per job would allocate on every For.
 	blockFn func(q int) *atomic.Uint32
@@ -84,6 +93,8 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 		t.c.slots[i].cpu.Store(-1)
 	}
 	t.procs = make([]*wproc, t.parts)
+	t.stall = make([]supervise.Watch, t.parts)
+	t.stalled = make([]stallKill, t.parts)
 	t.lifeR, t.lifeW, err = os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("engine: Start: lifeline pipe: %w", err)
@@ -260,7 +271,11 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	if t.first == 1 {
 		t.participate(ctx, j, p, g)
 	}
-	closeIdx := t.wait(g, &p, deaths)
+	limit := t.cfg.StallLimit
+	if j.k.stallLimit != 0 {
+		limit = j.k.stallLimit
+	}
+	closeIdx := t.wait(g, &p, deaths, limit)
 	if stopCB != nil {
 		stopCB()
 		t.cbMu.Lock()

@@ -21,7 +21,8 @@ import (
 //	896    stop line     stop code (none/failed/canceled/deadline); errOwner: first failing participant
 //	4096   slots         one 128-byte slot per participant: pid, start time, hello,
 //	                     inJob (generation it is working on), the chunk it claimed
-//	                     and its generation, the claim word of its static block
+//	                     and its generation, the claim word of its static block,
+//	                     the progress word Ctx.Progress bumps
 //	…      life words    one 4-byte word per participant: the worker's thread id,
 //	                     with FUTEX_OWNER_DIED set by the kernel once it has exited
 //	                     (see life_linux.go); written only then and at start, so
@@ -126,6 +127,7 @@ type slotFields struct {
 	moves    atomic.Uint32 // times the worker moved itself off a shared CPU (see crowding)
 	cpu      atomic.Int32  // the CPU the worker was last seen on (worker.seen); -1 unknown
 	sleep    atomic.Uint32 // how the worker waits for a job: sleepAwake, sleepHeld, sleepBlocked
+	beat     atomic.Uint32 // bumped by Ctx.Progress, for the stall watch
 }
 
 type slot struct {

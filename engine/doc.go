@@ -104,10 +104,30 @@
 // started again, up to three times in a row; one that exits with a status
 // (a program without Main) is not, and the job fails with ErrStart or
 // ErrNoMain.
+//
+// A worker process that stops making progress — stopped by a signal,
+// stuck in a system call, asleep in a kernel — is handled like one that
+// died once it has gone Config.StallLimit (a minute by default) without
+// progress while the job waits for it: while the coordinator sleeps
+// waiting for a job (never while it spins, so a short job pays nothing)
+// it watches each worker's slot (chunks claimed and finished, and a word
+// Ctx.Progress bumps) and the worker process's CPU time, and kills a
+// worker that holds one of the job's chunks, or has not joined the job
+// while chunks nobody claimed remain, once it has had none of those for
+// the limit. So a job never waits for ever on a stopped worker, even when
+// its context has no deadline. A kernel that computes is never stalled,
+// however long its chunk; one that waits (I/O, another process) longer
+// than the limit without using CPU time calls Ctx.Progress, or is
+// registered with the StallLimit option. Config.StallLimit says exactly
+// what counts.
+//
 // When the context passed to For ends, no new chunks are claimed and For
 // returns ctx.Err() once running chunks return — kernels poll Ctx.Err — or
 // after Config.CancelGrace, when the workers still busy are killed and later
-// replaced. A job never waits on a dead worker.
+// replaced. A job never waits on a dead worker, nor past the stall limit on
+// a stopped one. Not guaranteed: a kernel that loops for ever uses CPU time
+// and is not stalled (end it with the context), and the coordinator itself
+// (Primary) and goroutine participants are not watched.
 //
 // Workers die with the coordinator, even when it is killed with SIGKILL:
 // they are started with PDEATHSIG from one locked OS thread that never exits

@@ -47,6 +47,12 @@ var (
 	// worker died so often that the job was given up.
 	ErrWorkerDied = errors.New("worker process died")
 
+	// ErrStalled is returned (inside a *WorkerError, together with
+	// ErrWorkerDied) when a worker process made no progress for the stall
+	// limit (Config.StallLimit) while it ran a chunk of a kernel that is
+	// not idempotent, and was killed.
+	ErrStalled = errors.New("worker process stalled")
+
 	// ErrStopped is returned by Ctx.Err when the job is stopping because a
 	// chunk on another worker failed.
 	ErrStopped = errors.New("job stopped by a failure in another chunk")

@@ -95,8 +95,11 @@ var (
 		}
 		return nil
 	})
-	incK  = engine.Register("inc", inc)
-	meetK = engine.Register("meet", func(c *engine.Ctx, a meetArgs, lo, hi int) error {
+	incK         = engine.Register("inc", inc)
+	stallK       = engine.Register("stall", stall)
+	stallIdemK   = engine.Register("stall-idem", stall, engine.Idempotent())
+	stallExemptK = engine.Register("stall-exempt", stall, engine.StallLimit(-1))
+	meetK        = engine.Register("meet", func(c *engine.Ctx, a meetArgs, lo, hi int) error {
 		// Each chunk waits until Want chunks have started, then records
 		// its process's pid at Gate[1+lo]: a static job over Want
 		// elements on a team of Want worker processes succeeds only if
@@ -237,6 +240,46 @@ func inc(c *engine.Ctx, a incArgs, lo, hi int) error {
 	}
 	for j := lo; j < hi; j++ {
 		d[j]++
+	}
+	return nil
+}
+
+// stallArgs are the arguments of the stall kernels.
+type stallArgs struct {
+	A *array.Array[int64] // A[i] = 1 (Idem) or A[i]++ for each element
+	// Gate, when set, makes the first run of the chunk holding At record
+	// its process's pid in Gate[0], then burn CPU until Gate[1] is set or
+	// Spin has passed.
+	Gate *array.Array[int64]
+	At   int
+	Spin time.Duration
+	Idem bool
+	// Nap makes each chunk sleep this long first, calling Ctx.Progress
+	// every Beat if Beat > 0.
+	Nap, Beat time.Duration
+}
+
+func stall(c *engine.Ctx, a stallArgs, lo, hi int) error {
+	if a.Gate != nil && lo <= a.At && a.At < hi && atomic.CompareAndSwapInt64(&a.Gate.Data()[0], 0, int64(os.Getpid())) {
+		g := a.Gate.Data()
+		for deadline := time.Now().Add(a.Spin); atomic.LoadInt64(&g[1]) == 0 && time.Now().Before(deadline); {
+		}
+	}
+	for end := time.Now().Add(a.Nap); time.Now().Before(end); {
+		if a.Beat <= 0 {
+			time.Sleep(time.Until(end))
+			break
+		}
+		time.Sleep(min(a.Beat, time.Until(end)))
+		c.Progress()
+	}
+	d := a.A.Data()
+	for i := lo; i < hi; i++ {
+		if a.Idem {
+			d[i] = 1
+		} else {
+			d[i]++
+		}
 	}
 	return nil
 }

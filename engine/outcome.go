@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmpar/shmpar/engine/internal/remote"
 	"github.com/shmpar/shmpar/engine/internal/spin"
+	"github.com/shmpar/shmpar/engine/internal/supervise"
 	"github.com/shmpar/shmpar/internal/futex"
 )
 
@@ -20,9 +21,10 @@ import (
 // (a failure, ctx), or a worker died and the survivors have claimed all
 // there was. In the last two cases it closes claiming and waits until no
 // live worker is inside the job (after ctx ended, for at most CancelGrace;
-// then it kills those workers). It returns the chunk index at which
+// then it kills those workers). While it sleeps it kills the workers that
+// stall past limit (see watchStalls). It returns the chunk index at which
 // claiming was closed, -1 if every chunk was done.
-func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
+func (t *procTeam) wait(g uint32, p *plan, seen uint64, limit time.Duration) int64 {
 	h := t.h
 	k := uint64(p.k)
 	died := false
@@ -47,6 +49,7 @@ func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 			if err != nil && t.live() < t.parts-t.first {
 				died = true // belt and braces: a death seen only by its exit
 			}
+			t.watchStalls(g, p, limit)
 		}
 	}
 	if h.done.Load() == k {
@@ -71,8 +74,64 @@ func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 		h.coordSleeping.Store(1)
 		_ = futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, time.Millisecond)
 		h.coordSleeping.Store(0)
+		t.watchStalls(g, p, limit)
 	}
 	return closeIdx
+}
+
+// stallKill records a worker process the stall watch killed: how long it
+// had gone without progress and its last scheduling state.
+type stallKill struct {
+	pid   int
+	idle  time.Duration
+	state byte
+}
+
+// stallLook is how often (at most) the stall watch looks at the workers
+// while the coordinator waits.
+const stallLook = 50 * time.Millisecond
+
+// watchStalls applies the stall rule (supervise.Watch) to the worker
+// processes of job g, and kills those that have gone without progress for
+// limit while the job needs them: they hold one of its chunks (are inside
+// it), or have not joined it while chunks nobody claimed remain. Their
+// deaths are then handled like any other (outcome). It is called only
+// while the coordinator sleeps for the job's end, so a job that ends while
+// the coordinator spins never pays for it; the first call of a job starts
+// the watches.
+func (t *procTeam) watchStalls(g uint32, p *plan, limit time.Duration) {
+	if limit <= 0 {
+		return
+	}
+	now := time.Now()
+	first := t.stallGen != g
+	if !first && now.Sub(t.stallAt) < min(stallLook, limit/4) {
+		return
+	}
+	t.stallGen, t.stallAt = g, now
+	for i := t.first; i < t.parts; i++ {
+		w := t.procs[i]
+		if w == nil || w.exited() {
+			continue
+		}
+		s := &t.c.slots[i]
+		sig := [4]uint64{uint64(s.inJob.Load()), uint64(s.chunkGen.Load()), uint64(s.chunk.Load()), uint64(s.beat.Load())}
+		st := &t.stall[i]
+		if first || st.PID() != w.pid {
+			st.Start(w.pid, sig, now)
+			continue
+		}
+		idle, stalled := st.Stalled(sig, now, limit)
+		if !stalled {
+			continue
+		}
+		if s.inJob.Load() != g && (t.exhausted(g, p) || t.h.stop.Load() != stopNone) {
+			continue // the job does not wait for it
+		}
+		t.stalled[i] = stallKill{pid: w.pid, idle: idle, state: st.State()}
+		_ = w.cmd.Process.Kill()
+		st.Start(0, sig, now) // killed once; its death ends the wait
+	}
 }
 
 // closeClaims ends claiming in generation g and returns the next chunk index
@@ -237,12 +296,17 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, from,
 		if j.k.idempotent {
 			why = "it had been run again after another worker died running it, and is not run a third time"
 		}
+		err := fmt.Errorf("%w: it %s while running the chunk; %s", ErrWorkerDied, how, why)
+		if sk := t.stalled[i]; sk.pid == w.pid {
+			err = fmt.Errorf("%w: it made no progress for %v while %s, so it was killed (%w); %s",
+				ErrStalled, sk.idle.Round(time.Millisecond), supervise.DescribeState(sk.state), ErrWorkerDied, why)
+		}
 		r.lost = append(r.lost, &WorkerError{
 			Kernel:  j.k.name,
 			Worker:  i,
 			Lo:      int(e.lo),
 			Hi:      int(e.hi),
-			Failure: Failure{PID: w.pid, Signal: sig, Output: w.tail.String(), Err: fmt.Errorf("%w: it %s while running the chunk; %s", ErrWorkerDied, how, why)},
+			Failure: Failure{PID: w.pid, Signal: sig, Output: w.tail.String(), Err: err},
 		})
 	}
 	var steps []step

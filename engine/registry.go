@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"time"
 	"unsafe"
 
 	"github.com/shmpar/shmpar/engine/internal/codec"
@@ -31,6 +32,7 @@ type KernelOption func(*kernelConfig)
 
 type kernelConfig struct {
 	idempotent bool
+	stallLimit time.Duration
 }
 
 // Idempotent declares that running the kernel over a chunk twice has the
@@ -42,12 +44,21 @@ type kernelConfig struct {
 // chunk.
 func Idempotent() KernelOption { return func(c *kernelConfig) { c.idempotent = true } }
 
+// StallLimit sets the stall limit of the kernel's jobs, in place of the
+// team's Config.StallLimit (see there for what progress is): d > 0 is the
+// limit, d < 0 means a worker running the kernel is never killed for want
+// of progress, 0 keeps the team's. Use it for a kernel that legitimately
+// waits longer than the team's limit without using CPU time (on I/O, on
+// another process) and cannot call Ctx.Progress while it waits.
+func StallLimit(d time.Duration) KernelOption { return func(c *kernelConfig) { c.stallLimit = d } }
+
 // kernel is one registered kernel. It is immutable after registration.
 type kernel struct {
 	name       string
 	args       *codec.Type
 	reduce     bool
 	idempotent bool
+	stallLimit time.Duration // 0: the team's
 
 	// call runs the kernel over [lo, hi) with args (whose dynamic type is
 	// args.T). A reduce kernel returns its partial result as raw bits
@@ -75,7 +86,7 @@ func newKernel[A any](name string, opts []KernelOption) *kernel {
 			o(&cfg)
 		}
 	}
-	k := &kernel{name: name, args: codec.Of(reflect.TypeFor[A]()), idempotent: cfg.idempotent}
+	k := &kernel{name: name, args: codec.Of(reflect.TypeFor[A]()), idempotent: cfg.idempotent, stallLimit: cfg.stallLimit}
 	if k.args.Err != nil {
 		k.encErr = fmt.Errorf("arguments: %w: %w", ErrArgsEncode, k.args.Err)
 	}

@@ -43,6 +43,7 @@ const (
 	DefaultMaxArgs      = 64 << 10
 	DefaultCancelGrace  = time.Second
 	DefaultCloseTimeout = 2 * time.Second
+	DefaultStallLimit   = time.Minute
 
 	// MaxWorkers is the largest team Start accepts.
 	MaxWorkers = 1024
@@ -87,6 +88,33 @@ type Config struct {
 	// DefaultCancelGrace.
 	CancelGrace time.Duration
 
+	// StallLimit is how long a worker process may go without progress
+	// while a job waits for it before it is killed (SIGKILL) and handled as
+	// a worker that died: its chunk is run again if the kernel is
+	// Idempotent and named in the job's error (ErrStalled) otherwise, and
+	// the job goes on. A job waits for a worker that holds one of its
+	// chunks, or that has not joined it while chunks nobody claimed
+	// remain. Progress is any of: the worker claims or finishes a chunk,
+	// the kernel calls Ctx.Progress, the worker's process uses CPU time. So
+	// a kernel that computes for an hour in one chunk is never stalled;
+	// one that sleeps or waits for I/O for longer than the limit without
+	// calling Ctx.Progress is. A worker stopped by a signal (SIGSTOP, a
+	// terminal's ^Z) or stuck in a system call makes no progress; one
+	// stopped by a debugger (ptrace) always counts as making some. The
+	// stall is noticed at least StallLimit and at most about 1.2 ×
+	// StallLimit after the last progress. A kernel registered with the
+	// StallLimit option uses its own limit. Only worker processes are
+	// watched, not the coordinator (Primary) nor goroutines, and only on
+	// Linux (the CPU time comes from /proc).
+	//
+	// 0 means DefaultStallLimit, a minute: long enough that no live
+	// worker of a compute kernel comes near it (a process that runs uses
+	// CPU time; a machine has to be frozen for a minute to starve one),
+	// short enough that a stopped worker does not hang a job for ever when
+	// its context has no deadline. Negative means never: a job then waits
+	// for a stopped worker as long as its context allows.
+	StallLimit time.Duration
+
 	// GOMAXPROCS is the GOMAXPROCS of each worker process; 0 means 1 (a
 	// worker runs one chunk at a time).
 	GOMAXPROCS int
@@ -116,6 +144,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CancelGrace <= 0 {
 		c.CancelGrace = DefaultCancelGrace
+	}
+	if c.StallLimit == 0 {
+		c.StallLimit = DefaultStallLimit
 	}
 	if c.GOMAXPROCS <= 0 {
 		c.GOMAXPROCS = 1

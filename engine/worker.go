@@ -136,7 +136,7 @@ func runWorker(v string) int {
 	w := &worker{env: env, c: c, slot: &c.slots[env.idx], cache: map[*kernel]workerArgs{}}
 	w.crowd.move = w.moveAway
 	w.crowd.seen = w.seen
-	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop}
+	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop, beat: &w.slot.beat}
 	return w.serve()
 }
 

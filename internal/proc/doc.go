@@ -6,8 +6,9 @@
 // together name one process for the life of the machine. Locks record their
 // owner as an ID, segments record their creator as an ID, and both ask Alive
 // to tell a dead owner from a live one. A zombie (exited, not yet reaped)
-// counts as dead.
+// counts as dead. State and CPUTime tell what a process is doing, for the
+// engine's stall watch.
 //
 // On platforms other than Linux, Self returns an ID with a zero start time and
-// Alive returns errors.ErrUnsupported.
+// Alive, State and CPUTime return errors.ErrUnsupported.
 package proc

@@ -9,6 +9,9 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var self = sync.OnceValue(func() ID {
@@ -48,6 +51,31 @@ func Alive(id ID) (bool, error) {
 		return false, nil
 	}
 	return id.Start == 0 || st == id.Start, nil
+}
+
+// State returns the scheduling state of process pid (field 3 of
+// /proc/PID/stat, its main thread's): 'R' running or runnable, 'S' asleep,
+// 'D' in uninterruptible sleep, 'T' stopped by a signal, 't' stopped by a
+// tracer, 'Z' a zombie, ...
+func State(pid int) (byte, error) {
+	_, st, err := stat(pid)
+	return st, err
+}
+
+// CPUTime returns the CPU time all threads of process pid have used, to
+// the nanosecond: the process's CPU-time clock (clock_getcpuclockid),
+// which Linux lets any process in the same pid namespace read. It fails
+// once the process has been reaped.
+func CPUTime(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("proc: CPU time of pid %d", pid)
+	}
+	var ts unix.Timespec
+	// CPUCLOCK_SCHED (2) of the process (not a thread): ^pid << 3 | 2.
+	if err := unix.ClockGettime(int32((^pid)<<3|2), &ts); err != nil {
+		return 0, fmt.Errorf("proc: CPU time of pid %d: %w", pid, err)
+	}
+	return time.Duration(ts.Nano()), nil
 }
 
 // stat reads the start time and state of pid from /proc/PID/stat.
