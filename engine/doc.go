@@ -32,7 +32,11 @@
 // participant until none are left. Arguments are encoded with
 // encoding/gob once per job (not at all when they equal the previous job's),
 // so large data belongs in shared memory: an *array.Array or *value.Value
-// argument crosses as its path and is attached once per worker. Kernels
+// argument crosses as its path and is attached once per worker. A worker
+// keeps the segments it attached for later jobs, up to a quarter of its
+// open-file limit (64 at most); beyond that it closes those it used least
+// recently, never one the current job uses. A job whose own arguments name
+// more segments than the worker can open fails with ErrFileLimit. Kernels
 // write their results into shared arrays; a kernel registered with
 // RegisterReduce returns a partial result per chunk, which Reduce combines
 // (Sum, Min, Max, or any associative Combine).

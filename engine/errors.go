@@ -53,6 +53,13 @@ var (
 	// not idempotent, and was killed.
 	ErrStalled = errors.New("worker process stalled")
 
+	// ErrFileLimit is returned (inside a *WorkerError) when a worker
+	// process cannot attach the shared segments a job's arguments name
+	// because it has reached its open-file limit (RLIMIT_NOFILE), even
+	// after closing every segment it kept for other jobs: the job's own
+	// arguments need more descriptors than the limit allows.
+	ErrFileLimit = errors.New("out of file descriptors")
+
 	// ErrStopped is returned by Ctx.Err when the job is stopping because a
 	// chunk on another worker failed.
 	ErrStopped = errors.New("job stopped by a failure in another chunk")
@@ -176,5 +183,5 @@ func (e *PanicError) Error() string { return "panic: " + e.Value }
 
 func init() {
 	// The sentinels whose identity survives the trip from another process.
-	remote.SetSentinels(ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker, context.Canceled, context.DeadlineExceeded)
+	remote.SetSentinels(ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker, context.Canceled, context.DeadlineExceeded, ErrFileLimit)
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/engine/internal/teamtest"
+	"github.com/shmpar/shmpar/shm"
 )
 
 // awaitExit waits until child process pid has exited, without reaping it
@@ -97,4 +100,54 @@ func TestWorkerKilledWhileStarting(t *testing.T) {
 	_, err := engine.Start(engine.Config{Workers: 1, Env: []string{envNoMain + "=1"}, Stderr: &stderr})
 	require.ErrorIs(t, err, engine.ErrNoMain)
 	require.Equal(t, 1, strings.Count(stderr.String(), "engine.Main() must be the first call"), "started once: %s", stderr.String())
+}
+
+// A worker keeps a bounded number of the arrays it was given attached: with
+// an open-file limit of 32 it runs jobs over 40 distinct named arrays in
+// turn, holding at most a quarter of its limit of them at a time. A job
+// whose own arguments need more descriptors than the limit fails with
+// ErrFileLimit, clearly, and the worker goes on.
+func TestWorkerAttachCacheBounded(t *testing.T) {
+	team := teamtest.Team(t, engine.Config{Workers: 1})
+	ctx := teamtest.Ctx(t)
+	pid := team.PIDs()[0]
+	require.NoError(t, unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 32, Max: 32}, nil))
+	dir := t.TempDir()
+	attachedHere := func() int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		require.NoError(t, err)
+		n := 0
+		for _, e := range ents {
+			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); err == nil && strings.HasPrefix(l, dir) {
+				n++
+			}
+		}
+		return n
+	}
+	var all []*array.Array[int64]
+	for i := range 40 {
+		a, err := array.Create[int64](fmt.Sprintf("bound-%d", i), 100, shm.Dir(dir))
+		require.NoError(t, err)
+		t.Cleanup(func() { a.Close() })
+		all = append(all, a)
+		require.NoError(t, fillK.For(ctx, team, 100, fillArgs{A: a}), "array %d", i)
+		for j, v := range a.Data()[:100] {
+			require.Equal(t, int64(1), v, "array %d element %d", i, j)
+		}
+		require.LessOrEqual(t, attachedHere(), 32/4, "after array %d", i)
+	}
+	require.Equal(t, []int{pid}, team.PIDs(), "one worker ran every job")
+
+	err := manyK.For(ctx, team, 100, manyArgs{As: all})
+	var we *engine.WorkerError
+	require.ErrorAs(t, err, &we)
+	require.ErrorIs(t, err, engine.ErrFileLimit)
+	require.Contains(t, err.Error(), "RLIMIT_NOFILE")
+	require.Contains(t, err.Error(), "32")
+	require.Equal(t, []int{pid}, team.PIDs(), "the worker survives")
+
+	require.NoError(t, manyK.For(ctx, team, 100, manyArgs{As: all[:5]}))
+	for i, a := range all[:5] {
+		require.Equal(t, int64(2), a.Data()[99], "array %d", i)
+	}
 }

@@ -95,7 +95,15 @@ var (
 		}
 		return nil
 	})
-	incK         = engine.Register("inc", inc)
+	incK  = engine.Register("inc", inc)
+	manyK = engine.Register("many", func(c *engine.Ctx, a manyArgs, lo, hi int) error {
+		for _, x := range a.As {
+			for i := lo; i < hi; i++ {
+				x.Data()[i]++
+			}
+		}
+		return nil
+	})
 	stallK       = engine.Register("stall", stall)
 	stallIdemK   = engine.Register("stall-idem", stall, engine.Idempotent())
 	stallExemptK = engine.Register("stall-exempt", stall, engine.StallLimit(-1))
@@ -288,6 +296,10 @@ type meetArgs struct {
 	Gate *array.Array[int64] // [0] arrivals, [1+i] the pid that ran element i
 	Want int
 	Wait time.Duration
+}
+
+type manyArgs struct {
+	As []*array.Array[int64]
 }
 
 type stampArgs struct {
