@@ -59,12 +59,25 @@ type Summary struct {
 	Seed                               uint64
 	Trials, Hangs, Wrong, Leaks, Crash int
 	Elapsed                            time.Duration
+	// Counts are the scenario's own tallies (T.Count), summed over the
+	// trials: how many faults landed where.
+	Counts map[string]int
 }
 
-// Line formats the summary as Run prints it.
+// Line formats the summary as Run prints it, the scenario's own tallies
+// last.
 func (s Summary) Line() string {
-	return fmt.Sprintf("chaos: %-36s trials=%d hangs=%d wrong=%d leaks=%d crashes=%d seed=%d (%.1fs)",
+	line := fmt.Sprintf("chaos: %-36s trials=%d hangs=%d wrong=%d leaks=%d crashes=%d seed=%d (%.1fs)",
 		s.Name, s.Trials, s.Hangs, s.Wrong, s.Leaks, s.Crash, s.Seed, s.Elapsed.Seconds())
+	keys := make([]string, 0, len(s.Counts))
+	for k := range s.Counts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		line += fmt.Sprintf(" %s=%d", k, s.Counts[k])
+	}
+	return line
 }
 
 // Problems reports whether any trial went wrong.
@@ -89,6 +102,18 @@ type T struct {
 	mu sync.Mutex
 	// the trial's problems, by kind
 	wrong, leak, crash []string
+	counts             map[string]int
+}
+
+// Count adds n to the scenario's tally called name, printed in its
+// summary line: how many faults landed mid-job, how many chunks were lost.
+func (t *T) Count(name string, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.counts == nil {
+		t.counts = map[string]int{}
+	}
+	t.counts[name] += n
 }
 
 // Wrong records a wrong result.
@@ -197,6 +222,12 @@ func runTrials(tb testing.TB, s Scenario) (Summary, []string, error) {
 		}
 		r := trial(tb, s, n, seed, salt)
 		sum.Trials++
+		for k, v := range r.t.counts {
+			if sum.Counts == nil {
+				sum.Counts = map[string]int{}
+			}
+			sum.Counts[k] += v
+		}
 		if r.hung {
 			sum.Hangs++
 			note("trial %d hung (over %v)%s", n, s.Timeout, r.hungMore)

@@ -59,10 +59,14 @@ func TestCounts(t *testing.T) {
 			case 6:
 				tr.Wrong("got %d, want %d", 1, 2)
 			}
+			tr.Count("trials", 1)
+			tr.Count("odd", tr.N%2)
 		},
 	})
 	require.NoError(t, err)
-	require.Equal(t, Summary{Name: "chaos/each-kind", Seed: 42, Trials: 7, Hangs: 1, Wrong: 1, Leaks: 3, Crash: 1, Elapsed: sum.Elapsed}, sum, "%s", strings.Join(notes, "\n"))
+	require.Equal(t, Summary{Name: "chaos/each-kind", Seed: 42, Trials: 7, Hangs: 1, Wrong: 1, Leaks: 3, Crash: 1, Elapsed: sum.Elapsed,
+		Counts: map[string]int{"trials": 6, "odd": 2}}, sum, "%s", strings.Join(notes, "\n"))
+	require.True(t, strings.HasSuffix(sum.Line(), " odd=2 trials=6"), sum.Line())
 	require.True(t, sum.Problems())
 	all := strings.Join(notes, "\n")
 	for _, want := range []string{"trial 1 hung", "trial 2 leaked: processes", "trial 3 leaked: files left in the trial's directory: seg", "trial 4 leaked: descriptors", "/dev/null", "trial 5 crashed: panic: boom", "trial 6 wrong: got 1, want 2"} {

@@ -55,6 +55,14 @@ func Start(role string, env ...string) *Child {
 	return c
 }
 
+// PID returns the child's process id, 0 if it did not start.
+func (c *Child) PID() int {
+	if c.err != nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Wait waits at most Timeout for the child and returns its output and its
 // failure, if any; a child that overruns is killed.
 func (c *Child) Wait() (string, error) {

@@ -36,3 +36,14 @@ func TestFailingChild(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, out, "child: as asked")
 }
+
+func TestChildPID(t *testing.T) {
+	c := Start("echo", "WORD=pid")
+	out, err := c.Wait()
+	require.NoError(t, err)
+	var word string
+	var pid int
+	_, err = fmt.Sscan(out, &word, &pid)
+	require.NoError(t, err)
+	require.Equal(t, pid, c.PID())
+}
