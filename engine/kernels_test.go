@@ -263,8 +263,9 @@ type stallArgs struct {
 	Spin time.Duration
 	Idem bool
 	// Nap makes each chunk sleep this long first, calling Ctx.Progress
-	// every Beat if Beat > 0.
+	// every Beat if Beat > 0, and making a Ctx.Context first if Ctx.
 	Nap, Beat time.Duration
+	Ctx       bool
 }
 
 func stall(c *engine.Ctx, a stallArgs, lo, hi int) error {
@@ -272,6 +273,9 @@ func stall(c *engine.Ctx, a stallArgs, lo, hi int) error {
 		g := a.Gate.Data()
 		for deadline := time.Now().Add(a.Spin); atomic.LoadInt64(&g[1]) == 0 && time.Now().Before(deadline); {
 		}
+	}
+	if a.Ctx {
+		_ = c.Context()
 	}
 	for end := time.Now().Add(a.Nap); time.Now().Before(end); {
 		if a.Beat <= 0 {

@@ -183,6 +183,7 @@ func TestStallRule(t *testing.T) {
 	require.NoError(t, stallK.For(ctx, team, 10, stallArgs{A: a, Gate: gate, At: 0, Spin: 4 * testStallLimit}), "a computing chunk")
 	require.NoError(t, stallK.For(ctx, team, 10, stallArgs{A: a, Nap: 4 * testStallLimit, Beat: testStallLimit / 10}), "a chunk calling Progress")
 	require.NoError(t, stallExemptK.For(ctx, team, 10, stallArgs{A: a, Nap: 4 * testStallLimit}), "a kernel with StallLimit(-1)")
+	require.NoError(t, stallK.For(ctx, team, 10, stallArgs{A: a, Nap: 4 * testStallLimit, Ctx: true}), "a kernel whose Ctx.Context polls")
 	require.Equal(t, []int{pid}, team.PIDs(), "no worker was killed")
 
 	err := stallK.For(ctx, team, 10, stallArgs{A: a, Nap: 20 * testStallLimit})

@@ -95,17 +95,24 @@ type Config struct {
 	// the job goes on. A job waits for a worker that holds one of its
 	// chunks, or that has not joined it while chunks nobody claimed
 	// remain. Progress is any of: the worker claims or finishes a chunk,
-	// the kernel calls Ctx.Progress, the worker's process uses CPU time. So
-	// a kernel that computes for an hour in one chunk is never stalled;
+	// the kernel calls Ctx.Progress, the worker's process uses CPU time (at
+	// least 1 % of the time between two looks: the Go runtime's own
+	// housekeeping in an idle process uses far less; the watcher of a
+	// Ctx.Context polls every millisecond and uses more, so a kernel that
+	// made one is stalled only when its process does not run at all). So a
+	// kernel that computes for an hour in one chunk is never stalled;
 	// one that sleeps or waits for I/O for longer than the limit without
 	// calling Ctx.Progress is. A worker stopped by a signal (SIGSTOP, a
 	// terminal's ^Z) or stuck in a system call makes no progress; one
 	// stopped by a debugger (ptrace) always counts as making some. The
-	// stall is noticed at least StallLimit and at most about 1.2 ×
-	// StallLimit after the last progress. A kernel registered with the
+	// stall is noticed at least StallLimit and at most StallLimit +
+	// StallLimit/8 + 50 ms after the last progress (CPU time is read every
+	// eighth of the limit, the workers looked at every 50 ms while the
+	// coordinator waits). A kernel registered with the
 	// StallLimit option uses its own limit. Only worker processes are
 	// watched, not the coordinator (Primary) nor goroutines, and only on
-	// Linux (the CPU time comes from /proc).
+	// Linux (the CPU time comes from the process's CPU clock, its state
+	// from /proc).
 	//
 	// 0 means DefaultStallLimit, a minute: long enough that no live
 	// worker of a compute kernel comes near it (a process that runs uses
