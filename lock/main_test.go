@@ -151,11 +151,11 @@ func (s *shared) waitChildAsleep(tb testing.TB, k *child, off int) {
 	tb.Helper()
 	var base uintptr
 	testproc.WaitFor(tb, "the child to map the shared file", func() bool {
-		b, err := testproc.MappedAt(k.Pid(), s.path)
+		b, err := testproc.MappedAt(k.PID(), s.path)
 		base = b
 		return err == nil
 	})
 	// The futex word is the low half of the primitive's first 64-bit word.
 	word := uintptr(unsafe.Pointer(lowHalf(unsafe.Pointer(&s.mem[off])))) - uintptr(unsafe.Pointer(&s.mem[0]))
-	testproc.WaitAsleep(tb, 1, k.Pid(), base+word)
+	testproc.WaitAsleep(tb, 1, k.PID(), base+word)
 }

@@ -346,10 +346,10 @@ func waitChildAsleep(t testing.TB, p *testproc.Child, q *queue.Queue, w *uint32)
 	}
 	var base uintptr
 	testproc.WaitFor(t, "the child to map the queue", func() bool {
-		base, err = testproc.MappedAt(p.Pid(), q.Path())
+		base, err = testproc.MappedAt(p.PID(), q.Path())
 		return err == nil
 	})
-	testproc.WaitAsleep(t, 1, p.Pid(), base+(uintptr(unsafe.Pointer(w))-self))
+	testproc.WaitAsleep(t, 1, p.PID(), base+(uintptr(unsafe.Pointer(w))-self))
 }
 
 // kill kills the child with SIGKILL and reaps it.
