@@ -172,7 +172,7 @@ func (k *Kernel[A]) For(ctx context.Context, t *Team, n int, args A, opts ...Opt
 }
 
 // errNoHandle is returned by the methods of a nil or zero kernel handle.
-var errNoHandle = fmt.Errorf("engine: %w: a nil or zero kernel handle (use the value Register returns)", ErrUnknownKernel)
+var errNoHandle = fmt.Errorf("%w: a nil or zero kernel handle (use the value Register returns)", ErrUnknownKernel)
 
 // toBits stores a Number in the low bytes of a uint64 (little-endian
 // memory order), the form partial results take in shared memory.

@@ -205,7 +205,7 @@ type Team struct {
 func Start(cfg Config) (*Team, error) {
 	reexec.Guard("Start")
 	if cfg.Backend != Process && cfg.Backend != Goroutine {
-		return nil, fmt.Errorf("engine: Start: unknown backend %d", cfg.Backend)
+		return nil, fmt.Errorf("start team: unknown backend %d", cfg.Backend)
 	}
 	if cfg.Workers < 0 || cfg.Workers > MaxWorkers {
 		return nil, fmt.Errorf("engine: Start: Workers = %d, want 0 (one per usable CPU) to %d", cfg.Workers, MaxWorkers)
