@@ -59,6 +59,11 @@ type procPool struct {
 
 	loopDone chan struct{}
 
+	// Direct calls (see direct.go), and whether a session runs: then they
+	// do not.
+	dir      directState
+	sessLive atomic.Bool
+
 	// Owned by the dispatcher goroutine.
 	session    uint64
 	sstate     sessState
@@ -79,6 +84,7 @@ type procPool struct {
 	mbuf       []byte
 	emptyBell  uint32 // the result bell when the queue was last found empty
 	rr         int
+	yielders   []chan bool // reqYield: told when the session ends
 }
 
 type sessState uint8
@@ -95,6 +101,7 @@ const (
 	reqSubmit reqKind = iota
 	reqCancel
 	reqClose
+	reqYield // end an idle session for a direct call
 )
 
 type poolReq struct {
@@ -102,6 +109,7 @@ type poolReq struct {
 	c    *call
 	bs   []*batch
 	ack  chan struct{}
+	yes  chan bool // reqYield: the session is over (true), or busy (false)
 }
 
 // pworker is the dispatcher's view of one worker process in a session.
@@ -163,6 +171,7 @@ func newProcPool(p *Pool, team *engine.Team, sup supervise.Team) (q *procPool, e
 		ws: make([]*pworker, parts),
 	}
 	q.life, q.endLife = context.WithCancel(context.Background())
+	q.dir.stop, q.dir.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			q.release()
@@ -199,6 +208,12 @@ func (q *procPool) release() {
 	}
 	if q.st != nil {
 		q.st.seg.Close()
+	}
+	if q.dir.area != nil {
+		q.dir.area.seg.Close()
+	}
+	if q.dir.cancel != nil {
+		q.dir.cancel()
 	}
 }
 
@@ -247,6 +262,12 @@ func (q *procPool) cancel(c *call) {
 }
 
 func (q *procPool) close() error {
+	// A direct call running now ends (its For is canceled) before the
+	// area goes.
+	q.dir.cancel()
+	q.dir.mu.Lock()
+	q.dir.closed = true
+	q.dir.mu.Unlock()
 	_ = q.post(poolReq{kind: reqClose})
 	<-q.loopDone
 	q.endLife()
@@ -267,6 +288,7 @@ func (q *procPool) loop() {
 		deadline := q.step()
 		if q.closing && q.sstate == sessIdle {
 			q.failAll(fmt.Errorf("pool: %w", ErrClosed))
+			q.tellYielders(false)
 			return
 		}
 		msg, err := q.next(deadline)
@@ -390,6 +412,16 @@ func (q *procPool) takeInbox() {
 		case reqCancel:
 			q.kill(r.c, time.Now())
 			close(r.ack)
+		case reqYield:
+			switch {
+			case q.sstate == sessIdle && len(q.pending) == 0:
+				r.yes <- true
+			case q.sstate != sessIdle && !q.closing && len(q.pending) == 0 && len(q.calls) == 0:
+				q.drain()
+				q.yielders = append(q.yielders, r.yes)
+			default:
+				r.yes <- false
+			}
 		case reqClose:
 			if !q.closing {
 				q.closing = true
@@ -400,6 +432,29 @@ func (q *procPool) takeInbox() {
 		*r = poolReq{}
 	}
 	q.spare = reqs[:0]
+}
+
+// yield asks the dispatcher to end its session if it has nothing to do, so
+// that a direct call need not wait for it to linger out; it reports whether
+// the session is over.
+func (q *procPool) yield() bool {
+	yes := make(chan bool, 1)
+	if err := q.post(poolReq{kind: reqYield, yes: yes}); err != nil {
+		return false
+	}
+	select {
+	case ok := <-yes:
+		return ok
+	case <-q.loopDone:
+		return false
+	}
+}
+
+func (q *procPool) tellYielders(ok bool) {
+	for _, y := range q.yielders {
+		y <- ok
+	}
+	q.yielders = nil
 }
 
 // kill marks c dead: its pending batches are dropped, the workers skip its

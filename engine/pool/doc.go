@@ -32,7 +32,19 @@
 //
 // # How it works
 //
-// A process team's pool gives each worker process a task queue of its own
+// A Map of a function whose input and result are flat types (numbers,
+// bools, and arrays and structs of them), with no Timeout, runs as a direct
+// call when the pool has nothing else to do: one For of the team, on its
+// hot path. The inputs are copied into a shared area, each worker process
+// runs the tasks of the chunks it claims in place there and marks each
+// task's state before and after it, and the results are copied out: a Map
+// of two tasks costs little more than an empty For. (Teams with
+// engine.Config.Primary, and pools with MaxTasksPerWorker, always use
+// sessions.) What a direct call cannot finish — the tasks of a worker
+// process that died, or of one whose journal of task errors filled up —
+// runs through a session, described next.
+//
+// Every other call runs in a session. A process team's pool gives each worker process a task queue of its own
 // and shares one result queue (package queue, in anonymous shared memory). A
 // dispatcher goroutine in the coordinator cuts each call's inputs into
 // batches (ChunkSize), encodes a batch as late as possible for the worker it

@@ -24,6 +24,10 @@ type poolFunc struct {
 	// instead of gob-encoded (see codec.Flat).
 	inFlat, outFlat bool
 
+	// direct reports that a Map of the function can run as a direct call
+	// (see direct.go): flat input and result, small enough for the area.
+	direct bool
+
 	// inPlain reports that gob encoding of In cannot fail for some values
 	// only (no interfaces, no custom marshalers): then a call's inputs are
 	// not encoded once in advance to find the values that fail.
@@ -47,6 +51,9 @@ type funcOps interface {
 	decodeOut(g *gobIn, p []byte, fresh bool, outs any, i, j int) error
 	serve(w *poolWorker, h *taskHdr, payload []byte) error
 	runLocal(g *goPool, gw *goWorker, b *batch)
+	directBind(ar *directArea, so, io, oo, n int)
+	direct(w *directWorker, c *engine.Ctx, slot *directSlot, lo, hi int)
+	zeroOut(outs any, i int)
 }
 
 // funcs are the registered functions: a worker process finds a batch's
@@ -110,6 +117,7 @@ func Register[In, Out any](name string, fn func(ctx context.Context, in In) (Out
 		outFlat: oc.Flat,
 		inPlain: in.Kind() != reflect.Interface && ic.Plain,
 	}
+	f.direct = f.inFlat && f.outFlat && directWindow(directMaxData, int(in.Size()), int(out.Size())) > 0
 	if ic.Err != nil {
 		f.err = fmt.Errorf("pool: func %q: input: %w: %w", name, engine.ErrArgsEncode, ic.Err)
 	} else if oc.Err != nil {
@@ -149,10 +157,20 @@ type funcImpl[In, Out any] struct {
 
 	wIn  []In  // worker: decoded inputs (gob)
 	wOut []Out // worker: results
+
+	// worker: the task states, inputs and results of a direct call
+	dSt   []uint16
+	dIns  []In
+	dOuts []Out
 }
 
 func (o *funcImpl[In, Out]) newOut(n int) any  { return make([]Out, n) }
 func (o *funcImpl[In, Out]) cloneIn(v any) any { return slices.Clone(v.([]In)) }
+
+func (o *funcImpl[In, Out]) zeroOut(v any, i int) {
+	var zero Out
+	v.([]Out)[i] = zero
+}
 
 // checkIn encodes every input once, for types whose encoding may fail for
 // some values only, and returns the index of the first that fails.

@@ -17,6 +17,7 @@ import (
 func (q *procPool) startSession() {
 	q.session++
 	q.sstate = sessRunning
+	q.sessLive.Store(true)
 	q.sessOver = make(chan struct{})
 	q.canceledS = false
 	q.useful = false
@@ -90,6 +91,8 @@ func (q *procPool) endSession() {
 	}
 	clear(q.ws)
 	q.sstate = sessIdle
+	q.sessLive.Store(false)
+	q.tellYielders(len(q.pending) == 0)
 	q.sessCancel = nil
 	if err == nil {
 		q.failStreak = 0
