@@ -249,3 +249,91 @@ func TestPoolDirectClose(t *testing.T) {
 	}
 	require.NoError(t, noopK.For(ctx, team, 10, struct{}{}), "the team goes on")
 }
+
+// mixIn and mixOut are flat structs of several kinds of fields.
+type mixIn struct {
+	A int32
+	B float64
+	C [3]uint8
+	D bool
+}
+
+type mixOut struct {
+	Sum  float64
+	Bits uint64
+	Tag  [2]int16
+	Odd  bool
+}
+
+// mixF computes a result from every field, fails some tasks and panics in
+// others.
+var mixF = pool.Register("mix", func(ctx context.Context, a mixIn) (mixOut, error) {
+	switch {
+	case a.A%7 == 3:
+		return mixOut{Sum: 1}, fmt.Errorf("input %d refused", a.A)
+	case a.A%11 == 5:
+		panic(fmt.Sprintf("panic on %d", a.A))
+	}
+	return mixOut{
+		Sum:  a.B + float64(a.A),
+		Bits: uint64(a.C[0])<<16 | uint64(a.C[1])<<8 | uint64(a.C[2]),
+		Tag:  [2]int16{int16(a.A), -int16(a.A)},
+		Odd:  a.D != (a.A%2 != 0),
+	}, nil
+})
+
+func mixInputs(b []byte) []mixIn {
+	var in []mixIn
+	for len(b) >= 8 {
+		in = append(in, mixIn{
+			A: int32(b[0]) | int32(b[1])<<8,
+			B: float64(int8(b[2])) / 3,
+			C: [3]uint8{b[3], b[4], b[5]},
+			D: b[6]&1 == 1,
+		})
+		b = b[8:]
+	}
+	return in
+}
+
+// FuzzPoolDirect checks the direct path against the session path (its slow
+// twin, which a Timeout selects) on the same inputs: the same results, and
+// the same tasks failing with the same errors.
+func FuzzPoolDirect(f *testing.F) {
+	team, err := engine.Start(engine.Config{Workers: 2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	p, err := pool.On(team)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { p.Close(); team.Close() })
+	f.Add([]byte("01234567abcdefgh\x03\x00\x00\x00\x00\x00\x00\x00"), uint8(0))
+	f.Add(bytes.Repeat([]byte{5, 0, 9, 1, 2, 3, 1, 0, 200, 1, 255, 7, 7, 7, 0, 0}, 300), uint8(7))
+	f.Add([]byte{}, uint8(1))
+	f.Fuzz(func(t *testing.T, b []byte, chunk uint8) {
+		ctx := teamtest.Ctx(t)
+		in := mixInputs(b)
+		r0 := pool.DirectRounds(p)
+		fast, ferr := mixF.Map(ctx, p, in, pool.ChunkSize(int(chunk)))
+		if len(in) > 0 {
+			require.Greater(t, pool.DirectRounds(p), r0, "the direct path ran")
+		}
+		slow, serr := mixF.Map(ctx, p, in, pool.ChunkSize(int(chunk)), pool.Timeout(time.Hour))
+		require.Equal(t, slow, fast)
+		var fe, se pool.TaskErrors
+		if serr == nil {
+			require.NoError(t, ferr)
+			return
+		}
+		require.ErrorAs(t, serr, &se)
+		require.ErrorAs(t, ferr, &fe)
+		require.Len(t, fe, len(se))
+		for i := range se {
+			require.Equal(t, se[i].Index, fe[i].Index)
+			require.Equal(t, se[i].Err.Error(), fe[i].Err.Error())
+			require.Equal(t, se[i].Stack != "", fe[i].Stack != "")
+		}
+	})
+}

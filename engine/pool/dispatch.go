@@ -300,11 +300,16 @@ func (q *procPool) loop() {
 			}
 			return
 		}
-		// Take what else is there before looking at the state again.
-		for k := 0; msg != nil && k < 16; k++ {
+		// Take what else is there (up to 16 messages) before looking at
+		// the state again. A message taken is always handled: a lost one
+		// (a result, a death, the end of a session) would hang a call.
+		for k := 0; msg != nil; k++ {
 			q.rbuf = msg[:0]
 			q.handle(msg)
 			msg = nil
+			if k == 15 {
+				break
+			}
 			if bell := q.st.resBell.Load(); bell != q.emptyBell {
 				if msg, err = q.res.GetAppend(doneCtx, q.rbuf[:0]); err != nil {
 					q.emptyBell, msg = bell, nil

@@ -289,3 +289,18 @@ func TestPoolTeamClosedUnderneath(t *testing.T) {
 		})
 	}
 }
+
+// With a Timeout every task's result travels in a message of its own: the
+// dispatcher must take every message of a long burst. (It used to drop the
+// 17th message of a burst: a result, which got the worker killed for
+// breaking the protocol, or a death or a session's end, which hung the
+// call until its context ended.)
+func TestPoolTimedBurst(t *testing.T) {
+	p := newPool(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
+	for range 5 {
+		out, err := sqF.Map(ctx, p, ints(4000), pool.Timeout(time.Hour), pool.ChunkSize(1000))
+		require.NoError(t, err)
+		require.Equal(t, 3999*3999, out[3999])
+	}
+}

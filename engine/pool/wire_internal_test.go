@@ -117,13 +117,15 @@ func fillFlat(v reflect.Value, b []byte, i *int) {
 }
 
 // sameFlat compares two flat values field by field: floats bit for bit,
-// except that any NaN equals any NaN (gob carries a float32 as a float64,
-// and the conversion quiets a signaling NaN; the byte copy keeps its bits).
+// except that any NaN equals any NaN and -0 equals +0. The byte copy keeps
+// every bit; gob does not quite: it carries a float32 as a float64, and the
+// conversion quiets a signaling NaN, and it leaves out a struct field equal
+// to zero, so a -0 field arrives as +0.
 func sameFlat(x, y reflect.Value) bool {
 	switch x.Kind() {
 	case reflect.Float32, reflect.Float64:
 		a, b := x.Float(), y.Float()
-		return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
+		return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b)) || (a == 0 && b == 0)
 	case reflect.Complex64:
 		a, b := x.Complex(), y.Complex()
 		return sameFlat(reflect.ValueOf(real(a)), reflect.ValueOf(real(b))) && sameFlat(reflect.ValueOf(imag(a)), reflect.ValueOf(imag(b)))
