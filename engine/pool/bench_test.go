@@ -97,6 +97,28 @@ func BenchmarkPoolLatency(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
 		})
 	}
+	// The session path: a Map of two gob-encoded tasks, and Submit.
+	gin := []wordArgs{{"a", 1}, {"b", 2}}
+	for _, be := range poolBenchBackends {
+		b.Run("map2-gob/"+be.name, func(b *testing.B) {
+			p := benchPool(b, be.cfg)
+			for b.Loop() {
+				if _, err := repeatF.Map(ctx, p, gin); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
+		})
+		b.Run("submit/"+be.name, func(b *testing.B) {
+			p := benchPool(b, be.cfg)
+			for b.Loop() {
+				if _, err := noopF.Submit(ctx, p, struct{}{}).Wait(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
+		})
+	}
 	b.Run("map2/serial", func(b *testing.B) {
 		out := make([]struct{}, 2)
 		for b.Loop() {
