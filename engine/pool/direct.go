@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -270,12 +269,6 @@ func putDirectErr(j []byte, used int, e *wireErr) int {
 		e.stack = e.stack[:directStackMax-len("\n[cut]")] + "\n[cut]"
 	}
 	n := wireErrHdr + len(e.msg) + len(e.stack)
-	b := j[used : used+n]
-	binary.LittleEndian.PutUint32(b[0:], e.idx)
-	b[4], b[5], b[6], b[7] = e.kind, e.sentinel, 0, 0
-	binary.LittleEndian.PutUint32(b[8:], uint32(len(e.msg)))
-	binary.LittleEndian.PutUint32(b[12:], uint32(len(e.stack)))
-	copy(b[wireErrHdr:], e.msg)
-	copy(b[wireErrHdr+len(e.msg):], e.stack)
+	putWireErr(j[used:used+n], e)
 	return used + n
 }

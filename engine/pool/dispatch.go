@@ -34,7 +34,6 @@ type procPool struct {
 	st       *poolShared
 	maxTask  int // a batch message above this is split
 	maxMsg   int // the largest task message
-	maxRes   int // a result message above this is split
 	maxTasks int // MaxTasksPerWorker
 	grace    time.Duration
 	spin     time.Duration
@@ -186,12 +185,11 @@ func newProcPool(p *Pool, team *engine.Team, sup supervise.Team) (q *procPool, e
 	if q.res, err = queue.CreateAnon(qs * nq); err != nil {
 		return nil, fmt.Errorf("pool: On: result queue: %w", err)
 	}
-	if q.st, err = newPoolShared(parts); err != nil {
+	if q.st, err = newPoolShared(parts, max(stageSizeFor(qs), minStage)); err != nil {
 		return nil, fmt.Errorf("pool: On: %w", err)
 	}
 	q.maxTask = qs / 4
 	q.maxMsg = q.tasks[0].MaxMessage()
-	q.maxRes = qs / 2
 	go q.loop()
 	return q, nil
 }

@@ -65,12 +65,16 @@
 //
 // A task that returns an error or panics fails alone (a *TaskError with the
 // worker's stack for a panic); the other tasks go on. Each worker records
-// the task it runs in shared memory, so when a worker process dies (SIGKILL,
-// the OOM killer, a crash in cgo) the dispatcher knows exactly which tasks
-// it held: the one it was running and the ones that ran but whose results
-// were not sent are run again if the function is Idempotent, or fail with
-// engine.ErrWorkerDied; tasks it had not started are sent to another worker.
-// The session then ends and the next one replaces the dead worker, so the
+// the task it runs in shared memory, and journals each task's result (or
+// failure) there as the task finishes — a direct call writes it in place, a
+// session's worker in its stage — so when a worker process dies (SIGKILL,
+// the OOM killer, a crash in cgo) nothing it finished is lost: its results
+// are delivered, the task it was running is run again if the function is
+// Idempotent, or fails with engine.ErrWorkerDied, and the tasks it had not
+// started run on another worker. (The journal costs a flat result a copy;
+// a gob-encoded result is encoded once more, on its own, which a function
+// of tiny tasks feels: make its types flat where speed matters.) The
+// session then ends and the next one replaces the dead worker, so the
 // pool stays usable with a full team. No task is lost or delivered twice. A
 // task that runs longer than its Timeout fails with ErrTaskTimeout and its
 // worker is killed and replaced: it may be in a loop that never looks at its

@@ -85,11 +85,55 @@ func (q *procPool) drainQueue(i int) {
 // death handles the death of worker w: every result it sent has been
 // handled (the death message comes behind them).
 func (q *procPool) death(w *pworker) {
+	q.recoverStaged(w)
 	w.live = false
 	delete(q.ran, w.pid)
 	q.drainQueue(w.idx)
 	q.lose(w, false)
 	q.drain()
+}
+
+// recoverStaged delivers the results that worker w (dead, or gone from its
+// session) staged and did not send: the tasks it finished survive it.
+func (q *procPool) recoverStaged(w *pworker) {
+	if len(w.flight) == 0 {
+		return
+	}
+	ctl, msg, errs := q.st.stage(w.idx)
+	b := w.flight[0]
+	c := b.c
+	n, pb, eb := int(ctl.count), int(ctl.pbytes), int(ctl.ebytes)
+	if ctl.seq != b.seq || int(ctl.off) != b.got || n == 0 || ctl.flags&sfNoJournal != 0 {
+		return // nothing staged for its batch (what was, was sent)
+	}
+	if b.got+n > b.n() || pb > len(msg)-poolHdr-8 || eb > len(errs) {
+		return // damaged: its tasks are accounted for as lost
+	}
+	wes, err := parseWireErrs(errs[:eb], int(ctl.nerr))
+	if err != nil {
+		return
+	}
+	lo := b.got
+	if !c.dead {
+		si, _ := b.span()
+		if c.f.ops.decodeJournal(msg[poolHdr:poolHdr+pb], b.st.outs, si+lo, n) != nil {
+			return
+		}
+	}
+	b.got += n
+	if b.got >= b.n() {
+		w.flight = w.flight[1:]
+	}
+	if c.dead {
+		return
+	}
+	var tes []*TaskError
+	for _, e := range wes {
+		if int(e.idx) >= lo && int(e.idx) < lo+n {
+			tes = append(tes, q.taskError(b, w, e))
+		}
+	}
+	q.deliver(b, lo, lo+n, tes, 0)
 }
 
 // lose accounts for the batches worker w held when it died (alive: when it

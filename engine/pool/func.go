@@ -49,6 +49,7 @@ type funcOps interface {
 	checkIn(ins any) (int, error)
 	encodeIn(g *gobOut, dst []byte, ins any, i, j int) ([]byte, bool, error)
 	decodeOut(g *gobIn, p []byte, fresh bool, outs any, i, j int) error
+	decodeJournal(p []byte, outs any, i, n int) error
 	serve(w *poolWorker, h *taskHdr, payload []byte) error
 	runLocal(g *goPool, gw *goWorker, b *batch)
 	directBind(ar *directArea, so, io, oo, n int)
@@ -203,6 +204,10 @@ func (o *funcImpl[In, Out]) decodeOut(g *gobIn, p []byte, fresh bool, v any, i, 
 	s := v.([]Out)[i:j:j]
 	if o.f.outFlat {
 		b := rawBytes(s)
+		if len(p) == 0 && len(s) == 1 {
+			clear(s) // a result too large to send: its error says so
+			return nil
+		}
 		if len(p) != len(b) {
 			return fmt.Errorf("result payload of %d bytes for %d values of %s", len(p), len(s), o.f.out)
 		}
@@ -221,4 +226,22 @@ func (o *funcImpl[In, Out]) decodeOut(g *gobIn, p []byte, fresh bool, v any, i, 
 		copy(s, t)
 	}
 	return nil
+}
+
+// decodeJournal decodes n results from a dead worker's journal into
+// outs[i:i+n]: their raw bytes, or a gob stream of a message per value
+// that starts with the journal.
+func (o *funcImpl[In, Out]) decodeJournal(p []byte, v any, i, n int) error {
+	s := v.([]Out)[i : i+n : i+n]
+	if o.f.outFlat {
+		b := rawBytes(s)
+		if len(p) != len(b) {
+			return fmt.Errorf("journal of %d bytes for %d values of %s", len(p), n, o.f.out)
+		}
+		copy(b, p)
+		return nil
+	}
+	clear(s)
+	var g gobIn
+	return g.decodeEach(p, true, n, func(k int) any { return &s[k] })
 }

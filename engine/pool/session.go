@@ -28,7 +28,7 @@ func (q *procPool) startSession() {
 	q.sessCancel = cancel
 	args := poolArgs{
 		Pool: q.id, Session: q.session, Coord: os.Getpid(), First: q.first,
-		Tasks: q.tasks, Results: q.res, State: q.st, MaxRes: q.maxRes, Spin: q.spin,
+		Tasks: q.tasks, Results: q.res, State: q.st, Spin: q.spin,
 	}
 	s := q.session
 	q.helpers.Add(1)
@@ -83,6 +83,7 @@ func (q *procPool) endSession() {
 			if len(w.flight) > 0 {
 				// The job stopped under the worker (the pool is
 				// closing, or another participant failed).
+				q.recoverStaged(w)
 				w.live = false
 				q.drainQueue(w.idx)
 				q.lose(w, true)

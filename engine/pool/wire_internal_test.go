@@ -21,11 +21,10 @@ func FuzzPoolWire(f *testing.F) {
 	f.Add(tb)
 	e := wireErr{idx: 1, kind: ekPanic, msg: "boom", stack: "stack"}
 	eb := appendWireErr(nil, &e)
-	rh := resHdr{kind: rmResult, n: 2, nerr: 1, errBytes: uint32(len(eb))}
-	rb := make([]byte, poolHdr)
+	rh := resHdr{kind: rmResult, n: 2, nerr: 1, errBytes: uint32(len(eb)), pbytes: 16}
+	rb := make([]byte, poolHdr+16)
 	rh.put(rb)
 	rb = append(rb, eb...)
-	rb = append(rb, make([]byte, pad8(len(eb))-len(eb)+16)...)
 	f.Add(rb)
 	f.Add([]byte{})
 	f.Add(make([]byte, poolHdr))
@@ -46,6 +45,10 @@ func FuzzPoolWire(f *testing.F) {
 		var v []int
 		_ = in.decode(b, true, &v)
 		_, _ = aliasRaw[int64](b, len(b)/8)
+		// A dead worker's journal: a gob stream of one message per value.
+		var j gobIn
+		vs := make([]string, 3)
+		_ = j.decodeEach(b, true, len(vs), func(k int) any { return &vs[k] })
 	})
 }
 
