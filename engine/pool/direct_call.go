@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shmpar/shmpar/engine"
 )
@@ -18,9 +19,10 @@ type directState struct {
 	mu     sync.Mutex
 	area   *directArea
 	round  uint64
-	left   uint64 // tasks sent on to the session path (for tests)
-	name   string // the function name in the area's call line
-	closed bool   // under mu
+	left   uint64       // tasks sent on to the session path (for tests)
+	active atomic.Int32 // direct calls on the workers (for the stall watch)
+	name   string       // the function name in the area's call line
+	closed bool         // under mu
 
 	// stop ends the For of a running direct call when the pool closes.
 	stop   context.Context
@@ -81,7 +83,10 @@ func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, input
 		if chunk <= 0 {
 			chunk = ceilDiv(m, 4*max(q.p.nw, 1))
 		}
+		q.dir.active.Add(1)
+		q.stall.poke()
 		ferr := directK.For(fctx, q.team, m, directArgs{Area: a}, engine.Dynamic(chunk))
+		q.dir.active.Add(-1)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -244,6 +249,9 @@ func (q *procPool) diedRunning(f *poolFunc, index, i int, a *directArea, dead ma
 		} else {
 			how = "died"
 		}
+	}
+	if s, ok := q.stall.stalled(pid); ok {
+		how = s
 	}
 	return &TaskError{Func: f.name, Index: index, Worker: i, Failure: engine.Failure{
 		PID: pid, Signal: sig, Output: out,

@@ -62,6 +62,7 @@ type procPool struct {
 	// do not.
 	dir      directState
 	sessLive atomic.Bool
+	stall    *stallWatch // nil: no watch
 
 	// Owned by the dispatcher goroutine.
 	session    uint64
@@ -126,7 +127,8 @@ type pworker struct {
 	tasksSent int
 	full      bool // its task queue refused a batch; wait for a result
 	lastCur   uint64
-	curSince  time.Time
+	curSince  time.Time // when lastCur was first seen
+	progress  time.Time // when it last started a task, sent a result, or got work while idle
 	kill      killWhy
 	killCur   uint64
 }
@@ -190,6 +192,14 @@ func newProcPool(p *Pool, team *engine.Team, sup supervise.Team) (q *procPool, e
 	}
 	q.maxTask = qs / 4
 	q.maxMsg = q.tasks[0].MaxMessage()
+	if limit := p.cfg.stall; limit >= 0 {
+		if limit == 0 {
+			limit = DefaultStallLimit
+		}
+		q.stall = newStallWatch(q, limit)
+		q.helpers.Add(1)
+		go q.stall.run()
+	}
 	go q.loop()
 	return q, nil
 }

@@ -78,7 +78,9 @@
 // pool stays usable with a full team. No task is lost or delivered twice. A
 // task that runs longer than its Timeout fails with ErrTaskTimeout and its
 // worker is killed and replaced: it may be in a loop that never looks at its
-// context. When a call's context ends, the call returns ctx.Err() at once;
+// context. A worker process stopped (SIGSTOP) while the pool has work on it
+// is killed once it has stayed stopped for the pool's StallLimit (10 s by
+// default) and handled as dead, so no call waits on it, Timeout or not. When a call's context ends, the call returns ctx.Err() at once;
 // its queued batches are dropped, its running tasks see their context done,
 // and a worker still running one after the team's engine.Config.CancelGrace
 // is killed.

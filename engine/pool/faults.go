@@ -29,6 +29,7 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 	cur := q.st.slots[w.idx].cur.Load()
 	if cur != w.lastCur || w.curSince.IsZero() {
 		w.lastCur, w.curSince = cur, now
+		w.progress = now
 	}
 	cs, cj := unpackCur(cur)
 	var fb *batch
@@ -55,7 +56,25 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 			}
 		}
 	}
-	if fb == nil || cj >= fb.n() || w.kill != killNone {
+	if w.kill != killNone {
+		return tick
+	}
+	if fb == nil || cj >= fb.n() {
+		// Between tasks, holding batches: no task of them runs, but the
+		// Timeout covers every moment of a task's life on a worker, and
+		// a worker that takes longer than it to start the next task or to
+		// send its results (stopped, swapped out) is killed; the tasks it
+		// holds go to the others, and none is blamed.
+		var d time.Duration
+		for _, f := range w.flight {
+			if t := f.c.timeout; t > 0 && !f.c.dead && (d == 0 || t < d) {
+				d = t
+			}
+		}
+		if d > 0 && now.Sub(w.progress) > overtime(d) {
+			w.kill, w.killCur = killTimeout, 0
+			q.sup.Kill(w.idx, w.pid)
+		}
 		return tick
 	}
 	c := fb.c
@@ -146,6 +165,9 @@ func (q *procPool) lose(w *pworker, alive bool) {
 	how, sig, out := "left the pool session", syscall.Signal(0), ""
 	if !alive {
 		how, sig, out = q.sup.ExitInfo(w.idx, w.pid)
+		if s, ok := q.stall.stalled(w.pid); ok {
+			how = s
+		}
 	}
 	var front []*batch
 	for _, b := range w.flight {

@@ -47,6 +47,7 @@ type config struct {
 	team      engine.Config // New's team
 	maxTasks  int
 	queueSize int
+	stall     time.Duration
 }
 
 // Workers sets the number of worker processes of the team New starts (as
@@ -214,7 +215,11 @@ func ChunkSize(n int) CallOption { return func(c *callConfig) { c.chunk = max(n,
 // d ≤ 0 means no limit. A task is stopped a little after d (so that one
 // that watches its context returns by itself first) and the bound is checked
 // about ten times per d (at least every 50 ms): between d and about 1.2·d
-// after it started.
+// after it started. The bound covers a task's whole life on a worker: a
+// worker process holding tasks of the call that neither starts one nor
+// sends a result for that long (stopped, swapped out) is killed too; then
+// no task is blamed, and the tasks it held run on the others. A call with
+// a Timeout runs in a session, never as a direct call.
 func Timeout(d time.Duration) CallOption { return func(c *callConfig) { c.timeout = max(d, 0) } }
 
 func applyCallOpts(opts []CallOption) callConfig {

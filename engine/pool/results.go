@@ -53,6 +53,7 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 		return
 	}
 	w.full = false
+	w.progress = time.Now()
 	if h.flags&rfWantReset != 0 {
 		w.out.reset()
 	}

@@ -18,6 +18,7 @@ func (q *procPool) startSession() {
 	q.session++
 	q.sstate = sessRunning
 	q.sessLive.Store(true)
+	q.stall.poke()
 	q.sessOver = make(chan struct{})
 	q.canceledS = false
 	q.useful = false

@@ -133,6 +133,9 @@ func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) e
 		if h.flags&tfResetResults != 0 {
 			w.out.reset()
 		}
+		if testStop != nil {
+			testStop("got")
+		}
 		name, payload := h.body(msg)
 		f := w.lastF
 		if f == nil || f.name != string(name) {
@@ -149,8 +152,16 @@ func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) e
 		if err != nil {
 			return w.stopped(err)
 		}
+		if testStop != nil {
+			testStop("sent")
+		}
 	}
 }
+
+// testStop, set by this package's tests in worker processes (from their
+// environment), is called at the named moments of a worker's loop: "got"
+// a batch, results "sent", a "task-done" in a batch.
+var testStop func(moment string)
 
 // stopped turns the error that ended a session's loop into the chunk's
 // result: none when the job is stopping anyway.
@@ -265,6 +276,9 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 		}
 		if err := o.stageResult(w, h, outs, j, out, e); err != nil {
 			return err
+		}
+		if testStop != nil {
+			testStop("task-done")
 		}
 	}
 	for k := j; k < n; k++ {
