@@ -74,6 +74,7 @@ const (
 	dfJournalFull = 1
 	dfUnknownFunc = 2
 	dfBadCall     = 4
+	dfInitFailed  = 8 // the pool's initializer failed (see poolShared.initErr)
 )
 
 type directLayout struct {

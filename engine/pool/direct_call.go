@@ -85,13 +85,16 @@ func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, input
 		}
 		q.dir.active.Add(1)
 		q.stall.poke()
-		ferr := directK.For(fctx, q.team, m, directArgs{Area: a}, engine.Dynamic(chunk))
+		ferr := directK.For(fctx, q.team, m, directArgs{Area: a, State: q.st}, engine.Dynamic(chunk))
 		q.dir.active.Add(-1)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if q.dir.stop.Err() != nil {
 			return nil, fmt.Errorf("pool: %w", ErrClosed)
+		}
+		if e := q.directInitErr(a, round); e != nil {
+			return nil, fmt.Errorf("pool: %w", e)
 		}
 		copy(rawBytes(outs[base:base+m]), a.data[oo:oo+m*outSize])
 		errs, left = q.harvest(a, f, round, base, m, so, outs, errs, left, ferr)
@@ -111,6 +114,22 @@ func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, input
 		return outs, TaskErrors(errs)
 	}
 	return outs, nil
+}
+
+// directInitErr returns the failure of the pool's initializer in a worker
+// process of round, which breaks the pool, or nil.
+func (q *procPool) directInitErr(a *directArea, round uint64) *InitError {
+	for i := range a.slots {
+		s := &a.slots[i]
+		if s.round.Load() != round || s.flags.Load()&dfInitFailed == 0 {
+			continue
+		}
+		if e := q.st.initErr(i, int(s.pid.Load())); e != nil {
+			q.broken.CompareAndSwap(nil, e)
+			return q.broken.Load()
+		}
+	}
+	return nil
 }
 
 // forCtx returns the context of a direct call's For: ctx, also ended when

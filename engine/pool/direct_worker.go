@@ -19,7 +19,8 @@ import (
 // nor decodes them again); the call itself is described in the area's call
 // line.
 type directArgs struct {
-	Area *directArea
+	Area  *directArea
+	State *poolShared // the pool's: its initializer
 }
 
 // directK runs direct calls. It is not Idempotent: when a worker process
@@ -46,15 +47,22 @@ type directWorker struct {
 var directW directWorker
 
 func runDirect(c *engine.Ctx, a directArgs, lo, hi int) error {
-	ar := a.Area
+	ar, st := a.Area, a.State
 	me := c.Worker()
-	if ar == nil || ar.call == nil || me < 0 || me >= len(ar.slots) {
+	if ar == nil || ar.call == nil || st == nil || me < 0 || me >= len(ar.slots) || me >= len(st.slots) {
 		return fmt.Errorf("pool direct call: participant %d: bad arguments", me)
 	}
 	w := &directW
 	slot := &ar.slots[me]
 	if round := ar.call.round.Load(); w.area != ar || w.round != round || w.me != me {
 		w.resolve(ar, round, me, slot)
+		if w.ok && st.init != nil {
+			if r := ensureInit(c.Context(), initKey{st.pool, st.coord}, st.init); r.err != nil {
+				st.putInitErr(me, r)
+				slot.flags.Or(dfInitFailed)
+				w.ok = false
+			}
+		}
 	}
 	if !w.ok {
 		return nil // the tasks stay idle: the coordinator runs them another way

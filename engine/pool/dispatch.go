@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,10 @@ type procPool struct {
 	dir      directState
 	sessLive atomic.Bool
 	stall    *stallWatch // nil: no watch
+
+	// broken is the failure of the pool's initializer in a worker process
+	// that replaced one: every call fails with it.
+	broken atomic.Pointer[InitError]
 
 	// Owned by the dispatcher goroutine.
 	session    uint64
@@ -158,7 +163,7 @@ const (
 
 var poolIDs atomic.Uint64
 
-func newProcPool(p *Pool, team *engine.Team, sup supervise.Team) (q *procPool, err error) {
+func newProcPool(p *Pool, team *engine.Team, sup supervise.Team, spec *initSpec) (q *procPool, err error) {
 	parts, first := team.Workers(), sup.First()
 	nq := parts - first
 	if nq <= 0 {
@@ -187,7 +192,7 @@ func newProcPool(p *Pool, team *engine.Team, sup supervise.Team) (q *procPool, e
 	if q.res, err = queue.CreateAnon(qs * nq); err != nil {
 		return nil, fmt.Errorf("pool: On: result queue: %w", err)
 	}
-	if q.st, err = newPoolShared(parts, max(stageSizeFor(qs), minStage)); err != nil {
+	if q.st, err = newPoolShared(parts, max(stageSizeFor(qs), minStage), q.id, os.Getpid(), spec); err != nil {
 		return nil, fmt.Errorf("pool: On: %w", err)
 	}
 	q.maxTask = qs / 4
@@ -418,6 +423,10 @@ func (q *procPool) takeInbox() {
 		case reqSubmit:
 			if q.closing || r.c.isFinished() {
 				r.c.finish(fmt.Errorf("pool: %w", ErrClosed))
+				continue
+			}
+			if e := q.broken.Load(); e != nil {
+				r.c.finish(fmt.Errorf("pool: %w", e))
 				continue
 			}
 			q.calls[r.c.id] = r.c

@@ -1,7 +1,9 @@
 package pool
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,10 @@ type config struct {
 	maxTasks  int
 	queueSize int
 	stall     time.Duration
+
+	init     *initFunc // Initializer
+	initArgs any
+	initSet  bool
 }
 
 // Workers sets the number of worker processes of the team New starts (as
@@ -132,14 +138,27 @@ func On(team *engine.Team, opts ...Option) (*Pool, error) {
 	if st.Closed() {
 		return nil, fmt.Errorf("pool: On: %w", engine.ErrClosed)
 	}
+	spec, err := prepareInit(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	p := &Pool{team: team, cfg: cfg}
 	if st.Process() {
-		pp, err := newProcPool(p, team, st)
+		pp, err := newProcPool(p, team, st, spec)
 		if err != nil {
 			return nil, err
 		}
 		p.exec, p.nw = pp, team.Workers()-st.First()
+		if err := pp.startInit(); err != nil {
+			pp.close()
+			return nil, err
+		}
 	} else {
+		if spec != nil {
+			if r := runInit(context.Background(), spec); r.err != nil {
+				return nil, fmt.Errorf("pool: %w", &InitError{Init: spec.Name, Worker: -1, Failure: engine.Failure{PID: os.Getpid(), Err: r.err, Stack: r.stack}})
+			}
+		}
 		p.exec, p.nw = newGoPool(p, team.Workers()), team.Workers()
 	}
 	return p, nil
@@ -184,6 +203,11 @@ func (p *Pool) check() error {
 	defer p.mu.Unlock()
 	if p.closed {
 		return fmt.Errorf("pool: %w", ErrClosed)
+	}
+	if q, ok := p.exec.(*procPool); ok {
+		if e := q.broken.Load(); e != nil {
+			return fmt.Errorf("pool: %w", e)
+		}
 	}
 	return nil
 }

@@ -27,6 +27,10 @@ func (q *procPool) handle(msg []byte) {
 		}
 	case rmHello:
 		q.hello(&h)
+	case rmInit:
+		if h.session == q.session && int(h.worker) < q.parts {
+			q.initFailed(q.st.initErr(int(h.worker), int(h.seq)))
+		}
 	case rmDeath:
 		if h.session != q.session || int(h.worker) >= len(q.ws) {
 			return

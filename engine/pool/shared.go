@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/registry"
 	"github.com/shmpar/shmpar/shm"
 )
 
@@ -23,6 +24,8 @@ import (
 //	       bumped by the coordinator after every message to the worker
 //	…      cancel table: poolCancelSlots call ids; call c is canceled when slot c % poolCancelSlots holds c
 //	…      stages, stage size bytes each (see stage)
+//	…      the pool: its id u64, the coordinator's pid u64, the initializer's
+//	       name length u32 and arguments length u32, name, arguments
 //
 // The bells let a waiter poll one word, yielding the CPU between polls,
 // before it blocks on the queue: cheaper than asking the queue.
@@ -33,6 +36,11 @@ type poolShared struct {
 	cancel  []atomic.Uint64
 	stages  []byte
 	stageSz int
+
+	// Written once, before any worker sees the segment.
+	pool  uint64
+	coord int
+	init  *initSpec // nil: no initializer
 }
 
 // A stage is where a worker builds the result message of the tasks of a
@@ -84,7 +92,8 @@ func (s *poolShared) stage(i int) (*stageCtl, []byte, []byte) {
 type poolSlot struct {
 	cur      atomic.Uint64
 	finished atomic.Uint64
-	_        [48]byte
+	initErr  atomic.Uint32 // bytes of the initializer's failure, in the stage's error area (0: none)
+	_        [44]byte
 	taskBell atomic.Uint32
 	_        [lineSize - 68]byte
 }
@@ -105,12 +114,22 @@ func poolSharedSize(nslots, stageSz int) int {
 	return lineSize + nslots*lineSize + poolCancelSlots*8 + nslots*stageSz
 }
 
+// poolInfoSize is the size of the pool's part at the end of the segment.
+func poolInfoSize(spec *initSpec) int {
+	n := 24
+	if spec != nil {
+		n += len(spec.Name) + len(spec.Args)
+	}
+	return n
+}
+
 // minStage is the smallest stage: room for a message header, some payload
 // and some error entries.
 const minStage = 1 << 10
 
-func newPoolShared(nslots, stageSz int) (*poolShared, error) {
-	seg, err := shm.CreateAnon("shmpar-pool", shm.Meta{DType: shm.Uint8, Shape: []int{poolSharedSize(nslots, stageSz)}, Kind: shm.KindRaw})
+func newPoolShared(nslots, stageSz int, pool uint64, coord int, spec *initSpec) (*poolShared, error) {
+	base := poolSharedSize(nslots, stageSz)
+	seg, err := shm.CreateAnon("shmpar-pool", shm.Meta{DType: shm.Uint8, Shape: []int{base + poolInfoSize(spec)}, Kind: shm.KindRaw})
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +137,15 @@ func newPoolShared(nslots, stageSz int) (*poolShared, error) {
 	copy(d, poolMagic)
 	binary.LittleEndian.PutUint32(d[8:], uint32(nslots))
 	binary.LittleEndian.PutUint32(d[12:], uint32(stageSz))
+	info := d[base:]
+	binary.LittleEndian.PutUint64(info[0:], pool)
+	binary.LittleEndian.PutUint64(info[8:], uint64(coord))
+	if spec != nil {
+		binary.LittleEndian.PutUint32(info[16:], uint32(len(spec.Name)))
+		binary.LittleEndian.PutUint32(info[20:], uint32(len(spec.Args)))
+		copy(info[24:], spec.Name)
+		copy(info[24+len(spec.Name):], spec.Args)
+	}
 	s, err := viewPoolShared(seg)
 	if err != nil {
 		seg.Close()
@@ -145,6 +173,19 @@ func viewPoolShared(seg *shm.Segment) (*poolShared, error) {
 	s.cancel = unsafe.Slice((*atomic.Uint64)(unsafe.Pointer(&d[off])), poolCancelSlots)
 	off += poolCancelSlots * 8
 	s.stages = d[off : off+n*sz : off+n*sz]
+	info := d[off+n*sz:]
+	if len(info) < 24 {
+		return nil, fmt.Errorf("pool: segment %s has a bad layout", seg.Path())
+	}
+	s.pool = binary.LittleEndian.Uint64(info[0:])
+	s.coord = int(binary.LittleEndian.Uint64(info[8:]))
+	nl, al := int(binary.LittleEndian.Uint32(info[16:])), int(binary.LittleEndian.Uint32(info[20:]))
+	if nl > registry.MaxName || al > MaxInitArgs || 24+nl+al > len(info) {
+		return nil, fmt.Errorf("pool: segment %s has a bad initializer record", seg.Path())
+	}
+	if nl > 0 {
+		s.init = &initSpec{Name: string(info[24 : 24+nl]), Args: info[24+nl : 24+nl+al : 24+nl+al]}
+	}
 	return s, nil
 }
 
@@ -153,6 +194,37 @@ func (s *poolShared) canceled(call uint64) bool {
 }
 
 func (s *poolShared) setCanceled(call uint64) { s.cancel[call%poolCancelSlots].Store(call) }
+
+// Path names the segment; with GobEncode it makes *poolShared a handle the
+// team compares by identity (codec.Stable), so that a direct call's
+// arguments are not encoded again from call to call.
+func (s *poolShared) Path() string { return s.seg.Path() }
+
+// putInitErr records in participant i's slot and stage that the pool's
+// initializer failed there.
+func (s *poolShared) putInitErr(i int, r *initResult) {
+	_, _, errs := s.stage(i)
+	e := r.wire()
+	cutWireErr(&e, len(errs))
+	n := wireErrHdr + len(e.msg) + len(e.stack)
+	putWireErr(errs, &e)
+	s.slots[i].initErr.Store(uint32(n))
+}
+
+// initErr returns the failure of the pool's initializer that participant i
+// recorded, or nil.
+func (s *poolShared) initErr(i, pid int) *InitError {
+	n := int(s.slots[i].initErr.Load())
+	if n == 0 || s.init == nil {
+		return nil
+	}
+	_, _, errs := s.stage(i)
+	wes, err := parseWireErrs(errs[:min(n, len(errs))], 1)
+	if err != nil || len(wes) != 1 {
+		return &InitError{Init: s.init.Name, Worker: i, Failure: engine.Failure{PID: pid, Err: errors.New("failed (its report is damaged)")}}
+	}
+	return initError(s.init.Name, i, pid, wes[0])
+}
 
 // GobEncode encodes the segment as a reference (it crosses to the worker
 // processes in the pool server's arguments).

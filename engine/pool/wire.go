@@ -48,6 +48,7 @@ const (
 	rmPoke   = 4
 	rmDeath  = 5
 	rmEnd    = 6
+	rmInit   = 7 // the pool's initializer failed in the worker (see poolShared.initErr)
 
 	// task flags
 	tfStreamStart  = 1 // the payload starts a new gob stream

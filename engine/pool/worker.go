@@ -106,6 +106,16 @@ func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) e
 	w.spin = a.Spin
 	slot.cur.Store(0)
 	tq := a.Tasks[me-a.First]
+	if st := a.State; st.init != nil {
+		if r := ensureInit(w.job, initKey{st.pool, st.coord}, st.init); r.err != nil {
+			// The pool fails with it: tell the coordinator, and leave.
+			st.putInitErr(me, r)
+			if err := w.put(ctlMsg(rmInit, me, a.Session, uint64(w.pid))); err != nil {
+				return w.stopped(err)
+			}
+			return nil
+		}
+	}
 	if err := w.put(ctlMsg(rmHello, me, a.Session, uint64(w.pid))); err != nil {
 		return w.stopped(err)
 	}
