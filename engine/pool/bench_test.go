@@ -156,3 +156,33 @@ func BenchmarkPoolMapGob(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPoolMapProgress is BenchmarkPoolMap's automatic-chunk row with
+// and without a Progress callback (one that does nothing): what reporting
+// costs when asked for.
+func BenchmarkPoolMapProgress(b *testing.B) {
+	ctx := context.Background()
+	in := make([]int, 1_000_000)
+	for i := range in {
+		in[i] = i
+	}
+	for _, be := range poolBenchBackends {
+		for _, on := range []bool{false, true} {
+			name := be.name + "/progress=off"
+			var opts []pool.CallOption
+			if on {
+				name = be.name + "/progress=on"
+				opts = append(opts, pool.Progress(func(done, total int) {}))
+			}
+			b.Run(name, func(b *testing.B) {
+				p := benchPool(b, be.cfg)
+				for b.Loop() {
+					if _, err := sqF.Map(ctx, p, in, opts...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)*float64(len(in))/b.Elapsed().Seconds(), "tasks/s")
+			})
+		}
+	}
+}

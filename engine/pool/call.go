@@ -74,7 +74,8 @@ type call struct {
 	onFinish func()
 
 	canceled atomic.Bool
-	userIns  bool // the inputs are the caller's slice (Map)
+	userIns  bool         // the inputs are the caller's slice (Map)
+	prog     *progressRun // Map with Progress
 
 	// The goroutine pool's context for the call's tasks: ctx, also ended
 	// when the call is canceled or the pool closes.
@@ -120,6 +121,7 @@ func (c *call) deliver(b *batch, i, j int, errs []*TaskError, perTask float64) {
 		}
 	}
 	c.left -= n
+	c.prog.add(n)
 	if o.ndone >= o.n() && !o.ready {
 		o.ready = true
 		if c.anyOrder {
@@ -214,10 +216,12 @@ func (h *Func[In, Out]) Map(ctx context.Context, p *Pool, inputs []In, opts ...C
 	if len(inputs) == 0 {
 		return []Out{}, nil
 	}
+	pr := startProgress(o.progress, len(inputs))
+	defer pr.end()
 	if q := p.directFor(f, o); q != nil {
-		return directMap[In, Out](ctx, q, f, inputs, o)
+		return directMap[In, Out](ctx, q, f, inputs, o, pr)
 	}
-	c, outs, err := startMap[In, Out](ctx, p, f, inputs, o)
+	c, outs, err := startMap[In, Out](ctx, p, f, inputs, o, pr)
 	if err != nil {
 		return nil, err
 	}
@@ -250,10 +254,11 @@ func checkMap[In, Out any](ctx context.Context, p *Pool, h *Func[In, Out], input
 }
 
 // startMap submits a checked Map of at least one input.
-func startMap[In, Out any](ctx context.Context, p *Pool, f *poolFunc, inputs []In, o callConfig) (*call, []Out, error) {
+func startMap[In, Out any](ctx context.Context, p *Pool, f *poolFunc, inputs []In, o callConfig, pr *progressRun) (*call, []Out, error) {
 	n := len(inputs)
 	outs := make([]Out, n)
 	c := p.newCall(ctx, f, o)
+	c.prog = pr
 	chunk := o.chunk
 	if chunk <= 0 {
 		chunk = p.autoChunk(f, n)

@@ -75,6 +75,8 @@ const (
 	dfUnknownFunc = 2
 	dfBadCall     = 4
 	dfInitFailed  = 8 // the pool's initializer failed (see poolShared.initErr)
+
+	cfProgress = 1
 )
 
 type directLayout struct {
@@ -96,8 +98,12 @@ type directCall struct {
 	stateOff atomic.Uint64
 	inOff    atomic.Uint64
 	outOff   atomic.Uint64
+	flags    atomic.Uint32 // cfProgress
 	name     [registry.MaxName]byte
 }
+
+// cfProgress (call line flags): the call reports progress, so workers
+// publish their count of finished tasks after each one (directSlot.live).
 
 type directSlotFields struct {
 	pid    atomic.Int64
@@ -106,6 +112,7 @@ type directSlotFields struct {
 	nerr   atomic.Uint32 // journal entries
 	jbytes atomic.Uint32 // journal bytes
 	flags  atomic.Uint32
+	live   atomic.Uint64 // tasks finished in the round so far (with cfProgress)
 }
 
 type directSlot struct {
@@ -176,6 +183,35 @@ func viewDirectArea(seg *shm.Segment) (*directArea, error) {
 	a.jrnl = d[l.jrnlOff:l.dataOff:l.dataOff]
 	a.data = d[l.dataOff : l.dataOff+l.dataSize : l.dataOff+l.dataSize]
 	return a, nil
+}
+
+// directScanMax is the largest window whose progress is counted from its
+// task states; a larger one's from what the workers publish every 64 tasks.
+const directScanMax = 1 << 16
+
+// live counts the tasks finished so far in round, a window of m tasks whose
+// states start at so, for the progress reports of a call with cfProgress:
+// exactly, from the task states, in a window of at most directScanMax tasks
+// (workers write a task's state when it ends, so even a slow task is seen
+// at once); from the counts the workers publish every 64 tasks, in a
+// larger one (whose tasks are many, and likely short).
+func (a *directArea) live(round uint64, so, m int) int {
+	if m <= directScanMax {
+		n := 0
+		for _, s := range a.states(so, m) {
+			if k := s & dsKind; k == dsDone || k == dsFailed {
+				n++
+			}
+		}
+		return n
+	}
+	n := 0
+	for i := range a.slots {
+		if s := &a.slots[i]; s.round.Load() == round {
+			n += int(s.live.Load())
+		}
+	}
+	return n
 }
 
 // journal returns participant i's journal.

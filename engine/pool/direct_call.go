@@ -58,7 +58,7 @@ func (p *Pool) directFor(f *poolFunc, o callConfig) *procPool {
 type directSpan struct{ lo, hi, tries int }
 
 // directMap runs a Map directly on q, which directFor locked for it.
-func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, inputs []In, o callConfig) ([]Out, error) {
+func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, inputs []In, o callConfig, pr *progressRun) ([]Out, error) {
 	defer q.dir.mu.Unlock()
 	n := len(inputs)
 	outs := make([]Out, n)
@@ -78,7 +78,10 @@ func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, input
 		so, io, oo, _ := directPlan(m, inSize, outSize)
 		copy(a.data[io:io+m*inSize], rawBytes(inputs[base:base+m]))
 		clear(a.data[so : so+2*m])
-		round := q.dir.post(a, f.name, m, inSize, outSize, so, io, oo)
+		round := q.dir.post(a, f.name, m, inSize, outSize, so, io, oo, pr != nil)
+		if pr != nil {
+			pr.setLive(func() int { return a.live(round, so, m) })
+		}
 		chunk := o.chunk
 		if chunk <= 0 {
 			chunk = ceilDiv(m, 4*max(q.p.nw, 1))
@@ -97,7 +100,10 @@ func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, input
 			return nil, fmt.Errorf("pool: %w", e)
 		}
 		copy(rawBytes(outs[base:base+m]), a.data[oo:oo+m*outSize])
-		errs, left = q.harvest(a, f, round, base, m, so, outs, errs, left, ferr)
+		var done int
+		errs, left, done = q.harvest(a, f, round, base, m, so, outs, errs, left, ferr)
+		pr.setLive(nil)
+		pr.add(done)
 		base += m
 	}
 	if len(left) > 0 {
@@ -105,7 +111,7 @@ func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, input
 			q.dir.left += uint64(s.hi - s.lo)
 		}
 		var err error
-		if errs, err = q.directRest(ctx, f, o, inputs, outs, errs, left); err != nil {
+		if errs, err = q.directRest(ctx, f, o, inputs, outs, errs, left, pr); err != nil {
 			return nil, err
 		}
 	}
@@ -165,8 +171,13 @@ func (d *directState) areaFor(n, inSize, outSize, nslots int) (*directArea, erro
 }
 
 // post writes the call line of a new round and returns the round.
-func (d *directState) post(a *directArea, name string, n, inSize, outSize, so, io, oo int) uint64 {
+func (d *directState) post(a *directArea, name string, n, inSize, outSize, so, io, oo int, progress bool) uint64 {
 	cl := a.call
+	var flags uint32
+	if progress {
+		flags |= cfProgress
+	}
+	cl.flags.Store(flags)
 	cl.n.Store(uint32(n))
 	cl.inSize.Store(uint32(inSize))
 	cl.outSize.Store(uint32(outSize))
@@ -187,7 +198,7 @@ func (d *directState) post(a *directArea, name string, n, inSize, outSize, so, i
 // call index base: the errors they journaled, and — unless every task
 // finished — the tasks left idle or running on a worker that died, which go
 // to left (or fail, for a function that is not Idempotent).
-func (q *procPool) harvest(a *directArea, f *poolFunc, round uint64, base, m, so int, outs any, errs []*TaskError, left []directSpan, ferr error) ([]*TaskError, []directSpan) {
+func (q *procPool) harvest(a *directArea, f *poolFunc, round uint64, base, m, so int, outs any, errs []*TaskError, left []directSpan, ferr error) ([]*TaskError, []directSpan, int) {
 	st := a.states(so, m)
 	var done uint64
 	for i := range a.slots {
@@ -215,7 +226,7 @@ func (q *procPool) harvest(a *directArea, f *poolFunc, round uint64, base, m, so
 		}
 	}
 	if done == uint64(m) {
-		return errs, left
+		return errs, left, m
 	}
 	// Not every task finished: find which, in one pass over the states.
 	dead := workerErrors(ferr)
@@ -250,7 +261,7 @@ func (q *procPool) harvest(a *directArea, f *poolFunc, round uint64, base, m, so
 		errs = append(errs, q.diedRunning(f, base+j, i, a, dead))
 	}
 	flush(len(st))
-	return errs, left
+	return errs, left, int(done)
 }
 
 // diedRunning is the error of a task whose worker process (participant i)
@@ -308,8 +319,9 @@ func workerErrors(err error) map[int]*engine.WorkerError {
 
 // directRest runs the tasks a direct call left through the session path,
 // as one call, and adds their errors to errs.
-func (q *procPool) directRest(ctx context.Context, f *poolFunc, o callConfig, inputs, outs any, errs []*TaskError, left []directSpan) ([]*TaskError, error) {
+func (q *procPool) directRest(ctx context.Context, f *poolFunc, o callConfig, inputs, outs any, errs []*TaskError, left []directSpan, pr *progressRun) ([]*TaskError, error) {
 	c := q.p.newCall(ctx, f, o)
+	c.prog = pr
 	st := &store{ins: inputs, outs: outs}
 	chunk := o.chunk
 	total := 0

@@ -25,7 +25,8 @@
 // they finish. Several arguments travel as one struct (Python's starmap).
 // Options: ChunkSize (batches of ceil(n/(4·workers)) by default for Map, an
 // adaptive size aiming at a millisecond of work for streams) and Timeout per
-// call; MaxTasksPerWorker, QueueSize, StallLimit and Initializer per pool.
+// call, and Progress (with ProgressBar) for Map; MaxTasksPerWorker,
+// QueueSize, StallLimit and Initializer per pool.
 // An initializer (RegisterInit) runs once in each worker process before it
 // runs tasks, Python's Pool(initializer=f, initargs=…); if it fails, New
 // fails with its error (ErrInit), or, in a worker that replaced one, every

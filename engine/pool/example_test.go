@@ -228,3 +228,23 @@ func ExampleInitializer() {
 	// [Hello, Ada Hello, Bob] <nil>
 	// in the coordinator: ""
 }
+
+// Progress reports how far a long Map has come (joblib's verbose=, tqdm);
+// ProgressBar draws it on a terminal. The callback gets (0, n) first, then
+// at most every ProgressInterval, and (n, n) when every task ran.
+func ExampleProgress() {
+	ctx := context.Background()
+	p, err := pool.New(pool.Workers(2))
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+	var last [2]int
+	report := func(done, total int) { last = [2]int{done, total} }
+	_, err = square.Map(ctx, p, []int{1, 2, 3, 4, 5}, pool.Progress(report))
+	fmt.Println(last, err)
+
+	// On a terminal: square.Map(ctx, p, xs, pool.Progress(pool.ProgressBar(os.Stderr)))
+	// Output:
+	// [5 5] <nil>
+}

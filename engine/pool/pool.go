@@ -216,8 +216,9 @@ func (p *Pool) check() error {
 type CallOption func(*callConfig)
 
 type callConfig struct {
-	chunk   int
-	timeout time.Duration
+	chunk    int
+	timeout  time.Duration
+	progress engine.Progress
 }
 
 // ChunkSize sets how many tasks travel to a worker together. Larger batches
