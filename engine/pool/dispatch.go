@@ -197,10 +197,7 @@ func newProcPool(p *Pool, team *engine.Team, sup supervise.Team, spec *initSpec)
 	}
 	q.maxTask = qs / 4
 	q.maxMsg = q.tasks[0].MaxMessage()
-	if limit := p.cfg.stall; limit >= 0 {
-		if limit == 0 {
-			limit = DefaultStallLimit
-		}
+	if limit := stallLimitOf(p.cfg.stall, sup); limit > 0 {
 		q.stall = newStallWatch(q, limit)
 		q.helpers.Add(1)
 		go q.stall.run()

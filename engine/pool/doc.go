@@ -84,8 +84,9 @@
 // task that runs longer than its Timeout fails with ErrTaskTimeout and its
 // worker is killed and replaced: it may be in a loop that never looks at its
 // context. A worker process stopped (SIGSTOP) while the pool has work on it
-// is killed once it has stayed stopped for the pool's StallLimit (10 s by
-// default) and handled as dead, so no call waits on it, Timeout or not. When a call's context ends, the call returns ctx.Err() at once;
+// is killed once it has stayed stopped for the pool's StallLimit (by
+// default its team's engine.Config.StallLimit, a minute) and handled as
+// dead, so no call waits on it, Timeout or not. When a call's context ends, the call returns ctx.Err() at once;
 // its queued batches are dropped, its running tasks see their context done,
 // and a worker still running one after the team's engine.Config.CancelGrace
 // is killed.

@@ -13,10 +13,10 @@ import (
 // state every quarter of the stall limit and kills one that has stayed
 // stopped for the limit; its tasks are then handled as after any death.
 
-// DefaultStallLimit is the stall limit of a pool when StallLimit is not
-// given: long enough that no one stops a worker that long by accident,
-// short enough that a call does not seem to hang.
-const DefaultStallLimit = 10 * time.Second
+// DefaultStallLimit is the stall limit of a pool when neither StallLimit
+// nor its team's engine.Config.StallLimit gives one: a minute, the team's
+// default too.
+const DefaultStallLimit = time.Minute
 
 // StallLimit sets how long a worker process may stay stopped — by
 // SIGSTOP or another job-control stop (state T in /proc/PID/stat), not by a
@@ -25,8 +25,10 @@ const DefaultStallLimit = 10 * time.Second
 // fails with engine.ErrWorkerDied (or runs again if the function is
 // Idempotent), and the others run on. So no call waits on a stopped worker,
 // with or without a Timeout. A worker that is running, however long its
-// task takes, is never stalled (Timeout bounds that). d = 0 means
-// DefaultStallLimit, d < 0 turns the watch off. The watch looks every
+// task takes, is never stalled (Timeout bounds that). d = 0, the default,
+// takes the team's engine.Config.StallLimit, the knob of a For's stall
+// watch (none if the team has none), or else DefaultStallLimit; d < 0
+// turns the watch off. The watch looks every
 // quarter of the limit, and only while the pool has work on its workers; a
 // pause of the coordinator itself (Ctrl-Z of the whole program) starts its
 // count again. On a goroutine team, and on platforms without /proc, it
@@ -146,4 +148,20 @@ func (s *stallWatch) run() {
 			}
 		}
 	}
+}
+
+// stallLimitOf returns a pool's stall limit: the option's, else the team's
+// (a team's supervision view that reports one: ≤ 0 means none), else
+// DefaultStallLimit. ≤ 0: no watch.
+func stallLimitOf(opt time.Duration, sup any) time.Duration {
+	switch {
+	case opt < 0:
+		return 0
+	case opt > 0:
+		return opt
+	}
+	if t, ok := sup.(interface{ StallLimit() time.Duration }); ok {
+		return t.StallLimit()
+	}
+	return DefaultStallLimit
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -194,4 +195,16 @@ func FuzzFlatCopy(f *testing.F) {
 		flatRoundTrip[flatA](t, b, k)
 		flatRoundTrip[flatB](t, b, k)
 	})
+}
+
+type stallView time.Duration
+
+func (s stallView) StallLimit() time.Duration { return time.Duration(s) }
+
+func TestStallLimitOf(t *testing.T) {
+	require.Equal(t, time.Second, stallLimitOf(time.Second, stallView(time.Hour)), "the option wins")
+	require.Zero(t, stallLimitOf(-1, stallView(time.Hour)), "off")
+	require.Equal(t, time.Hour, stallLimitOf(0, stallView(time.Hour)), "the team's")
+	require.LessOrEqual(t, stallLimitOf(0, stallView(-1)), time.Duration(0), "the team has none: none")
+	require.Equal(t, DefaultStallLimit, stallLimitOf(0, struct{}{}), "a team that says nothing")
 }
