@@ -154,7 +154,9 @@
 // their parent, the way a team worker does. In a team's workers (and in
 // such a process) the default log/slog logger writes to stderr with the
 // process's name (worker=N, process=NAME) and pid, and ProcessName returns
-// the name.
+// the name. ps, top and pgrep show them after the program and their role,
+// "PROGRAM: worker N" or "PROGRAM: NAME" (their argv[0], and their kernel
+// name in its 15 bytes), not as "exe".
 //
 // # Concurrency
 //

@@ -120,7 +120,7 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 		env.cpu = t.cpus[i%len(t.cpus)]
 	}
 	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = []string{os.Args[0]}
+	cmd.Args = []string{reexec.Argv0(fmt.Sprintf("worker %d", i))}
 	cmd.Env = workerEnviron(env, t.cfg)
 	cmd.ExtraFiles = []*os.File{t.seg.File(), t.lifeR}
 	cmd.Stdout = t.cfg.Stdout
