@@ -25,8 +25,11 @@ type directArgs struct {
 
 // directK runs direct calls. It is not Idempotent: when a worker process
 // dies the team stops the job at once and reports the death, and the
-// coordinator reads from the task states what was done.
-var directK = engine.Register("shmpar/pool.direct", runDirect)
+// coordinator reads from the task states what was done. The team's stall
+// watch is off for it (StallLimit(-1)): a task may wait without using CPU
+// time as long as it likes, as on the session path, and the pool's own watch
+// (pool.StallLimit) still catches a stopped worker.
+var directK = engine.Register("shmpar/pool.direct", runDirect, engine.StallLimit(-1))
 
 // directWorker is a worker process's state for direct calls: the call it
 // last resolved (area and round) and what it found there. A worker process
