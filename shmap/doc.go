@@ -178,7 +178,10 @@
 //   - All processes must run in the same pid namespace (the locks record
 //     owners by pid) on the same (little-endian) architecture.
 //   - As for any shm segment: a named map truncated by another process while
-//     mapped makes the next access fault; keep files mode 0600.
+//     mapped makes the next access fault; keep files mode 0600. Open
+//     refuses a map of another user, or one that group or others may write
+//     (shm.ErrForeign), unless given AllowForeign; a map shared between
+//     users on purpose is created with Mode(0o660) and opened with it.
 //   - Open of a map whose creator is still writing its header (the file
 //     appears a few microseconds before) waits for it while the creator
 //     lives, up to 2 s. A file whose creator died before writing the header

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/shmap"
 )
 
@@ -97,4 +98,31 @@ func ExampleMap_CompareAndSwap() {
 	n, _, _ := hits.Load(page)
 	fmt.Println(n)
 	// Output: 3
+}
+
+// A map shared between users is created with a mode that lets the group
+// write it; such a file is foreign, and Open takes it only when told to.
+func ExampleAllowForeign() {
+	dir, _ := os.MkdirTemp("", "shmap-example")
+	defer os.RemoveAll(dir)
+	m, err := shmap.Create[uint64, uint64]("shared", 100, shmap.Dir(dir), shmap.Mode(0o660))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	m.Store(1, 10)
+
+	_, err = shmap.Open[uint64, uint64]("shared", shmap.Dir(dir))
+	fmt.Println(errors.Is(err, shm.ErrForeign))
+	other, err := shmap.Open[uint64, uint64]("shared", shmap.Dir(dir), shmap.AllowForeign())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer other.Close()
+	fmt.Println(other.Load(1))
+	// Output:
+	// true
+	// 10 true <nil>
 }

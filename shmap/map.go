@@ -91,7 +91,9 @@ func CreateAnon[K comparable, V any](capacity int, opts ...Option) (*Map[K, V], 
 
 // Open opens the map called name in the directory given by Dir. Before it
 // touches any entry it checks the segment (through shm.Open: format, size,
-// checksum), that the segment is a map (ErrNotMap), the map's header
+// checksum; a file of another user, or one that group or others may write,
+// is refused with shm.ErrForeign unless the AllowForeign option is given),
+// that the segment is a map (ErrNotMap), the map's header
 // (ErrVersion; ErrCorrupt for a bad checksum or an impossible layout), and
 // that the map holds keys of type K (ErrKeyType) and values of type V
 // (ErrValueType). Types match when their layouts do: the kinds, sizes and

@@ -101,6 +101,9 @@ func envInt(key string) int {
 }
 
 func child(role string) error {
+	if role == "foreign" { // runs as another user, who cannot open the control segment
+		return childForeign()
+	}
 	dir := env("DIR")
 	seg, ctl, err := openCtl(dir)
 	if err != nil {
