@@ -29,8 +29,9 @@
 //
 // # Layout
 //
-// The map is the data region of an shm segment (a raw uint8 array as
-// numpy sees it), between shm's header page and its trailer page:
+// The map is the data region of an shm segment of kind shm.KindMap (a
+// uint8 array as numpy sees it; "map" in shmctl ls), between shm's header
+// page and its trailer page:
 //
 //	data +0      +---------------------------------------------------+
 //	             | header, 256 bytes, written once, CRC-32C at +248: |
@@ -185,8 +186,10 @@
 //   - Open of a map whose creator is still writing its header (the file
 //     appears a few microseconds before) waits for it while the creator
 //     lives, up to 2 s. A file whose creator died before writing the header
-//     is refused with ErrNotMap, saying so: remove it. A raw segment that is
-//     not a map, all zeros and younger than 2 s is refused after the wait.
+//     is refused with ErrNotMap, saying so: remove it. A map segment with
+//     no magic, all zeros and younger than 2 s is refused after the wait.
+//     Maps made before maps had a segment kind of their own (raw segments)
+//     are refused with ErrNotMap, saying so: create them again.
 //   - Linux only, as package shm; elsewhere Create, CreateAnon and Open
 //     return errors wrapping errors.ErrUnsupported.
 //

@@ -126,3 +126,26 @@ func ExampleAllowForeign() {
 	// true
 	// 10 true <nil>
 }
+
+// Inspect describes a map found on disk without knowing its types, as
+// shmctl inspect prints it.
+func ExampleInspect() {
+	m, err := shmap.CreateAnon[string, [2]float64](1000, shmap.MaxKeyLen(24))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	m.Store("alice", [2]float64{1, 2})
+	m.Store("bob", [2]float64{3, 4})
+	info, err := shmap.Inspect(m.Segment())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s keys of at most %d bytes, %s values of %d bytes\n", info.KeyType, info.KeySize, info.ValueType, info.ValueSize)
+	fmt.Println(info.Len, "of", info.Capacity, "keys")
+	// Output:
+	// string keys of at most 24 bytes, [2]float64 values of 16 bytes
+	// 2 of 1000 keys
+}

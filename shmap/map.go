@@ -151,10 +151,10 @@ func newHeader[K comparable, V any](capacity int, o options) (header, error) {
 	return h, nil
 }
 
-// segMeta is the segment a map with header h lives in: raw bytes, the data
-// region exactly as long as the map.
+// segMeta is the segment a map with header h lives in: a segment of kind
+// shm.KindMap holding bytes, the data region exactly as long as the map.
 func segMeta(h header) shm.Meta {
-	return shm.Meta{DType: shm.Uint8, Shape: []int{h.end}, Kind: shm.KindRaw}
+	return shm.Meta{DType: shm.Uint8, Shape: []int{h.end}, Kind: shm.KindMap}
 }
 
 // initMap writes h into a new segment's data region and returns the map.
@@ -191,10 +191,13 @@ const creatingWait = 2 * time.Second
 // wrap checks that seg holds a map from K to V and returns it.
 func wrap[K comparable, V any](seg *shm.Segment, attached bool) (*Map[K, V], error) {
 	meta := seg.Meta()
-	if meta.Kind != shm.KindRaw || meta.DType != shm.Uint8 || len(meta.Shape) != 1 {
-		return nil, fmt.Errorf("%w: a %s segment of %s, shape %v", ErrNotMap, meta.Kind, meta.DType, meta.Shape)
-	}
 	data := seg.Data()
+	if meta.Kind == shm.KindRaw && meta.DType == shm.Uint8 && len(data) >= len(headerMagic) && string(data[:len(headerMagic)]) == headerMagic {
+		return nil, fmt.Errorf("%w: a raw segment holding a map of the format before maps had their own segment kind; create it again", ErrNotMap)
+	}
+	if meta.Kind != shm.KindMap || meta.DType != shm.Uint8 || len(meta.Shape) != 1 {
+		return nil, fmt.Errorf("%w: a segment of kind %s (%s, shape %v)", ErrNotMap, meta.Kind, meta.DType, meta.Shape)
+	}
 	if len(data) < headerSize {
 		return nil, fmt.Errorf("%w: a data region of %d bytes cannot hold the %d-byte map header", ErrNotMap, len(data), headerSize)
 	}
@@ -643,11 +646,7 @@ func (m *Map[K, V]) Len() int {
 	if m == nil || m.t == nil || m.closed.Load() {
 		return 0
 	}
-	n := int64(0)
-	for s := range m.t.ns {
-		n += min(max(m.t.stripe(s).count.Load(), 0), int64(m.t.cap)) // a damaged count cannot overflow the sum
-	}
-	return int(n)
+	return m.t.count()
 }
 
 // Cap returns the number of keys the map can hold.

@@ -123,6 +123,15 @@ func (t *table) stripe(s uint64) *stripe {
 
 func (t *table) stripeOf(b uint64) uint64 { return b % t.ns }
 
+// count returns the sum of the stripes' counts, each read atomically.
+func (t *table) count() int {
+	n := int64(0)
+	for s := range t.ns {
+		n += min(max(t.stripe(s).count.Load(), 0), int64(t.cap)) // a damaged count cannot overflow the sum
+	}
+	return int(n)
+}
+
 // usedWords returns the words of key words kw that can differ between two
 // keys: all of them, except for a string key, whose length word and the
 // words its bytes use (the rest is zero padding up to the map's longest
