@@ -17,3 +17,7 @@ func TestMain(m *testing.M) {
 	engine.Main()
 	testproc.Main(m, child)
 }
+
+// chaosRole, set by chaos_test.go (build tag chaos), runs the chaos
+// scenarios' child roles; it reports false for a role that is not one.
+var chaosRole func(role string) (bool, error)

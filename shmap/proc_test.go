@@ -101,6 +101,11 @@ func envInt(key string) int {
 }
 
 func child(role string) error {
+	if chaosRole != nil {
+		if ok, err := chaosRole(role); ok {
+			return err
+		}
+	}
 	if role == "foreign" { // runs as another user, who cannot open the control segment
 		return childForeign()
 	}
