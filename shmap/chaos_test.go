@@ -460,15 +460,15 @@ func procState(pid int) string {
 // where a test may stop a process; a child stopped at one reports its
 // index+1 in ctl[cAt].
 var hookPoints = []string{
-	"alloc:marked", "insert:filled", "insert:published",
+	"alloc:bit", "alloc:marked", "insert:filled", "insert:linked", "insert:published",
 	"update:journaled", "update:half", "update:written",
-	"delete:journaled", "delete:unlinked", "delete:freed",
-	"free:next", "free:linked", "repair:half", "create:segment",
+	"delete:journaled", "delete:relinked", "delete:unlinked", "delete:freed",
+	"free:marked", "repair:half", "create:segment",
 }
 
 // beforeCommit are the points at which a killed Store of a new key has not
 // happened; at every other point of an operation it has (see doc.go).
-var beforeCommit = []string{"alloc:marked", "insert:filled"}
+var beforeCommit = []string{"alloc:bit", "alloc:marked", "insert:filled"}
 
 // hookN runs one operation (OP: store or delete of KEY, value VAL) and
 // stops at the N-th hook point it passes, whatever its name, reporting the
@@ -592,7 +592,7 @@ func TestChaosKillInProtocol(t *testing.T) {
 				continue
 			}
 			desc += fmt.Sprintf(", then the store of key 20 killed at %q", p2)
-			if p2 == "" || p2 == "insert:published" {
+			if p2 == "" || p2 == "insert:linked" || p2 == "insert:published" {
 				want[20] = 5
 			}
 		}

@@ -143,10 +143,10 @@ func newHeader[K comparable, V any](capacity int, o options) (header, error) {
 	if err := checkSizes(h.keySize, h.stringKey, h.valSize, h.stripes, h.capacity, h.buckets); err != nil {
 		return header{}, err
 	}
-	h.layout = layoutFor(h.keySize, h.stringKey, h.valSize, h.stripes, h.capacity, h.buckets)
+	h.layout = layoutFor(h.keySize, h.stringKey, h.valSize, h.stripes, h.capacity)
 	if h.end > shm.MaxDataBytes {
 		return header{}, fmt.Errorf("%w: %d entries of %d bytes need %d bytes, more than a segment holds (%d)",
-			ErrCapacity, capacity, h.entrySize, h.end, int64(shm.MaxDataBytes))
+			ErrCapacity, capacity, h.slotSize, h.end, int64(shm.MaxDataBytes))
 	}
 	return h, nil
 }
@@ -157,9 +157,10 @@ func segMeta(h header) shm.Meta {
 	return shm.Meta{DType: shm.Uint8, Shape: []int{h.end}, Kind: shm.KindMap}
 }
 
-// initMap writes h into a new segment's data region and returns the map.
-// The magic goes in last, with an atomic store, so that a process opening
-// the file meanwhile sees either no magic or the whole header.
+// initMap writes h into a new segment's data region, and the allocator's
+// initial bits, and returns the map. The magic goes in last, with an atomic
+// store, so that a process opening the file meanwhile sees either no magic
+// or the whole map.
 func initMap[K comparable, V any](seg *shm.Segment, h header) (*Map[K, V], error) {
 	data := seg.Data()
 	if len(data) != h.end {
@@ -167,8 +168,10 @@ func initMap[K comparable, V any](seg *shm.Segment, h header) (*Map[K, V], error
 	}
 	b := h.encode()
 	copy(data[8:headerSize], b[8:])
+	m := newMap[K, V](seg, h, false)
+	m.t.initAlloc()
 	magicWord(data).Store(native(b[:8]))
-	return newMap[K, V](seg, h, false), nil
+	return m, nil
 }
 
 func magicWord(data []byte) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Pointer(&data[0])) }
