@@ -21,13 +21,14 @@ package shmap_test
 //	SHMPAR_CHAOS_TRIALS=N   trials per scenario (default 40)
 //
 // Scenarios: kill-writers (SIGKILL of writers doing random operations, at
-// random moments, with a reader checking every value it sees), kill-in-
-// protocol (a writer, and then the process repairing after it, killed at a
-// random step of the write protocol; the key must end in the state doc.go
-// gives that step), stop-writers (SIGSTOP and SIGCONT of writers: no
-// operation may be lost or done twice) and damaged (random bytes of a map
-// file changed: every operation returns a result or an error with its
-// sentinel, never a panic, a fault or a hang).
+// random moments, with a reader checking every value it sees),
+// kill-in-protocol (a writer, and then the process repairing after it,
+// killed at a random step of the write protocol, with values of three
+// words or of one; the key must end in the state doc.go gives that step),
+// stop-writers (SIGSTOP and SIGCONT of writers: no operation may be lost or
+// done twice) and damaged (random bytes of a map file changed: every
+// operation returns a result or an error with its sentinel, never a panic,
+// a fault or a hang).
 
 import (
 	"errors"
@@ -204,13 +205,12 @@ func runChaosRole(role string) (bool, error) {
 	switch role {
 	case "chaos-verify":
 		if want := env("WANT"); want != "" {
-			m, err := shmap.Open[uint32, cell]("m", shmap.Dir(dir))
-			if err != nil {
-				fmt.Println("wrong: open:", err)
-				return true, nil
+			if env("WORD") != "" {
+				fmt.Println(verifyWant(dir, want, func(v uint64) (uint64, bool) { return v, true }, func(n uint64) uint64 { return n }))
+			} else {
+				fmt.Println(verifyWant(dir, want, func(v cell) (uint64, bool) { return v.N, v.ok() }, func(n uint64) cell { return mkcell(n, 1) }))
 			}
-			fmt.Println(verifyWant(m, want))
-			return true, m.Close()
+			return true, nil
 		}
 		fmt.Println(verify(dir))
 	case "chaos-hookn":
@@ -271,22 +271,23 @@ func verify(dir string) string {
 	if len(seen) != m.Len() {
 		return fmt.Sprintf("wrong: Range saw %d keys, Len says %d", len(seen), m.Len())
 	}
-	if msg := fillToCapacity(m); msg != "" {
+	if msg := fillToCapacity(m, func(n uint64) cell { return mkcell(n, 1) }); msg != "" {
 		return "wrong: " + msg
 	}
 	return fmt.Sprintf("ok %d increments counted, %d reported", counted, reported)
 }
 
-// fillToCapacity stores new keys until the map is full: exactly Cap-Len
-// must fit, the next must give ErrFull, and the map must pass Check.
-func fillToCapacity(m *shmap.Map[uint32, cell]) string {
+// fillToCapacity stores new keys (values made by mk) until the map is
+// full: exactly Cap-Len must fit, the next must give ErrFull, and the map
+// must pass Check.
+func fillToCapacity[V any](m *shmap.Map[uint32, V], mk func(uint64) V) string {
 	room := m.Cap() - m.Len()
 	for i := range room {
-		if err := m.Store(uint32(1_000_000+i), mkcell(1, 1)); err != nil {
+		if err := m.Store(uint32(1_000_000+i), mk(1)); err != nil {
 			return fmt.Sprintf("new key %d of %d: %v", i, room, err)
 		}
 	}
-	if err := m.Store(2_000_000, mkcell(1, 1)); !errors.Is(err, shmap.ErrFull) {
+	if err := m.Store(2_000_000, mk(1)); !errors.Is(err, shmap.ErrFull) {
 		return fmt.Sprintf("a key past the capacity: %v, want ErrFull", err)
 	}
 	if err := m.Check(); err != nil {
@@ -473,14 +474,21 @@ var beforeCommit = []string{"alloc:bit", "alloc:marked", "insert:filled"}
 // hookN runs one operation (OP: store or delete of KEY, value VAL) and
 // stops at the N-th hook point it passes, whatever its name, reporting the
 // point and waiting to be killed; if it passes fewer, it prints
-// "completed".
+// "completed". With WORD set the map holds uint64 values, else cells.
 func hookN(dir string) error {
 	seg, ctl, err := openCtl(dir)
 	if err != nil {
 		return err
 	}
 	defer seg.Close()
-	m, err := shmap.Open[uint32, cell]("m", shmap.Dir(dir))
+	if env("WORD") != "" {
+		return hookNOp(dir, ctl, func(n uint64) uint64 { return n })
+	}
+	return hookNOp(dir, ctl, func(n uint64) cell { return mkcell(n, 1) })
+}
+
+func hookNOp[V any](dir string, ctl []uint64, mk func(uint64) V) error {
+	m, err := shmap.Open[uint32, V]("m", shmap.Dir(dir))
 	if err != nil {
 		return err
 	}
@@ -501,7 +509,7 @@ func hookN(dir string) error {
 	k := uint32(envInt("KEY"))
 	switch env("OP") {
 	case "store":
-		err = m.Store(k, mkcell(uint64(envInt("VAL")), 1))
+		err = m.Store(k, mk(uint64(envInt("VAL"))))
 	case "delete":
 		err = m.Delete(k)
 	default:
@@ -517,9 +525,9 @@ func hookN(dir string) error {
 // hooked runs a hookN child and, if it stops at a hook point, kills it
 // there. It returns the point ("" if the operation completed) and false
 // on a hang or crash (counted).
-func (c *tally) hooked(dir string, ctl []uint64, op string, key, val, n int) (string, bool) {
+func (c *tally) hooked(dir string, ctl []uint64, word string, op string, key, val, n int) (string, bool) {
 	atomic.StoreUint64(&ctl[cAt], 0)
-	ch := testproc.Start("chaos-hookn", childEnv(dir, "OP", op, "KEY", key, "VAL", val, "N", n)...)
+	ch := testproc.Start("chaos-hookn", childEnv(dir, "OP", op, "KEY", key, "VAL", val, "N", n, "WORD", word)...)
 	what := fmt.Sprintf("%s of key %d stopped at hook %d", op, key, n)
 	if !c.until(what, func() bool { return atomic.LoadUint64(&ctl[cAt]) != 0 || ch.Exited() }) {
 		ch.Kill()
@@ -545,39 +553,47 @@ func (c *tally) hooked(dir string, ctl []uint64, op string, key, val, n int) (st
 // on a map of one stripe, is killed at a random step too, possibly in the
 // middle of the repair. A verifier then checks every key: the operations
 // killed before their commit point did not happen, the others did, no
-// other key changed, and the map fills to its capacity.
+// other key changed, and the map fills to its capacity. A third of the
+// trials use one-word values, whose overwrite has no journal.
 func TestChaosKillInProtocol(t *testing.T) {
 	c, rng, trials := chaosSetup(t, "kill-in-protocol")
 	for range trials {
 		c.trials++
 		dir := t.TempDir()
 		ctl := newCtl(t, dir)
-		m, err := shmap.Create[uint32, cell]("m", 8+rng.IntN(8), shmap.Dir(dir), shmap.Stripes(1+rng.IntN(2)))
-		require.NoError(t, err)
-		want := map[uint32]uint64{}
-		for k := range uint32(5) {
-			require.NoError(t, m.Store(k, mkcell(uint64(10+k), 0)))
-			want[k] = uint64(10 + k)
+		word := ""
+		if rng.IntN(3) == 0 {
+			word = "1" // one-word values: an overwrite is one store, with no journal
 		}
-		if rng.IntN(2) == 0 {
-			require.NoError(t, m.Delete(4))
-			delete(want, 4)
+		capacity, stripes, freed := 8+rng.IntN(8), 1+rng.IntN(2), rng.IntN(2) == 0
+		var want map[uint32]uint64
+		if word != "" {
+			want = prepareMap(t, dir, capacity, stripes, freed, func(n uint64) uint64 { return n })
+		} else {
+			want = prepareMap(t, dir, capacity, stripes, freed, func(n uint64) cell { return mkcell(n, 0) })
 		}
-		require.NoError(t, m.Close())
 
-		op, key := "store", 9
+		// points is how many hook points the operation passes at most;
+		// stopping at one more lets it complete.
+		op, key, points := "store", 9, 5
 		switch rng.IntN(3) {
 		case 1:
-			key = rng.IntN(4) // over an existing key
+			key, points = rng.IntN(4), 3 // over an existing key
+			if word != "" {
+				points = 1
+			}
 		case 2:
-			op, key = "delete", rng.IntN(4)
+			op, key, points = "delete", rng.IntN(4), 6
 		}
-		n1 := 1 + rng.IntN(6)
-		p1, ok := c.hooked(dir, ctl, op, key, 77, n1)
+		n1 := 1 + rng.IntN(points+1)
+		p1, ok := c.hooked(dir, ctl, word, op, key, 77, n1)
 		if !ok {
 			continue
 		}
 		desc := fmt.Sprintf("%s of key %d killed at %q", op, key, p1)
+		if word != "" {
+			desc = "one-word values: " + desc
+		}
 		if p1 == "" || !slices.Contains(beforeCommit, p1) {
 			if op == "store" {
 				want[uint32(key)] = 77
@@ -587,7 +603,7 @@ func TestChaosKillInProtocol(t *testing.T) {
 		}
 		if rng.IntN(2) == 0 {
 			n2 := 1 + rng.IntN(5)
-			p2, ok := c.hooked(dir, ctl, "store", 20, 5, n2)
+			p2, ok := c.hooked(dir, ctl, word, "store", 20, 5, n2)
 			if !ok {
 				continue
 			}
@@ -601,7 +617,7 @@ func TestChaosKillInProtocol(t *testing.T) {
 			pairs = append(pairs, fmt.Sprintf("%d=%d", k, v))
 		}
 		sort.Strings(pairs)
-		out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "WANT", strings.Join(pairs, ","))...), desc)
+		out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "WANT", strings.Join(pairs, ","), "WORD", word)...), desc)
 		if good {
 			c.verdict(out, desc)
 		}
@@ -610,9 +626,35 @@ func TestChaosKillInProtocol(t *testing.T) {
 	c.finish(t)
 }
 
-// verifyWant checks keys [0, 32) of m against WANT ("k=n,k=n": each key
-// present with count n, every other key absent), then Len and the capacity.
-func verifyWant(m *shmap.Map[uint32, cell], spec string) string {
+// prepareMap creates the map "m" of the kill-in-protocol scenario in dir:
+// keys 0 to 4 with counts 10 to 14, key 4 deleted again if freed. It
+// returns the keys and counts it holds.
+func prepareMap[V any](t *testing.T, dir string, capacity, stripes int, freed bool, mk func(uint64) V) map[uint32]uint64 {
+	m, err := shmap.Create[uint32, V]("m", capacity, shmap.Dir(dir), shmap.Stripes(stripes))
+	require.NoError(t, err)
+	defer m.Close()
+	want := map[uint32]uint64{}
+	for k := range uint32(5) {
+		require.NoError(t, m.Store(k, mk(uint64(10+k))))
+		want[k] = uint64(10 + k)
+	}
+	if freed {
+		require.NoError(t, m.Delete(4))
+		delete(want, 4)
+	}
+	return want
+}
+
+// verifyWant checks keys [0, 32) of the map "m" of dir against want
+// ("k=n,k=n": each key present with count n, every other key absent), then
+// Len and the capacity. num reads a value's count and whether it is whole;
+// mk makes a value.
+func verifyWant[V any](dir, spec string, num func(V) (uint64, bool), mk func(uint64) V) string {
+	m, err := shmap.Open[uint32, V]("m", shmap.Dir(dir))
+	if err != nil {
+		return "wrong: open: " + err.Error()
+	}
+	defer m.Close()
 	want := map[uint32]uint64{}
 	for _, kv := range strings.Split(spec, ",") {
 		k, v, _ := strings.Cut(kv, "=")
@@ -629,17 +671,18 @@ func verifyWant(m *shmap.Map[uint32, cell], spec string) string {
 			return "wrong: load: " + err.Error()
 		}
 		w, wok := want[k]
+		n, whole := num(v)
 		switch {
 		case ok != wok:
 			return fmt.Sprintf("wrong: key %d present %v, want %v", k, ok, wok)
-		case ok && (!v.ok() || v.N != w):
+		case ok && (!whole || n != w):
 			return fmt.Sprintf("wrong: key %d holds %+v, want count %d", k, v, w)
 		}
 	}
 	if m.Len() != len(want) {
 		return fmt.Sprintf("wrong: Len %d, want %d", m.Len(), len(want))
 	}
-	if msg := fillToCapacity(m); msg != "" {
+	if msg := fillToCapacity(m, mk); msg != "" {
 		return "wrong: " + msg
 	}
 	return "ok"
