@@ -403,3 +403,42 @@ func BenchmarkMissLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoadChain loads keys of a full 2^20-key map in a chain, each
+// key the value of the one before (a random cycle through all keys), so
+// that no Load can start before the previous one ends: the latency of one
+// Load, which BenchmarkLoad's independent loads, overlapped by the CPU, do
+// not show. The Go map under a sync.RWMutex runs the same chain.
+func BenchmarkLoadChain(b *testing.B) {
+	const keys = 1 << 20
+	m, err := shmap.Create[uint64, uint64]("bench", keys, shmap.Dir(b.TempDir()))
+	require.NoError(b, err)
+	defer m.Close()
+	r := &rwMap{m: make(map[uint64]uint64, keys)}
+	perm := rand.New(rand.NewPCG(3, 4)).Perm(keys)
+	for i, k := range perm {
+		next := uint64(perm[(i+1)%keys])
+		require.NoError(b, m.Store(uint64(k), next))
+		r.m[uint64(k)] = next
+	}
+	b.Run("shmap", func(b *testing.B) {
+		k := uint64(perm[0])
+		for b.Loop() {
+			v, ok, err := m.Load(k)
+			if err != nil || !ok {
+				b.Fatal(k, ok, err)
+			}
+			k = v
+		}
+	})
+	b.Run("rwmutex-map", func(b *testing.B) {
+		k := uint64(perm[0])
+		for b.Loop() {
+			v, ok := r.Load(k)
+			if !ok {
+				b.Fatal(k)
+			}
+			k = v
+		}
+	})
+}
