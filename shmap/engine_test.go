@@ -78,16 +78,19 @@ var crossProcess = process.Register("shmap-test-cross-process", func(ctx context
 	return nil
 })
 
-// crossMaps returns a named and an anonymous map for the crossing tests.
+// crossMaps returns a named map, one shared between users (mode 0660:
+// foreign, so its reference carries the opt-in), and an anonymous map for
+// the crossing tests.
 func crossMaps(t *testing.T) map[string]*shmap.Map[uint32, cell] {
 	named, _ := newMap[uint32, cell](t, 64)
+	shared, _ := newMap[uint32, cell](t, 64, shmap.Mode(0o660))
 	anon, err := shmap.CreateAnon[uint32, cell](64)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, anon.Check())
 		anon.Close()
 	})
-	return map[string]*shmap.Map[uint32, cell]{"named": named, "anonymous": anon}
+	return map[string]*shmap.Map[uint32, cell]{"named": named, "shared": shared, "anonymous": anon}
 }
 
 // requireCrossCounts checks that the n increments of one test all landed:
