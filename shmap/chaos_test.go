@@ -151,7 +151,7 @@ func (c *tally) killed(ch *testproc.Child, what string) bool {
 		c.add(&c.crashes, "%s: ended before it was killed", what)
 		return false
 	}
-	_ = syscall.Kill(ch.Pid(), syscall.SIGKILL)
+	_ = ch.Kill()
 	_, err, ok := c.wait(ch, what)
 	if ok && (err == nil || !strings.Contains(err.Error(), "killed")) {
 		c.add(&c.crashes, "%s: ended (%v) before it was killed", what, err)
@@ -417,7 +417,7 @@ func TestChaosStopWriters(t *testing.T) {
 			if ok = w.ahead(slot, uint64(1+rng.IntN(300))); !ok {
 				break
 			}
-			pid := w.kids[slot].Pid()
+			pid := int(atomic.LoadUint64(&ctl[cPIDs+slot])) // the writer's own report
 			_ = syscall.Kill(pid, syscall.SIGSTOP)
 			ok = c.until("a writer to be stopped", func() bool { return procState(pid) == "T" })
 			time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond) // how long the fault lasts, not a wait for state
