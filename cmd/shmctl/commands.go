@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shmpar/shmpar/shm"
+	"github.com/shmpar/shmpar/shmap"
 )
 
 // parse parses flags that may come before or after the positional arguments
@@ -173,7 +174,29 @@ func cmdInspect(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "creator:    pid %d (start %d)\n", m.CreatorPID, m.CreatorStart)
 	fmt.Fprintf(out, "created:    %s\n", m.Created.Format("2006-01-02 15:04:05.000 MST"))
 	fmt.Fprintf(out, "persistent: %s\n", yesNo(m.Flags&shm.FlagPersistent != 0))
+	if m.Kind == shm.KindMap {
+		return printMap(out, seg)
+	}
 	return printStats(out, seg, *head)
+}
+
+// printMap prints what a map's header says and how many keys it holds; its
+// bytes have no statistics worth printing.
+func printMap(out io.Writer, seg *shm.Segment) error {
+	info, err := shmap.Inspect(seg)
+	if err != nil {
+		return err
+	}
+	keys := fmt.Sprintf("%s (%d bytes)", info.KeyType, info.KeySize)
+	if info.StringKeys {
+		keys = fmt.Sprintf("%s (at most %d bytes)", info.KeyType, info.KeySize)
+	}
+	fmt.Fprintf(out, "map:        version %d, %d stripes\n", info.Version, info.Stripes)
+	fmt.Fprintf(out, "keys:       %s\n", printable(keys))
+	fmt.Fprintf(out, "values:     %s\n", printable(fmt.Sprintf("%s (%d bytes)", info.ValueType, info.ValueSize)))
+	fmt.Fprintf(out, "capacity:   %d\n", info.Capacity)
+	fmt.Fprintf(out, "len:        %d\n", info.Len)
+	return nil
 }
 
 func cmdRemove(args []string, out io.Writer) error {

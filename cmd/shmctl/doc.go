@@ -19,8 +19,12 @@
 // other tools may) are printed as Go string literals, so a hostile name
 // cannot forge a line.
 //
+// ls shows each segment's kind (array, value, queue, engine, map, raw);
+// inspect prints the statistics of an array or value and, for a map
+// (package shmap), its key and value types, capacity and number of keys.
+//
 // main.go holds the command dispatch, commands.go the commands, stats.go the
-// statistics and fills per dtype. It imports shm (and, in its tests, array)
-// besides the standard library: it reads and writes segments through their
-// format, never through a running engine.
+// statistics and fills per dtype. It imports shm and shmap (for a map's
+// header; and, in its tests, array) besides the standard library: it reads
+// and writes segments through their format, never through a running engine.
 package main

@@ -15,6 +15,7 @@ import (
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
+	"github.com/shmpar/shmpar/shmap"
 )
 
 // TestMain lets the test binary act as shmctl itself (role "main", with the
@@ -212,4 +213,29 @@ func TestForeignNeedsAllowForeign(t *testing.T) {
 	_, errOut, code = shmctl(t, "rm", "theirs", "-dir", dir, "-allow-foreign")
 	require.Equal(t, 0, code, errOut)
 	require.NoFileExists(t, path)
+}
+
+// TestMap lists a shmap map as a map, and inspect prints its types,
+// capacity and number of keys instead of byte statistics.
+func TestMap(t *testing.T) {
+	dir := t.TempDir()
+	m, err := shmap.Create[string, float64]("scores", 100, shmap.Dir(dir), shmap.MaxKeyLen(20), shmap.Stripes(4))
+	require.NoError(t, err)
+	defer m.Close()
+	for _, k := range []string{"alice", "bob", "carol"} {
+		require.NoError(t, m.Store(k, 1))
+	}
+	out, errOut, code := shmctl(t, "ls", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, out)
+	require.Equal(t, []string{"scores", "map", "uint8"}, strings.Fields(lines[1])[:3], out)
+
+	out, errOut, code = shmctl(t, "inspect", "scores", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	for _, want := range []string{"kind:       map\n", fmt.Sprintf("map:        version %d, 4 stripes\n", shmap.Version), "keys:       string (at most 20 bytes)\n",
+		"values:     float64 (8 bytes)\n", "capacity:   100\n", "len:        3\n"} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, "sum:")
 }
