@@ -573,3 +573,19 @@ func TestConcurrentBytes(t *testing.T) {
 		buf = msg
 	}
 }
+
+// TestCloseAfterDeadline closes a queue right after a Get ended at its
+// deadline, many times: the wake-up that the deadline triggers must be over
+// before Get returns, or it writes to the unmapped ring (a fault in another
+// goroutine, which kills the process).
+func TestCloseAfterDeadline(t *testing.T) {
+	for range 2000 {
+		q, err := queue.CreateAnon(64)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Microsecond)
+		_, err = q.Get(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.NoError(t, q.Close())
+		cancel()
+	}
+}

@@ -520,8 +520,15 @@ func wait(ctx context.Context, w *atomic.Uint32, cond func() bool) error {
 		deadline = nanotime() + int64(time.Until(d))
 	}
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { kick(w) })
-		defer stop()
+		// The kick must not outlive the wait: once wait returns, the
+		// caller may close its handle and unmap the word.
+		kicked := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { kick(w); close(kicked) })
+		defer func() {
+			if !stop() {
+				<-kicked
+			}
+		}()
 	}
 	for {
 		v := w.Load()
