@@ -37,6 +37,11 @@
 //	          +64   putMu lock.Mutex | tail | puts | pendTail | pendPuts  producers
 //	          +128  getMu lock.Mutex | head | gets | pendHead | pendGets  consumers
 //	          +192  second ring's block (pipes)
+//	+192 (queue), +384 (pipe)
+//	                peer table header, 64 bytes: pin [2]uint64 |
+//	                deadWriters [2]uint32 | untracked [2]uint32 | JoinableQueue words
+//	          +64   slots, 16 bytes each (16 for a queue, 4 for a pipe):
+//	                owner uint64 (pid | start time<<32) | n [2]uint32
 //
 //	data      +0    ... | len uint32 | ^len uint32 | payload, padded to 8 | ...
 //	                      ^ head % capacity                  tail % capacity ^
@@ -99,11 +104,75 @@
 //   - A process killed while asleep leaves at most a set "sleepers" bit, which
 //     the next wake-up clears; killed during CloseWrite, the queue is either
 //     closed or not.
+//   - A process killed while it registers in the peer table, or while it
+//     unregisters, leaves its slot either counting one handle more or one
+//     fewer; a dead process's counts are ignored (its slot is reused), so
+//     this changes nothing once it is dead.
 //
 // What cannot be guaranteed: a message a consumer took (Get returned it) is
 // the consumer's; if it then dies the message is lost, as with any queue.
-// A consumer waiting on a queue whose producers all died waits until its
-// context ends: use deadlines when that can happen.
+// A consumer whose producers all died learns of it (see Dead peers), but not
+// what they meant to send next.
+//
+// # Dead peers
+//
+// Python's Connection.recv raises EOFError when no process holds the other
+// end any more. Here Get and Recv (and GetAppend, RecvAppend) return an
+// error wrapping ErrPeerGone when the queue or the pipe direction is empty
+// and every process that could put into it is gone: exited, killed, or
+// closed its handle, without CloseWrite. Every message those processes
+// published is received first, in order; ErrPeerGone comes only at the
+// empty end. It is not ErrClosed and does not wrap io.EOF: CloseWrite is how
+// a writer says the stream is complete, and ErrPeerGone says it ended
+// without that, so messages the writer meant to send may be missing.
+//
+// Who is a writer. A process is a writer while it holds a handle that counts
+// as one:
+//
+//   - A pipe end (Conn) counts as a writer of its sending direction from the
+//     moment it is made (NewPipe, OpenPipe, gob decoding) until its Close,
+//     as a process holding a pipe's write descriptor does. A process that
+//     hands an end to another by gob (GobEncode) keeps counting as a holder
+//     of that end, while it lives, until another process attaches it, so it
+//     may Close its own copy at once without ending the stream early.
+//   - A Queue handle counts as a writer from the moment it is made (Create,
+//     CreateAnon, Open, gob decoding) until its Close, except that a handle
+//     whose first use is a Get (any form, TryGet included) is a consumer
+//     and stops counting, until it puts (Put or TryPut) and counts again.
+//     So consumers do not keep each other waiting, a process that creates
+//     a queue and reads from it does not count as a writer of its own
+//     queue, and a producer that dies before its first Put still counts.
+//     A process that holds a handle it never uses (a coordinator that
+//     starts producers and consumers) counts as a writer until it closes
+//     the handle or calls CloseWrite, which it should do once the producers
+//     are done.
+//
+// A Get reports ErrPeerGone only when some process other than its own is or
+// was a writer (so a consumer that starts before its producers waits for
+// them), when no writer handle is held by its own process, and when every
+// other process holding one is dead (its pid is gone, a zombie, or reused:
+// the start time in /proc/PID/stat tells, as for the robust lock). Closing a
+// writer handle wakes waiting Gets at once; a death is noticed by a waiting
+// Get within one sleep slice (100 ms) plus a read of /proc/PID/stat per
+// writer process. TryGet does not look (it returns ErrEmpty without reading
+// /proc), nor does a Get whose context is already done.
+//
+// ErrPeerGone is a state, not an end: if a new writer attaches later, the
+// next Get takes its messages. If writers come and go one after another
+// (each exits before the next attaches), a consumer may see ErrPeerGone in
+// between; keep a handle open in a process that outlives them, or end the
+// stream with CloseWrite. A process stopped (SIGSTOP) is alive. A pipe's
+// Send waiting for room on a full direction returns ErrPeerGone in the same
+// way when every holder of the other end is gone; a Send that finds room
+// stores its message whether or not anyone is left to read it.
+//
+// The peer table has 16 slots for a queue and 4 for a pipe, one per process
+// (the slot of a dead process is reused). A writer that finds the table
+// full counts as untracked, and while any untracked writer is open no Get
+// of that queue reports ErrPeerGone: with more writer processes than slots
+// the queue behaves as before, waiting until its context ends. The same
+// holds where liveness cannot be read (no /proc): a writer is never
+// declared gone on a guess.
 //
 // # Performance
 //
@@ -139,7 +208,7 @@
 // # Imports
 //
 // queue imports shm (its rings live in segments), lock (the producer and
-// consumer mutexes) and internal/futex, besides the standard library; it
-// must not import array, value or engine. engine/pool builds its task and
+// consumer mutexes), internal/futex and internal/proc (a peer's liveness),
+// besides the standard library; it must not import array, value or engine. engine/pool builds its task and
 // result queues on it.
 package queue

@@ -10,3 +10,22 @@ func SetTestHook(f func(point string)) { testHook = f }
 // a waiter is asleep.
 func NotEmptyWord(q *Queue) *uint32 { return word(&q.r.c.neWord) }
 func NotFullWord(q *Queue) *uint32  { return word(&q.r.c.nfWord) }
+
+// RecvWord and SendWord return the futex words a Recv waiting for a message
+// and a Send waiting for room sleep on, at pipe end c.
+func RecvWord(c *Conn) *uint32 { return word(&c.rx.c.neWord) }
+func SendWord(c *Conn) *uint32 { return word(&c.tx.c.nfWord) }
+
+// RingWord returns ring i's "not empty" (or, with notFull, "not full")
+// futex word in a queue or pipe segment's lock area, for a test that maps
+// the segment without a handle.
+func RingWord(locks []byte, i int, notFull bool) *uint32 {
+	c, err := ctlAt(locks, i)
+	if err != nil {
+		panic(err)
+	}
+	if notFull {
+		return word(&c.nfWord)
+	}
+	return word(&c.neWord)
+}

@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -211,7 +214,7 @@ func child(role string) error {
 			}
 		}
 
-	case "getone": // print the next message (waking from a futex sleep), or "closed"
+	case "getone": // print the next message (waking from a futex sleep), "closed" or "peer gone"
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
@@ -219,15 +222,106 @@ func child(role string) error {
 		defer q.Close()
 		fmt.Println("ready")
 		msg, err := q.Get(ctx)
-		if errors.Is(err, queue.ErrClosed) {
+		switch {
+		case errors.Is(err, queue.ErrClosed):
 			fmt.Println("closed")
 			return nil
-		}
-		if err != nil {
+		case errors.Is(err, queue.ErrPeerGone):
+			fmt.Println("peer gone")
+			return nil
+		case err != nil:
 			return err
 		}
 		fmt.Printf("got %s\n", msg)
 		return nil
+
+	case "getall": // print every message until the queue is closed or its writers gone
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		fmt.Println("ready")
+		for {
+			msg, err := q.Get(ctx)
+			switch {
+			case errors.Is(err, queue.ErrClosed):
+				fmt.Println("closed")
+				return nil
+			case errors.Is(err, queue.ErrPeerGone):
+				fmt.Println("peer gone")
+				return nil
+			case err != nil:
+				return err
+			}
+			fmt.Printf("got %s\n", msg)
+		}
+
+	case "hold": // open the queue, put MSGS (space-separated) if set, then exit (EXIT) or wait for stdin's end
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		for _, m := range strings.Fields(env("MSGS")) {
+			if err := q.Put(ctx, []byte(m)); err != nil {
+				return err
+			}
+		}
+		fmt.Println("ready")
+		if env("EXIT") != "" {
+			return nil // exit without Close or CloseWrite
+		}
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		if err := q.Close(); err != nil {
+			return err
+		}
+		fmt.Println("handle closed")
+		time.Sleep(childTimeout) // alive, without a handle, until killed
+		return nil
+
+	case "pipe-hold": // decode a pipe end from GOB, send MSGS, then wait for stdin's end (or exit at once with EXIT)
+		var args struct{ C *queue.Conn }
+		if err := decodeGob(env("GOB"), &args); err != nil {
+			return err
+		}
+		for _, m := range strings.Fields(env("MSGS")) {
+			if err := args.C.Send(ctx, []byte(m)); err != nil {
+				return err
+			}
+		}
+		fmt.Println("ready")
+		if env("EXIT") != "" {
+			return nil
+		}
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return args.C.Close()
+
+	case "pipe-recv": // decode a pipe end from GOB and print what it receives until closed or peer gone
+		var once sync.Once
+		queue.SetTestHook(func(p string) {
+			if p == "wait:alive" {
+				once.Do(func() { fmt.Println("checked alive") })
+			}
+		})
+		var args struct{ C *queue.Conn }
+		if err := decodeGob(env("GOB"), &args); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		for {
+			msg, err := args.C.Recv(ctx)
+			switch {
+			case errors.Is(err, queue.ErrClosed):
+				fmt.Println("closed")
+				return nil
+			case errors.Is(err, queue.ErrPeerGone):
+				fmt.Println("peer gone")
+				return nil
+			case err != nil:
+				return err
+			}
+			fmt.Printf("got %s\n", msg)
+		}
 
 	case "putone": // put MSG, within TIMEOUT if set, and say how it went
 		q, err := queue.Open(name, shm.Dir(dir))

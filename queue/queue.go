@@ -49,6 +49,17 @@ var (
 	// package. The queue is not usable after it.
 	ErrCorrupt = errors.New("queue ring corrupt")
 
+	// ErrPeerGone is returned by Get and Recv (and their Append forms)
+	// when the queue or the pipe direction is empty and every process that
+	// could put into it is gone: each writer exited, was killed or closed
+	// its handle, and none called CloseWrite. Every message they published
+	// was received first. See the package documentation, "Dead peers", for
+	// who counts as a writer. It is also returned by a pipe's Send that
+	// waits for room when every holder of the other end is gone. It does
+	// not wrap io.EOF: unlike ErrClosed, it says the stream ended without
+	// its writer saying so.
+	ErrPeerGone = errors.New("peer gone")
+
 	// ErrCodec is returned by Typed.Put when the codec cannot encode the
 	// value (nothing is stored) and by Typed.Get when it cannot decode a
 	// message (the message is consumed).
@@ -57,6 +68,11 @@ var (
 
 // errHandleClosed is the error for a method called on a closed handle.
 var errHandleClosed = fmt.Errorf("%w: use of a closed handle", ErrClosed)
+
+var (
+	errWritersGone = fmt.Errorf("%w: every writer exited or closed its handle without CloseWrite", ErrPeerGone)
+	errReadersGone = fmt.Errorf("%w: every holder of the other end exited or closed it", ErrPeerGone)
+)
 
 // MinCapacity is the smallest ring Create accepts, in bytes.
 const MinCapacity = 64
@@ -72,6 +88,70 @@ type handle struct {
 	mu      sync.RWMutex
 	closing atomic.Bool
 	words   []*atomic.Uint32 // futex words to kick on Close
+
+	// The handle's registration in the peer table, as a writer of ring
+	// wring in slot wslot (-1: untracked), with its state wstate.
+	peers  *peers
+	wmu    sync.Mutex
+	wstate atomic.Uint32
+	wring  int
+	wslot  int
+}
+
+// The states of a handle in the peer table. A handle is counted as a writer
+// of its ring while it is maybeWriter or isWriter.
+const (
+	notWriter   = iota // not counted: never registered, or closed
+	maybeWriter        // counted from its making on: it may put
+	isWriter           // counted, and it put (or was declared a writer)
+	isReader           // not counted: its first use was a Get
+)
+
+// attach counts the new handle as a writer of ring e (maybeWriter).
+func (h *handle) attach(e int) {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	h.wring, h.wslot = e, h.peers.register(e)
+	h.wstate.Store(maybeWriter)
+}
+
+// putting makes the handle a writer that put (isWriter), counting it again
+// if it was a reader.
+func (h *handle) putting() {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	switch h.wstate.Load() {
+	case isWriter:
+		return
+	case notWriter, isReader:
+		if h.closing.Load() {
+			return
+		}
+		h.wslot = h.peers.register(h.wring)
+	}
+	h.peers.markWrote(h.wring, h.wslot)
+	h.wstate.Store(isWriter)
+}
+
+// getting makes a handle whose first use is a Get a reader: it no longer
+// counts as a writer, so that consumers do not keep each other waiting.
+func (h *handle) getting() {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	if h.wstate.Load() == maybeWriter {
+		h.peers.unregister(h.wring, h.wslot)
+		h.wstate.Store(isReader)
+	}
+}
+
+// unregister drops the handle's writer registration, if any.
+func (h *handle) unregister() {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	switch h.wstate.Swap(notWriter) {
+	case maybeWriter, isWriter:
+		h.peers.unregister(h.wring, h.wslot)
+	}
 }
 
 // acquire enters an operation; release must follow.
@@ -90,8 +170,10 @@ func (h *handle) acquire() error {
 func (h *handle) release() { h.mu.RUnlock() }
 
 // close wakes this process's waiters (they see closing and return), waits
-// for operations in flight, and unmaps the segment unless it is shared
-// through the Attach cache.
+// for operations in flight, drops the handle's writer registration and wakes
+// every process's waiters again (a reader elsewhere may now find its
+// writers gone), and unmaps the segment unless it is shared through the
+// Attach cache.
 func (h *handle) close() error {
 	if h == nil || h.seg == nil || h.closing.Swap(true) {
 		return nil
@@ -103,6 +185,12 @@ func (h *handle) close() error {
 	h.mu.RUnlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if st := h.wstate.Load(); st == maybeWriter || st == isWriter {
+		h.unregister()
+		for _, w := range h.words {
+			kick(w)
+		}
+	}
 	if h.unmap == nil {
 		return nil
 	}
@@ -231,22 +319,36 @@ func checkRings(seg *shm.Segment, rings int) (int, error) {
 }
 
 func newQueue(seg *shm.Segment, attached bool) (*Queue, error) {
+	q := &Queue{}
+	if err := q.init(seg, attached); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// init makes q a handle of the queue in seg; attached says seg comes from
+// the Attach cache (Close leaves it mapped).
+func (q *Queue) init(seg *shm.Segment, attached bool) error {
 	size, err := checkRings(seg, 1)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c, err := ctlAt(seg.Locks(), 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	q := &Queue{}
-	q.h.seg = seg
+	ps, err := peersAt(seg.Locks()[ctlSize:], false)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotQueue, err)
+	}
+	q.h.seg, q.h.peers = seg, ps
 	if !attached {
 		q.h.unmap = seg.Close
 	}
 	q.h.words = []*atomic.Uint32{&c.neWord, &c.nfWord}
-	q.r.init(c, seg.Data()[:size:size], &q.h)
-	return q, nil
+	q.r.init(c, seg.Data()[:size:size], &q.h, 0, false)
+	q.h.attach(0)
+	return nil
 }
 
 // wrap adds the operation and the queue to an error: "put to queue jobs: ...".
@@ -306,7 +408,9 @@ func (q *Queue) TryPut(msg []byte) error {
 // goroutine, or several ordered by other means) come out in the order they
 // were put. If ctx ends first Get returns an error wrapping ErrEmpty and
 // ctx.Err(); once the queue is closed for writing and empty it returns an
-// error wrapping ErrClosed.
+// error wrapping ErrClosed, and once it is empty and every writer is gone
+// without closing it, an error wrapping ErrPeerGone (see the package
+// documentation, Dead peers).
 func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 	if err := q.h.acquire(); err != nil {
 		return nil, q.wrap("get from", err)
@@ -335,7 +439,8 @@ func (q *Queue) GetAppend(ctx context.Context, dst []byte) ([]byte, error) {
 }
 
 // TryGet is Get without waiting: when the queue is empty now it returns an
-// error wrapping ErrEmpty (or ErrClosed, if it is also closed).
+// error wrapping ErrEmpty (or ErrClosed, if it is also closed). It does not
+// check whether the writers are alive, so it never returns ErrPeerGone.
 func (q *Queue) TryGet() ([]byte, error) {
 	if err := q.h.acquire(); err != nil {
 		return nil, q.wrap("get from", err)
@@ -398,8 +503,10 @@ func (q *Queue) Closed() bool {
 // queue decoded from gob shares a process-wide mapping, which stays). The
 // queue itself is untouched: other processes go on using it, and its
 // messages stay until Unlink (or, for an anonymous queue, until the last
-// process closes it). Use CloseWrite to tell consumers that no more messages
-// will come. Close is idempotent.
+// process closes it). If the handle counted as a writer, it no longer does:
+// consumers whose every writer is gone then get ErrPeerGone (see the package
+// documentation, Dead peers). Use CloseWrite to tell consumers that no more
+// messages will come. Close is idempotent.
 func (q *Queue) Close() error {
 	if err := q.h.close(); err != nil {
 		return q.wrap("close handle of", err)

@@ -90,6 +90,8 @@ type ring struct {
 	size   uint64 // len(data)
 	maxMsg int    // largest message that fits
 	h      *handle
+	idx    int  // the ring's index in the peer table (a pipe end; 0 for a queue)
+	pipe   bool // a pipe's ring: its readers are the holders of the other end
 
 	// Past values of the other side's index, so never ahead of it: a
 	// producer that sees room against headCache has room. They are atomics
@@ -99,14 +101,17 @@ type ring struct {
 	tailCache atomic.Uint64 // under getMu
 }
 
-// init points r at a control block and data, for handle h.
-func (r *ring) init(c *ctl, data []byte, h *handle) {
+// init points r at a control block and data, for handle h; idx is the
+// ring's index in the segment (its entry in the peer table), and pipe says
+// whether it is one direction of a pipe.
+func (r *ring) init(c *ctl, data []byte, h *handle, idx int, pipe bool) {
 	size := uint64(len(data))
 	maxMsg := uint64(0)
 	if size >= recHeader {
 		maxMsg = min(size-recHeader, math.MaxUint32, math.MaxInt)
 	}
 	r.c, r.data, r.size, r.maxMsg, r.h = c, data, size, int(maxMsg), h
+	r.idx, r.pipe = idx, pipe
 	r.headCache.Store(0)
 	r.tailCache.Store(0)
 }
@@ -231,6 +236,9 @@ func (r *ring) put(ctx context.Context, msg []byte, block bool) error {
 		return r.tooLarge(len(msg))
 	}
 	need := recSize(len(msg))
+	if r.h.wstate.Load() != isWriter {
+		r.h.putting()
+	}
 	for {
 		ok, err := r.tryPut(ctx, msg, need)
 		if ok || err != nil {
@@ -249,7 +257,14 @@ func (r *ring) put(ctx context.Context, msg []byte, block bool) error {
 			tail, head := r.c.tail.Load(), r.c.head.Load()
 			return head > tail || r.size-(tail-head) >= need
 		}
-		if err := wait(ctx, &r.c.nfWord, room); err != nil {
+		var gone func(bool) bool
+		if r.pipe {
+			gone = func(full bool) bool { return r.h.peers.gone(1-r.idx, full) }
+		}
+		if err := wait(ctx, &r.c.nfWord, room, gone); err != nil {
+			if err == errGone {
+				return errReadersGone
+			}
 			return fmt.Errorf("%w: %w", ErrFull, err)
 		}
 	}
@@ -332,6 +347,9 @@ func (r *ring) write(pos uint64, b []byte) {
 // dst is nil), waiting for one when block is set. Once the ring is closed
 // and empty it returns ErrClosed.
 func (r *ring) get(ctx context.Context, dst []byte, block, fresh bool) ([]byte, error) {
+	if !r.pipe && r.h.wstate.Load() == maybeWriter {
+		r.h.getting()
+	}
 	for {
 		out, ok, err := r.tryGet(ctx, dst, fresh)
 		if ok || err != nil {
@@ -353,7 +371,11 @@ func (r *ring) get(ctx context.Context, dst []byte, block, fresh bool) ([]byte, 
 		if err := ctx.Err(); err != nil {
 			return dst, fmt.Errorf("%w: %w", ErrEmpty, err)
 		}
-		if err := wait(ctx, &r.c.neWord, r.readable); err != nil {
+		gone := func(full bool) bool { return r.h.peers.gone(r.idx, full) }
+		if err := wait(ctx, &r.c.neWord, r.readable, gone); err != nil {
+			if err == errGone {
+				return dst, errWritersGone
+			}
 			return dst, fmt.Errorf("%w: %w", ErrEmpty, err)
 		}
 	}
@@ -495,6 +517,9 @@ func nanotime() int64 { return int64(time.Since(epoch)) }
 
 func word(w *atomic.Uint32) *uint32 { return (*uint32)(unsafe.Pointer(w)) }
 
+// errGone is what wait returns when gone reported the other side gone.
+var errGone = errors.New("other side gone")
+
 // wait returns once cond holds (it may be true already), or with the
 // context's error. It spins for up to spinLimit, then sleeps on the futex
 // word w in slices of at most sleepSlice. The sleeper sets the sleepers bit
@@ -502,7 +527,14 @@ func word(w *atomic.Uint32) *uint32 { return (*uint32)(unsafe.Pointer(w)) }
 // the state first and then looks at the bit (see wake). All these are
 // sequentially consistent atomics, so either the sleeper sees the change or
 // the waker sees the bit: no wake-up is lost.
-func wait(ctx context.Context, w *atomic.Uint32, cond func() bool) error {
+//
+// When gone is not nil, a sleeper asks it, before each sleep, whether the
+// processes that could make cond true are all gone; gone(false) must not
+// make system calls, gone(true), asked after a sleep slice that timed out,
+// may (it reads /proc). If they are gone and cond still does not hold, wait
+// returns errGone. A death is thus noticed within one sleep slice, and a
+// handle closed elsewhere at once (Close kicks the words).
+func wait(ctx context.Context, w *atomic.Uint32, cond func() bool, gone func(full bool) bool) error {
 	start := nanotime()
 	for i := 0; ; i++ {
 		if cond() {
@@ -530,6 +562,7 @@ func wait(ctx context.Context, w *atomic.Uint32, cond func() bool) error {
 			}
 		}()
 	}
+	timedOut := false
 	for {
 		v := w.Load()
 		if v&sleepers == 0 {
@@ -544,6 +577,20 @@ func wait(ctx context.Context, w *atomic.Uint32, cond func() bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if gone != nil {
+			if gone(timedOut) {
+				// The writers' last publications happened before they
+				// went: look once more, so that nothing they sent is left
+				// behind.
+				if cond() {
+					return nil
+				}
+				return errGone
+			}
+			if timedOut && testHook != nil {
+				testHook("wait:alive") // a full check found the other side alive
+			}
+		}
 		limit := sleepSlice
 		if deadline != 0 {
 			left := time.Duration(deadline - nanotime())
@@ -552,9 +599,11 @@ func wait(ctx context.Context, w *atomic.Uint32, cond func() bool) error {
 			}
 			limit = min(limit, left)
 		}
-		if err := futex.Wait(word(w), v, limit); err != nil && err != futex.ErrTimeout {
+		err := futex.Wait(word(w), v, limit)
+		if err != nil && err != futex.ErrTimeout {
 			return fmt.Errorf("futex wait: %w", err)
 		}
+		timedOut = err == futex.ErrTimeout
 	}
 }
 
