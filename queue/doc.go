@@ -43,26 +43,37 @@
 //	          +64   slots, 16 bytes each (16 for a queue, 4 for a pipe):
 //	                owner uint64 (pid | start time<<32) | n [2]uint32
 //
-//	data      +0    ... | len uint32 | ^len uint32 | payload, padded to 8 | ...
-//	                      ^ head % capacity                  tail % capacity ^
+//	data      +0    ... | header uint64 | payload, padded to 8 | ... | 0 | ...
+//	                      ^ head % capacity                tail % capacity ^
 //
 // head and tail are 64-bit byte counts that only grow (a ring position is the
-// count modulo the capacity); head <= tail <= head+capacity always. A record
-// is an 8-byte header (the length and its complement, as a check) and the
-// payload padded to 8 bytes; it may wrap around the end of the ring. A
-// zeroed block is an empty open ring, so a new segment needs no set-up.
+// count modulo the capacity); head <= tail <= head+capacity, except that head
+// may pass tail by the one record a producer has committed and not yet
+// published. A record is an 8-byte header and the payload padded to 8 bytes;
+// it may wrap around the end of the ring. The header's low 32 bits are the
+// length with bit 31 set, its high 32 bits the complement of the low ones
+// exclusive-or the record's position (its byte count) divided by 8: a header
+// is valid only at the position it was written for, so one left a lap
+// earlier, or a zeroed word, is never taken for a record. The word after the
+// newest record is kept zero (unless the ring is full, when it holds the
+// oldest record's header, a lap old). A zeroed block and ring are an empty
+// open queue, so a new segment needs no set-up.
 //
 // # Algorithm
 //
 // Producers serialize on putMu and consumers on getMu, two robust
 // lock.Mutexes, so a producer and a consumer never wait for each other. Put
-// locks putMu, checks for room against head, copies the record past tail, and
-// only then publishes it with one atomic store of the new tail. Get locks
-// getMu, reads the record at head (tail says it is complete), copies it into
-// the caller's memory, and only then commits with one atomic store of the new
-// head. Each side keeps a private copy of the other side's index and re-reads
-// the shared one only when the copy says full or empty, so a busy queue moves
-// few cache lines per message.
+// locks putMu, checks for room against head, zeroes the word after its
+// record, copies the payload past tail, and only then commits the record
+// with one store of its header, and publishes it with one store of the new
+// tail. Get locks getMu, finds a record at head by its header (it reads
+// tail only when there is none, to tell an empty ring from a damaged one),
+// copies it into the caller's memory, and only then commits with one store
+// of the new head. A producer keeps a private copy of head and re-reads the
+// shared one only when the copy says full, so a busy queue moves no index
+// cache line between producer and consumer, only the records. The index
+// stores inside the critical sections are plain stores on amd64 (which
+// orders stores), the mutex's unlock being the full barrier after them.
 //
 // A blocked Put or Get spins for up to 50 µs (a peer that answers within
 // that time costs no system call), then sleeps on a futex word: neWord for
@@ -82,9 +93,11 @@
 //     indices change by single atomic stores, so they are always either the
 //     old or the new value, never torn.
 //   - A producer killed during Put leaves either nothing (it died before
-//     the tail store: consumers never look past tail, and the next Put
-//     overwrites the partial bytes) or the whole message. No consumer ever
-//     sees a partial message. A message whose Put returned nil is stored.
+//     the header store: consumers find no header, and the next Put
+//     overwrites the partial bytes) or the whole message (after it:
+//     consumers take it at once, and the next producer publishes it). No
+//     consumer ever sees a partial message. A message whose Put returned
+//     nil is stored.
 //   - A consumer killed during Get before its head store leaves the message
 //     where it was, and the next Get takes it. Killed after the head store,
 //     the message is gone with it: that one message was delivered to the
@@ -97,10 +110,11 @@
 //     That locker finishes the dead process's bookkeeping: the message
 //     counts that Len reports are written after the index, and the index a
 //     Put or Get was about to publish is recorded first (pendTail, pendHead),
-//     so the repair can tell whether the dead process published. It then
-//     checks the indices and marks the mutex consistent. If the indices are
-//     impossible (a segment damaged by something else) it leaves the mutex
-//     not recoverable, and every later operation returns ErrCorrupt.
+//     so the repair can tell whether the dead process committed (a header at
+//     tail: it moves tail past the record) and published. It then checks the
+//     indices and marks the mutex consistent. If the indices are impossible
+//     (a segment damaged by something else) it leaves the mutex not
+//     recoverable, and every later operation returns ErrCorrupt.
 //   - A process killed while asleep leaves at most a set "sleepers" bit, which
 //     the next wake-up clears; killed during CloseWrite, the queue is either
 //     closed or not.
@@ -186,9 +200,15 @@
 //
 // # Caveats
 //
-//   - The ring's capacity is fixed at creation; a message takes 8 bytes plus
-//     its length rounded up to 8, and one longer than the capacity minus 8
-//     is refused with ErrTooLarge.
+//   - The ring's capacity is fixed at creation, between MinCapacity and
+//     MaxCapacity (16 GiB); a message takes 8 bytes plus its length rounded
+//     up to 8, and one longer than the capacity minus 8 (or than 2^31-1
+//     bytes) is refused with ErrTooLarge.
+//   - Damage is found where it shows: an index out of range, a record where
+//     tail says one must be and none is, a length longer than the ring.
+//     A forged header (one that passes the check, which only something
+//     writing the segment behind the queue's back can make) is delivered as
+//     a message, and what it covers is lost.
 //   - Order is FIFO over the whole queue. Two producers' messages interleave
 //     in the order their Puts published; one producer's come out in order.
 //   - All processes sharing a queue must run in the same pid namespace (the

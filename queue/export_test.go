@@ -1,8 +1,9 @@
 package queue
 
 // SetTestHook sets the function called at the named points of Put and Get
-// ("put:copying", "put:published", "get:copied", "get:committed"), so that
-// a test child can stop there and be killed.
+// ("put:copying", "put:committed", "put:published", "get:copied",
+// "get:committed") and of a waiting Get ("wait:alive"), so that a test
+// child can stop there and be killed.
 func SetTestHook(f func(point string)) { testHook = f }
 
 // NotEmptyWord and NotFullWord return the futex words a Get waiting for a
@@ -29,3 +30,7 @@ func RingWord(locks []byte, i int, notFull bool) *uint32 {
 	}
 	return word(&c.neWord)
 }
+
+// Header returns the committed header of a record of n bytes at ring index
+// pos, for tests that forge records.
+func Header(n int, pos uint64) uint64 { return header(n, pos) }

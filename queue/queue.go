@@ -74,8 +74,13 @@ var (
 	errReadersGone = fmt.Errorf("%w: every holder of the other end exited or closed it", ErrPeerGone)
 )
 
-// MinCapacity is the smallest ring Create accepts, in bytes.
-const MinCapacity = 64
+// MinCapacity and MaxCapacity bound the ring sizes Create, CreateAnon and
+// the pipe constructors accept, in bytes (16 GiB: a record header names its
+// position in the ring exactly up to 32 GiB).
+const (
+	MinCapacity = 64
+	MaxCapacity = 1 << 34
+)
 
 // handle is the local side of an open segment, shared by the rings of a
 // Queue or a Conn: it makes Close wait for operations in flight, so that no
@@ -275,8 +280,8 @@ func ringMeta(capacity, rings int) (shm.Meta, error) {
 	if capacity < MinCapacity {
 		return shm.Meta{}, fmt.Errorf("%w: %d bytes; the smallest ring is %d bytes", ErrCapacity, capacity, MinCapacity)
 	}
-	if capacity > shm.MaxDataBytes/2 {
-		return shm.Meta{}, fmt.Errorf("%w: %d bytes; the largest ring is %d bytes", ErrCapacity, capacity, shm.MaxDataBytes/2)
+	if capacity > MaxCapacity {
+		return shm.Meta{}, fmt.Errorf("%w: %d bytes; the largest ring is %d bytes", ErrCapacity, capacity, MaxCapacity)
 	}
 	capacity = (capacity + 7) &^ 7
 	shape := []int{capacity}
@@ -312,7 +317,7 @@ func checkRings(seg *shm.Segment, rings int) (int, error) {
 	default:
 		return 0, fmt.Errorf("%w: %s has shape %v, not that of a %s", ErrNotQueue, seg.Path(), m.Shape, what)
 	}
-	if size < MinCapacity || size%8 != 0 || len(seg.Data()) != size*rings {
+	if size < MinCapacity || size > MaxCapacity || size%8 != 0 || len(seg.Data()) != size*rings {
 		return 0, fmt.Errorf("%w: %s has a ring of %d bytes (want a multiple of 8, at least %d)", ErrNotQueue, seg.Path(), size, MinCapacity)
 	}
 	return size, nil

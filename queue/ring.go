@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -78,6 +77,36 @@ const (
 // the payload padded to 8 bytes.
 func recSize(n int) uint64 { return recHeader + (uint64(n)+7)&^7 }
 
+// A record header is one 64-bit word, written last, with a single store:
+// it is the record's commit. Its low half is the length with commitBit set
+// (so a zeroed word is never a header), its high half the complement of the
+// low half mixed with the record's position, so that the header a record
+// left one lap earlier at the same place in the ring is not taken for a new
+// one. Positions are exact as long as the ring is smaller than 2^35 bytes
+// (MaxCapacity).
+const commitBit = 1 << 31
+
+// maxLen is the longest message a header can describe.
+const maxLen = commitBit - 1
+
+func lapMix(pos uint64) uint32 { return uint32(pos >> 3) }
+
+// header returns the header of a record of n bytes at position pos.
+func header(n int, pos uint64) uint64 {
+	lo := uint32(n) | commitBit
+	return uint64(lo) | uint64(^lo^lapMix(pos))<<32
+}
+
+// parseHeader returns the length of the record at position pos whose header
+// word is h, and whether h is a committed header of a record there.
+func parseHeader(h, pos uint64) (int, bool) {
+	lo := uint32(h)
+	if lo&commitBit == 0 || uint32(h>>32) != ^lo^lapMix(pos) {
+		return 0, false
+	}
+	return int(lo &^ commitBit), true
+}
+
 // testHook, when set (only by tests), is called at the named points of Put
 // and Get so that a test can kill the process there.
 var testHook func(point string)
@@ -93,12 +122,11 @@ type ring struct {
 	idx    int  // the ring's index in the peer table (a pipe end; 0 for a queue)
 	pipe   bool // a pipe's ring: its readers are the holders of the other end
 
-	// Past values of the other side's index, so never ahead of it: a
-	// producer that sees room against headCache has room. They are atomics
-	// only for the race detector, which cannot see that the shared mutexes
-	// order the goroutines of one process.
+	// A past value of head, so never ahead of it: a producer that sees room
+	// against headCache has room. It is an atomic only for the race
+	// detector, which cannot see that putMu orders the goroutines of one
+	// process.
 	headCache atomic.Uint64 // under putMu
-	tailCache atomic.Uint64 // under getMu
 }
 
 // init points r at a control block and data, for handle h; idx is the
@@ -108,12 +136,23 @@ func (r *ring) init(c *ctl, data []byte, h *handle, idx int, pipe bool) {
 	size := uint64(len(data))
 	maxMsg := uint64(0)
 	if size >= recHeader {
-		maxMsg = min(size-recHeader, math.MaxUint32, math.MaxInt)
+		maxMsg = min(size-recHeader, maxLen, math.MaxInt)
 	}
 	r.c, r.data, r.size, r.maxMsg, r.h = c, data, size, int(maxMsg), h
 	r.idx, r.pipe = idx, pipe
 	r.headCache.Store(0)
-	r.tailCache.Store(0)
+}
+
+// hdrAt returns the header word at ring position pos (8-byte aligned: the
+// data starts page-aligned and records are padded to 8 bytes).
+func (r *ring) hdrAt(pos uint64) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Pointer(&r.data[pos]))
+}
+
+// committed returns the length of the record at index i (a head or tail
+// value) and whether one is committed there.
+func (r *ring) committed(i uint64) (int, bool) {
+	return parseHeader(r.hdrAt(i%r.size).Load(), i)
 }
 
 func ctlAt(locks []byte, i int) (*ctl, error) {
@@ -161,12 +200,24 @@ func (r *ring) lockPut(ctx context.Context) error {
 // consistent and still held; on error it has been released as not
 // recoverable.
 func (r *ring) repairPut() error {
-	// The dead producer either never published (tail != pendTail: its
+	// The dead producer either never committed (no header at tail: its
 	// bytes past tail are garbage that the next Put overwrites), or
-	// published and may not have counted it (tail == pendTail).
-	tail := r.c.tail.Load()
-	if tail == r.c.pendTail.Load() {
-		r.c.puts.Store(r.c.pendPuts.Load())
+	// committed its header and maybe did not publish it (a header at tail
+	// whose record ends at pendTail: consumers may already have taken it),
+	// or published and may not have counted it (tail == pendTail).
+	tail, pend := r.c.tail.Load(), r.c.pendTail.Load()
+	if tail != pend {
+		if n, ok := r.committed(tail); ok {
+			if tail+recSize(n) != pend {
+				_ = r.c.putMu.Unlock()
+				return r.corrupt(fmt.Sprintf("a committed record of %d bytes at tail, but the dead producer was publishing up to %d", n, pend), r.c.head.Load(), tail)
+			}
+			tail = pend
+			storeRel(&r.c.tail, tail)
+		}
+	}
+	if tail == pend {
+		storeRel(&r.c.puts, r.c.pendPuts.Load())
 	}
 	if err := r.checkIndices(r.c.head.Load(), tail); err != nil {
 		// Leave the mutex inconsistent: unlocking now makes it not
@@ -201,13 +252,14 @@ func (r *ring) repairGet() error {
 	// with it (head == pendHead: only the count may need finishing).
 	head := r.c.head.Load()
 	if head == r.c.pendHead.Load() {
-		r.c.gets.Store(r.c.pendGets.Load())
+		storeRel(&r.c.gets, r.c.pendGets.Load())
 	}
-	if err := r.checkIndices(head, r.c.tail.Load()); err != nil {
+	// head may pass tail by a record that a producer committed and has not
+	// published (or died before publishing): see getLocked.
+	if tail := r.c.tail.Load(); head%8 != 0 || head > tail+r.size || tail > head+r.size {
 		_ = r.c.getMu.Unlock()
-		return err
+		return r.corrupt("indices out of range", head, tail)
 	}
-	r.tailCache.Store(0)
 	if err := r.c.getMu.Consistent(); err != nil {
 		_ = r.c.getMu.Unlock()
 		return lockErr(err)
@@ -288,8 +340,9 @@ func (r *ring) tryPut(ctx context.Context, msg []byte, need uint64) (bool, error
 	return ok, err
 }
 
-// putLocked writes the record past tail, then publishes it by moving tail.
-// A producer that dies before the tail store leaves nothing visible.
+// putLocked writes the record past tail and commits it by writing its
+// header last, then publishes it by moving tail. A producer that dies before
+// the header store leaves nothing visible; after it, the whole message.
 func (r *ring) putLocked(msg []byte, need uint64) (bool, error) {
 	if r.c.closed.Load() != 0 {
 		return false, ErrClosed
@@ -298,8 +351,10 @@ func (r *ring) putLocked(msg []byte, need uint64) (bool, error) {
 	if tail%8 != 0 {
 		return false, r.corrupt("misaligned tail", r.c.head.Load(), tail)
 	}
-	if tail+need-r.headCache.Load() > r.size {
-		head := r.c.head.Load()
+	// Room for the record and, if possible, for the zero word after it.
+	head := r.headCache.Load()
+	if tail+need+recHeader-head > r.size {
+		head = r.c.head.Load()
 		if err := r.checkIndices(head, tail); err != nil {
 			return false, err
 		}
@@ -308,13 +363,18 @@ func (r *ring) putLocked(msg []byte, need uint64) (bool, error) {
 			return false, nil
 		}
 	}
-	pos := tail % r.size
-	n := len(msg)
-	binary.LittleEndian.PutUint64(r.data[pos:], uint64(uint32(n))|uint64(^uint32(n))<<32)
-	pos += recHeader
-	if pos == r.size {
-		pos = 0
+	next := tail + need
+	if next+recHeader-head <= r.size {
+		// Zero the word after the record, where the next record's header
+		// goes, before committing this one: a consumer that takes this
+		// record and looks on finds no header there until the next one is
+		// committed, never stale bytes of an older payload. (With no room
+		// for it, the ring is full after this record and that word is the
+		// oldest record's header, which is a lap old.)
+		storeRel(r.hdrAt(next%r.size), 0)
 	}
+	pos := (tail + recHeader) % r.size
+	n := len(msg)
 	if testHook != nil {
 		// Stop halfway through the copy, so a test can kill us there.
 		r.write(pos, msg[:n/2])
@@ -325,13 +385,17 @@ func (r *ring) putLocked(msg []byte, need uint64) (bool, error) {
 	}
 
 	puts := r.c.puts.Load() + 1
-	r.c.pendTail.Store(tail + need)
-	r.c.pendPuts.Store(puts)
-	r.c.tail.Store(tail + need) // publication
+	storeRel(&r.c.pendTail, next)
+	storeRel(&r.c.pendPuts, puts)
+	storeRel(r.hdrAt(tail%r.size), header(n, tail)) // commit
+	if testHook != nil {
+		testHook("put:committed")
+	}
+	storeRel(&r.c.tail, next) // publication
 	if testHook != nil {
 		testHook("put:published")
 	}
-	r.c.puts.Store(puts)
+	storeRel(&r.c.puts, puts)
 	return true, nil
 }
 
@@ -382,9 +446,17 @@ func (r *ring) get(ctx context.Context, dst []byte, block, fresh bool) ([]byte, 
 }
 
 // readable reports whether a Get should look again: a message may be
-// there, or the ring or handle was closed.
+// there (a committed record at head, or tail past head), or the ring or
+// handle was closed.
 func (r *ring) readable() bool {
-	return r.c.tail.Load() != r.c.head.Load() || r.c.closed.Load() != 0 || r.h.closing.Load()
+	if r.c.closed.Load() != 0 || r.h.closing.Load() {
+		return true
+	}
+	head := r.c.head.Load()
+	if _, ok := r.committed(head); ok {
+		return true
+	}
+	return r.c.tail.Load() > head
 }
 
 // tryGet takes the oldest message if there is one.
@@ -408,40 +480,44 @@ func (r *ring) tryGet(ctx context.Context, dst []byte, fresh bool) ([]byte, bool
 // getLocked copies the record at head out of the ring, then commits by
 // moving head. A consumer that dies before the head store leaves the
 // message in place for the next Get.
+//
+// A record is there when its header is: the consumer reads no index of the
+// producers' on this path, so a busy queue moves no producer cache line to
+// the consumer but the record's own. tail is read only when there is no
+// header at head: then tail past head means a damaged ring (a producer
+// commits the header before it publishes tail). head may pass tail by one
+// record, which a producer committed and has not yet published (or died
+// before publishing, until the next producer repairs it).
 func (r *ring) getLocked(dst []byte, fresh bool) ([]byte, bool, error) {
 	head := r.c.head.Load()
-	tail := r.tailCache.Load()
-	if tail <= head {
-		tail = r.c.tail.Load()
-		if err := r.checkIndices(head, tail); err != nil {
-			return dst, false, err
-		}
-		r.tailCache.Store(tail)
-		if tail == head {
+	if head%8 != 0 {
+		return dst, false, r.corrupt("misaligned head", head, r.c.tail.Load())
+	}
+	n, ok := r.committed(head)
+	if !ok {
+		tail := r.c.tail.Load()
+		if tail <= head {
 			return dst, false, nil
 		}
+		if tail-head > r.size {
+			return dst, false, r.corrupt("indices out of range", head, tail)
+		}
+		// Published since we looked? Then the header is there now.
+		if n, ok = r.committed(head); !ok {
+			return dst, false, r.corrupt(fmt.Sprintf("bad record header %#016x", r.hdrAt(head%r.size).Load()), head, tail)
+		}
 	}
-	avail := tail - head
-	if head%8 != 0 || avail > r.size {
-		return dst, false, r.corrupt("indices out of range", head, tail)
+	if n > r.maxMsg {
+		return dst, false, r.corrupt(fmt.Sprintf("a record of %d bytes in a ring whose largest is %d", n, r.maxMsg), head, r.c.tail.Load())
 	}
-	pos := head % r.size
-	hdr := binary.LittleEndian.Uint64(r.data[pos:])
-	n := uint32(hdr)
-	if uint32(hdr>>32) != ^n || recSize(int(n)) > avail {
-		return dst, false, r.corrupt(fmt.Sprintf("bad record header %#016x", hdr), head, tail)
-	}
-	pos += recHeader
-	if pos == r.size {
-		pos = 0
-	}
+	pos := (head + recHeader) % r.size
 	var buf []byte
 	if fresh {
 		dst = make([]byte, n)
 		buf = dst
 	} else {
 		l := len(dst)
-		dst = slices.Grow(dst, int(n))[:l+int(n)]
+		dst = slices.Grow(dst, n)[:l+n]
 		buf = dst[l:]
 	}
 	k := copy(buf, r.data[pos:])
@@ -450,15 +526,15 @@ func (r *ring) getLocked(dst []byte, fresh bool) ([]byte, bool, error) {
 		testHook("get:copied")
 	}
 
-	next := head + recSize(int(n))
+	next := head + recSize(n)
 	gets := r.c.gets.Load() + 1
-	r.c.pendHead.Store(next)
-	r.c.pendGets.Store(gets)
-	r.c.head.Store(next) // commit
+	storeRel(&r.c.pendHead, next)
+	storeRel(&r.c.pendGets, gets)
+	storeRel(&r.c.head, next) // commit
 	if testHook != nil {
 		testHook("get:committed")
 	}
-	r.c.gets.Store(gets)
+	storeRel(&r.c.gets, gets)
 	return dst, true, nil
 }
 
