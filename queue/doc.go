@@ -34,8 +34,10 @@
 // that producers and consumers do not write the same line:
 //
 //	lock area +0    closed uint32 | neWord uint32 | nfWord uint32     read-mostly
-//	          +64   putMu lock.Mutex | tail | puts | pendTail | pendPuts  producers
-//	          +128  getMu lock.Mutex | head | gets | pendHead | pendGets  consumers
+//	          +64   putMu | tail | puts | pendTail | pendPuts |
+//	                putCS | putStreak | putAck                  producers
+//	          +128  getMu | head | gets | pendHead | pendGets |
+//	                getCS | getStreak | getAck                  consumers
 //	          +192  second ring's block (pipes)
 //	+192 (queue), +384 (pipe)
 //	                peer table header, 64 bytes: pin [2]uint64 |
@@ -61,19 +63,65 @@
 //
 // # Algorithm
 //
-// Producers serialize on putMu and consumers on getMu, two robust
-// lock.Mutexes, so a producer and a consumer never wait for each other. Put
-// locks putMu, checks for room against head, zeroes the word after its
-// record, copies the payload past tail, and only then commits the record
-// with one store of its header, and publishes it with one store of the new
-// tail. Get locks getMu, finds a record at head by its header (it reads
-// tail only when there is none, to tell an empty ring from a damaged one),
-// copies it into the caller's memory, and only then commits with one store
-// of the new head. A producer keeps a private copy of head and re-reads the
-// shared one only when the copy says full, so a busy queue moves no index
-// cache line between producer and consumer, only the records. The index
-// stores inside the critical sections are plain stores on amd64 (which
-// orders stores), the mutex's unlock being the full barrier after them.
+// Producers run their critical sections one at a time, and so do consumers,
+// each side under its own lock (putMu, getMu; see Sides), so a producer and
+// a consumer never wait for each other. Put checks for room against head,
+// zeroes the word after its record, copies the payload past tail, and only
+// then commits the record with one store of its header, and publishes it
+// with one store of the new tail. Get finds a record at head by its header
+// (it reads tail only when there is none, to tell an empty ring from a
+// damaged one), copies it into the caller's memory, and only then commits
+// with one store of the new head. A producer keeps a private copy of head
+// and re-reads the shared one only when the copy says full, so a busy queue
+// moves no index cache line between producer and consumer, only the
+// records. The stores inside the critical sections are plain stores on
+// amd64 (which orders stores: no locked instruction), atomic ones elsewhere.
+//
+// # Sides
+//
+// A side's lock is a robust lock like lock.Mutex: one 64-bit word naming its
+// holder by pid and start time, taken over (and the ring repaired) when the
+// holder is found dead, with spinning, then futex sleeps, for waiters. The
+// holder is a mapping: a process's view of the segment (each Create, Open
+// or OpenPipe makes one; handles decoded from gob share the process's
+// mapping of the segment), with a token in the word that tells the mappings
+// of one process apart. Within a process, the goroutines of a mapping enter
+// a side one at a time through a sync.Mutex, which also lets Close wait for
+// calls in flight.
+//
+// A mapping that takes a side's lock 64 times in a row without anybody
+// waiting keeps it when it unlocks: the lock is biased to it. Its next
+// calls enter the side with no locked instruction: they read the lock word
+// (still biased to us?), store the mapping's name in the cs word ("inside"),
+// read the lock word again, and at the end store 0 in cs. Any other mapping,
+// of this process or another, that wants the lock revokes the bias: it
+// replaces the word with its own by compare-and-swap, then issues an
+// asymmetric fence (membarrier(2), MEMBARRIER_CMD_GLOBAL_EXPEDITED: every
+// processor running a process of this package executes a full barrier),
+// then reads cs and, while it names a holder, waits for it to go to 0 or
+// for that holder to be found dead (then it repairs the ring). The fence is
+// what lets the holder skip its own: either the holder's cs store is visible
+// to the revoker's read after the fence, or the holder's second read of the
+// lock word comes after the revoker's swap and sees it, and the holder
+// stores 0 in cs and takes the lock the slow way. A process that cannot
+// register for these fences makes its holders' cs store a full barrier
+// instead. A revocation costs a system call that interrupts the other
+// processors, which is why a lock is biased only to a mapping that has it
+// to itself.
+//
+// A holder that read the word (biased to it) just before a revocation may
+// store cs late, long after, and then store 0 when it sees the revocation.
+// Were the lock biased to another mapping meanwhile, those stores could
+// erase that mapping's "inside" and let a revoker in beside it. So the
+// revoker also names the revoked holder in the ack word, and no bias is
+// granted while it is set; the revoked holder clears it the next time it
+// finds the word not biased to it (then it is not between its two reads),
+// and a dead one is cleared by liveness check. Whoever takes the lock by
+// any way checks cs before entering, so a revoker that died while waiting
+// leaves the next holder waiting in its place. With no locked instruction
+// in the section itself, the wake-up check after a Put or Get (see below)
+// relies on the sync.Mutex unlock that ends the call, a locked instruction,
+// as its barrier.
 //
 // A blocked Put or Get spins for up to 50 µs (a peer that answers within
 // that time costs no system call), then sleeps on a futex word: neWord for
@@ -89,9 +137,10 @@
 // Any process may be killed (SIGKILL) at any instruction:
 //
 //   - The queue is never corrupted. The only shared state a process changes
-//     outside its critical section is the futex words; inside it, the
-//     indices change by single atomic stores, so they are always either the
-//     old or the new value, never torn.
+//     outside its critical section is the futex words, the lock words, its
+//     cs word and the peer table; inside it, the indices change by single
+//     aligned 64-bit stores, so they are always either the old or the new
+//     value, never torn.
 //   - A producer killed during Put leaves either nothing (it died before
 //     the header store: consumers find no header, and the next Put
 //     overwrites the partial bytes) or the whole message (after it:
@@ -105,16 +154,25 @@
 //     killed consumer can lose at most the one message its Get had committed
 //     but not returned (and, of course, any it had returned and not yet
 //     handled). No message is ever delivered twice.
-//   - A process that dies holding putMu or getMu leaves it to the next
-//     locker with lock.ErrOwnerDead (within about 50 ms, see package lock).
-//     That locker finishes the dead process's bookkeeping: the message
-//     counts that Len reports are written after the index, and the index a
-//     Put or Get was about to publish is recorded first (pendTail, pendHead),
-//     so the repair can tell whether the dead process committed (a header at
-//     tail: it moves tail past the record) and published. It then checks the
-//     indices and marks the mutex consistent. If the indices are impossible
-//     (a segment damaged by something else) it leaves the mutex not
-//     recoverable, and every later operation returns ErrCorrupt.
+//   - A process that dies holding a side's lock, or inside a critical
+//     section entered on a bias, leaves the side to the next process that
+//     wants it: at once for a bias (it is revoked; the dead holder's cs is
+//     found dead on the first check), within about 50 ms for a lock held
+//     the slow way (the waiter's first liveness check comes after its
+//     spin, then every 50 ms). A process that dies while revoking leaves
+//     its successor to wait for the biased holder as it would have. The
+//     process that takes over finishes the dead process's bookkeeping: the
+//     message counts that Len reports are written after the index, and the
+//     index a Put or Get was about to publish is recorded first (pendTail,
+//     pendHead), so the repair can tell whether the dead process committed
+//     (a header at tail: it moves tail past the record) and published. It
+//     then checks the indices. If they are impossible (a segment damaged by
+//     something else) it marks the side broken, and every later operation
+//     on it returns ErrCorrupt.
+//   - A process killed between its two reads of a biased lock word, with cs
+//     set, is found dead by the revoker; killed after the revocation and
+//     before it acknowledged it, it stops further biasing only until a
+//     liveness check finds it dead.
 //   - A process killed while asleep leaves at most a set "sleepers" bit, which
 //     the next wake-up clears; killed during CloseWrite, the queue is either
 //     closed or not.
@@ -192,11 +250,14 @@
 //
 // Messages are copied in and out (a Get copies the message into the caller's
 // memory before committing, so a slow consumer never holds ring space).
-// GetAppend and RecvAppend reuse the caller's buffer; Get allocates. The
-// mutexes are uncontended in the one-producer, one-consumer case, where a
-// message costs two lock operations, a copy in, a copy out and two index
-// stores. bench_test.go measures messages per second between processes and
-// the Pipe round trip.
+// GetAppend and RecvAppend reuse the caller's buffer; Get allocates. With
+// one producer and one consumer each side is biased to its only user, and a
+// call costs two locked instructions (the mapping's sync.Mutex), a copy and
+// a few plain stores; no index cache line moves between the two processes.
+// With several processes on a side the lock moves between them as a robust
+// lock does. bench_test.go measures messages per second between processes
+// (BenchmarkQueue), the Pipe round trip, and one goroutine's Put and Get
+// (BenchmarkPutGet, the serial cost).
 //
 // # Caveats
 //
@@ -212,8 +273,10 @@
 //   - Order is FIFO over the whole queue. Two producers' messages interleave
 //     in the order their Puts published; one producer's come out in order.
 //   - All processes sharing a queue must run in the same pid namespace (the
-//     mutexes record owners by pid) and, for Typed, use the same type and
-//     codec.
+//     side locks and the peer table name processes by pid) and, for Typed,
+//     use the same type and codec.
+//   - A process with more than 63 mappings of queues at once gives the
+//     ones beyond no token: they work, always taking the lock the slow way.
 //   - Linux only. Elsewhere the package compiles, but creating or opening a
 //     queue returns errors.ErrUnsupported.
 //
@@ -227,8 +290,10 @@
 //
 // # Imports
 //
-// queue imports shm (its rings live in segments), lock (the producer and
-// consumer mutexes), internal/futex and internal/proc (a peer's liveness),
-// besides the standard library; it must not import array, value or engine. engine/pool builds its task and
+// queue imports shm (its rings live in segments), internal/futex,
+// internal/proc (a holder's or a peer's liveness) and golang.org/x/sys/unix
+// (membarrier), besides the standard library; it must not import array,
+// value or engine. It no longer uses package lock: its side locks are
+// lock.Mutex's robust protocol with a bias added (see Sides). engine/pool builds its task and
 // result queues on it.
 package queue

@@ -1,5 +1,7 @@
 package queue
 
+import "context"
+
 // SetTestHook sets the function called at the named points of Put and Get
 // ("put:copying", "put:committed", "put:published", "get:copied",
 // "get:committed") and of a waiting Get ("wait:alive"), so that a test
@@ -34,3 +36,37 @@ func RingWord(locks []byte, i int, notFull bool) *uint32 {
 // Header returns the committed header of a record of n bytes at ring index
 // pos, for tests that forge records.
 func Header(n int, pos uint64) uint64 { return header(n, pos) }
+
+// SetBiasAfter sets how many acquisitions in a row bias a side's lock to a
+// mapping (1: at once) and returns the old value.
+func SetBiasAfter(n uint32) uint32 {
+	old := biasAfter
+	biasAfter = n
+	return old
+}
+
+// Biased reports whether the producers' (put) or consumers' side of q's
+// ring is biased to q's mapping.
+func Biased(q *Queue, put bool) bool {
+	s := q.r.gs
+	if put {
+		s = q.r.ps
+	}
+	return s.id&lwTok != 0 && s.mu.Load() == s.id|lwBiased
+}
+
+// PutLockWord returns the futex word of the producers' lock of q's ring.
+func PutLockWord(q *Queue) *uint32 { return q.r.ps.key() }
+
+// GetAppendTry is TryGet that appends to dst, as GetAppend does (the fuzz
+// test reuses one buffer).
+func (q *Queue) GetAppendTry(dst []byte) ([]byte, error) {
+	if err := q.h.check(); err != nil {
+		return dst, q.wrap("get from", err)
+	}
+	out, err := q.r.get(context.Background(), dst, false, false)
+	if err != nil {
+		return dst, q.wrap("get from", err)
+	}
+	return out, nil
+}

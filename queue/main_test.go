@@ -118,7 +118,10 @@ func child(role string) error {
 	defer cancel()
 	dir, name := env("DIR"), env("NAME")
 	switch role {
-	case "producer": // put N stream messages of SIZE bytes as producer ID (slowly with PACE)
+	case "producer": // put N stream messages of SIZE bytes as producer ID (slowly with PACE; BIAS: bias at once)
+		if env("BIAS") != "" {
+			queue.SetBiasAfter(1)
+		}
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
@@ -137,7 +140,10 @@ func child(role string) error {
 		}
 		return nil
 
-	case "consumer": // get until closed; check order per producer; count each message in COUNTS
+	case "consumer": // get until closed; check order per producer; count each message in COUNTS (BIAS: bias at once)
+		if env("BIAS") != "" {
+			queue.SetBiasAfter(1)
+		}
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
@@ -182,16 +188,39 @@ func child(role string) error {
 		fmt.Println("got", got)
 		return nil
 
-	case "hook": // stop at POINT inside one OP (put or get) and wait to be killed
+	case "hook": // stop at POINT inside one OP (put or get) and wait to be killed; with BIAS, on a biased side
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
 		}
+		if env("BIAS") != "" {
+			// Bias the side to this process first: one call of OP.
+			queue.SetBiasAfter(1)
+			switch env("OP") {
+			case "put":
+				err = q.Put(ctx, []byte("warm"))
+			case "get":
+				_, err = q.Get(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			if !queue.Biased(q, env("OP") == "put") {
+				return fmt.Errorf("the %s side is not biased to this process", env("OP"))
+			}
+			fmt.Println("biased")
+		}
 		point := env("POINT")
+		var once sync.Once
 		queue.SetTestHook(func(p string) {
 			if p == point {
-				fmt.Println("hooked")
-				time.Sleep(childTimeout)
+				once.Do(func() {
+					fmt.Println("hooked")
+					if env("RESUME") == "" {
+						time.Sleep(childTimeout)
+					}
+					_, _ = io.Copy(io.Discard, os.Stdin) // go on when stdin ends
+				})
 			}
 		})
 		switch env("OP") {
@@ -199,6 +228,10 @@ func child(role string) error {
 			err = q.Put(ctx, []byte(env("MSG")))
 		case "get":
 			_, err = q.Get(ctx)
+		}
+		if env("RESUME") != "" && err == nil {
+			fmt.Println("done")
+			return nil
 		}
 		return fmt.Errorf("hook %s not reached (err %v)", point, err)
 

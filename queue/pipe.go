@@ -144,8 +144,9 @@ func (c *Conn) init(seg *shm.Segment, end int, unmap func() error) error {
 	c.h.seg, c.h.unmap, c.h.peers = seg, unmap, ps
 	c.h.words = []*atomic.Uint32{&ctls[0].neWord, &ctls[0].nfWord, &ctls[1].neWord, &ctls[1].nfWord}
 	rings := [2][]byte{data[:size:size], data[size : 2*size : 2*size]}
-	c.tx.init(ctls[end], rings[end], &c.h, end, true)
-	c.rx.init(ctls[1-end], rings[1-end], &c.h, 1-end, true)
+	c.h.m = mappingFor(seg, ctls[:])
+	c.tx.init(ctls[end], rings[end], &c.h, end, true, c.h.m)
+	c.rx.init(ctls[1-end], rings[1-end], &c.h, 1-end, true, c.h.m)
 	// An end writes its sending ring from the moment it exists, as a
 	// process that holds a pipe's write descriptor does.
 	ps.attached(end)
@@ -169,10 +170,9 @@ func (c *Conn) wrap(op string, err error) error {
 // room it returns an error wrapping ErrPeerGone if every holder of the
 // other end is gone.
 func (c *Conn) Send(ctx context.Context, msg []byte) error {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return c.wrap("send on", err)
 	}
-	defer c.h.release()
 	if err := c.tx.put(ctx, msg, true); err != nil {
 		return c.wrap("send on", err)
 	}
@@ -181,10 +181,9 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 
 // TrySend is Send without waiting: ErrFull when there is no room now.
 func (c *Conn) TrySend(msg []byte) error {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return c.wrap("send on", err)
 	}
-	defer c.h.release()
 	if err := c.tx.put(context.Background(), msg, false); err != nil {
 		return c.wrap("send on", err)
 	}
@@ -200,10 +199,9 @@ func (c *Conn) TrySend(msg []byte) error {
 // received, an error wrapping ErrPeerGone (Python's EOFError; see the
 // package documentation, Dead peers).
 func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return nil, c.wrap("receive on", err)
 	}
-	defer c.h.release()
 	msg, err := c.rx.get(ctx, nil, true, true)
 	if err != nil {
 		return nil, c.wrap("receive on", err)
@@ -215,10 +213,9 @@ func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
 // extended slice (no allocation when dst has room). On error it returns dst
 // unchanged.
 func (c *Conn) RecvAppend(ctx context.Context, dst []byte) ([]byte, error) {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return dst, c.wrap("receive on", err)
 	}
-	defer c.h.release()
 	out, err := c.rx.get(ctx, dst, true, false)
 	if err != nil {
 		return dst, c.wrap("receive on", err)
@@ -229,10 +226,9 @@ func (c *Conn) RecvAppend(ctx context.Context, dst []byte) ([]byte, error) {
 // TryRecv is Recv without waiting: ErrEmpty when nothing is there now
 // (ErrClosed when, besides, the other end closed its direction).
 func (c *Conn) TryRecv() ([]byte, error) {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return nil, c.wrap("receive on", err)
 	}
-	defer c.h.release()
 	msg, err := c.rx.get(context.Background(), nil, false, true)
 	if err != nil {
 		return nil, c.wrap("receive on", err)

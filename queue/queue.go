@@ -94,6 +94,10 @@ type handle struct {
 	closing atomic.Bool
 	words   []*atomic.Uint32 // futex words to kick on Close
 
+	// m is the mapping's process state (the rings' sides), shared with the
+	// other handles over the same mapping.
+	m *mapping
+
 	// The handle's registration in the peer table, as a writer of ring
 	// wring in slot wslot (-1: untracked), with its state wstate.
 	peers  *peers
@@ -174,6 +178,28 @@ func (h *handle) acquire() error {
 
 func (h *handle) release() { h.mu.RUnlock() }
 
+// check is acquire for the fast paths, which take no guard: their side's
+// local lock makes Close wait for them (see ring.enterPut).
+func (h *handle) check() error {
+	if h == nil || h.seg == nil {
+		return fmt.Errorf("%w: use of an unopened handle", ErrClosed)
+	}
+	if h.closing.Load() {
+		return errHandleClosed
+	}
+	return nil
+}
+
+// guard runs f under the handle's guard (f touches the mapping).
+func (h *handle) guard(f func()) error {
+	if err := h.acquire(); err != nil {
+		return err
+	}
+	defer h.release()
+	f()
+	return nil
+}
+
 // close wakes this process's waiters (they see closing and return), waits
 // for operations in flight, drops the handle's writer registration and wakes
 // every process's waiters again (a reader elsewhere may now find its
@@ -190,12 +216,24 @@ func (h *handle) close() error {
 	h.mu.RUnlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// Wait for the critical sections in flight (a call holds its side's
+	// local lock from its check of closing to its end).
+	for _, ring := range h.m.sides {
+		for _, s := range ring {
+			if s != nil {
+				s.local.Lock()
+				//lint:ignore SA2001 an empty critical section: waiting is the point
+				s.local.Unlock()
+			}
+		}
+	}
 	if st := h.wstate.Load(); st == maybeWriter || st == isWriter {
 		h.unregister()
 		for _, w := range h.words {
 			kick(w)
 		}
 	}
+	h.m.release(h.seg)
 	if h.unmap == nil {
 		return nil
 	}
@@ -351,7 +389,8 @@ func (q *Queue) init(seg *shm.Segment, attached bool) error {
 		q.h.unmap = seg.Close
 	}
 	q.h.words = []*atomic.Uint32{&c.neWord, &c.nfWord}
-	q.r.init(c, seg.Data()[:size:size], &q.h, 0, false)
+	q.h.m = mappingFor(seg, []*ctl{c})
+	q.r.init(c, seg.Data()[:size:size], &q.h, 0, false, q.h.m)
 	q.h.attach(0)
 	return nil
 }
@@ -385,10 +424,9 @@ func describe(seg *shm.Segment, kind string) string {
 // done. It returns an error wrapping ErrClosed after CloseWrite, and one
 // wrapping ErrTooLarge, at once, for a message the ring can never hold.
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return q.wrap("put to", err)
 	}
-	defer q.h.release()
 	if err := q.r.put(ctx, msg, true); err != nil {
 		return q.wrap("put to", err)
 	}
@@ -398,10 +436,9 @@ func (q *Queue) Put(ctx context.Context, msg []byte) error {
 // TryPut is Put without waiting: when the ring has no room for msg now it
 // returns an error wrapping ErrFull.
 func (q *Queue) TryPut(msg []byte) error {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return q.wrap("put to", err)
 	}
-	defer q.h.release()
 	if err := q.r.put(context.Background(), msg, false); err != nil {
 		return q.wrap("put to", err)
 	}
@@ -417,10 +454,9 @@ func (q *Queue) TryPut(msg []byte) error {
 // without closing it, an error wrapping ErrPeerGone (see the package
 // documentation, Dead peers).
 func (q *Queue) Get(ctx context.Context) ([]byte, error) {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return nil, q.wrap("get from", err)
 	}
-	defer q.h.release()
 	msg, err := q.r.get(ctx, nil, true, true)
 	if err != nil {
 		return nil, q.wrap("get from", err)
@@ -432,10 +468,9 @@ func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 // slice, so that a caller who passes buf[:0] with enough capacity allocates
 // nothing. On error it returns dst unchanged.
 func (q *Queue) GetAppend(ctx context.Context, dst []byte) ([]byte, error) {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return dst, q.wrap("get from", err)
 	}
-	defer q.h.release()
 	out, err := q.r.get(ctx, dst, true, false)
 	if err != nil {
 		return dst, q.wrap("get from", err)
@@ -447,10 +482,9 @@ func (q *Queue) GetAppend(ctx context.Context, dst []byte) ([]byte, error) {
 // error wrapping ErrEmpty (or ErrClosed, if it is also closed). It does not
 // check whether the writers are alive, so it never returns ErrPeerGone.
 func (q *Queue) TryGet() ([]byte, error) {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return nil, q.wrap("get from", err)
 	}
-	defer q.h.release()
 	msg, err := q.r.get(context.Background(), nil, false, true)
 	if err != nil {
 		return nil, q.wrap("get from", err)

@@ -313,8 +313,18 @@ func TestCloseHandle(t *testing.T) {
 }
 
 // TestManyGoroutines runs producers and consumers as goroutines of one
-// process on two handles, for the race detector.
+// process on two handles (two mappings), for the race detector: with the
+// default bias policy, and with a bias granted after every acquisition, so
+// that the two mappings revoke each other's all the time.
 func TestManyGoroutines(t *testing.T) {
+	t.Run("default", testManyGoroutines)
+	t.Run("bias-at-once", func(t *testing.T) {
+		defer queue.SetBiasAfter(queue.SetBiasAfter(1))
+		testManyGoroutines(t)
+	})
+}
+
+func testManyGoroutines(t *testing.T) {
 	q, dir := newQueue(t, 512)
 	q2, err := queue.Open("q", shm.Dir(dir))
 	require.NoError(t, err)

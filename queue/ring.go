@@ -12,7 +12,6 @@ import (
 	"unsafe"
 
 	"github.com/shmpar/shmpar/internal/futex"
-	"github.com/shmpar/shmpar/lock"
 )
 
 // ctl is the control block of one ring, laid over the segment's lock area
@@ -28,21 +27,25 @@ type ctl struct {
 	nfWord atomic.Uint32 // "not full" futex word: sequence<<1 | sleepers
 	_      [64 - 12]byte
 
-	// Line 1: producers, under putMu.
-	putMu    lock.Mutex
-	tail     atomic.Uint64 // bytes ever published; the publication point
-	puts     atomic.Uint64 // messages ever published
-	pendTail atomic.Uint64 // tail the current (or last) Put is publishing
-	pendPuts atomic.Uint64 // puts that goes with pendTail
-	_        [64 - 40]byte
+	// Line 1: producers, under putMu (see side.go for the lock words).
+	putMu     atomic.Uint64 // the producers' lock
+	tail      atomic.Uint64 // bytes ever published; the publication point
+	puts      atomic.Uint64 // messages ever published
+	pendTail  atomic.Uint64 // tail the current (or last) Put is publishing
+	pendPuts  atomic.Uint64 // puts that goes with pendTail
+	putCS     atomic.Uint64 // a biased producer inside its critical section
+	putStreak atomic.Uint64 // acquisitions in a row by one mapping
+	putAck    atomic.Uint64 // a revoked bias holder that has not yet seen it
 
 	// Line 2: consumers, under getMu.
-	getMu    lock.Mutex
-	head     atomic.Uint64 // bytes ever consumed; the commit point of a Get
-	gets     atomic.Uint64 // messages ever consumed
-	pendHead atomic.Uint64 // head the current (or last) Get is committing
-	pendGets atomic.Uint64 // gets that goes with pendHead
-	_        [64 - 40]byte
+	getMu     atomic.Uint64 // the consumers' lock
+	head      atomic.Uint64 // bytes ever consumed; the commit point of a Get
+	gets      atomic.Uint64 // messages ever consumed
+	pendHead  atomic.Uint64 // head the current (or last) Get is committing
+	pendGets  atomic.Uint64 // gets that goes with pendHead
+	getCS     atomic.Uint64 // a biased consumer inside its critical section
+	getStreak atomic.Uint64 // acquisitions in a row by one mapping
+	getAck    atomic.Uint64 // a revoked bias holder that has not yet seen it
 }
 
 // ctlSize is the size of a ring's control block in the lock area.
@@ -119,8 +122,10 @@ type ring struct {
 	size   uint64 // len(data)
 	maxMsg int    // largest message that fits
 	h      *handle
-	idx    int  // the ring's index in the peer table (a pipe end; 0 for a queue)
-	pipe   bool // a pipe's ring: its readers are the holders of the other end
+	idx    int   // the ring's index in the peer table (a pipe end; 0 for a queue)
+	pipe   bool  // a pipe's ring: its readers are the holders of the other end
+	ps     *side // the producers' side, shared by the mapping's handles
+	gs     *side // the consumers' side
 
 	// A past value of head, so never ahead of it: a producer that sees room
 	// against headCache has room. It is an atomic only for the race
@@ -132,7 +137,7 @@ type ring struct {
 // init points r at a control block and data, for handle h; idx is the
 // ring's index in the segment (its entry in the peer table), and pipe says
 // whether it is one direction of a pipe.
-func (r *ring) init(c *ctl, data []byte, h *handle, idx int, pipe bool) {
+func (r *ring) init(c *ctl, data []byte, h *handle, idx int, pipe bool, m *mapping) {
 	size := uint64(len(data))
 	maxMsg := uint64(0)
 	if size >= recHeader {
@@ -140,6 +145,7 @@ func (r *ring) init(c *ctl, data []byte, h *handle, idx int, pipe bool) {
 	}
 	r.c, r.data, r.size, r.maxMsg, r.h = c, data, size, int(maxMsg), h
 	r.idx, r.pipe = idx, pipe
+	r.ps, r.gs = m.sides[idx][0], m.sides[idx][1]
 	r.headCache.Store(0)
 }
 
@@ -181,24 +187,62 @@ func (r *ring) checkIndices(head, tail uint64) error {
 	return nil
 }
 
-// ---- locking and repair ----
+// ---- critical sections and repair ----
 
-// lockPut locks putMu, repairing the producer state if its owner died.
-func (r *ring) lockPut(ctx context.Context) error {
-	err := r.c.putMu.LockContext(ctx)
-	if err == nil {
-		return nil
+// enterPut enters a producers' critical section of this handle: it takes
+// the mapping's local lock (so that a Close waits for it), checks the
+// handle, and takes the side, repairing the ring if a producer died in its
+// critical section. On error nothing is held.
+func (r *ring) enterPut(ctx context.Context) error {
+	r.ps.local.Lock()
+	if r.h.closing.Load() {
+		r.ps.local.Unlock()
+		return errHandleClosed
 	}
-	if !errors.Is(err, lock.ErrOwnerDead) {
-		return lockErr(err)
+	repair, err := r.ps.enter(ctx)
+	if err == nil && repair {
+		if err = r.repairPut(); err != nil {
+			r.ps.broken()
+		}
 	}
-	return r.repairPut()
+	if err != nil {
+		r.ps.local.Unlock()
+	}
+	return err
 }
 
-// repairPut finishes or discards what a producer that died holding putMu
-// was doing; the caller holds putMu after ErrOwnerDead. On success putMu is
-// consistent and still held; on error it has been released as not
-// recoverable.
+func (r *ring) exitPut() {
+	r.ps.exit()
+	r.ps.local.Unlock()
+}
+
+// enterGet is enterPut for consumers.
+func (r *ring) enterGet(ctx context.Context) error {
+	r.gs.local.Lock()
+	if r.h.closing.Load() {
+		r.gs.local.Unlock()
+		return errHandleClosed
+	}
+	repair, err := r.gs.enter(ctx)
+	if err == nil && repair {
+		if err = r.repairGet(); err != nil {
+			r.gs.broken()
+		}
+	}
+	if err != nil {
+		r.gs.local.Unlock()
+	}
+	return err
+}
+
+func (r *ring) exitGet() {
+	r.gs.exit()
+	r.gs.local.Unlock()
+}
+
+// repairPut finishes or discards what a producer that died in its critical
+// section was doing; the caller holds the producers' side. An error means
+// the ring is damaged: the caller marks the side broken.
 func (r *ring) repairPut() error {
 	// The dead producer either never committed (no header at tail: its
 	// bytes past tail are garbage that the next Put overwrites), or
@@ -209,7 +253,6 @@ func (r *ring) repairPut() error {
 	if tail != pend {
 		if n, ok := r.committed(tail); ok {
 			if tail+recSize(n) != pend {
-				_ = r.c.putMu.Unlock()
 				return r.corrupt(fmt.Sprintf("a committed record of %d bytes at tail, but the dead producer was publishing up to %d", n, pend), r.c.head.Load(), tail)
 			}
 			tail = pend
@@ -220,32 +263,13 @@ func (r *ring) repairPut() error {
 		storeRel(&r.c.puts, r.c.pendPuts.Load())
 	}
 	if err := r.checkIndices(r.c.head.Load(), tail); err != nil {
-		// Leave the mutex inconsistent: unlocking now makes it not
-		// recoverable, so no process trusts this ring again.
-		_ = r.c.putMu.Unlock()
 		return err
 	}
 	r.headCache.Store(0)
-	if err := r.c.putMu.Consistent(); err != nil {
-		_ = r.c.putMu.Unlock()
-		return lockErr(err)
-	}
 	return nil
 }
 
-// lockGet locks getMu, repairing the consumer state if its owner died.
-func (r *ring) lockGet(ctx context.Context) error {
-	err := r.c.getMu.LockContext(ctx)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, lock.ErrOwnerDead) {
-		return lockErr(err)
-	}
-	return r.repairGet()
-}
-
-// repairGet is repairPut for consumers and getMu.
+// repairGet is repairPut for consumers.
 func (r *ring) repairGet() error {
 	// The dead consumer either never committed (head != pendHead: the
 	// message stays for the next Get) or committed, and the message is gone
@@ -257,21 +281,9 @@ func (r *ring) repairGet() error {
 	// head may pass tail by a record that a producer committed and has not
 	// published (or died before publishing): see getLocked.
 	if tail := r.c.tail.Load(); head%8 != 0 || head > tail+r.size || tail > head+r.size {
-		_ = r.c.getMu.Unlock()
 		return r.corrupt("indices out of range", head, tail)
 	}
-	if err := r.c.getMu.Consistent(); err != nil {
-		_ = r.c.getMu.Unlock()
-		return lockErr(err)
-	}
 	return nil
-}
-
-func lockErr(err error) error {
-	if errors.Is(err, lock.ErrNotRecoverable) {
-		return fmt.Errorf("%w: a process found it damaged after another died: %w", ErrCorrupt, err)
-	}
-	return err
 }
 
 // ---- put ----
@@ -289,29 +301,41 @@ func (r *ring) put(ctx context.Context, msg []byte, block bool) error {
 	}
 	need := recSize(len(msg))
 	if r.h.wstate.Load() != isWriter {
-		r.h.putting()
-	}
-	for {
-		ok, err := r.tryPut(ctx, msg, need)
-		if ok || err != nil {
+		if err := r.h.guard(r.h.putting); err != nil {
 			return err
 		}
-		if !block {
-			return ErrFull
+	}
+	ok, err := r.tryPut(ctx, msg, need)
+	if ok || err != nil {
+		return err
+	}
+	if !block {
+		return ErrFull
+	}
+	return r.putWait(ctx, msg, need)
+}
+
+// putWait is put's slow path: it waits for room, holding the handle's
+// guard so that a Close keeps the ring mapped until it returns.
+func (r *ring) putWait(ctx context.Context, msg []byte, need uint64) error {
+	if err := r.h.acquire(); err != nil {
+		return err
+	}
+	defer r.h.release()
+	room := func() bool {
+		if r.c.closed.Load() != 0 || r.h.closing.Load() {
+			return true
 		}
+		tail, head := r.c.tail.Load(), r.c.head.Load()
+		return head > tail || r.size-(tail-head) >= need
+	}
+	var gone func(bool) bool
+	if r.pipe {
+		gone = func(full bool) bool { return r.h.peers.gone(1-r.idx, full) }
+	}
+	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w: %w", ErrFull, err)
-		}
-		room := func() bool {
-			if r.c.closed.Load() != 0 || r.h.closing.Load() {
-				return true
-			}
-			tail, head := r.c.tail.Load(), r.c.head.Load()
-			return head > tail || r.size-(tail-head) >= need
-		}
-		var gone func(bool) bool
-		if r.pipe {
-			gone = func(full bool) bool { return r.h.peers.gone(1-r.idx, full) }
 		}
 		if err := wait(ctx, &r.c.nfWord, room, gone); err != nil {
 			if err == errGone {
@@ -319,25 +343,33 @@ func (r *ring) put(ctx context.Context, msg []byte, block bool) error {
 			}
 			return fmt.Errorf("%w: %w", ErrFull, err)
 		}
+		ok, err := r.tryPut(ctx, msg, need)
+		if ok || err != nil {
+			return err
+		}
 	}
 }
 
 // tryPut stores msg if there is room, and reports whether it did.
 func (r *ring) tryPut(ctx context.Context, msg []byte, need uint64) (bool, error) {
-	if r.h.closing.Load() {
-		return false, errHandleClosed
-	}
-	if err := r.lockPut(ctx); err != nil {
-		return false, err
+	if err := r.enterPut(ctx); err != nil {
+		return false, sideErr(err, ErrFull)
 	}
 	ok, err := r.putLocked(msg, need)
-	if uerr := r.c.putMu.Unlock(); err == nil && uerr != nil {
-		err = lockErr(uerr)
-	}
+	r.exitPut() // the local unlock is the barrier wake needs after the commit
 	if ok {
 		wake(&r.c.neWord)
 	}
 	return ok, err
+}
+
+// sideErr says what a context error met while waiting for a side means:
+// nothing was stored (ErrFull) or taken (ErrEmpty).
+func sideErr(err, what error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", what, err)
+	}
+	return err
 }
 
 // putLocked writes the record past tail and commits it by writing its
@@ -412,35 +444,41 @@ func (r *ring) write(pos uint64, b []byte) {
 // and empty it returns ErrClosed.
 func (r *ring) get(ctx context.Context, dst []byte, block, fresh bool) ([]byte, error) {
 	if !r.pipe && r.h.wstate.Load() == maybeWriter {
-		r.h.getting()
+		if err := r.h.guard(r.h.getting); err != nil {
+			return dst, err
+		}
 	}
+	out, ok, err := r.tryGet(ctx, dst, fresh)
+	if ok || err != nil {
+		return out, err
+	}
+	if !block {
+		return dst, ErrEmpty
+	}
+	return r.getWait(ctx, dst, fresh)
+}
+
+// getWait is get's slow path: it waits for a message, holding the handle's
+// guard so that a Close keeps the ring mapped until it returns.
+func (r *ring) getWait(ctx context.Context, dst []byte, fresh bool) ([]byte, error) {
+	if err := r.h.acquire(); err != nil {
+		return dst, err
+	}
+	defer r.h.release()
+	gone := func(full bool) bool { return r.h.peers.gone(r.idx, full) }
 	for {
-		out, ok, err := r.tryGet(ctx, dst, fresh)
-		if ok || err != nil {
-			return out, err
-		}
-		// Load closed before the next look at tail: CloseWrite sets it
-		// under putMu after the last publication, so once it is seen every
-		// message ever put is visible.
-		if r.c.closed.Load() != 0 {
-			out, ok, err = r.tryGet(ctx, dst, fresh)
-			if ok || err != nil {
-				return out, err
-			}
-			return dst, ErrClosed
-		}
-		if !block {
-			return dst, ErrEmpty
-		}
 		if err := ctx.Err(); err != nil {
 			return dst, fmt.Errorf("%w: %w", ErrEmpty, err)
 		}
-		gone := func(full bool) bool { return r.h.peers.gone(r.idx, full) }
 		if err := wait(ctx, &r.c.neWord, r.readable, gone); err != nil {
 			if err == errGone {
 				return dst, errWritersGone
 			}
 			return dst, fmt.Errorf("%w: %w", ErrEmpty, err)
+		}
+		out, ok, err := r.tryGet(ctx, dst, fresh)
+		if ok || err != nil {
+			return out, err
 		}
 	}
 }
@@ -461,16 +499,19 @@ func (r *ring) readable() bool {
 
 // tryGet takes the oldest message if there is one.
 func (r *ring) tryGet(ctx context.Context, dst []byte, fresh bool) ([]byte, bool, error) {
-	if r.h.closing.Load() {
-		return dst, false, errHandleClosed
-	}
-	if err := r.lockGet(ctx); err != nil {
-		return dst, false, err
+	if err := r.enterGet(ctx); err != nil {
+		return dst, false, sideErr(err, ErrEmpty)
 	}
 	out, ok, err := r.getLocked(dst, fresh)
-	if uerr := r.c.getMu.Unlock(); err == nil && uerr != nil {
-		err = lockErr(uerr)
+	if !ok && err == nil && r.c.closed.Load() != 0 {
+		// CloseWrite sets closed under the producers' side after the last
+		// publication, so once it is seen every message ever put is
+		// visible: look once more.
+		if out, ok, err = r.getLocked(dst, fresh); !ok && err == nil {
+			err = ErrClosed
+		}
 	}
+	r.exitGet()
 	if ok {
 		wake(&r.c.nfWord)
 	}
@@ -540,16 +581,14 @@ func (r *ring) getLocked(dst []byte, fresh bool) ([]byte, bool, error) {
 
 // ---- close and length ----
 
-// closeWrite marks the ring closed under putMu, so that no Put publishes
-// after it, and wakes every waiter.
+// closeWrite marks the ring closed under the producers' side, so that no
+// Put publishes after it, and wakes every waiter.
 func (r *ring) closeWrite() error {
-	if err := r.lockPut(context.Background()); err != nil {
+	if err := r.enterPut(context.Background()); err != nil {
 		return err
 	}
 	r.c.closed.Store(1)
-	if err := r.c.putMu.Unlock(); err != nil {
-		return lockErr(err)
-	}
+	r.exitPut()
 	kick(&r.c.neWord)
 	kick(&r.c.nfWord)
 	return nil
@@ -557,24 +596,15 @@ func (r *ring) closeWrite() error {
 
 // length returns the number of messages in the ring. A process killed
 // between moving an index and updating its count leaves the count behind
-// until the next locker repairs it; so length first takes each free lock
-// for a moment, which makes it that locker when the holder is dead.
+// until the next process in that side repairs it; so when a count lags
+// its pending value, length first settles the side (finishing a dead
+// process's work, never waiting for a live one).
 func (r *ring) length() int {
-	if ok, err := r.c.putMu.TryLock(); ok {
-		if err != nil {
-			err = r.repairPut()
-		}
-		if err == nil {
-			_ = r.c.putMu.Unlock()
-		}
+	if r.c.puts.Load() != r.c.pendPuts.Load() {
+		r.settle(r.ps, r.repairPut)
 	}
-	if ok, err := r.c.getMu.TryLock(); ok {
-		if err != nil {
-			err = r.repairGet()
-		}
-		if err == nil {
-			_ = r.c.getMu.Unlock()
-		}
+	if r.c.gets.Load() != r.c.pendGets.Load() {
+		r.settle(r.gs, r.repairGet)
 	}
 	gets := r.c.gets.Load()
 	puts := r.c.puts.Load()
@@ -582,6 +612,22 @@ func (r *ring) length() int {
 		return 0
 	}
 	return int(min(puts-gets, math.MaxInt))
+}
+
+func (r *ring) settle(s *side, repair func() error) {
+	s.local.Lock()
+	defer s.local.Unlock()
+	held, needRepair := s.settle()
+	if !held {
+		return
+	}
+	if needRepair {
+		if err := repair(); err != nil {
+			s.broken()
+			return
+		}
+	}
+	s.exit()
 }
 
 // ---- waiting ----
