@@ -11,7 +11,10 @@
 // wait. Typed wraps a Queue in a Codec (encoding/gob by default) to carry Go
 // values. A pipe (NewPipe) is a pair of Conns, one per end, each direction a
 // ring of its own: Send on one end, Recv on the other; TypedConn carries Go
-// values over one. Conns cross to other processes by gob too.
+// values over one. Conns cross to other processes by gob too. A
+// JoinableQueue (CreateJoinable) is a Queue whose consumers mark each
+// message done (TaskDone) and whose Join waits until all are, as Python's
+// multiprocessing.JoinableQueue.
 //
 // # Closing
 //
@@ -28,8 +31,8 @@
 // # Layout
 //
 // A queue is an shm segment of kind KindQueue with uint8 elements: shape
-// [capacity] for a Queue, [2, capacity] for a Pipe (ring 0 carries end 0 to
-// end 1). The ring's bytes are the segment's data; its control block lives in
+// [capacity] for a Queue, [1, capacity] for a JoinableQueue, [2, capacity]
+// for a Pipe (ring 0 carries end 0 to end 1). The ring's bytes are the segment's data; its control block lives in
 // the segment's lock area, one 192-byte block per ring, three cache lines so
 // that producers and consumers do not write the same line:
 //
@@ -41,7 +44,8 @@
 //	          +192  second ring's block (pipes)
 //	+192 (queue), +384 (pipe)
 //	                peer table header, 64 bytes: pin [2]uint64 |
-//	                deadWriters [2]uint32 | untracked [2]uint32 | JoinableQueue words
+//	                deadWriters [2]uint32 | untracked [2]uint32 |
+//	                done uint64 | attributed uint64 | joinWord uint32
 //	          +64   slots, 16 bytes each (16 for a queue, 4 for a pipe):
 //	                owner uint64 (pid | start time<<32) | n [2]uint32
 //
@@ -245,6 +249,28 @@
 // the queue behaves as before, waiting until its context ends. The same
 // holds where liveness cannot be read (no /proc): a writer is never
 // declared gone on a guess.
+//
+// # JoinableQueue
+//
+// Join waits until the count of TaskDone calls (done) reaches the queue's
+// count of messages put (puts), which the crash repairs keep exact; a Put
+// costs nothing more than on a Queue. A Get on a joinable queue, inside
+// its critical section, adds one to its process's peer slot (n[1]: tasks
+// the process holds), then stores the count of gets so counted
+// (attributed); TaskDone adds one to done, then takes one from its slot,
+// then wakes Join if done reached puts. Join sleeps on joinWord like a
+// Get, and after each 100 ms slice it finishes the counts of a process
+// that died inside Put or Get (as Len does; a consumer that died after
+// committing its Get and before storing attributed has its Get counted as
+// held by nobody) and counts the lost tasks: attributed minus done minus
+// the tasks live processes hold. More than zero means some process died
+// holding tasks it never marked done, and Join returns ErrPeerGone instead
+// of waiting for ever. Read in that order (attributed, slots, done), a
+// concurrent Get or TaskDone can only make the count smaller, never report
+// a loss that is not there. TaskDone from another process than the one
+// that took the task is allowed (the counts stay right in total), but the
+// taking process's death then looks like a loss while tasks remain
+// unfinished.
 //
 // # Performance
 //

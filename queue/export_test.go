@@ -70,3 +70,6 @@ func (q *Queue) GetAppendTry(dst []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// JoinWord returns the futex word a Join sleeps on.
+func JoinWord(j *JoinableQueue) *uint32 { return word(&j.h.peers.h.joinWord) }

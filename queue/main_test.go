@@ -433,6 +433,68 @@ func child(role string) error {
 			fmt.Printf("%s=%d\n", it.Name, it.N)
 		}
 
+	case "jwork": // take N tasks from the joinable queue (by name, or GOB), mark each done; with GATE, wait for stdin's end before the last TaskDone
+		var j *queue.JoinableQueue
+		if g := env("GOB"); g != "" {
+			var args struct{ J *queue.JoinableQueue }
+			if err := decodeGob(g, &args); err != nil {
+				return err
+			}
+			j = args.J
+		} else {
+			var err error
+			if j, err = queue.OpenJoinable(name, shm.Dir(dir)); err != nil {
+				return err
+			}
+			defer j.Close()
+		}
+		n := envInt("N")
+		for i := range n {
+			msg, err := j.Get(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("took %s\n", msg)
+			if i == n-1 && env("GATE") != "" {
+				_, _ = io.Copy(io.Discard, os.Stdin)
+			}
+			if err := j.TaskDone(); err != nil {
+				return err
+			}
+		}
+		fmt.Println("all done")
+		return nil
+
+	case "jtake": // take one task from the joinable queue and hold it until killed
+		j, err := queue.OpenJoinable(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		msg, err := j.Get(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("took %s\n", msg)
+		time.Sleep(childTimeout)
+		return nil
+
+	case "jjoin": // join the joinable queue and say how it went
+		j, err := queue.OpenJoinable(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		fmt.Println("ready")
+		switch err := j.JoinContext(ctx); {
+		case err == nil:
+			fmt.Println("joined")
+		case errors.Is(err, queue.ErrPeerGone):
+			fmt.Println("peer gone:", err)
+		default:
+			return err
+		}
+		return nil
+
 	case "bench-put", "bench-get": // see bench_test.go
 		return benchChild(ctx, role)
 	}

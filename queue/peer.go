@@ -36,18 +36,18 @@ type peerHdr struct {
 	// zero, no reader reports its writers gone.
 	untracked [2]atomic.Uint32
 
-	// JoinableQueue state (queues only).
-	unfinished atomic.Uint64 // puts not yet matched by TaskDone
+	// JoinableQueue state (queues only; see join.go).
+	done       atomic.Uint64 // TaskDone calls
+	attributed atomic.Uint64 // gets counted in their taker's slot (n[1])
 	joinWord   atomic.Uint32 // futex word Join sleeps on: sequence<<1 | sleepers
-	lost       atomic.Uint32 // undone tasks of dead consumers whose slots were reused
-	_          [16]byte
+	_          [12]byte
 }
 
 // peerSlot is one process's entry: its owner word and, per ring, a writer
 // word: the number of its handles that count as writers of the ring (low
 // bits) and the wrote bit, set for good once it put into the ring. For a
-// queue, n[1] instead counts the messages the process took from a joinable
-// queue and has not marked done.
+// queue, n[1] instead counts, as an int32, the messages the process took
+// from a joinable queue minus its TaskDone calls.
 type peerSlot struct {
 	owner atomic.Uint64
 	n     [2]atomic.Uint32
@@ -172,10 +172,10 @@ func (p *peers) slotOf() int {
 }
 
 // claim takes a free slot, or the slot of a dead process, for this process
-// and returns it with its counts at zero (-1 if none). What the dead
-// process leaves is kept in the header: that it wrote (deadWriters), and,
-// for a joinable queue, the messages it had taken and not marked done
-// (lost), so that Join still learns of them.
+// and returns it with its counts at zero (-1 if none). That the dead
+// process wrote is kept in the header (deadWriters); the tasks it had taken
+// from a joinable queue and not marked done need no keeping: Join counts
+// every taken task that no live process holds (see join.go).
 func (p *peers) claim() int {
 	for i := range p.slots {
 		if p.slots[i].owner.Load() == 0 && p.slots[i].owner.CompareAndSwap(0, self) {
@@ -192,12 +192,8 @@ func (p *peers) claim() int {
 			if s.n[0].Swap(0) != 0 {
 				p.h.deadWriters[0].Store(1)
 			}
-			if p.pipe {
-				if s.n[1].Swap(0) != 0 {
-					p.h.deadWriters[1].Store(1)
-				}
-			} else if u := s.n[1].Swap(0); u != 0 {
-				p.h.lost.Add(u)
+			if s.n[1].Swap(0) != 0 && p.pipe {
+				p.h.deadWriters[1].Store(1)
 			}
 			return i
 		}

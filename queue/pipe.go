@@ -125,7 +125,7 @@ func newConn(seg *shm.Segment, end int, unmap func() error) (*Conn, error) {
 // init makes c a handle of end end of the pipe in seg, and registers it as
 // a writer of its sending ring.
 func (c *Conn) init(seg *shm.Segment, end int, unmap func() error) error {
-	size, err := checkRings(seg, 2)
+	size, _, err := checkRings(seg, 2)
 	if err != nil {
 		return err
 	}

@@ -105,6 +105,10 @@ type handle struct {
 	wstate atomic.Uint32
 	wring  int
 	wslot  int
+
+	// taker is where a joinable queue's Gets count the tasks this
+	// process holds (see join.go's takerSlot).
+	taker atomic.Int32
 }
 
 // The states of a handle in the peer table. A handle is counted as a writer
@@ -233,6 +237,7 @@ func (h *handle) close() error {
 			kick(w)
 		}
 	}
+	h.untake()
 	h.m.release(h.seg)
 	if h.unmap == nil {
 		return nil
@@ -315,6 +320,13 @@ func Open(name string, opts ...shm.Option) (*Queue, error) {
 // each: uint8 elements of shape [capacity] for a queue, [2, capacity] for
 // a pipe.
 func ringMeta(capacity, rings int) (shm.Meta, error) {
+	return ringMetaShape(capacity, rings, rings)
+}
+
+// ringMetaShape is ringMeta with the first dimension of the shape given:
+// 1 for a queue ([capacity]), 2 for a pipe ([2, capacity]), and joinShape
+// for a joinable queue ([1, capacity]).
+func ringMetaShape(capacity, rings, first int) (shm.Meta, error) {
 	if capacity < MinCapacity {
 		return shm.Meta{}, fmt.Errorf("%w: %d bytes; the smallest ring is %d bytes", ErrCapacity, capacity, MinCapacity)
 	}
@@ -323,42 +335,52 @@ func ringMeta(capacity, rings int) (shm.Meta, error) {
 	}
 	capacity = (capacity + 7) &^ 7
 	shape := []int{capacity}
-	if rings == 2 {
+	switch {
+	case rings == 2:
 		shape = []int{2, capacity}
+	case first == joinShape:
+		shape = []int{1, capacity}
 	}
 	return shm.Meta{DType: shm.Uint8, Shape: shape, Kind: shm.KindQueue}, nil
 }
 
-// checkRings verifies that seg holds rings rings and returns the ring size.
-func checkRings(seg *shm.Segment, rings int) (int, error) {
+// joinShape marks a joinable queue: its segment's shape is [1, capacity].
+const joinShape = -1
+
+// checkRings verifies that seg holds rings rings and returns the ring size,
+// and for a queue whether it is joinable.
+func checkRings(seg *shm.Segment, rings int) (int, bool, error) {
 	m := seg.Meta()
 	what := "queue"
 	if rings == 2 {
 		what = "pipe"
 	}
 	if m.Kind != shm.KindQueue {
-		return 0, fmt.Errorf("%w: %s is a %s segment, not a %s", ErrNotQueue, seg.Path(), m.Kind, what)
+		return 0, false, fmt.Errorf("%w: %s is a %s segment, not a %s", ErrNotQueue, seg.Path(), m.Kind, what)
 	}
 	if m.DType != shm.Uint8 {
-		return 0, fmt.Errorf("%w: %s holds %s elements, not the uint8 bytes of a %s", ErrNotQueue, seg.Path(), m.DType, what)
+		return 0, false, fmt.Errorf("%w: %s holds %s elements, not the uint8 bytes of a %s", ErrNotQueue, seg.Path(), m.DType, what)
 	}
 	var size int
+	joinable := false
 	switch {
 	case rings == 1 && len(m.Shape) == 1:
 		size = m.Shape[0]
+	case rings == 1 && len(m.Shape) == 2 && m.Shape[0] == 1:
+		size, joinable = m.Shape[1], true
 	case rings == 2 && len(m.Shape) == 2 && m.Shape[0] == 2:
 		size = m.Shape[1]
 	case len(m.Shape) == 2 && m.Shape[0] == 2:
-		return 0, fmt.Errorf("%w: %s is a pipe (shape %v), not a queue; use OpenPipe", ErrNotQueue, seg.Path(), m.Shape)
-	case len(m.Shape) == 1:
-		return 0, fmt.Errorf("%w: %s is a queue (shape %v), not a pipe; use Open", ErrNotQueue, seg.Path(), m.Shape)
+		return 0, false, fmt.Errorf("%w: %s is a pipe (shape %v), not a queue; use OpenPipe", ErrNotQueue, seg.Path(), m.Shape)
+	case len(m.Shape) == 1 || (len(m.Shape) == 2 && m.Shape[0] == 1):
+		return 0, false, fmt.Errorf("%w: %s is a queue (shape %v), not a pipe; use Open", ErrNotQueue, seg.Path(), m.Shape)
 	default:
-		return 0, fmt.Errorf("%w: %s has shape %v, not that of a %s", ErrNotQueue, seg.Path(), m.Shape, what)
+		return 0, false, fmt.Errorf("%w: %s has shape %v, not that of a %s", ErrNotQueue, seg.Path(), m.Shape, what)
 	}
 	if size < MinCapacity || size > MaxCapacity || size%8 != 0 || len(seg.Data()) != size*rings {
-		return 0, fmt.Errorf("%w: %s has a ring of %d bytes (want a multiple of 8, at least %d)", ErrNotQueue, seg.Path(), size, MinCapacity)
+		return 0, false, fmt.Errorf("%w: %s has a ring of %d bytes (want a multiple of 8, at least %d)", ErrNotQueue, seg.Path(), size, MinCapacity)
 	}
-	return size, nil
+	return size, joinable, nil
 }
 
 func newQueue(seg *shm.Segment, attached bool) (*Queue, error) {
@@ -372,7 +394,7 @@ func newQueue(seg *shm.Segment, attached bool) (*Queue, error) {
 // init makes q a handle of the queue in seg; attached says seg comes from
 // the Attach cache (Close leaves it mapped).
 func (q *Queue) init(seg *shm.Segment, attached bool) error {
-	size, err := checkRings(seg, 1)
+	size, joinable, err := checkRings(seg, 1)
 	if err != nil {
 		return err
 	}
@@ -388,9 +410,10 @@ func (q *Queue) init(seg *shm.Segment, attached bool) error {
 	if !attached {
 		q.h.unmap = seg.Close
 	}
-	q.h.words = []*atomic.Uint32{&c.neWord, &c.nfWord}
+	q.h.words = []*atomic.Uint32{&c.neWord, &c.nfWord, &ps.h.joinWord}
 	q.h.m = mappingFor(seg, []*ctl{c})
 	q.r.init(c, seg.Data()[:size:size], &q.h, 0, false, q.h.m)
+	q.r.joinable = joinable
 	q.h.attach(0)
 	return nil
 }

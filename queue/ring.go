@@ -126,6 +126,9 @@ type ring struct {
 	pipe   bool  // a pipe's ring: its readers are the holders of the other end
 	ps     *side // the producers' side, shared by the mapping's handles
 	gs     *side // the consumers' side
+	// joinable: a Get counts the message in its taker's peer slot (see
+	// join.go).
+	joinable bool
 
 	// A past value of head, so never ahead of it: a producer that sees room
 	// against headCache has room. It is an atomic only for the race
@@ -261,6 +264,12 @@ func (r *ring) repairPut() error {
 	}
 	if tail == pend {
 		storeRel(&r.c.puts, r.c.pendPuts.Load())
+	} else {
+		// Nothing was committed: forget what the dead producer was about
+		// to publish, so that the pending count does not stay one ahead
+		// (TaskDone's bound and Join read it).
+		storeRel(&r.c.pendTail, tail)
+		storeRel(&r.c.pendPuts, r.c.puts.Load())
 	}
 	if err := r.checkIndices(r.c.head.Load(), tail); err != nil {
 		return err
@@ -277,6 +286,14 @@ func (r *ring) repairGet() error {
 	head := r.c.head.Load()
 	if head == r.c.pendHead.Load() {
 		storeRel(&r.c.gets, r.c.pendGets.Load())
+	}
+	if r.joinable {
+		// A message the dead consumer took and did not attribute to
+		// itself is a task no live process holds: attributing it to
+		// nobody lets Join see it (see join.go).
+		if g := r.c.gets.Load(); r.h.peers.h.attributed.Load() < g {
+			storeRel(&r.h.peers.h.attributed, g)
+		}
 	}
 	// head may pass tail by a record that a producer committed and has not
 	// published (or died before publishing): see getLocked.
@@ -576,6 +593,13 @@ func (r *ring) getLocked(dst []byte, fresh bool) ([]byte, bool, error) {
 		testHook("get:committed")
 	}
 	storeRel(&r.c.gets, gets)
+	if r.joinable {
+		if testHook != nil {
+			testHook("get:counted")
+		}
+		r.h.took()
+		storeRel(&r.h.peers.h.attributed, gets)
+	}
 	return dst, true, nil
 }
 
