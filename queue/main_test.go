@@ -498,8 +498,15 @@ func child(role string) error {
 	case "bench-put", "bench-get": // see bench_test.go
 		return benchChild(ctx, role)
 	}
+	if f := chaosRoles[role]; f != nil {
+		return f(ctx)
+	}
 	return fmt.Errorf("unknown role %q", role)
 }
+
+// chaosRoles are the roles of the chaos scenarios (chaos_test.go, built
+// with the chaos tag), registered there.
+var chaosRoles = map[string]func(ctx context.Context) error{}
 
 // item is a value carried by the typed-queue tests.
 type item struct {
