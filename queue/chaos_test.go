@@ -48,6 +48,9 @@ func init() {
 // writers are gone, checking each and its order per producer, and counts
 // them in COUNTS. A bad message is a wrong result: it says so and exits 2.
 func chaosConsumer(ctx context.Context) error {
+	if env("BIAS") != "" {
+		queue.SetBiasAfter(1)
+	}
 	dir := env("DIR")
 	q, err := queue.Open(env("NAME"), shm.Dir(dir))
 	if err != nil {
@@ -273,19 +276,23 @@ func TestChaosStreams(t *testing.T) {
 	for _, shape := range []struct {
 		name                string
 		producers, consumer int
-	}{{"1x1", 1, 1}, {"3x3", 3, 3}} {
+		bias                bool
+	}{{"1x1", 1, 1, false}, {"3x3", 3, 3, false}, {"3x3-bias", 3, 3, true}} {
 		for _, fault := range []string{"kill", "stop"} {
 			name := "queue/" + fault + "-" + shape.name
 			t.Run(name, func(t *testing.T) {
 				chaos(t, name, func(t *testing.T, rng *rand.Rand, tl *tally) {
-					streamTrial(t, rng, tl, shape.producers, shape.consumer, fault)
+					streamTrial(t, rng, tl, shape.producers, shape.consumer, fault, shape.bias)
 				})
 			})
 		}
 	}
 }
 
-func streamTrial(t *testing.T, rng *rand.Rand, tl *tally, producers, consumers int, fault string) {
+// streamTrial runs one trial; with bias, every process biases its side's
+// lock to itself after each acquisition, so that faults land on biased
+// holders and revokers all the time.
+func streamTrial(t *testing.T, rng *rand.Rand, tl *tally, producers, consumers int, fault string, bias bool) {
 	const n = 3000
 	dir := t.TempDir()
 	q, err := queue.Create("q", 1<<uint(9+rng.IntN(6)), shm.Dir(dir))
@@ -297,12 +304,16 @@ func streamTrial(t *testing.T, rng *rand.Rand, tl *tally, producers, consumers i
 	defer q.Close()
 	counts, closeCounts := chaosCounts(t, dir, producers*n+consumers+1)
 	defer closeCounts()
+	var extra []string
+	if bias {
+		extra = []string{"BIAS=1"}
+	}
 	var cs, ps []*testproc.Child
 	for i := range consumers {
-		cs = append(cs, testproc.Start("chaos-consumer", envs(streamEnv(dir, i, producers, n))...))
+		cs = append(cs, testproc.Start("chaos-consumer", envs(append(streamEnv(dir, i, producers, n), extra...))...))
 	}
 	for i := range producers {
-		ps = append(ps, testproc.Start("producer", envs(append(streamEnv(dir, i, producers, n), "PACE=1"))...))
+		ps = append(ps, testproc.Start("producer", envs(append(streamEnv(dir, i, producers, n), append(extra, "PACE=1")...))...))
 	}
 	defer func() { reap(tl, append(cs, ps...)...) }()
 
@@ -342,7 +353,7 @@ func streamTrial(t *testing.T, rng *rand.Rand, tl *tally, producers, consumers i
 			killedConsumers++
 			victims[cs[i]] = true
 			// A replacement drains what the dead one left.
-			cs = append(cs, testproc.Start("chaos-consumer", envs(streamEnv(dir, consumers, producers, n))...))
+			cs = append(cs, testproc.Start("chaos-consumer", envs(append(streamEnv(dir, consumers, producers, n), extra...))...))
 		}
 	case "stop":
 		all := append(append([]*testproc.Child{}, cs...), ps...)
