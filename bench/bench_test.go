@@ -87,7 +87,8 @@ func TestEveryKernelVerified(t *testing.T) {
 
 // TestImplsInterleaveAndDefault: the default runs the vec implementation
 // of kernels that have one and the only implementation of the others; two
-// implementations of one kernel share its instance and interleave.
+// implementations of one kernel, or two schedules named next to each
+// other, share its instance and interleave.
 func TestImplsInterleaveAndDefault(t *testing.T) {
 	var labels []string
 	rs, err := Run(runCtx(t), Config{Kernels: []string{"triad", "nbody", "logistic/go"}, Sizes: smallSizes, Workers: []int{2}, Reps: 1,
@@ -112,6 +113,20 @@ func TestImplsInterleaveAndDefault(t *testing.T) {
 		"sum/go goroutine/1 rep 1/2", "sum/go serial/1 rep 1/2", "sum/vec goroutine/1 rep 1/2", "sum/vec serial/1 rep 1/2",
 		"sum/go serial/1 rep 2/2", "sum/vec goroutine/1 rep 2/2", "sum/vec serial/1 rep 2/2", "sum/go goroutine/1 rep 2/2",
 	}, order, "one round over every implementation and team per repetition")
+
+	// Schedules of one kernel named next to each other interleave too.
+	order = nil
+	rs, err = Run(runCtx(t), Config{Kernels: []string{"mandelbrot:static", "mandelbrot"}, Sizes: smallSizes, Workers: []int{2}, Reps: 2, Warmup: -1,
+		Backends: []string{BackendGoroutine}, Progress: func(_, _ int, what string) { order = append(order, what) }})
+	require.NoError(t, err)
+	require.Len(t, rs, 2)
+	require.Equal(t, []string{"mandelbrot:static", "mandelbrot"}, []string{rs[0].Kernel, rs[1].Kernel})
+	require.Equal(t, []string{"static", "dynamic"}, []string{rs[0].Schedule, rs[1].Schedule})
+	require.True(t, rs[0].Verified && rs[1].Verified)
+	require.Equal(t, []string{
+		"mandelbrot:static goroutine/2 rep 1/2", "mandelbrot goroutine/2 rep 1/2",
+		"mandelbrot goroutine/2 rep 2/2", "mandelbrot:static goroutine/2 rep 2/2",
+	}, order)
 }
 
 // TestTinySizes covers n smaller than the team and n = the smallest a kernel

@@ -71,9 +71,10 @@
 // is not a result.
 //
 // The timed repetitions go round-robin over the teams and the
-// implementations of a kernel (which share its arrays), so that a slow spell
-// of a shared machine spreads over all rows instead of spoiling one; the
-// figures to trust are ratios taken within one run. Each timed repetition
+// implementations of a kernel (and its schedules, when named next to each
+// other: "mandelbrot:static,mandelbrot"), which share its arrays, so that a
+// slow spell of a shared machine spreads over all rows instead of spoiling
+// one; the figures to trust are ratios taken within one run. Each timed repetition
 // starts with its team awake (an untimed empty For just before it), as in
 // back-to-back calls: what a For costs a warm team is the empty kernel's
 // row.

@@ -232,7 +232,7 @@ type point struct {
 
 // plan is a checked Config.
 type plan struct {
-	groups [][]Spec // the specs of one kernel and schedule, in different implementations
+	groups [][]Spec // specs of one kernel (implementations, schedules) that run together
 	points []point
 	reps   int
 	warmup int
@@ -309,10 +309,11 @@ func (c *Config) plan() (*plan, error) {
 				continue
 			}
 			seen[s.Label] = true
-			// Implementations of one kernel with one schedule form a
+			// Specs of one kernel named next to each other (its
+			// implementations, "mandelbrot:static,mandelbrot") form a
 			// group: they share the arrays and their repetitions
 			// interleave.
-			if g := len(p.groups) - 1; g >= 0 && p.groups[g][0].Kernel.Name == s.Kernel.Name && p.groups[g][0].Schedule == s.Schedule {
+			if g := len(p.groups) - 1; g >= 0 && p.groups[g][0].Kernel.Name == s.Kernel.Name {
 				p.groups[g] = append(p.groups[g], s)
 			} else {
 				p.groups = append(p.groups, []Spec{s})
@@ -393,11 +394,11 @@ func (k Kernel) checkN(n int) error {
 // every kernel; all are closed, and every array released, before Run
 // returns.
 //
-// For each kernel, every implementation on every team first runs Warmup
-// untimed repetitions; then the timed repetitions go round-robin over the
-// implementations and teams (rep 1 on each, then rep 2, …), so that a slow
-// spell of a shared machine is spread over all rows instead of spoiling
-// one. Before the last repetition of each row the outputs are poisoned
+// For each kernel, every implementation (and schedule, for a kernel named
+// with several next to each other) on every team first runs Warmup untimed
+// repetitions; then the timed repetitions go round-robin over all of these
+// rows (rep 1 on each, then rep 2, …), so that a slow spell of a shared
+// machine is spread over all rows instead of spoiling one. Before the last repetition of each row the outputs are poisoned
 // (NaN), and after it they are compared with the serial reference of its
 // implementation: Verified says they matched. A row whose kernel failed
 // or did not match is kept, with Verified false and Err set; Run itself
@@ -457,10 +458,11 @@ func team(teams map[point]*engine.Team, pt point, cfg *Config) (*engine.Team, er
 	return t, nil
 }
 
-// runGroup measures the implementations g of one kernel, with one
-// schedule, on every point of p. They share one instance (the same arrays),
-// and their repetitions interleave like those of the teams, so that the
-// ratio of two implementations is taken under the same conditions.
+// runGroup measures the specs g of one kernel (its implementations, and
+// schedules named next to each other) on every point of p. They share one
+// instance (the same arrays), and their repetitions interleave like those
+// of the teams, so that the ratio of two implementations or two schedules
+// is taken under the same conditions.
 func runGroup(ctx context.Context, cfg *Config, p *plan, g []Spec, teams map[point]*engine.Team, progress func(string)) ([]Result, error) {
 	k := g[0].Kernel
 	n := cfg.n(k)
