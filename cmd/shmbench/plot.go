@@ -185,12 +185,16 @@ func speedupPlot(kernel string, rs []bench.Result) (*plot.Plot, error) {
 	return p, nil
 }
 
-// bandwidthPlot draws GB/s against workers for every bandwidth kernel:
-// a color per kernel, a marker per implementation, solid for process
-// teams, dashed for goroutines. It returns nil when no row has GB/s.
+// glyphNames name plotutil's default glyph shapes, in order, for the
+// bandwidth panel's title.
+var glyphNames = []string{"○", "□", "△", "+", "×", "●", "■", "▲"}
+
+// bandwidthPlot draws GB/s against workers for every bandwidth kernel: a
+// color per kernel (one legend entry each), a marker per implementation
+// (named in the title), solid for process teams, dashed for goroutines.
+// It returns nil when no row has GB/s.
 func bandwidthPlot(rs []bench.Result) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = "bandwidth (solid: process, dashed: goroutine)"
 	p.X.Label.Text = "workers"
 	p.Y.Label.Text = "GB/s"
 	p.Legend.Top, p.Legend.Left = true, true
@@ -211,6 +215,15 @@ func bandwidthPlot(rs []bench.Result) (*plot.Plot, error) {
 	if len(labels) == 0 {
 		return nil, nil
 	}
+	p.Title.Text = "bandwidth (solid: process, dashed: goroutine)"
+	if len(impls) > 1 {
+		var keys []string
+		for i, impl := range impls {
+			keys = append(keys, glyphNames[i%len(glyphNames)]+" "+impl)
+		}
+		p.Title.Text = "GB/s (dashed: goroutine; " + strings.Join(keys, ", ") + ")"
+	}
+	inLegend := map[string]bool{}
 	for _, k := range labels {
 		for _, b := range []string{bench.BackendProcess, bench.BackendGoroutine} {
 			var xys plotter.XYs
@@ -224,9 +237,12 @@ func bandwidthPlot(rs []bench.Result) (*plot.Plot, error) {
 			if len(xys) == 0 {
 				continue
 			}
-			legend := k
-			if b != bench.BackendProcess {
-				legend = "" // one legend entry per kernel
+			legend := ""
+			if !inLegend[name] { // one legend entry per kernel
+				legend, inLegend[name] = name, true
+				if len(impls) == 1 {
+					legend = k
+				}
 			}
 			c := plotutil.Color(slices.Index(names, name))
 			if err := addLine(p, legend, xys, c, backendStyle[b].dash, plotutil.Shape(slices.Index(impls, impl))); err != nil {
