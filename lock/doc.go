@@ -1,7 +1,8 @@
 // Package lock provides synchronization primitives that live in memory shared
-// between processes, like the Lock, Semaphore, Barrier, Event and Condition of
-// Python's multiprocessing (and a reader/writer lock), with one difference that matters: a process that
-// dies holding a Mutex never deadlocks the others.
+// between processes, like the Lock, RLock, Semaphore, Barrier, Event and
+// Condition of Python's multiprocessing (and a reader/writer lock), with one
+// difference that matters: a process that dies holding a Mutex never
+// deadlocks the others.
 //
 //	type       size  zero value
 //	Mutex        8   unlocked
@@ -10,6 +11,7 @@
 //	Event        8   clear
 //	Cond         8   no waiters
 //	Barrier    256   unusable: call Init(parties)
+//	RLock       16   unlocked
 //
 // # Placement and copying
 //
@@ -108,14 +110,18 @@
 // returns an error wrapping ErrNotOwner and changes nothing. Unlock of an
 // unlocked Mutex is a programming error in the caller and panics with
 // "lock: unlock of unlocked Mutex", like sync.Mutex, since it happens on the
-// hot path and its cause is a bug, not bad input.
+// hot path and its cause is a bug, not bad input. RLock follows the same
+// rule, with a Token that does not hold it in place of a process: an error
+// wrapping ErrNotOwner while it is held, a panic once it is unlocked (so an
+// Unlock more than it was locked panics, unless another holder already took
+// it).
 //
 // # Calls and errors
 //
 // The blocking calls come in pairs, the second taking a context for a
-// deadline or cancellation: Lock and LockContext (Mutex, RWMutex, and RLock
-// and RLockContext), Acquire and AcquireContext, and Wait and WaitContext
-// (Barrier, Event, Cond).
+// deadline or cancellation: Lock and LockContext (Mutex, RLock, RWMutex, and
+// RWMutex's RLock and RLockContext), Acquire and AcquireContext, and Wait and
+// WaitContext (Barrier, Event, Cond).
 //
 // A call returns an error exactly when it can fail, so the two Try calls
 // differ on purpose. Mutex.TryLock returns (bool, error): taking a Mutex can
@@ -129,20 +135,30 @@
 // text ("trylock mutex: mutex is not recoverable"); test them with
 // errors.Is. Only panics, which misuse causes, start with "lock: ".
 //
-// # No reentrant lock
+// # Re-entrant lock
 //
-// There is no reentrant (recursive) Mutex. The owner is a process, and Go has
-// no goroutine identity to tell the goroutine that holds the lock from another
-// goroutine of the same process: a reentrant lock keyed by process would let
-// two goroutines of one process into the critical section at once. And even
-// where the owner is known, re-entering runs the inner code while the outer
-// code has the protected invariants half-updated. Instead, split the code: a
-// public function takes the lock and calls an unexported fooLocked variant,
-// documented as requiring the lock, which other locked code calls directly.
+// A Mutex is not re-entrant: its owner is a process, and Go has no goroutine
+// identity to tell the goroutine that holds it from another goroutine of the
+// same process, so a Mutex re-entered by process would let two goroutines
+// into the critical section at once. RLock is re-entrant with an explicit
+// identity instead: Lock returns a Token, and only a Lock given that Token
+// re-enters; a goroutine without it waits like any other process. The
+// holder passes the Token down to the code it calls, as it would a context:
+//
+//	tok, err := r.Lock(0) // the zero Token: wait for the RLock
+//	...
+//	defer r.Unlock(tok)
+//	update(r, tok)        // update calls r.Lock(tok): re-enters at once
+//
+// Re-entering runs inner code while the outer code may have the protected
+// state half-updated; where that is a risk, prefer a Mutex and an unexported
+// fooLocked variant that requires the lock, called by locked code directly.
 //
 // # Process death, per primitive
 //
 //   - Mutex: detected and recovered as above (ErrOwnerDead, Consistent).
+//   - RLock: as a Mutex, at any depth: the next locker gets it at depth 1,
+//     with a new Token and ErrOwnerDead.
 //   - RWMutex: a dead writer is reported like a Mutex owner (the next Lock
 //     or RLock returns ErrOwnerDead and holds it for writing); a dead
 //     reader's read locks are dropped by the next writer within about 50 ms.
