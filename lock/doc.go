@@ -87,20 +87,30 @@
 // make a FUTEX_WAKE system call. Neither path makes a system call when there
 // is no contention (about 5 ns here, like sync.Mutex).
 //
-// A contended Lock first spins for up to 20 µs, re-reading the word every
-// eight PAUSE instructions (about 0.3 µs on this machine) and yielding the
-// processor to other goroutines after 64 rounds, and only then sets the
-// waiters bit and sleeps on the futex word (FUTEX_WAIT without the private
-// flag, since the word is shared between processes). Sleeping and being woken
-// costs a process from a few µs to about 40 µs on these 2-core VMs, far more
-// than the critical sections a shared counter or array update needs, so a
-// short spin usually wins the lock without a sleep, and the unlocker then
-// makes no system call either; spinning longer than about the cost of a
-// wake-up cannot pay off and burns a core another process may need, hence a
-// bound of the same order. A waiter that has slept takes the lock with the
-// waiters bit set, because it cannot know whether others still sleep: the next
-// Unlock then makes one wake-up call that may find nobody. The Mutex is not
-// fair: a spinner may overtake a sleeper.
+// A contended Lock first spins for up to 20 µs, then sleeps. Spinning, it
+// re-reads the word after 32 PAUSE instructions (about 0.6 µs on the
+// development machine), then after twice as many each time, up to 256 (about
+// 4.6 µs): about seven reads in all. The gaps matter more than the spin's
+// length: every read takes the word's cache line from the owner, whose next
+// compare-and-swap then misses, and a read that finds the Mutex free hands it
+// over, cutting the owner's run of critical sections short. Reading it every
+// 0.3 µs, as an earlier version did, left two processes that lock, increment
+// and unlock in a loop less than half the throughput they get now
+// (docs/BENCHMARKS.md). Sleeping is FUTEX_WAIT on the word, after setting the
+// waiters bit, without the private flag since the word is shared between
+// processes. Sleeping and being woken costs a process from a few µs to about
+// 40 µs on these 2-core VMs, more than the critical sections a shared counter
+// or array update needs, so a short spin usually wins the lock without a
+// sleep, and the unlocker then makes no system call either; spinning longer
+// than about the cost of a wake-up cannot pay off and burns a core another
+// process may need, hence a bound of the same order. Unlock makes the
+// FUTEX_WAKE call only when the waiters bit is set (the word's third state, as
+// in Go's runtime lock), so locking and unlocking without a sleeper never
+// enter the kernel. A waiter that has slept takes the lock with the waiters
+// bit set, because it cannot know whether others still sleep: the next Unlock
+// then makes one wake-up call that may find nobody. The Mutex is not fair: a
+// spinner may overtake a sleeper, and an owner that locks again at once
+// usually keeps the Mutex for many critical sections in a row.
 //
 // # Owner death
 //

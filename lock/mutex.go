@@ -104,22 +104,11 @@ func (m *Mutex) tryLock(what string) (bool, error) {
 // Its errors name the primitive what.
 func (m *Mutex) lockSlow(ctx context.Context, what string) error {
 	// Phase 1: spin while the owner is likely to release soon.
-	start := nanotime()
-	for i := 0; ; i++ {
-		w := m.w.Load()
-		if w == 0 {
-			if m.w.CompareAndSwap(0, self) {
-				return nil
-			}
-			continue
-		}
-		if uint32(w)&flagNotRecoverable != 0 {
-			return fmt.Errorf("lock %s: %w", what, ErrNotRecoverable)
-		}
-		if nanotime()-start > int64(spinLimit) {
-			break
-		}
-		spin(i)
+	switch m.spinLock() {
+	case spinAcquired:
+		return nil
+	case spinNotRecoverable:
+		return fmt.Errorf("lock %s: %w", what, ErrNotRecoverable)
 	}
 
 	// Phase 2: sleep. Having slept, we cannot know whether other waiters
@@ -163,6 +152,40 @@ func (m *Mutex) lockSlow(ctx context.Context, what string) error {
 		if err := wt.sleep("lock "+what, m.key(), low, time.Duration(lastCheck+int64(checkInterval)-now)); err != nil {
 			return err
 		}
+	}
+}
+
+// Outcomes of spinLock.
+const (
+	spinTimedOut = iota
+	spinAcquired
+	spinNotRecoverable
+)
+
+// spinLock polls m for up to spinLimit and takes it if it sees it free. The
+// polls back off exponentially (see backoff): a poll reads the owner's cache
+// line, and an owner that locks and unlocks in a loop pays for every read
+// with a cache miss on its next compare-and-swap, and loses the Mutex to the
+// spinner whenever a read finds it free. Few, growing gaps keep those costs
+// low while a Mutex held for a short critical section is still taken within
+// a fraction of a microsecond of its release.
+func (m *Mutex) spinLock() int {
+	deadline := nanotime() + int64(spinLimit)
+	for i := 0; ; i++ {
+		w := m.w.Load()
+		if w == 0 {
+			if m.w.CompareAndSwap(0, self) {
+				return spinAcquired
+			}
+			continue
+		}
+		if uint32(w)&flagNotRecoverable != 0 {
+			return spinNotRecoverable
+		}
+		if nanotime() > deadline {
+			return spinTimedOut
+		}
+		backoff(i)
 	}
 }
 
