@@ -14,11 +14,13 @@ import "fmt"
 //
 // The creating process must keep the handle open (not Close it) until every
 // process it was passed to has decoded it: a process started with
-// engine/process has once Start returned; workers of a pool or a team, until
-// the call returns. A decoded handle stays usable as long as its process
-// lives (its segment is in the process-wide shm.Attach cache; engine workers
-// release it after a call whose arguments held it once the creator closed
-// it). A SharedMutex must not be copied; pass the pointer.
+// engine/process has once Start returned; the workers of a pool or a team,
+// once the Map or For returned. In a process started with engine/process a
+// decoded handle stays usable as long as that process lives. In a pool or team
+// worker it belongs to the call it was passed to and must not be kept after
+// it, as with arrays: between calls the workers unmap the segments whose
+// creator closed them (shm.ReleaseUnlinked). A SharedMutex must not be copied;
+// pass the pointer.
 type SharedMutex struct {
 	*Mutex
 	h handle
@@ -94,11 +96,13 @@ func (*Mutex) GobEncode() ([]byte, error) {
 //
 // The creating process must keep the handle open (not Close it) until every
 // process it was passed to has decoded it: a process started with
-// engine/process has once Start returned; workers of a pool or a team, until
-// the call returns. A decoded handle stays usable as long as its process
-// lives (its segment is in the process-wide shm.Attach cache; engine workers
-// release it after a call whose arguments held it once the creator closed
-// it). A SharedRWMutex must not be copied; pass the pointer.
+// engine/process has once Start returned; the workers of a pool or a team,
+// once the Map or For returned. In a process started with engine/process a
+// decoded handle stays usable as long as that process lives. In a pool or team
+// worker it belongs to the call it was passed to and must not be kept after
+// it, as with arrays: between calls the workers unmap the segments whose
+// creator closed them (shm.ReleaseUnlinked). A SharedRWMutex must not be
+// copied; pass the pointer.
 type SharedRWMutex struct {
 	*RWMutex
 	h handle
@@ -175,11 +179,13 @@ func (*RWMutex) GobEncode() ([]byte, error) {
 //
 // The creating process must keep the handle open (not Close it) until every
 // process it was passed to has decoded it: a process started with
-// engine/process has once Start returned; workers of a pool or a team, until
-// the call returns. A decoded handle stays usable as long as its process
-// lives (its segment is in the process-wide shm.Attach cache; engine workers
-// release it after a call whose arguments held it once the creator closed
-// it). A SharedSemaphore must not be copied; pass the pointer.
+// engine/process has once Start returned; the workers of a pool or a team,
+// once the Map or For returned. In a process started with engine/process a
+// decoded handle stays usable as long as that process lives. In a pool or team
+// worker it belongs to the call it was passed to and must not be kept after
+// it, as with arrays: between calls the workers unmap the segments whose
+// creator closed them (shm.ReleaseUnlinked). A SharedSemaphore must not be
+// copied; pass the pointer.
 type SharedSemaphore struct {
 	*Semaphore
 	h handle
@@ -260,11 +266,13 @@ func (*Semaphore) GobEncode() ([]byte, error) {
 //
 // The creating process must keep the handle open (not Close it) until every
 // process it was passed to has decoded it: a process started with
-// engine/process has once Start returned; workers of a pool or a team, until
-// the call returns. A decoded handle stays usable as long as its process
-// lives (its segment is in the process-wide shm.Attach cache; engine workers
-// release it after a call whose arguments held it once the creator closed
-// it). A SharedEvent must not be copied; pass the pointer.
+// engine/process has once Start returned; the workers of a pool or a team,
+// once the Map or For returned. In a process started with engine/process a
+// decoded handle stays usable as long as that process lives. In a pool or team
+// worker it belongs to the call it was passed to and must not be kept after
+// it, as with arrays: between calls the workers unmap the segments whose
+// creator closed them (shm.ReleaseUnlinked). A SharedEvent must not be copied;
+// pass the pointer.
 type SharedEvent struct {
 	*Event
 	h handle
@@ -340,11 +348,13 @@ func (*Event) GobEncode() ([]byte, error) {
 //
 // The creating process must keep the handle open (not Close it) until every
 // process it was passed to has decoded it: a process started with
-// engine/process has once Start returned; workers of a pool or a team, until
-// the call returns. A decoded handle stays usable as long as its process
-// lives (its segment is in the process-wide shm.Attach cache; engine workers
-// release it after a call whose arguments held it once the creator closed
-// it). A SharedBarrier must not be copied; pass the pointer.
+// engine/process has once Start returned; the workers of a pool or a team,
+// once the Map or For returned. In a process started with engine/process a
+// decoded handle stays usable as long as that process lives. In a pool or team
+// worker it belongs to the call it was passed to and must not be kept after
+// it, as with arrays: between calls the workers unmap the segments whose
+// creator closed them (shm.ReleaseUnlinked). A SharedBarrier must not be
+// copied; pass the pointer.
 type SharedBarrier struct {
 	*Barrier
 	h handle
@@ -425,11 +435,13 @@ func (*Barrier) GobEncode() ([]byte, error) {
 //
 // The creating process must keep the handle open (not Close it) until every
 // process it was passed to has decoded it: a process started with
-// engine/process has once Start returned; workers of a pool or a team, until
-// the call returns. A decoded handle stays usable as long as its process
-// lives (its segment is in the process-wide shm.Attach cache; engine workers
-// release it after a call whose arguments held it once the creator closed
-// it). A SharedRLock must not be copied; pass the pointer.
+// engine/process has once Start returned; the workers of a pool or a team,
+// once the Map or For returned. In a process started with engine/process a
+// decoded handle stays usable as long as that process lives. In a pool or team
+// worker it belongs to the call it was passed to and must not be kept after
+// it, as with arrays: between calls the workers unmap the segments whose
+// creator closed them (shm.ReleaseUnlinked). A SharedRLock must not be copied;
+// pass the pointer.
 type SharedRLock struct {
 	*RLock
 	h handle
