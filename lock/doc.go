@@ -32,25 +32,27 @@
 //
 // # Passing primitives to other processes
 //
-// A primitive is the lock's memory, not a reference to it: a *Mutex decoded
-// in another process would point to memory that process allocated, so the
+// A primitive is the lock's memory, not a reference to it: a *Mutex decoded in
+// another process would point to memory that process allocated, so the
 // primitives refuse to be encoded (their GobEncode returns an error that says
 // what to use). What crosses is a Shared handle. NewMutex, NewRWMutex,
 // NewSemaphore, NewEvent, NewBarrier, NewCond and NewRLock each create a
-// primitive in an anonymous segment of its own (a memfd, 8 KiB) and return a
-// handle, *SharedMutex and so on, whose embedded pointer gives the
-// primitive's methods. Put the handle in the arguments of a process
-// (engine/process), a pool task (engine/pool) or a For kernel (engine), or in
-// any gob stream: it encodes as a reference to its segment and the
-// primitive's offset there, and the receiving process attaches the segment
-// (once per process, through shm.AttachRef) and gets the same primitive. This
-// is Python's Lock(), Event(), Semaphore(n), Barrier(n), Condition() and
-// RLock() passed to a Process. The creator keeps the handle open until the
-// receivers have decoded it (Start has returned, the Map or For has
-// returned), then closes it; the memory lives on while any process maps it.
-// A primitive placed with Place in a segment of the program's own (next to
-// an array, in a queue) is reached in another process by passing that
-// segment's own handle (the Array, the Queue) instead.
+// primitive in an anonymous segment of its own (a memfd: 8 KiB of memory and
+// one file descriptor in the creating process) and return a handle,
+// *SharedMutex and so on, whose embedded pointer gives the primitive's
+// methods. Put the handle in the arguments of a process (engine/process), a
+// pool task (engine/pool) or a For kernel (engine), or in any gob stream: it
+// encodes as a reference to its segment and the primitive's offset there, and
+// the receiving process attaches the segment (once per process, through
+// shm.AttachRef) and gets the same primitive. This is Python's Lock(),
+// Event(), Semaphore(n), Barrier(n), Condition() and RLock() passed to a
+// Process. The creator keeps the handle open until the receivers have decoded
+// it (Start has returned, the Map or For has returned), then closes it; the
+// memory lives on while any process maps it. A primitive placed with Place in
+// a segment of the program's own (next to an array, in a queue) is reached in
+// another process by passing that segment's own handle (the Array, the Queue)
+// instead; that is also the way to many locks, which should not each cost a
+// segment.
 //
 // # Ordering
 //
