@@ -212,7 +212,8 @@
 //
 // Linux is the supported platform. Elsewhere the package compiles, and
 // uncontended operations work within one process, but any call that would
-// sleep returns an error wrapping errors.ErrUnsupported.
+// sleep, and the New functions (which need an anonymous segment), return an
+// error wrapping errors.ErrUnsupported.
 //
 // # Imports
 //
