@@ -157,7 +157,7 @@ func decodeRef(what string, b []byte) (*shm.Segment, int, error) {
 		return nil, 0, err
 	}
 	if r.what != what {
-		return nil, 0, fmt.Errorf("%w: the bytes encode a %s", ErrInvalid, r.what)
+		return nil, 0, fmt.Errorf("%w: the bytes encode a *lock.Shared%s, not a *lock.Shared%s", ErrInvalid, typeNameOf(r.what), typeNameOf(what))
 	}
 	seg, err := shm.AttachRef(r.ref, sharedMeta.Kind, sharedMeta.DType)
 	if err != nil {

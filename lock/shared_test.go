@@ -278,7 +278,7 @@ func TestSharedDecodeErrors(t *testing.T) {
 	}{
 		{"empty", "", "no \"shmpar-lock/1\" magic", ErrInvalid},
 		{"foreign", "hello world", "no \"shmpar-lock/1\" magic", ErrInvalid},
-		{"other type", sharedMagic + " event 0 " + ref, "the bytes encode a event", ErrInvalid},
+		{"other type", sharedMagic + " event 0 " + ref, "the bytes encode a *lock.SharedEvent, not a *lock.SharedMutex", ErrInvalid},
 		{"unknown type", sharedMagic + " spinlock 0 " + ref, "unknown primitive \"spinlock\"", ErrInvalid},
 		{"negative offset", sharedMagic + " mutex -8 " + ref, "bad offset", ErrInvalid},
 		{"non-canonical offset", sharedMagic + " mutex 08 " + ref, "bad offset", ErrInvalid},
