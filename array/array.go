@@ -71,7 +71,10 @@ func CreateAnon[T Element](n int) (*Array[T], error) {
 
 // Open opens the shared array called name. It returns ErrType if the segment
 // holds another element type or is not an array, and the errors of shm.Open
-// for missing, truncated or foreign files.
+// for missing, truncated or damaged files. A segment of another user, or one
+// whose mode lets group or others write it, is refused (shm.ErrForeign)
+// unless opts include shm.AllowForeign(); an Array opened that way crosses
+// to workers with the opt-in (see shm.Ref).
 func Open[T Element](name string, opts ...shm.Option) (*Array[T], error) {
 	seg, err := shm.Open(name, opts...)
 	if err != nil {

@@ -2,6 +2,7 @@ package array_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/gob"
 	"os"
 	"path/filepath"
@@ -254,4 +255,43 @@ func TestIntElements(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	require.Equal(t, []int64{-1, 0, 1 << 40}, b.Data())
+}
+
+// TestForeignNeedsOptIn checks that array.Open passes shm options through:
+// another user's segment is refused unless the caller allows foreign files,
+// and an array opened that way still crosses to another process by
+// reference (the reference carries the opt-in).
+func TestForeignNeedsOptIn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root to chown a file to another user (running as uid %d)", os.Geteuid())
+	}
+	dir := t.TempDir()
+	a, err := array.Create[float64]("theirs", 100, shm.Dir(dir))
+	require.NoError(t, err)
+	defer a.Close()
+	require.NoError(t, os.Chown(a.Path(), 65534, 65534))
+
+	_, err = array.Open[float64]("theirs", shm.Dir(dir))
+	require.ErrorIs(t, err, shm.ErrForeign)
+	require.ErrorContains(t, err, "owned by uid 65534")
+	o, err := array.Open[float64]("theirs", shm.Dir(dir), shm.AllowForeign())
+	require.NoError(t, err)
+	defer o.Close()
+
+	var buf bytes.Buffer
+	require.NoError(t, gob.NewEncoder(&buf).Encode(o))
+	c := testproc.Spawn(t, "decode-fill", testproc.Env("SHMPAR_TEST_GOB="+base64.StdEncoding.EncodeToString(buf.Bytes())))
+	c.Expect(t, "ok")
+	c.WaitOK(t)
+	for i, x := range a.Data() {
+		require.Equal(t, float64(i)*7, x, "element %d", i)
+	}
+	// The creator's own array does not carry the opt-in: a process that
+	// decodes it refuses the now foreign file.
+	buf.Reset()
+	require.NoError(t, gob.NewEncoder(&buf).Encode(a))
+	c = testproc.Spawn(t, "decode-fill", testproc.Env("SHMPAR_TEST_GOB="+base64.StdEncoding.EncodeToString(buf.Bytes())))
+	_, err = c.Wait()
+	require.Error(t, err)
+	require.Contains(t, c.Stderr(), "foreign segment")
 }

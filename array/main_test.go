@@ -1,6 +1,9 @@
 package array_test
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/gob"
 	"fmt"
 	"os"
 	"testing"
@@ -43,6 +46,20 @@ func child(role string) error {
 			}
 		}
 		fmt.Println("ok", a.Len())
+		return nil
+	case "decode-fill": // decode the gob-encoded array in $SHMPAR_TEST_GOB and write i*7
+		var a *array.Array[float64]
+		b, err := base64.StdEncoding.DecodeString(os.Getenv("SHMPAR_TEST_GOB"))
+		if err != nil {
+			return err
+		}
+		if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&a); err != nil {
+			return err
+		}
+		for i := range a.Data() {
+			a.Data()[i] = float64(i) * 7
+		}
+		fmt.Println("ok")
 		return nil
 	case "locked-inc": // 100,000 non-atomic increments of element 0 under the array's Mutex
 		a, err := array.Open[int64](name, shm.Dir(dir))

@@ -30,7 +30,7 @@ func (g *goTeam) close() error {
 	select {
 	case <-g.busy:
 	case <-time.After(DefaultCloseTimeout):
-		return errors.New("engine: Close: goroutines of a canceled job are still running")
+		return errors.New("close team: goroutines of a canceled job are still running")
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/shmpar/shmpar/engine/internal/spin"
+	"github.com/shmpar/shmpar/engine/internal/supervise"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/shm"
 )
@@ -56,12 +57,21 @@ type procTeam struct {
 	// jobs), own counts the coordinator's chunks (Primary), and the job is
 	// over when h.done reaches doneEnd.
 	doneBase, doneEnd uint64
+	postBase          uint64 // doneBase when the job now ending was posted
 	own               atomic.Uint64
 	kernel            *kernel // the kernel whose name the descriptor holds
 	jobs              uint64  // generations posted
 	// sleeps counts the coordinator's futex sleeps in wait, lateWakes those
 	// that ended by their timeout with the job over (for the tests).
 	sleeps, lateWakes atomic.Uint64
+	// The stall watch (see watchStalls): one Watch per slot, started when
+	// a job's wait first sleeps; and the workers it killed, for the
+	// job's error.
+	stall    []supervise.Watch
+	stallGen uint32    // generation the watches were started for
+	stallAt  time.Time // last look
+	stalled  []stallKill
+
 	// t.block and t.primaryFail as func values, made once: a method value
 	// made per job would allocate on every For.
 	blockFn func(q int) *atomic.Uint32
@@ -101,6 +111,8 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 		t.c.slots[i].cpu.Store(-1)
 	}
 	t.procs = make([]*wproc, t.parts)
+	t.stall = make([]supervise.Watch, t.parts)
+	t.stalled = make([]stallKill, t.parts)
 	t.lifeR, t.lifeW, err = os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("engine: Start: lifeline pipe: %w", err)
@@ -115,11 +127,13 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 func (t *procTeam) pids() []int {
 	t.procMu.RLock()
 	defer t.procMu.RUnlock()
+	t.memMu.RLock()
+	defer t.memMu.RUnlock()
 	out := make([]int, t.parts)
 	for i := range out {
 		if i < t.first {
 			out[i] = t.pid
-		} else if w := t.procs[i]; w != nil && !w.exited() {
+		} else if w := t.procs[i]; w != nil && !w.exited() && (t.unmapped || t.c.life[i].Load()&lifeDied == 0) {
 			out[i] = w.pid
 		}
 	}
@@ -197,8 +211,10 @@ func setI64(a *atomic.Int64, v int64) {
 	}
 }
 
-// maxRecoveries bounds how many times one job recovers from dead workers
-// before giving up.
+// maxRecoveries bounds how many recoveries from dead workers in a row may
+// finish no chunk before a job is given up: a job never loops for ever on
+// workers that die as soon as they start, while one whose workers keep
+// dying but keep finishing chunks goes on until its work is done.
 const maxRecoveries = 3
 
 // step is one generation of a job: its plan from chunk index from on, or an
@@ -209,9 +225,6 @@ type step struct {
 }
 
 func (t *procTeam) run(ctx context.Context, j *job) error {
-	if int64(j.p.k) > maxChunks {
-		return fmt.Errorf("engine: %w: %d chunks, at most %d", ErrBadRange, j.p.k, int64(maxChunks))
-	}
 	if err := t.heal(); err != nil {
 		return err
 	}
@@ -220,22 +233,27 @@ func (t *procTeam) run(ctx context.Context, j *job) error {
 	}
 	t.traceRun = traceNow()
 	todo := []step{{}}
-	for recoveries := 0; len(todo) > 0; {
+	var rec *recovery // made by outcome after the first death
+	for len(todo) > 0 {
 		s := todo[0]
 		todo = todo[1:]
-		more, err := t.dispatch(ctx, j, s)
+		more, err := t.dispatch(ctx, j, s, &rec)
 		if err != nil {
-			return err
+			return rec.join(err)
 		}
 		if len(more) > 0 {
-			if recoveries++; recoveries > maxRecoveries {
-				return fmt.Errorf("engine: kernel %q: %w: workers died %d times in one job", j.k.name, ErrWorkerDied, recoveries)
+			if rec.barren > maxRecoveries {
+				return rec.join(fmt.Errorf("engine: kernel %q: %w: workers died %d times in a row without finishing a chunk; the job was given up with chunks not run",
+					j.k.name, ErrWorkerDied, rec.barren))
 			}
 			if err := t.heal(); err != nil {
-				return err
+				return rec.join(err)
 			}
 			todo = append(more, todo...)
 		}
+	}
+	if err := rec.join(nil); err != nil {
+		return err
 	}
 	if j.partials != nil {
 		copy(j.partials, t.c.partials[:len(j.partials)])
@@ -244,7 +262,7 @@ func (t *procTeam) run(ctx context.Context, j *job) error {
 }
 
 // dispatch runs one generation and returns what dead workers left to do.
-func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error) {
+func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery) ([]step, error) {
 	h, d := t.h, &t.h.desc
 	p := j.p
 	if s.list != nil {
@@ -308,8 +326,13 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 		t.participate(ctx, j, p, g)
 		traceStamp(g, traceOwnDone)
 	}
+	limit := t.cfg.StallLimit
+	if j.k.stallLimit != 0 {
+		limit = j.k.stallLimit
+	}
 	t.doneEnd = t.doneBase + uint64(int64(p.k)-s.from) - t.own.Load()
-	closeIdx := t.wait(g, &p, deaths)
+	t.postBase = t.doneBase
+	closeIdx := t.wait(g, &p, deaths, limit)
 	// Nobody counts chunks of g any more: the job is over, or wait saw
 	// every live worker leave it.
 	t.doneBase = h.done.Load()
@@ -320,7 +343,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step) ([]step, error)
 		t.liveGen = 0
 		t.cbMu.Unlock()
 	}
-	return t.outcome(ctx, j, &p, g, closeIdx)
+	return t.outcome(ctx, j, &p, g, s.from, closeIdx, rec)
 }
 
 // participate runs the coordinator's share of a job (Primary).

@@ -25,7 +25,12 @@ import (
 //	768    stop line     stop code (none/failed/canceled/deadline); errOwner: first failing participant
 //	4096   slots         one 128-byte slot per participant: pid, start time, hello,
 //	                     inJob (generation it is working on), the chunk it claimed
-//	                     and its generation, the claim word of its static block
+//	                     and its generation, the claim word of its static block,
+//	                     the progress word Ctx.Progress bumps
+//	…      life words    one 4-byte word per participant: the worker's thread id,
+//	                     with FUTEX_OWNER_DIED set by the kernel once it has exited
+//	                     (see life_linux.go); written only then and at start, so
+//	                     the coordinator reads them from its cache before each job
 //	…      error areas   one per participant, errAreaSize bytes: kind, chunk, message, stack
 //	…      rerun list    chunks to run again after a worker died: {lo, hi, partial index}
 //	…      args area     the job's gob-encoded arguments (Config.MaxArgs bytes)
@@ -49,7 +54,7 @@ import (
 const (
 	lineSize     = 128
 	pageSize     = 4096
-	ctlVersion   = 2
+	ctlVersion   = 3
 	errAreaSize  = 8 << 10
 	errMsgMax    = 2 << 10
 	partialsCap  = 1 << 16
@@ -75,6 +80,7 @@ type layoutFields struct {
 	_       uint32
 	size    uint64
 	slotOff uint64
+	lifeOff uint64
 	errOff  uint64
 	listOff uint64
 	listCap uint64
@@ -141,6 +147,7 @@ type slotFields struct {
 	moves    atomic.Uint32 // times the worker moved itself off a shared CPU (see crowding)
 	cpu      atomic.Int32  // the CPU the worker was last seen on (worker.seen); -1 unknown
 	sleep    atomic.Uint32 // how the worker waits for a job: sleepAwake, sleepHeld, sleepBlocked
+	beat     atomic.Uint32 // bumped by Ctx.Progress, for the stall watch
 }
 
 type slot struct {
@@ -161,6 +168,7 @@ type control struct {
 	mem      []byte
 	h        *ctlHeader
 	slots    []slot
+	life     []atomic.Uint32
 	list     []listEntry
 	args     []byte
 	partials []uint64
@@ -176,6 +184,8 @@ func ctlLayout(nslots, first, argsCap int) layoutFields {
 	off := headerSize
 	l.slotOff = uint64(off)
 	off = up(off + nslots*slotSize)
+	l.lifeOff = uint64(off)
+	off = up(off + nslots*4)
 	l.errOff = uint64(off)
 	off += nslots * errAreaSize
 	l.listOff, l.listCap = uint64(off), uint64(nslots)
@@ -216,13 +226,14 @@ func viewControl(mem []byte) (*control, error) {
 	in := func(off, n uint64) bool { return off <= size && n <= size-off && off%8 == 0 }
 	ns := uint64(l.nslots)
 	if l.size > size || ns == 0 || ns > 1<<16 || l.first > 1 ||
-		!in(l.slotOff, ns*slotSize) || !in(l.errOff, ns*errAreaSize) ||
+		!in(l.slotOff, ns*slotSize) || !in(l.lifeOff, ns*4) || !in(l.errOff, ns*errAreaSize) ||
 		l.listCap > 1<<16 || !in(l.listOff, l.listCap*uint64(listEntrySz)) ||
 		l.argsCap > 1<<30 || !in(l.argsOff, l.argsCap) || l.partCap > 1<<24 || !in(l.partOff, l.partCap*8) {
 		return nil, fmt.Errorf("control block layout does not fit its %d bytes", size)
 	}
 	c := &control{mem: mem, h: h}
 	c.slots = unsafe.Slice((*slot)(unsafe.Pointer(&mem[l.slotOff])), ns)
+	c.life = unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(&mem[l.lifeOff])), ns)
 	if l.listCap > 0 {
 		c.list = unsafe.Slice((*listEntry)(unsafe.Pointer(&mem[l.listOff])), l.listCap)
 	}

@@ -33,6 +33,7 @@ func stopErr(code uint32) error {
 type Ctx struct {
 	worker int
 	stop   *atomic.Uint32 // the job's stop word (shared memory for a process team)
+	beat   *atomic.Uint32 // the worker's progress word (worker processes only)
 	ctx    context.Context
 
 	// In a worker process, Context builds a context that follows the stop
@@ -53,6 +54,18 @@ func (c *Ctx) Worker() int { return c.worker }
 // context ended, ErrStopped when another chunk failed. A long kernel polls
 // it (cheaply: one load of a shared word) and returns early.
 func (c *Ctx) Err() error { return stopErr(c.stop.Load()) }
+
+// Progress tells the team that the kernel is making progress, for the stall
+// watch (Config.StallLimit): a kernel that waits (on I/O, a lock, another
+// process) for longer than the stall limit without using CPU time calls it
+// at least once per limit, from any goroutine, while its chunk runs. It
+// costs one atomic add to a word of the worker's own; in the coordinator's
+// process (Primary, goroutine backend) it does nothing.
+func (c *Ctx) Progress() {
+	if c.beat != nil {
+		c.beat.Add(1)
+	}
+}
 
 // Context returns a context that is done when the job stops (see Err). In
 // the coordinator's process (goroutine backend, primary participant) it is

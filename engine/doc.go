@@ -32,7 +32,11 @@
 // participant until none are left. Arguments are encoded with
 // encoding/gob once per job (not at all when they equal the previous job's),
 // so large data belongs in shared memory: an *array.Array or *value.Value
-// argument crosses as its path and is attached once per worker. Kernels
+// argument crosses as its path and is attached once per worker. A worker
+// keeps the segments it attached for later jobs, up to a quarter of its
+// open-file limit (64 at most); beyond that it closes those it used least
+// recently, never one the current job uses. A job whose own arguments name
+// more segments than the worker can open fails with ErrFileLimit. Kernels
 // write their results into shared arrays; a kernel registered with
 // RegisterReduce returns a partial result per chunk, which Reduce combines
 // (Sum, Min, Max, or any associative Combine).
@@ -91,14 +95,50 @@
 // pid, the chunk, the error or panic value and the stack. A worker process
 // that dies (SIGKILL, the OOM killer, a fault in cgo) is noticed at once (a
 // goroutine per worker waits for it and wakes the coordinator). The chunk
-// it was running is run again by another participant if the kernel was
-// registered Idempotent; otherwise the job fails with ErrWorkerDied naming
-// the chunk and the signal. Work nobody had claimed is always finished. The
-// dead worker is replaced before the next job, which runs on a full team.
+// it was running is run again if the kernel was registered Idempotent (once:
+// a chunk whose worker dies again is not run a third time); otherwise it is
+// lost: the job fails with ErrWorkerDied naming the chunk and the signal.
+// Either way the dead workers are replaced and the job goes on: every chunk
+// nobody had claimed is run before For returns, even when every worker died,
+// and the error names every lost chunk (one *WorkerError each, joined when
+// there are several: see WorkerErrors), so the elements outside the named
+// chunks are exactly as a complete job leaves them. A job whose workers die
+// in several recoveries in a row without finishing a chunk is given up with
+// ErrWorkerDied. A kernel that fails (returns an error or panics) is
+// different: the job stops, and chunks not yet claimed are not run. A dead
+// worker is replaced before the next job: a job that starts after a worker
+// process has exited (once it could be waited for) runs on a full team,
+// because each worker publishes its death through the kernel (a robust-futex
+// word the kernel marks when the process exits, read before each job at the
+// cost of one cached load per worker), not only through the goroutine that
+// waits for it. A replacement killed by a signal before it reports ready is
+// started again, up to three times in a row; one that exits with a status
+// (a program without Main) is not, and the job fails with ErrStart or
+// ErrNoMain.
+//
+// A worker process that stops making progress — stopped by a signal,
+// stuck in a system call, asleep in a kernel — is handled like one that
+// died once it has gone Config.StallLimit (a minute by default) without
+// progress while the job waits for it: while the coordinator sleeps
+// waiting for a job (never while it spins, so a short job pays nothing)
+// it watches each worker's slot (chunks claimed and finished, and a word
+// Ctx.Progress bumps) and the worker process's CPU time, and kills a
+// worker that holds one of the job's chunks, or has not joined the job
+// while chunks nobody claimed remain, once it has had none of those for
+// the limit. So a job never waits for ever on a stopped worker, even when
+// its context has no deadline. A kernel that computes is never stalled,
+// however long its chunk; one that waits (I/O, another process) longer
+// than the limit without using CPU time calls Ctx.Progress, or is
+// registered with the StallLimit option. Config.StallLimit says exactly
+// what counts.
+//
 // When the context passed to For ends, no new chunks are claimed and For
 // returns ctx.Err() once running chunks return — kernels poll Ctx.Err — or
 // after Config.CancelGrace, when the workers still busy are killed and later
-// replaced. A job never waits on a dead worker.
+// replaced. A job never waits on a dead worker, nor past the stall limit on
+// a stopped one. Not guaranteed: a kernel that loops for ever uses CPU time
+// and is not stalled (end it with the context), and the coordinator itself
+// (Primary) and goroutine participants are not watched.
 //
 // Workers die with the coordinator, even when it is killed with SIGKILL:
 // they are started with PDEATHSIG from one locked OS thread that never exits
@@ -121,7 +161,9 @@
 // their parent, the way a team worker does. In a team's workers (and in
 // such a process) the default log/slog logger writes to stderr with the
 // process's name (worker=N, process=NAME) and pid, and ProcessName returns
-// the name.
+// the name. ps, top and pgrep show them after the program and their role,
+// "PROGRAM: worker N" or "PROGRAM: NAME" (their argv[0], and their kernel
+// name in its 15 bytes), not as "exe".
 //
 // # Concurrency
 //

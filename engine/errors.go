@@ -33,13 +33,32 @@ var (
 	ErrArgsTooLarge = errors.New("too large")
 
 	// ErrBadRange is returned when n is negative, when a Range option is not
-	// inside [0, n), or when a schedule's chunk size is negative.
+	// inside [0, n), or when a schedule would cut the range into more
+	// chunks than a job can count (2^40).
 	ErrBadRange = errors.New("invalid loop range")
+
+	// ErrBadOption is returned when a schedule option is out of its
+	// domain: a negative Dynamic chunk, Guided minChunk or Deterministic
+	// grain (0 picks each one's default).
+	ErrBadOption = errors.New("invalid schedule option")
 
 	// ErrWorkerDied is returned (inside a *WorkerError) when a worker process
 	// died while it ran a chunk of a kernel that is not idempotent, or when a
 	// worker died so often that the job was given up.
 	ErrWorkerDied = errors.New("worker process died")
+
+	// ErrStalled is returned (inside a *WorkerError, together with
+	// ErrWorkerDied) when a worker process made no progress for the stall
+	// limit (Config.StallLimit) while it ran a chunk of a kernel that is
+	// not idempotent, and was killed.
+	ErrStalled = errors.New("worker process stalled")
+
+	// ErrFileLimit is returned (inside a *WorkerError) when a worker
+	// process cannot attach the shared segments a job's arguments name
+	// because it has reached its open-file limit (RLIMIT_NOFILE), even
+	// after closing every segment it kept for other jobs: the job's own
+	// arguments need more descriptors than the limit allows.
+	ErrFileLimit = errors.New("out of file descriptors")
 
 	// ErrStopped is returned by Ctx.Err when the job is stopping because a
 	// chunk on another worker failed.
@@ -126,6 +145,32 @@ func (e *WorkerError) Error() string {
 	return b.String()
 }
 
+// WorkerErrors returns every *WorkerError in err's tree, in order. For,
+// Reduce and Partials return a single *WorkerError when one chunk failed;
+// when worker processes that died took several chunks with them, they
+// return errors.Join of one *WorkerError per chunk (errors.As finds the
+// first), and WorkerErrors lists them all. It returns nil if err holds
+// none.
+func WorkerErrors(err error) []*WorkerError {
+	var out []*WorkerError
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case nil:
+		case *WorkerError:
+			out = append(out, x)
+		case interface{ Unwrap() []error }:
+			for _, y := range x.Unwrap() {
+				walk(y)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
 // PanicError is the Err of a WorkerError when the kernel panicked. Value is
 // the panic value formatted with fmt ("%v"), since the value itself may live
 // in another process.
@@ -138,5 +183,5 @@ func (e *PanicError) Error() string { return "panic: " + e.Value }
 
 func init() {
 	// The sentinels whose identity survives the trip from another process.
-	remote.SetSentinels(ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker, context.Canceled, context.DeadlineExceeded)
+	remote.SetSentinels(ErrUnknownKernel, ErrArgsEncode, ErrStopped, ErrInWorker, context.Canceled, context.DeadlineExceeded, ErrFileLimit)
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"syscall"
+	"time"
 
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
@@ -34,6 +37,29 @@ var (
 		}
 		return s, nil
 	}, engine.Idempotent())
+	// count is not idempotent (running a chunk twice counts it twice);
+	// its worker process dies at element 45 the first time it gets there.
+	count = engine.Register("example-count", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+		x := a.X.Data()
+		for i := lo; i < hi; i++ {
+			if i == 45 && x[len(x)-1] == 0 {
+				x[len(x)-1] = 1
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				time.Sleep(time.Minute)
+			}
+			x[i]++
+		}
+		return nil
+	})
+	// wait waits for something that takes longer than the team's stall
+	// limit, using no CPU, and tells the team it is making progress.
+	wait = engine.Register("example-wait", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
+		for range 6 {
+			time.Sleep(50 * time.Millisecond)
+			c.Progress()
+		}
+		return nil
+	})
 	check = engine.Register("example-check", func(c *engine.Ctx, a ScaleArgs, lo, hi int) error {
 		for i := lo; i < hi; i++ {
 			if a.X.Data()[i] < 0 {
@@ -108,4 +134,41 @@ func ExampleWorkerError() {
 		fmt.Printf("chunk [%d, %d): %v\n", we.Lo, we.Hi, we.Err)
 	}
 	// Output: chunk [40, 50): x[42] is negative
+}
+
+// A worker process dies in the middle of a chunk of a kernel that is not
+// idempotent: the team replaces it and runs every other chunk, and the
+// error names the chunk that may be partly done.
+func ExampleWorkerErrors() {
+	ctx := context.Background()
+	team, _ := engine.Start(engine.Config{Workers: 1})
+	defer team.Close()
+	x, _ := array.CreateAnon[float64](101) // the last element is the kernel's flag
+	defer x.Close()
+
+	err := count.For(ctx, team, 100, ScaleArgs{X: x}, engine.Dynamic(10))
+	for _, we := range engine.WorkerErrors(err) {
+		fmt.Printf("lost [%d, %d), worker died: %v\n", we.Lo, we.Hi, errors.Is(we, engine.ErrWorkerDied))
+	}
+	once := true
+	for i, v := range x.Data()[:100] {
+		if (i < 40 || i >= 50) && v != 1 {
+			once = false
+		}
+	}
+	fmt.Println("every other element counted once:", once)
+	// Output:
+	// lost [40, 50), worker died: true
+	// every other element counted once: true
+}
+
+// A kernel that waits longer than the team's stall limit without using CPU
+// calls Ctx.Progress, so that its worker is not taken for stopped.
+func ExampleCtx_Progress() {
+	team, _ := engine.Start(engine.Config{Workers: 1, StallLimit: 100 * time.Millisecond})
+	defer team.Close()
+	pid := team.PIDs()[0]
+	err := wait.For(context.Background(), team, 1, ScaleArgs{})
+	fmt.Println(err, team.PIDs()[0] == pid)
+	// Output: <nil> true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,21 @@ import (
 
 // Faults: kernels that fail or panic, calls that cannot run, cancellation,
 // and worker processes that die.
+
+// envDieAtStart names a directory: a process of the test binary started
+// with it (a worker, through Config.Env) that finds the file "armed" there
+// renames it to "fired" and SIGKILLs itself before it reports ready. One
+// process wins the rename; the others start normally.
+const envDieAtStart = "SHMPAR_TEST_DIE_AT_START"
+
+func init() {
+	if dir := os.Getenv(envDieAtStart); dir != "" {
+		if os.Rename(filepath.Join(dir, "armed"), filepath.Join(dir, "fired")) == nil {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+	}
+}
 
 func TestKernelPanic(t *testing.T) {
 	forConfigs(t, func(t *testing.T, team *engine.Team) {
@@ -199,6 +215,105 @@ func TestWorkerKilledMidJob(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Every worker process of a job dies in the middle of a chunk of a kernel
+// that is not idempotent (x[i] += 1): the team replaces them and runs every
+// chunk nobody had claimed before For returns, and the error names each
+// chunk that was running on a dead worker. Those chunks are the only
+// elements not incremented exactly once.
+func TestUnclaimedWorkFinishedWhenEveryWorkerDies(t *testing.T) {
+	for _, s := range []struct {
+		name string
+		opt  engine.Option
+	}{{"dynamic", engine.Dynamic(50)}, {"guided", engine.Guided(10)}, {"det", engine.Deterministic(64)}, {"static", engine.Static()}} {
+		for _, c := range []struct {
+			workers int
+			primary bool
+		}{{1, false}, {2, false}, {3, true}} {
+			t.Run(fmt.Sprintf("%s/workers=%d/primary=%v", s.name, c.workers, c.primary), func(t *testing.T) {
+				team := teamtest.Team(t, engine.Config{Workers: c.workers, Primary: c.primary})
+				kills := c.workers
+				if c.primary {
+					kills--
+				}
+				const n = 2000
+				a := teamtest.Array[int64](t, n)
+				gate := teamtest.Array[int64](t, 2+kills)
+				gate.Data()[1] = int64(kills)
+				before := team.PIDs()
+				err := incK.For(teamtest.Ctx(t), team, n, incArgs{A: a, Gate: gate, Coord: os.Getpid()}, s.opt)
+				require.Error(t, err)
+				require.ErrorIs(t, err, engine.ErrWorkerDied)
+
+				var died []int // chunk starts recorded by the dying workers
+				for _, v := range gate.Data()[2 : 2+kills] {
+					require.Positive(t, v, "a worker did not die in a chunk")
+					died = append(died, int(v-1))
+				}
+				wes := engine.WorkerErrors(err)
+				var named []int
+				inNamed := make([]bool, n)
+				for _, we := range wes {
+					require.Equal(t, syscall.SIGKILL, we.Signal, "%v", we)
+					require.ErrorIs(t, we, engine.ErrWorkerDied)
+					require.Less(t, we.Lo, we.Hi)
+					named = append(named, we.Lo)
+					for i := we.Lo; i < we.Hi; i++ {
+						inNamed[i] = true
+					}
+				}
+				require.ElementsMatch(t, died, named, "the error names exactly the chunks running on dead workers: %v", err)
+				for i, v := range a.Data()[:n] {
+					if inNamed[i] {
+						require.True(t, v == 0 || v == 1, "element %d of a named chunk = %d", i, v)
+					} else {
+						require.Equal(t, int64(1), v, "element %d outside the named chunks", i)
+					}
+				}
+
+				// The next job runs on a full team of new worker processes.
+				clear(a.Data())
+				require.NoError(t, incK.For(teamtest.Ctx(t), team, n, incArgs{A: a}, s.opt))
+				for i, v := range a.Data()[:n] {
+					require.Equal(t, int64(1), v, "element %d after healing", i)
+				}
+				after := team.PIDs()
+				for i := range after {
+					require.NotZero(t, after[i])
+					if i > 0 || !c.primary {
+						require.NotEqual(t, before[i], after[i], "participant %d was not replaced", i)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A chunk of an idempotent kernel that kills its worker every time it runs
+// is run again once, then named in the error; the rest of the job is done.
+// A kernel that kills every worker on every chunk makes the job give up
+// after a bounded number of recoveries instead of looping for ever.
+func TestChunkThatAlwaysKillsItsWorker(t *testing.T) {
+	team := teamtest.Team(t, engine.Config{Workers: 1})
+	const n = 1000
+	a := teamtest.Array[int64](t, n)
+	err := crashK.For(teamtest.Ctx(t), team, n, failArgs{At: 520, A: a}, engine.Dynamic(50))
+	wes := engine.WorkerErrors(err)
+	require.Len(t, wes, 1, "%v", err)
+	require.Equal(t, [2]int{500, 550}, [2]int{wes[0].Lo, wes[0].Hi})
+	require.ErrorIs(t, err, engine.ErrWorkerDied)
+	require.Contains(t, err.Error(), "not run a third time")
+	for i, v := range a.Data()[:n] {
+		if i < 500 || i >= 550 {
+			require.Equal(t, 2*int64(i), v, "element %d", i)
+		}
+	}
+
+	err = crashK.For(teamtest.Ctx(t), team, n, failArgs{At: -1, A: a}, engine.Dynamic(50))
+	require.ErrorIs(t, err, engine.ErrWorkerDied)
+	require.Contains(t, err.Error(), "given up")
+	require.NoError(t, noopK.For(teamtest.Ctx(t), team, 10, struct{}{}), "the team heals after giving up")
 }
 
 func TestIdleWorkerKilled(t *testing.T) {

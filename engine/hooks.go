@@ -28,6 +28,7 @@ type hooks struct{ t *Team }
 func (h hooks) Process() bool              { return h.t.cfg.Backend == Process }
 func (h hooks) Spin() time.Duration        { return max(h.t.cfg.Spin, 0) }
 func (h hooks) CancelGrace() time.Duration { return h.t.cfg.CancelGrace }
+func (h hooks) StallLimit() time.Duration  { return h.t.cfg.StallLimit }
 
 func (h hooks) First() int {
 	if p, ok := h.t.b.(*procTeam); ok {

@@ -25,6 +25,7 @@ func TestSupervisionHooks(t *testing.T) {
 	require.Equal(t, 1, h.First(), "with Primary the coordinator is participant 0")
 	require.Equal(t, 300*time.Millisecond, h.CancelGrace())
 	require.Equal(t, engine.DefaultSpin, h.Spin())
+	require.Equal(t, engine.DefaultStallLimit, h.StallLimit())
 	pids := team.PIDs()
 	require.Nil(t, h.Exited(0, pids[0]), "the coordinator is no worker process")
 	require.Nil(t, h.Exited(1, pids[2]), "slot and pid must match")
@@ -53,5 +54,8 @@ func TestSupervisionHooks(t *testing.T) {
 	require.True(t, ok)
 	require.False(t, gh.Process())
 	require.Zero(t, gh.First())
+	off := teamtest.Team(t, engine.Config{Workers: 1, StallLimit: -1})
+	oh, _ := supervise.Of(off)
+	require.Negative(t, oh.StallLimit(), "a negative limit means none")
 	require.Nil(t, gh.Exited(0, 1))
 }

@@ -30,6 +30,37 @@ func TestExtremes(t *testing.T) {
 	require.Equal(t, int64(math.MaxInt64), Min[int64]().identity)
 }
 
+// Min and Max agree with math.Min and math.Max on NaN and signed zeros,
+// whichever side the special value comes from.
+func TestMinMaxAgreeWithMath(t *testing.T) {
+	nan := math.NaN()
+	vals := []float64{nan, math.Inf(-1), -2, math.Copysign(0, -1), 0, 1.5, math.Inf(1)}
+	same := func(want, got float64) bool {
+		if math.IsNaN(want) {
+			return math.IsNaN(got)
+		}
+		return want == got && math.Signbit(want) == math.Signbit(got)
+	}
+	mn, mx := Min[float64](), Max[float64]()
+	mn32 := Min[float32]()
+	for _, a := range vals {
+		for _, b := range vals {
+			require.True(t, same(math.Min(a, b), mn.f(a, b)), "Min(%v, %v) = %v, math.Min says %v", a, b, mn.f(a, b), math.Min(a, b))
+			require.True(t, same(math.Max(a, b), mx.f(a, b)), "Max(%v, %v) = %v, math.Max says %v", a, b, mx.f(a, b), math.Max(a, b))
+			got := float64(mn32.f(float32(a), float32(b)))
+			require.True(t, same(math.Min(a, b), got), "float32 Min(%v, %v) = %v", a, b, got)
+		}
+	}
+	// A NaN partial anywhere in the fold makes the result NaN.
+	acc := mn.identity
+	for _, v := range []float64{3, nan, 1} {
+		acc = mn.f(acc, v)
+	}
+	require.True(t, math.IsNaN(acc))
+	require.Equal(t, int8(-5), Min[int8]().f(3, -5))
+	require.Equal(t, uint16(7), Max[uint16]().f(7, 2))
+}
+
 func TestControlLayout(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(ctlHeader{}), uintptr(headerSize))
 	require.Equal(t, uintptr(slotSize), unsafe.Sizeof(slot{}))
@@ -45,6 +76,8 @@ func TestControlLayout(t *testing.T) {
 	c, err := initControl(mem, l)
 	require.NoError(t, err)
 	require.Len(t, c.slots, 4)
+	require.Len(t, c.life, 4)
+	require.Zero(t, l.lifeOff%lineSize, "the life words do not share a line with the slots")
 	require.Len(t, c.args, 4096)
 	require.Len(t, c.partials, partialsCap)
 	require.Len(t, c.list, 4)
@@ -70,6 +103,7 @@ func TestControlLayout(t *testing.T) {
 		func(h *ctlHeader) { h.partCap = 1 << 40 },
 		func(h *ctlHeader) { h.errOff = 3 },
 		func(h *ctlHeader) { h.first = 2 },
+		func(h *ctlHeader) { h.lifeOff = l.size - 4 },
 	} {
 		m := alignedBytes(int(l.size))
 		_, err := initControl(m, l)

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 	"unsafe"
 
 	"github.com/shmpar/shmpar/engine/internal/remote"
 	"github.com/shmpar/shmpar/engine/internal/spin"
+	"github.com/shmpar/shmpar/engine/internal/supervise"
 	"github.com/shmpar/shmpar/internal/futex"
 )
 
@@ -19,9 +21,10 @@ import (
 // (a failure, ctx), or a worker died and the survivors have claimed all
 // there was. In the last two cases it closes claiming and waits until no
 // live worker is inside the job (after ctx ended, for at most CancelGrace;
-// then it kills those workers). It returns the chunk index at which
+// then it kills those workers). While it sleeps it kills the workers that
+// stall past limit (see watchStalls). It returns the chunk index at which
 // claiming was closed, -1 if every chunk was done.
-func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
+func (t *procTeam) wait(g uint32, p *plan, seen uint64, limit time.Duration) int64 {
 	h := t.h
 	end := t.doneEnd
 	died := false
@@ -54,6 +57,7 @@ func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 			if err != nil && t.live() < t.parts-t.first {
 				died = true // belt and braces: a death seen only by its exit
 			}
+			t.watchStalls(g, p, limit)
 		}
 	}
 	if h.done.Load() == end {
@@ -78,8 +82,64 @@ func (t *procTeam) wait(g uint32, p *plan, seen uint64) int64 {
 		h.coordSleeping.Store(1)
 		_ = futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, time.Millisecond)
 		h.coordSleeping.Store(0)
+		t.watchStalls(g, p, limit)
 	}
 	return closeIdx
+}
+
+// stallKill records a worker process the stall watch killed: how long it
+// had gone without progress and its last scheduling state.
+type stallKill struct {
+	pid   int
+	idle  time.Duration
+	state byte
+}
+
+// stallLook is how often (at most) the stall watch looks at the workers
+// while the coordinator waits.
+const stallLook = 50 * time.Millisecond
+
+// watchStalls applies the stall rule (supervise.Watch) to the worker
+// processes of job g, and kills those that have gone without progress for
+// limit while the job needs them: they hold one of its chunks (are inside
+// it), or have not joined it while chunks nobody claimed remain. Their
+// deaths are then handled like any other (outcome). It is called only
+// while the coordinator sleeps for the job's end, so a job that ends while
+// the coordinator spins never pays for it; the first call of a job starts
+// the watches.
+func (t *procTeam) watchStalls(g uint32, p *plan, limit time.Duration) {
+	if limit <= 0 {
+		return
+	}
+	now := time.Now()
+	first := t.stallGen != g
+	if !first && now.Sub(t.stallAt) < min(stallLook, limit/4) {
+		return
+	}
+	t.stallGen, t.stallAt = g, now
+	for i := t.first; i < t.parts; i++ {
+		w := t.procs[i]
+		if w == nil || w.exited() {
+			continue
+		}
+		s := &t.c.slots[i]
+		sig := [4]uint64{uint64(s.inJob.Load()), uint64(s.chunkGen.Load()), uint64(s.chunk.Load()), uint64(s.beat.Load())}
+		st := &t.stall[i]
+		if first || st.PID() != w.pid {
+			st.Start(w.pid, sig, now)
+			continue
+		}
+		idle, stalled := st.Stalled(sig, now, limit)
+		if !stalled {
+			continue
+		}
+		if s.inJob.Load() != g && (t.exhausted(g, p) || t.h.stop.Load() != stopNone) {
+			continue // the job does not wait for it
+		}
+		t.stalled[i] = stallKill{pid: w.pid, idle: idle, state: st.State()}
+		_ = w.cmd.Process.Kill()
+		st.Start(0, sig, now) // killed once; its death ends the wait
+	}
 }
 
 // closeClaims ends claiming in generation g and returns the next chunk index
@@ -140,9 +200,41 @@ func (t *procTeam) killInJob(g uint32) {
 	}
 }
 
-// outcome turns the end state of generation g into the job's result, or
-// into the steps that finish it after workers died.
-func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, closeIdx int64) ([]step, error) {
+// recovery is what a job remembers of the workers that died under it: the
+// chunks lost with them (run on a dead worker and not run again), how often
+// each chunk was re-run after a death, and how many recoveries in a row
+// finished no chunk. A job that no worker died under has none (nil).
+type recovery struct {
+	lost   []error       // one *WorkerError per lost chunk, in the order found
+	reruns map[int64]int // chunk start → times re-run after its worker died
+	barren int           // recoveries in a row that finished no chunk
+}
+
+// join returns err together with the lost chunks: err alone when none was
+// lost, the one *WorkerError when err is nil and one chunk was lost, and
+// errors.Join of all of them otherwise (err first).
+func (r *recovery) join(err error) error {
+	if r == nil || len(r.lost) == 0 {
+		return err
+	}
+	if err == nil && len(r.lost) == 1 {
+		return r.lost[0]
+	}
+	all := make([]error, 0, len(r.lost)+1)
+	if err != nil {
+		all = append(all, err)
+	}
+	return errors.Join(append(all, r.lost...)...)
+}
+
+// outcome turns the end state of generation g, which ran plan p from chunk
+// from on, into the job's result, or into the steps that finish it after
+// workers died. Every chunk that was running on a dead worker is re-run if
+// the kernel is idempotent (once: a chunk whose worker dies again is lost),
+// and lost otherwise, recorded in *rec for the job's error; every chunk
+// nobody claimed is run by the steps returned, so that the job's error
+// names exactly the chunks that may be partly done.
+func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, from, closeIdx int64, rec **recovery) ([]step, error) {
 	h := t.h
 	if h.done.Load() == t.doneEnd {
 		return nil, nil
@@ -160,6 +252,15 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, close
 	}
 	// Workers died. What they were running is lost; what nobody claimed
 	// is still to do.
+	if *rec == nil {
+		*rec = &recovery{}
+	}
+	r := *rec
+	if t.doneIn(from) > uint64(from) {
+		r.barren = 0
+	} else {
+		r.barren++
+	}
 	entry := func(ci int64) listEntry {
 		switch p.sched {
 		case schedList:
@@ -171,26 +272,50 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, close
 		lo, hi := p.chunk(int(ci), nil)
 		return listEntry{lo: int64(lo), hi: int64(hi), idx: ci}
 	}
+	// claimed reports whether chunk ci was claimed in g: a participant
+	// records a chunk before its claim succeeds, so a dead worker's record
+	// may name a chunk it never got, which the steps below run.
+	claimed := func(ci int64) bool {
+		if p.sched == schedStatic {
+			return t.c.slots[ci].block.Load() == g
+		}
+		return ci < closeIdx
+	}
 	var list []listEntry
+	lostBefore := len(r.lost)
 	for i := t.first; i < t.parts; i++ {
 		w := t.procs[i]
 		s := &t.c.slots[i]
 		ci := s.chunk.Load()
-		if !w.exited() || s.chunkGen.Load() != g || ci < 0 || ci >= int64(p.k) {
+		if !w.exited() || s.chunkGen.Load() != g || ci < 0 || ci >= int64(p.k) || !claimed(ci) {
 			continue
 		}
 		e := entry(ci)
-		if !j.k.idempotent {
-			how, sig := w.describe()
-			return nil, &WorkerError{
-				Kernel:  j.k.name,
-				Worker:  i,
-				Lo:      int(e.lo),
-				Hi:      int(e.hi),
-				Failure: Failure{PID: w.pid, Signal: sig, Output: w.tail.String(), Err: fmt.Errorf("%w: it %s while running the chunk; the kernel is not registered as Idempotent, so the chunk was not run again", ErrWorkerDied, how)},
+		if j.k.idempotent && r.reruns[e.lo] == 0 {
+			if r.reruns == nil {
+				r.reruns = map[int64]int{}
 			}
+			r.reruns[e.lo]++
+			list = append(list, e)
+			continue
 		}
-		list = append(list, e)
+		how, sig := w.describe()
+		why := "the kernel is not registered as Idempotent, so the chunk was not run again"
+		if j.k.idempotent {
+			why = "it had been run again after another worker died running it, and is not run a third time"
+		}
+		err := fmt.Errorf("%w: it %s while running the chunk; %s", ErrWorkerDied, how, why)
+		if sk := t.stalled[i]; sk.pid == w.pid {
+			err = fmt.Errorf("%w: it made no progress for %v while %s, so it was killed (%w); %s",
+				ErrStalled, sk.idle.Round(time.Millisecond), supervise.DescribeState(sk.state), ErrWorkerDied, why)
+		}
+		r.lost = append(r.lost, &WorkerError{
+			Kernel:  j.k.name,
+			Worker:  i,
+			Lo:      int(e.lo),
+			Hi:      int(e.hi),
+			Failure: Failure{PID: w.pid, Signal: sig, Output: w.tail.String(), Err: err},
+		})
 	}
 	var steps []step
 	switch {
@@ -210,13 +335,22 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, close
 	if len(list) > 0 {
 		steps = append([]step{{list: list}}, steps...)
 	}
-	if len(steps) == 0 {
-		// Every chunk was claimed and no dead worker held one, yet not all
-		// are done: a worker died between its last claim and its report.
-		done := int64(h.done.Load()-t.doneEnd) + int64(p.k) // doneEnd is where h.done stands when all k are
-		return nil, fmt.Errorf("engine: kernel %q: %w: %d of %d chunks done and none to re-run", j.k.name, ErrWorkerDied, done, p.k)
+	if len(steps) == 0 && t.doneIn(from)+uint64(len(r.lost)-lostBefore) < uint64(p.k) {
+		// Every chunk was claimed, and the chunks dead workers held do not
+		// account for those not done. Participants record a chunk before
+		// they claim it, so this cannot happen; should it, say so rather
+		// than return as if the work were done.
+		return nil, fmt.Errorf("engine: kernel %q: %w: %d of %d chunks done and none to re-run", j.k.name, ErrWorkerDied, t.doneIn(from), p.k)
 	}
 	return steps, nil
+}
+
+// doneIn returns the index up to which a step that started at chunk from
+// has counted chunks done, once no live worker is inside its generation:
+// from, plus the chunks worker processes counted on the done line since
+// the post, plus the coordinator's own (Primary).
+func (t *procTeam) doneIn(from int64) uint64 {
+	return uint64(from) + (t.h.done.Load() - t.postBase) + t.own.Load()
 }
 
 // failure builds the WorkerError of the first failed chunk, reported by

@@ -21,25 +21,54 @@ func Sum[R Number]() Op[R] { return Op[R]{f: func(a, b R) R { return a + b }} }
 
 // Min keeps the smallest partial (identity: the largest value of R, +Inf
 // for floats). A kernel over an empty chunk never runs, so the identity is
-// the result only when the range is empty.
-func Min[R Number]() Op[R] {
-	return Op[R]{identity: extreme[R](true), f: func(a, b R) R {
-		if b < a {
-			return b
-		}
-		return a
-	}}
-}
+// the result only when the range is empty. For floating-point partials each
+// step is math.Min, special cases included: -Inf wins over everything, then
+// a NaN partial makes the result NaN (that NaN, payload kept), and -0 is
+// smaller than +0.
+func Min[R Number]() Op[R] { return Op[R]{identity: extreme[R](true), f: minOf[R]} }
 
 // Max keeps the largest partial (identity: the smallest value of R, -Inf
-// for floats).
-func Max[R Number]() Op[R] {
-	return Op[R]{identity: extreme[R](false), f: func(a, b R) R {
-		if b > a {
-			return b
-		}
+// for floats). For floating-point partials each step is math.Max: +Inf
+// wins over everything, then a NaN partial makes the result NaN, and +0 is
+// larger than -0.
+func Max[R Number]() Op[R] { return Op[R]{identity: extreme[R](false), f: maxOf[R]} }
+
+// minOf is math.Min for any Number, in math.Min's order of special cases.
+// x != x holds only for a NaN; a zero's sign and an infinity are read
+// through float64, which keeps both (an integer has neither).
+func minOf[R Number](a, b R) R {
+	fa, fb := float64(a), float64(b)
+	switch {
+	case math.IsInf(fa, -1):
 		return a
-	}}
+	case math.IsInf(fb, -1):
+		return b
+	case a != a:
+		return a
+	case b != b, b < a:
+		return b
+	case b == a && b == 0 && math.Signbit(fb):
+		return b
+	}
+	return a
+}
+
+// maxOf is math.Max for any Number (see minOf).
+func maxOf[R Number](a, b R) R {
+	fa, fb := float64(a), float64(b)
+	switch {
+	case math.IsInf(fa, 1):
+		return a
+	case math.IsInf(fb, 1):
+		return b
+	case a != a:
+		return a
+	case b != b, b > a:
+		return b
+	case b == a && b == 0 && !math.Signbit(fb):
+		return b
+	}
+	return a
 }
 
 // Combine makes an Op from an identity and an associative function.

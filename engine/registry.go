@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"time"
 	"unsafe"
 
 	"github.com/shmpar/shmpar/engine/internal/codec"
@@ -28,6 +29,7 @@ type KernelOption func(*kernelConfig)
 
 type kernelConfig struct {
 	idempotent bool
+	stallLimit time.Duration
 }
 
 // Idempotent declares that running the kernel over a chunk twice has the
@@ -35,8 +37,17 @@ type kernelConfig struct {
 // it does not itself modify, and a reduce kernel returns the same partial).
 // When a worker process dies while it runs a chunk of an idempotent kernel,
 // the chunk is run again and the job completes; for other kernels the job
-// fails with ErrWorkerDied naming the chunk.
+// completes every other chunk and fails with ErrWorkerDied naming the
+// chunk.
 func Idempotent() KernelOption { return func(c *kernelConfig) { c.idempotent = true } }
+
+// StallLimit sets the stall limit of the kernel's jobs, in place of the
+// team's Config.StallLimit (see there for what progress is): d > 0 is the
+// limit, d < 0 means a worker running the kernel is never killed for want
+// of progress, 0 keeps the team's. Use it for a kernel that legitimately
+// waits longer than the team's limit without using CPU time (on I/O, on
+// another process) and cannot call Ctx.Progress while it waits.
+func StallLimit(d time.Duration) KernelOption { return func(c *kernelConfig) { c.stallLimit = d } }
 
 // kernel is one registered kernel. It is immutable after registration.
 type kernel struct {
@@ -44,6 +55,7 @@ type kernel struct {
 	args       *codec.Type
 	reduce     bool
 	idempotent bool
+	stallLimit time.Duration // 0: the team's
 
 	// call runs the kernel over [lo, hi) with args (whose dynamic type is
 	// args.T). A reduce kernel returns its partial result as raw bits
@@ -71,7 +83,7 @@ func newKernel[A any](name string, opts []KernelOption) *kernel {
 			o(&cfg)
 		}
 	}
-	k := &kernel{name: name, args: codec.Of(reflect.TypeFor[A]()), idempotent: cfg.idempotent}
+	k := &kernel{name: name, args: codec.Of(reflect.TypeFor[A]()), idempotent: cfg.idempotent, stallLimit: cfg.stallLimit}
 	if k.args.Err != nil {
 		k.encErr = fmt.Errorf("arguments: %w: %w", ErrArgsEncode, k.args.Err)
 	}
@@ -141,7 +153,9 @@ func (k *ReduceKernel[A, R]) Name() string { return k.k.name }
 // For runs the kernel over [0, n) (or the Range option's slice) on team t,
 // split by the schedule in opts (Static by default), and returns when every
 // chunk has run. The first chunk to fail stops the job (no new chunks are
-// claimed) and For returns it as a *WorkerError. When ctx ends, no new
+// claimed) and For returns it as a *WorkerError. A worker process that dies
+// does not stop the job: see the package doc's Failures for what is re-run
+// and how lost chunks are named. When ctx ends, no new
 // chunks are claimed and For returns ctx.Err() once running chunks return
 // (or after Config.CancelGrace, killing the worker processes still busy).
 //
@@ -158,7 +172,7 @@ func (k *Kernel[A]) For(ctx context.Context, t *Team, n int, args A, opts ...Opt
 }
 
 // errNoHandle is returned by the methods of a nil or zero kernel handle.
-var errNoHandle = fmt.Errorf("engine: %w: a nil or zero kernel handle (use the value Register returns)", ErrUnknownKernel)
+var errNoHandle = fmt.Errorf("%w: a nil or zero kernel handle (use the value Register returns)", ErrUnknownKernel)
 
 // toBits stores a Number in the low bytes of a uint64 (little-endian
 // memory order), the form partial results take in shared memory.

@@ -25,14 +25,16 @@ func static(p *plan) { p.sched, p.size = schedStatic, 0 }
 // Dynamic splits the range into chunks of chunk elements (the last may be
 // shorter) that participants claim one at a time from a shared counter, as
 // OpenMP's schedule(dynamic, chunk). It balances kernels whose cost per
-// element varies. chunk ≤ 0 picks ceil(len/(8·participants)).
+// element varies. chunk 0 picks ceil(len/(8·participants)); a negative
+// chunk makes For, Reduce and Partials fail with ErrBadOption.
 func Dynamic(chunk int) Option {
 	return func(p *plan) { p.sched, p.size = schedDynamic, chunk }
 }
 
 // Guided hands out chunks that shrink as the range is used up: each is the
 // remaining length divided by the number of participants, but at least
-// minChunk (≤ 0 means 1), as OpenMP's schedule(guided, minChunk).
+// minChunk, as OpenMP's schedule(guided, minChunk). minChunk 0 means 1; a
+// negative minChunk makes For, Reduce and Partials fail with ErrBadOption.
 func Guided(minChunk int) Option {
 	return func(p *plan) { p.sched, p.size = schedGuided, minChunk }
 }
@@ -42,7 +44,8 @@ func Guided(minChunk int) Option {
 // Reduce combine the per-chunk partial results in chunk order. The chunk
 // boundaries and the order depend only on n and grain, never on the number
 // of workers, so a floating-point reduction is bitwise identical at any
-// team size. grain ≤ 0 picks Grain(n).
+// team size. grain 0 picks Grain(n) of the global n; a negative grain makes
+// For, Reduce and Partials fail with ErrBadOption.
 func Deterministic(grain int) Option {
 	return func(p *plan) { p.sched, p.size = schedDet, grain }
 }
@@ -52,7 +55,8 @@ func Deterministic(grain int) Option {
 // from the global n. It is meant for hybrid runs where each node's team
 // takes one slice of a global loop. Reductions over slices that start and
 // end at multiples of the grain give partials (see Partials) that combine,
-// in slice order, to exactly the single-team result.
+// in slice order, to exactly the single-team result. A slice that is not
+// inside [0, n) makes For, Reduce and Partials fail with ErrBadRange.
 func Range(lo, hi int) Option {
 	return func(p *plan) { p.lo, p.hi = lo, hi }
 }
@@ -130,25 +134,32 @@ func (p *plan) init(n, parts int, opts []Option) error {
 	if p.lo < 0 || p.lo > p.hi || p.hi > n {
 		return fmt.Errorf("engine: %w: Range(%d, %d) is not inside [0, %d)", ErrBadRange, p.lo, p.hi, n)
 	}
+	if p.size < 0 {
+		what := map[schedKind]string{schedDynamic: "Dynamic chunk", schedGuided: "Guided minChunk", schedDet: "Deterministic grain"}[p.sched]
+		return fmt.Errorf("engine: %w: %s = %d is negative (0 picks the default)", ErrBadOption, what, p.size)
+	}
 	length := p.hi - p.lo
 	switch p.sched {
 	case schedStatic:
 		p.k = min(parts, length)
 	case schedDynamic:
-		if p.size <= 0 {
+		if p.size == 0 {
 			p.size = max(1, ceilDiv(length, 8*parts))
 		}
 		p.k = ceilDiv(length, p.size)
 	case schedGuided:
-		if p.size <= 0 {
+		if p.size == 0 {
 			p.size = 1
 		}
 		p.k = len(guidedStarts(length, parts, p.size)) - 1
 	case schedDet:
-		if p.size <= 0 {
+		if p.size == 0 {
 			p.size = Grain(n)
 		}
 		p.first, p.k = detChunks(p.lo, p.hi, p.size)
+	}
+	if int64(p.k) > maxChunks {
+		return fmt.Errorf("engine: %w: %d chunks, at most %d (use a larger chunk)", ErrBadRange, p.k, int64(maxChunks))
 	}
 	return nil
 }

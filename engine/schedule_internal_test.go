@@ -124,6 +124,35 @@ func TestPlanErrors(t *testing.T) {
 	}
 }
 
+// A negative chunk, minimum chunk or grain is an error; 0 picks the
+// documented default; so does leaving the option out.
+func TestScheduleOptionDomains(t *testing.T) {
+	for _, o := range []struct {
+		name string
+		opt  func(int) Option
+	}{{"Dynamic", Dynamic}, {"Guided", Guided}, {"Deterministic", Deterministic}} {
+		for _, bad := range []int{-1, -3, math.MinInt} {
+			_, err := makePlan(100, 2, []Option{o.opt(bad)})
+			require.ErrorIs(t, err, ErrBadOption, "%s(%d)", o.name, bad)
+			require.NotErrorIs(t, err, ErrBadRange)
+			require.Contains(t, err.Error(), o.name)
+			require.Contains(t, err.Error(), fmt.Sprint(bad))
+		}
+	}
+	p, err := makePlan(1000, 4, []Option{Dynamic(0)})
+	require.NoError(t, err)
+	require.Equal(t, ceilDiv(1000, 8*4), p.size, "Dynamic(0): ceil(len/(8·participants))")
+	p, err = makePlan(1000, 4, []Option{Guided(0)})
+	require.NoError(t, err)
+	require.Equal(t, 1, p.size, "Guided(0): a minimum chunk of 1")
+	p, err = makePlan(1<<22, 4, []Option{Deterministic(0)})
+	require.NoError(t, err)
+	require.Equal(t, Grain(1<<22), p.size, "Deterministic(0): Grain(n)")
+	// More chunks than a claim word counts.
+	_, err = makePlan(1<<41, 4, []Option{Dynamic(1)})
+	require.ErrorIs(t, err, ErrBadRange)
+}
+
 func TestDeterministicChunksIndependentOfWorkers(t *testing.T) {
 	for _, n := range []int{1, 1000, 100003, 1<<22 + 7} {
 		var ref [][2]int

@@ -46,27 +46,64 @@ func (w *wproc) describe() (string, syscall.Signal) {
 	return fmt.Sprintf("exited with status %d", w.state.ExitCode()), 0
 }
 
+// maxStartAttempts is how many processes heal starts for one slot, in a
+// row, when those it started were killed by a signal before they reported
+// ready (the OOM killer, an operator, a chaos test): a worker that cannot
+// start for a reason of its own (no engine.Main, a bad environment) exits
+// with a status instead, and is not started again.
+const maxStartAttempts = 3
+
 // heal starts a worker process for every slot that has none or whose
-// process died, and waits for their hello.
+// process died, and waits for their hello. A death counts as soon as the
+// kernel has set the worker's life word, which it does before the process
+// can be waited for: the job that follows a death runs on a full team even
+// when the goroutine that waits for the dead process has not run yet.
 func (t *procTeam) heal() error {
 	var fresh []*wproc
 	for i := t.first; i < t.parts; i++ {
-		if w := t.procs[i]; w != nil && !w.exited() {
+		w := t.procs[i]
+		if w != nil && !w.exited() && t.c.life[i].Load()&lifeDied == 0 {
 			continue
+		}
+		if w != nil && !w.exited() {
+			// Dead but not yet reaped: its supervisor reaps it; the kill
+			// is for the impossible case of a live process whose life word
+			// was overwritten.
+			_ = w.cmd.Process.Kill()
 		}
 		w, err := t.spawn(i)
 		if err != nil {
-			for _, f := range fresh {
-				_ = f.cmd.Process.Kill()
-			}
+			killAll(fresh)
 			return err
 		}
 		fresh = append(fresh, w)
 	}
-	if len(fresh) == 0 {
-		return nil
+	for attempt := 1; len(fresh) > 0; attempt++ {
+		killed, err := t.waitHello(fresh)
+		if err != nil {
+			return err
+		}
+		if len(killed) > 0 && attempt == maxStartAttempts {
+			killAll(fresh)
+			return t.helloError(killed[0])
+		}
+		fresh = fresh[:0]
+		for _, k := range killed {
+			w, err := t.spawn(k.idx)
+			if err != nil {
+				killAll(fresh)
+				return err
+			}
+			fresh = append(fresh, w)
+		}
 	}
-	return t.waitHello(fresh)
+	return nil
+}
+
+func killAll(ws []*wproc) {
+	for _, w := range ws {
+		_ = w.cmd.Process.Kill()
+	}
 }
 
 func (t *procTeam) spawn(i int) (*wproc, error) {
@@ -76,12 +113,14 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 	s.chunk.Store(noChunk)
 	s.chunkGen.Store(0)
 	s.inJob.Store(0)
+	t.c.life[i].Store(0)
+	t.stalled[i] = stallKill{}
 	env := workerEnv{idx: i, ctl: 3, life: 4, ppid: t.pid, spin: max(t.cfg.Spin, 0), cpu: -1, polls: t.polls}
 	if len(t.cpus) > 0 {
 		env.cpu = t.cpus[i%len(t.cpus)]
 	}
 	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = []string{os.Args[0]}
+	cmd.Args = []string{reexec.Argv0(fmt.Sprintf("worker %d", i))}
 	cmd.Env = workerEnviron(env, t.cfg)
 	cmd.ExtraFiles = []*os.File{t.seg.File(), t.lifeR}
 	cmd.Stdout = t.cfg.Stdout
@@ -119,35 +158,39 @@ func (t *procTeam) supervise(w *wproc) {
 	t.memMu.RUnlock()
 }
 
-// waitHello waits until each worker of ws has reported ready, one exited,
-// or HelloTimeout passed.
-func (t *procTeam) waitHello(ws []*wproc) error {
+// waitHello waits until each worker of ws has reported ready or exited,
+// and returns those that were killed by a signal before they reported
+// ready, to be started again. A worker that exits with a status, or does
+// not report ready within HelloTimeout, is an error; then every worker of
+// ws is killed.
+func (t *procTeam) waitHello(ws []*wproc) (killed []*wproc, err error) {
 	deadline := time.Now().Add(t.cfg.HelloTimeout)
 	for {
 		v := t.h.notify.Load()
 		var pending []*wproc
+		killed = killed[:0]
 		for _, w := range ws {
 			s := &t.c.slots[w.idx]
 			if s.hello.Load() == helloReady && s.pid.Load() == int64(w.pid) {
 				continue
 			}
 			if w.exited() {
-				for _, o := range ws {
-					_ = o.cmd.Process.Kill()
+				if _, sig := w.describe(); sig != 0 {
+					killed = append(killed, w)
+					continue
 				}
-				return t.helloError(w)
+				killAll(ws)
+				return nil, t.helloError(w)
 			}
 			pending = append(pending, w)
 		}
 		if len(pending) == 0 {
-			return nil
+			return killed, nil
 		}
 		if time.Now().After(deadline) {
-			for _, o := range ws {
-				_ = o.cmd.Process.Kill()
-			}
+			killAll(ws)
 			w := pending[0]
-			return fmt.Errorf("engine: %w: worker %d (pid %d) did not report ready within %v (does main call engine.Main() first?)%s",
+			return nil, fmt.Errorf("engine: %w: worker %d (pid %d) did not report ready within %v (does main call engine.Main() first?)%s",
 				ErrStart, w.idx, w.pid, t.cfg.HelloTimeout, reexec.Note("worker", w.tail.String()))
 		}
 		_ = futex.Wait((*uint32)(unsafe.Pointer(&t.h.notify)), v, 10*time.Millisecond)

@@ -43,6 +43,7 @@ const (
 	DefaultMaxArgs      = 64 << 10
 	DefaultCancelGrace  = time.Second
 	DefaultCloseTimeout = 2 * time.Second
+	DefaultStallLimit   = time.Minute
 
 	// MaxWorkers is the largest team Start accepts.
 	MaxWorkers = 1024
@@ -87,6 +88,40 @@ type Config struct {
 	// DefaultCancelGrace.
 	CancelGrace time.Duration
 
+	// StallLimit is how long a worker process may go without progress
+	// while a job waits for it before it is killed (SIGKILL) and handled as
+	// a worker that died: its chunk is run again if the kernel is
+	// Idempotent and named in the job's error (ErrStalled) otherwise, and
+	// the job goes on. A job waits for a worker that holds one of its
+	// chunks, or that has not joined it while chunks nobody claimed
+	// remain. Progress is any of: the worker claims or finishes a chunk,
+	// the kernel calls Ctx.Progress, the worker's process uses CPU time (at
+	// least 1 % of the time between two looks: the Go runtime's own
+	// housekeeping in an idle process uses far less; the watcher of a
+	// Ctx.Context polls every millisecond and uses more, so a kernel that
+	// made one is stalled only when its process does not run at all). So a
+	// kernel that computes for an hour in one chunk is never stalled;
+	// one that sleeps or waits for I/O for longer than the limit without
+	// calling Ctx.Progress is. A worker stopped by a signal (SIGSTOP, a
+	// terminal's ^Z) or stuck in a system call makes no progress; one
+	// stopped by a debugger (ptrace) always counts as making some. The
+	// stall is noticed at least StallLimit and at most StallLimit +
+	// StallLimit/8 + 50 ms after the last progress (CPU time is read every
+	// eighth of the limit, the workers looked at every 50 ms while the
+	// coordinator waits). A kernel registered with the
+	// StallLimit option uses its own limit. Only worker processes are
+	// watched, not the coordinator (Primary) nor goroutines, and only on
+	// Linux (the CPU time comes from the process's CPU clock, its state
+	// from /proc).
+	//
+	// 0 means DefaultStallLimit, a minute: long enough that no live
+	// worker of a compute kernel comes near it (a process that runs uses
+	// CPU time; a machine has to be frozen for a minute to starve one),
+	// short enough that a stopped worker does not hang a job for ever when
+	// its context has no deadline. Negative means never: a job then waits
+	// for a stopped worker as long as its context allows.
+	StallLimit time.Duration
+
 	// GOMAXPROCS is the GOMAXPROCS of each worker process; 0 means 1 (a
 	// worker runs one chunk at a time).
 	GOMAXPROCS int
@@ -116,6 +151,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CancelGrace <= 0 {
 		c.CancelGrace = DefaultCancelGrace
+	}
+	if c.StallLimit == 0 {
+		c.StallLimit = DefaultStallLimit
 	}
 	if c.GOMAXPROCS <= 0 {
 		c.GOMAXPROCS = 1
@@ -167,7 +205,7 @@ type Team struct {
 func Start(cfg Config) (*Team, error) {
 	reexec.Guard("Start")
 	if cfg.Backend != Process && cfg.Backend != Goroutine {
-		return nil, fmt.Errorf("engine: Start: unknown backend %d", cfg.Backend)
+		return nil, fmt.Errorf("start team: unknown backend %d", cfg.Backend)
 	}
 	if cfg.Workers < 0 || cfg.Workers > MaxWorkers {
 		return nil, fmt.Errorf("engine: Start: Workers = %d, want 0 (one per usable CPU) to %d", cfg.Workers, MaxWorkers)
@@ -199,8 +237,8 @@ func (t *Team) Workers() int { return t.cfg.Workers }
 
 // PIDs returns the process ids of the worker processes, in participant
 // order (with Primary, the coordinator's own pid comes first); nil for the
-// goroutine backend. A dead worker is replaced at the next job, so the list
-// may change.
+// goroutine backend. A worker process that has exited shows as 0 until it
+// is replaced, at the start of the next job, so the list may change.
 func (t *Team) PIDs() []int {
 	if p, ok := t.b.(*procTeam); ok {
 		return p.pids()

@@ -117,6 +117,41 @@ func TestReduceEqualsSerial(t *testing.T) {
 	})
 }
 
+// A reduction whose kernel folds its chunk with math.Min (and math.Max)
+// over data holding one NaN returns NaN, as math.Min and numpy do, and the
+// sign of a zero minimum survives; negative schedule options are refused
+// before anything runs.
+func TestReduceMinMaxNaN(t *testing.T) {
+	forConfigs(t, func(t *testing.T, team *engine.Team) {
+		ctx := teamtest.Ctx(t)
+		a := teamtest.Array[float64](t, 1000)
+		d := a.Data()[:1000]
+		for i := range d {
+			d[i] = float64(1 + i%17)
+		}
+		d[613] = math.NaN()
+		for _, s := range schedules {
+			mn, err := fminK.Reduce(ctx, team, 1000, sumArgs{A: a}, engine.Min[float64](), s.opt)
+			require.NoError(t, err)
+			require.True(t, math.IsNaN(mn), "%s: Min = %v, want NaN", s.name, mn)
+			mx, err := fmaxK.Reduce(ctx, team, 1000, sumArgs{A: a}, engine.Max[float64](), s.opt)
+			require.NoError(t, err)
+			require.True(t, math.IsNaN(mx), "%s: Max = %v, want NaN", s.name, mx)
+		}
+		d[613] = 5
+		d[100], d[900] = 0, math.Copysign(0, -1)
+		mn, err := fminK.Reduce(ctx, team, 1000, sumArgs{A: a}, engine.Min[float64](), engine.Dynamic(10))
+		require.NoError(t, err)
+		require.True(t, mn == 0 && math.Signbit(mn), "Min = %v, want -0", mn)
+
+		for _, opt := range []engine.Option{engine.Dynamic(-3), engine.Guided(-1), engine.Deterministic(-64)} {
+			_, err := fminK.Reduce(ctx, team, 1000, sumArgs{A: a}, engine.Min[float64](), opt)
+			require.ErrorIs(t, err, engine.ErrBadOption)
+			require.ErrorIs(t, fillK.For(ctx, team, 10, fillArgs{}, opt), engine.ErrBadOption)
+		}
+	})
+}
+
 // randomFloats fills an array with values whose float64 sum depends on the
 // order of additions.
 func randomFloats(t *testing.T, n int) *array.Array[float64] {

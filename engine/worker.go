@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -152,7 +153,7 @@ func newWorker(env workerEnv, c *control) *worker {
 		claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop, block: w.block, steal: true,
 		keep: int32(c.h.first), resolve: w.resolve, fail: w.fail,
 	}
-	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop}
+	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop, beat: &w.slot.beat}
 	return w
 }
 
@@ -165,6 +166,11 @@ func (w *worker) serve() int {
 	s.chunk.Store(noChunk)
 	s.pid.Store(int64(me.PID))
 	s.start.Store(me.Start)
+	if err := armLife(&w.c.life[w.env.idx]); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		// The coordinator then learns of this process's death when it has
+		// waited for it, as it always does.
+		fmt.Fprintf(os.Stderr, "engine: worker %d: life word: %v\n", w.env.idx, err)
+	}
 	w.seen()
 	s.hello.Store(helloReady)
 	wakeCoordinator(h, true)
@@ -377,11 +383,7 @@ func (w *worker) resolve(r *runner) bool {
 	id := d.argsID.Load()
 	a, ok := w.cache[k]
 	if !ok || a.id != id {
-		if shm.ReleaseUnlinked() > 0 {
-			clear(w.cache) // cached arguments may hold released segments
-		}
-		n := min(int(d.argsLen.Load()), len(c.args))
-		val, err := decodeArgs(k, c.args[:n])
+		val, err := w.decode(k, c.args[:min(int(d.argsLen.Load()), len(c.args))])
 		if err != nil {
 			w.fail(w.env.idx, 0, 0, err, "")
 			return false
@@ -404,6 +406,56 @@ func (w *worker) resolve(r *runner) bool {
 		r.partials = c.partials
 	}
 	return true
+}
+
+// Segments a worker keeps attached. The shared arrays and values that
+// arguments name are attached once (shm.Attach) and kept for later jobs,
+// each holding a file descriptor and a mapping; a worker that is given
+// ever new arrays would run out of descriptors. So after decoding a job's
+// arguments a worker closes the segments it attached least recently,
+// beyond maxAttached(), but never one that job uses; and if it runs out of
+// descriptors anyway it closes all the others and decodes again.
+const (
+	attachedMax = 64 // at most this many, whatever the file limit
+	attachedMin = 4  // at least this many, however low the limit
+)
+
+// maxAttached returns how many segments a worker keeps attached: a quarter
+// of its file limit, between attachedMin and attachedMax.
+func maxAttached() int {
+	n := fileLimit() / 4
+	if n <= 0 {
+		return attachedMax
+	}
+	return min(max(n, attachedMin), attachedMax)
+}
+
+// decode decodes the arguments b of kernel k for a new job, bounding the
+// segments kept attached (see attachedMax). Cached arguments of other
+// kernels that may hold a segment it closed are dropped.
+func (w *worker) decode(k *kernel, b []byte) (any, error) {
+	if shm.ReleaseUnlinked() > 0 {
+		clear(w.cache) // cached arguments may hold released segments
+	}
+	mark := shm.AttachClock()
+	val, err := decodeArgs(k, b)
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		if shm.TrimAttached(0, mark) > 0 {
+			clear(w.cache)
+		}
+		val, err = decodeArgs(k, b)
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			return nil, fmt.Errorf("%w: %d shared segments are attached for this job alone, and the worker's open-file limit (RLIMIT_NOFILE) is %d: raise it (ulimit -n) or pass fewer arrays: %w",
+				ErrFileLimit, shm.Attached(), fileLimit(), err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if shm.TrimAttached(maxAttached(), mark) > 0 {
+		clear(w.cache)
+	}
+	return val, nil
 }
 
 // valid checks a plan read from shared memory, so that a corrupt descriptor

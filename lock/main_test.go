@@ -14,7 +14,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/internal/testproc"
+	"github.com/shmpar/shmpar/shm"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -43,7 +45,14 @@ const (
 // shared file; an error fails the child.
 var children = map[string]func(mem []byte, args []string) error{}
 
-func TestMain(m *testing.M) { testproc.Main(m, runChild) }
+func TestMain(m *testing.M) {
+	// In a process started by engine/process (or a team or pool worker)
+	// Main runs its role and exits; in the test binary it returns at once.
+	engine.Main()
+	// Decoded Shared handles map their segments through shm.Attach's cache;
+	// those whose creator closed them are released before the leak check.
+	testproc.Main(m, runChild, testproc.AfterRun(func() { shm.ReleaseUnlinked() }))
+}
 
 func runChild(role string) error {
 	fn, ok := children[role]
@@ -151,11 +160,11 @@ func (s *shared) waitChildAsleep(tb testing.TB, k *child, off int) {
 	tb.Helper()
 	var base uintptr
 	testproc.WaitFor(tb, "the child to map the shared file", func() bool {
-		b, err := testproc.MappedAt(k.Pid(), s.path)
+		b, err := testproc.MappedAt(k.PID(), s.path)
 		base = b
 		return err == nil
 	})
 	// The futex word is the low half of the primitive's first 64-bit word.
 	word := uintptr(unsafe.Pointer(lowHalf(unsafe.Pointer(&s.mem[off])))) - uintptr(unsafe.Pointer(&s.mem[0]))
-	testproc.WaitAsleep(tb, 1, k.Pid(), base+word)
+	testproc.WaitAsleep(tb, 1, k.PID(), base+word)
 }

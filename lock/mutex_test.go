@@ -193,7 +193,7 @@ func TestMutexOwnerKilledBeforeLock(t *testing.T) {
 	m, err := Place[Mutex](s.mem, offMutex)
 	require.NoError(t, err)
 	k := killHolder(t, s, "sleep")
-	pid := k.Pid()
+	pid := k.PID()
 	require.Equal(t, pid, m.Owner())
 	require.NoError(t, k.Kill()) // left a zombie: must count as dead
 
@@ -320,9 +320,9 @@ func TestMutexReusedPID(t *testing.T) {
 	s := newShared(t)
 	k := startChild(t, s, "hold", "sleep") // a live process that is not us
 	testproc.WaitFor(t, "child", func() bool { return s.u32(offFlag).Load() == 1 })
-	kst, err := proc.StartTime(k.Pid())
+	kst, err := proc.StartTime(k.PID())
 	require.NoError(t, err)
-	live := proc.ID{PID: k.Pid(), Start: kst}
+	live := proc.ID{PID: k.PID(), Start: kst}
 
 	for _, tc := range []struct {
 		name  string
@@ -369,7 +369,7 @@ func TestMutexUnlockByNonOwner(t *testing.T) {
 	require.ErrorIs(t, m.Unlock(), ErrNotOwner)
 	require.ErrorIs(t, m.Consistent(), ErrNotOwner)
 	require.Equal(t, before, s.u64(offMutex).Load(), "a failed unlock must not change the mutex")
-	require.Equal(t, k.Pid(), m.Owner())
+	require.Equal(t, k.PID(), m.Owner())
 }
 
 func TestMutexDoubleUnlockPanics(t *testing.T) {

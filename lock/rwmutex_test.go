@@ -223,9 +223,9 @@ func TestRWMutexSlots(t *testing.T) {
 	s := newShared(t)
 	k := startChild(t, s, "hold", "sleep") // a live process that is not us
 	testproc.WaitFor(t, "child", func() bool { return s.u32(offFlag).Load() == 1 })
-	st, err := proc.StartTime(k.Pid())
+	st, err := proc.StartTime(k.PID())
 	require.NoError(t, err)
-	live := ownerWord(proc.ID{PID: k.Pid(), Start: st})
+	live := ownerWord(proc.ID{PID: k.PID(), Start: st})
 
 	var rw RWMutex
 	for i := range rw.slots {

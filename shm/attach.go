@@ -8,11 +8,14 @@ import (
 )
 
 // attached is the process-wide cache behind Attach, keyed by cleaned path.
-// Lock order: attached.mu before Segment.mu.
+// Each segment is stamped with the cache's clock when Attach returns it
+// (see TrimAttached). Lock order: attached.mu before Segment.mu.
 var attached = struct {
-	mu   sync.Mutex
-	segs map[string]*Segment
-}{segs: map[string]*Segment{}}
+	mu    sync.Mutex
+	segs  map[string]*Segment
+	stamp map[string]uint64
+	clock uint64
+}{segs: map[string]*Segment{}, stamp: map[string]uint64{}}
 
 // Attach returns the segment at path, opening and mapping it on first use
 // and returning the same *Segment on later calls with the same (cleaned)
@@ -27,8 +30,15 @@ var attached = struct {
 //
 // The cache owns the segments it returns: callers must not Close them (a
 // closed one is reopened by the next Attach). They stay mapped until
-// ReleaseUnlinked, or an Attach of the same path, finds their file gone.
-func Attach(path string) (*Segment, error) {
+// ReleaseUnlinked, or an Attach of the same path, finds their file gone, or
+// TrimAttached closes them to bound the cache.
+//
+// A foreign file is refused (ErrForeign), whether it is opened now or was
+// cached by an earlier call that allowed it, unless opts hold AllowForeign;
+// other options are ignored. AttachRef passes AllowForeign for a reference
+// whose sender had accepted a foreign file.
+func Attach(path string, opts ...Option) (*Segment, error) {
+	allow := getOptions(opts).allowForeign
 	key := filepath.Clean(path)
 	attached.mu.Lock()
 	defer attached.mu.Unlock()
@@ -38,13 +48,19 @@ func Attach(path string) (*Segment, error) {
 		// may be unlinked and created again.
 		if !s.isClosed() {
 			if stillAt(key, s.ident) {
+				if s.foreign && !allow {
+					return nil, fmt.Errorf("attach segment %s: %w: %s; attach it with AllowForeign only if you trust them", key, ErrForeign, foreignReason(s.ident))
+				}
+				attached.clock++
+				attached.stamp[key] = attached.clock
 				return s, nil
 			}
 			s.Close()
 		}
 		delete(attached.segs, key)
+		delete(attached.stamp, key)
 	}
-	s, err := openPath(key, strings.HasPrefix(key, "/proc/"))
+	s, err := openPath(key, strings.HasPrefix(key, "/proc/"), allow)
 	if err != nil {
 		return nil, fmt.Errorf("attach segment %s: %w", key, err)
 	}
@@ -52,7 +68,55 @@ func Attach(path string) (*Segment, error) {
 		s.name = filepath.Base(key)
 	}
 	attached.segs[key] = s
+	attached.clock++
+	attached.stamp[key] = attached.clock
 	return s, nil
+}
+
+// AttachClock returns the Attach cache's clock: every Attach stamps the
+// segment it returns with a later value. A caller that is about to attach
+// the segments of one use (an engine worker decoding a job's arguments)
+// reads it first, and passes it to TrimAttached afterwards to keep them.
+func AttachClock() uint64 {
+	attached.mu.Lock()
+	defer attached.mu.Unlock()
+	return attached.clock
+}
+
+// TrimAttached closes segments of the Attach cache, least recently
+// returned by Attach first, until at most max remain, but never one that
+// Attach returned after clock mark (see AttachClock); it returns how many
+// it closed. Each cached segment holds a file descriptor and a mapping, so
+// a process that attaches ever more segments bounds what it keeps this
+// way. Like ReleaseUnlinked it must not run while a segment it could close
+// is in use; a closed segment is opened again by its next Attach.
+func TrimAttached(max int, mark uint64) int {
+	attached.mu.Lock()
+	defer attached.mu.Unlock()
+	n := 0
+	for len(attached.segs) > max {
+		oldest, at := "", uint64(0)
+		for key, st := range attached.stamp {
+			if st <= mark && (oldest == "" || st < at) {
+				oldest, at = key, st
+			}
+		}
+		if oldest == "" {
+			break // the rest are in use
+		}
+		attached.segs[oldest].Close()
+		delete(attached.segs, oldest)
+		delete(attached.stamp, oldest)
+		n++
+	}
+	return n
+}
+
+// Attached returns how many segments the Attach cache holds.
+func Attached() int {
+	attached.mu.Lock()
+	defer attached.mu.Unlock()
+	return len(attached.segs)
 }
 
 // ReleaseUnlinked closes the segments in the Attach cache whose file is
@@ -70,11 +134,13 @@ func ReleaseUnlinked() int {
 	for key, s := range attached.segs {
 		if s.isClosed() {
 			delete(attached.segs, key)
+			delete(attached.stamp, key)
 			continue
 		}
 		if s.gone() {
 			s.Close()
 			delete(attached.segs, key)
+			delete(attached.stamp, key)
 			n++
 		}
 	}
@@ -106,5 +172,6 @@ func releaseAll() {
 	for key, s := range attached.segs {
 		s.Close()
 		delete(attached.segs, key)
+		delete(attached.stamp, key)
 	}
 }

@@ -3,6 +3,7 @@
 package shm
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,6 +53,47 @@ func TestAttachCache(t *testing.T) {
 
 	_, err = Attach(filepath.Join(dir, "missing"))
 	require.ErrorIs(t, err, ErrNotExist)
+}
+
+// TrimAttached closes the least recently attached segments beyond its
+// bound, never those attached since the caller's mark.
+func TestTrimAttached(t *testing.T) {
+	t.Cleanup(releaseAll)
+	releaseAll()
+	var segs []*Segment
+	for i := range 5 {
+		s, _ := newSeg(t, fmt.Sprintf("trim%d", i), f64)
+		segs = append(segs, s)
+	}
+	var got []*Segment
+	for _, s := range segs[:3] {
+		a, err := Attach(s.Path())
+		require.NoError(t, err)
+		got = append(got, a)
+	}
+	_, err := Attach(segs[0].Path()) // used again: now the most recent
+	require.NoError(t, err)
+	mark := AttachClock()
+	for _, s := range segs[3:] {
+		a, err := Attach(s.Path())
+		require.NoError(t, err)
+		got = append(got, a)
+	}
+	require.Equal(t, 5, Attached())
+	require.Zero(t, TrimAttached(5, mark), "within the bound")
+	require.Equal(t, 2, TrimAttached(3, mark))
+	require.Nil(t, got[1].Data(), "the least recently attached goes first")
+	require.Nil(t, got[2].Data())
+	require.NotNil(t, got[0].Data(), "attached again later")
+	require.Equal(t, 1, TrimAttached(0, mark), "never those attached since mark")
+	require.Nil(t, got[0].Data())
+	require.NotNil(t, got[3].Data())
+	require.NotNil(t, got[4].Data())
+	require.Equal(t, 2, Attached())
+	a, err := Attach(segs[1].Path())
+	require.NoError(t, err, "a trimmed segment is attached again")
+	require.NotSame(t, got[1], a)
+	require.NotNil(t, a.Data())
 }
 
 func TestAttachRefusesSymlink(t *testing.T) {

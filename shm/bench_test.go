@@ -82,3 +82,52 @@ func BenchmarkOpenAttach(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkOpenSize measures Open (check, reserve, map, unmap) of a segment
+// that is fully allocated, by size and file system: what the allocation
+// check on open costs where nothing is missing. Beside it, the two system
+// calls the check could use on the whole file, as baselines: fallocate
+// (allocates what is missing) and lseek(SEEK_HOLE) (finds the first hole).
+func BenchmarkOpenSize(b *testing.B) {
+	dirs := []struct{ name, dir string }{{"tmpfs", benchDir(b)}, {"disk", b.TempDir()}}
+	for _, d := range dirs {
+		for _, mb := range []int{1, 16, 256} {
+			m := Meta{DType: Uint8, Shape: []int{mb << 20}, Kind: KindRaw}
+			name := "shm-bench-open-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(mb)
+			s, err := Create(name, m, Dir(d.dir))
+			if err != nil {
+				b.Fatal(err)
+			}
+			prefix := "fs=" + d.name + "/size=" + strconv.Itoa(mb) + "MiB/"
+			b.Run(prefix+"Open", func(b *testing.B) {
+				for b.Loop() {
+					o, err := Open(name, Dir(d.dir))
+					if err != nil {
+						b.Fatal(err)
+					}
+					o.Close()
+				}
+			})
+			fd := int(s.File().Fd())
+			size := int64(len(s.mm))
+			b.Run(prefix+"fallocate", func(b *testing.B) {
+				for b.Loop() {
+					if err := unix.Fallocate(fd, 0, 0, size); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(prefix+"seek_hole", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := unix.Seek(fd, 0, unix.SEEK_HOLE); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			s.Close()
+			if err := s.Unlink(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -31,12 +31,17 @@
 //	T+4096       +--------------------------------------------+  end of file
 //
 // Open checks a file in a fixed order before mapping it, and each failure has
-// its own error: not an npy file, or an npy file shmpar did not write
+// its own error: not a regular file (ErrBadMagic); a foreign file (ErrForeign,
+// see below); not an npy file, or an npy file shmpar did not write
 // (ErrBadMagic); a malformed header (ErrCorrupt); a shape too large
 // (ErrTooLarge); a file shorter than the header says (ErrTruncated) or
 // longer (ErrCorrupt); no shmpar trailer (ErrBadMagic); another format
 // version (ErrVersion); a bad checksum or a trailer that disagrees with the
-// header (ErrCorrupt). A damaged file is an error, never a crash.
+// header (ErrCorrupt); pages without storage that cannot be reserved
+// (ErrNoSpace, see the caveat on full file systems). A damaged file is an error, never a
+// crash. A symbolic link at the name is never followed (ErrSymlink), and a
+// file the system will not let the caller open is ErrPermission, naming its
+// owner and mode.
 //
 // Shapes with a zero dimension are allowed, as numpy allows them: the data
 // region is empty and the file is the header and trailer pages alone.
@@ -53,25 +58,117 @@
 //
 // # Caveats
 //
-//   - Create reserves the whole size (fallocate) so that a full file system
-//     fails at Create with ErrNoSpace instead of killing a writer with SIGBUS
-//     later; on /dev/shm that reservation is real memory.
+//   - Full file systems. Create reserves the whole size (fallocate) so that a
+//     full file system fails at Create with ErrNoSpace instead of killing a
+//     writer with SIGBUS later; on /dev/shm that reservation is real memory.
+//     Open, OpenFile and Attach make sure of the same for a file they did not
+//     make: a sparse copy of a segment (cp --sparse, rsync -S) has pages
+//     with no storage, and writing one on a full file system faults. They
+//     allocate what is missing (fallocate, which changes neither data nor
+//     size) or fail with ErrNoSpace, saying how much is missing. On tmpfs a
+//     block count equal to the size proves nothing is missing (one fstatfs);
+//     elsewhere fallocate over the whole file costs microseconds on extent
+//     file systems. On a file system without fallocate, a file with a hole
+//     is refused. What is not covered: storage taken away after Open, by a
+//     process that may write the file punching a hole in it
+//     (fallocate PUNCH_HOLE) or truncating it (see below).
 //   - A named segment truncated by another process while it is mapped makes
 //     the next access to the lost pages fault (SIGBUS, which Go reports as a
 //     fatal error). Opening checks the size, but nothing can stop a later
-//     truncate; keep segments mode 0600 (the default). Anonymous segments are
+//     truncate by a process that may write the file. Anonymous segments are
 //     sealed against resizing and do not have this problem.
+//
+// # Foreign files
+//
+// Whoever may write a named segment's file may truncate it, and so kill
+// every process that maps it. Open, OpenFile and Attach therefore refuse,
+// with ErrForeign, a file that is not a memfd and that belongs to another
+// user than the caller's effective uid, or whose mode lets group or others
+// write it (0620, 0602, 0666, ...; only the mode bits are read, not ACLs).
+// AllowForeign accepts such a file for callers who trust its writers (a
+// segment shared between users on purpose, Mode(0o660)); a Ref to a segment
+// accepted that way, or created with such a Mode, carries the opt-in, so
+// the worker that attaches it through AttachRef accepts it too. Root is no
+// exception: another user's file is foreign to root. What is guaranteed:
+//
+//   - A file that passed the check belonged to the caller and was writable
+//     by no one else at the moment it was opened; a later chmod or chown by
+//     the caller's own user (or root) is not seen.
+//   - In a world-writable sticky directory such as /dev/shm, another user
+//     can take a name first (squatting). Create then fails with ErrExist
+//     wrapping ErrForeign, naming the owner, and Open fails with ErrForeign
+//     (or ErrPermission when the squatter's file is mode 0600 and the caller
+//     is not root): the squatter's file is never handed back as the caller's
+//     segment. A symbolic link at the name is never followed (ErrSymlink).
+//   - List reports foreign files (Info.Foreign); Sweep leaves them alone
+//     unless given AllowForeign. Unlink removes what the directory's
+//     permissions allow.
 //   - Segments in /dev/shm outlive their creator until unlinked or until
 //     reboot; a process killed before Unlink leaks them. Sweep removes the
-//     ones whose creator is dead (pid and start time, so a reused pid is not
-//     mistaken for it) unless they are marked Persistent.
-//   - Linux only. Elsewhere the package compiles, but Create, CreateAnon and
-//     OpenFile return errors.ErrUnsupported.
+//     ones whose creator is dead (see Sweep below).
+//   - Linux only. Elsewhere the package compiles, but Create, CreateAnon,
+//     Open, OpenFile and Attach return errors.ErrUnsupported.
+//
+// # Sweep and removal
+//
+// Sweep removes a segment when its creator is dead (pid and start time, so
+// a reused pid is not mistaken for it), it is not marked FlagPersistent, it
+// is not damaged, its name passes ValidateName, and it is not foreign
+// (unless AllowForeign). A creator pid of 0 ("unknown" in the format), or a
+// creator that cannot be looked up (/proc unreadable), counts as alive:
+// Sweep removes only what it can prove abandoned.
+//
+// Linux cannot unlink a name only if it still names a given file, so
+// removing "the file that was checked" takes these steps, in Sweep, Unlink
+// and Segment.Unlink alike:
+//
+//  1. Open the file at the name and check it, keeping it open (so that its
+//     inode number cannot be given to another file until step 4).
+//  2. Rename the name, atomically, to a private name in the same directory,
+//     ".shmpar-rm.PID.START.INO.NAME": the remover's pid and start time, the
+//     inode it checked, the name (ValidateName refuses this prefix, so no
+//     segment is ever created under it).
+//  3. Look at what the private name holds. If it is the checked inode,
+//     unlink the private name: done.
+//  4. Otherwise another file took the name between steps 1 and 2: rename it
+//     back, unless the name was taken once more meanwhile (then it stays at
+//     the private name and the call says so).
+//
+// So a live segment that took the name is never removed, but in the rare
+// case of step 4 it is away from its name for the few microseconds between
+// two renames, and an Open of the name then gets ErrNotExist. Between steps
+// 2 and 3 an Open of the name gets a clean ErrNotExist too, as it would just
+// after the removal, and a Create of the name succeeds. Steps run one at a
+// time per process.
+//
+// A crash (the remover killed) leaves:
+//
+//   - before step 2: nothing changed;
+//   - between steps 2 and 3, or during step 4: a file at the private name,
+//     which List shows under that name and Open of the old name does not
+//     find. The next Sweep in that directory, by any process, once the
+//     remover is dead, finishes the job: the checked inode is unlinked
+//     (Sweep returns it, with its old Name and its private Path), and any
+//     other file is renamed back to its name; if the name is taken, the file
+//     stays and Sweep reports an error until the name is free. Nothing is
+//     left under a wrong name that a Sweep does not deal with, but without a
+//     later Sweep the private file stays, as a segment leaked by a killed
+//     creator does;
+//   - after step 3: the removal is complete.
+//
+// # Names
+//
+// A segment name is one printable file name (ValidateName gives the exact
+// rule: valid UTF-8, no control, format or separator character but the
+// ASCII space, no '/', at most MaxNameLen bytes), so it never leaves its
+// directory and printing it never forges a line. Names of files that other
+// tools made are not checked by List: quote them before printing.
 //
 // # Contents
 //
 // Segment and its calls (Create, CreateAnon, Open, OpenFile, Unlink; List
-// and Sweep for a directory; Attach, Ref and AttachRef, the process-wide
+// and Sweep for a directory; the options Dir, Mode, Persistent,
+// AllowForeign, DryRun; Attach, Ref and AttachRef, the process-wide
 // mapping cache that typed views crossing to workers use); Meta, DType,
 // Kind and Flags, the metadata of the file format; View, a segment's data as
 // a typed slice; Number and Element, the one definition of the element

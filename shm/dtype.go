@@ -164,10 +164,11 @@ const (
 	KindValue              // a value.Value (a 0-d array)
 	KindQueue              // a queue's ring buffer
 	KindEngine             // an engine's control block
+	KindMap                // a shmap.Map: uint8 bytes holding the map's own header and table
 	numKinds
 )
 
-var kindNames = [numKinds]string{"raw", "array", "value", "queue", "engine"}
+var kindNames = [numKinds]string{"raw", "array", "value", "queue", "engine", "map"}
 
 // Valid reports whether k is one of the kinds above.
 func (k Kind) Valid() bool { return k < numKinds }

@@ -113,3 +113,77 @@ func ExampleCreateAnon() {
 	fmt.Println(s.Name(), len(s.Data()), s.Path() != "")
 	// Output: scratch 800 true
 }
+
+func ExampleAllowForeign() {
+	dir, err := os.MkdirTemp("", "shm-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// A segment meant to be shared with the group: its members may write it,
+	// and so truncate it under every mapping.
+	s, err := shm.Create("shared", shm.Meta{DType: shm.Float64, Shape: []int{8}}, shm.Dir(dir), shm.Mode(0o660))
+	if err != nil {
+		log.Fatal(err)
+	}
+	s.Close()
+
+	_, err = shm.Open("shared", shm.Dir(dir))
+	fmt.Println(errors.Is(err, shm.ErrForeign))
+
+	// A caller who trusts the group says so.
+	o, err := shm.Open("shared", shm.Dir(dir), shm.AllowForeign())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer o.Close()
+	fmt.Println(len(o.Data()), "bytes")
+	// Output:
+	// true
+	// 64 bytes
+}
+
+func ExampleValidateName() {
+	for _, name := range []string{"grid", "grid 2", "résumé", "a/b", "two\nlines", "\u202eevil"} {
+		if err := shm.ValidateName(name); err != nil {
+			fmt.Println(err)
+		} else {
+			fmt.Printf("%q is a valid name\n", name)
+		}
+	}
+	// Output:
+	// "grid" is a valid name
+	// "grid 2" is a valid name
+	// "résumé" is a valid name
+	// invalid segment name "a/b": contains '/'
+	// invalid segment name "two\nlines": contains the non-printable character U+000A at byte 3
+	// invalid segment name "\u202eevil": contains the non-printable character U+202E at byte 0
+}
+
+func ExampleSweep() {
+	dir, err := os.MkdirTemp("", "shm-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	s, err := shm.Create("mine", shm.Meta{DType: shm.Uint8, Shape: []int{10}}, shm.Dir(dir))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// This process made "mine" and is alive: nothing to sweep. A dry run
+	// lists what a sweep would remove without removing it.
+	would, err := shm.Sweep(shm.Dir(dir), shm.DryRun())
+	if err != nil {
+		log.Fatal(err)
+	}
+	removed, err := shm.Sweep(shm.Dir(dir))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(would), len(removed))
+	// Output: 0 0
+}

@@ -210,6 +210,7 @@ func TestDTypes(t *testing.T) {
 	require.Equal(t, "array", KindArray.String())
 	require.Equal(t, "raw", KindRaw.String())
 	require.Equal(t, "engine", KindEngine.String())
+	require.Equal(t, "map", KindMap.String())
 	require.Equal(t, "kind(9)", Kind(9).String())
 	require.Equal(t, "persistent", FlagPersistent.String())
 	require.Equal(t, "0", Flags(0).String())

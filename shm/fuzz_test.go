@@ -3,11 +3,16 @@ package shm
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 func crcOf(trailer []byte) uint32 { return crc32.Checksum(trailer[:trCRC], castagnoli) }
@@ -138,4 +143,38 @@ func plainNpy(n int) []byte {
 	}
 	b = append(b, '\n')
 	return append(b, make([]byte, 8*n)...)
+}
+
+// FuzzValidateName checks the name rule against its definition: a name
+// ValidateName accepts is one printable file name, so it neither leaves the
+// directory nor changes when quoted for printing.
+func FuzzValidateName(f *testing.F) {
+	for _, s := range []string{"grid", "a/b", "..", "two\nlines", "ünï", "\u202e", "\xff", "with space", ".shmpar"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		err := ValidateName(name)
+		quoted := strconv.Quote(name)
+		plain := utf8.ValidString(name) && len(name) <= MaxNameLen && name != "" && name != "." && name != ".."
+		for _, r := range name {
+			plain = plain && r != '/' && unicode.IsPrint(r)
+		}
+		if (err == nil) != plain {
+			t.Fatalf("ValidateName(%s) = %v, want accepted=%v", quoted, err, plain)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrBadName) || !strings.Contains(err.Error(), quoted) {
+				t.Fatalf("ValidateName(%s) = %v: want ErrBadName naming the quoted name", quoted, err)
+			}
+			return
+		}
+		if filepath.Base(name) != name || strings.ContainsAny(name, "\x00\n\r\t\x1b\x7f") {
+			t.Fatalf("ValidateName accepted %s", quoted)
+		}
+		// Printed with %q, a valid name only gains escapes for '"' and '\\'.
+		unq := strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(quoted[1 : len(quoted)-1])
+		if unq != name {
+			t.Fatalf("ValidateName accepted %s, which quoting escapes", quoted)
+		}
+	})
 }

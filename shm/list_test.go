@@ -98,7 +98,7 @@ func TestSweepAfterKill(t *testing.T) {
 	removed, err = Sweep(Dir(dir))
 	require.NoError(t, err)
 	require.Equal(t, []string{"leaked"}, infoNames(removed))
-	require.Equal(t, c.Pid(), removed[0].Meta.CreatorPID)
+	require.Equal(t, c.PID(), removed[0].Meta.CreatorPID)
 	names := dirNames(t, dir)
 	require.Equal(t, []string{"kept", "mine"}, names)
 	require.False(t, slices.Contains(names, "leaked"))

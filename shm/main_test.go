@@ -99,11 +99,45 @@ func runChild(role string) error {
 		fmt.Println(s.Path())
 		io.Copy(io.Discard, os.Stdin)
 		s.Close()
+	case "attach-ref": // attach through an encoded reference, check and write
+		s, err := AttachRef([]byte(os.Getenv("SHM_REF")), KindArray, Float64)
+		if err != nil {
+			return err
+		}
+		if err := checkPattern(s.Data(), 5); err != nil {
+			return err
+		}
+		fillPattern(s.Data(), 2)
+		fmt.Println("ok")
+	case "open-fill": // open $SHM_NAME and write pattern 7 over every byte; or print Open's error
+		s, err := Open(os.Getenv("SHM_NAME"), Dir(os.Getenv("SHM_DIR")))
+		if err != nil {
+			fmt.Println(describeErr(err))
+			return nil
+		}
+		defer s.Close()
+		fillPattern(s.Data(), 7)
+		fmt.Println("ok")
+	case "remove-paused":
+		return removePaused()
+	case "no-spare-fds":
+		return noSpareDescriptors()
+	case "as-nobody":
+		return asNobody()
 	default:
+		if chaosRole != nil {
+			if handled, err := chaosRole(role); handled {
+				return err
+			}
+		}
 		return fmt.Errorf("unknown child role %q", role)
 	}
 	return nil
 }
+
+// chaosRole runs the child roles of the chaos scenarios (chaos_test.go,
+// build tag chaos); it is nil in other builds.
+var chaosRole func(role string) (handled bool, err error)
 
 // fillPattern writes a pattern that depends on seed into b.
 func fillPattern(b []byte, seed int) {

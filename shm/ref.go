@@ -17,11 +17,17 @@ import (
 // how an array or a value inside a kernel's arguments crosses to a worker: by
 // reference, with no element copied. Two references encode to the same bytes
 // only if they name the same segment.
+//
+// Foreign is set when the sender holds a foreign segment file (see
+// AllowForeign), which it accepted by opening it with AllowForeign or by
+// creating it with a Mode that lets others write it; AttachRef then attaches
+// it with AllowForeign, so that a worker accepts what its sender accepted.
 type Ref struct {
-	Kind  Kind
-	DType DType
-	ID    SegmentID
-	Path  string
+	Kind    Kind
+	DType   DType
+	ID      SegmentID
+	Path    string
+	Foreign bool
 }
 
 // SegmentID identifies one segment for the life of the machine: the
@@ -66,15 +72,24 @@ const maxRefPath = 4096
 // RefOf returns a reference to s.
 func RefOf(s *Segment) Ref {
 	m := s.Meta()
-	return Ref{Kind: m.Kind, DType: m.DType, ID: idOf(m), Path: s.Path()}
+	return Ref{Kind: m.Kind, DType: m.DType, ID: idOf(m), Path: s.Path(), Foreign: s.foreign}
 }
 
-// MarshalBinary encodes r as "shmpar-ref/1 KIND DTYPE PID.START.CREATED PATH".
+// foreignMark precedes the path of an encoded Ref whose Foreign is set. A
+// path is absolute, so it never starts with the mark.
+const foreignMark = "foreign "
+
+// MarshalBinary encodes r as "shmpar-ref/1 KIND DTYPE PID.START.CREATED PATH",
+// with "foreign " before PATH when r.Foreign is set.
 func (r Ref) MarshalBinary() ([]byte, error) {
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("encode segment reference: %w", err)
 	}
-	return []byte(refMagic + " " + r.Kind.String() + " " + r.DType.String() + " " + r.ID.String() + " " + r.Path), nil
+	mark := ""
+	if r.Foreign {
+		mark = foreignMark
+	}
+	return []byte(refMagic + " " + r.Kind.String() + " " + r.DType.String() + " " + r.ID.String() + " " + mark + r.Path), nil
 }
 
 // UnmarshalBinary decodes a reference written by MarshalBinary. It returns
@@ -98,6 +113,9 @@ func (r *Ref) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("decode segment reference: %w: malformed identity %q", ErrInvalid, fields[3])
 	}
 	d.Kind, d.DType, d.ID, d.Path = kind, dt, id, string(fields[4])
+	if p, ok := strings.CutPrefix(d.Path, foreignMark); ok {
+		d.Path, d.Foreign = p, true
+	}
 	if err := d.check(); err != nil {
 		return fmt.Errorf("decode segment reference: %w", err)
 	}
@@ -140,7 +158,11 @@ func AttachRef(b []byte, kind Kind, dtype DType) (*Segment, error) {
 	if r.Kind != kind || r.DType != dtype {
 		return nil, fmt.Errorf("attach segment %s: %w: a %s %s segment, wanted %s %s", r.Path, ErrInvalid, r.DType, r.Kind, dtype, kind)
 	}
-	s, err := Attach(r.Path)
+	var opts []Option
+	if r.Foreign {
+		opts = append(opts, AllowForeign())
+	}
+	s, err := Attach(r.Path, opts...)
 	if err != nil {
 		return nil, err
 	}

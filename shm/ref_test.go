@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -73,6 +74,8 @@ func TestRefRejectsForeignBytes(t *testing.T) {
 		"shmpar-ref/1 array float64 1.2.3 relative/path", "shmpar-ref/1 array <f8 1.2.3 /x",
 		"shmpar-ref/1 array float64 1.2.3 /a\x00b", "shmpar-ref/1 array float64 1.2 /x",
 		"shmpar-ref/1 array float64 01.2.3 /x", "shmpar-ref/1 array float64 1.2.x /x",
+		"shmpar-ref/1 array float64 1.2.3 foreign relative", "shmpar-ref/1 array float64 1.2.3 foreign foreign /x",
+		"shmpar-ref/1 array float64 1.2.3 foreign ",
 	} {
 		var r Ref
 		require.ErrorIs(t, r.UnmarshalBinary([]byte(b)), ErrInvalid, "%q", b)
@@ -100,6 +103,8 @@ func FuzzRef(f *testing.F) {
 	f.Add([]byte("shmpar-ref/1 array float64 4242.987654.1763764000123456789 /dev/shm/grid"))
 	f.Add([]byte("shmpar-ref/1 value int8 12.5.0 /proc/12/fd/7"))
 	f.Add([]byte("shmpar-ref/1 queue uint8 1.1.-5 /tmp/a b"))
+	f.Add([]byte("shmpar-ref/1 array float64 1.2.3 foreign /dev/shm/shared"))
+	f.Add([]byte("shmpar-ref/1 array float64 1.2.3 foreign foreign /x"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r Ref
 		if r.UnmarshalBinary(b) != nil {
@@ -111,6 +116,9 @@ func FuzzRef(f *testing.F) {
 		}
 		if string(again) != string(b) {
 			t.Fatalf("round trip changed %q to %q", b, again)
+		}
+		if r.Foreign != strings.HasPrefix(strings.SplitN(string(b), " ", 5)[4], foreignMark) {
+			t.Fatalf("%q decoded with Foreign %v", b, r.Foreign)
 		}
 	})
 }

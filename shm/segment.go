@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +26,11 @@ type Segment struct {
 	memfd bool
 	meta  Meta
 	ident os.FileInfo // fstat at open, to recognise the file later
+
+	// foreign is set when the file is another user's or writable by group or
+	// others (see AllowForeign) and was accepted anyway; a Ref to the
+	// segment carries it, so that a worker attaches what its sender accepted.
+	foreign bool
 
 	mu     sync.Mutex
 	f      *os.File
@@ -75,8 +81,8 @@ func create(name, path string, m Meta, o options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil, existErr() // fail before reserving space; the link decides
+	if fi, err := os.Lstat(path); err == nil {
+		return nil, existErrAt(fi) // fail before reserving space; the link decides
 	}
 	dir := filepath.Dir(path)
 	f, err := (*os.File)(nil), errNoTmpfile
@@ -87,11 +93,11 @@ func create(name, path string, m Meta, o options) (*Segment, error) {
 	if errors.Is(err, errNoTmpfile) {
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|openNoFollow, o.mode)
 		if errors.Is(err, fs.ErrExist) {
-			return nil, existErr()
+			return nil, existErrAt(nil)
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, createErr(err, dir)
 	}
 	named := !tmp // whether path now names f
 	ok := false
@@ -115,9 +121,9 @@ func create(name, path string, m Meta, o options) (*Segment, error) {
 	if tmp {
 		if err := linkTmp(f, path); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return nil, existErr()
+				return nil, existErrAt(nil)
 			}
-			return nil, err
+			return nil, createErr(err, dir)
 		}
 		named = true
 	}
@@ -126,6 +132,7 @@ func create(name, path string, m Meta, o options) (*Segment, error) {
 		return nil, err
 	}
 	s.name, s.path, s.file = name, path, path
+	s.foreign = foreignReason(s.ident) != "" // made so on purpose (Mode)
 	ok = true
 	return s, nil
 }
@@ -159,7 +166,7 @@ func createAnon(label string, m Meta) (*Segment, error) {
 	}
 	f, err := memfdCreate(label)
 	if err != nil {
-		return nil, err
+		return nil, fdLimit(err)
 	}
 	ok := false
 	defer func() {
@@ -219,6 +226,47 @@ func reserve(f *os.File, size int64, where string) error {
 	return err
 }
 
+// reserveOpen makes sure that every page of the segment file f (fi is its
+// fstat) has storage, as Create's reserve does for a new file, so that
+// writing through the mapping can never fault for want of space (SIGBUS).
+// A file made by Create is fully allocated already, but a sparse copy of one
+// (cp --sparse, rsync -S, a restore from a backup) is not.
+//
+// On tmpfs, which counts exactly the pages a file holds, a block count equal
+// to the size proves that nothing is missing, at the cost of one fstatfs;
+// with a larger count (huge pages reach past the end) lseek(SEEK_HOLE), exact
+// on tmpfs, decides. Otherwise fallocate allocates whatever is missing,
+// never changing the data or the size; where everything is allocated it
+// costs microseconds on extent file systems (it walks the extent tree), but
+// tens of milliseconds per GiB on tmpfs (it visits every page), hence the
+// tmpfs test first. On a file system without fallocate a file with a hole is
+// refused; one without holes passes.
+func reserveOpen(f *os.File, fi os.FileInfo) error {
+	if fullyAllocated(f, fi) {
+		return nil
+	}
+	size := fi.Size()
+	err := fallocate(f, size)
+	switch {
+	case err == nil:
+		return nil
+	case isNotSupported(err):
+		if hole, herr := firstHole(f); herr == nil && hole < size {
+			return fmt.Errorf("%w: byte %d of the file has no storage (it is sparse), and its file system cannot reserve it (no fallocate): writing there could fault", ErrNoSpace, hole)
+		}
+		return nil
+	case isNoSpace(err):
+		missing := ""
+		if n, ok := allocatedBytes(fi); ok && n < size {
+			missing = fmt.Sprintf("%d of its %d bytes have", size-n, size)
+		} else {
+			missing = "some of its pages have"
+		}
+		return fmt.Errorf("%w: %s no storage (a sparse copy?), and the file system has no room for them; writing there would fault: %w", ErrNoSpace, missing, err)
+	}
+	return fmt.Errorf("reserve the file's storage: %w", err)
+}
+
 // fillZeros allocates f's blocks by writing zeros, for file systems without
 // fallocate. It runs before the segment has a valid header, so it cannot
 // overwrite anyone's data.
@@ -256,6 +304,38 @@ func noSpace(err error) error {
 }
 
 func existErr() error { return fmt.Errorf("%w (%w)", ErrExist, syscall.EEXIST) }
+
+// existErrAt is existErr saying what is at the name when fi (from Lstat)
+// tells: a symbolic link (the error then wraps ErrSymlink too).
+func existErrAt(fi os.FileInfo) error {
+	if fi != nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%w: %w, and Create never replaces one (%w)", ErrExist, ErrSymlink, syscall.EEXIST)
+	}
+	if fi == nil {
+		return existErr()
+	}
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
+		return fmt.Errorf("%w: %w: the file at the name belongs to uid %d, not to you (uid %d); in a shared directory such as /dev/shm another user can take a name first (%w)",
+			ErrExist, ErrForeign, uid, os.Geteuid(), syscall.EEXIST)
+	}
+	return existErr()
+}
+
+// createErr turns an error from creating or linking the file of a new
+// segment in dir into one that wraps the sentinel for its cause.
+func createErr(err error, dir string) error {
+	switch {
+	case isNoSpace(err):
+		return fmt.Errorf("%w: cannot create a file in %s (no inode or no space left): %w", ErrNoSpace, dir, err)
+	case errors.Is(err, fs.ErrPermission):
+		where := dir
+		if note := ownerNote(dir); note != "" {
+			where += " (" + strings.TrimPrefix(note, " ") + ")"
+		}
+		return fmt.Errorf("%w: cannot create a file in %s: %w", ErrPermission, where, err)
+	}
+	return fdLimit(err)
+}
 
 // removeIfSame removes path if it still names the open file f.
 func removeIfSame(path string, f *os.File) {
@@ -304,7 +384,7 @@ func Open(name string, opts ...Option) (*Segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", name, err)
 	}
-	s, err := openPath(path, false)
+	s, err := openPath(path, false, o.allowForeign)
 	if err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", path, err)
 	}
@@ -313,17 +393,18 @@ func Open(name string, opts ...Option) (*Segment, error) {
 }
 
 // openPath opens, checks and maps the file at path. follow allows a
-// symbolic link (the /proc/PID/fd/N links of Attach).
-func openPath(path string, follow bool) (*Segment, error) {
+// symbolic link (the /proc/PID/fd/N links of Attach); allowForeign accepts
+// a foreign file.
+func openPath(path string, follow, allowForeign bool) (*Segment, error) {
 	flags := os.O_RDWR
 	if !follow {
 		flags |= openNoFollow
 	}
 	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
-		return nil, openErr(err)
+		return nil, openPathErr(err, path)
 	}
-	s, err := openFile(f)
+	s, err := openFile(f, allowForeign)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -335,6 +416,9 @@ func openPath(path string, follow bool) (*Segment, error) {
 	return s, nil
 }
 
+// openErr turns an error from opening, checking or removing the file at a
+// segment's name into one that wraps the sentinel for its cause. The path is
+// in the message around it already.
 func openErr(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -346,24 +430,90 @@ func openErr(err error) error {
 	case errors.Is(err, syscall.EISDIR):
 		return fmt.Errorf("%w: a directory", ErrBadMagic)
 	case isLoop(err):
-		return fmt.Errorf("a symbolic link is at the name, and segments are never opened through one (%w)", err)
+		return fmt.Errorf("%w: segments are never opened through one (%w)", ErrSymlink, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w (%w)", ErrPermission, err)
+	case errors.Is(err, syscall.ENXIO):
+		return fmt.Errorf("%w: not a regular file (a socket?) (%w)", ErrBadMagic, err)
+	}
+	return fdLimit(err)
+}
+
+// fdLimit adds a hint to an error from running out of file descriptors.
+func fdLimit(err error) error {
+	if errors.Is(err, syscall.EMFILE) {
+		return fmt.Errorf("%w (each open segment holds a descriptor: close some, or raise the limit, ulimit -n)", err)
 	}
 	return err
+}
+
+// openPathErr is openErr for a failed open of path, adding who owns the
+// file when permission was refused.
+func openPathErr(err error, path string) error {
+	err = openErr(err)
+	if errors.Is(err, ErrPermission) {
+		if note := ownerNote(path); note != "" {
+			return fmt.Errorf("%w:%s", err, note)
+		}
+	}
+	return err
+}
+
+// foreignReason says why the file fi describes is foreign, or returns "":
+// it belongs to another user, or its mode lets group or others write it.
+// Anyone who may write a file may truncate it, and a truncated file faults
+// (SIGBUS) every process that maps it at the lost pages.
+func foreignReason(fi os.FileInfo) string {
+	me := os.Geteuid()
+	if uid, ok := fileOwner(fi); ok && uid != me {
+		return fmt.Sprintf("owned by uid %d, not by you (uid %d): its owner can truncate it under your mapping", uid, me)
+	}
+	perm := fi.Mode().Perm()
+	who := ""
+	switch perm & 0o022 {
+	case 0:
+		return ""
+	case 0o020:
+		who = "group"
+	case 0o002:
+		who = "others"
+	default:
+		who = "group and others"
+	}
+	return fmt.Sprintf("mode %04o lets %s write it, and truncate it under your mapping", perm, who)
+}
+
+// ownerNote describes who owns the file at path and its mode, for a
+// permission error: " owned by uid 65534 with mode 0600; you are uid 1000".
+// It is "" when that cannot be told.
+func ownerNote(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return ""
+	}
+	uid, ok := fileOwner(fi)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" owned by uid %d with mode %04o; you are uid %d", uid, fi.Mode().Perm(), os.Geteuid())
 }
 
 // OpenFile checks and maps the segment open as f, for instance a memfd
 // inherited through exec.Cmd.ExtraFiles (os.NewFile(3, "segment")). The
 // Segment uses its own duplicate of the descriptor: the caller keeps f and
-// should close it. f must be open for reading and writing.
-func OpenFile(f *os.File) (*Segment, error) {
+// should close it. f must be open for reading and writing. A file that is
+// not a memfd is checked like a named one: a foreign file is refused
+// (ErrForeign) unless opts hold AllowForeign. Other options are ignored.
+func OpenFile(f *os.File, opts ...Option) (*Segment, error) {
+	o := getOptions(opts)
 	if f == nil {
 		return nil, errors.New("open segment file: nil *os.File")
 	}
 	nf, err := dupFile(f)
 	if err != nil {
-		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), err)
+		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), fdLimit(err))
 	}
-	s, err := openFile(nf)
+	s, err := openFile(nf, o.allowForeign)
 	if err != nil {
 		nf.Close()
 		return nil, fmt.Errorf("open segment file %s: %w", f.Name(), err)
@@ -380,7 +530,7 @@ func OpenFile(f *os.File) (*Segment, error) {
 }
 
 // openFile checks and maps the open file f; on error the caller closes f.
-func openFile(f *os.File) (*Segment, error) {
+func openFile(f *os.File, allowForeign bool) (*Segment, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -388,12 +538,25 @@ func openFile(f *os.File) (*Segment, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: not a regular file (%s)", ErrBadMagic, fi.Mode().Type())
 	}
+	memfd, label, file := describeFD(f)
+	foreign := false
+	if !memfd { // a memfd is sealed against resizing: nobody can truncate it
+		if reason := foreignReason(fi); reason != "" {
+			if !allowForeign {
+				return nil, fmt.Errorf("%w: %s; open it with AllowForeign only if you trust them", ErrForeign, reason)
+			}
+			foreign = true
+		}
+	}
 	m, lay, err := validate(f, fi.Size())
 	if err != nil {
 		return nil, err
 	}
 	if lay.size > int64(maxInt) {
 		return nil, fmt.Errorf("%w: %d bytes do not fit in this platform's address space", ErrTooLarge, lay.size)
+	}
+	if err := reserveOpen(f, fi); err != nil {
+		return nil, err
 	}
 	s, err := mapFile(f, m, lay)
 	if err != nil {
@@ -404,8 +567,7 @@ func openFile(f *os.File) (*Segment, error) {
 		s.mm.Unmap()
 		return nil, fmt.Errorf("%w: file changed size from %d to %d bytes while being opened", ErrTruncated, fi.Size(), s.ident.Size())
 	}
-	memfd, label, file := describeFD(f)
-	s.memfd, s.name, s.file = memfd, label, file
+	s.memfd, s.name, s.file, s.foreign = memfd, label, file, foreign
 	if file != "" {
 		s.name = filepath.Base(file)
 	}
@@ -475,30 +637,50 @@ func (s *Segment) isClosed() bool {
 }
 
 // Unlink removes the segment's name, like Unlink(s.Name()), but only while
-// that name still refers to this segment's file (otherwise ErrNotExist).
+// that name still refers to this segment's file (otherwise ErrNotExist):
+// another segment created under the name meanwhile is never removed (see
+// the package doc, Sweep, for how).
 // The mapping stays valid until Close; processes that have it open keep
 // it. For an anonymous segment there is no name and Unlink does nothing.
 func (s *Segment) Unlink() error {
 	if s.file == "" {
 		return nil
 	}
-	cur, err := os.Lstat(s.file)
-	if err != nil {
-		return fmt.Errorf("unlink segment %s: %w", s.file, openErr(err))
-	}
-	if !os.SameFile(cur, s.ident) {
-		return fmt.Errorf("unlink segment %s: %w: the name now belongs to another file", s.file, ErrNotExist)
-	}
-	if err := os.Remove(s.file); err != nil {
-		return fmt.Errorf("unlink segment %s: %w", s.file, openErr(err))
+	if err := s.unlink(); err != nil {
+		return fmt.Errorf("unlink segment %s: %w", s.file, err)
 	}
 	return nil
+}
+
+func (s *Segment) unlink() error {
+	// Hold the file open while it is removed (see removeChecked): s may
+	// be closed.
+	f, err := os.OpenFile(s.file, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return openErr(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(fi, s.ident) {
+		return errReplaced
+	}
+	// Once s is closed and the file gone, its inode number may be given to
+	// a new file at the same name: the identity in the trailer tells them
+	// apart.
+	if m, _, err := validate(f, fi.Size()); err == nil && idOf(m) != idOf(s.meta) {
+		return errReplaced
+	}
+	return removeChecked(s.file, fi)
 }
 
 // Unlink removes the named segment from the directory given by Dir (default
 // DefaultDir()). Processes that have it open keep their mapping. It refuses
 // (ErrBadMagic) to remove a file that is not a shmpar segment, but removes a
-// damaged one (truncated, corrupt, of another format version).
+// damaged one (truncated, corrupt, of another format version). Like Sweep,
+// it removes the name only while it refers to the file it checked.
 func Unlink(name string, opts ...Option) error {
 	o := getOptions(opts)
 	if err := ValidateName(name); err != nil {
@@ -527,15 +709,5 @@ func unlink(path string) error {
 	if _, _, err := validate(f, fi.Size()); errors.Is(err, ErrBadMagic) {
 		return fmt.Errorf("not removed: %w", err)
 	}
-	cur, err := os.Lstat(path)
-	if err != nil {
-		return openErr(err)
-	}
-	if !os.SameFile(cur, fi) {
-		return fmt.Errorf("the file changed while being checked; not removed")
-	}
-	if err := os.Remove(path); err != nil {
-		return openErr(err)
-	}
-	return nil
+	return removeChecked(path, fi) // f stays open until it returns
 }

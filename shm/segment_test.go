@@ -149,7 +149,10 @@ func TestCloseIdempotent(t *testing.T) {
 
 func TestBadNames(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"../x", "a/b", "", ".", "..", "a\x00b", strings.Repeat("n", 201), "/etc/passwd"} {
+	bad := []string{"../x", "a/b", "", ".", "..", "a\x00b", strings.Repeat("n", 201), "/etc/passwd",
+		"two\nlines", "tab\there", "cr\r", "esc\x1b[31m", "del\x7f", "c1\u0085", "nbsp\u00a0", "ls\u2028",
+		"rlo\u202egnp.exe", "zwj\u200d", "private\ue000", "bad\xffutf8", "\xc0\xaf"}
+	for _, name := range bad {
 		require.ErrorIs(t, ValidateName(name), ErrBadName, "%q", name)
 		_, err := Create(name, f64, Dir(dir))
 		require.ErrorIs(t, err, ErrBadName, "%q", name)
@@ -162,7 +165,9 @@ func TestBadNames(t *testing.T) {
 	require.Empty(t, dirNames(t, dir))
 	require.ErrorContains(t, ValidateName(strings.Repeat("n", 201)), "201 bytes")
 	require.ErrorContains(t, ValidateName("a/b"), "'/'")
-	for _, name := range []string{"a", strings.Repeat("n", 200), "..x", ".hidden", "with space", "ünï"} {
+	require.EqualError(t, ValidateName("a\nb"), `invalid segment name "a\nb": contains the non-printable character U+000A at byte 1`)
+	require.EqualError(t, ValidateName("x\xff"), `invalid segment name "x\xff": is not valid UTF-8`)
+	for _, name := range []string{"a", strings.Repeat("n", 200), "..x", ".hidden", "with space", "ünï", "日本語", "emoji😀", "a'b\"c\\d", "-dash", "~tilde"} {
 		require.NoError(t, ValidateName(name), "%q", name)
 	}
 }
@@ -626,7 +631,8 @@ func TestCrossProcessMemfdByPath(t *testing.T) {
 }
 
 func TestErrorsAreDistinct(t *testing.T) {
-	all := []error{ErrExist, ErrNotExist, ErrBadName, ErrBadMagic, ErrVersion, ErrCorrupt, ErrTruncated, ErrTooLarge, ErrNoSpace, ErrInvalid}
+	all := []error{ErrExist, ErrNotExist, ErrBadName, ErrBadMagic, ErrVersion, ErrCorrupt, ErrTruncated, ErrTooLarge, ErrNoSpace, ErrInvalid,
+		ErrSymlink, ErrPermission}
 	for i, a := range all {
 		for j, b := range all {
 			require.Equal(t, i == j, errors.Is(a, b))

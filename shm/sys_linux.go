@@ -137,3 +137,93 @@ func stillAt(path string, fi os.FileInfo) bool {
 	old, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && uint64(old.Dev) == uint64(st.Dev) && uint64(old.Ino) == uint64(st.Ino)
 }
+
+// fileOwner returns the uid that owns the file fi describes.
+func fileOwner(fi os.FileInfo) (uid int, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
+
+// fullyAllocated reports whether every byte of the file f (fi is its fstat)
+// certainly has storage: on tmpfs, whose block count is exactly the pages a
+// file holds, when that count covers the size. It is false when it cannot
+// tell.
+func fullyAllocated(f *os.File, fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	var sfs unix.Statfs_t
+	if unix.Fstatfs(int(f.Fd()), &sfs) != nil || sfs.Type != unix.TMPFS_MAGIC {
+		return false
+	}
+	switch alloc := st.Blocks * 512; {
+	case alloc == fi.Size():
+		return true
+	case alloc > fi.Size(): // huge pages past the end: look for a hole
+		hole, err := firstHole(f)
+		return err == nil && hole >= fi.Size()
+	}
+	return false
+}
+
+// firstHole returns the offset of the first hole in f (its size when it has
+// none, or when its file system does not track holes).
+func firstHole(f *os.File) (int64, error) {
+	off, err := unix.Seek(int(f.Fd()), 0, unix.SEEK_HOLE)
+	if err != nil {
+		return 0, os.NewSyscallError("lseek SEEK_HOLE", err)
+	}
+	return off, nil
+}
+
+// allocatedBytes returns the storage allocated to the file fi describes.
+func allocatedBytes(fi os.FileInfo) (int64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Blocks * 512, true
+}
+
+// fileIno returns the inode number of the file fi describes.
+func fileIno(fi os.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return uint64(st.Ino), true
+}
+
+// renameAway renames old to new, a private name nothing is at. Where the
+// file system takes no rename flags, a plain rename does the same.
+func renameAway(old, new string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
+	if err == unix.EINVAL || err == unix.ENOSYS {
+		return os.Rename(old, new)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
+	}
+	return nil
+}
+
+// renameBack renames old to new unless something is at new (EEXIST). Where
+// the file system takes no rename flags, it links and then unlinks old, which
+// only the caller uses.
+func renameBack(old, new string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
+	if err == unix.EINVAL || err == unix.ENOSYS {
+		if err := os.Link(old, new); err != nil {
+			return err
+		}
+		return os.Remove(old)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
+	}
+	return nil
+}

@@ -42,3 +42,17 @@ func stillAt(path string, fi os.FileInfo) bool {
 	cur, err := os.Stat(path)
 	return err == nil && os.SameFile(cur, fi)
 }
+
+func fileOwner(fi os.FileInfo) (uid int, ok bool) { return 0, false }
+
+func fullyAllocated(f *os.File, fi os.FileInfo) bool { return false }
+
+func firstHole(f *os.File) (int64, error) { return 0, errors.ErrUnsupported }
+
+func allocatedBytes(fi os.FileInfo) (int64, bool) { return 0, false }
+
+func fileIno(fi os.FileInfo) (uint64, bool) { return 0, false }
+
+func renameAway(old, new string) error { return errors.ErrUnsupported }
+
+func renameBack(old, new string) error { return errors.ErrUnsupported }

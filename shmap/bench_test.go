@@ -4,6 +4,7 @@ package shmap_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/internal/testproc"
+	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/shmap"
 )
 
@@ -43,13 +45,23 @@ func (r *rwMap) LoadOrStore(k, v uint64) (uint64, bool) {
 	return v, false
 }
 
-// benchSizes are the numbers of keys of the single-process benchmarks: a
-// map that fits in the caches, and one that does not.
-var benchSizes = []int{1 << 10, 1 << 20}
+// benchSizes are the maps of the single-process benchmarks: one that fits
+// in the caches and one that does not, both full, and the big one again
+// with twice the capacity (half full; no baseline).
+var benchSizes = []struct{ keys, capacity int }{{1 << 10, 1 << 10}, {1 << 20, 1 << 20}, {1 << 20, 1 << 21}}
 
-func newBenchMap(b *testing.B, keys int) (*shmap.Map[uint64, uint64], *rwMap) {
+// benchName names a benchmark of a map of keys keys and the given
+// capacity.
+func benchName(kind string, keys, capacity int) string {
+	if capacity != keys {
+		return fmt.Sprintf("%s/keys=%d/cap=%d", kind, keys, capacity)
+	}
+	return fmt.Sprintf("%s/keys=%d", kind, keys)
+}
+
+func newBenchMap(b *testing.B, keys, capacity int) (*shmap.Map[uint64, uint64], *rwMap) {
 	b.Helper()
-	m, err := shmap.Create[uint64, uint64]("bench", keys, shmap.Dir(b.TempDir()))
+	m, err := shmap.Create[uint64, uint64]("bench", capacity, shmap.Dir(b.TempDir()))
 	require.NoError(b, err)
 	b.Cleanup(func() { m.Close() })
 	r := &rwMap{m: make(map[uint64]uint64, keys)}
@@ -64,10 +76,11 @@ func newBenchMap(b *testing.B, keys int) (*shmap.Map[uint64, uint64], *rwMap) {
 // step through the key space), from one goroutine: shmap against a Go map
 // under a sync.RWMutex.
 func BenchmarkLoad(b *testing.B) {
-	for _, keys := range benchSizes {
-		m, r := newBenchMap(b, keys)
+	for _, size := range benchSizes {
+		keys := size.keys
+		m, r := newBenchMap(b, keys, size.capacity)
 		mask := uint64(keys - 1)
-		b.Run(fmt.Sprintf("shmap/keys=%d", keys), func(b *testing.B) {
+		b.Run(benchName("shmap", keys, size.capacity), func(b *testing.B) {
 			k := uint64(0)
 			for b.Loop() {
 				k = (k + 0x9e3779b9) & mask
@@ -76,7 +89,10 @@ func BenchmarkLoad(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("rwmutex-map/keys=%d", keys), func(b *testing.B) {
+		if size.capacity != keys {
+			continue
+		}
+		b.Run(benchName("rwmutex-map", keys, keys), func(b *testing.B) {
 			k := uint64(0)
 			for b.Loop() {
 				k = (k + 0x9e3779b9) & mask
@@ -90,10 +106,11 @@ func BenchmarkLoad(b *testing.B) {
 
 // BenchmarkStore overwrites existing keys, from one goroutine.
 func BenchmarkStore(b *testing.B) {
-	for _, keys := range benchSizes {
-		m, r := newBenchMap(b, keys)
+	for _, size := range benchSizes {
+		keys := size.keys
+		m, r := newBenchMap(b, keys, size.capacity)
 		mask := uint64(keys - 1)
-		b.Run(fmt.Sprintf("shmap/keys=%d", keys), func(b *testing.B) {
+		b.Run(benchName("shmap", keys, size.capacity), func(b *testing.B) {
 			k := uint64(0)
 			for b.Loop() {
 				k = (k + 0x9e3779b9) & mask
@@ -102,7 +119,10 @@ func BenchmarkStore(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("rwmutex-map/keys=%d", keys), func(b *testing.B) {
+		if size.capacity != keys {
+			continue
+		}
+		b.Run(benchName("rwmutex-map", keys, keys), func(b *testing.B) {
 			k := uint64(0)
 			for b.Loop() {
 				k = (k + 0x9e3779b9) & mask
@@ -115,10 +135,11 @@ func BenchmarkStore(b *testing.B) {
 // BenchmarkLoadOrStore calls LoadOrStore on existing keys (the common case
 // of a setdefault), from one goroutine.
 func BenchmarkLoadOrStore(b *testing.B) {
-	for _, keys := range benchSizes {
-		m, r := newBenchMap(b, keys)
+	for _, size := range benchSizes {
+		keys := size.keys
+		m, r := newBenchMap(b, keys, size.capacity)
 		mask := uint64(keys - 1)
-		b.Run(fmt.Sprintf("shmap/keys=%d", keys), func(b *testing.B) {
+		b.Run(benchName("shmap", keys, size.capacity), func(b *testing.B) {
 			k := uint64(0)
 			for b.Loop() {
 				k = (k + 0x9e3779b9) & mask
@@ -127,7 +148,10 @@ func BenchmarkLoadOrStore(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("rwmutex-map/keys=%d", keys), func(b *testing.B) {
+		if size.capacity != keys {
+			continue
+		}
+		b.Run(benchName("rwmutex-map", keys, keys), func(b *testing.B) {
 			k := uint64(0)
 			for b.Loop() {
 				k = (k + 0x9e3779b9) & mask
@@ -142,7 +166,7 @@ func BenchmarkLoadOrStore(b *testing.B) {
 // BenchmarkInsertDelete stores a new key and deletes it again: the
 // allocator's path, which Store over an existing key never takes.
 func BenchmarkInsertDelete(b *testing.B) {
-	m, r := newBenchMap(b, 1<<10)
+	m, r := newBenchMap(b, 1<<10, 1<<10)
 	b.Run("shmap", func(b *testing.B) {
 		require.NoError(b, m.Delete(0))
 		for b.Loop() {
@@ -319,6 +343,102 @@ func BenchmarkStringKeys(b *testing.B) {
 			mu.Lock()
 			r[names[i]] = uint64(i)
 			mu.Unlock()
+		}
+	})
+}
+
+// BenchmarkMissLatency measures what a lookup in a big map pays for a
+// cache miss on this machine, the arithmetic behind the figures of the
+// 2^20-key benchmarks: a chain of dependent loads over a 32 MiB shared
+// segment (the size of a full map of 2^20 8-byte keys and values), each
+// step a load at a random 128-byte block, which misses the caches and
+// mostly the TLB, then (second=...) a load that depends on it: none, the
+// other line of the same block (an entry in the home block), a line of the
+// same 4 KiB page (an entry the allocator put in the home page), or a line
+// anywhere (an entry elsewhere). ns/op is per step.
+func BenchmarkMissLatency(b *testing.B) {
+	const size = 32 << 20
+	seg, err := shm.CreateAnon("latency", shm.Meta{DType: shm.Uint64, Shape: []int{size / 8}})
+	require.NoError(b, err)
+	defer seg.Close()
+	mem, err := shm.View[uint64](seg)
+	require.NoError(b, err)
+	const blocks, perPage = size / 128, 4096 / 128
+	for _, second := range []string{"none", "block", "page", "far"} {
+		b.Run("second="+second, func(b *testing.B) {
+			// Node i sits in the first line of block perm[i] and points to
+			// its second load (the second line of some block), which points
+			// to node i+1; each second line is used once.
+			rng := rand.New(rand.NewPCG(1, 2))
+			perm, far := rng.Perm(blocks), rng.Perm(blocks)
+			for i, blk := range perm {
+				at, nxt := blk*16, perm[(i+1)%blocks]*16 // in words
+				switch second {
+				case "none":
+					mem[at] = uint64(nxt)
+					continue
+				case "block":
+					mem[at] = uint64(at + 8)
+				case "page":
+					page := blk / perPage * perPage
+					mem[at] = uint64((page+(blk%perPage+7)%perPage)*16 + 8)
+				case "far":
+					mem[at] = uint64(far[i]*16 + 8)
+				}
+				mem[mem[at]] = uint64(nxt)
+			}
+			p := uint64(perm[0] * 16)
+			hops := 1
+			if second != "none" {
+				hops = 2
+			}
+			for b.Loop() {
+				for range hops {
+					p = mem[p]
+				}
+			}
+			if p >= uint64(len(mem)) {
+				b.Fatal("chain left the segment")
+			}
+		})
+	}
+}
+
+// BenchmarkLoadChain loads keys of a full 2^20-key map in a chain, each
+// key the value of the one before (a random cycle through all keys), so
+// that no Load can start before the previous one ends: the latency of one
+// Load, which BenchmarkLoad's independent loads, overlapped by the CPU, do
+// not show. The Go map under a sync.RWMutex runs the same chain.
+func BenchmarkLoadChain(b *testing.B) {
+	const keys = 1 << 20
+	m, err := shmap.Create[uint64, uint64]("bench", keys, shmap.Dir(b.TempDir()))
+	require.NoError(b, err)
+	defer m.Close()
+	r := &rwMap{m: make(map[uint64]uint64, keys)}
+	perm := rand.New(rand.NewPCG(3, 4)).Perm(keys)
+	for i, k := range perm {
+		next := uint64(perm[(i+1)%keys])
+		require.NoError(b, m.Store(uint64(k), next))
+		r.m[uint64(k)] = next
+	}
+	b.Run("shmap", func(b *testing.B) {
+		k := uint64(perm[0])
+		for b.Loop() {
+			v, ok, err := m.Load(k)
+			if err != nil || !ok {
+				b.Fatal(k, ok, err)
+			}
+			k = v
+		}
+	})
+	b.Run("rwmutex-map", func(b *testing.B) {
+		k := uint64(perm[0])
+		for b.Loop() {
+			v, ok := r.Load(k)
+			if !ok {
+				b.Fatal(k)
+			}
+			k = v
 		}
 	})
 }

@@ -9,10 +9,12 @@ import (
 // locks every stripe in order (repairing what a dead process left, as any
 // operation would) and then the allocator, so every writer waits while it
 // runs, for a time that grows with Cap. It checks that every chain stays in
-// the table and ends; that every entry is in exactly one place, a chain of
-// its own stripe, the free list, or the never-used tail; that every key is
+// the table and ends; that every entry in use is in exactly one chain, of
+// its own stripe, and every other one is free, as the allocator's bitmap
+// says; that the bitmap's summary marks only full words; that every key is
 // in the bucket its hash names and only once; that no bucket is left in the
-// middle of a write; and that each stripe's count is right. It is for tests
+// middle of a write and no journal names an operation; and that each
+// stripe's count is right. It is for tests
 // and tools, after a crash or before trusting a map file from elsewhere.
 func (m *Map[K, V]) Check() error {
 	if m == nil || m.t == nil || m.closed.Load() {
@@ -52,7 +54,7 @@ func (t *table) check() (err error) {
 	seen := make([]bool, t.cap)
 	for s := range t.ns {
 		st := t.stripe(s)
-		if op := st.jop.Load(); op != opNone {
+		if op, _, _ := unjournal(st.jrec.Load()); op != opNone {
 			return t.corrupt("stripe %d: journal names operation %d with no operation in progress", s, op)
 		}
 		n := int64(0)
@@ -97,29 +99,29 @@ func (t *table) check() (err error) {
 			return t.corrupt("stripe %d: count %d, its chains hold %d keys", s, c, n)
 		}
 	}
-	hw := t.ctl.hw.Load()
-	if hw > t.cap {
-		return t.corrupt("allocator: %d entries used of %d", hw, t.cap)
-	}
-	for e := t.ctl.free.Load(); e != 0; e = next(t.entry(e - 1)).Load() {
-		if e > hw {
-			return t.corrupt("free list: entry %d is not among the %d used", e-1, hw)
-		}
-		if seen[e-1] {
-			return t.corrupt("free list: entry %d is in two places (or the list loops)", e-1)
-		}
-		seen[e-1] = true
-		if got := state(t.entry(e - 1)).Load(); got != stateFree {
-			return t.corrupt("free list: entry %d has state %d, want %d", e-1, got, stateFree)
-		}
+	if j := t.ctl.ajob.Load(); j != 0 {
+		return t.corrupt("allocator: journal names operation %d on entry %d with no operation in progress", j>>32, uint32(j))
 	}
 	for e := range t.cap {
-		switch {
-		case e < hw && !seen[e]:
-			return t.corrupt("entry %d is neither in a chain nor on the free list: lost", e)
-		case e >= hw && state(t.entry(e)).Load() != stateNever:
-			return t.corrupt("entry %d, past the %d used, has state %d", e, hw, state(t.entry(e)).Load())
+		switch st := state(t.entry(e)).Load(); {
+		case st == stateFree && t.used(e):
+			return t.corrupt("entry %d is free but marked used in the bitmap: lost", e)
+		case st != stateFree && !seen[e]:
+			return t.corrupt("entry %d has state %d but is in no chain: lost", e, st)
+		case st != stateFree && !t.used(e):
+			return t.corrupt("entry %d is in a chain but free in the bitmap", e)
 		}
+	}
+	if r := t.cap % 64; r != 0 && t.bitWord(t.nw-1).Load()>>r != ^uint64(0)>>r {
+		return t.corrupt("allocator: bitmap bits past the last entry are not all set")
+	}
+	for i := range t.nw {
+		if t.sumWord(i/64).Load()&(1<<(i%64)) != 0 && t.bitWord(i).Load() != ^uint64(0) {
+			return t.corrupt("allocator: the summary marks bitmap word %d full, and it is not", i)
+		}
+	}
+	if r := t.nw % 64; r != 0 && t.sumWord(t.nsum-1).Load()>>r != ^uint64(0)>>r {
+		return t.corrupt("allocator: summary bits past the last bitmap word are not all set")
 	}
 	return nil
 }

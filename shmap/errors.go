@@ -33,9 +33,10 @@ var (
 	// Stripes or MaxKeyLen option out of range.
 	ErrCapacity = errors.New("invalid map capacity")
 
-	// ErrNotMap is returned when the segment opened is not a map: another
-	// kind of segment (an array, a queue) or raw bytes without the map's
-	// magic.
+	// ErrNotMap is returned when the segment opened is not a map: a
+	// segment of another kind than shm.KindMap (an array, a queue, raw
+	// bytes, among them maps of the format before maps had a kind of
+	// their own), or a map segment without the map's magic.
 	ErrNotMap = errors.New("segment is not a map")
 
 	// ErrVersion is returned when a map's header has a layout version this

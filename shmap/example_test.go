@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/shmap"
 )
 
@@ -97,4 +98,54 @@ func ExampleMap_CompareAndSwap() {
 	n, _, _ := hits.Load(page)
 	fmt.Println(n)
 	// Output: 3
+}
+
+// A map shared between users is created with a mode that lets the group
+// write it; such a file is foreign, and Open takes it only when told to.
+func ExampleAllowForeign() {
+	dir, _ := os.MkdirTemp("", "shmap-example")
+	defer os.RemoveAll(dir)
+	m, err := shmap.Create[uint64, uint64]("shared", 100, shmap.Dir(dir), shmap.Mode(0o660))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	m.Store(1, 10)
+
+	_, err = shmap.Open[uint64, uint64]("shared", shmap.Dir(dir))
+	fmt.Println(errors.Is(err, shm.ErrForeign))
+	other, err := shmap.Open[uint64, uint64]("shared", shmap.Dir(dir), shmap.AllowForeign())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer other.Close()
+	fmt.Println(other.Load(1))
+	// Output:
+	// true
+	// 10 true <nil>
+}
+
+// Inspect describes a map found on disk without knowing its types, as
+// shmctl inspect prints it.
+func ExampleInspect() {
+	m, err := shmap.CreateAnon[string, [2]float64](1000, shmap.MaxKeyLen(24))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	m.Store("alice", [2]float64{1, 2})
+	m.Store("bob", [2]float64{3, 4})
+	info, err := shmap.Inspect(m.Segment())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s keys of at most %d bytes, %s values of %d bytes\n", info.KeyType, info.KeySize, info.ValueType, info.ValueSize)
+	fmt.Println(info.Len, "of", info.Capacity, "keys")
+	// Output:
+	// string keys of at most 24 bytes, [2]float64 values of 16 bytes
+	// 2 of 1000 keys
 }

@@ -151,8 +151,9 @@ func requireAgree(t *testing.T, m *Map[uint16, fuzzVal], model map[uint16]fuzzVa
 	}
 }
 
-// FuzzDamage fills a small map, overwrites fuzzed bytes of its buckets and
-// entries (damage from outside: a stray write, a bad disk), and then uses
+// FuzzDamage fills a small map, overwrites fuzzed bytes of its allocator
+// bitmap and its slots (bucket words and entries: damage from outside, a
+// stray write, a bad disk), and then uses
 // it: no operation may panic or hang, and every error it returns must be
 // ErrCorrupt (or ErrFull). The stripes' lock words are left alone here
 // (TestDamagedLocks covers them).
@@ -170,7 +171,7 @@ func FuzzDamage(f *testing.F) {
 		for _, d := range deletes {
 			require.NoError(t, m.Delete(uint16(d%10)))
 		}
-		data := unsafe.Slice((*byte)(m.t.buckets), m.t.hdr.end-m.t.hdr.bucketsOff)
+		data := unsafe.Slice((*byte)(m.t.bitmap), m.t.hdr.end-m.t.hdr.bitmapOff)
 		for i := 0; i+1 < len(damage); i += 2 {
 			off := (int(damage[i])<<8 | int(damage[i+1])) % len(data)
 			if i+2 < len(damage) {
@@ -258,6 +259,95 @@ func FuzzStringKeys(f *testing.F) {
 		}
 		got := map[string]uint64{}
 		require.NoError(t, m.Range(func(k string, v uint64) bool { got[k] = v; return true }))
+		require.True(t, maps.Equal(model, got))
+		require.NoError(t, m.Check())
+	})
+}
+
+// FuzzWordValues is FuzzLoadVsLocked for values of one word, whose
+// overwrite takes the short path (one store, no journal): every operation
+// is mirrored in a Go map, and after each one every key is looked up
+// lock-free, locked and in the Go map; the map must pass Check at the end.
+// The table is small and fills, so inserts take their home slot, a slot of
+// the home block, one of the page and ones the bitmap search finds.
+func FuzzWordValues(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 0, 2, 3, 1, 1, 0, 4, 5, 6, 3, 2, 0, 5, 7, 9})
+	f.Add([]byte("fill the table with words, then swap and delete them all again, twice"))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		m, err := CreateAnon[uint16, uint64](20, Stripes(3))
+		require.NoError(t, err)
+		defer m.Close()
+		model := map[uint16]uint64{}
+		var buf [kbufWords]uint64
+		for i := 0; i+2 < len(ops); i += 3 {
+			k := uint16(ops[i+1] % 60)
+			v := uint64(ops[i+2])<<32 | uint64(i)
+			old, present := model[k]
+			full := !present && len(model) == m.Cap()
+			switch ops[i] % 6 {
+			case 0:
+				err := m.Store(k, v)
+				if full {
+					require.ErrorIs(t, err, ErrFull)
+					continue
+				}
+				require.NoError(t, err)
+				model[k] = v
+			case 1:
+				require.NoError(t, m.Delete(k))
+				delete(model, k)
+			case 2:
+				prev, loaded, err := m.Swap(k, v)
+				if full {
+					require.ErrorIs(t, err, ErrFull)
+					continue
+				}
+				require.NoError(t, err)
+				require.Equal(t, present, loaded)
+				require.Equal(t, old, prev)
+				model[k] = v
+			case 3:
+				swapped, err := m.CompareAndSwap(k, old, v)
+				require.NoError(t, err)
+				require.Equal(t, present, swapped)
+				if present {
+					model[k] = v
+				}
+			case 4:
+				got, err := m.Update(k, func(o uint64, loaded bool) uint64 { return o + v })
+				if full {
+					require.ErrorIs(t, err, ErrFull)
+					continue
+				}
+				require.NoError(t, err)
+				model[k] = old + v
+				require.Equal(t, model[k], got)
+			case 5:
+				got, loaded, err := m.LoadAndDelete(k)
+				require.NoError(t, err)
+				require.Equal(t, present, loaded)
+				require.Equal(t, old, got)
+				delete(model, k)
+			}
+			require.Equal(t, len(model), m.Len())
+			for k := range uint16(60) {
+				kw, b, _, err := m.prep(&k, buf[:])
+				require.NoError(t, err)
+				var free, locked uint64
+				res := m.t.tryLoad(b, kw, bytesOf(&free, 8))
+				ok, err := m.loadLocked(b, kw, bytesOf(&locked, 8))
+				require.NoError(t, err)
+				want, present := model[k]
+				require.Equal(t, present, ok, "key %d, locked", k)
+				require.Equal(t, present, res == readHit, "key %d, lock-free: result %d", k, res)
+				if present {
+					require.Equal(t, want, free, "key %d, lock-free", k)
+					require.Equal(t, want, locked, "key %d, locked", k)
+				}
+			}
+		}
+		got := map[uint16]uint64{}
+		require.NoError(t, m.Range(func(k uint16, v uint64) bool { got[k] = v; return true }))
 		require.True(t, maps.Equal(model, got))
 		require.NoError(t, m.Check())
 	})

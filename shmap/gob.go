@@ -30,10 +30,10 @@ func (m *Map[K, V]) GobDecode(b []byte) error {
 	if err := r.UnmarshalBinary(b); err != nil {
 		return fmt.Errorf("shmap: decode: %w", err)
 	}
-	if r.Kind != shm.KindRaw || r.DType != shm.Uint8 {
-		return fmt.Errorf("shmap: decode: %w: %s is a %s %s segment", ErrNotMap, r.Path, r.DType, r.Kind)
+	if r.Kind != shm.KindMap || r.DType != shm.Uint8 {
+		return fmt.Errorf("shmap: decode: %w: %s is a segment of kind %s (%s)", ErrNotMap, r.Path, r.Kind, r.DType)
 	}
-	seg, err := shm.AttachRef(b, shm.KindRaw, shm.Uint8)
+	seg, err := shm.AttachRef(b, shm.KindMap, shm.Uint8)
 	if err != nil {
 		return fmt.Errorf("shmap: decode: %w", err)
 	}

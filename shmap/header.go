@@ -11,8 +11,10 @@ import (
 // it. All integers are little-endian.
 const (
 	// Version is the layout version this package writes and the only one
-	// it reads.
-	Version = 1
+	// it reads. Version 2 keeps each bucket's word in the slot of its home
+	// entry and tracks free entries in a bitmap; version 1 (buckets and
+	// entries apart, a free list) was never released.
+	Version = 2
 
 	// MaxCapacity is the largest capacity a map can have.
 	MaxCapacity = 1<<31 - 1
@@ -39,8 +41,12 @@ const (
 	controlOff  = 256 // the allocator's control line
 	stripesOff  = 320 // the first stripe
 	stripeHead  = 32  // stripe fields before the value journal
+	slotHead    = 16  // slot fields before the key: the bucket word, next and state
+	entryOff    = 8   // where a slot's entry (next, state, key, value) starts
 	entryHead   = 8   // entry fields before the key
 	cacheLine   = 64
+	blockSize   = 128 // a pair of lines the CPU fetches together: a bucket's home block
+	pageSize    = 4096
 	headerMagic = "SHMAP\x00\x00\x01"
 )
 
@@ -54,7 +60,7 @@ const (
 	hKeySlot    = 24  // uint32 bytes of an entry's key area
 	hValSize    = 28  // uint32 value size
 	hValSlot    = 32  // uint32 bytes of an entry's value area
-	hEntrySize  = 36  // uint32
+	hSlotSize   = 36  // uint32 bytes per slot
 	hStripes    = 40  // uint32
 	hStripeSize = 44  // uint32 bytes per stripe
 	hCapacity   = 48  // uint64 entries
@@ -63,8 +69,8 @@ const (
 	hKeySig     = 72  // uint64 FNV-1a of the key layout signature
 	hValSig     = 80  // uint64 FNV-1a of the value layout signature
 	hStripesOff = 88  // uint64
-	hBucketsOff = 96  // uint64
-	hEntriesOff = 104 // uint64
+	hBitmapOff  = 96  // uint64 the used-entry bitmap, then its summary
+	hSlotsOff   = 104 // uint64
 	hEnd        = 112 // uint64 bytes of the data region the map uses
 	hKeyName    = 120 // [64]byte key type name, NUL padded (for messages)
 	hValName    = 184 // [64]byte value type name
@@ -94,13 +100,19 @@ type header struct {
 // layout is where things are in the data region, derived from the sizes.
 type layout struct {
 	keySlot, valSlot int // bytes of an entry's key and value areas, multiples of 8
-	entrySize        int
+	slotSize         int // a bucket word and an entry
 	stripeSize       int
 	stripesOff       int
-	bucketsOff       int
-	entriesOff       int
+	bitmapOff        int // bitmapWords words, then summaryWords words
+	slotsOff         int
 	end              int // bytes used: the data region's length
 }
+
+// bitmapWords returns the number of words of the used-entry bitmap of a map
+// of capacity entries, one bit each, and summaryWords the number of words of
+// its summary, one bit per bitmap word.
+func bitmapWords(capacity int) int  { return (capacity + 63) / 64 }
+func summaryWords(capacity int) int { return (bitmapWords(capacity) + 63) / 64 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
@@ -115,16 +127,16 @@ func keySlotSize(size int, str bool) int {
 
 // layoutFor computes the layout of a map; the sizes must be in range (see
 // checkSizes), so nothing overflows an int64.
-func layoutFor(keySize int, str bool, valSize, stripes, capacity, buckets int) layout {
+func layoutFor(keySize int, str bool, valSize, stripes, capacity int) layout {
 	var l layout
 	l.keySlot = keySlotSize(keySize, str)
 	l.valSlot = roundUp(valSize, 8)
-	l.entrySize = entryHead + l.keySlot + l.valSlot
+	l.slotSize = slotHead + l.keySlot + l.valSlot
 	l.stripeSize = roundUp(stripeHead+l.valSlot, cacheLine)
 	l.stripesOff = stripesOff
-	l.bucketsOff = roundUp(l.stripesOff+stripes*l.stripeSize, cacheLine)
-	l.entriesOff = roundUp(l.bucketsOff+8*buckets, cacheLine)
-	l.end = l.entriesOff + capacity*l.entrySize
+	l.bitmapOff = roundUp(l.stripesOff+stripes*l.stripeSize, cacheLine)
+	l.slotsOff = roundUp(l.bitmapOff+8*(bitmapWords(capacity)+summaryWords(capacity)), pageSize)
+	l.end = l.slotsOff + capacity*l.slotSize
 	return l
 }
 
@@ -134,8 +146,8 @@ func checkSizes(keySize int, str bool, valSize, stripes, capacity, buckets int) 
 	switch {
 	case capacity < 1 || capacity > MaxCapacity:
 		return fmt.Errorf("%w: capacity %d, want 1 to %d", ErrCapacity, capacity, MaxCapacity)
-	case buckets < 1 || buckets > MaxCapacity:
-		return fmt.Errorf("%w: %d buckets, want 1 to %d", ErrCapacity, buckets, MaxCapacity)
+	case buckets != capacity:
+		return fmt.Errorf("%w: %d buckets for %d entries, want one bucket per entry", ErrCapacity, buckets, capacity)
 	case stripes < 1 || stripes > MaxStripes:
 		return fmt.Errorf("%w: %d stripes, want 1 to %d", ErrCapacity, stripes, MaxStripes)
 	case str && (keySize < 1 || keySize > MaxKeySize-8):
@@ -162,7 +174,7 @@ func (h *header) encode() []byte {
 	le.PutUint32(b[hKeySlot:], uint32(h.keySlot))
 	le.PutUint32(b[hValSize:], uint32(h.valSize))
 	le.PutUint32(b[hValSlot:], uint32(h.valSlot))
-	le.PutUint32(b[hEntrySize:], uint32(h.entrySize))
+	le.PutUint32(b[hSlotSize:], uint32(h.slotSize))
 	le.PutUint32(b[hStripes:], uint32(h.stripes))
 	le.PutUint32(b[hStripeSize:], uint32(h.stripeSize))
 	le.PutUint64(b[hCapacity:], uint64(h.capacity))
@@ -171,8 +183,8 @@ func (h *header) encode() []byte {
 	le.PutUint64(b[hKeySig:], h.keySig)
 	le.PutUint64(b[hValSig:], h.valSig)
 	le.PutUint64(b[hStripesOff:], uint64(h.stripesOff))
-	le.PutUint64(b[hBucketsOff:], uint64(h.bucketsOff))
-	le.PutUint64(b[hEntriesOff:], uint64(h.entriesOff))
+	le.PutUint64(b[hBitmapOff:], uint64(h.bitmapOff))
+	le.PutUint64(b[hSlotsOff:], uint64(h.slotsOff))
 	le.PutUint64(b[hEnd:], uint64(h.end))
 	putName(b[hKeyName:hKeyName+hNameLen], h.keyName)
 	putName(b[hValName:hValName+hNameLen], h.valName)
@@ -249,13 +261,13 @@ func parseHeader(b []byte, dataLen int) (header, error) {
 	h.keySig, h.valSig = le.Uint64(b[hKeySig:]), le.Uint64(b[hValSig:])
 	h.keyName = parseName(b[hKeyName : hKeyName+hNameLen])
 	h.valName = parseName(b[hValName : hValName+hNameLen])
-	want := layoutFor(h.keySize, h.stringKey, h.valSize, h.stripes, h.capacity, h.buckets)
+	want := layoutFor(h.keySize, h.stringKey, h.valSize, h.stripes, h.capacity)
 	var got layout
-	got.keySlot, got.valSlot, got.entrySize, got.stripeSize = u32(hKeySlot), u32(hValSlot), u32(hEntrySize), u32(hStripeSize)
+	got.keySlot, got.valSlot, got.slotSize, got.stripeSize = u32(hKeySlot), u32(hValSlot), u32(hSlotSize), u32(hStripeSize)
 	var oks [4]bool
 	got.stripesOff, oks[0] = u64(hStripesOff)
-	got.bucketsOff, oks[1] = u64(hBucketsOff)
-	got.entriesOff, oks[2] = u64(hEntriesOff)
+	got.bitmapOff, oks[1] = u64(hBitmapOff)
+	got.slotsOff, oks[2] = u64(hSlotsOff)
 	got.end, oks[3] = u64(hEnd)
 	if oks != [4]bool{true, true, true, true} || got != want {
 		return corrupt("layout %+v does not match the one its sizes imply, %+v", got, want)

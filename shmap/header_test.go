@@ -77,22 +77,24 @@ func TestHeaderFields(t *testing.T) {
 		want error
 		text string
 	}{
-		{"version", func(h []byte) { h[hVersion] = 2; resum(h) }, ErrVersion, "version 2"},
+		{"version", func(h []byte) { h[hVersion] = 1; resum(h) }, ErrVersion, "version 1"},
 		{"header size", func(h []byte) { h[hHeaderSize] = 255; resum(h) }, ErrCorrupt, "header size"},
 		{"flags", func(h []byte) { h[hFlags] = 2; resum(h) }, ErrCorrupt, "unknown flags"},
-		{"capacity", func(h []byte) { h[hCapacity]++; resum(h) }, ErrCorrupt, "does not match"},
+		{"capacity", func(h []byte) { h[hCapacity]++; resum(h) }, ErrCorrupt, "one bucket per entry"},
 		{"capacity zero", func(h []byte) { binary.LittleEndian.PutUint64(h[hCapacity:], 0); resum(h) }, ErrCorrupt, "capacity 0"},
 		{"capacity huge", func(h []byte) { binary.LittleEndian.PutUint64(h[hCapacity:], 1<<63); resum(h) }, ErrCorrupt, "out of range"},
 		{"stripes", func(h []byte) { binary.LittleEndian.PutUint32(h[hStripes:], MaxStripes+1); resum(h) }, ErrCorrupt, "stripes"},
 		{"value size", func(h []byte) { h[hValSize]++; resum(h) }, ErrCorrupt, "does not match"},
-		{"entries offset", func(h []byte) { h[hEntriesOff] += 64; resum(h) }, ErrCorrupt, "does not match"},
+		{"slots offset", func(h []byte) { h[hSlotsOff+1] += 16; resum(h) }, ErrCorrupt, "does not match"},
+		{"bitmap offset", func(h []byte) { h[hBitmapOff] += 64; resum(h) }, ErrCorrupt, "does not match"},
+		{"buckets", func(h []byte) { h[hBuckets]++; resum(h) }, ErrCorrupt, "one bucket per entry"},
 		{"buckets and capacity", func(h []byte) {
 			// A consistent header for a bigger map than the file holds.
 			binary.LittleEndian.PutUint64(h[hCapacity:], 101)
 			binary.LittleEndian.PutUint64(h[hBuckets:], 101)
-			l := layoutFor(8, false, 16, int(binary.LittleEndian.Uint32(h[hStripes:])), 101, 101)
-			binary.LittleEndian.PutUint64(h[hEntriesOff:], uint64(l.entriesOff))
-			binary.LittleEndian.PutUint64(h[hBucketsOff:], uint64(l.bucketsOff))
+			l := layoutFor(8, false, 16, int(binary.LittleEndian.Uint32(h[hStripes:])), 101)
+			binary.LittleEndian.PutUint64(h[hSlotsOff:], uint64(l.slotsOff))
+			binary.LittleEndian.PutUint64(h[hBitmapOff:], uint64(l.bitmapOff))
 			binary.LittleEndian.PutUint64(h[hEnd:], uint64(l.end))
 			resum(h)
 		}, ErrCorrupt, "the segment's data region has"},
@@ -172,11 +174,11 @@ func TestDamagedLocks(t *testing.T) {
 		m := newMap(t)
 		s := stripeOfKey(m, 3)
 		st := m.t.stripe(s)
-		st.jop.Store(7)
+		st.jrec.Store(journal(opUpdate, m.t.nb+5, 0))
 		*lockWord(&st.mu) = deadPID
 		err := m.Store(3, 33)
 		require.ErrorIs(t, err, ErrCorrupt)
-		require.ErrorContains(t, err, "journal names operation 7")
+		require.ErrorContains(t, err, fmt.Sprintf("journal names operation 2 on bucket %d", m.t.nb+5))
 		require.ErrorIs(t, m.Store(3, 33), ErrCorrupt, "the stripe stays unusable")
 		_, _, err = m.Load(3)
 		require.NoError(t, err, "lock-free reads of undamaged buckets still work")
@@ -194,11 +196,11 @@ func TestDamagedLocks(t *testing.T) {
 	})
 	t.Run("allocator", func(t *testing.T) {
 		m := newMap(t)
-		m.t.ctl.hw.Store(1000)
+		m.t.ctl.ajob.Store(aFree<<32 | 1000)
 		*lockWord(&m.t.ctl.allocMu) = deadPID
 		err := m.Store(100, 1)
 		require.ErrorIs(t, err, ErrCorrupt)
-		require.ErrorContains(t, err, "allocator")
+		require.ErrorContains(t, err, "allocator: journal names operation 2 on entry 1000")
 		v, ok, err := m.Load(7)
 		require.NoError(t, err)
 		require.True(t, ok)
@@ -227,11 +229,12 @@ func TestLayoutFormula(t *testing.T) {
 	check := func(name string, size int64, capacity, stripes, keyBytes, valBytes int64) int64 {
 		t.Helper()
 		v := roundUp(valBytes, 8)
-		entry := 8 + keyBytes + v
+		slot := 16 + keyBytes + v
 		stripe := roundUp(32+v, 64)
-		b := roundUp(320+stripes*stripe, 64)
-		e := roundUp(b+8*capacity, 64)
-		end := e + capacity*entry
+		bitmap := roundUp(320+stripes*stripe, 64)
+		words := (capacity + 63) / 64
+		slots := roundUp(bitmap+8*(words+(words+63)/64), 4096)
+		end := slots + capacity*slot
 		fi, err := os.Stat(filepath.Join(dir, name))
 		require.NoError(t, err)
 		require.Equal(t, 4096+roundUp(end, 4096)+4096, fi.Size(), name)

@@ -91,7 +91,9 @@ func CreateAnon[K comparable, V any](capacity int, opts ...Option) (*Map[K, V], 
 
 // Open opens the map called name in the directory given by Dir. Before it
 // touches any entry it checks the segment (through shm.Open: format, size,
-// checksum), that the segment is a map (ErrNotMap), the map's header
+// checksum; a file of another user, or one that group or others may write,
+// is refused with shm.ErrForeign unless the AllowForeign option is given),
+// that the segment is a map (ErrNotMap), the map's header
 // (ErrVersion; ErrCorrupt for a bad checksum or an impossible layout), and
 // that the map holds keys of type K (ErrKeyType) and values of type V
 // (ErrValueType). Types match when their layouts do: the kinds, sizes and
@@ -141,23 +143,24 @@ func newHeader[K comparable, V any](capacity int, o options) (header, error) {
 	if err := checkSizes(h.keySize, h.stringKey, h.valSize, h.stripes, h.capacity, h.buckets); err != nil {
 		return header{}, err
 	}
-	h.layout = layoutFor(h.keySize, h.stringKey, h.valSize, h.stripes, h.capacity, h.buckets)
+	h.layout = layoutFor(h.keySize, h.stringKey, h.valSize, h.stripes, h.capacity)
 	if h.end > shm.MaxDataBytes {
 		return header{}, fmt.Errorf("%w: %d entries of %d bytes need %d bytes, more than a segment holds (%d)",
-			ErrCapacity, capacity, h.entrySize, h.end, int64(shm.MaxDataBytes))
+			ErrCapacity, capacity, h.slotSize, h.end, int64(shm.MaxDataBytes))
 	}
 	return h, nil
 }
 
-// segMeta is the segment a map with header h lives in: raw bytes, the data
-// region exactly as long as the map.
+// segMeta is the segment a map with header h lives in: a segment of kind
+// shm.KindMap holding bytes, the data region exactly as long as the map.
 func segMeta(h header) shm.Meta {
-	return shm.Meta{DType: shm.Uint8, Shape: []int{h.end}, Kind: shm.KindRaw}
+	return shm.Meta{DType: shm.Uint8, Shape: []int{h.end}, Kind: shm.KindMap}
 }
 
-// initMap writes h into a new segment's data region and returns the map.
-// The magic goes in last, with an atomic store, so that a process opening
-// the file meanwhile sees either no magic or the whole header.
+// initMap writes h into a new segment's data region, and the allocator's
+// initial bits, and returns the map. The magic goes in last, with an atomic
+// store, so that a process opening the file meanwhile sees either no magic
+// or the whole map.
 func initMap[K comparable, V any](seg *shm.Segment, h header) (*Map[K, V], error) {
 	data := seg.Data()
 	if len(data) != h.end {
@@ -165,8 +168,10 @@ func initMap[K comparable, V any](seg *shm.Segment, h header) (*Map[K, V], error
 	}
 	b := h.encode()
 	copy(data[8:headerSize], b[8:])
+	m := newMap[K, V](seg, h, false)
+	m.t.initAlloc()
 	magicWord(data).Store(native(b[:8]))
-	return newMap[K, V](seg, h, false), nil
+	return m, nil
 }
 
 func magicWord(data []byte) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Pointer(&data[0])) }
@@ -189,10 +194,13 @@ const creatingWait = 2 * time.Second
 // wrap checks that seg holds a map from K to V and returns it.
 func wrap[K comparable, V any](seg *shm.Segment, attached bool) (*Map[K, V], error) {
 	meta := seg.Meta()
-	if meta.Kind != shm.KindRaw || meta.DType != shm.Uint8 || len(meta.Shape) != 1 {
-		return nil, fmt.Errorf("%w: a %s segment of %s, shape %v", ErrNotMap, meta.Kind, meta.DType, meta.Shape)
-	}
 	data := seg.Data()
+	if meta.Kind == shm.KindRaw && meta.DType == shm.Uint8 && len(data) >= len(headerMagic) && string(data[:len(headerMagic)]) == headerMagic {
+		return nil, fmt.Errorf("%w: a raw segment holding a map of the format before maps had their own segment kind; create it again", ErrNotMap)
+	}
+	if meta.Kind != shm.KindMap || meta.DType != shm.Uint8 || len(meta.Shape) != 1 {
+		return nil, fmt.Errorf("%w: a segment of kind %s (%s, shape %v)", ErrNotMap, meta.Kind, meta.DType, meta.Shape)
+	}
 	if len(data) < headerSize {
 		return nil, fmt.Errorf("%w: a data region of %d bytes cannot hold the %d-byte map header", ErrNotMap, len(data), headerSize)
 	}
@@ -641,11 +649,7 @@ func (m *Map[K, V]) Len() int {
 	if m == nil || m.t == nil || m.closed.Load() {
 		return 0
 	}
-	n := int64(0)
-	for s := range m.t.ns {
-		n += min(max(m.t.stripe(s).count.Load(), 0), int64(m.t.cap)) // a damaged count cannot overflow the sum
-	}
-	return int(n)
+	return m.t.count()
 }
 
 // Cap returns the number of keys the map can hold.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -378,24 +379,41 @@ func TestOpenChecksTypes(t *testing.T) {
 	_, err = shmap.Open[point, sample]("nothing", shmap.Dir(dir))
 	require.ErrorIs(t, err, shm.ErrNotExist)
 
-	// Another kind of segment, and raw bytes without the magic.
+	// Another kind of segment; raw bytes, with or without a map's magic
+	// (maps were raw segments before they had a kind of their own); a map
+	// segment without the magic, and one too short for the header.
 	s, err := shm.Create("array", shm.Meta{DType: shm.Float64, Shape: []int{10}, Kind: shm.KindArray}, shm.Dir(dir))
 	require.NoError(t, err)
 	s.Close()
 	_, err = shmap.Open[point, sample]("array", shmap.Dir(dir))
 	require.ErrorIs(t, err, shmap.ErrNotMap)
+	require.ErrorContains(t, err, "a segment of kind array (float64, shape [10])")
 	s, err = shm.Create("raw", shm.Meta{DType: shm.Uint8, Shape: []int{4096}}, shm.Dir(dir))
 	require.NoError(t, err)
-	copy(s.Data(), "not a map") // a young segment with no magic at all is waited for (TestOpenWhileCreating)
 	s.Close()
 	_, err = shmap.Open[point, sample]("raw", shmap.Dir(dir))
 	require.ErrorIs(t, err, shmap.ErrNotMap)
+	require.ErrorContains(t, err, "a segment of kind raw (uint8, shape [4096])")
+	s, err = shm.Create("old", shm.Meta{DType: shm.Uint8, Shape: []int{4096}}, shm.Dir(dir))
+	require.NoError(t, err)
+	copy(s.Data(), "SHMAP\x00\x00\x01\x01\x00\x00\x00")
+	s.Close()
+	_, err = shmap.Open[point, sample]("old", shmap.Dir(dir))
+	require.ErrorIs(t, err, shmap.ErrNotMap)
+	require.ErrorContains(t, err, "before maps had their own segment kind; create it again")
+	s, err = shm.Create("nomagic", shm.Meta{DType: shm.Uint8, Shape: []int{4096}, Kind: shm.KindMap}, shm.Dir(dir))
+	require.NoError(t, err)
+	copy(s.Data(), "not a map") // a young segment with no magic at all is waited for (TestOpenWhileCreating)
+	s.Close()
+	_, err = shmap.Open[point, sample]("nomagic", shmap.Dir(dir))
+	require.ErrorIs(t, err, shmap.ErrNotMap)
 	require.ErrorContains(t, err, "no map magic")
-	s, err = shm.Create("tiny", shm.Meta{DType: shm.Uint8, Shape: []int{100}}, shm.Dir(dir))
+	s, err = shm.Create("tiny", shm.Meta{DType: shm.Uint8, Shape: []int{100}, Kind: shm.KindMap}, shm.Dir(dir))
 	require.NoError(t, err)
 	s.Close()
 	_, err = shmap.Open[point, sample]("tiny", shmap.Dir(dir))
 	require.ErrorIs(t, err, shmap.ErrNotMap)
+	require.ErrorContains(t, err, "cannot hold")
 }
 
 func TestClosed(t *testing.T) {
@@ -549,4 +567,53 @@ func TestSegmentOptions(t *testing.T) {
 	require.NotZero(t, m.Segment().Meta().Flags&shm.FlagPersistent)
 	require.Equal(t, "m", m.Name())
 	require.Equal(t, filepath.Join(dir, "m"), m.Path())
+}
+
+// TestGobDecodeRefusesOthers decodes references to segments that are not
+// maps: each is refused with ErrNotMap, naming the kind, before anything is
+// attached.
+func TestGobDecodeRefusesOthers(t *testing.T) {
+	dir := t.TempDir()
+	for _, meta := range []shm.Meta{
+		{DType: shm.Float64, Shape: []int{10}, Kind: shm.KindArray},
+		{DType: shm.Uint8, Shape: []int{4096}, Kind: shm.KindRaw},
+		{DType: shm.Uint8, Shape: []int{4096}, Kind: shm.KindQueue},
+	} {
+		s, err := shm.Create("seg-"+meta.Kind.String(), meta, shm.Dir(dir))
+		require.NoError(t, err)
+		b, err := shm.RefOf(s).MarshalBinary()
+		require.NoError(t, err)
+		s.Close()
+		var m shmap.Map[uint64, uint64]
+		err = m.GobDecode(b)
+		require.ErrorIs(t, err, shmap.ErrNotMap)
+		require.ErrorContains(t, err, "a segment of kind "+meta.Kind.String())
+	}
+}
+
+// TestInspect reads a map's description with no types, and refuses what is
+// not a map.
+func TestInspect(t *testing.T) {
+	m, dir := newMap[point, sample](t, 50, shmap.Stripes(4))
+	for i := range int32(7) {
+		require.NoError(t, m.Store(point{i, -i}, sample{}))
+	}
+	seg, err := shm.Open("m", shm.Dir(dir))
+	require.NoError(t, err)
+	defer seg.Close()
+	info, err := shmap.Inspect(seg)
+	require.NoError(t, err)
+	require.Equal(t, shmap.Info{KeyType: "shmap_test.point", ValueType: "shmap_test.sample", KeySize: 8,
+		ValueSize: int(unsafe.Sizeof(sample{})), Capacity: 50, Len: 7, Stripes: 4, Version: shmap.Version}, info)
+
+	s, err := shm.Create("array", shm.Meta{DType: shm.Float64, Shape: []int{10}, Kind: shm.KindArray}, shm.Dir(dir))
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = shmap.Inspect(s)
+	require.ErrorIs(t, err, shmap.ErrNotMap)
+	bad, err := shm.Create("nomagic", shm.Meta{DType: shm.Uint8, Shape: []int{4096}, Kind: shm.KindMap}, shm.Dir(dir))
+	require.NoError(t, err)
+	defer bad.Close()
+	_, err = shmap.Inspect(bad)
+	require.ErrorIs(t, err, shmap.ErrNotMap)
 }

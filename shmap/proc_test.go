@@ -101,6 +101,14 @@ func envInt(key string) int {
 }
 
 func child(role string) error {
+	if chaosRole != nil {
+		if ok, err := chaosRole(role); ok {
+			return err
+		}
+	}
+	if role == "foreign" { // runs as another user, who cannot open the control segment
+		return childForeign()
+	}
 	dir := env("DIR")
 	seg, ctl, err := openCtl(dir)
 	if err != nil {
@@ -261,12 +269,24 @@ func childGob() error {
 }
 
 // childHook runs one operation (OP: store or delete, on KEY) and stops at
-// POINT of the write protocol, where it reports and waits to be killed.
+// POINT of the write protocol, where it reports and waits to be killed. With
+// WORD set the map holds uint64 values (one word) instead of cells.
 func childHook(dir string, ctl []uint64) error {
+	if env("WORD") != "" {
+		m, err := shmap.Open[uint32, uint64]("m", shmap.Dir(dir))
+		if err != nil {
+			return err
+		}
+		return hookOp(m, ctl, func(n uint64) uint64 { return n })
+	}
 	m, err := shmap.Open[uint32, cell]("m", shmap.Dir(dir))
 	if err != nil {
 		return err
 	}
+	return hookOp(m, ctl, func(n uint64) cell { return mkcell(n, 1) })
+}
+
+func hookOp[V any](m *shmap.Map[uint32, V], ctl []uint64, mk func(uint64) V) error {
 	point := env("POINT")
 	shmap.SetTestHook(func(p string) {
 		if p == point {
@@ -276,9 +296,10 @@ func childHook(dir string, ctl []uint64) error {
 		}
 	})
 	k := uint32(envInt("KEY"))
+	var err error
 	switch env("OP") {
 	case "store":
-		err = m.Store(k, mkcell(uint64(envInt("VAL")), 1))
+		err = m.Store(k, mk(uint64(envInt("VAL"))))
 	case "delete":
 		err = m.Delete(k)
 	default:
@@ -605,63 +626,185 @@ func killAt(t *testing.T, dir string, ctl []uint64, op, point string, key uint32
 // doc.go promises for that step: the map passes Check, the key holds
 // exactly the old or the new state as documented, no other key changed,
 // Len is right, and every entry is usable again (the map fills to exactly
-// its capacity).
+// its capacity). Some steps exist only for some shapes of a chain (an
+// insert behind an entry of the home block, a delete of an entry that is
+// not first): the test makes maps, each with a new hash seed, until the
+// keys it holds give that shape.
 func TestKillAtEachStep(t *testing.T) {
 	const capacity = 8
 	type outcome int
 	const (
 		absent outcome = iota // the key is not in the map
 		newVal                // the key holds the value being stored
-		oldVal                // the key holds its value from before
+	)
+	type shape int
+	const (
+		anyShape    shape = iota
+		afterDelete       // delete a key first, so that an insert takes a freed entry
+		linksBehind       // the new key's home block is full and its chain starts there
+		notFirst          // the key deleted has a predecessor in its chain
 	)
 	for _, tc := range []struct {
 		op, point string
-		key       uint32
-		freeList  bool // delete a key first, so that an insert takes its entry from the free list
+		key       uint32 // 0: found for the shape
+		shape     shape
 		want      outcome
 	}{
-		{"store", "alloc:marked", 9, false, absent},
-		{"store", "alloc:marked", 9, true, absent},
-		{"store", "insert:filled", 9, false, absent},
-		{"store", "insert:filled", 9, true, absent},
-		{"store", "insert:published", 9, false, newVal},
-		{"store", "update:journaled", 2, false, newVal},
-		{"store", "update:half", 2, false, newVal},
-		{"store", "update:written", 2, false, newVal},
-		{"delete", "delete:journaled", 2, false, absent},
-		{"delete", "delete:unlinked", 2, false, absent},
-		{"delete", "free:next", 2, true, absent},
-		{"delete", "free:linked", 2, true, absent},
-		{"delete", "delete:freed", 2, false, absent},
+		{"store", "alloc:bit", 9, anyShape, absent},
+		{"store", "alloc:bit", 9, afterDelete, absent},
+		{"store", "alloc:marked", 9, anyShape, absent},
+		{"store", "alloc:marked", 9, afterDelete, absent},
+		{"store", "insert:filled", 9, anyShape, absent},
+		{"store", "insert:filled", 0, linksBehind, absent},
+		{"store", "insert:linked", 0, linksBehind, newVal},
+		{"store", "insert:published", 9, anyShape, newVal},
+		{"store", "insert:published", 0, linksBehind, newVal},
+		{"store", "update:journaled", 2, anyShape, newVal},
+		{"store", "update:half", 2, anyShape, newVal},
+		{"store", "update:written", 2, anyShape, newVal},
+		{"delete", "delete:journaled", 2, anyShape, absent},
+		{"delete", "delete:relinked", 0, notFirst, absent},
+		{"delete", "delete:unlinked", 2, anyShape, absent},
+		{"delete", "delete:unlinked", 0, notFirst, absent},
+		{"delete", "free:marked", 2, anyShape, absent},
+		{"delete", "delete:freed", 2, anyShape, absent},
 	} {
 		name := tc.op + "/" + tc.point
-		if tc.freeList {
-			name += "/free-list"
+		switch tc.shape {
+		case afterDelete:
+			name += "/after-delete"
+		case linksBehind:
+			name += "/links-behind"
+		case notFirst:
+			name += "/not-first"
 		}
 		t.Run(name, func(t *testing.T) {
-			m, dir, ctl := newProcMap(t, capacity, shmap.Stripes(2))
-			want := map[uint32]uint64{}
-			for k := range uint32(5) {
-				require.NoError(t, m.Store(k, mkcell(uint64(10+k), 0)))
-				want[k] = uint64(10 + k)
+			var (
+				m    *shmap.Map[uint32, cell]
+				dir  string
+				ctl  []uint64
+				want map[uint32]uint64
+				key  = tc.key
+			)
+			for try := 0; ; try++ {
+				require.Less(t, try, 200, "no map of %d seeds gave the chain shape", try)
+				m, dir, ctl = newProcMap(t, capacity, shmap.Stripes(2))
+				want = map[uint32]uint64{}
+				keys := uint32(5)
+				if tc.shape == notFirst {
+					keys = 7
+				}
+				for k := range keys {
+					require.NoError(t, m.Store(k, mkcell(uint64(10+k), 0)))
+					want[k] = uint64(10 + k)
+				}
+				if tc.shape == afterDelete {
+					require.NoError(t, m.Delete(4))
+					delete(want, 4)
+				}
+				switch tc.shape {
+				case linksBehind:
+					for k := uint32(10); k < 100 && key == 0; k++ {
+						if shmap.LinksBehind(m, k) {
+							key = k
+						}
+					}
+				case notFirst:
+					for k := range keys {
+						if key == 0 && shmap.ChainPos(m, k) > 0 {
+							key = k
+						}
+					}
+				}
+				if key != 0 {
+					break
+				}
 			}
-			if tc.freeList {
-				require.NoError(t, m.Delete(4))
-				delete(want, 4)
-			}
-			killAt(t, dir, ctl, tc.op, tc.point, tc.key, 77)
+			killAt(t, dir, ctl, tc.op, tc.point, key, 77)
 
 			require.NoError(t, m.Check(), "the map is repaired")
 			switch tc.want {
 			case absent:
-				delete(want, tc.key)
+				delete(want, key)
 			case newVal:
-				want[tc.key] = 77
+				want[key] = 77
 			}
 			requireContents(t, m, want, 100)
 			requireFillsToCapacity(t, m)
 		})
 	}
+}
+
+// TestRepairBumpsVersion kills a delete between its two stores (the
+// predecessor's next, then the bucket's version): the repair must move the
+// bucket to a new version before it frees the entry, or a reader still
+// walking the old chain could accept what a reuse of the entry writes.
+func TestRepairBumpsVersion(t *testing.T) {
+	for try := 0; ; try++ {
+		require.Less(t, try, 200, "no map of %d seeds had a key behind another in its chain", try)
+		m, dir, ctl := newProcMap(t, 8, shmap.Stripes(2))
+		key := uint32(100)
+		for k := range uint32(7) {
+			require.NoError(t, m.Store(k, mkcell(uint64(k), 0)))
+		}
+		for k := range uint32(7) {
+			if key == 100 && shmap.ChainPos(m, k) > 0 {
+				key = k
+			}
+		}
+		if key == 100 {
+			continue
+		}
+		atomic.StoreUint64(&ctl[cAt], 0)
+		c := testproc.Start("hook", childEnv(dir, "OP", "delete", "POINT", "delete:relinked", "KEY", key)...)
+		waitFor(t, "the writer to stop between its two stores", func() bool { return atomic.LoadUint64(&ctl[cAt]) == 1 || c.Exited() })
+		require.EqualValues(t, 1, atomic.LoadUint64(&ctl[cAt]), c.Output())
+		before := shmap.BucketWord(m, key)
+		require.NoError(t, syscall.Kill(int(atomic.LoadUint64(&ctl[cPID])), syscall.SIGKILL))
+		out, err := c.Wait()
+		require.ErrorContains(t, err, "killed", out)
+		require.NoError(t, m.Check(), "repairs")
+		after := shmap.BucketWord(m, key)
+		require.Equal(t, before&(1<<32-1), after&(1<<32-1), "the chain's head is unchanged")
+		require.NotEqual(t, before>>32, after>>32, "the bucket has a new version")
+		require.Zero(t, after>>32&1, "an even one")
+		_, ok, err := m.Load(key)
+		require.NoError(t, err)
+		require.False(t, ok)
+		return
+	}
+}
+
+// TestKillWordUpdate kills a writer that overwrites a one-word value right
+// after its one store: the key holds the new value, and the map is
+// consistent (such an update has no journal to repair from, and needs
+// none).
+func TestKillWordUpdate(t *testing.T) {
+	m, dir := newMap[uint32, uint64](t, 8, shmap.Stripes(2))
+	ctl := newCtl(t, dir)
+	for k := range uint32(5) {
+		require.NoError(t, m.Store(k, uint64(10+k)))
+	}
+	atomic.StoreUint64(&ctl[cAt], 0)
+	c := testproc.Start("hook", childEnv(dir, "OP", "store", "POINT", "update:written", "KEY", 2, "VAL", 77, "WORD", 1)...)
+	waitFor(t, "the writer to stop after its store", func() bool { return atomic.LoadUint64(&ctl[cAt]) == 1 || c.Exited() })
+	require.EqualValues(t, 1, atomic.LoadUint64(&ctl[cAt]), c.Output())
+	require.NoError(t, syscall.Kill(int(atomic.LoadUint64(&ctl[cPID])), syscall.SIGKILL))
+	out, err := c.Wait()
+	require.ErrorContains(t, err, "killed", out)
+	require.NoError(t, m.Check())
+	for k := range uint32(5) {
+		v, ok, err := m.Load(k)
+		require.NoError(t, err)
+		require.True(t, ok)
+		want := uint64(10 + k)
+		if k == 2 {
+			want = 77
+		}
+		require.Equal(t, want, v, "key %d", k)
+	}
+	require.NoError(t, m.Store(2, 78), "the stripe is usable again")
+	require.Equal(t, 5, m.Len())
 }
 
 // TestKillRepairer kills a writer in the middle of a delete, then kills the
@@ -677,7 +820,7 @@ func TestKillRepairer(t *testing.T) {
 	killAt(t, dir, ctl, "delete", "delete:unlinked", 2, 0)
 	// The next writer repairs first (one stripe: every key is in it), and
 	// the repair frees key 2's entry: it dies there.
-	killAt(t, dir, ctl, "store", "free:linked", 3, 99)
+	killAt(t, dir, ctl, "store", "free:marked", 3, 99)
 	require.NoError(t, m.Check())
 	delete(want, 2)
 	requireContents(t, m, want, 100)

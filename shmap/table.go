@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 	"unsafe"
 
@@ -17,13 +18,17 @@ type table struct {
 	hdr      header
 	ctl      *control
 	stripes  unsafe.Pointer
-	buckets  unsafe.Pointer
-	entries  unsafe.Pointer
-	nb       uint64  // buckets
+	bitmap   unsafe.Pointer // nw words: bit e set while entry e is in use
+	summary  unsafe.Pointer // nsum words: bit i set only while bitmap word i is full
+	slots    unsafe.Pointer
+	nb       uint64  // buckets, one per slot
 	ns       uint64  // stripes
-	cap      uint32  // entries
+	cap      uint32  // entries, one per slot
+	nw       uint32  // bitmap words
+	nsum     uint32  // summary words
+	group    uint32  // slots in a home block: an entry there is fetched with the bucket word
 	ssize    uintptr // bytes per stripe
-	esize    uintptr // bytes per entry
+	slsize   uintptr // bytes per slot
 	kwords   int     // words of an entry's key area
 	vwords   int     // words of an entry's value area
 	vsize    int     // bytes of a value
@@ -35,34 +40,48 @@ type table struct {
 // control is the allocator's cache line, at controlOff.
 type control struct {
 	allocMu lock.Mutex
-	free    atomic.Uint32 // index+1 of the first free entry, 0: none
-	hw      atomic.Uint32 // entries [hw, cap) have never been used
+	ajob    atomic.Uint64 // the allocator's journal: aAlloc or aFree <<32 | entry
+	hint    atomic.Uint32 // bitmap word where the search for a free entry starts
 }
+
+// The operations the allocator's journal records.
+const (
+	aNone  = 0
+	aAlloc = 1 // marking an entry used: its bit, then its state
+	aFree  = 2 // marking an entry free: its state, then its bit
+)
 
 // stripe is the head of a stripe's block; the value journal (valSlot bytes)
 // follows it.
 type stripe struct {
-	mu      lock.Mutex
-	jop     atomic.Uint32 // opNone, or the operation in progress
-	jbucket atomic.Uint32 // its bucket
-	jent    atomic.Uint32 // its entry (index, not index+1)
-	_       uint32
-	count   atomic.Int64 // keys in the stripe's buckets
+	mu    lock.Mutex
+	jrec  atomic.Uint64 // the journal: op<<62 | bucket<<31 | entry (see journal)
+	count atomic.Int64  // keys in the stripe's buckets
+	_     uint64
 }
 
 // The operations a stripe's journal records.
 const (
 	opNone   = 0
-	opInsert = 1 // linking a new entry at the head of jbucket
+	opInsert = 1 // linking a new entry into jbucket
 	opUpdate = 2 // overwriting entry jent's value with the journal's value
 	opDelete = 3 // unlinking entry jent from jbucket and freeing it
 )
 
+// journal packs a journal record: an operation, a bucket and an entry (an
+// index), each bucket and entry below 2^31 (MaxCapacity), so that one
+// atomic store writes all three.
+func journal(op uint64, b uint64, e uint32) uint64 { return op<<62 | b<<31 | uint64(e) }
+
+// unjournal unpacks a journal record.
+func unjournal(r uint64) (op uint64, b uint64, e uint32) {
+	return r >> 62, r >> 31 & (1<<31 - 1), uint32(r & (1<<31 - 1))
+}
+
 // Entry states: the second word of an entry.
 const (
-	stateNever = 0 // never used: entries at and after control.hw
-	stateFree  = 1 // on the free list
-	stateOwned = 2 // + stripe: allocated by, and in a bucket of, that stripe
+	stateFree  = 0 // not in use (its bitmap bit is clear, but for the moment the allocator changes it)
+	stateOwned = 1 // + stripe: allocated by, and in a bucket of, that stripe
 )
 
 // A bucket word holds a version in its high half and the index+1 of the
@@ -92,17 +111,22 @@ func hook(point string) {
 
 // newTable lays a table over the data region at base, described by h.
 func newTable(base unsafe.Pointer, h header) *table {
+	nw := bitmapWords(h.capacity)
 	t := &table{
 		hdr:     h,
 		ctl:     (*control)(unsafe.Add(base, controlOff)),
 		stripes: unsafe.Add(base, h.stripesOff),
-		buckets: unsafe.Add(base, h.bucketsOff),
-		entries: unsafe.Add(base, h.entriesOff),
+		bitmap:  unsafe.Add(base, h.bitmapOff),
+		summary: unsafe.Add(base, h.bitmapOff+8*nw),
+		slots:   unsafe.Add(base, h.slotsOff),
 		nb:      uint64(h.buckets),
 		ns:      uint64(h.stripes),
 		cap:     uint32(h.capacity),
+		nw:      uint32(nw),
+		nsum:    uint32(summaryWords(h.capacity)),
+		group:   uint32(max(1, blockSize/h.slotSize)),
 		ssize:   uintptr(h.stripeSize),
-		esize:   uintptr(h.entrySize),
+		slsize:  uintptr(h.slotSize),
 		kwords:  h.keySlot / 8,
 		vwords:  h.valSlot / 8,
 		vsize:   h.valSize,
@@ -113,15 +137,48 @@ func newTable(base unsafe.Pointer, h header) *table {
 	return t
 }
 
+// initAlloc marks the bitmap's bits past the last entry, and the summary's
+// bits past the last bitmap word, as used, so that no search returns them.
+// Create calls it before it writes the header.
+func (t *table) initAlloc() {
+	if r := t.cap % 64; r != 0 {
+		t.bitWord(t.nw - 1).Store(^uint64(0) << r)
+	}
+	if r := t.nw % 64; r != 0 {
+		t.sumWord(t.nsum - 1).Store(^uint64(0) << r)
+	}
+}
+
+// bucket returns bucket b's word, the first word of slot b.
 func (t *table) bucket(b uint64) *atomic.Uint64 {
-	return (*atomic.Uint64)(unsafe.Add(t.buckets, 8*uintptr(b)))
+	return (*atomic.Uint64)(unsafe.Add(t.slots, uintptr(b)*t.slsize))
 }
 
 func (t *table) stripe(s uint64) *stripe {
 	return (*stripe)(unsafe.Add(t.stripes, uintptr(s)*t.ssize))
 }
 
+func (t *table) bitWord(i uint32) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(t.bitmap, 8*uintptr(i)))
+}
+
+func (t *table) sumWord(i uint32) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(t.summary, 8*uintptr(i)))
+}
+
+// used reports whether entry e's bitmap bit is set.
+func (t *table) used(e uint32) bool { return t.bitWord(e/64).Load()&(1<<(e%64)) != 0 }
+
 func (t *table) stripeOf(b uint64) uint64 { return b % t.ns }
+
+// count returns the sum of the stripes' counts, each read atomically.
+func (t *table) count() int {
+	n := int64(0)
+	for s := range t.ns {
+		n += min(max(t.stripe(s).count.Load(), 0), int64(t.cap)) // a damaged count cannot overflow the sum
+	}
+	return int(n)
+}
 
 // usedWords returns the words of key words kw that can differ between two
 // keys: all of them, except for a string key, whose length word and the
@@ -144,10 +201,15 @@ func (t *table) journalWord(st *stripe, i int) *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(st), stripeHead+8*uintptr(i)))
 }
 
-// entry returns the address of entry i (an index, not index+1).
+// entry returns the address of entry i (an index, not index+1): the part
+// of slot i after its bucket word.
 func (t *table) entry(i uint32) unsafe.Pointer {
-	return unsafe.Add(t.entries, uintptr(i)*t.esize)
+	return unsafe.Add(t.slots, uintptr(i)*t.slsize+entryOff)
 }
+
+// inBlock reports whether entry e (an index) is in bucket b's home block,
+// the slots fetched with b's word.
+func (t *table) inBlock(b uint64, e uint32) bool { return uint64(e/t.group) == b/uint64(t.group) }
 
 func next(p unsafe.Pointer) *atomic.Uint32  { return (*atomic.Uint32)(p) }
 func state(p unsafe.Pointer) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(p, 4)) }
@@ -328,31 +390,29 @@ func (t *table) unlockAlloc() error {
 }
 
 // repairAlloc finishes what an allocator holder that died left half done.
-// Its two words are each changed by one store, so they are never torn; what
-// can be left is an entry marked taken (or being freed) while the word that
-// lists it was not yet moved past it. Both cases look the same and have the
-// same repair: a head whose entry is not in the state its list promises is
-// moved one entry on. An entry skipped this way belongs to a stripe, whose
-// own repair frees it again.
+// Its journal names the entry it was marking used or free; the entry's
+// state is the truth, and its bitmap bit is made to follow it. (What a
+// death can leave is an entry whose state is free with its bit still set:
+// allocation sets the bit before the state, freeing clears the state before
+// the bit. An entry given to a stripe this way is the stripe's to give back,
+// by its own repair.) Summary bits need no repair: one is set only after its
+// bitmap word is full and cleared before a bit of the word is, so a death
+// between the two leaves a clear summary bit over a full word, which the
+// search sets again when it finds it.
 func (t *table) repairAlloc() error {
 	c := t.ctl
-	hw := c.hw.Load()
-	if hw > t.cap {
-		return t.corrupt("allocator: %d entries used of %d", hw, t.cap)
-	}
-	if hw < t.cap && state(t.entry(hw)).Load() != stateNever {
-		c.hw.Store(hw + 1)
-	}
-	f := c.free.Load()
-	if f > t.cap {
-		return t.corrupt("allocator: free list starts at entry %d of %d", f, t.cap)
-	}
-	if f != 0 && state(t.entry(f-1)).Load() != stateFree {
-		f = next(t.entry(f - 1)).Load()
-		if f > t.cap || f != 0 && state(t.entry(f-1)).Load() != stateFree {
-			return t.corrupt("allocator: free list continues at entry %d, which is not free", f)
+	j := c.ajob.Load()
+	if op, e := j>>32, uint32(j); op != aNone {
+		if op > aFree || e >= t.cap {
+			return t.corrupt("allocator: journal names operation %d on entry %d", op, e)
 		}
-		c.free.Store(f)
+		switch free := state(t.entry(e)).Load() == stateFree; {
+		case free && t.used(e):
+			t.clearBit(e)
+		case !free && !t.used(e):
+			t.setBit(e)
+		}
+		c.ajob.Store(aNone)
 	}
 	return nil
 }
@@ -360,15 +420,16 @@ func (t *table) repairAlloc() error {
 // repairStripe makes stripe s consistent after its holder died; the caller
 // holds it (after lock.ErrOwnerDead). It reads the journal: an insert whose
 // entry is taken but not linked gives the entry back; an update is done
-// again from the journal's copy of the value; a delete is finished. Then it
-// makes the journaled bucket's version even, walks every chain of the
-// stripe to check it and count its keys, and clears the journal. Every step
-// can be done twice, so a repairer that dies too leaves the next one the
-// same work.
+// again from the journal's copy of the value; a delete is finished. The
+// journaled bucket moves to a new even version (before a deleted entry is
+// freed, so that no reader still walking the old chain accepts what a reuse
+// writes there). Then it walks every chain of the stripe to check it and
+// count its keys, and clears the journal. Every step can be done twice, so
+// a repairer that dies too leaves the next one the same work.
 func (t *table) repairStripe(s uint64, st *stripe) error {
-	op, b, e := st.jop.Load(), uint64(st.jbucket.Load()), st.jent.Load()
+	op, b, e := unjournal(st.jrec.Load())
 	if op != opNone {
-		if op > opDelete || b >= t.nb || t.stripeOf(b) != s || e >= t.cap {
+		if b >= t.nb || t.stripeOf(b) != s || e >= t.cap {
 			return t.corrupt("stripe %d: journal names operation %d on bucket %d, entry %d", s, op, b, e)
 		}
 		p := t.entry(e)
@@ -383,6 +444,7 @@ func (t *table) repairStripe(s uint64, st *stripe) error {
 					return err
 				}
 			}
+			t.bumpBucket(b)
 		case opUpdate:
 			if !found {
 				return t.corrupt("stripe %d: the entry being updated, %d, is not in bucket %d", s, e, b)
@@ -399,9 +461,12 @@ func (t *table) repairStripe(s uint64, st *stripe) error {
 					hook("repair:half")
 				}
 			}
+			t.bumpBucket(b)
 		case opDelete:
 			if found {
 				t.unlink(b, e, prev)
+			} else {
+				t.bumpBucket(b)
 			}
 			if state(p).Load() == owned(s) {
 				if err := t.free(e); err != nil {
@@ -409,17 +474,21 @@ func (t *table) repairStripe(s uint64, st *stripe) error {
 				}
 			}
 		}
-		if bw := t.bucket(b); bw.Load()&verOne != 0 {
-			bw.Store(bump(bw.Load()) | bw.Load()&headMask)
-		}
 	}
 	n, err := t.checkStripe(s)
 	if err != nil {
 		return err
 	}
 	st.count.Store(int64(n))
-	st.jop.Store(opNone)
+	st.jrec.Store(0)
 	return nil
+}
+
+// bumpBucket moves bucket b to its next even version.
+func (t *table) bumpBucket(b uint64) {
+	bw := t.bucket(b)
+	w := bw.Load()
+	bw.Store(bump(w) | w&headMask)
 }
 
 // linked reports whether entry e is in bucket b's chain, and its
@@ -442,8 +511,9 @@ func (t *table) linked(b uint64, e uint32) (bool, uint32, error) {
 
 // checkStripe walks every chain of stripe s and returns how many entries
 // they hold, or an error if a chain leaves the table, loops, holds an entry
-// of another stripe, or its bucket's version is odd (a write in progress
-// with nobody to finish it). The caller holds the stripe.
+// of another stripe or one the bitmap calls free, or its bucket's version
+// is odd (a write in progress with nobody to finish it). The caller holds
+// the stripe.
 func (t *table) checkStripe(s uint64) (int, error) {
 	n := 0
 	for b := s; b < t.nb; b += t.ns {
@@ -459,6 +529,9 @@ func (t *table) checkStripe(s uint64) (int, error) {
 			p := t.entry(e - 1)
 			if st := state(p).Load(); st != owned(s) {
 				return 0, t.corrupt("bucket %d: entry %d has state %d, want %d (stripe %d)", b, e-1, st, owned(s), s)
+			}
+			if !t.used(e - 1) {
+				return 0, t.corrupt("bucket %d: entry %d is in the chain but free in the bitmap", b, e-1)
 			}
 			n++
 			e = next(p).Load()
@@ -492,8 +565,11 @@ func (t *table) findLocked(b uint64, kw []uint64) (e, prev uint32, err error) {
 	return 0, 0, nil
 }
 
-// insert adds a new entry with key kw and value src at the head of bucket
-// b, in stripe s. It returns ErrFull when no entry is free.
+// insert adds a new entry with key kw and value src to bucket b, in stripe
+// s. It returns ErrFull when no entry is free. The entries of a chain that
+// lie in the bucket's home block come first, so that a lookup finds them in
+// the lines it fetched the bucket word with: a new entry there goes first,
+// one elsewhere after them.
 func (t *table) insert(s uint64, st *stripe, b uint64, kw []uint64, src []byte) error {
 	e, err := t.alloc(s, st, b)
 	if err != nil {
@@ -506,43 +582,65 @@ func (t *table) insert(s uint64, st *stripe, b uint64, kw []uint64, src []byte) 
 	t.writeValue(p, src)
 	bw := t.bucket(b)
 	w := bw.Load()
-	next(p).Store(uint32(w))
-	hook("insert:filled")
-	bw.Store(bump(w) | uint64(e+1))
+	prev := uint32(0)
+	if !t.inBlock(b, e) {
+		for cur, steps := uint32(w), uint32(0); cur != 0 && cur <= t.cap && t.inBlock(b, cur-1) && steps <= t.group; steps++ {
+			prev = cur
+			cur = next(t.entry(cur - 1)).Load()
+		}
+	}
+	if prev == 0 {
+		next(p).Store(uint32(w))
+		hook("insert:filled")
+		bw.Store(bump(w) | uint64(e+1))
+	} else {
+		pp := t.entry(prev - 1)
+		next(p).Store(next(pp).Load())
+		hook("insert:filled")
+		next(pp).Store(e + 1)
+		hook("insert:linked")
+		bw.Store(bump(w) | w&headMask)
+	}
 	hook("insert:published")
 	st.count.Add(1)
-	st.jop.Store(opNone)
+	st.jrec.Store(0)
 	return nil
 }
 
-// update overwrites the value of entry e (index+1) in bucket b with src,
-// through the stripe's journal.
+// update overwrites the value of entry e (index+1) in bucket b with src.
+// A value of one word is stored with one atomic store, which is its commit
+// point, and the bucket moves to a new version after it (Range's
+// snapshots check it); a longer value goes through the stripe's journal,
+// under an odd version.
 func (t *table) update(st *stripe, b uint64, e uint32, src []byte) {
-	putWords(src, func(i int, w uint64) { t.journalWord(st, i).Store(w) })
-	st.jent.Store(e - 1)
-	st.jbucket.Store(uint32(b))
-	st.jop.Store(opUpdate)
-	hook("update:journaled")
 	bw := t.bucket(b)
+	p := t.entry(e - 1)
+	if t.vwords <= 1 {
+		t.writeValue(p, src)
+		hook("update:written")
+		w := bw.Load()
+		bw.Store(bump(w) | w&headMask)
+		return
+	}
+	putWords(src, func(i int, w uint64) { t.journalWord(st, i).Store(w) })
+	st.jrec.Store(journal(opUpdate, b, e-1))
+	hook("update:journaled")
 	w := bw.Load()
 	bw.Store(w + verOne)
-	p := t.entry(e - 1)
-	if testHook != nil && t.vwords > 1 {
+	if testHook != nil {
 		t.valWord(p, 0).Store(t.journalWord(st, 0).Load())
 		hook("update:half")
 	}
 	t.writeValue(p, src)
 	hook("update:written")
 	bw.Store(w + 2*verOne)
-	st.jop.Store(opNone)
+	st.jrec.Store(0)
 }
 
 // remove unlinks entry e (index+1, predecessor prev) from bucket b and
 // frees it.
 func (t *table) remove(st *stripe, b uint64, e, prev uint32) error {
-	st.jent.Store(e - 1)
-	st.jbucket.Store(uint32(b))
-	st.jop.Store(opDelete)
+	st.jrec.Store(journal(opDelete, b, e-1))
 	hook("delete:journaled")
 	t.unlink(b, e-1, prev)
 	hook("delete:unlinked")
@@ -551,7 +649,7 @@ func (t *table) remove(st *stripe, b uint64, e, prev uint32) error {
 	}
 	hook("delete:freed")
 	st.count.Add(-1)
-	st.jop.Store(opNone)
+	st.jrec.Store(0)
 	return nil
 }
 
@@ -566,68 +664,146 @@ func (t *table) unlink(b uint64, e, prev uint32) {
 		return
 	}
 	next(t.entry(prev - 1)).Store(n)
+	hook("delete:relinked")
 	bw.Store(bump(w) | w&headMask)
 }
 
-// alloc takes an entry for an insert into bucket b of stripe s: from the
-// free list, else the first never-used one. It records the insert in the
-// stripe's journal before the entry is marked taken, and marks it taken
-// before the allocator's list moves past it (see repairAlloc and
-// repairStripe for why this order).
+// alloc takes a free entry for an insert into bucket b of stripe s (see
+// pick). It records the insert in the stripe's journal, then the entry in
+// the allocator's, then sets the entry's bitmap bit and marks it the
+// stripe's (see repairAlloc and repairStripe for why this order).
 func (t *table) alloc(s uint64, st *stripe, b uint64) (uint32, error) {
 	if err := t.lockAlloc(); err != nil {
 		return 0, err
 	}
-	c := t.ctl
-	journal := func(e uint32) {
-		st.jent.Store(e)
-		st.jbucket.Store(uint32(b))
-		st.jop.Store(opInsert)
+	e, ok, err := t.pick(b)
+	if err == nil && ok && state(t.entry(e)).Load() != stateFree {
+		err = t.corrupt("allocator: entry %d is free in the bitmap and in use (state %d)", e, state(t.entry(e)).Load())
 	}
-	var e uint32
-	if f := c.free.Load(); f != 0 {
-		if f > t.cap || state(t.entry(f-1)).Load() != stateFree {
-			_ = t.unlockAlloc()
-			return 0, t.corrupt("allocator: free list starts at entry %d, which is not a free entry", f)
+	if err != nil || !ok {
+		if uerr := t.unlockAlloc(); err == nil {
+			err = uerr
 		}
-		e = f - 1
-		journal(e)
-		p := t.entry(e)
-		state(p).Store(owned(s))
-		hook("alloc:marked")
-		c.free.Store(next(p).Load())
-	} else if hw := c.hw.Load(); hw < t.cap {
-		e = hw
-		if state(t.entry(e)).Load() != stateNever {
-			_ = t.unlockAlloc()
-			return 0, t.corrupt("allocator: entry %d, past the used ones, is in use", e)
+		if err == nil {
+			err = fmt.Errorf("%w: all %d entries are in use", ErrFull, t.cap)
 		}
-		journal(e)
-		state(t.entry(e)).Store(owned(s))
-		hook("alloc:marked")
-		c.hw.Store(hw + 1)
-	} else {
-		if err := t.unlockAlloc(); err != nil {
-			return 0, err
-		}
-		return 0, fmt.Errorf("%w: all %d entries are in use", ErrFull, t.cap)
+		return 0, err
 	}
+	st.jrec.Store(journal(opInsert, b, e))
+	t.ctl.ajob.Store(aAlloc<<32 | uint64(e))
+	t.setBit(e)
+	hook("alloc:bit")
+	state(t.entry(e)).Store(owned(s))
+	hook("alloc:marked")
+	t.ctl.ajob.Store(aNone)
 	return e, t.unlockAlloc()
 }
 
-// free puts entry e (an index) on the free list. The caller holds the
-// stripe that owned it.
+// pick chooses a free entry for a new key of bucket b: b's own slot if it
+// is free, else another free slot of b's home block, else a free slot in
+// the same page as b's, else the first free entry the bitmap's search
+// finds. It reports false when every entry is
+// in use. The caller holds the allocator.
+func (t *table) pick(b uint64) (uint32, bool, error) {
+	home := uint32(b)
+	if !t.used(home) {
+		return home, true, nil
+	}
+	lo := home / t.group * t.group
+	for e := lo; e < min(lo+t.group, t.cap); e++ {
+		if !t.used(e) {
+			return e, true, nil
+		}
+	}
+	// A slot of the same page costs a lookup far less than one elsewhere:
+	// no page-table walk, and the memory row is likely still open.
+	start := uintptr(b) * t.slsize / pageSize * pageSize
+	lo = uint32((start + t.slsize - 1) / t.slsize)
+	hi := uint32(min((start+pageSize+t.slsize-1)/t.slsize, uintptr(t.cap)))
+	for i := lo / 64; i*64 < hi; i++ {
+		free := ^t.bitWord(i).Load()
+		if i == lo/64 {
+			free &^= 1<<(lo%64) - 1
+		}
+		if (i+1)*64 > hi {
+			free &= 1<<(hi-i*64) - 1
+		}
+		if free != 0 {
+			return i*64 + uint32(bits.TrailingZeros64(free)), true, nil
+		}
+	}
+	return t.search()
+}
+
+// search finds a free entry in the bitmap, starting at the hint's summary
+// word and going round once: it skips the bitmap words the summary marks
+// full, and marks full those it finds full unmarked. It reads each summary
+// word once, so it ends; at most Cap/4096 summary words and one bitmap word
+// per free one, besides the words it marks.
+func (t *table) search() (uint32, bool, error) {
+	first := t.ctl.hint.Load() / 64
+	for n := range t.nsum {
+		si := (first + n) % t.nsum
+		sw := t.sumWord(si).Load()
+		for sw != ^uint64(0) {
+			j := uint32(bits.TrailingZeros64(^sw))
+			sw |= 1 << j
+			wi := si*64 + j
+			if wi >= t.nw {
+				return 0, false, t.corrupt("allocator: summary word %d says bitmap word %d, of %d, has room", si, wi, t.nw)
+			}
+			w := t.bitWord(wi).Load()
+			if w == ^uint64(0) {
+				t.sumWord(si).Store(t.sumWord(si).Load() | 1<<j)
+				continue
+			}
+			e := wi*64 + uint32(bits.TrailingZeros64(^w))
+			if e >= t.cap {
+				return 0, false, t.corrupt("allocator: bitmap word %d has a free bit past the last entry", wi)
+			}
+			t.ctl.hint.Store(wi)
+			return e, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// setBit marks entry e used in the bitmap, and its word full in the
+// summary if it now is.
+func (t *table) setBit(e uint32) {
+	bw := t.bitWord(e / 64)
+	w := bw.Load() | 1<<(e%64)
+	bw.Store(w)
+	if w == ^uint64(0) {
+		sw := t.sumWord(e / 64 / 64)
+		sw.Store(sw.Load() | 1<<(e/64%64))
+	}
+}
+
+// clearBit marks entry e free in the bitmap, clearing its word's summary
+// bit first.
+func (t *table) clearBit(e uint32) {
+	sw := t.sumWord(e / 64 / 64)
+	if s := sw.Load(); s&(1<<(e/64%64)) != 0 {
+		sw.Store(s &^ (1 << (e / 64 % 64)))
+	}
+	bw := t.bitWord(e / 64)
+	bw.Store(bw.Load() &^ (1 << (e % 64)))
+}
+
+// free marks entry e (an index) free. The caller holds the stripe that
+// owned it.
 func (t *table) free(e uint32) error {
 	if err := t.lockAlloc(); err != nil {
 		return err
 	}
 	c := t.ctl
-	p := t.entry(e)
-	next(p).Store(c.free.Load())
-	hook("free:next")
-	c.free.Store(e + 1)
-	hook("free:linked")
-	state(p).Store(stateFree)
+	c.ajob.Store(aFree<<32 | uint64(e))
+	state(t.entry(e)).Store(stateFree)
+	hook("free:marked")
+	t.clearBit(e)
+	c.hint.Store(e / 64)
+	c.ajob.Store(aNone)
 	return t.unlockAlloc()
 }
 

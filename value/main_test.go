@@ -66,6 +66,18 @@ func child(role string) error {
 			}
 		}
 		return nil
+	case "add-foreign": // open $SHMPAR_TEST_NAME, allowing foreign files when asked, and Add(1)
+		var opts []shm.Option
+		if os.Getenv("SHMPAR_TEST_ALLOW") != "" {
+			opts = append(opts, shm.AllowForeign())
+		}
+		v, err := value.Open[int64](os.Getenv("SHMPAR_TEST_NAME"), append(opts, shm.Dir(dir))...)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		v.Add(1)
+		return nil
 	case "store":
 		v, err := value.Open[float64]("s", shm.Dir(dir))
 		if err != nil {

@@ -57,7 +57,10 @@ func CreateAnon[T Number]() (*Value[T], error) {
 }
 
 // Open opens the shared Value called name. It returns ErrType if the segment
-// is not a Value of type T.
+// is not a Value of type T, and the errors of shm.Open for missing,
+// truncated or damaged files. A segment of another user, or one whose mode
+// lets group or others write it, is refused (shm.ErrForeign) unless opts
+// include shm.AllowForeign().
 func Open[T Number](name string, opts ...shm.Option) (*Value[T], error) {
 	seg, err := shm.Open(name, opts...)
 	if err != nil {

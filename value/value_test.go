@@ -190,3 +190,19 @@ func TestIntAndUint(t *testing.T) {
 	defer u.Close()
 	require.Equal(t, uint(7), u.Add(7))
 }
+
+// TestForeignNeedsOptIn checks that value.Open passes shm options through:
+// a Value writable by others is refused unless the caller allows it.
+func TestForeignNeedsOptIn(t *testing.T) {
+	dir := t.TempDir()
+	v, err := value.Create[int64]("open", shm.Dir(dir), shm.Mode(0o666))
+	require.NoError(t, err)
+	defer v.Close()
+	c := testproc.Spawn(t, "add-foreign", testproc.Env("SHMPAR_TEST_DIR="+dir, "SHMPAR_TEST_NAME=open"))
+	_, err = c.Wait()
+	require.Error(t, err)
+	require.Contains(t, c.Stderr(), "foreign segment: mode 0666 lets group and others write it")
+	require.Zero(t, v.Load())
+	testproc.Run(t, "add-foreign", "SHMPAR_TEST_DIR="+dir, "SHMPAR_TEST_NAME=open", "SHMPAR_TEST_ALLOW=1")
+	require.Equal(t, int64(1), v.Load())
+}

@@ -9,8 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/shmpar/shmpar/shm"
+	"github.com/shmpar/shmpar/shmap"
 )
 
 // parse parses flags that may come before or after the positional arguments
@@ -37,6 +40,20 @@ func dirOption(dir string) []shm.Option {
 		return nil
 	}
 	return []shm.Option{shm.Dir(dir)}
+}
+
+// allowForeignFlag adds -allow-foreign to fs.
+func allowForeignFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("allow-foreign", false, "accept segments of other users or writable by group or others")
+}
+
+// openOptions returns the options for -dir and -allow-foreign.
+func openOptions(dir string, allowForeign bool) []shm.Option {
+	opts := dirOption(dir)
+	if allowForeign {
+		opts = append(opts, shm.AllowForeign())
+	}
+	return opts
 }
 
 func cmdCreate(args []string, out io.Writer) error {
@@ -81,7 +98,7 @@ func cmdCreate(args []string, out io.Writer) error {
 			return fmt.Errorf("create: -fill: %w", err)
 		}
 	}
-	fmt.Fprintln(out, seg.Path())
+	fmt.Fprintln(out, quote(seg.Path()))
 	return nil
 }
 
@@ -118,12 +135,12 @@ func cmdList(args []string, out io.Writer) error {
 	fmt.Fprintln(tw, "NAME\tKIND\tDTYPE\tSHAPE\tBYTES\tCREATOR\tALIVE\tPERSISTENT\tPATH")
 	for _, in := range infos {
 		if in.Err != nil {
-			fmt.Fprintf(tw, "%s\t?\t?\t?\t%d\t?\t?\t?\t%s (unreadable: %v)\n", in.Name, in.Size, in.Path, in.Err)
+			fmt.Fprintf(tw, "%s\t?\t?\t?\t%d\t?\t?\t?\t%s (unreadable: %s)\n", quote(in.Name), in.Size, quote(in.Path), printable(in.Err.Error()))
 			continue
 		}
 		m := in.Meta
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", in.Name, m.Kind, m.DType, shapeString(m.Shape),
-			in.Size, m.CreatorPID, yesNo(in.Alive), yesNo(m.Flags&shm.FlagPersistent != 0), in.Path)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", quote(in.Name), m.Kind, m.DType, shapeString(m.Shape),
+			in.Size, m.CreatorPID, yesNo(in.Alive), yesNo(m.Flags&shm.FlagPersistent != 0), quote(in.Path))
 	}
 	return tw.Flush()
 }
@@ -132,6 +149,7 @@ func cmdInspect(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
 	head := fs.Int("head", 10, "how many leading elements to print")
+	foreign := allowForeignFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
@@ -142,13 +160,13 @@ func cmdInspect(args []string, out io.Writer) error {
 	if *head < 0 {
 		return fmt.Errorf("inspect: -head must not be negative")
 	}
-	seg, err := shm.Open(pos[0], dirOption(*dir)...)
+	seg, err := shm.Open(pos[0], openOptions(*dir, *foreign)...)
 	if err != nil {
 		return err
 	}
 	defer seg.Close()
 	m := seg.Meta()
-	fmt.Fprintf(out, "path:       %s\n", seg.Path())
+	fmt.Fprintf(out, "path:       %s\n", quote(seg.Path()))
 	fmt.Fprintf(out, "kind:       %s\n", m.Kind)
 	fmt.Fprintf(out, "dtype:      %s (%s)\n", m.DType, m.DType.Descr())
 	fmt.Fprintf(out, "shape:      %s\n", shapeString(m.Shape))
@@ -156,12 +174,35 @@ func cmdInspect(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "creator:    pid %d (start %d)\n", m.CreatorPID, m.CreatorStart)
 	fmt.Fprintf(out, "created:    %s\n", m.Created.Format("2006-01-02 15:04:05.000 MST"))
 	fmt.Fprintf(out, "persistent: %s\n", yesNo(m.Flags&shm.FlagPersistent != 0))
+	if m.Kind == shm.KindMap {
+		return printMap(out, seg)
+	}
 	return printStats(out, seg, *head)
+}
+
+// printMap prints what a map's header says and how many keys it holds; its
+// bytes have no statistics worth printing.
+func printMap(out io.Writer, seg *shm.Segment) error {
+	info, err := shmap.Inspect(seg)
+	if err != nil {
+		return err
+	}
+	keys := fmt.Sprintf("%s (%d bytes)", info.KeyType, info.KeySize)
+	if info.StringKeys {
+		keys = fmt.Sprintf("%s (at most %d bytes)", info.KeyType, info.KeySize)
+	}
+	fmt.Fprintf(out, "map:        version %d, %d stripes\n", info.Version, info.Stripes)
+	fmt.Fprintf(out, "keys:       %s\n", printable(keys))
+	fmt.Fprintf(out, "values:     %s\n", printable(fmt.Sprintf("%s (%d bytes)", info.ValueType, info.ValueSize)))
+	fmt.Fprintf(out, "capacity:   %d\n", info.Capacity)
+	fmt.Fprintf(out, "len:        %d\n", info.Len)
+	return nil
 }
 
 func cmdRemove(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
+	foreign := allowForeignFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
@@ -172,7 +213,7 @@ func cmdRemove(args []string, out io.Writer) error {
 	var errs []error
 	for _, name := range pos {
 		// Refuse to remove files that are not shmpar segments.
-		seg, err := shm.Open(name, dirOption(*dir)...)
+		seg, err := shm.Open(name, openOptions(*dir, *foreign)...)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -183,7 +224,7 @@ func cmdRemove(args []string, out io.Writer) error {
 			errs = append(errs, err)
 			continue
 		}
-		fmt.Fprintln(out, "removed", seg.Path())
+		fmt.Fprintln(out, "removed", quote(seg.Path()))
 	}
 	return errors.Join(errs...)
 }
@@ -192,6 +233,7 @@ func cmdSweep(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory (default $SHMPAR_DIR or /dev/shm)")
 	dry := fs.Bool("dry-run", false, "only list what would be removed")
+	foreign := allowForeignFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
@@ -199,21 +241,14 @@ func cmdSweep(args []string, out io.Writer) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("sweep: unexpected argument %q", pos[0])
 	}
+	opts := openOptions(*dir, *foreign)
+	verb := "removed"
 	if *dry {
-		infos, err := shm.List(dirOption(*dir)...)
-		if err != nil {
-			return err
-		}
-		for _, in := range infos {
-			if in.Err == nil && !in.Alive && in.Meta.Flags&shm.FlagPersistent == 0 {
-				fmt.Fprintln(out, "would remove", in.Path)
-			}
-		}
-		return nil
+		opts, verb = append(opts, shm.DryRun()), "would remove"
 	}
-	removed, err := shm.Sweep(dirOption(*dir)...)
+	removed, err := shm.Sweep(opts...)
 	for _, in := range removed {
-		fmt.Fprintln(out, "removed", in.Path)
+		fmt.Fprintln(out, verb, quote(in.Path))
 	}
 	return err
 }
@@ -231,4 +266,33 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// quote returns s as it is when it is made of printable characters other
+// than space, '"' and '\', and as a Go string literal (strconv.Quote)
+// otherwise. Names and paths in shmctl's output go through it: segment
+// names are printable (shm.ValidateName), but a file made by another tool
+// may hold a newline or a terminal escape, which printed raw could forge or
+// hide a line. A quoted field starts with '"'; an unquoted one never does.
+func quote(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, r := range s {
+		if r == ' ' || r == '"' || r == '\\' || r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// printable returns free text (an error message) unchanged when every
+// character is printable, and quoted otherwise.
+func printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,6 +15,7 @@ import (
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
+	"github.com/shmpar/shmpar/shmap"
 )
 
 // TestMain lets the test binary act as shmctl itself (role "main", with the
@@ -149,4 +152,90 @@ func TestSweepRemovesSegmentsOfKilledProcesses(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, err = os.Stat(filepath.Join(dir, "kept"))
 	require.NoError(t, err, "persistent segments survive a sweep")
+}
+
+// TestListQuotesHostileNames checks that a segment file another tool gave a
+// name with a newline, a terminal escape or a space cannot forge, hide or
+// split a line of the listing: such names are printed as Go string literals.
+func TestListQuotesHostileNames(t *testing.T) {
+	dir := t.TempDir()
+	_, errOut, code := shmctl(t, "create", "plain", "-shape", "4", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	forged := "x\nforged  array  float64  (4)  12288  1  yes  no  dev-shm-forged"
+	names := []string{"bad\xffutf8", "esc\x1b[2Khidden", "plain", "two words", forged} // in List's order
+	for _, name := range names {
+		if name != "plain" {
+			require.NoError(t, os.Link(filepath.Join(dir, "plain"), filepath.Join(dir, name)))
+		}
+	}
+	out, errOut, code := shmctl(t, "ls", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Len(t, lines, 6, "a header and one line per segment:\n%s", out)
+	require.NotContains(t, out, "\x1b")
+	require.NotContains(t, out, "\xff")
+	for i, name := range names {
+		wantName, wantPath := strconv.Quote(name), strconv.Quote(filepath.Join(dir, name))
+		if name == "plain" {
+			wantName, wantPath = name, filepath.Join(dir, name)
+		}
+		require.True(t, strings.HasPrefix(lines[i+1], wantName+" "), "line %d %q, want it to start with %s", i+1, lines[i+1], wantName)
+		require.True(t, strings.HasSuffix(lines[i+1], " "+wantPath), "line %d %q, want it to end with %s", i+1, lines[i+1], wantPath)
+	}
+	// Such names are refused as segment names, with the name quoted.
+	_, errOut, code = shmctl(t, "rm", forged, "-dir", dir)
+	require.Equal(t, 1, code)
+	require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
+	require.Contains(t, errOut, strconv.Quote(forged))
+}
+
+func TestForeignNeedsAllowForeign(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root to chown a file to another user (running as uid %d)", os.Geteuid())
+	}
+	dir := t.TempDir()
+	_, errOut, code := shmctl(t, "create", "theirs", "-shape", "4", "-fill", "2", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	path := filepath.Join(dir, "theirs")
+	require.NoError(t, os.Chown(path, 65534, 65534))
+
+	_, errOut, code = shmctl(t, "inspect", "theirs", "-dir", dir)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "foreign segment: owned by uid 65534")
+	out, errOut, code := shmctl(t, "inspect", "theirs", "-dir", dir, "-allow-foreign")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "sum:        8")
+
+	_, errOut, code = shmctl(t, "rm", "theirs", "-dir", dir)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "foreign segment")
+	require.FileExists(t, path)
+	_, errOut, code = shmctl(t, "rm", "theirs", "-dir", dir, "-allow-foreign")
+	require.Equal(t, 0, code, errOut)
+	require.NoFileExists(t, path)
+}
+
+// TestMap lists a shmap map as a map, and inspect prints its types,
+// capacity and number of keys instead of byte statistics.
+func TestMap(t *testing.T) {
+	dir := t.TempDir()
+	m, err := shmap.Create[string, float64]("scores", 100, shmap.Dir(dir), shmap.MaxKeyLen(20), shmap.Stripes(4))
+	require.NoError(t, err)
+	defer m.Close()
+	for _, k := range []string{"alice", "bob", "carol"} {
+		require.NoError(t, m.Store(k, 1))
+	}
+	out, errOut, code := shmctl(t, "ls", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, out)
+	require.Equal(t, []string{"scores", "map", "uint8"}, strings.Fields(lines[1])[:3], out)
+
+	out, errOut, code = shmctl(t, "inspect", "scores", "-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	for _, want := range []string{"kind:       map\n", fmt.Sprintf("map:        version %d, 4 stripes\n", shmap.Version), "keys:       string (at most 20 bytes)\n",
+		"values:     float64 (8 bytes)\n", "capacity:   100\n", "len:        3\n"} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, "sum:")
 }

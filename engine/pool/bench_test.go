@@ -97,6 +97,28 @@ func BenchmarkPoolLatency(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
 		})
 	}
+	// The session path: a Map of two gob-encoded tasks, and Submit.
+	gin := []wordArgs{{"a", 1}, {"b", 2}}
+	for _, be := range poolBenchBackends {
+		b.Run("map2-gob/"+be.name, func(b *testing.B) {
+			p := benchPool(b, be.cfg)
+			for b.Loop() {
+				if _, err := repeatF.Map(ctx, p, gin); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
+		})
+		b.Run("submit/"+be.name, func(b *testing.B) {
+			p := benchPool(b, be.cfg)
+			for b.Loop() {
+				if _, err := noopF.Submit(ctx, p, struct{}{}).Wait(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
+		})
+	}
 	b.Run("map2/serial", func(b *testing.B) {
 		out := make([]struct{}, 2)
 		for b.Loop() {
@@ -126,6 +148,36 @@ func BenchmarkPoolMapGob(b *testing.B) {
 				}
 				for b.Loop() {
 					if _, err := repeatF.Map(ctx, p, in, opts...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)*float64(len(in))/b.Elapsed().Seconds(), "tasks/s")
+			})
+		}
+	}
+}
+
+// BenchmarkPoolMapProgress is BenchmarkPoolMap's automatic-chunk row with
+// and without a Progress callback (one that does nothing): what reporting
+// costs when asked for.
+func BenchmarkPoolMapProgress(b *testing.B) {
+	ctx := context.Background()
+	in := make([]int, 1_000_000)
+	for i := range in {
+		in[i] = i
+	}
+	for _, be := range poolBenchBackends {
+		for _, on := range []bool{false, true} {
+			name := be.name + "/progress=off"
+			var opts []pool.CallOption
+			if on {
+				name = be.name + "/progress=on"
+				opts = append(opts, pool.Progress(func(done, total int) {}))
+			}
+			b.Run(name, func(b *testing.B) {
+				p := benchPool(b, be.cfg)
+				for b.Loop() {
+					if _, err := sqF.Map(ctx, p, in, opts...); err != nil {
 						b.Fatal(err)
 					}
 				}

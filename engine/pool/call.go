@@ -74,7 +74,8 @@ type call struct {
 	onFinish func()
 
 	canceled atomic.Bool
-	userIns  bool // the inputs are the caller's slice (Map)
+	userIns  bool         // the inputs are the caller's slice (Map)
+	prog     *progressRun // Map with Progress
 
 	// The goroutine pool's context for the call's tasks: ctx, also ended
 	// when the call is canceled or the pool closes.
@@ -120,6 +121,7 @@ func (c *call) deliver(b *batch, i, j int, errs []*TaskError, perTask float64) {
 		}
 	}
 	c.left -= n
+	c.prog.add(n)
 	if o.ndone >= o.n() && !o.ready {
 		o.ready = true
 		if c.anyOrder {
@@ -207,9 +209,21 @@ func (p *Pool) autoChunk(f *poolFunc, n int) int {
 // with its index and type), ctx ending (then Map returns at once), the pool
 // closing — comes with nil results.
 func (h *Func[In, Out]) Map(ctx context.Context, p *Pool, inputs []In, opts ...CallOption) ([]Out, error) {
-	c, outs, err := startMap[In, Out](ctx, p, h, inputs, opts)
-	if err != nil || c == nil {
-		return outs, err
+	f, o, err := checkMap(ctx, p, h, inputs, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(inputs) == 0 {
+		return []Out{}, nil
+	}
+	pr := startProgress(o.progress, len(inputs))
+	defer pr.end()
+	if q := p.directFor(f, o); q != nil {
+		return directMap[In, Out](ctx, q, f, inputs, o, pr)
+	}
+	c, outs, err := startMap[In, Out](ctx, p, f, inputs, o, pr)
+	if err != nil {
+		return nil, err
 	}
 	if err := c.wait(ctx); err != nil {
 		return nil, err
@@ -220,28 +234,31 @@ func (h *Func[In, Out]) Map(ctx context.Context, p *Pool, inputs []In, opts ...C
 	return outs, nil
 }
 
-// startMap checks and submits a Map; c is nil when there is nothing to run.
-func startMap[In, Out any](ctx context.Context, p *Pool, h *Func[In, Out], inputs []In, opts []CallOption) (*call, []Out, error) {
+// checkMap checks a Map before anything runs and returns its function and
+// options.
+func checkMap[In, Out any](ctx context.Context, p *Pool, h *Func[In, Out], inputs []In, opts []CallOption) (*poolFunc, callConfig, error) {
 	f, err := h.check()
 	if err != nil {
-		return nil, nil, err
+		return nil, callConfig{}, err
 	}
 	if err := p.check(); err != nil {
-		return nil, nil, err
+		return nil, callConfig{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, callConfig{}, err
 	}
 	if i, err := f.ops.checkIn(inputs); err != nil {
-		return nil, nil, encodeError(f, i, inputs[i], err)
+		return nil, callConfig{}, encodeError(f, i, inputs[i], err)
 	}
-	o := applyCallOpts(opts)
+	return f, applyCallOpts(opts), nil
+}
+
+// startMap submits a checked Map of at least one input.
+func startMap[In, Out any](ctx context.Context, p *Pool, f *poolFunc, inputs []In, o callConfig, pr *progressRun) (*call, []Out, error) {
 	n := len(inputs)
 	outs := make([]Out, n)
-	if n == 0 {
-		return nil, outs, nil
-	}
 	c := p.newCall(ctx, f, o)
+	c.prog = pr
 	chunk := o.chunk
 	if chunk <= 0 {
 		chunk = p.autoChunk(f, n)

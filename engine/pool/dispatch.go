@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,6 @@ type procPool struct {
 	st       *poolShared
 	maxTask  int // a batch message above this is split
 	maxMsg   int // the largest task message
-	maxRes   int // a result message above this is split
 	maxTasks int // MaxTasksPerWorker
 	grace    time.Duration
 	spin     time.Duration
@@ -59,6 +59,16 @@ type procPool struct {
 
 	loopDone chan struct{}
 
+	// Direct calls (see direct.go), and whether a session runs: then they
+	// do not.
+	dir      directState
+	sessLive atomic.Bool
+	stall    *stallWatch // nil: no watch
+
+	// broken is the failure of the pool's initializer in a worker process
+	// that replaced one: every call fails with it.
+	broken atomic.Pointer[InitError]
+
 	// Owned by the dispatcher goroutine.
 	session    uint64
 	sstate     sessState
@@ -79,6 +89,7 @@ type procPool struct {
 	mbuf       []byte
 	emptyBell  uint32 // the result bell when the queue was last found empty
 	rr         int
+	yielders   []chan bool // reqYield: told when the session ends
 }
 
 type sessState uint8
@@ -95,6 +106,7 @@ const (
 	reqSubmit reqKind = iota
 	reqCancel
 	reqClose
+	reqYield // end an idle session for a direct call
 )
 
 type poolReq struct {
@@ -102,6 +114,7 @@ type poolReq struct {
 	c    *call
 	bs   []*batch
 	ack  chan struct{}
+	yes  chan bool // reqYield: the session is over (true), or busy (false)
 }
 
 // pworker is the dispatcher's view of one worker process in a session.
@@ -119,7 +132,8 @@ type pworker struct {
 	tasksSent int
 	full      bool // its task queue refused a batch; wait for a result
 	lastCur   uint64
-	curSince  time.Time
+	curSince  time.Time // when lastCur was first seen
+	progress  time.Time // when it last started a task, sent a result, or got work while idle
 	kill      killWhy
 	killCur   uint64
 }
@@ -149,7 +163,7 @@ const (
 
 var poolIDs atomic.Uint64
 
-func newProcPool(p *Pool, team *engine.Team, sup supervise.Team) (q *procPool, err error) {
+func newProcPool(p *Pool, team *engine.Team, sup supervise.Team, spec *initSpec) (q *procPool, err error) {
 	parts, first := team.Workers(), sup.First()
 	nq := parts - first
 	if nq <= 0 {
@@ -163,6 +177,7 @@ func newProcPool(p *Pool, team *engine.Team, sup supervise.Team) (q *procPool, e
 		ws: make([]*pworker, parts),
 	}
 	q.life, q.endLife = context.WithCancel(context.Background())
+	q.dir.stop, q.dir.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			q.release()
@@ -177,12 +192,16 @@ func newProcPool(p *Pool, team *engine.Team, sup supervise.Team) (q *procPool, e
 	if q.res, err = queue.CreateAnon(qs * nq); err != nil {
 		return nil, fmt.Errorf("pool: On: result queue: %w", err)
 	}
-	if q.st, err = newPoolShared(parts); err != nil {
+	if q.st, err = newPoolShared(parts, max(stageSizeFor(qs), minStage), q.id, os.Getpid(), spec); err != nil {
 		return nil, fmt.Errorf("pool: On: %w", err)
 	}
 	q.maxTask = qs / 4
 	q.maxMsg = q.tasks[0].MaxMessage()
-	q.maxRes = qs / 2
+	if limit := stallLimitOf(p.cfg.stall, sup); limit > 0 {
+		q.stall = newStallWatch(q, limit)
+		q.helpers.Add(1)
+		go q.stall.run()
+	}
 	go q.loop()
 	return q, nil
 }
@@ -199,6 +218,12 @@ func (q *procPool) release() {
 	}
 	if q.st != nil {
 		q.st.seg.Close()
+	}
+	if q.dir.area != nil {
+		q.dir.area.seg.Close()
+	}
+	if q.dir.cancel != nil {
+		q.dir.cancel()
 	}
 }
 
@@ -247,6 +272,12 @@ func (q *procPool) cancel(c *call) {
 }
 
 func (q *procPool) close() error {
+	// A direct call running now ends (its For is canceled) before the
+	// area goes.
+	q.dir.cancel()
+	q.dir.mu.Lock()
+	q.dir.closed = true
+	q.dir.mu.Unlock()
 	_ = q.post(poolReq{kind: reqClose})
 	<-q.loopDone
 	q.endLife()
@@ -267,6 +298,7 @@ func (q *procPool) loop() {
 		deadline := q.step()
 		if q.closing && q.sstate == sessIdle {
 			q.failAll(fmt.Errorf("pool: %w", ErrClosed))
+			q.tellYielders(false)
 			return
 		}
 		msg, err := q.next(deadline)
@@ -278,11 +310,16 @@ func (q *procPool) loop() {
 			}
 			return
 		}
-		// Take what else is there before looking at the state again.
-		for k := 0; msg != nil && k < 16; k++ {
+		// Take what else is there (up to 16 messages) before looking at
+		// the state again. A message taken is always handled: a lost one
+		// (a result, a death, the end of a session) would hang a call.
+		for k := 0; msg != nil; k++ {
 			q.rbuf = msg[:0]
 			q.handle(msg)
 			msg = nil
+			if k == 15 {
+				break
+			}
 			if bell := q.st.resBell.Load(); bell != q.emptyBell {
 				if msg, err = q.res.GetAppend(doneCtx, q.rbuf[:0]); err != nil {
 					q.emptyBell, msg = bell, nil
@@ -385,11 +422,25 @@ func (q *procPool) takeInbox() {
 				r.c.finish(fmt.Errorf("pool: %w", ErrClosed))
 				continue
 			}
+			if e := q.broken.Load(); e != nil {
+				r.c.finish(fmt.Errorf("pool: %w", e))
+				continue
+			}
 			q.calls[r.c.id] = r.c
 			q.pending = append(q.pending, r.bs...)
 		case reqCancel:
 			q.kill(r.c, time.Now())
 			close(r.ack)
+		case reqYield:
+			switch {
+			case q.sstate == sessIdle && len(q.pending) == 0:
+				r.yes <- true
+			case q.sstate != sessIdle && !q.closing && len(q.pending) == 0 && len(q.calls) == 0:
+				q.drain()
+				q.yielders = append(q.yielders, r.yes)
+			default:
+				r.yes <- false
+			}
 		case reqClose:
 			if !q.closing {
 				q.closing = true
@@ -400,6 +451,29 @@ func (q *procPool) takeInbox() {
 		*r = poolReq{}
 	}
 	q.spare = reqs[:0]
+}
+
+// yield asks the dispatcher to end its session if it has nothing to do, so
+// that a direct call need not wait for it to linger out; it reports whether
+// the session is over.
+func (q *procPool) yield() bool {
+	yes := make(chan bool, 1)
+	if err := q.post(poolReq{kind: reqYield, yes: yes}); err != nil {
+		return false
+	}
+	select {
+	case ok := <-yes:
+		return ok
+	case <-q.loopDone:
+		return false
+	}
+}
+
+func (q *procPool) tellYielders(ok bool) {
+	for _, y := range q.yielders {
+		y <- ok
+	}
+	q.yielders = nil
 }
 
 // kill marks c dead: its pending batches are dropped, the workers skip its

@@ -25,14 +25,31 @@
 // they finish. Several arguments travel as one struct (Python's starmap).
 // Options: ChunkSize (batches of ceil(n/(4·workers)) by default for Map, an
 // adaptive size aiming at a millisecond of work for streams) and Timeout per
-// call; MaxTasksPerWorker and QueueSize per pool.
+// call, and Progress (with ProgressBar) for Map; MaxTasksPerWorker,
+// QueueSize, StallLimit and Initializer per pool.
+// An initializer (RegisterInit) runs once in each worker process before it
+// runs tasks, Python's Pool(initializer=f, initargs=…); if it fails, New
+// fails with its error (ErrInit), or, in a worker that replaced one, every
+// call of the pool does.
 //
 // A pool made by New owns its team; one made by On shares a team with For,
 // Reduce and other pools (see Pool for how they take turns).
 //
 // # How it works
 //
-// A process team's pool gives each worker process a task queue of its own
+// A Map of a function whose input and result are flat types (numbers,
+// bools, and arrays and structs of them), with no Timeout, runs as a direct
+// call when the pool has nothing else to do: one For of the team, on its
+// hot path. The inputs are copied into a shared area, each worker process
+// runs the tasks of the chunks it claims in place there and marks each
+// task's state before and after it, and the results are copied out: a Map
+// of two tasks costs little more than an empty For. (Teams with
+// engine.Config.Primary, and pools with MaxTasksPerWorker, always use
+// sessions.) What a direct call cannot finish — the tasks of a worker
+// process that died, or of one whose journal of task errors filled up —
+// runs through a session, described next.
+//
+// Every other call runs in a session. A process team's pool gives each worker process a task queue of its own
 // and shares one result queue (package queue, in anonymous shared memory). A
 // dispatcher goroutine in the coordinator cuts each call's inputs into
 // batches (ChunkSize), encodes a batch as late as possible for the worker it
@@ -53,16 +70,23 @@
 //
 // A task that returns an error or panics fails alone (a *TaskError with the
 // worker's stack for a panic); the other tasks go on. Each worker records
-// the task it runs in shared memory, so when a worker process dies (SIGKILL,
-// the OOM killer, a crash in cgo) the dispatcher knows exactly which tasks
-// it held: the one it was running and the ones that ran but whose results
-// were not sent are run again if the function is Idempotent, or fail with
-// engine.ErrWorkerDied; tasks it had not started are sent to another worker.
-// The session then ends and the next one replaces the dead worker, so the
+// the task it runs in shared memory, and journals each task's result (or
+// failure) there as the task finishes — a direct call writes it in place, a
+// session's worker in its stage — so when a worker process dies (SIGKILL,
+// the OOM killer, a crash in cgo) nothing it finished is lost: its results
+// are delivered, the task it was running is run again if the function is
+// Idempotent, or fails with engine.ErrWorkerDied, and the tasks it had not
+// started run on another worker. (The journal costs a flat result a copy;
+// a gob-encoded result is encoded once more, on its own, which a function
+// of tiny tasks feels: make its types flat where speed matters.) The
+// session then ends and the next one replaces the dead worker, so the
 // pool stays usable with a full team. No task is lost or delivered twice. A
 // task that runs longer than its Timeout fails with ErrTaskTimeout and its
 // worker is killed and replaced: it may be in a loop that never looks at its
-// context. When a call's context ends, the call returns ctx.Err() at once;
+// context. A worker process stopped (SIGSTOP) while the pool has work on it
+// is killed once it has stayed stopped for the pool's StallLimit (by
+// default its team's engine.Config.StallLimit, a minute) and handled as
+// dead, so no call waits on it, Timeout or not. When a call's context ends, the call returns ctx.Err() at once;
 // its queued batches are dropped, its running tasks see their context done,
 // and a worker still running one after the team's engine.Config.CancelGrace
 // is killed.

@@ -31,6 +31,11 @@ var (
 	// ErrNotDone is returned by Future.Result while the task has not
 	// finished.
 	ErrNotDone = errors.New("task not finished")
+
+	// ErrInit is wrapped by an *InitError: the pool's initializer (see
+	// Initializer) failed in a worker process. New and On return it, or,
+	// when it fails in a worker that replaced one, every call of the pool.
+	ErrInit = errors.New("pool initializer failed")
 )
 
 // TaskError is the failure of one task of a pool call: the function

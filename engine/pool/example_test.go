@@ -194,3 +194,57 @@ func ExampleFunc_Apply() {
 	// Output:
 	// 49 <nil>
 }
+
+// The worker processes' globals, set by the initializer below. (The
+// coordinator's are its own: a worker re-runs the program, it does not
+// inherit the coordinator's memory.)
+var greeting string
+
+var (
+	// setGreeting runs once in each worker process, before its first task.
+	setGreeting = pool.RegisterInit("example-set-greeting", func(ctx context.Context, g string) error {
+		greeting = g
+		return nil
+	})
+	hello = pool.Register("example-hello", func(ctx context.Context, name string) (string, error) {
+		return greeting + ", " + name, nil
+	})
+)
+
+// An initializer runs once in each worker process, like Python's
+// Pool(initializer=f, initargs=(…,)): the place to attach a shared array or
+// open a file once instead of in every task.
+func ExampleInitializer() {
+	ctx := context.Background()
+	p, err := pool.New(pool.Workers(2), pool.Initializer(setGreeting, "Hello"))
+	if err != nil {
+		panic(err) // an initializer that fails in a worker fails New
+	}
+	defer p.Close()
+	out, err := hello.Map(ctx, p, []string{"Ada", "Bob"})
+	fmt.Println(out, err)
+	fmt.Printf("in the coordinator: %q\n", greeting)
+	// Output:
+	// [Hello, Ada Hello, Bob] <nil>
+	// in the coordinator: ""
+}
+
+// Progress reports how far a long Map has come (joblib's verbose=, tqdm);
+// ProgressBar draws it on a terminal. The callback gets (0, n) first, then
+// at most every ProgressInterval, and (n, n) when every task ran.
+func ExampleProgress() {
+	ctx := context.Background()
+	p, err := pool.New(pool.Workers(2))
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+	var last [2]int
+	report := func(done, total int) { last = [2]int{done, total} }
+	_, err = square.Map(ctx, p, []int{1, 2, 3, 4, 5}, pool.Progress(report))
+	fmt.Println(last, err)
+
+	// On a terminal: square.Map(ctx, p, xs, pool.Progress(pool.ProgressBar(os.Stderr)))
+	// Output:
+	// [5 5] <nil>
+}

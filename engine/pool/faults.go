@@ -29,6 +29,7 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 	cur := q.st.slots[w.idx].cur.Load()
 	if cur != w.lastCur || w.curSince.IsZero() {
 		w.lastCur, w.curSince = cur, now
+		w.progress = now
 	}
 	cs, cj := unpackCur(cur)
 	var fb *batch
@@ -55,7 +56,25 @@ func (q *procPool) watch(w *pworker, now time.Time) time.Duration {
 			}
 		}
 	}
-	if fb == nil || cj >= fb.n() || w.kill != killNone {
+	if w.kill != killNone {
+		return tick
+	}
+	if fb == nil || cj >= fb.n() {
+		// Between tasks, holding batches: no task of them runs, but the
+		// Timeout covers every moment of a task's life on a worker, and
+		// a worker that takes longer than it to start the next task or to
+		// send its results (stopped, swapped out) is killed; the tasks it
+		// holds go to the others, and none is blamed.
+		var d time.Duration
+		for _, f := range w.flight {
+			if t := f.c.timeout; t > 0 && !f.c.dead && (d == 0 || t < d) {
+				d = t
+			}
+		}
+		if d > 0 && now.Sub(w.progress) > overtime(d) {
+			w.kill, w.killCur = killTimeout, 0
+			q.sup.Kill(w.idx, w.pid)
+		}
 		return tick
 	}
 	c := fb.c
@@ -85,11 +104,55 @@ func (q *procPool) drainQueue(i int) {
 // death handles the death of worker w: every result it sent has been
 // handled (the death message comes behind them).
 func (q *procPool) death(w *pworker) {
+	q.recoverStaged(w)
 	w.live = false
 	delete(q.ran, w.pid)
 	q.drainQueue(w.idx)
 	q.lose(w, false)
 	q.drain()
+}
+
+// recoverStaged delivers the results that worker w (dead, or gone from its
+// session) staged and did not send: the tasks it finished survive it.
+func (q *procPool) recoverStaged(w *pworker) {
+	if len(w.flight) == 0 {
+		return
+	}
+	ctl, msg, errs := q.st.stage(w.idx)
+	b := w.flight[0]
+	c := b.c
+	n, pb, eb := int(ctl.count), int(ctl.pbytes), int(ctl.ebytes)
+	if ctl.seq != b.seq || int(ctl.off) != b.got || n == 0 || ctl.flags&sfNoJournal != 0 {
+		return // nothing staged for its batch (what was, was sent)
+	}
+	if b.got+n > b.n() || pb > len(msg)-poolHdr-8 || eb > len(errs) {
+		return // damaged: its tasks are accounted for as lost
+	}
+	wes, err := parseWireErrs(errs[:eb], int(ctl.nerr))
+	if err != nil {
+		return
+	}
+	lo := b.got
+	if !c.dead {
+		si, _ := b.span()
+		if c.f.ops.decodeJournal(msg[poolHdr:poolHdr+pb], b.st.outs, si+lo, n) != nil {
+			return
+		}
+	}
+	b.got += n
+	if b.got >= b.n() {
+		w.flight = w.flight[1:]
+	}
+	if c.dead {
+		return
+	}
+	var tes []*TaskError
+	for _, e := range wes {
+		if int(e.idx) >= lo && int(e.idx) < lo+n {
+			tes = append(tes, q.taskError(b, w, e))
+		}
+	}
+	q.deliver(b, lo, lo+n, tes, 0)
 }
 
 // lose accounts for the batches worker w held when it died (alive: when it
@@ -102,6 +165,9 @@ func (q *procPool) lose(w *pworker, alive bool) {
 	how, sig, out := "left the pool session", syscall.Signal(0), ""
 	if !alive {
 		how, sig, out = q.sup.ExitInfo(w.idx, w.pid)
+		if s, ok := q.stall.stalled(w.pid); ok {
+			how = s
+		}
 	}
 	var front []*batch
 	for _, b := range w.flight {

@@ -56,7 +56,7 @@ func TestPoolWorkerKilled(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			for _, chunk := range []int{1, 10} {
+			for _, chunk := range []int{1, 10, 0} {
 				t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
 					p := newPool(t, c.Cfg)
 					ctx := teamtest.Ctx(t)
@@ -77,25 +77,22 @@ func TestPoolWorkerKilled(t *testing.T) {
 					}
 					require.NotZero(t, once.Data()[0], "a worker killed itself")
 
-					// Not idempotent: only the tasks it held fail.
+					// Not idempotent: only the task that was running
+					// fails. Those its worker finished before it in the
+					// same batch keep their results (they were staged in
+					// shared memory as each finished).
 					once.Data()[0] = 0
 					out, err = killOnceF.Map(ctx, p, in, pool.ChunkSize(chunk))
 					var te pool.TaskErrors
 					require.ErrorAs(t, err, &te)
-					failed := map[int]bool{}
-					for _, e := range te {
-						failed[e.Index] = true
-						require.ErrorIs(t, e, engine.ErrWorkerDied)
-						require.Equal(t, syscall.SIGKILL, e.Signal)
-						require.EqualValues(t, once.Data()[0], e.PID)
-						// The batch of the task at "at": those that ran
-						// before it, and it.
-						require.LessOrEqual(t, e.Index, at)
-						require.Greater(t, e.Index, at-chunk)
-					}
-					require.True(t, failed[at], "the task that was running fails")
+					require.Len(t, te, 1, "%v", err)
+					require.Equal(t, at, te[0].Index)
+					require.ErrorIs(t, te[0], engine.ErrWorkerDied)
+					require.Equal(t, syscall.SIGKILL, te[0].Signal)
+					require.EqualValues(t, once.Data()[0], te[0].PID)
+					require.ErrorContains(t, te[0], "while running it")
 					for i := range in {
-						if !failed[i] {
+						if i != at {
 							require.Equal(t, 2*i, out[i], "task %d", i)
 						}
 					}
@@ -287,5 +284,83 @@ func TestPoolTeamClosedUnderneath(t *testing.T) {
 			}
 			require.NoError(t, p.Close())
 		})
+	}
+}
+
+// With a Timeout every task's result travels in a message of its own: the
+// dispatcher must take every message of a long burst. (It used to drop the
+// 17th message of a burst: a result, which got the worker killed for
+// breaking the protocol, or a death or a session's end, which hung the
+// call until its context ended.)
+func TestPoolTimedBurst(t *testing.T) {
+	p := newPool(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
+	for range 5 {
+		out, err := sqF.Map(ctx, p, ints(4000), pool.Timeout(time.Hour), pool.ChunkSize(1000))
+		require.NoError(t, err)
+		require.Equal(t, 3999*3999, out[3999])
+	}
+}
+
+// killOrFail fails the tasks whose X is a multiple of 3 and, like kill,
+// SIGKILLs its worker at At.
+var killOrFailF = pool.Register("kill-or-fail", func(ctx context.Context, a killArgs) (string, error) {
+	if a.X%3 == 0 && a.X != a.At {
+		return "", fmt.Errorf("refused %d", a.X)
+	}
+	v, err := kill(ctx, a)
+	return strings.Repeat("v", v%7), err
+})
+
+// A worker's death loses nothing it finished, whatever the results' types
+// and however the batch's tasks ended: results and task errors it staged
+// are delivered, and only the task it was running fails.
+func TestPoolDeathKeepsStagedResults(t *testing.T) {
+	p := newPool(t, engine.Config{Workers: 2})
+	ctx := teamtest.Ctx(t)
+	const n, at = 120, 97
+	for _, chunk := range []int{0, 7, 60} {
+		// Gob results with task errors among them.
+		once := teamtest.Array[int64](t, 1)
+		in := make([]killArgs, n)
+		for i := range in {
+			in[i] = killArgs{X: i, At: at, Once: once, Coord: os.Getpid()}
+		}
+		out, err := killOrFailF.Map(ctx, p, in, pool.ChunkSize(chunk))
+		var te pool.TaskErrors
+		require.ErrorAs(t, err, &te)
+		for _, e := range te {
+			if e.Index == at {
+				require.ErrorIs(t, e, engine.ErrWorkerDied)
+				require.EqualValues(t, once.Data()[0], e.PID)
+				continue
+			}
+			require.Zero(t, e.Index%3, "chunk %d: task %d: %v", chunk, e.Index, e)
+			require.ErrorContains(t, e, fmt.Sprintf("refused %d", e.Index))
+		}
+		require.Len(t, te, 1+(n-1)/3+1-boolInt(at%3 == 0), "chunk %d: %v", chunk, err)
+		for i := range in {
+			if i%3 != 0 && i != at {
+				require.Equal(t, strings.Repeat("v", 2*i%7), out[i], "chunk %d: task %d", chunk, i)
+			}
+		}
+
+		// Flat results on the session path (a Timeout selects it).
+		m, path := marker(t)
+		fin := make([]killFlat, n)
+		for i := range fin {
+			fin[i] = killFlat{X: i, At: at, Coord: os.Getpid(), Marker: m}
+		}
+		fout, err := killFlatF.Map(ctx, p, fin, pool.ChunkSize(chunk), pool.Timeout(time.Hour))
+		require.ErrorAs(t, err, &te)
+		require.Len(t, te, 1, "%v", err)
+		require.Equal(t, at, te[0].Index)
+		require.ErrorIs(t, te[0], engine.ErrWorkerDied)
+		require.Equal(t, readPID(t, path), te[0].PID)
+		for i := range fin {
+			if i != at {
+				require.Equal(t, 2*i, fout[i], "chunk %d: task %d", chunk, i)
+			}
+		}
 	}
 }

@@ -24,6 +24,10 @@ type poolFunc struct {
 	// instead of gob-encoded (see codec.Flat).
 	inFlat, outFlat bool
 
+	// direct reports that a Map of the function can run as a direct call
+	// (see direct.go): flat input and result, small enough for the area.
+	direct bool
+
 	// inPlain reports that gob encoding of In cannot fail for some values
 	// only (no interfaces, no custom marshalers): then a call's inputs are
 	// not encoded once in advance to find the values that fail.
@@ -45,8 +49,12 @@ type funcOps interface {
 	checkIn(ins any) (int, error)
 	encodeIn(g *gobOut, dst []byte, ins any, i, j int) ([]byte, bool, error)
 	decodeOut(g *gobIn, p []byte, fresh bool, outs any, i, j int) error
+	decodeJournal(p []byte, outs any, i, n int) error
 	serve(w *poolWorker, h *taskHdr, payload []byte) error
 	runLocal(g *goPool, gw *goWorker, b *batch)
+	directBind(ar *directArea, so, io, oo, n int)
+	direct(w *directWorker, c *engine.Ctx, slot *directSlot, lo, hi int)
+	zeroOut(outs any, i int)
 }
 
 // funcs are the registered functions: a worker process finds a batch's
@@ -110,6 +118,7 @@ func Register[In, Out any](name string, fn func(ctx context.Context, in In) (Out
 		outFlat: oc.Flat,
 		inPlain: in.Kind() != reflect.Interface && ic.Plain,
 	}
+	f.direct = f.inFlat && f.outFlat && directWindow(directMaxData, int(in.Size()), int(out.Size())) > 0
 	if ic.Err != nil {
 		f.err = fmt.Errorf("pool: func %q: input: %w: %w", name, engine.ErrArgsEncode, ic.Err)
 	} else if oc.Err != nil {
@@ -149,10 +158,20 @@ type funcImpl[In, Out any] struct {
 
 	wIn  []In  // worker: decoded inputs (gob)
 	wOut []Out // worker: results
+
+	// worker: the task states, inputs and results of a direct call
+	dSt   []uint16
+	dIns  []In
+	dOuts []Out
 }
 
 func (o *funcImpl[In, Out]) newOut(n int) any  { return make([]Out, n) }
 func (o *funcImpl[In, Out]) cloneIn(v any) any { return slices.Clone(v.([]In)) }
+
+func (o *funcImpl[In, Out]) zeroOut(v any, i int) {
+	var zero Out
+	v.([]Out)[i] = zero
+}
 
 // checkIn encodes every input once, for types whose encoding may fail for
 // some values only, and returns the index of the first that fails.
@@ -185,6 +204,10 @@ func (o *funcImpl[In, Out]) decodeOut(g *gobIn, p []byte, fresh bool, v any, i, 
 	s := v.([]Out)[i:j:j]
 	if o.f.outFlat {
 		b := rawBytes(s)
+		if len(p) == 0 && len(s) == 1 {
+			clear(s) // a result too large to send: its error says so
+			return nil
+		}
 		if len(p) != len(b) {
 			return fmt.Errorf("result payload of %d bytes for %d values of %s", len(p), len(s), o.f.out)
 		}
@@ -203,4 +226,22 @@ func (o *funcImpl[In, Out]) decodeOut(g *gobIn, p []byte, fresh bool, v any, i, 
 		copy(s, t)
 	}
 	return nil
+}
+
+// decodeJournal decodes n results from a dead worker's journal into
+// outs[i:i+n]: their raw bytes, or a gob stream of a message per value
+// that starts with the journal.
+func (o *funcImpl[In, Out]) decodeJournal(p []byte, v any, i, n int) error {
+	s := v.([]Out)[i : i+n : i+n]
+	if o.f.outFlat {
+		b := rawBytes(s)
+		if len(p) != len(b) {
+			return fmt.Errorf("journal of %d bytes for %d values of %s", len(p), n, o.f.out)
+		}
+		copy(b, p)
+		return nil
+	}
+	clear(s)
+	var g gobIn
+	return g.decodeEach(p, true, n, func(k int) any { return &s[k] })
 }

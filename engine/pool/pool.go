@@ -1,7 +1,9 @@
 package pool
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,11 @@ type config struct {
 	team      engine.Config // New's team
 	maxTasks  int
 	queueSize int
+	stall     time.Duration
+
+	init     *initFunc // Initializer
+	initArgs any
+	initSet  bool
 }
 
 // Workers sets the number of worker processes of the team New starts (as
@@ -131,14 +138,27 @@ func On(team *engine.Team, opts ...Option) (*Pool, error) {
 	if st.Closed() {
 		return nil, fmt.Errorf("pool: On: %w", engine.ErrClosed)
 	}
+	spec, err := prepareInit(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	p := &Pool{team: team, cfg: cfg}
 	if st.Process() {
-		pp, err := newProcPool(p, team, st)
+		pp, err := newProcPool(p, team, st, spec)
 		if err != nil {
 			return nil, err
 		}
 		p.exec, p.nw = pp, team.Workers()-st.First()
+		if err := pp.startInit(); err != nil {
+			pp.close()
+			return nil, err
+		}
 	} else {
+		if spec != nil {
+			if r := runInit(context.Background(), spec); r.err != nil {
+				return nil, fmt.Errorf("pool: %w", &InitError{Init: spec.Name, Worker: -1, Failure: engine.Failure{PID: os.Getpid(), Err: r.err, Stack: r.stack}})
+			}
+		}
 		p.exec, p.nw = newGoPool(p, team.Workers()), team.Workers()
 	}
 	return p, nil
@@ -184,6 +204,11 @@ func (p *Pool) check() error {
 	if p.closed {
 		return fmt.Errorf("pool: %w", ErrClosed)
 	}
+	if q, ok := p.exec.(*procPool); ok {
+		if e := q.broken.Load(); e != nil {
+			return fmt.Errorf("pool: %w", e)
+		}
+	}
 	return nil
 }
 
@@ -191,8 +216,9 @@ func (p *Pool) check() error {
 type CallOption func(*callConfig)
 
 type callConfig struct {
-	chunk   int
-	timeout time.Duration
+	chunk    int
+	timeout  time.Duration
+	progress engine.Progress
 }
 
 // ChunkSize sets how many tasks travel to a worker together. Larger batches
@@ -214,7 +240,11 @@ func ChunkSize(n int) CallOption { return func(c *callConfig) { c.chunk = max(n,
 // d ≤ 0 means no limit. A task is stopped a little after d (so that one
 // that watches its context returns by itself first) and the bound is checked
 // about ten times per d (at least every 50 ms): between d and about 1.2·d
-// after it started.
+// after it started. The bound covers a task's whole life on a worker: a
+// worker process holding tasks of the call that neither starts one nor
+// sends a result for that long (stopped, swapped out) is killed too; then
+// no task is blamed, and the tasks it held run on the others. A call with
+// a Timeout runs in a session, never as a direct call.
 func Timeout(d time.Duration) CallOption { return func(c *callConfig) { c.timeout = max(d, 0) } }
 
 func applyCallOpts(opts []CallOption) callConfig {

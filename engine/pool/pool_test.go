@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -563,4 +565,29 @@ func TestTaskErrorsFormat(t *testing.T) {
 	require.Equal(t, `2 tasks failed; the first: func "f" task 3: worker 1 (pid 42): bad`, e.Error())
 	require.ErrorIs(t, e, engine.ErrWorkerDied)
 	require.Equal(t, `func "f" task 5: worker process died`, e[1].Error())
+}
+
+// A pool's worker processes are named for ps, top and pgrep after the
+// program and their role, "PROGRAM: worker N", not "exe".
+func TestPoolWorkersNamedInPs(t *testing.T) {
+	p := newPool(t, engine.Config{Workers: 2})
+	prog := filepath.Base(os.Args[0])
+	for i, pid := range p.Team().PIDs() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		require.NoError(t, err)
+		argv0, _, _ := strings.Cut(string(b), "\x00")
+		require.Equal(t, fmt.Sprintf("%s: worker %d", prog, i), argv0)
+		c, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		require.NoError(t, err)
+		want := argv0[:min(len(argv0), 15)]
+		require.Equal(t, want, strings.TrimSuffix(string(c), "\n"), "the kernel's name: argv[0] in 15 bytes")
+		// Every thread of the worker, not only the first.
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		require.NoError(t, err)
+		for _, task := range tasks {
+			c, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/comm", pid, task.Name()))
+			require.NoError(t, err)
+			require.Equal(t, want, strings.TrimSuffix(string(c), "\n"), "thread %s", task.Name())
+		}
+	}
 }

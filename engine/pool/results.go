@@ -27,6 +27,10 @@ func (q *procPool) handle(msg []byte) {
 		}
 	case rmHello:
 		q.hello(&h)
+	case rmInit:
+		if h.session == q.session && int(h.worker) < q.parts {
+			q.initFailed(q.st.initErr(int(h.worker), int(h.seq)))
+		}
 	case rmDeath:
 		if h.session != q.session || int(h.worker) >= len(q.ws) {
 			return
@@ -53,6 +57,7 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 		return
 	}
 	w.full = false
+	w.progress = time.Now()
 	if h.flags&rfWantReset != 0 {
 		w.out.reset()
 	}
@@ -162,18 +167,21 @@ func (q *procPool) result(h *resHdr, msg []byte) {
 // taskError recreates a worker's report of a failed task.
 func (q *procPool) taskError(b *batch, w *pworker, e wireErr) *TaskError {
 	te := &TaskError{Func: b.c.f.name, Index: b.lo + int(e.idx), Worker: w.idx, Failure: engine.Failure{PID: w.pid, Stack: e.stack}}
+	te.Err = timeoutCause(b.c, wireTaskErr(e))
+	return te
+}
+
+// wireTaskErr recreates the error of a task failure a worker reported.
+func wireTaskErr(e wireErr) error {
 	switch e.kind {
 	case ekPanic:
-		te.Err = &engine.PanicError{Value: e.msg}
+		return &engine.PanicError{Value: e.msg}
 	case ekEncode:
-		te.Err = &remote.Error{Msg: e.msg, Sentinel: engine.ErrArgsEncode}
+		return &remote.Error{Msg: e.msg, Sentinel: engine.ErrArgsEncode}
 	case ekTooLarge:
-		te.Err = &remote.Error{Msg: e.msg, Sentinel: engine.ErrArgsTooLarge}
-	default:
-		te.Err = remote.New(e.msg, uint32(e.sentinel))
+		return &remote.Error{Msg: e.msg, Sentinel: engine.ErrArgsTooLarge}
 	}
-	te.Err = timeoutCause(b.c, te.Err)
-	return te
+	return remote.New(e.msg, uint32(e.sentinel))
 }
 
 // overtime is how long past its start a task with timeout d is stopped: a

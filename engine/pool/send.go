@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/shmpar/shmpar/engine"
 )
@@ -134,6 +135,9 @@ func (q *procPool) send(w *pworker, b *batch) {
 		return
 	}
 	q.popFront()
+	if len(w.flight) == 0 {
+		w.progress = time.Now() // work for an idle worker: its clock starts now
+	}
 	w.seq++
 	w.resetRes = false
 	b.seq, b.got = w.seq, 0

@@ -17,6 +17,8 @@ import (
 func (q *procPool) startSession() {
 	q.session++
 	q.sstate = sessRunning
+	q.sessLive.Store(true)
+	q.stall.poke()
 	q.sessOver = make(chan struct{})
 	q.canceledS = false
 	q.useful = false
@@ -27,7 +29,7 @@ func (q *procPool) startSession() {
 	q.sessCancel = cancel
 	args := poolArgs{
 		Pool: q.id, Session: q.session, Coord: os.Getpid(), First: q.first,
-		Tasks: q.tasks, Results: q.res, State: q.st, MaxRes: q.maxRes, Spin: q.spin,
+		Tasks: q.tasks, Results: q.res, State: q.st, Spin: q.spin,
 	}
 	s := q.session
 	q.helpers.Add(1)
@@ -82,6 +84,7 @@ func (q *procPool) endSession() {
 			if len(w.flight) > 0 {
 				// The job stopped under the worker (the pool is
 				// closing, or another participant failed).
+				q.recoverStaged(w)
 				w.live = false
 				q.drainQueue(w.idx)
 				q.lose(w, true)
@@ -90,6 +93,8 @@ func (q *procPool) endSession() {
 	}
 	clear(q.ws)
 	q.sstate = sessIdle
+	q.sessLive.Store(false)
+	q.tellYielders(len(q.pending) == 0)
 	q.sessCancel = nil
 	if err == nil {
 		q.failStreak = 0

@@ -25,13 +25,18 @@ import (
 //	  0 kind u8 (result, hello, poke, death, end) | 1 flags u8 | 2 worker u16
 //	  4 values u32 | 8 session u64 | 16 sequence u64 (hello, death: pid)
 //	  24 run time ns i64 | 32 offset of the first value in its batch u32
-//	  36 error count u32 | 40 error bytes u32 | 44 reserved
-//	  48 errors, padded to 8 | payload
+//	  36 error count u32 | 40 error bytes u32 | 44 payload bytes u32
+//	  48 payload, padded to 8 | errors
 //
-// A payload is the batch's values: their raw bytes for flat types (see
-// flatType), else a gob stream per worker and direction (gobOut, gobIn),
-// which sends each type description once. The payload starts 8-byte aligned
-// in the message, so a worker reads a flat batch in place.
+// A task message's payload is the batch's inputs: their raw bytes for flat
+// types (see codec.Flat), else one gob message of the slice, in a gob stream
+// per worker and direction (gobOut, gobIn), which sends each type
+// description once. The payload starts 8-byte aligned in the message, so a
+// worker reads a flat batch in place. A result message's payload is its
+// results, each on its own — raw bytes, or a gob message per value in the
+// worker's result stream — because the worker stages them one at a time as
+// its tasks finish (see stageCtl); the message is its stage, sent as it
+// stands.
 const (
 	poolHdr = 48
 
@@ -43,6 +48,7 @@ const (
 	rmPoke   = 4
 	rmDeath  = 5
 	rmEnd    = 6
+	rmInit   = 7 // the pool's initializer failed in the worker (see poolShared.initErr)
 
 	// task flags
 	tfStreamStart  = 1 // the payload starts a new gob stream
@@ -127,6 +133,7 @@ type resHdr struct {
 	off         uint32
 	nerr        uint32
 	errBytes    uint32
+	pbytes      uint32
 }
 
 func (h *resHdr) put(b []byte) {
@@ -139,7 +146,7 @@ func (h *resHdr) put(b []byte) {
 	binary.LittleEndian.PutUint32(b[32:], h.off)
 	binary.LittleEndian.PutUint32(b[36:], h.nerr)
 	binary.LittleEndian.PutUint32(b[40:], h.errBytes)
-	binary.LittleEndian.PutUint32(b[44:], 0)
+	binary.LittleEndian.PutUint32(b[44:], h.pbytes)
 }
 
 func (h *resHdr) get(b []byte) error {
@@ -155,7 +162,8 @@ func (h *resHdr) get(b []byte) error {
 	h.off = binary.LittleEndian.Uint32(b[32:])
 	h.nerr = binary.LittleEndian.Uint32(b[36:])
 	h.errBytes = binary.LittleEndian.Uint32(b[40:])
-	if poolHdr+pad8(int(h.errBytes)) > len(b) {
+	h.pbytes = binary.LittleEndian.Uint32(b[44:])
+	if int64(poolHdr)+int64(pad8(int(h.pbytes)))+int64(h.errBytes) > int64(len(b)) {
 		return fmt.Errorf("bad result message header %+v (%d bytes)", *h, len(b))
 	}
 	return nil
@@ -163,7 +171,8 @@ func (h *resHdr) get(b []byte) error {
 
 // body returns the error entries and the payload of a result message.
 func (h *resHdr) body(b []byte) (errs, payload []byte) {
-	return b[poolHdr : poolHdr+int(h.errBytes)], b[poolHdr+pad8(int(h.errBytes)):]
+	e := poolHdr + pad8(int(h.pbytes))
+	return b[e : e+int(h.errBytes)], b[poolHdr : poolHdr+int(h.pbytes)]
 }
 
 func pad8(n int) int { return (n + 7) &^ 7 }
@@ -186,6 +195,28 @@ type wireErr struct {
 }
 
 const wireErrHdr = 16
+
+// putWireErr writes e into b, which has room for it.
+func putWireErr(b []byte, e *wireErr) {
+	binary.LittleEndian.PutUint32(b[0:], e.idx)
+	b[4], b[5], b[6], b[7] = e.kind, e.sentinel, 0, 0
+	binary.LittleEndian.PutUint32(b[8:], uint32(len(e.msg)))
+	binary.LittleEndian.PutUint32(b[12:], uint32(len(e.stack)))
+	copy(b[wireErrHdr:], e.msg)
+	copy(b[wireErrHdr+len(e.msg):], e.stack)
+}
+
+// cutWireErr shortens e's stack, then its message, so that its entry takes
+// at most room bytes (room ≥ 64).
+func cutWireErr(e *wireErr, room int) {
+	const cut = "\n[cut]"
+	if over := wireErrHdr + len(e.msg) + len(e.stack) - room; over > 0 && len(e.stack) > 0 {
+		e.stack = e.stack[:max(0, len(e.stack)-over-len(cut))] + cut
+	}
+	if over := wireErrHdr + len(e.msg) + len(e.stack) - room; over > 0 {
+		e.msg = e.msg[:max(0, len(e.msg)-over-len(cut))] + cut
+	}
+}
 
 func appendWireErr(b []byte, e *wireErr) []byte {
 	var h [wireErrHdr]byte
@@ -309,6 +340,31 @@ func (g *gobIn) decode(p []byte, fresh bool, v any) error {
 	}
 	g.r.b, g.r.i = p, 0
 	err := g.dec.Decode(v)
+	if err == nil && g.r.i != len(p) {
+		err = fmt.Errorf("%d bytes left over after the values", len(p)-g.r.i)
+	}
+	g.r.b = nil
+	if err != nil {
+		g.dec = nil
+	}
+	return err
+}
+
+// decodeEach decodes n gob messages from p into the values at(0), …,
+// at(n-1). After an error the stream is lost until a message that starts
+// a new one.
+func (g *gobIn) decodeEach(p []byte, fresh bool, n int, at func(int) any) error {
+	if fresh {
+		g.dec = gob.NewDecoder(&g.r)
+	}
+	if g.dec == nil {
+		return errStreamSync
+	}
+	g.r.b, g.r.i = p, 0
+	var err error
+	for k := 0; k < n && err == nil; k++ {
+		err = g.dec.Decode(at(k))
+	}
 	if err == nil && g.r.i != len(p) {
 		err = fmt.Errorf("%d bytes left over after the values", len(p)-g.r.i)
 	}

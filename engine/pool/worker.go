@@ -2,15 +2,13 @@ package pool
 
 import (
 	"context"
-	"encoding/gob"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime/debug"
-	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/engine/internal/remote"
@@ -33,7 +31,6 @@ type poolArgs struct {
 	Tasks   []*queue.Queue
 	Results *queue.Queue
 	State   *poolShared
-	MaxRes  int // result messages are split above this size
 	Spin    time.Duration
 }
 
@@ -70,8 +67,12 @@ type poolWorker struct {
 	broken  bool // the task stream was lost: ask for a new one
 	msg     []byte
 	res     []byte
-	errs    []wireErr
 	tctx    taskCtx
+	stg     *stageCtl // this worker's stage (in the pool's shared segment)
+	stgMsg  []byte    // its message area: header and payload
+	stgErrs []byte    // its error area
+	scratch []byte    // a gob-encoded result before it is staged
+	jout    gobOut    // the journal's stream (see stageResult)
 	lastF   *poolFunc
 	maxMsg  int
 	spin    time.Duration
@@ -101,9 +102,20 @@ func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) e
 	w.job = c.Context()
 	w.in, w.out, w.broken = gobIn{}, gobOut{}, false
 	w.maxMsg = a.Results.MaxMessage()
+	w.stg, w.stgMsg, w.stgErrs = a.State.stage(me)
 	w.spin = a.Spin
 	slot.cur.Store(0)
 	tq := a.Tasks[me-a.First]
+	if st := a.State; st.init != nil {
+		if r := ensureInit(w.job, initKey{st.pool, st.coord}, st.init); r.err != nil {
+			// The pool fails with it: tell the coordinator, and leave.
+			st.putInitErr(me, r)
+			if err := w.put(ctlMsg(rmInit, me, a.Session, uint64(w.pid))); err != nil {
+				return w.stopped(err)
+			}
+			return nil
+		}
+	}
 	if err := w.put(ctlMsg(rmHello, me, a.Session, uint64(w.pid))); err != nil {
 		return w.stopped(err)
 	}
@@ -131,6 +143,9 @@ func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) e
 		if h.flags&tfResetResults != 0 {
 			w.out.reset()
 		}
+		if testStop != nil {
+			testStop("got")
+		}
 		name, payload := h.body(msg)
 		f := w.lastF
 		if f == nil || f.name != string(name) {
@@ -147,8 +162,16 @@ func (w *poolWorker) serve(c *engine.Ctx, a *poolArgs, me int, slot *poolSlot) e
 		if err != nil {
 			return w.stopped(err)
 		}
+		if testStop != nil {
+			testStop("sent")
+		}
 	}
 }
+
+// testStop, set by this package's tests in worker processes (from their
+// environment), is called at the named moments of a worker's loop: "got"
+// a batch, results "sent", a "task-done" in a batch.
+var testStop func(moment string)
 
 // stopped turns the error that ended a session's loop into the chunk's
 // result: none when the job is stopping anyway.
@@ -241,15 +264,11 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 		o.wOut = make([]Out, n)
 	}
 	outs := o.wOut[:n]
-	w.errs = w.errs[:0]
 	st := w.a.State
 	tc := &w.tctx
 	start := time.Now()
+	w.stageBegin(h.seq)
 	var zero Out
-	// With a timeout, each result is sent as soon as it is there: killing
-	// the worker for a later task must not lose it.
-	timed := h.timeout > 0
-	sent := 0
 	j := 0
 	for ; j < n; j++ {
 		if st.canceled(h.call) {
@@ -259,25 +278,29 @@ func (o *funcImpl[In, Out]) serve(w *poolWorker, h *taskHdr, payload []byte) err
 		tc.begin(st, w.c, h.call, h.timeout)
 		out, stack, err := callTask(o.fn, tc, ins[j])
 		tc.end()
+		var e *wireErr
 		if err != nil {
-			outs[j] = zero
-			w.errs = append(w.errs, taskWireErr(uint32(j), err, stack))
-		} else {
-			outs[j] = out
+			out = zero
+			we := taskWireErr(uint32(j), err, stack)
+			e = &we
 		}
-		if timed && j+1 < n {
-			if err := o.sendResults(w, h, outs, j, j+1, 0); err != nil {
-				return err
-			}
-			sent = j + 1
+		if err := o.stageResult(w, h, outs, j, out, e); err != nil {
+			return err
+		}
+		if testStop != nil {
+			testStop("task-done")
 		}
 	}
 	for k := j; k < n; k++ {
-		outs[k] = zero
-		w.errs = append(w.errs, wireErr{idx: uint32(k), kind: ekCanceled, sentinel: uint8(remote.Code(context.Canceled)), msg: "call canceled"})
+		e := wireErr{idx: uint32(k), kind: ekCanceled, sentinel: uint8(remote.Code(context.Canceled)), msg: "call canceled"}
+		if err := o.stageResult(w, h, outs, k, zero, &e); err != nil {
+			return err
+		}
 	}
 	w.slot.cur.Store(packCur(h.seq, n))
-	return o.sendResults(w, h, outs, sent, n, time.Since(start))
+	err := o.flush(w, h, outs, time.Since(start))
+	clear(outs) // let go of what the results hold
+	return err
 }
 
 // taskWireErr describes a task's failure for the coordinator.
@@ -302,118 +325,239 @@ func callTask[In, Out any](fn func(context.Context, In) (Out, error), ctx contex
 	return out, "", err
 }
 
-// sendResults sends the results [from, to) of a batch in one message, or in
-// several if they are larger than the pool's limit for one. run, the batch's
-// run time, goes with the part that ends the batch.
-func (o *funcImpl[In, Out]) sendResults(w *poolWorker, h *taskHdr, outs []Out, from, to int, run time.Duration) error {
-	fails := 0
-	for off := from; off < to; {
-		k := to - off
-		for {
-			ei := sort.Search(len(w.errs), func(i int) bool { return int(w.errs[i].idx) >= off })
-			msg, flags, nerr, eb, err := o.encodeResults(w, outs, off, k, w.errs[ei:])
-			if err != nil {
-				if fails++; fails > 3 {
-					return err
-				}
-				o.dropUnencodable(w, outs[off:off+k], off)
-				continue
-			}
-			if len(msg) > w.a.MaxRes && k > 1 {
-				w.out.reset() // the encoder counted types as sent in a message that is not
-				k = max(1, k/2)
-				continue
-			}
-			if len(msg) > w.maxMsg {
-				// One result larger than the queue can hold.
-				w.out.reset()
-				var zero Out
-				outs[off] = zero
-				w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off), kind: ekTooLarge,
-					msg: fmt.Sprintf("result: %v: %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", engine.ErrArgsTooLarge, len(msg), w.maxMsg)})
-				continue
-			}
-			rh := resHdr{kind: rmResult, flags: flags, worker: uint16(w.me), n: uint32(k), session: w.session, seq: h.seq,
-				off: uint32(off), nerr: uint32(nerr), errBytes: uint32(eb)}
-			if off+k == len(outs) {
-				rh.run = int64(run)
-			}
-			if w.broken {
-				rh.flags |= rfWantReset
-			}
-			rh.put(msg)
-			w.res = msg
-			if err := w.put(msg); err != nil {
+// The stage: each result is journaled in shared memory as its task
+// finishes (see stageCtl), and the staged results are sent in one message
+// when the stage is full or the batch is done.
+//
+// A flat result is staged as its bytes, and the stage is the message. A
+// gob result is kept in the batch's slice of results, and journaled as a
+// gob message of its own in a stream that starts afresh with each run of
+// staged results (so the coordinator can read a dead worker's journal with
+// a new decoder); the message carries the run as one gob message of the
+// slice, in the worker's result stream, which is much cheaper to decode. A
+// batch of one task is not journaled: its result is sent as soon as it is
+// there.
+
+// stageBegin starts staging the results of batch seq.
+func (w *poolWorker) stageBegin(seq uint64) {
+	*w.stg = stageCtl{seq: seq}
+	w.jout.reset()
+}
+
+// sfNoJournal (in stageCtl.flags) says that a staged result has no
+// journal entry: it is sent at once, from the batch's slice of results.
+const sfNoJournal = 1
+
+// stageResult stages the result of task j of the batch (and its failure,
+// e), after sending what is staged if it does not fit. A gob result that
+// cannot be encoded, or is too large for any message, is replaced by the
+// zero value and an error saying so.
+func (o *funcImpl[In, Out]) stageResult(w *poolWorker, h *taskHdr, outs []Out, j int, out Out, e *wireErr) error {
+	ctl := w.stg
+	pcap := len(w.stgMsg) - poolHdr - 8
+	var vb []byte
+	journal := true
+	if o.f.outFlat {
+		outs[j] = out
+		vb = rawBytes(unsafe.Slice(&outs[j], 1))
+		if len(vb) > w.maxMsg-poolHdr-8-len(w.stgErrs) {
+			// No message can carry it: send the error with no value.
+			if err := o.flush(w, h, outs, 0); err != nil {
 				return err
 			}
-			break
+			e := wireErr{idx: uint32(j), kind: ekTooLarge,
+				msg: fmt.Sprintf("result: %v: %d bytes, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", engine.ErrArgsTooLarge, len(vb), w.maxMsg)}
+			ctl.count = 1
+			rh := resHdr{kind: rmResult, worker: uint16(w.me), n: 1, session: w.session, seq: h.seq, off: uint32(j)}
+			return o.flushZero(w, h, outs, rh, e)
 		}
-		off += k
+		if len(vb) > pcap {
+			journal = false
+		}
+	} else if len(outs) == 1 {
+		journal = false
+	} else {
+		var err error
+		for {
+			vb, _, err = w.jout.encode(w.scratch[:0], &out)
+			if err == nil && len(vb) > w.maxMsg-poolHdr-8 {
+				e = &wireErr{idx: uint32(j), kind: ekTooLarge,
+					msg: fmt.Sprintf("result: %v: %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", engine.ErrArgsTooLarge, len(vb), w.maxMsg)}
+				err = errDropped
+			} else if err != nil {
+				e = &wireErr{idx: uint32(j), kind: ekEncode, sentinel: uint8(remote.Code(engine.ErrArgsEncode)),
+					msg: fmt.Sprintf("result (%s): %v: %v; results cross to the coordinator with encoding/gob", o.f.out, engine.ErrArgsEncode, err)}
+			}
+			fits := int(ctl.pbytes)+len(vb) <= pcap
+			if err == nil && (fits || ctl.count == 0) {
+				break
+			}
+			// A new run of the journal, whose stream starts again: send
+			// what is staged first.
+			if err := o.flush(w, h, outs, 0); err != nil {
+				return err
+			}
+			w.jout.reset()
+			if err != nil {
+				var zero Out
+				out = zero
+			}
+		}
+		w.scratch = vb[:0]
+		if len(vb) > pcap {
+			journal = false // larger than the stage: sent alone, at once
+		}
+	}
+	eb := 0
+	if e != nil {
+		cutWireErr(e, len(w.stgErrs))
+		eb = wireErrHdr + len(e.msg) + len(e.stack)
+	}
+	if int(ctl.pbytes)+len(vb) > pcap || int(ctl.ebytes)+eb > len(w.stgErrs) {
+		if err := o.flush(w, h, outs, 0); err != nil {
+			return err
+		}
+		w.jout.reset()
+		if !o.f.outFlat && journal {
+			// Journaled again, at the start of the new run's stream.
+			var err error
+			if vb, _, err = w.jout.encode(w.scratch[:0], &out); err != nil {
+				return fmt.Errorf("encode a result of %s again: %w", o.f.out, err)
+			}
+			w.scratch = vb[:0]
+		}
+	}
+	outs[j] = out
+	if journal {
+		copy(w.stgMsg[poolHdr+int(ctl.pbytes):], vb)
+		ctl.pbytes += uint32(len(vb))
+	} else {
+		ctl.flags |= sfNoJournal
+	}
+	if e != nil {
+		putWireErr(w.stgErrs[ctl.ebytes:], e)
+		ctl.ebytes += uint32(eb)
+		ctl.nerr++
+	}
+	ctl.count++ // last: the result is staged
+	if !journal && (o.f.outFlat || len(outs) > 1) {
+		return o.flush(w, h, outs, 0)
 	}
 	return nil
 }
 
-// encodeResults builds the result message for outs[off:off+k], with the
-// errors among errs (sorted by index) that fall in the part.
-func (o *funcImpl[In, Out]) encodeResults(w *poolWorker, outs []Out, off, k int, errs []wireErr) (msg []byte, flags uint8, nerr, eb int, err error) {
-	b := append(w.res[:0], make([]byte, poolHdr)...)
-	for _, e := range errs {
-		if int(e.idx) >= off+k {
-			break
-		}
-		b = appendWireErr(b, &e)
-		nerr++
+// errDropped marks an encoded result that was not sent.
+var errDropped = errors.New("result dropped")
+
+// flush sends what is staged as one message and empties the stage; run,
+// the batch's run time, goes with the message that ends the batch.
+func (o *funcImpl[In, Out]) flush(w *poolWorker, h *taskHdr, outs []Out, run time.Duration) error {
+	ctl := w.stg
+	if ctl.count == 0 {
+		return nil
 	}
-	eb = len(b) - poolHdr
-	b = append(b, make([]byte, pad8(eb)-eb)...)
-	part := outs[off : off+k]
-	if o.f.outFlat {
-		b = append(b, rawBytes(part)...)
+	rh := resHdr{kind: rmResult, worker: uint16(w.me), n: ctl.count, session: w.session, seq: h.seq,
+		off: ctl.off, nerr: ctl.nerr, errBytes: ctl.ebytes}
+	if int(ctl.off+ctl.count) == int(h.n) {
+		rh.run = int64(run)
+	}
+	if w.broken {
+		rh.flags |= rfWantReset
+	}
+	var m []byte
+	if o.f.outFlat && ctl.flags&sfNoJournal != 0 {
+		// A result larger than the stage, alone.
+		b := append(append(w.res[:0], make([]byte, poolHdr)...), rawBytes(outs[ctl.off:ctl.off+ctl.count])...)
+		rh.pbytes = uint32(len(b) - poolHdr)
+		b = append(b, make([]byte, pad8(len(b))-len(b))...)
+		m = append(b, w.stgErrs[:ctl.ebytes]...)
+		w.res = m
+	} else if o.f.outFlat {
+		rh.pbytes = ctl.pbytes
+		pend := poolHdr + pad8(int(ctl.pbytes))
+		m = w.stgMsg[:pend]
+		clear(m[poolHdr+int(ctl.pbytes):])
+		if ctl.nerr > 0 {
+			m = append(append(w.res[:0], m...), w.stgErrs[:ctl.ebytes]...)
+			w.res = m
+		}
 	} else {
-		var fresh bool
-		b, fresh, err = w.out.encode(b, part)
+		b := append(w.res[:0], make([]byte, poolHdr)...)
+		b, fresh, err := w.out.encode(b, outs[ctl.off:ctl.off+ctl.count])
 		if err != nil {
-			return nil, 0, 0, 0, err
+			// Only a result that was not journaled (a batch of one) can
+			// fail here: send a zero value and the error instead.
+			var zero Out
+			for k := ctl.off; k < ctl.off+ctl.count; k++ {
+				outs[k] = zero
+			}
+			e := wireErr{idx: ctl.off, kind: ekEncode, sentinel: uint8(remote.Code(engine.ErrArgsEncode)),
+				msg: fmt.Sprintf("result (%s): %v: %v; results cross to the coordinator with encoding/gob", o.f.out, engine.ErrArgsEncode, err)}
+			if len(b)-poolHdr > w.maxMsg-poolHdr-8-int(ctl.ebytes) {
+				e.kind, e.sentinel = ekTooLarge, 0
+			}
+			return o.flushZero(w, h, outs, rh, e)
 		}
 		if fresh {
-			flags |= rfStreamStart
+			rh.flags |= rfStreamStart
 		}
+		if len(b)+8+int(ctl.ebytes) > w.maxMsg {
+			// One result larger than the queue can hold (a batch of one).
+			w.out.reset()
+			e := wireErr{idx: ctl.off, kind: ekTooLarge,
+				msg: fmt.Sprintf("result: %v: %d bytes encoded, the pool's result queue takes at most %d (QueueSize); return bulk data in a shared array", engine.ErrArgsTooLarge, len(b)-poolHdr, w.maxMsg)}
+			return o.flushZero(w, h, outs, rh, e)
+		}
+		rh.pbytes = uint32(len(b) - poolHdr)
+		b = append(b, make([]byte, pad8(len(b))-len(b))...)
+		b = append(b, w.stgErrs[:ctl.ebytes]...)
+		m, w.res = b, b
 	}
-	w.res = b
-	return b, flags, nerr, eb, nil
+	rh.put(m)
+	if err := w.put(m); err != nil {
+		return err
+	}
+	*ctl = stageCtl{seq: ctl.seq, off: ctl.off + ctl.count}
+	w.jout.reset() // the next run's journal is a stream of its own
+	return nil
 }
 
-// dropUnencodable replaces the results that gob cannot encode with zero
-// values and records an error for each.
-func (o *funcImpl[In, Out]) dropUnencodable(w *poolWorker, part []Out, off int) {
-	enc := gob.NewEncoder(io.Discard)
+// flushZero sends the staged run of one result (its task had no error) as
+// a zero value with error e, when the result itself cannot be sent.
+func (o *funcImpl[In, Out]) flushZero(w *poolWorker, h *taskHdr, outs []Out, rh resHdr, e wireErr) error {
+	ctl := w.stg
+	if ctl.count != 1 || ctl.nerr != 0 {
+		return fmt.Errorf("results of %s cannot be sent: %s", o.f.out, e.msg)
+	}
 	var zero Out
-	for j := range part {
-		if err := enc.Encode(&part[j]); err != nil {
-			part[j] = zero
-			w.errs = insertWireErr(w.errs, wireErr{idx: uint32(off + j), kind: ekEncode, sentinel: uint8(remote.Code(engine.ErrArgsEncode)),
-				msg: fmt.Sprintf("result (%s): %v: %v; results cross to the coordinator with encoding/gob", o.f.out, engine.ErrArgsEncode, err)})
-			enc = gob.NewEncoder(io.Discard)
+	outs[ctl.off] = zero
+	b := append(w.res[:0], make([]byte, poolHdr)...)
+	rh.flags &^= rfStreamStart
+	if !o.f.outFlat {
+		// (A flat result goes with no payload: the coordinator leaves
+		// the zero value.)
+		var fresh bool
+		var err error
+		if b, fresh, err = w.out.encode(b, outs[ctl.off:ctl.off+1]); err != nil {
+			return fmt.Errorf("encode a zero %s: %w", o.f.out, err)
+		}
+		if fresh {
+			rh.flags |= rfStreamStart
 		}
 	}
-}
-
-// insertWireErr adds e to errs, kept sorted by index (replacing an entry
-// for the same task).
-func insertWireErr(errs []wireErr, e wireErr) []wireErr {
-	for i := range errs {
-		if errs[i].idx == e.idx {
-			errs[i] = e
-			return errs
-		}
-		if errs[i].idx > e.idx {
-			errs = append(errs, wireErr{})
-			copy(errs[i+1:], errs[i:])
-			errs[i] = e
-			return errs
-		}
+	rh.pbytes = uint32(len(b) - poolHdr)
+	b = append(b, make([]byte, pad8(len(b))-len(b))...)
+	cutWireErr(&e, w.maxMsg/2)
+	b = appendWireErr(b, &e)
+	rh.nerr, rh.errBytes = 1, uint32(wireErrHdr+len(e.msg)+len(e.stack))
+	rh.put(b)
+	w.res = b
+	if err := w.put(b); err != nil {
+		return err
 	}
-	return append(errs, e)
+	*ctl = stageCtl{seq: ctl.seq, off: ctl.off + ctl.count}
+	w.jout.reset()
+	return nil
 }
 
 // taskCtx is the context a task gets in a worker process: done when the call

@@ -20,7 +20,9 @@
 //
 // The new process is the program run again (/proc/self/exe); engine.Main,
 // the first call in main, finds that it was started to run a function,
-// runs it and exits. Start returns once the function runs there (its
+// runs it and exits. ps, top and pgrep show it as "PROGRAM: NAME" (its
+// argv[0], and its kernel name in 15 bytes), NAME being the Name option or
+// the function's name numbered. Start returns once the function runs there (its
 // arguments decoded), and the *Process it returns waits for it (Wait: the
 // function's error, or its panic and stack, or the exit status and signal
 // of a process that died), kills it (Kill) or asks it to stop (Terminate,

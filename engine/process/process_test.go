@@ -511,3 +511,42 @@ func TestSpawnEnv(t *testing.T) {
 	p = start(t, envP, "SHMPAR_ENGINE_PROCESS")
 	require.Equal(t, "SHMPAR_ENGINE_PROCESS unset", procError(t, p, wait(t, p)).Err.Error(), "the marker is not left for the function's own children")
 }
+
+// procNames returns what ps, top and pgrep see of process pid: its argv[0]
+// and its kernel name.
+func procNames(t *testing.T, pid int) (argv0, comm string) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	require.NoError(t, err)
+	argv0, _, _ = strings.Cut(string(b), "\x00")
+	c, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	require.NoError(t, err)
+	return argv0, strings.TrimSuffix(string(c), "\n")
+}
+
+// A started process is named for ps, top and pgrep after the program and
+// its name, not "exe" (the name of /proc/self/exe).
+func TestProcessNamedInPs(t *testing.T) {
+	ctx := teamtest.Ctx(t)
+	prog := filepath.Base(os.Args[0])
+	for _, c := range []struct {
+		opts []process.Option
+		name string
+	}{
+		{[]process.Option{process.Name("Worker 1")}, "Worker 1"},
+		{nil, "spawn-sleep-"}, // the default name: the function's, numbered
+	} {
+		p, err := sleepP.Start(ctx, struct{}{}, append(c.opts, process.Stdout(nil))...)
+		require.NoError(t, err)
+		argv0, comm := procNames(t, p.PID())
+		require.True(t, strings.HasPrefix(argv0, prog+": "+c.name), "argv[0] %q", argv0)
+		want := argv0
+		if len(want) > 15 {
+			want = want[:15]
+		}
+		require.Equal(t, want, comm, "the kernel's name: argv[0] in 15 bytes")
+		require.True(t, strings.HasPrefix(comm, prog[:min(len(prog), 15)]), "pgrep %s finds it", prog)
+		require.NoError(t, p.Terminate())
+		_ = p.Wait()
+	}
+}

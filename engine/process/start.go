@@ -134,7 +134,7 @@ func start(ctx context.Context, f *fn, args any, opts []Option) (*Process, error
 	p.tail = &reexec.Tail{W: stderr}
 
 	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = []string{os.Args[0]}
+	cmd.Args = []string{reexec.Argv0(o.name)}
 	cmd.Env = reexec.Environ([]string{envProcess + "=" + formatChildEnv(childEnv{life: 3, args: 4, report: 5, ppid: os.Getpid()})}, o.env)
 	cmd.ExtraFiles = []*os.File{lifeR, argsR, repW}
 	cmd.Stdout = stdout

@@ -9,6 +9,9 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var self = sync.OnceValue(func() ID {
@@ -73,6 +76,31 @@ func Children(pid int) ([]Child, error) {
 		out = append(out, Child{ID: ID{PID: cpid, Start: st.start}, Zombie: st.dead()})
 	}
 	return out, nil
+}
+
+// State returns the scheduling state of process pid (field 3 of
+// /proc/PID/stat, its main thread's): 'R' running or runnable, 'S' asleep,
+// 'D' in uninterruptible sleep, 'T' stopped by a signal, 't' stopped by a
+// tracer, 'Z' a zombie, ...
+func State(pid int) (byte, error) {
+	st, err := stat(pid)
+	return st.state, err
+}
+
+// CPUTime returns the CPU time all threads of process pid have used, to
+// the nanosecond: the process's CPU-time clock (clock_getcpuclockid),
+// which Linux lets any process in the same pid namespace read. It fails
+// once the process has been reaped.
+func CPUTime(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("CPU time of pid %d", pid)
+	}
+	var ts unix.Timespec
+	// CPUCLOCK_SCHED (2) of the process (not a thread): ^pid << 3 | 2.
+	if err := unix.ClockGettime(int32((^pid)<<3|2), &ts); err != nil {
+		return 0, fmt.Errorf("CPU time of pid %d: %w", pid, err)
+	}
+	return time.Duration(ts.Nano()), nil
 }
 
 // statFields are the fields of /proc/PID/stat that this package reads.

@@ -5,6 +5,7 @@ package proc
 import (
 	"errors"
 	"os"
+	"time"
 )
 
 // Self returns the ID of the calling process; its start time is zero here.
@@ -18,3 +19,9 @@ func Alive(id ID) (bool, error) { return false, errors.ErrUnsupported }
 
 // Children is not supported on this platform.
 func Children(pid int) ([]Child, error) { return nil, errors.ErrUnsupported }
+
+// State is not supported on this platform.
+func State(pid int) (byte, error) { return 0, errors.ErrUnsupported }
+
+// CPUTime is not supported on this platform.
+func CPUTime(pid int) (time.Duration, error) { return 0, errors.ErrUnsupported }

@@ -110,6 +110,47 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
+func TestStateAndCPUTime(t *testing.T) {
+	st, err := State(os.Getpid())
+	require.NoError(t, err)
+	require.Contains(t, "RS", string(st), "this process's main thread runs or waits")
+
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := cmd.Process.Pid
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if st, err := State(pid); err == nil && st == 'S' {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "sleep(1) never slept")
+		time.Sleep(time.Millisecond)
+	}
+	idle, err := CPUTime(pid)
+	require.NoError(t, err)
+	time.Sleep(20 * time.Millisecond)
+	again, err := CPUTime(pid)
+	require.NoError(t, err)
+	require.Equal(t, idle, again, "a sleeping process uses no CPU time")
+
+	mine, err := CPUTime(os.Getpid())
+	require.NoError(t, err)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		now, err := CPUTime(os.Getpid())
+		require.NoError(t, err)
+		if now > mine {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "this process's CPU time did not move")
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	_, err = CPUTime(pid)
+	require.Error(t, err, "a reaped process has no CPU clock")
+	_, err = State(pid)
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
 func FuzzParseStat(f *testing.F) {
 	f.Add([]byte("42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0\n"))
 	f.Add([]byte("1 (init) S"))

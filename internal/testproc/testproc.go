@@ -155,7 +155,7 @@ func Spawn(tb testing.TB, role string, opts ...Option) *Child {
 		}
 		_, _ = c.Wait()
 		if tb.Failed() {
-			tb.Logf("child %s (pid %d) printed:\n%s", role, c.Pid(), c.Output())
+			tb.Logf("child %s (pid %d) printed:\n%s", role, c.PID(), c.Output())
 		}
 	})
 	return c
@@ -306,8 +306,8 @@ func (c *Child) Kill() error {
 	return nil
 }
 
-// Pid returns the child's process id (0 if it never started).
-func (c *Child) Pid() int {
+// PID returns the child's process id (0 if it never started).
+func (c *Child) PID() int {
 	if c.cmd.Process == nil {
 		return 0
 	}
@@ -437,7 +437,7 @@ func RunN(t testing.TB, n int, role string, env ...string) {
 	var failed []string
 	for _, c := range children {
 		if out, err := c.Wait(); err != nil {
-			failed = append(failed, fmt.Sprintf("child %s (pid %d): %v\n%s", role, c.Pid(), err, out))
+			failed = append(failed, fmt.Sprintf("child %s (pid %d): %v\n%s", role, c.PID(), err, out))
 		}
 	}
 	if len(failed) > 0 {

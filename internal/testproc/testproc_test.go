@@ -102,7 +102,7 @@ func child(role string) error {
 		os.Exit(checked(os.Stderr, func() int {
 			c := Start("sleep")
 			leaked = append(leaked, c)
-			fmt.Println("grandchild", c.Pid())
+			fmt.Println("grandchild", c.PID())
 			return 0
 		}, nil, shortWait))
 	case "leak-failed": // tests that fail and leak keep their own status
@@ -258,7 +258,7 @@ func TestSpawnCleanupKills(t *testing.T) {
 	t.Run("inner", func(t *testing.T) {
 		c := Spawn(t, "sleep")
 		c.Expect(t, "ready")
-		pid = c.Pid()
+		pid = c.PID()
 	})
 	// The inner test's cleanup killed and reaped its child.
 	st, err := proc.StartTime(pid)
@@ -354,12 +354,12 @@ func TestLeaksSince(t *testing.T) {
 func TestChildRole(t *testing.T) {
 	c := Spawn(t, "sleep")
 	c.Expect(t, "ready")
-	require.Equal(t, "sleep", childRole(c.Pid()))
+	require.Equal(t, "sleep", childRole(c.PID()))
 	require.Equal(t, "", childRole(1<<22+7))
 	require.Equal(t, "", childRole(os.Getpid()), "the test process has no role")
 	require.NoError(t, c.Kill())
 	_, _ = c.Wait()
-	require.NoError(t, killChild(proc.ID{PID: c.Pid(), Start: 1}), "a gone child is not an error")
+	require.NoError(t, killChild(proc.ID{PID: c.PID(), Start: 1}), "a gone child is not an error")
 }
 
 func TestFutexSleepersInProcess(t *testing.T) {
@@ -424,10 +424,10 @@ func TestFutexSleepersOfAChild(t *testing.T) {
 	var addr uintptr
 	_, err := fmt.Sscanf(c.Line(t), "%v", &addr)
 	require.NoError(t, err)
-	WaitAsleep(t, 1, c.Pid(), addr)
+	WaitAsleep(t, 1, c.PID(), addr)
 	require.NoError(t, c.Kill())
 	_, _ = c.Wait()
-	_, err = FutexSleepers(c.Pid(), addr)
+	_, err = FutexSleepers(c.PID(), addr)
 	require.Error(t, err, "a reaped child has no tasks")
 }
 
@@ -438,14 +438,14 @@ func TestMappedAt(t *testing.T) {
 	var want uintptr
 	_, err := fmt.Sscanf(c.Line(t), "%v", &want)
 	require.NoError(t, err)
-	got, err := MappedAt(c.Pid(), path)
+	got, err := MappedAt(c.PID(), path)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 	other := path + "-not-mapped"
 	require.NoError(t, os.WriteFile(other, nil, 0o600))
-	_, err = MappedAt(c.Pid(), other)
+	_, err = MappedAt(c.PID(), other)
 	require.ErrorContains(t, err, "does not map")
-	_, err = MappedAt(c.Pid(), path+"-missing")
+	_, err = MappedAt(c.PID(), path+"-missing")
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.NoError(t, c.CloseStdin())
 	c.WaitOK(t)

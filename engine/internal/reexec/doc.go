@@ -12,7 +12,9 @@
 // SysProcAttr), the environment they get (Environ), the tail of their
 // stderr kept for error messages (Tail); and what every child does first:
 // check that its parent is still there and die with it (WatchParent), and
-// name itself (SetName).
+// name itself (SetName). A child is named for ps, top and pgrep: the
+// parent gives it argv[0] "PROGRAM: ROLE" (Argv0) and Main makes that its
+// kernel name too.
 //
 // It imports only the standard library; Main and Register are not for
 // concurrent use (they run during initialization), the rest is.

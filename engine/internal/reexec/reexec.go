@@ -64,6 +64,7 @@ func Main() {
 		_ = os.Unsetenv(r.Env)
 		name := r.Name
 		current.Store(&name)
+		nameProcess(os.Args[0]) // "PROGRAM: ROLE" (see Argv0)
 		os.Exit(r.Run(v))
 	}
 }

@@ -71,3 +71,19 @@ func TestNameAndRole(t *testing.T) {
 	Guard("Start") // no role variable set: returns
 	require.NotEqual(t, os.Getpid(), 0)
 }
+
+func TestNames(t *testing.T) {
+	require.Equal(t, "myprog", programOf("/usr/local/bin/myprog"))
+	require.Equal(t, "my: prog", programOf("./my: prog"), "outside a child, the whole base name")
+	require.Equal(t, "shmpar", programOf(""))
+	name := "worker"
+	current.Store(&name)
+	defer current.Store(nil)
+	require.Equal(t, "myprog", programOf("myprog: worker 1"), "a child's argv[0] names its program first")
+	require.Equal(t, "myprog", programOf("myprog"))
+
+	require.Equal(t, "myprog: worker", commOf("myprog: worker"))
+	require.Equal(t, "myprog: worker ", commOf("myprog: worker 12"), "15 bytes")
+	require.Equal(t, "prog: Wörker 1", commOf("prog: Wörker 12"), "15 bytes (ö takes 2)")
+	require.Equal(t, "aaaaaaaaaaaaaa", commOf("aaaaaaaaaaaaaaé"), "cut before a rune it would split")
+}

@@ -8,6 +8,11 @@
 //
 // The hooks read the team's worker table and change nothing in it but
 // the life of one process: replacing a dead worker stays the team's
-// business, at the start of its next job. The package imports only the
-// standard library.
+// business, at the start of its next job.
+//
+// Watch is the stall rule the team applies to its workers while it waits
+// for a job, for the pool to apply the same rule to its tasks: what counts
+// as progress, how CPU time is read, when a process is stalled.
+//
+// The package imports the standard library and internal/proc.
 package supervise

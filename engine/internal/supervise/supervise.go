@@ -12,10 +12,11 @@ type Team interface {
 	// First is the participant index of the first worker process: 1 when
 	// the coordinator takes part (engine.Config.Primary), else 0.
 	First() int
-	// Spin and CancelGrace are the team's engine.Config values, defaults
-	// applied.
+	// Spin, CancelGrace and StallLimit are the team's engine.Config
+	// values, defaults applied (a StallLimit ≤ 0 means none).
 	Spin() time.Duration
 	CancelGrace() time.Duration
+	StallLimit() time.Duration
 	// Closed reports that the team was closed.
 	Closed() bool
 	// Exited returns a channel closed once worker process pid in slot i has

@@ -1,0 +1,384 @@
+//go:build chaos && linux
+
+package pool_test
+
+// Chaos scenarios of package pool: worker processes SIGKILLed and
+// SIGSTOPped at random moments of random calls, each a bounded number of
+// trials drawn from a printed seed, each trial in a child process (its own
+// coordinator, team and pool) bounded in time, each scenario ending with
+// one line
+//
+//	chaos pool/NAME: trials N, hangs H, wrong results W, leaks L, crashes C
+//
+// and failing if any of the last four is not zero. A hang is a call that did
+// not return within callBound (or a child that did not end); a crash is a
+// child that died; a wrong result is a result or an error the package's
+// documentation does not allow (a finished task's result lost, a task
+// failed for another reason than the fault, more failed tasks than faults);
+// a leak is a worker process still alive after Close.
+//
+//	go test -tags chaos -run Chaos -v ./engine/pool
+//	SHMPAR_CHAOS_SEED=N     replay a run (the seed is printed per scenario)
+//	SHMPAR_CHAOS_TRIALS=N   trials per scenario (default 40)
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/pool"
+	"github.com/shmpar/shmpar/internal/proc"
+	"github.com/shmpar/shmpar/internal/testproc"
+)
+
+func init() { chaosRole = runChaosRole }
+
+// callBound bounds one call of a trial.
+const callBound = 20 * time.Second
+
+// chaosIn is a task's input: the value and how long the task sleeps.
+type chaosIn struct {
+	X, Us int
+}
+
+// chaosGob is the same with a string: the gob path.
+type chaosGob struct {
+	X, Us int
+	Tag   string
+}
+
+func chaosWork(ctx context.Context, x, us int) (int, error) {
+	if us > 0 {
+		select {
+		case <-time.After(time.Duration(us) * time.Microsecond):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return 7*x + 1, nil
+}
+
+var (
+	chaosFlatF     = pool.Register("chaos-flat", func(ctx context.Context, a chaosIn) (int, error) { return chaosWork(ctx, a.X, a.Us) })
+	chaosFlatIdemF = pool.Register("chaos-flat-idem", func(ctx context.Context, a chaosIn) (int, error) { return chaosWork(ctx, a.X, a.Us) }, pool.Idempotent())
+	chaosGobF      = pool.Register("chaos-gob", func(ctx context.Context, a chaosGob) (string, error) {
+		v, err := chaosWork(ctx, a.X, a.Us)
+		return a.Tag + strconv.Itoa(v), err
+	})
+	chaosGobIdemF = pool.Register("chaos-gob-idem", func(ctx context.Context, a chaosGob) (string, error) {
+		v, err := chaosWork(ctx, a.X, a.Us)
+		return a.Tag + strconv.Itoa(v), err
+	}, pool.Idempotent())
+)
+
+type tally struct {
+	name                                 string
+	trials, hangs, wrong, leaks, crashes int
+	notes                                []string
+}
+
+func (c *tally) add(kind *int, format string, args ...any) {
+	*kind++
+	if len(c.notes) < 10 {
+		c.notes = append(c.notes, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *tally) finish(t *testing.T) {
+	line := fmt.Sprintf("chaos pool/%s: trials %d, hangs %d, wrong results %d, leaks %d, crashes %d",
+		c.name, c.trials, c.hangs, c.wrong, c.leaks, c.crashes)
+	fmt.Println(line)
+	for _, n := range c.notes {
+		fmt.Println("    " + n)
+	}
+	if c.hangs+c.wrong+c.leaks+c.crashes > 0 {
+		t.Error(line)
+	}
+}
+
+func chaosSetup(t *testing.T, name string) (*tally, *rand.Rand, int) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SHMPAR_CHAOS_SEED"); s != "" {
+		var err error
+		seed, err = strconv.ParseUint(s, 10, 64)
+		require.NoError(t, err, "SHMPAR_CHAOS_SEED")
+	}
+	trials := 40
+	if s := os.Getenv("SHMPAR_CHAOS_TRIALS"); s != "" {
+		var err error
+		trials, err = strconv.Atoi(s)
+		require.NoError(t, err, "SHMPAR_CHAOS_TRIALS")
+	}
+	fmt.Printf("chaos pool/%s: seed %d (replay with SHMPAR_CHAOS_SEED=%d)\n", name, seed, seed)
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return &tally{name: name}, rand.New(rand.NewPCG(seed, h.Sum64())), trials
+}
+
+// trial runs one trial in a child and counts its outcome: the child's last
+// line is "ok", or "hang: …", "wrong: …", "leak: …".
+func (c *tally) trial(env ...string) {
+	c.trials++
+	out, err := testproc.Start("chaos-trial", env...).Wait()
+	ctx := strings.Join(env, " ")
+	if err != nil {
+		if strings.Contains(err.Error(), "timed out") {
+			c.add(&c.hangs, "%s: the child did not end: %v", ctx, err)
+		} else {
+			c.add(&c.crashes, "%s: %v: %.600s", ctx, err, out)
+		}
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	switch {
+	case last == "ok":
+	case strings.HasPrefix(last, "hang:"):
+		c.add(&c.hangs, "%s: %s", ctx, last)
+	case strings.HasPrefix(last, "leak:"):
+		c.add(&c.leaks, "%s: %s", ctx, last)
+	default:
+		c.add(&c.wrong, "%s: %.600s", ctx, last)
+	}
+}
+
+// The scenarios: each trial picks a call (a direct Map of flat tasks, a
+// session Map of gob tasks, an ImapUnordered, Submits), a chunk size,
+// whether the function is Idempotent, and when to strike which worker.
+
+func TestChaosKill(t *testing.T)        { chaosScenario(t, "kill-worker", "kill") }
+func TestChaosStop(t *testing.T)        { chaosScenario(t, "stop-worker", "stop") }
+func TestChaosStopTimeout(t *testing.T) { chaosScenario(t, "stop-worker-timeout", "stop-timeout") }
+
+func chaosScenario(t *testing.T, name, fault string) {
+	c, rng, trials := chaosSetup(t, name)
+	calls := []string{"map-flat", "map-gob", "imap-unordered", "submit"}
+	for range trials {
+		c.trial(
+			"CHAOS_FAULT="+fault,
+			"CHAOS_CALL="+calls[rng.IntN(len(calls))],
+			"CHAOS_CHUNK="+strconv.Itoa([]int{0, 1, 3, 17}[rng.IntN(4)]),
+			"CHAOS_IDEM="+strconv.FormatBool(rng.IntN(2) == 0),
+			"CHAOS_FAULTS="+strconv.Itoa(1+rng.IntN(2)),
+			"CHAOS_DELAY_US="+strconv.Itoa(rng.IntN(30_000)),
+			"CHAOS_SEED="+strconv.FormatUint(rng.Uint64(), 10),
+		)
+	}
+	c.finish(t)
+}
+
+func envInt(k string) int {
+	v, _ := strconv.Atoi(os.Getenv(k))
+	return v
+}
+
+// runChaosRole is the child: it runs one trial and prints its verdict.
+func runChaosRole(role string) error {
+	if role != "chaos-trial" {
+		return fmt.Errorf("no child role %q in these tests", role)
+	}
+	fmt.Println(chaosTrial())
+	return nil
+}
+
+func chaosTrial() string {
+	fault, call := os.Getenv("CHAOS_FAULT"), os.Getenv("CHAOS_CALL")
+	chunk, faults, delay := envInt("CHAOS_CHUNK"), envInt("CHAOS_FAULTS"), envInt("CHAOS_DELAY_US")
+	idem := os.Getenv("CHAOS_IDEM") == "true"
+	seed, _ := strconv.ParseUint(os.Getenv("CHAOS_SEED"), 10, 64)
+	rng := rand.New(rand.NewPCG(seed, 1))
+
+	popts := []pool.Option{pool.Workers(2), pool.StallLimit(200 * time.Millisecond)}
+	var copts []pool.CallOption
+	if chunk > 0 {
+		copts = append(copts, pool.ChunkSize(chunk))
+	}
+	if fault == "stop-timeout" {
+		popts[1] = pool.StallLimit(-1)
+		copts = append(copts, pool.Timeout(200*time.Millisecond))
+	}
+	p, err := pool.New(popts...)
+	if err != nil {
+		return "wrong: New: " + err.Error()
+	}
+	team := p.Team()
+	const n = 300
+	us := make([]int, n)
+	for i := range us {
+		us[i] = rng.IntN(800)
+	}
+
+	// Strike: kill or stop a random worker, faults times, after the delay.
+	struck := make(chan []int, 1)
+	go func() {
+		var pids []int
+		time.Sleep(time.Duration(delay) * time.Microsecond)
+		for range faults {
+			ps := team.PIDs()
+			pid := ps[rng.IntN(len(ps))]
+			if pid == 0 {
+				continue
+			}
+			sig := syscall.SIGKILL
+			if fault != "kill" {
+				sig = syscall.SIGSTOP
+			}
+			if syscall.Kill(pid, sig) == nil {
+				pids = append(pids, pid)
+			}
+			time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
+		}
+		struck <- pids
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*callBound)
+	defer cancel()
+	type outcome struct {
+		vals []string
+		errs map[int]error
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		o := outcome{vals: make([]string, n), errs: map[int]error{}}
+		flat := make([]chaosIn, n)
+		gobs := make([]chaosGob, n)
+		for i := range flat {
+			flat[i] = chaosIn{X: i, Us: us[i]}
+			gobs[i] = chaosGob{X: i, Us: us[i], Tag: "t"}
+		}
+		fF, gF := chaosFlatF, chaosGobF
+		if idem {
+			fF, gF = chaosFlatIdemF, chaosGobIdemF
+		}
+		collect := func(err error) {
+			var te pool.TaskErrors
+			if errors.As(err, &te) {
+				for _, e := range te {
+					o.errs[e.Index] = e
+				}
+			} else {
+				o.err = err
+			}
+		}
+		switch call {
+		case "map-flat":
+			out, err := fF.Map(ctx, p, flat, copts...)
+			for i, v := range out {
+				o.vals[i] = "t" + strconv.Itoa(v)
+			}
+			collect(err)
+		case "map-gob":
+			out, err := gF.Map(ctx, p, gobs, copts...)
+			copy(o.vals, out)
+			collect(err)
+		case "imap-unordered":
+			for r, err := range gF.ImapUnordered(ctx, p, sliceSeq(gobs), copts...) {
+				if r.Index < 0 {
+					o.err = err
+					break
+				}
+				if err != nil {
+					o.errs[r.Index] = err
+				}
+				o.vals[r.Index] = r.Value
+			}
+		case "submit":
+			futs := make([]*pool.Future[string], n)
+			for i := range futs {
+				futs[i] = gF.Submit(ctx, p, gobs[i], copts...)
+			}
+			for i, f := range futs {
+				v, err := f.Wait(ctx)
+				if err != nil {
+					var te *pool.TaskError
+					if errors.As(err, &te) {
+						o.errs[i] = err
+					} else {
+						o.err = err
+					}
+				}
+				o.vals[i] = v
+			}
+		}
+		done <- o
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(callBound):
+		return fmt.Sprintf("hang: %s did not return within %v", call, callBound)
+	}
+	pids := <-struck
+	if o.err != nil {
+		return fmt.Sprintf("wrong: %s: call failed: %v", call, o.err)
+	}
+	// Every fault may fail the task it struck, no more; a task that did
+	// not fail has its result.
+	if len(o.errs) > len(pids) {
+		return fmt.Sprintf("wrong: %s: %d tasks failed after %d faults: %v", call, len(o.errs), len(pids), firstErrs(o.errs))
+	}
+	for i, err := range o.errs {
+		switch {
+		case idem && fault != "stop-timeout":
+			return fmt.Sprintf("wrong: %s: task %d of an Idempotent function failed: %v", call, i, err)
+		case fault == "stop-timeout" && !errors.Is(err, pool.ErrTaskTimeout) && !errors.Is(err, engine.ErrWorkerDied):
+			return fmt.Sprintf("wrong: %s: task %d: %v", call, i, err)
+		case fault != "stop-timeout" && !errors.Is(err, engine.ErrWorkerDied):
+			return fmt.Sprintf("wrong: %s: task %d: %v", call, i, err)
+		}
+	}
+	for i, v := range o.vals {
+		if _, failed := o.errs[i]; failed {
+			continue
+		}
+		if want := "t" + strconv.Itoa(7*i+1); v != want {
+			return fmt.Sprintf("wrong: %s: task %d = %q, want %q", call, i, v, want)
+		}
+	}
+	// The pool goes on, and Close leaves no worker behind.
+	if _, err := chaosFlatIdemF.Map(context.Background(), p, []chaosIn{{X: 1}, {X: 2}}); err != nil {
+		return "wrong: the pool does not go on: " + err.Error()
+	}
+	all := append(team.PIDs(), pids...)
+	if err := p.Close(); err != nil {
+		return "wrong: Close: " + err.Error()
+	}
+	for _, pid := range all {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			alive, _ := proc.Alive(proc.ID{PID: pid})
+			if !alive {
+				break
+			}
+			if time.Now().After(deadline) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				return fmt.Sprintf("leak: worker process %d alive after Close", pid)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return "ok"
+}
+
+func firstErrs(m map[int]error) string {
+	var b strings.Builder
+	for i, err := range m {
+		if b.Len() > 400 {
+			break
+		}
+		fmt.Fprintf(&b, "[%d] %v; ", i, err)
+	}
+	return b.String()
+}

@@ -1,0 +1,25 @@
+package pool
+
+// DirectRounds returns how many direct rounds (Fors of the direct kernel)
+// pool p has run: tests check that a call took the path they name.
+func DirectRounds(p *Pool) uint64 {
+	q, ok := p.exec.(*procPool)
+	if !ok {
+		return 0
+	}
+	q.dir.mu.Lock()
+	defer q.dir.mu.Unlock()
+	return q.dir.round
+}
+
+// DirectLeft returns how many tasks of direct calls pool p sent on to the
+// session path.
+func DirectLeft(p *Pool) uint64 {
+	q, ok := p.exec.(*procPool)
+	if !ok {
+		return 0
+	}
+	q.dir.mu.Lock()
+	defer q.dir.mu.Unlock()
+	return q.dir.left
+}
