@@ -315,6 +315,10 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	if h.sleepers.Load() > 0 {
 		_, _ = futex.Wake((*uint32)(unsafe.Pointer(&h.gen)), math.MaxInt32)
 	}
+	if j.prog != nil {
+		start := t.doneBase
+		j.prog.stepStarted(func() int { return int(h.done.Load()-start) + int(t.own.Load()) })
+	}
 	var stopCB func() bool
 	if ctx.Done() != nil {
 		t.cbMu.Lock()
@@ -337,6 +341,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	// every live worker leave it.
 	t.doneBase = h.done.Load()
 	traceStamp(g, traceSawDone)
+	j.prog.stepOver(int(t.doneIn(s.from) - uint64(s.from)))
 	if stopCB != nil {
 		stopCB()
 		t.cbMu.Lock()

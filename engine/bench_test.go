@@ -309,3 +309,43 @@ func BenchmarkDot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForProgress runs a For of 1,024 Dynamic chunks (the logistic
+// map, 20 steps per element over 2^16 elements: about half a millisecond
+// on two workers) with and without ReportProgress, so that the cost of the
+// option shows as the difference of the two rows (benchstat -col
+// /progress). The callback does nothing.
+func BenchmarkForProgress(b *testing.B) {
+	const n, chunk = 1 << 16, 64
+	x, err := array.CreateAnon[float64](n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { x.Close() })
+	args := logisticArgs{X: x, Steps: 20}
+	ctx := context.Background()
+	for _, k := range teamKinds {
+		team := benchTeam(b, k.cfg(2))
+		for range 100 { // warm up: the first jobs of a team are slower
+			if err := logisticK.For(ctx, team, n, args, engine.Dynamic(chunk)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, on := range []bool{false, true} {
+			opts := []engine.Option{engine.Dynamic(chunk)}
+			if on {
+				opts = append(opts, engine.ReportProgress(func(done, total int) {}))
+			}
+			b.Run(fmt.Sprintf("%s/workers=2/progress=%v", k.name, on), func(b *testing.B) {
+				if err := logisticK.For(ctx, team, n, args, opts...); err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if err := logisticK.For(ctx, team, n, args, opts...); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
