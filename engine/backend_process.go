@@ -273,29 +273,41 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	if g == 0 { // 0 means "no job" in inJob and liveGen
 		g = 1
 	}
-	// The claim word first: from here on no worker can claim a chunk of an
-	// older job, so the descriptor can be rewritten. Only what changed is
-	// (see set32).
-	h.claim.Store(packClaim(g, s.from))
-	set32(&d.kind, jobRun)
-	set32(&d.sched, uint32(p.sched))
-	set32(&d.parts, uint32(t.parts))
 	reduce := uint32(0)
 	if j.partials != nil {
 		reduce = 1
 	}
-	set32(&d.reduce, reduce)
-	setI64(&d.n, int64(p.n))
-	setI64(&d.lo, int64(p.lo))
-	setI64(&d.hi, int64(p.hi))
-	setI64(&d.size, int64(p.size))
-	setI64(&d.first, int64(p.first))
-	setI64(&d.k, int64(p.k))
-	if t.kernel != j.k {
-		copy(d.name[:], j.k.name)
-		d.nameLen.Store(uint32(len(j.k.name)))
-		d.kseq.Add(1)
-		t.kernel = j.k
+	post := packClaim(g, s.from)
+	// The claim word first when the descriptor changes: from there on no
+	// worker can claim a chunk of an older job, so the descriptor can be
+	// rewritten. Only what changed is (see set32). When nothing does (a
+	// job like the last one, the common case of a loop of For calls), a
+	// late worker of the last job reads the same descriptor either way, so
+	// the claim word is stored just before the generation: the post line,
+	// which idle workers keep reading, is then taken back from them once
+	// per job instead of twice.
+	same := t.kernel == j.k && d.kind.Load() == jobRun && d.sched.Load() == uint32(p.sched) &&
+		d.parts.Load() == uint32(t.parts) && d.reduce.Load() == reduce && d.n.Load() == int64(p.n) &&
+		d.lo.Load() == int64(p.lo) && d.hi.Load() == int64(p.hi) && d.size.Load() == int64(p.size) &&
+		d.first.Load() == int64(p.first) && d.k.Load() == int64(p.k)
+	if !same {
+		h.claim.Store(post)
+		set32(&d.kind, jobRun)
+		set32(&d.sched, uint32(p.sched))
+		set32(&d.parts, uint32(t.parts))
+		set32(&d.reduce, reduce)
+		setI64(&d.n, int64(p.n))
+		setI64(&d.lo, int64(p.lo))
+		setI64(&d.hi, int64(p.hi))
+		setI64(&d.size, int64(p.size))
+		setI64(&d.first, int64(p.first))
+		setI64(&d.k, int64(p.k))
+		if t.kernel != j.k {
+			copy(d.name[:], j.k.name)
+			d.nameLen.Store(uint32(len(j.k.name)))
+			d.kseq.Add(1)
+			t.kernel = j.k
+		}
 	}
 	setI32(&h.errOwner, -1)
 	set32(&h.stop, stopNone)
@@ -309,6 +321,9 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 		h.coordCPU.Store(int32(currentCPU()))
 	}
 	t.jobs++
+	if same {
+		h.claim.Store(post)
+	}
 	h.gen.Store(g)
 	traceAt(g, traceRun, t.traceRun)
 	traceStamp(g, tracePosted)
