@@ -21,6 +21,11 @@ type Progress func(done, total int)
 // ReportProgress reports while it runs.
 const ProgressInterval = 200 * time.Millisecond
 
+// progressEvery is ProgressInterval, shortened by tests (in nanoseconds).
+var progressEvery atomic.Int64
+
+func init() { progressEvery.Store(int64(ProgressInterval)) }
+
 // ReportProgress makes For, Reduce and Partials report their progress to
 // fn, in chunks of the job's schedule (Static: one per participant, so ask
 // for Dynamic or Deterministic chunks to see a long job move): fn(0, k)
@@ -67,7 +72,7 @@ func startProgress(fn Progress, total int) *progressRun {
 	r := &progressRun{fn: fn, total: total}
 	fn(0, total)
 	r.mu.Lock()
-	r.t = time.AfterFunc(ProgressInterval, r.tick)
+	r.t = time.AfterFunc(time.Duration(progressEvery.Load()), r.tick)
 	r.mu.Unlock()
 	return r
 }
@@ -93,7 +98,7 @@ func (r *progressRun) tick() {
 		r.last = d
 		r.fn(d, r.total)
 	}
-	r.t.Reset(ProgressInterval)
+	r.t.Reset(time.Duration(progressEvery.Load()))
 }
 
 // stepStarted makes f the count of chunks finished in the step that is
