@@ -18,10 +18,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/mpi/exact"
 	"github.com/stretchr/testify/require"
 )
@@ -36,6 +38,7 @@ const (
 const jobTimeout = 90 * time.Second
 
 func TestMain(m *testing.M) {
+	engine.Main() // the ranks' team workers never return from it
 	if role := os.Getenv(roleVar); role != "" {
 		fn, ok := roles[role]
 		if !ok {
@@ -49,7 +52,8 @@ func TestMain(m *testing.M) {
 
 // mpirun runs role on np ranks over TCP on the loopback interface and
 // returns the combined output of the job, the directory its ranks write
-// their reports to, and the job's error.
+// their reports to, and the job's error. env ("K=V") is added to the
+// ranks' environment, and forwarded with -x as it would be to other nodes.
 func mpirun(t *testing.T, np int, role string, env ...string) (out, dir string, err error) {
 	t.Helper()
 	bin, err := exec.LookPath("mpirun")
@@ -67,6 +71,10 @@ func mpirun(t *testing.T, np int, role string, env ...string) (out, dir string, 
 		"--mca", "btl", "tcp,self", // the network path, as between nodes
 		"--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
 		"-x", roleVar, "-x", outVar}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		args = append(args, "-x", k)
+	}
 	if np > runtime.NumCPU() {
 		args = append(args, "--oversubscribe")
 	}
@@ -91,9 +99,9 @@ type report map[string]any
 
 // results runs role on np ranks, requires the job to succeed, and returns
 // each rank's report.
-func results(t *testing.T, np int, role string) []report {
+func results(t *testing.T, np int, role string, env ...string) []report {
 	t.Helper()
-	out, dir, err := mpirun(t, np, role)
+	out, dir, err := mpirun(t, np, role, env...)
 	require.NoError(t, err, "mpirun -np %d, role %s:\n%s", np, role, out)
 	reps := make([]report, np)
 	for r := range reps {
@@ -121,22 +129,8 @@ var roles = map[string]func() int{
 	"sigkill":     roleSigkill,
 }
 
-// Global data for the reproducible sum: values over many magnitudes, both
-// signs, that cancel, so a float64 loop's result depends on the order.
+// sumN is the length of the collectives role's reproducible sum.
 const sumN = 200_003
-
-func sumData(i int) float64 {
-	h := uint64(i)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
-	h ^= h >> 29
-	h *= 0xBF58476D1CE4E5B9
-	h ^= h >> 32
-	m := float64(h>>11) / (1 << 53)
-	x := math.Ldexp(m, int(h%120)-60)
-	if h&(1<<7) != 0 {
-		x = -x
-	}
-	return x
-}
 
 func fail(format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
