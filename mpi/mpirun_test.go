@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +57,12 @@ func TestMain(m *testing.M) {
 // ranks' environment, and forwarded with -x as it would be to other nodes.
 func mpirun(t *testing.T, np int, role string, env ...string) (out, dir string, err error) {
 	t.Helper()
+	return mpirunFlags(t, np, nil, role, env...)
+}
+
+// mpirunFlags is mpirun with more flags for mpirun (placement, binding).
+func mpirunFlags(t *testing.T, np int, flags []string, role string, env ...string) (out, dir string, err error) {
+	t.Helper()
 	bin, err := exec.LookPath("mpirun")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -75,9 +82,10 @@ func mpirun(t *testing.T, np int, role string, env ...string) (out, dir string, 
 		k, _, _ := strings.Cut(kv, "=")
 		args = append(args, "-x", k)
 	}
-	if np > runtime.NumCPU() {
+	if np > runtime.NumCPU() && !slices.Contains(flags, "--oversubscribe") {
 		args = append(args, "--oversubscribe")
 	}
+	args = append(args, flags...)
 	args = append(args, self, "-test.run=^$")
 	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 	defer cancel()
@@ -101,7 +109,13 @@ type report map[string]any
 // each rank's report.
 func results(t *testing.T, np int, role string, env ...string) []report {
 	t.Helper()
-	out, dir, err := mpirun(t, np, role, env...)
+	return resultsFlags(t, np, nil, role, env...)
+}
+
+// resultsFlags is results with more flags for mpirun.
+func resultsFlags(t *testing.T, np int, flags []string, role string, env ...string) []report {
+	t.Helper()
+	out, dir, err := mpirunFlags(t, np, flags, role, env...)
 	require.NoError(t, err, "mpirun -np %d, role %s:\n%s", np, role, out)
 	reps := make([]report, np)
 	for r := range reps {

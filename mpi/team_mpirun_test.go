@@ -40,6 +40,57 @@ func init() {
 	roles["hybrid"] = roleHybrid
 	roles["workerpanic"] = roleWorkerPanic
 	roles["killcoord"] = roleKillCoord
+	roles["placement"] = rolePlacement
+}
+
+// rolePlacement reports the team TeamConfig gives this rank by default.
+func rolePlacement() int {
+	w, err := Init()
+	if err != nil {
+		return fail("Init: %v", err)
+	}
+	cfg := w.TeamConfig(engine.Config{})
+	rep := report{"workers": cfg.Workers, "spin": int64(cfg.Spin), "usable": engine.UsableCPUs()}
+	if err := Finalize(); err != nil {
+		return fail("Finalize: %v", err)
+	}
+	if err := writeReport(w.Rank(), rep); err != nil {
+		return fail("report: %v", err)
+	}
+	return 0
+}
+
+// TestPlacementUnderMpirun checks that the launcher's placement sets the
+// team: mpirun --map-by ppr:R:node:PE=C gives each of R ranks a team of C
+// that spins, and ranks that outnumber the CPUs, or are bound to none of
+// them, get teams that never spin.
+func TestPlacementUnderMpirun(t *testing.T) {
+	type placement struct {
+		np      int
+		flags   []string
+		workers int
+		spin    bool
+	}
+	cpus := nodeCPUs()
+	cases := []placement{
+		{1, []string{"--map-by", fmt.Sprintf("ppr:1:node:PE=%d", cpus)}, cpus, true},
+		{1, []string{"--map-by", "ppr:1:node:PE=1"}, 1, true},
+		{2, []string{"--bind-to", "none"}, cpus, false},
+		{cpus + 1, []string{"--oversubscribe"}, cpus, false},
+	}
+	if cpus >= 2 {
+		cases = append(cases, placement{2, []string{"--map-by", fmt.Sprintf("ppr:2:node:PE=%d", cpus/2)}, cpus / 2, true})
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(append([]string{fmt.Sprintf("np=%d", c.np)}, c.flags...), " "), func(t *testing.T) {
+			reps := resultsFlags(t, c.np, append(c.flags, "--report-bindings"), "placement")
+			for r, rep := range reps {
+				require.EqualValues(t, c.workers, rep["workers"], "rank %d: %v", r, rep)
+				require.EqualValues(t, c.workers, rep["usable"], "rank %d: %v", r, rep)
+				require.Equal(t, c.spin, rep["spin"].(float64) == 0, "rank %d: %v", r, rep)
+			}
+		})
+	}
 }
 
 // rankTeam initialises MPI and starts this rank's team of the size in
