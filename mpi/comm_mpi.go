@@ -231,7 +231,16 @@ func finalize() error {
 	return nil
 }
 
-func barrier() error { return check("Barrier", C.shmpar_barrier()) }
+// paced is check for a call that only the MPI goroutine can have made
+// (the C side refused any other): it also paces the calls (see pace.go).
+func paced(call string, rc C.int) error {
+	if rc != C.shmpar_wrong_thread {
+		mpiPace.call()
+	}
+	return check(call, rc)
+}
+
+func barrier() error { return paced("Barrier", C.shmpar_barrier()) }
 
 func abort(code int) error {
 	if err := check("Abort", C.shmpar_abort(C.int(code))); err != nil {
@@ -241,25 +250,25 @@ func abort(code int) error {
 }
 
 func bcast(buf unsafe.Pointer, count int, dt dtype, root int) error {
-	return check("Bcast", C.shmpar_bcast(buf, C.int(count), C.int(dt), C.int(root)))
+	return paced("Bcast", C.shmpar_bcast(buf, C.int(count), C.int(dt), C.int(root)))
 }
 
 func allreduce(buf unsafe.Pointer, count int, dt dtype, op Op) error {
-	return check("Allreduce", C.shmpar_allreduce(buf, C.int(count), C.int(dt), C.int(op)))
+	return paced("Allreduce", C.shmpar_allreduce(buf, C.int(count), C.int(dt), C.int(op)))
 }
 
 func allgather(send unsafe.Pointer, count int, recv unsafe.Pointer, dt dtype) error {
-	return check("Allgather", C.shmpar_allgather(send, C.int(count), recv, C.int(dt)))
+	return paced("Allgather", C.shmpar_allgather(send, C.int(count), recv, C.int(dt)))
 }
 
 func allgatherv(send unsafe.Pointer, count int, recv unsafe.Pointer, counts, displs []int32, dt dtype) error {
-	return check("Allgatherv", C.shmpar_allgatherv(send, C.int(count), recv,
+	return paced("Allgatherv", C.shmpar_allgatherv(send, C.int(count), recv,
 		(*C.int)(unsafe.Pointer(&counts[0])), (*C.int)(unsafe.Pointer(&displs[0])), C.int(dt)))
 }
 
 func sendrecv(send unsafe.Pointer, scount, dest int, recv unsafe.Pointer, rcount, source, tag int, dt dtype) (int, error) {
 	var got C.int
-	err := check("Sendrecv", C.shmpar_sendrecv(send, C.int(scount), C.int(dest), recv, C.int(rcount), C.int(source), C.int(tag), C.int(dt), &got))
+	err := paced("Sendrecv", C.shmpar_sendrecv(send, C.int(scount), C.int(dest), recv, C.int(rcount), C.int(source), C.int(tag), C.int(dt), &got))
 	if err != nil {
 		return 0, err
 	}

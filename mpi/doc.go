@@ -107,6 +107,14 @@
 // two ranks there.) The single-rank build has no thread to protect and
 // accepts calls from any goroutine.
 //
+// The goroutine that calls MPI never blocks in Go, so the runtime never
+// reschedules it, and after 10 ms its sysmon thread starts taking its P
+// away during the cgo calls and polls every 20 µs: on a node whose cores
+// are all busy, those wake-ups cost the MPI calls time slices. So every
+// 2 ms of calls the package lets the scheduler run (runtime.Gosched, a few
+// microseconds), which keeps sysmon asleep; docs/CLUSTER.md has the
+// measurement.
+//
 // # Errors
 //
 // Init sets MPI_ERRORS_RETURN on the world communicator, so a failing call
