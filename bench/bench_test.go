@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/internal/testproc"
+	"github.com/shmpar/shmpar/vec"
 )
 
 func TestMain(m *testing.M) {
@@ -33,18 +35,26 @@ func runCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestEveryKernelVerified runs every kernel on process and goroutine teams
-// of 1 and 2 workers and serially: each row must equal the serial
-// reference (bitwise, or exactly for mandelbrot's counts).
+// TestEveryKernelVerified runs every kernel, in every implementation this
+// build has, on process and goroutine teams of 1 and 2 workers and
+// serially: each row must equal the serial reference of its implementation
+// (bitwise, or exactly for mandelbrot's counts).
 func TestEveryKernelVerified(t *testing.T) {
 	kernels := []string{"mandelbrot:static", "triad:guided", "sum:dynamic", "dot:static", "stencil:dynamic"}
+	rowsPer := map[string]int{"mandelbrot:static": 1, "triad:guided": 2, "sum:dynamic": 2, "dot:static": 2, "stencil:dynamic": 2}
 	for _, k := range Kernels() {
 		kernels = append(kernels, k.Name)
+		rowsPer[k.Name] = len(k.Impls)
 	}
-	rs, err := Run(runCtx(t), Config{Kernels: kernels, Sizes: smallSizes, Workers: []int{1, 2}, Reps: 2, Chunk: 7})
+	want := 0
+	for _, k := range kernels {
+		want += rowsPer[k]
+	}
+	rs, err := Run(runCtx(t), Config{Kernels: kernels, Sizes: smallSizes, Workers: []int{1, 2}, Reps: 2, Chunk: 7, Impls: Impls()})
 	require.NoError(t, err)
-	require.Len(t, rs, len(kernels)*5)
+	require.Len(t, rs, want*5)
 	seen := map[string]int{}
+	impls := map[string]bool{}
 	for _, r := range rs {
 		require.NoError(t, r.Err, "%s %s/%d", r.Kernel, r.Backend, r.Workers)
 		require.True(t, r.Verified, "%s %s/%d", r.Kernel, r.Backend, r.Workers)
@@ -58,13 +68,65 @@ func TestEveryKernelVerified(t *testing.T) {
 			require.Nil(t, r.GBps, r.Kernel)
 		}
 		seen[fmt.Sprintf("%s/%d", r.Backend, r.Workers)]++
+		impls[r.Impl] = true
 	}
 	for _, pt := range []string{"process/1", "process/2", "goroutine/1", "goroutine/2", "serial/1"} {
-		require.Equal(t, len(kernels), seen[pt], pt)
+		require.Equal(t, want, seen[pt], pt)
+	}
+	for _, impl := range Impls() {
+		require.True(t, impls[impl], "no row of implementation %s", impl)
 	}
 	require.Equal(t, "mandelbrot:static", rs[0].Kernel)
 	require.Equal(t, "mandelbrot", rs[0].Name)
+	require.Equal(t, ImplGo, rs[0].Impl)
 	require.Equal(t, "static", rs[0].Schedule)
+	require.Equal(t, "triad/go:guided", rs[5].Kernel)
+	require.Equal(t, "triad/vec:guided", rs[10].Kernel)
+	require.Equal(t, ImplVec, rs[10].Impl)
+}
+
+// TestImplsInterleaveAndDefault: the default runs the vec implementation
+// of kernels that have one and the only implementation of the others; two
+// implementations of one kernel, or two schedules named next to each
+// other, share its instance and interleave.
+func TestImplsInterleaveAndDefault(t *testing.T) {
+	var labels []string
+	rs, err := Run(runCtx(t), Config{Kernels: []string{"triad", "nbody", "logistic/go"}, Sizes: smallSizes, Workers: []int{2}, Reps: 1,
+		Backends: []string{BackendGoroutine}})
+	require.NoError(t, err)
+	for _, r := range rs {
+		require.True(t, r.Verified, "%s: %v", r.Kernel, r.Err)
+		labels = append(labels, r.Kernel)
+	}
+	require.Equal(t, []string{"triad/vec", "nbody", "logistic/go"}, labels)
+
+	var order []string
+	rs, err = Run(runCtx(t), Config{Kernels: []string{"sum"}, Impls: []string{ImplVec, ImplGo}, Sizes: smallSizes, Workers: []int{1}, Reps: 2, Warmup: -1,
+		Backends: []string{BackendGoroutine, BackendSerial}, Progress: func(_, _ int, what string) { order = append(order, what) }})
+	require.NoError(t, err)
+	require.Len(t, rs, 4)
+	require.Equal(t, []string{"sum/go", "sum/go", "sum/vec", "sum/vec"}, []string{rs[0].Kernel, rs[1].Kernel, rs[2].Kernel, rs[3].Kernel}, "the kernel's order, not -impl's")
+	for _, r := range rs {
+		require.True(t, r.Verified, "%s %s: %v", r.Kernel, r.Backend, r.Err)
+	}
+	require.Equal(t, []string{
+		"sum/go goroutine/1 rep 1/2", "sum/go serial/1 rep 1/2", "sum/vec goroutine/1 rep 1/2", "sum/vec serial/1 rep 1/2",
+		"sum/go serial/1 rep 2/2", "sum/vec goroutine/1 rep 2/2", "sum/vec serial/1 rep 2/2", "sum/go goroutine/1 rep 2/2",
+	}, order, "one round over every implementation and team per repetition")
+
+	// Schedules of one kernel named next to each other interleave too.
+	order = nil
+	rs, err = Run(runCtx(t), Config{Kernels: []string{"mandelbrot:static", "mandelbrot"}, Sizes: smallSizes, Workers: []int{2}, Reps: 2, Warmup: -1,
+		Backends: []string{BackendGoroutine}, Progress: func(_, _ int, what string) { order = append(order, what) }})
+	require.NoError(t, err)
+	require.Len(t, rs, 2)
+	require.Equal(t, []string{"mandelbrot:static", "mandelbrot"}, []string{rs[0].Kernel, rs[1].Kernel})
+	require.Equal(t, []string{"static", "dynamic"}, []string{rs[0].Schedule, rs[1].Schedule})
+	require.True(t, rs[0].Verified && rs[1].Verified)
+	require.Equal(t, []string{
+		"mandelbrot:static goroutine/2 rep 1/2", "mandelbrot goroutine/2 rep 1/2",
+		"mandelbrot goroutine/2 rep 2/2", "mandelbrot:static goroutine/2 rep 2/2",
+	}, order)
 }
 
 // TestTinySizes covers n smaller than the team and n = the smallest a kernel
@@ -89,11 +151,13 @@ func TestTinySizes(t *testing.T) {
 // of one element, one partial sum off by one, one pixel off, an error for
 // empty) in the worker processes and goroutines: every row must fail.
 func TestFaultFailsVerification(t *testing.T) {
-	for _, k := range []string{"triad", "sum", "stencil", "mandelbrot", "empty"} {
+	for _, k := range []string{"triad", "sum", "dot", "stencil", "logistic", "mandelbrot", "empty"} {
 		t.Run(k, func(t *testing.T) {
-			rs, err := Run(runCtx(t), Config{Kernels: []string{k}, Sizes: smallSizes, Workers: []int{1, 2}, Reps: 1, Fault: k})
+			rs, err := Run(runCtx(t), Config{Kernels: []string{k}, Sizes: smallSizes, Workers: []int{1, 2}, Reps: 1, Fault: k, Impls: Impls()})
 			require.NoError(t, err)
-			require.Len(t, rs, 5)
+			kern, err := Lookup(k)
+			require.NoError(t, err)
+			require.Len(t, rs, 5*len(kern.Impls))
 			for _, r := range rs {
 				require.True(t, r.Failed(), "%s %s/%d passed with a wrong answer", r.Kernel, r.Backend, r.Workers)
 				require.False(t, r.Verified)
@@ -117,12 +181,34 @@ func TestPoisonCatchesSkippedWork(t *testing.T) {
 		if k.Name == "empty" {
 			continue
 		}
-		inst, err := k.setup(smallSizes[k.Name], false)
+		for _, impl := range k.Impls {
+			inst, err := k.setup(smallSizes[k.Name], false)
+			require.NoError(t, err)
+			require.NoError(t, inst.run(context.Background(), exec{impl: impl}))
+			require.NoError(t, inst.verify(), k.Name)
+			inst.poison()
+			require.ErrorIs(t, inst.verify(), ErrMismatch, k.Name)
+			require.NoError(t, inst.close())
+		}
+	}
+}
+
+// TestReductionReferencesDiffer: on the suite's inputs the left-to-right
+// and the 16-lane order give different bits, so verifying the vec rows
+// against LaneSum (and the go rows against Sum) tells the orders apart: a
+// vec reduction checked against the go reference would fail.
+func TestReductionReferencesDiffer(t *testing.T) {
+	for _, k := range []string{"sum", "dot"} {
+		kern, err := Lookup(k)
 		require.NoError(t, err)
-		require.NoError(t, inst.run(context.Background(), exec{}))
-		require.NoError(t, inst.verify(), k.Name)
-		inst.poison()
-		require.ErrorIs(t, inst.verify(), ErrMismatch, k.Name)
+		inst, err := kern.setup(1<<16+5, false)
+		require.NoError(t, err)
+		r := inst.(*reduceInst)
+		require.NotEqual(t, math.Float64bits(r.reference(ImplGo)), math.Float64bits(r.reference(ImplVec)), k)
+		require.NoError(t, r.run(context.Background(), exec{impl: ImplVec}))
+		require.NoError(t, r.verify())
+		r.impl = ImplGo // the vec result against the go reference
+		require.ErrorIs(t, r.verify(), ErrMismatch, k)
 		require.NoError(t, inst.close())
 	}
 }
@@ -144,6 +230,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad size name", Config{Kernels: []string{"triad"}, Sizes: map[string]int{"triad2": 5}}, ErrUnknownKernel},
 		{"bad fault", Config{Kernels: []string{"triad"}, Fault: "nope"}, ErrUnknownKernel},
 		{"negative reps", Config{Kernels: []string{"triad"}, Reps: -1}, ErrConfig},
+		{"bad impl", Config{Kernels: []string{"triad"}, Impls: []string{"asm"}}, ErrConfig},
+		{"bad impl in name", Config{Kernels: []string{"triad/asm"}}, ErrConfig},
+		{"no such impl of the kernel", Config{Kernels: []string{"mandelbrot/vec"}}, ErrConfig},
+		{"named kernel without the impl", Config{Kernels: []string{"triad"}, Impls: []string{"simd"}}, ErrConfig},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rs, err := Run(context.Background(), c.cfg)
@@ -166,20 +256,45 @@ func TestParseSpec(t *testing.T) {
 	require.Equal(t, "mandelbrot", sp.Kernel.Name)
 	require.Equal(t, "dynamic", sp.Schedule)
 	require.Equal(t, "mandelbrot", sp.Label)
+	require.Equal(t, ImplGo, sp.Impl, "its only implementation")
 	sp, err = ParseSpec("mandelbrot", "static")
 	require.NoError(t, err)
 	require.Equal(t, "mandelbrot:static", sp.Label)
 	sp, err = ParseSpec("sum", "static") // reductions keep Deterministic
 	require.NoError(t, err)
 	require.Equal(t, "sum", sp.Label)
-	sp, err = ParseSpec("sum:guided", "static")
+	require.Empty(t, sp.Impl, "chosen by Config.Impls")
+	sp, err = ParseSpec("sum/vec:guided", "static")
 	require.NoError(t, err)
-	require.Equal(t, "sum:guided", sp.Label)
-	sp, err = ParseSpec("triad:static", "dynamic")
+	require.Equal(t, "sum/vec:guided", sp.Label)
+	require.Equal(t, ImplVec, sp.Impl)
+	sp, err = ParseSpec("triad/go:static", "dynamic")
 	require.NoError(t, err)
-	require.Equal(t, "triad", sp.Label) // its default: no suffix
+	require.Equal(t, "triad/go", sp.Label) // its default schedule: no suffix
 	_, err = ParseSpec("", "")
 	require.ErrorIs(t, err, ErrUnknownKernel)
+	_, err = ParseSpec("nbody/vec", "")
+	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorContains(t, err, "nbody has no implementation \"vec\" (it has go)")
+	_, err = ParseSpec("triad/simd", "")
+	if !slices.Contains(Impls(), ImplSIMD) {
+		require.ErrorContains(t, err, "GOEXPERIMENT=simd")
+	} else {
+		require.ErrorContains(t, err, "triad has no implementation")
+	}
+}
+
+func TestImpls(t *testing.T) {
+	is := Impls()
+	require.Equal(t, []string{ImplGo, ImplVec}, is[:2])
+	k, err := Lookup("logistic")
+	require.NoError(t, err)
+	require.Equal(t, is, k.Impls, "logistic has every implementation")
+	for _, name := range []string{"mandelbrot", "nbody", "empty"} {
+		k, err := Lookup(name)
+		require.NoError(t, err)
+		require.Equal(t, []string{ImplGo}, k.Impls, name)
+	}
 }
 
 func TestWorkersUpTo(t *testing.T) {
@@ -220,6 +335,16 @@ func TestRowsWriteOnlyTheirRange(t *testing.T) {
 	buf := nan(n * n)
 	StencilRows(buf[guard:guard+n*n], src, n, lo, hi)
 	check("stencil", buf, lo*n, hi*n)
+	vbuf := nan(n * n)
+	jacobiRows(vbuf[guard:guard+n*n], src, n, lo, hi)
+	check("stencil/vec", vbuf, lo*n, hi*n)
+	for i := guard + lo*n; i < guard+hi*n; i++ {
+		require.Equal(t, math.Float64bits(buf[i]), math.Float64bits(vbuf[i]), "jacobiRows gives StencilRows' bits: element %d", i-guard)
+	}
+	for _, r := range []int{0, n - 1} { // the boundary rows are copied
+		jacobiRows(vbuf[guard:guard+n*n], src, n, r, r+1)
+		require.Equal(t, src[r*n:(r+1)*n], vbuf[guard+r*n:guard+(r+1)*n])
+	}
 
 	in := make([]float64, nbodyIn*n)
 	fillInput(in, 2, 1)
@@ -280,6 +405,38 @@ func TestReferenceLoops(t *testing.T) {
 	require.Equal(t, int32(100), img[4*5+4], "c = i is in the set")
 	require.Equal(t, int32(100), img[0*5+4], "c = 0 is in the set")
 	require.Less(t, img[4*5+0], int32(100), "c = −2 + i escapes")
+}
+
+// TestLaneReferencesMatchVec checks the plain-Go references of the vec
+// reductions against vec.Sum and vec.Dot bit for bit, for every length up
+// to a few hundred at several offsets (so every tail and every lane), and
+// that the lane order is not the left-to-right one on such data.
+func TestLaneReferencesMatchVec(t *testing.T) {
+	require.Equal(t, vec.Lanes[float64](), vecLanes)
+	x, y := make([]float64, 700), make([]float64, 700)
+	fillInput(x, 11, -0.5)
+	fillInput(y, 12, -0.5)
+	for i := range x { // magnitudes over many binades: every order rounds differently
+		x[i] = math.Ldexp(x[i], i%40-20)
+	}
+	differs := 0
+	for lo := range 5 {
+		for hi := lo; hi <= len(x); hi += 1 + hi/100 {
+			require.Equal(t, math.Float64bits(vec.Sum(x[lo:hi])), math.Float64bits(LaneSumRange(x, lo, hi)), "sum [%d, %d)", lo, hi)
+			require.Equal(t, math.Float64bits(vec.Dot(x[lo:hi], y[lo:hi])), math.Float64bits(LaneDotRange(x, y, lo, hi)), "dot [%d, %d)", lo, hi)
+			if LaneSumRange(x, lo, hi) != SumRange(x, lo, hi) {
+				differs++
+			}
+		}
+	}
+	require.Positive(t, differs, "the lane order is the left-to-right order on this data: the test tells nothing")
+	x = make([]float64, 5*1024+3)
+	fillInput(x, 13, -0.5)
+	want := 0.0
+	for lo := 0; lo < len(x); lo += engine.Grain(len(x)) {
+		want += vec.Sum(x[lo:min(lo+engine.Grain(len(x)), len(x))])
+	}
+	require.Equal(t, math.Float64bits(want), math.Float64bits(LaneSum(x)), "LaneSum: vec.Sum per deterministic chunk")
 }
 
 func TestChunkedMatchesEngineGrain(t *testing.T) {

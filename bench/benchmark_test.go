@@ -43,15 +43,16 @@ func benchSizes(k Kernel) []int {
 	return []int{1 << 14, k.DefaultN, 1 << 26}
 }
 
-// BenchmarkKernels runs every kernel at its sizes on process and goroutine
-// teams of 1, 2, … usable CPUs, and serially first:
+// BenchmarkKernels runs every kernel, in each of its implementations, at
+// its sizes on process and goroutine teams of 1, 2, … usable CPUs, and
+// serially first:
 //
-//	BenchmarkKernels/triad/n=2^26/workers=2/backend=process
+//	BenchmarkKernels/triad/vec/n=2^26/workers=2/backend=process
 //
 // Bandwidth kernels report MB/s (b.SetBytes); team rows report x-serial,
 // the serial time per call ÷ theirs. Each sub-benchmark verifies its result
 // at the end (outputs poisoned, one more run, compared with the reference).
-// Run it with e.g. -bench 'Kernels/triad/n=2\^26' -benchtime 2s.
+// Run it with e.g. -bench 'Kernels/triad/.*/n=2\^26' -benchtime 2s.
 func BenchmarkKernels(b *testing.B) {
 	teams := benchTeams{}
 	b.Cleanup(func() {
@@ -61,69 +62,80 @@ func BenchmarkKernels(b *testing.B) {
 	})
 	ctx := context.Background()
 	for _, k := range suite {
-		for _, n := range benchSizes(k) {
-			prefix := fmt.Sprintf("%s/n=%s", k.Name, sizeName(n))
-			var inst instance
-			setup := func(b *testing.B) instance {
-				if inst == nil {
-					var err error
-					if inst, err = k.setup(n, false); err != nil {
-						b.Fatal(err)
-					}
-				}
-				return inst
-			}
-			var serialNs float64
-			measure := func(b *testing.B, x exec) float64 {
-				in := setup(b)
-				if bytes, ok := k.BytesPerRep(n); ok {
-					b.SetBytes(int64(bytes))
-				}
-				op := func() error { return in.run(ctx, x) }
-				if k.Class == Overhead { // one op is one For call, not a repetition of many
-					op = func() error {
-						if x.team == nil {
-							return emptyBody(emptyArgs{}, 0, n)
-						}
-						return emptyKernel.For(ctx, x.team, n, emptyArgs{})
-					}
-				}
-				if err := op(); err != nil { // warm-up
+		for _, impl := range k.Impls {
+			benchmarkKernel(b, ctx, teams, k, impl)
+		}
+	}
+}
+
+// benchmarkKernel is BenchmarkKernels for one implementation of k.
+func benchmarkKernel(b *testing.B, ctx context.Context, teams benchTeams, k Kernel, impl string) {
+	sp, err := ParseSpec(k.Name+"/"+impl, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range benchSizes(k) {
+		prefix := fmt.Sprintf("%s/n=%s", sp.Label, sizeName(n))
+		var inst instance
+		setup := func(b *testing.B) instance {
+			if inst == nil {
+				var err error
+				if inst, err = k.setup(n, false); err != nil {
 					b.Fatal(err)
 				}
-				for b.Loop() {
-					if err := op(); err != nil {
-						b.Fatal(err)
+			}
+			return inst
+		}
+		var serialNs float64
+		measure := func(b *testing.B, x exec) float64 {
+			in := setup(b)
+			if bytes, ok := k.BytesPerRep(n); ok {
+				b.SetBytes(int64(bytes))
+			}
+			op := func() error { return in.run(ctx, x) }
+			if k.Class == Overhead { // one op is one For call, not a repetition of many
+				op = func() error {
+					if x.team == nil {
+						return emptyBody(emptyArgs{}, 0, n)
 					}
+					return emptyKernel.For(ctx, x.team, n, emptyArgs{})
 				}
-				ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-				in.poison()
-				if err := in.run(ctx, x); err != nil {
+			}
+			if err := op(); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if err := op(); err != nil {
 					b.Fatal(err)
 				}
-				if err := in.verify(); err != nil {
-					b.Fatal(err)
-				}
-				return ns
 			}
-			b.Run(prefix+"/workers=1/backend=serial", func(b *testing.B) {
-				serialNs = measure(b, exec{})
-			})
-			for _, w := range DefaultWorkers() {
-				for _, backend := range []string{BackendProcess, BackendGoroutine} {
-					b.Run(fmt.Sprintf("%s/workers=%d/backend=%s", prefix, w, backend), func(b *testing.B) {
-						t := teams.get(b, point{backend, w})
-						x := exec{team: t, sched: option(k.Schedule, 0), det: k.Schedule == "deterministic"}
-						ns := measure(b, x)
-						if serialNs > 0 {
-							b.ReportMetric(serialNs/ns, "x-serial")
-						}
-					})
-				}
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			in.poison()
+			if err := in.run(ctx, x); err != nil {
+				b.Fatal(err)
 			}
-			if inst != nil {
-				inst.close()
+			if err := in.verify(); err != nil {
+				b.Fatal(err)
 			}
+			return ns
+		}
+		b.Run(prefix+"/workers=1/backend=serial", func(b *testing.B) {
+			serialNs = measure(b, exec{impl: impl})
+		})
+		for _, w := range DefaultWorkers() {
+			for _, backend := range []string{BackendProcess, BackendGoroutine} {
+				b.Run(fmt.Sprintf("%s/workers=%d/backend=%s", prefix, w, backend), func(b *testing.B) {
+					t := teams.get(b, point{backend, w})
+					x := exec{team: t, sched: option(k.Schedule, 0), det: k.Schedule == "deterministic", impl: impl}
+					ns := measure(b, x)
+					if serialNs > 0 {
+						b.ReportMetric(serialNs/ns, "x-serial")
+					}
+				})
+			}
+		}
+		if inst != nil {
+			inst.close()
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/shmpar/shmpar/bench"
+	"github.com/shmpar/shmpar/vec"
 )
 
 // The serial references are plain functions, destination first.
@@ -29,6 +30,21 @@ func ExampleSum() {
 }
 
 // Run measures kernels and verifies each row against the serial reference.
+// Kernels run in their vec implementation unless Config.Impls says
+// otherwise; the label of a row names it.
+// LaneSum is the reference of the vec implementation of the sum kernel:
+// the same deterministic chunks as Sum, each added in vec's fixed order of
+// 16 partial sums, which is vec.Sum's on every machine.
+func ExampleLaneSum() {
+	x := make([]float64, 3000)
+	for i := range x {
+		x[i] = 0.1
+	}
+	chunks := vec.Sum(x[:1024]) + vec.Sum(x[1024:2048]) + vec.Sum(x[2048:]) // engine.Grain(3000) is 1024
+	fmt.Println(bench.LaneSum(x), bench.LaneSum(x) == chunks, bench.LaneSum(x) == bench.Sum(x))
+	// Output: 299.9999999999997 true false
+}
+
 func ExampleRun() {
 	rs, err := bench.Run(context.Background(), bench.Config{
 		Kernels:  []string{"triad", "sum"},
@@ -45,12 +61,12 @@ func ExampleRun() {
 		fmt.Printf("%s %s/%d verified=%v GB/s reported=%v\n", r.Kernel, r.Backend, r.Workers, r.Verified, r.GBps != nil)
 	}
 	// Output:
-	// triad process/1 verified=true GB/s reported=true
-	// triad process/2 verified=true GB/s reported=true
-	// triad goroutine/1 verified=true GB/s reported=true
-	// triad goroutine/2 verified=true GB/s reported=true
-	// sum process/1 verified=true GB/s reported=true
-	// sum process/2 verified=true GB/s reported=true
-	// sum goroutine/1 verified=true GB/s reported=true
-	// sum goroutine/2 verified=true GB/s reported=true
+	// triad/vec process/1 verified=true GB/s reported=true
+	// triad/vec process/2 verified=true GB/s reported=true
+	// triad/vec goroutine/1 verified=true GB/s reported=true
+	// triad/vec goroutine/2 verified=true GB/s reported=true
+	// sum/vec process/1 verified=true GB/s reported=true
+	// sum/vec process/2 verified=true GB/s reported=true
+	// sum/vec goroutine/1 verified=true GB/s reported=true
+	// sum/vec goroutine/2 verified=true GB/s reported=true
 }

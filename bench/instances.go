@@ -102,19 +102,21 @@ func (s *streamInst) run(ctx context.Context, x exec) error {
 	a := s.args
 	switch s.op {
 	case 1:
-		return copyLoop.run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, Fault: a.Fault, Gen: a.Gen})
+		return pick(copyLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, Fault: a.Fault, Gen: a.Gen})
 	case 2:
-		return scaleLoop.run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, S: a.S, Fault: a.Fault, Gen: a.Gen})
+		return pick(scaleLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, S: a.S, Fault: a.Fault, Gen: a.Gen})
 	case 3:
-		return addLoop.run(ctx, x, s.n, a)
+		return pick(addLoops, x).run(ctx, x, s.n, a)
 	default:
-		return triadLoop.run(ctx, x, s.n, a)
+		return pick(triadLoops, x).run(ctx, x, s.n, a)
 	}
 }
 
 func (s *streamInst) poison() { poisonAll(s.args.Dst.Data()) }
 
-// verify recomputes each element with the reference expression.
+// verify recomputes each element with the reference expression: every
+// implementation must give its bits (vec's element-wise operations are
+// exact, see package vec).
 func (s *streamInst) verify() error {
 	d, x, y, c := s.args.Dst.Data(), s.args.X.Data(), s.args.Y.Data(), s.args.S
 	for i := range d {
@@ -143,15 +145,16 @@ type reduceInst struct {
 	dot  bool
 	n    int
 	args reduceArgs
-	det  bool    // verified bitwise (Deterministic schedule)
-	want float64 // the serial reference, in deterministic chunk order
-	abs  float64 // Σ|term|, for the tolerance of other schedules
+	det  bool               // verified bitwise (Deterministic schedule)
+	impl string             // the implementation that ran last
+	want map[string]float64 // the serial reference per implementation, in deterministic chunk order
+	abs  float64            // Σ|term|, for the tolerance of other schedules
 	got  float64
 }
 
 func setupReduce(dot bool) func(n int, fault bool) (instance, error) {
 	return func(n int, fault bool) (instance, error) {
-		r := &reduceInst{dot: dot, n: n, det: true}
+		r := &reduceInst{dot: dot, n: n, det: true, want: map[string]float64{}}
 		var err error
 		if r.args.X, err = r.float(n); err == nil && dot {
 			r.args.Y, err = r.float(n)
@@ -166,12 +169,10 @@ func setupReduce(dot bool) func(n int, fault bool) (instance, error) {
 		if dot {
 			y := r.args.Y.Data()
 			fillInput(y, 4, -0.5)
-			r.want = Dot(x, y)
 			for i := range x {
 				r.abs += math.Abs(x[i] * y[i])
 			}
 		} else {
-			r.want = Sum(x)
 			for _, v := range x {
 				r.abs += math.Abs(v)
 			}
@@ -180,15 +181,43 @@ func setupReduce(dot bool) func(n int, fault bool) (instance, error) {
 	}
 }
 
+// reference returns the serial result of impl, computed on first use: the
+// go implementation adds each chunk left to right (Sum, Dot), the vec
+// implementation in vec's fixed order of 16 partial sums (LaneSum,
+// LaneDot), both with the chunks of the Deterministic schedule.
+func (r *reduceInst) reference(impl string) float64 {
+	if w, ok := r.want[impl]; ok {
+		return w
+	}
+	x, y := r.args.X.Data(), []float64(nil)
+	if r.dot {
+		y = r.args.Y.Data()
+	}
+	var w float64
+	switch {
+	case impl == ImplVec && r.dot:
+		w = LaneDot(x, y)
+	case impl == ImplVec:
+		w = LaneSum(x)
+	case r.dot:
+		w = Dot(x, y)
+	default:
+		w = Sum(x)
+	}
+	r.want[impl] = w
+	return w
+}
+
 func (r *reduceInst) calls() int { return 1 }
 
 func (r *reduceInst) run(ctx context.Context, x exec) error {
 	var err error
 	r.det = x.team == nil || x.det
+	r.impl = x.impl
 	if r.dot {
-		r.got, err = dotReduce.run(ctx, x, r.n, r.args)
+		r.got, err = pick(dotReductions, x).run(ctx, x, r.n, r.args)
 	} else {
-		r.got, err = sumReduce.run(ctx, x, r.n, r.args)
+		r.got, err = pick(sumReductions, x).run(ctx, x, r.n, r.args)
 	}
 	return err
 }
@@ -198,17 +227,18 @@ func (r *reduceInst) poison() { r.got = math.NaN() }
 // verify compares bitwise for a Deterministic schedule; for another schedule
 // the chunks, and so the rounding, may differ from the reference's, and the
 // result must be within the worst-case bound of recursive summation,
-// n·ε·Σ|term|.
+// n·ε·Σ|term| (which also bounds the 16-lane order of vec).
 func (r *reduceInst) verify() error {
+	want := r.reference(r.impl)
 	if r.det {
-		if math.Float64bits(r.got) != math.Float64bits(r.want) {
-			return fmt.Errorf("%w: %v, want %v bitwise", ErrMismatch, r.got, r.want)
+		if math.Float64bits(r.got) != math.Float64bits(want) {
+			return fmt.Errorf("%w: %v, want %v bitwise", ErrMismatch, r.got, want)
 		}
 		return nil
 	}
 	tol := float64(r.n) * 0x1p-52 * r.abs
-	if !(math.Abs(r.got-r.want) <= tol) {
-		return fmt.Errorf("%w: %v, want %v ± %.3g", ErrMismatch, r.got, r.want, tol)
+	if !(math.Abs(r.got-want) <= tol) {
+		return fmt.Errorf("%w: %v, want %v ± %.3g", ErrMismatch, r.got, want, tol)
 	}
 	return nil
 }
@@ -262,7 +292,7 @@ func (s *stencilInst) calls() int { return 1 }
 func (s *stencilInst) run(ctx context.Context, x exec) error {
 	src, dst, other := s.u0, s.a, s.b
 	for range StencilSweeps {
-		if err := stencilLoop.run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault, Gen: s.gen}); err != nil {
+		if err := pick(stencilLoops, x).run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault, Gen: s.gen}); err != nil {
 			return err
 		}
 		src, dst, other = dst, other, dst
@@ -312,7 +342,7 @@ func setupLogistic(n int, fault bool) (instance, error) {
 
 func (l *logisticInst) calls() int { return 1 }
 func (l *logisticInst) run(ctx context.Context, x exec) error {
-	return logisticLoop.run(ctx, x, l.n, l.args)
+	return pick(logisticLoops, x).run(ctx, x, l.n, l.args)
 }
 func (l *logisticInst) poison()       { poisonAll(l.args.Dst.Data()) }
 func (l *logisticInst) verify() error { return compare("dst", l.args.Dst.Data(), l.want) }

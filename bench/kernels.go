@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/vec"
 )
 
 // Class says what limits a kernel, and so which figures apply to it.
@@ -49,6 +50,10 @@ type Kernel struct {
 	Schedule string
 	// Reduce is true for the reductions (sum, dot).
 	Reduce bool
+	// Impls are the kernel's implementations (ImplGo, ImplVec, ImplSIMD),
+	// in the order their rows are printed. A kernel with one (the scalar
+	// kernels: mandelbrot, nbody, empty) has ImplGo only.
+	Impls []string
 
 	bytes func(n int) float64 // bytes moved per repetition; nil: not a bandwidth kernel
 	setup func(n int, fault bool) (instance, error)
@@ -177,65 +182,115 @@ func newGen() uint64 { return gens.Add(1) }
 // flipLast flips the last bit of *p: the smallest wrong answer there is.
 func flipLast(p *float64) { *p = math.Float64frombits(math.Float64bits(*p) ^ 1) }
 
+// Names of the implementations of a kernel (Kernel.Impls, Config.Impls).
+const (
+	// ImplGo is the plain Go loop of the kernel's reference: what the Go
+	// compiler makes of it (scalar code, no streaming stores).
+	ImplGo = "go"
+	// ImplVec calls package vec on the chunk: AVX-512 or AVX2 assembly
+	// (vec.Impl says which), with streaming stores for large destinations.
+	ImplVec = "vec"
+	// ImplSIMD is logistic written in Go with simd/archsimd
+	// (vec.LogisticSIMD); it exists only in programs built with
+	// GOEXPERIMENT=simd on amd64.
+	ImplSIMD = "simd"
+)
+
+// elementArgs are the arguments of an element-wise kernel: the output
+// array and the fault flag.
+type elementArgs interface {
+	out() []float64
+	faulty() bool
+}
+
+func (a unaryArgs) out() []float64    { return a.Dst.Data() }
+func (a unaryArgs) faulty() bool      { return a.Fault }
+func (a binaryArgs) out() []float64   { return a.Dst.Data() }
+func (a binaryArgs) faulty() bool     { return a.Fault }
+func (a logisticArgs) out() []float64 { return a.Dst.Data() }
+func (a logisticArgs) faulty() bool   { return a.Fault }
+
+// elementLoop registers an element-wise kernel whose body writes d, the
+// output over [lo, hi); told to fail, it flips a bit of the first element.
+func elementLoop[A elementArgs](name string, body func(a A, d []float64, lo, hi int)) loop[A] {
+	return newLoop(name, func(a A, lo, hi int) {
+		d := a.out()[lo:hi]
+		body(a, d, lo, hi)
+		if a.faulty() && lo == 0 && hi > 0 {
+			flipLast(&d[0])
+		}
+	})
+}
+
+// impls holds the implementations of one kernel by name (ImplGo, ImplVec,
+// ImplSIMD), each registered under KernelPrefix+kernel+"/"+impl.
+type impls[L any] map[string]L
+
 // The registered kernels: package-level initializers run at package
 // initialization, before engine.Main, so worker processes have them too.
+// The go and vec implementations of a kernel compute the same function;
+// they differ only in the code that runs on the chunk.
 var (
-	copyLoop = newLoop("copy", func(a unaryArgs, lo, hi int) {
-		d := a.Dst.Data()[lo:hi]
-		Copy(d, a.X.Data()[lo:hi])
-		if a.Fault && lo == 0 && hi > 0 {
-			flipLast(&d[0])
-		}
-	})
-	scaleLoop = newLoop("scale", func(a unaryArgs, lo, hi int) {
-		d := a.Dst.Data()[lo:hi]
-		Scale(d, a.S, a.X.Data()[lo:hi])
-		if a.Fault && lo == 0 && hi > 0 {
-			flipLast(&d[0])
-		}
-	})
-	addLoop = newLoop("add", func(a binaryArgs, lo, hi int) {
-		d := a.Dst.Data()[lo:hi]
-		Add(d, a.X.Data()[lo:hi], a.Y.Data()[lo:hi])
-		if a.Fault && lo == 0 && hi > 0 {
-			flipLast(&d[0])
-		}
-	})
-	triadLoop = newLoop("triad", func(a binaryArgs, lo, hi int) {
-		d := a.Dst.Data()[lo:hi]
-		Triad(d, a.X.Data()[lo:hi], a.S, a.Y.Data()[lo:hi])
-		if a.Fault && lo == 0 && hi > 0 {
-			flipLast(&d[0])
-		}
-	})
-	sumReduce = newReduction("sum", func(a reduceArgs, lo, hi int) float64 {
-		s := SumRange(a.X.Data(), lo, hi)
-		if a.Fault && lo == 0 {
-			s++
-		}
-		return s
-	})
-	dotReduce = newReduction("dot", func(a reduceArgs, lo, hi int) float64 {
-		s := DotRange(a.X.Data(), a.Y.Data(), lo, hi)
-		if a.Fault && lo == 0 {
-			s++
-		}
-		return s
-	})
-	stencilLoop = newLoop("stencil", func(a stencilArgs, lo, hi int) {
-		d, s := a.Dst.Data(), a.Src.Data()
-		StencilRows(d, s, a.N, lo, hi)
-		if a.Fault && lo == 0 && hi > 0 {
-			d[0] = math.Nextafter(s[0], math.Inf(1)) // one ulp more every sweep
-		}
-	})
-	logisticLoop = newLoop("logistic", func(a logisticArgs, lo, hi int) {
-		d := a.Dst.Data()[lo:hi]
-		Logistic(d, a.X.Data()[lo:hi], a.R, a.Steps)
-		if a.Fault && lo == 0 && hi > 0 {
-			flipLast(&d[0])
-		}
-	})
+	copyLoops = impls[loop[unaryArgs]]{
+		ImplGo: elementLoop("copy/go", func(a unaryArgs, d []float64, lo, hi int) {
+			Copy(d, a.X.Data()[lo:hi])
+		}),
+		ImplVec: elementLoop("copy/vec", func(a unaryArgs, d []float64, lo, hi int) {
+			vec.Copy(d, a.X.Data()[lo:hi])
+		}),
+	}
+	scaleLoops = impls[loop[unaryArgs]]{
+		ImplGo: elementLoop("scale/go", func(a unaryArgs, d []float64, lo, hi int) {
+			Scale(d, a.S, a.X.Data()[lo:hi])
+		}),
+		ImplVec: elementLoop("scale/vec", func(a unaryArgs, d []float64, lo, hi int) {
+			vec.Scale(d, a.S, a.X.Data()[lo:hi])
+		}),
+	}
+	addLoops = impls[loop[binaryArgs]]{
+		ImplGo: elementLoop("add/go", func(a binaryArgs, d []float64, lo, hi int) {
+			Add(d, a.X.Data()[lo:hi], a.Y.Data()[lo:hi])
+		}),
+		ImplVec: elementLoop("add/vec", func(a binaryArgs, d []float64, lo, hi int) {
+			vec.Add(d, a.X.Data()[lo:hi], a.Y.Data()[lo:hi])
+		}),
+	}
+	triadLoops = impls[loop[binaryArgs]]{
+		ImplGo: elementLoop("triad/go", func(a binaryArgs, d []float64, lo, hi int) {
+			Triad(d, a.X.Data()[lo:hi], a.S, a.Y.Data()[lo:hi])
+		}),
+		ImplVec: elementLoop("triad/vec", func(a binaryArgs, d []float64, lo, hi int) {
+			vec.AddScaled(d, a.X.Data()[lo:hi], a.S, a.Y.Data()[lo:hi])
+		}),
+	}
+	sumReductions = impls[reduction[reduceArgs]]{
+		ImplGo: newReduction("sum/go", func(a reduceArgs, lo, hi int) float64 {
+			return fault(a, lo, SumRange(a.X.Data(), lo, hi))
+		}),
+		ImplVec: newReduction("sum/vec", func(a reduceArgs, lo, hi int) float64 {
+			return fault(a, lo, vec.Sum(a.X.Data()[lo:hi]))
+		}),
+	}
+	dotReductions = impls[reduction[reduceArgs]]{
+		ImplGo: newReduction("dot/go", func(a reduceArgs, lo, hi int) float64 {
+			return fault(a, lo, DotRange(a.X.Data(), a.Y.Data(), lo, hi))
+		}),
+		ImplVec: newReduction("dot/vec", func(a reduceArgs, lo, hi int) float64 {
+			return fault(a, lo, vec.Dot(a.X.Data()[lo:hi], a.Y.Data()[lo:hi]))
+		}),
+	}
+	stencilLoops = impls[loop[stencilArgs]]{
+		ImplGo:  stencilLoop("stencil/go", StencilRows),
+		ImplVec: stencilLoop("stencil/vec", jacobiRows),
+	}
+	logisticLoops = impls[loop[logisticArgs]]{
+		ImplGo: elementLoop("logistic/go", func(a logisticArgs, d []float64, lo, hi int) {
+			Logistic(d, a.X.Data()[lo:hi], a.R, a.Steps)
+		}),
+		ImplVec: elementLoop("logistic/vec", func(a logisticArgs, d []float64, lo, hi int) {
+			vec.Logistic(d, a.X.Data()[lo:hi], a.R, a.Steps)
+		}),
+	}
 	mandelLoop = newLoop("mandelbrot", func(a mandelArgs, lo, hi int) {
 		d := a.Dst.Data()
 		MandelbrotRows(d, a.N, a.Iter, lo, hi)
@@ -251,6 +306,39 @@ var (
 		}
 	})
 )
+
+// jacobiRows is StencilRows with vec: a vec.JacobiRow per inner row, which
+// gives the reference loop's bits.
+func jacobiRows(dst, src []float64, n, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		row, mid := dst[i*n:(i+1)*n], src[i*n:(i+1)*n]
+		if i == 0 || i == n-1 {
+			vec.Copy(row, mid)
+			continue
+		}
+		vec.JacobiRow(row, src[(i-1)*n:i*n], mid, src[(i+1)*n:(i+2)*n])
+	}
+}
+
+// fault returns s, or s+1 in the first chunk of a reduction told to fail.
+func fault(a reduceArgs, lo int, s float64) float64 {
+	if a.Fault && lo == 0 {
+		s++
+	}
+	return s
+}
+
+// stencilLoop registers a stencil sweep over rows [lo, hi); told to fail,
+// it makes element 0 one ulp more than it should be every sweep.
+func stencilLoop(name string, rows func(dst, src []float64, n, lo, hi int)) loop[stencilArgs] {
+	return newLoop(name, func(a stencilArgs, lo, hi int) {
+		d, s := a.Dst.Data(), a.Src.Data()
+		rows(d, s, a.N, lo, hi)
+		if a.Fault && lo == 0 && hi > 0 {
+			d[0] = math.Nextafter(s[0], math.Inf(1))
+		}
+	})
+}
 
 // errEmptyFault is what the empty kernel returns when told to fail.
 var errEmptyFault = errors.New("bench: injected fault")
@@ -270,28 +358,28 @@ func emptyBody(a emptyArgs, lo, hi int) error {
 
 // suite lists the kernels in the order shmbench runs and prints them.
 var suite = []Kernel{
-	{Name: "copy", Summary: "dst[i] = x[i]", Class: Bandwidth, NMeaning: "elements",
+	{Name: "copy", Impls: []string{ImplGo, ImplVec}, Summary: "dst[i] = x[i]", Class: Bandwidth, NMeaning: "elements",
 		DefaultN: streamDefaultN, Schedule: "static", bytes: perElem(16), setup: setupStream(1)},
-	{Name: "scale", Summary: "dst[i] = s·x[i]", Class: Bandwidth, NMeaning: "elements",
+	{Name: "scale", Impls: []string{ImplGo, ImplVec}, Summary: "dst[i] = s·x[i]", Class: Bandwidth, NMeaning: "elements",
 		DefaultN: streamDefaultN, Schedule: "static", bytes: perElem(16), setup: setupStream(2)},
-	{Name: "add", Summary: "dst[i] = x[i] + y[i]", Class: Bandwidth, NMeaning: "elements",
+	{Name: "add", Impls: []string{ImplGo, ImplVec}, Summary: "dst[i] = x[i] + y[i]", Class: Bandwidth, NMeaning: "elements",
 		DefaultN: streamDefaultN, Schedule: "static", bytes: perElem(24), setup: setupStream(3)},
-	{Name: "triad", Summary: "dst[i] = x[i] + s·y[i]", Class: Bandwidth, NMeaning: "elements",
+	{Name: "triad", Impls: []string{ImplGo, ImplVec}, Summary: "dst[i] = x[i] + s·y[i]", Class: Bandwidth, NMeaning: "elements",
 		DefaultN: streamDefaultN, Schedule: "static", bytes: perElem(24), setup: setupStream(4)},
-	{Name: "sum", Summary: "Σ x[i], deterministic chunks", Class: Bandwidth, NMeaning: "elements",
+	{Name: "sum", Impls: []string{ImplGo, ImplVec}, Summary: "Σ x[i], deterministic chunks", Class: Bandwidth, NMeaning: "elements",
 		DefaultN: reduceDefaultN, Schedule: "deterministic", Reduce: true, bytes: perElem(8), setup: setupReduce(false)},
-	{Name: "dot", Summary: "Σ x[i]·y[i], deterministic chunks", Class: Bandwidth, NMeaning: "elements",
+	{Name: "dot", Impls: []string{ImplGo, ImplVec}, Summary: "Σ x[i]·y[i], deterministic chunks", Class: Bandwidth, NMeaning: "elements",
 		DefaultN: reduceDefaultN, Schedule: "deterministic", Reduce: true, bytes: perElem(16), setup: setupReduce(true)},
-	{Name: "stencil", Summary: fmt.Sprintf("%d Jacobi sweeps, 5-point, n×n grid", StencilSweeps), Class: Bandwidth,
+	{Name: "stencil", Impls: []string{ImplGo, ImplVec}, Summary: fmt.Sprintf("%d Jacobi sweeps, 5-point, n×n grid", StencilSweeps), Class: Bandwidth,
 		NMeaning: "rows of an n×n grid", DefaultN: stencilDefaultN, Schedule: "static",
 		bytes: func(n int) float64 { return 16 * float64(n) * float64(n) * StencilSweeps }, setup: setupStencil},
-	{Name: "logistic", Summary: fmt.Sprintf("%d logistic-map steps per element", LogisticSteps), Class: Compute,
+	{Name: "logistic", Impls: []string{ImplGo, ImplVec}, Summary: fmt.Sprintf("%d logistic-map steps per element", LogisticSteps), Class: Compute,
 		NMeaning: "elements", DefaultN: logisticDefault, Schedule: "static", setup: setupLogistic},
-	{Name: "mandelbrot", Summary: "escape counts, n×n pixels, irregular rows", Class: Compute,
+	{Name: "mandelbrot", Impls: []string{ImplGo}, Summary: "escape counts, n×n pixels, irregular rows", Class: Compute,
 		NMeaning: "rows of an n×n image", DefaultN: mandelDefaultN, Schedule: "dynamic", setup: setupMandel},
-	{Name: "nbody", Summary: "one O(n²) gravity step", Class: Compute, NMeaning: "bodies",
+	{Name: "nbody", Impls: []string{ImplGo}, Summary: "one O(n²) gravity step", Class: Compute, NMeaning: "bodies",
 		DefaultN: nbodyDefaultN, Schedule: "static", setup: setupNBody},
-	{Name: "empty", Summary: "no work: the cost of one For call", Class: Overhead,
+	{Name: "empty", Impls: []string{ImplGo}, Summary: "no work: the cost of one For call", Class: Overhead,
 		NMeaning: "loop length of each call", DefaultN: emptyDefaultN, Schedule: "static", setup: setupEmpty},
 }
 

@@ -12,12 +12,28 @@ import (
 // a program's own kernels.
 const KernelPrefix = "bench/"
 
-// exec is where a kernel runs: a team with a schedule, or nothing (serial:
-// the body is called directly in the calling goroutine).
+// exec is where and how a kernel runs: a team with a schedule, or nothing
+// (serial: the body is called directly in the calling goroutine), and the
+// implementation of the kernel.
 type exec struct {
 	team  *engine.Team  // nil: serial
 	sched engine.Option // schedule of the kernel on a team
 	det   bool          // sched is Deterministic
+	impl  string        // ImplGo, ImplVec or ImplSIMD; "" is ImplGo
+}
+
+// pick returns the implementation of x from m. Run only asks a kernel for
+// the implementations it has, so a missing one is a bug of the suite.
+func pick[L any](m impls[L], x exec) L {
+	impl := x.impl
+	if impl == "" {
+		impl = ImplGo
+	}
+	l, ok := m[impl]
+	if !ok {
+		panic(fmt.Sprintf("bench: no implementation %q of this kernel", impl))
+	}
+	return l
 }
 
 // loop is a For kernel: a body over [lo, hi) registered with the engine

@@ -108,6 +108,77 @@ func Dot(x, y []float64) float64 {
 	return chunked(len(x), func(lo, hi int) float64 { return DotRange(x, y, lo, hi) })
 }
 
+// vecLanes is the number of partial sums of vec.Sum and vec.Dot for
+// float64 (vec.Lanes[float64]()).
+const vecLanes = 16
+
+// LaneSumRange returns the sum of x[lo:hi] in the fixed order of vec.Sum:
+// 16 partial sums, element lo+i into partial sum i mod 16, then the partial
+// sums added pairwise by halving. It is the reference of the vec
+// implementation of the sum kernel, a plain Go loop that vec's assembly
+// must match bit for bit (8 bytes read per element).
+//
+//	var acc [16]float64
+//	for i, v := range x[lo:hi] {
+//		acc[i%16] += v
+//	}
+//	for w := 8; w >= 1; w /= 2 {
+//		for j := range w {
+//			acc[j] += acc[j+w]
+//		}
+//	}
+//	return acc[0]
+func LaneSumRange(x []float64, lo, hi int) float64 {
+	var acc [vecLanes]float64
+	for i, v := range x[lo:hi] {
+		acc[i%vecLanes] += v
+	}
+	return foldLanes(&acc)
+}
+
+// LaneDotRange returns the dot product of x[lo:hi] and y[lo:hi] in the
+// order of vec.Dot: LaneSumRange's, each product rounded before it is added
+// (16 bytes read per element).
+//
+//	var acc [16]float64
+//	for i := range hi - lo {
+//		acc[i%16] += float64(x[lo+i] * y[lo+i])
+//	}
+//	// then combined as in LaneSumRange
+func LaneDotRange(x, y []float64, lo, hi int) float64 {
+	var acc [vecLanes]float64
+	x, y = x[lo:hi], y[lo:hi]
+	for i := range x {
+		acc[i%vecLanes] += float64(x[i] * y[i])
+	}
+	return foldLanes(&acc)
+}
+
+// foldLanes adds the partial sums pairwise by halving.
+func foldLanes(acc *[vecLanes]float64) float64 {
+	for w := vecLanes / 2; w >= 1; w /= 2 {
+		for j := range w {
+			acc[j] += acc[j+w]
+		}
+	}
+	return acc[0]
+}
+
+// LaneSum returns the sum of x as the vec implementation of the sum kernel
+// computes it with a Deterministic schedule: LaneSumRange of each chunk
+// [k·g, (k+1)·g), g = engine.Grain(len(x)), the partials added in chunk
+// order (see Sum). It is bitwise equal to the parallel result at any
+// number of workers, and on any machine.
+func LaneSum(x []float64) float64 {
+	return chunked(len(x), func(lo, hi int) float64 { return LaneSumRange(x, lo, hi) })
+}
+
+// LaneDot returns the dot product of x and y as the vec implementation of
+// the dot kernel computes it with a Deterministic schedule (see LaneSum).
+func LaneDot(x, y []float64) float64 {
+	return chunked(len(x), func(lo, hi int) float64 { return LaneDotRange(x, y, lo, hi) })
+}
+
 // StencilRows does one Jacobi sweep of the 5-point Laplace stencil over rows
 // [lo, hi) of an n×n grid stored row-major: boundary points are copied,
 // interior points get the mean of their four neighbours. dst and src must

@@ -32,6 +32,11 @@ const (
 	DefaultWarmup = 1
 )
 
+// DefaultImpls are the implementations Run measures when Config.Impls is
+// empty: vec, what the suite's kernels are; ImplGo adds the plain Go loops
+// beside them, to read vec's gain as a ratio within one run.
+var DefaultImpls = []string{ImplVec}
+
 // ErrConfig is returned by Run when the Config asks for something that
 // cannot be measured (an unknown kernel, backend or schedule, a bad size).
 var ErrConfig = errors.New("bench: invalid configuration")
@@ -53,6 +58,11 @@ type Config struct {
 	Workers []int
 	// Backends are "process", "goroutine" and "serial"; empty means all.
 	Backends []string
+	// Impls are the implementations to run (ImplGo, ImplVec, ImplSIMD):
+	// a kernel named without one ("triad", not "triad/go") runs each of
+	// these it has, and a kernel with a single implementation (mandelbrot,
+	// nbody, empty) runs it whatever Impls says. Empty means DefaultImpls.
+	Impls []string
 	// Reps is the number of timed repetitions per row; 0 means DefaultReps.
 	Reps int
 	// Warmup is the number of untimed repetitions per row before the timed
@@ -76,13 +86,14 @@ type Config struct {
 	Progress func(done, total int, what string)
 }
 
-// Result is one row: a kernel on one backend at one team size. Its JSON
+// Result is one row: a kernel (in one implementation) on one backend at
+// one team size. Its JSON
 // form has exactly the keys kernel, backend, workers, n, reps, median_s,
 // min_s, speedup, efficiency, gbps and verified; null stands for a figure
 // that does not apply (gbps of a compute kernel; speedup and efficiency
 // when no 1-worker row of the backend was measured).
 type Result struct {
-	Kernel     string   `json:"kernel"`     // the kernel, with ":schedule" if not its default
+	Kernel     string   `json:"kernel"`     // the kernel's Spec.Label: "triad/vec", "sum/go:dynamic", "nbody"
 	Backend    string   `json:"backend"`    // process, goroutine or serial
 	Workers    int      `json:"workers"`    // team size
 	N          int      `json:"n"`          // size (see Kernel.NMeaning)
@@ -94,7 +105,8 @@ type Result struct {
 	GBps       *float64 `json:"gbps"`       // bytes moved per repetition ÷ median, in 1e9 B/s
 	Verified   bool     `json:"verified"`   // the result equals the serial reference
 
-	Name     string    `json:"-"` // the kernel's name, without schedule
+	Name     string    `json:"-"` // the kernel's name, without implementation or schedule
+	Impl     string    `json:"-"` // the implementation that ran (ImplGo for single-implementation kernels)
 	Schedule string    `json:"-"` // the schedule it ran with ("" for serial)
 	Class    Class     `json:"-"`
 	Calls    int       `json:"-"` // calls per repetition that a sample is divided by
@@ -118,20 +130,34 @@ func WorkersUpTo(top int) []int {
 	return append(ws, max(top, 1))
 }
 
-// Spec is a kernel with the schedule it runs with.
+// Spec is a kernel with the implementation and the schedule it runs with.
 type Spec struct {
 	Kernel   Kernel
+	Impl     string // one of Kernel.Impls; "" until chosen (a name given without one)
 	Schedule string
-	Label    string // the Result.Kernel of its rows
+	// Label is the Result.Kernel of its rows: the kernel's name, then
+	// "/impl" if the kernel has several implementations, then ":schedule"
+	// if not its default ("triad/vec", "dot/go:dynamic", "mandelbrot").
+	Label string
 }
 
-// ParseSpec parses "name" or "name:schedule". A schedule given here wins
-// over def (Config.Schedule), which applies to For kernels only.
+// ParseSpec parses "name[/impl][:schedule]": a kernel, optionally one of
+// its implementations, optionally a schedule. A schedule given here wins
+// over def (Config.Schedule), which applies to For kernels only. Without an
+// implementation the Spec's Impl is empty, to be chosen by Config.Impls,
+// except for a kernel that has only one.
 func ParseSpec(s, def string) (Spec, error) {
 	name, sched, explicit := strings.Cut(strings.TrimSpace(s), ":")
+	name, impl, _ := strings.Cut(name, "/")
 	k, err := Lookup(name)
 	if err != nil {
 		return Spec{}, err
+	}
+	if impl != "" && !slices.Contains(k.Impls, impl) {
+		return Spec{}, fmt.Errorf("%w: %q: %s has no implementation %q (it has %s)%s", ErrConfig, s, k.Name, impl, strings.Join(k.Impls, ", "), simdHint(impl))
+	}
+	if len(k.Impls) == 1 {
+		impl = k.Impls[0]
 	}
 	if def != "" && !slices.Contains(Schedules[:3], def) {
 		return Spec{}, fmt.Errorf("%w: schedule %q (want static, dynamic or guided)", ErrConfig, def)
@@ -146,11 +172,43 @@ func ParseSpec(s, def string) (Spec, error) {
 	default:
 		sched = k.Schedule
 	}
-	label := k.Name
-	if sched != k.Schedule {
-		label += ":" + sched
+	sp := Spec{Kernel: k, Impl: impl, Schedule: sched}
+	sp.setLabel()
+	return sp, nil
+}
+
+func (sp *Spec) setLabel() {
+	sp.Label = sp.Kernel.Name
+	if len(sp.Kernel.Impls) > 1 && sp.Impl != "" {
+		sp.Label += "/" + sp.Impl
 	}
-	return Spec{Kernel: k, Schedule: sched, Label: label}, nil
+	if sp.Schedule != sp.Kernel.Schedule {
+		sp.Label += ":" + sp.Schedule
+	}
+}
+
+// Impls lists every implementation name that some kernel of this build
+// has, in the order rows are printed: ImplGo, ImplVec, and ImplSIMD in
+// programs built with GOEXPERIMENT=simd on amd64.
+func Impls() []string {
+	var is []string
+	for _, impl := range []string{ImplGo, ImplVec, ImplSIMD} {
+		for _, k := range suite {
+			if slices.Contains(k.Impls, impl) {
+				is = append(is, impl)
+				break
+			}
+		}
+	}
+	return is
+}
+
+// simdHint explains a missing simd implementation.
+func simdHint(impl string) string {
+	if impl == ImplSIMD && !slices.Contains(Impls(), ImplSIMD) {
+		return "; the simd implementation needs a build with GOEXPERIMENT=simd on amd64"
+	}
+	return ""
 }
 
 // option returns the engine option of a schedule name.
@@ -174,7 +232,7 @@ type point struct {
 
 // plan is a checked Config.
 type plan struct {
-	specs  []Spec
+	groups [][]Spec // specs of one kernel (implementations, schedules) that run together
 	points []point
 	reps   int
 	warmup int
@@ -203,6 +261,15 @@ func (c *Config) plan() (*plan, error) {
 			return nil, fmt.Errorf("%w: sizes: %w", ErrConfig, err)
 		}
 	}
+	impls := c.Impls
+	if len(impls) == 0 {
+		impls = DefaultImpls
+	}
+	for _, impl := range impls {
+		if !slices.Contains(Impls(), impl) {
+			return nil, fmt.Errorf("%w: implementation %q (want %s)%s", ErrConfig, impl, strings.Join(Impls(), ", "), simdHint(impl))
+		}
+	}
 	names := c.Kernels
 	if len(names) == 0 {
 		for _, k := range suite {
@@ -218,14 +285,40 @@ func (c *Config) plan() (*plan, error) {
 			}
 			return nil, err
 		}
-		if seen[sp.Label] {
-			continue
-		}
-		seen[sp.Label] = true
 		if err := sp.Kernel.checkN(c.n(sp.Kernel)); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		p.specs = append(p.specs, sp)
+		var specs []Spec
+		if sp.Impl != "" {
+			specs = append(specs, sp)
+		} else {
+			for _, impl := range sp.Kernel.Impls { // the kernel's order
+				if slices.Contains(impls, impl) {
+					s := sp
+					s.Impl = impl
+					s.setLabel()
+					specs = append(specs, s)
+				}
+			}
+		}
+		if len(specs) == 0 && len(c.Kernels) > 0 {
+			return nil, fmt.Errorf("%w: %s has none of the implementations %s (it has %s)", ErrConfig, sp.Kernel.Name, strings.Join(impls, ", "), strings.Join(sp.Kernel.Impls, ", "))
+		}
+		for _, s := range specs {
+			if seen[s.Label] {
+				continue
+			}
+			seen[s.Label] = true
+			// Specs of one kernel named next to each other (its
+			// implementations, "mandelbrot:static,mandelbrot") form a
+			// group: they share the arrays and their repetitions
+			// interleave.
+			if g := len(p.groups) - 1; g >= 0 && p.groups[g][0].Kernel.Name == s.Kernel.Name {
+				p.groups[g] = append(p.groups[g], s)
+			} else {
+				p.groups = append(p.groups, []Spec{s})
+			}
+		}
 	}
 	if c.Fault != "" {
 		if _, err := Lookup(c.Fault); err != nil {
@@ -295,17 +388,19 @@ func (k Kernel) checkN(n int) error {
 }
 
 // Run measures the kernels of cfg and returns one Result per kernel ×
-// backend × team size, in the order kernel, backend (process, goroutine,
-// serial), workers. A team is started once per (backend, workers) and
-// reused by every kernel; all are closed, and every array released,
-// before Run returns.
+// implementation × backend × team size, in the order kernel,
+// implementation (go, vec, simd), backend (process, goroutine, serial),
+// workers. A team is started once per (backend, workers) and reused by
+// every kernel; all are closed, and every array released, before Run
+// returns.
 //
-// For each kernel, every team first runs Warmup untimed repetitions; then
-// the timed repetitions go round-robin over the teams (rep 1 on each,
-// then rep 2, …), so that a slow spell of a shared machine is spread over
-// all rows instead of spoiling one. Before the last repetition of each row
-// the outputs are poisoned (NaN), and after it they are compared with the
-// serial reference: Verified says they matched. A row whose kernel failed
+// For each kernel, every implementation (and schedule, for a kernel named
+// with several next to each other) on every team first runs Warmup untimed
+// repetitions; then the timed repetitions go round-robin over all of these
+// rows (rep 1 on each, then rep 2, …), so that a slow spell of a shared
+// machine is spread over all rows instead of spoiling one. Before the last repetition of each row the outputs are poisoned
+// (NaN), and after it they are compared with the serial reference of its
+// implementation: Verified says they matched. A row whose kernel failed
 // or did not match is kept, with Verified false and Err set; Run itself
 // returns an error only for a bad Config, a team that cannot start, or a
 // kernel that cannot be set up.
@@ -320,7 +415,10 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 			t.Close()
 		}
 	}()
-	total := len(p.specs) * len(p.points) * (p.warmup + p.reps)
+	total := 0
+	for _, g := range p.groups {
+		total += len(g) * len(p.points) * (p.warmup + p.reps)
+	}
 	done := 0
 	progress := func(what string) {
 		done++
@@ -329,8 +427,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 	}
 	var results []Result
-	for _, sp := range p.specs {
-		rows, err := runSpec(ctx, &cfg, p, sp, teams, progress)
+	for _, g := range p.groups {
+		rows, err := runGroup(ctx, &cfg, p, g, teams, progress)
 		if err != nil {
 			return nil, err
 		}
@@ -360,34 +458,42 @@ func team(teams map[point]*engine.Team, pt point, cfg *Config) (*engine.Team, er
 	return t, nil
 }
 
-// runSpec measures one kernel on every point of p.
-func runSpec(ctx context.Context, cfg *Config, p *plan, sp Spec, teams map[point]*engine.Team, progress func(string)) ([]Result, error) {
-	n := cfg.n(sp.Kernel)
-	inst, err := sp.Kernel.setup(n, cfg.Fault == sp.Kernel.Name)
+// runGroup measures the specs g of one kernel (its implementations, and
+// schedules named next to each other) on every point of p. They share one
+// instance (the same arrays), and their repetitions interleave like those
+// of the teams, so that the ratio of two implementations or two schedules
+// is taken under the same conditions.
+func runGroup(ctx context.Context, cfg *Config, p *plan, g []Spec, teams map[point]*engine.Team, progress func(string)) ([]Result, error) {
+	k := g[0].Kernel
+	n := cfg.n(k)
+	inst, err := k.setup(n, cfg.Fault == k.Name)
 	if err != nil {
-		return nil, fmt.Errorf("bench: set up %s at n = %d: %w", sp.Label, n, err)
+		return nil, fmt.Errorf("bench: set up %s at n = %d: %w", g[0].Label, n, err)
 	}
 	defer inst.close()
 	runtime.GC() // the reference's garbage, not the first timed rep's
-	rows := make([]Result, len(p.points))
-	xs := make([]exec, len(p.points))
-	for i, pt := range p.points {
+	// Row i is implementation i/len(p.points) at point i%len(p.points).
+	npt := len(p.points)
+	rows := make([]Result, len(g)*npt)
+	xs := make([]exec, len(rows))
+	for i := range rows {
+		sp, pt := g[i/npt], p.points[i%npt]
 		t, err := team(teams, pt, cfg)
 		if err != nil {
 			return nil, err
 		}
-		xs[i] = exec{team: t, sched: option(sp.Schedule, cfg.Chunk), det: sp.Schedule == "deterministic"}
+		xs[i] = exec{team: t, sched: option(sp.Schedule, cfg.Chunk), det: sp.Schedule == "deterministic", impl: sp.Impl}
 		sched := sp.Schedule
 		if t == nil {
 			sched = ""
 		}
 		rows[i] = Result{Kernel: sp.Label, Backend: pt.backend, Workers: pt.workers, N: n, Reps: p.reps,
-			Name: sp.Kernel.Name, Schedule: sched, Class: sp.Kernel.Class, Calls: inst.calls()}
+			Name: k.Name, Impl: sp.Impl, Schedule: sched, Class: k.Class, Calls: inst.calls()}
 	}
 	label := func(i int, what string) string {
-		return fmt.Sprintf("%s %s/%d %s", sp.Label, p.points[i].backend, p.points[i].workers, what)
+		return fmt.Sprintf("%s %s/%d %s", rows[i].Kernel, rows[i].Backend, rows[i].Workers, what)
 	}
-	for i := range p.points {
+	for i := range rows {
 		for range p.warmup {
 			if rows[i].Err == nil {
 				rows[i].Err = inst.run(ctx, xs[i])
@@ -398,10 +504,10 @@ func runSpec(ctx context.Context, cfg *Config, p *plan, sp Spec, teams map[point
 	prev := -1 // the point that ran last
 	for rep := range p.reps {
 		last := rep == p.reps-1
-		for j := range p.points {
-			// Each round starts one point later, so that no team always
+		for j := range rows {
+			// Each round starts one row later, so that no team always
 			// follows the same one.
-			i := (j + rep) % len(p.points)
+			i := (j + rep) % len(rows)
 			r := &rows[i]
 			if r.Err == nil {
 				if last {
@@ -414,13 +520,13 @@ func runSpec(ctx context.Context, cfg *Config, p *plan, sp Spec, teams map[point
 				err := inst.run(ctx, xs[i])
 				dt := time.Since(t0)
 				if err != nil {
-					r.Err = fmt.Errorf("%s on %s/%d: %w", sp.Label, r.Backend, r.Workers, err)
+					r.Err = fmt.Errorf("%s on %s/%d: %w", r.Kernel, r.Backend, r.Workers, err)
 				} else {
 					r.Samples = append(r.Samples, dt.Seconds()/float64(r.Calls))
 				}
 				if last && r.Err == nil {
 					if err := inst.verify(); err != nil {
-						r.Err = fmt.Errorf("%s on %s/%d: %w", sp.Label, r.Backend, r.Workers, err)
+						r.Err = fmt.Errorf("%s on %s/%d: %w", r.Kernel, r.Backend, r.Workers, err)
 					} else {
 						r.Verified = true
 					}
@@ -458,7 +564,7 @@ func runSpec(ctx context.Context, cfg *Config, p *plan, sp Spec, teams map[point
 // next repetition computes on.
 func settle(xs []exec, i, prev int) {
 	runtime.GC()
-	if prev >= 0 && prev != i && xs[prev].team != nil && xs[prev].team.Backend() == engine.Process {
+	if prev >= 0 && xs[prev].team != xs[i].team && xs[prev].team != nil && xs[prev].team.Backend() == engine.Process {
 		for t0 := time.Now(); time.Since(t0) < 2*engine.DefaultSpin; {
 		}
 	}

@@ -213,3 +213,30 @@ func BenchmarkQueueGoroutines(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPutGet is one goroutine putting a message and getting it back:
+// the cost of the two calls without another processor, so without cache
+// line transfers (the serial cost that bounds throughput from below).
+func BenchmarkPutGet(b *testing.B) {
+	for _, size := range []int{8, 4096} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			q, err := queue.CreateAnon(1 << 20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer q.Close()
+			ctx := context.Background()
+			msg := make([]byte, size)
+			buf := make([]byte, 0, size)
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if err := q.Put(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = q.GetAppend(ctx, buf[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -136,3 +136,45 @@ func ExampleNewPipe() {
 	// ping pong
 	// true
 }
+
+// A JoinableQueue's Join waits until every task put was marked done with
+// TaskDone. Usually the workers are other processes (they open the queue
+// with OpenJoinable, or receive it in their arguments); here a goroutine.
+func ExampleJoinableQueue() {
+	jobs, err := queue.CreateJoinableAnon(64 << 10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer jobs.Close()
+	ctx := context.Background()
+	for _, job := range []string{"a.png", "b.png", "c.png"} {
+		jobs.Put(ctx, []byte(job))
+	}
+
+	results := make(chan string, 3)
+	go func() {
+		for {
+			job, err := jobs.Get(ctx)
+			if err != nil {
+				return // ErrClosed once the queue is closed and drained
+			}
+			results <- "resized " + string(job)
+			jobs.TaskDone() // after the work, not before
+		}
+	}()
+
+	if err := jobs.Join(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("all done:", jobs.Unfinished() == 0, len(results))
+	jobs.CloseWrite()
+
+	// One TaskDone too many is an error, as in Python.
+	err = jobs.TaskDone()
+	fmt.Println(errors.Is(err, queue.ErrTaskDone))
+	// Output:
+	// all done: true 3
+	// true
+}

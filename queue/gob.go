@@ -29,12 +29,12 @@ func (q *Queue) GobDecode(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("decode queue: %w", err)
 	}
-	d, err := newQueue(seg, true)
-	if err != nil {
+	if q.h.seg != nil {
+		return errors.New("decode queue: into a queue in use")
+	}
+	if err := q.init(seg, true); err != nil {
 		return fmt.Errorf("decode queue: %w", err)
 	}
-	q.h.seg, q.h.unmap, q.h.words = d.h.seg, nil, d.h.words
-	q.r.init(d.r.c, d.r.data, &q.h)
 	return nil
 }
 
@@ -62,6 +62,10 @@ func (c *Conn) GobEncode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// This process counts as a holder of the end until another process
+	// attaches it, so that closing its own copy after handing the end over
+	// does not look like the end's holders are gone.
+	c.h.peers.pinFor(c.end)
 	return append([]byte{'0' + byte(c.end)}, ref...), nil
 }
 
@@ -76,13 +80,12 @@ func (c *Conn) GobDecode(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("decode pipe end: %w", err)
 	}
-	d, err := newConn(seg, int(b[0]-'0'), nil)
-	if err != nil {
+	if c.h.seg != nil {
+		return errors.New("decode pipe end: into a pipe end in use")
+	}
+	if err := c.init(seg, int(b[0]-'0'), nil); err != nil {
 		return fmt.Errorf("decode pipe end: %w", err)
 	}
-	c.h.seg, c.h.unmap, c.h.words, c.end = d.h.seg, nil, d.h.words, d.end
-	c.tx.init(d.tx.c, d.tx.data, &c.h)
-	c.rx.init(d.rx.c, d.rx.data, &c.h)
 	return nil
 }
 

@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,7 +118,10 @@ func child(role string) error {
 	defer cancel()
 	dir, name := env("DIR"), env("NAME")
 	switch role {
-	case "producer": // put N stream messages of SIZE bytes as producer ID (slowly with PACE)
+	case "producer": // put N stream messages of SIZE bytes as producer ID (slowly with PACE; BIAS: bias at once)
+		if env("BIAS") != "" {
+			queue.SetBiasAfter(1)
+		}
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
@@ -134,7 +140,10 @@ func child(role string) error {
 		}
 		return nil
 
-	case "consumer": // get until closed; check order per producer; count each message in COUNTS
+	case "consumer": // get until closed; check order per producer; count each message in COUNTS (BIAS: bias at once)
+		if env("BIAS") != "" {
+			queue.SetBiasAfter(1)
+		}
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
@@ -179,16 +188,39 @@ func child(role string) error {
 		fmt.Println("got", got)
 		return nil
 
-	case "hook": // stop at POINT inside one OP (put or get) and wait to be killed
+	case "hook": // stop at POINT inside one OP (put or get) and wait to be killed; with BIAS, on a biased side
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
 		}
+		if env("BIAS") != "" {
+			// Bias the side to this process first: one call of OP.
+			queue.SetBiasAfter(1)
+			switch env("OP") {
+			case "put":
+				err = q.Put(ctx, []byte("warm"))
+			case "get":
+				_, err = q.Get(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			if !queue.Biased(q, env("OP") == "put") {
+				return fmt.Errorf("the %s side is not biased to this process", env("OP"))
+			}
+			fmt.Println("biased")
+		}
 		point := env("POINT")
+		var once sync.Once
 		queue.SetTestHook(func(p string) {
 			if p == point {
-				fmt.Println("hooked")
-				time.Sleep(childTimeout)
+				once.Do(func() {
+					fmt.Println("hooked")
+					if env("RESUME") == "" {
+						time.Sleep(childTimeout)
+					}
+					_, _ = io.Copy(io.Discard, os.Stdin) // go on when stdin ends
+				})
 			}
 		})
 		switch env("OP") {
@@ -196,6 +228,10 @@ func child(role string) error {
 			err = q.Put(ctx, []byte(env("MSG")))
 		case "get":
 			_, err = q.Get(ctx)
+		}
+		if env("RESUME") != "" && err == nil {
+			fmt.Println("done")
+			return nil
 		}
 		return fmt.Errorf("hook %s not reached (err %v)", point, err)
 
@@ -211,7 +247,7 @@ func child(role string) error {
 			}
 		}
 
-	case "getone": // print the next message (waking from a futex sleep), or "closed"
+	case "getone": // print the next message (waking from a futex sleep), "closed" or "peer gone"
 		q, err := queue.Open(name, shm.Dir(dir))
 		if err != nil {
 			return err
@@ -219,15 +255,106 @@ func child(role string) error {
 		defer q.Close()
 		fmt.Println("ready")
 		msg, err := q.Get(ctx)
-		if errors.Is(err, queue.ErrClosed) {
+		switch {
+		case errors.Is(err, queue.ErrClosed):
 			fmt.Println("closed")
 			return nil
-		}
-		if err != nil {
+		case errors.Is(err, queue.ErrPeerGone):
+			fmt.Println("peer gone")
+			return nil
+		case err != nil:
 			return err
 		}
 		fmt.Printf("got %s\n", msg)
 		return nil
+
+	case "getall": // print every message until the queue is closed or its writers gone
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		fmt.Println("ready")
+		for {
+			msg, err := q.Get(ctx)
+			switch {
+			case errors.Is(err, queue.ErrClosed):
+				fmt.Println("closed")
+				return nil
+			case errors.Is(err, queue.ErrPeerGone):
+				fmt.Println("peer gone")
+				return nil
+			case err != nil:
+				return err
+			}
+			fmt.Printf("got %s\n", msg)
+		}
+
+	case "hold": // open the queue, put MSGS (space-separated) if set, then exit (EXIT) or wait for stdin's end
+		q, err := queue.Open(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		for _, m := range strings.Fields(env("MSGS")) {
+			if err := q.Put(ctx, []byte(m)); err != nil {
+				return err
+			}
+		}
+		fmt.Println("ready")
+		if env("EXIT") != "" {
+			return nil // exit without Close or CloseWrite
+		}
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		if err := q.Close(); err != nil {
+			return err
+		}
+		fmt.Println("handle closed")
+		time.Sleep(childTimeout) // alive, without a handle, until killed
+		return nil
+
+	case "pipe-hold": // decode a pipe end from GOB, send MSGS, then wait for stdin's end (or exit at once with EXIT)
+		var args struct{ C *queue.Conn }
+		if err := decodeGob(env("GOB"), &args); err != nil {
+			return err
+		}
+		for _, m := range strings.Fields(env("MSGS")) {
+			if err := args.C.Send(ctx, []byte(m)); err != nil {
+				return err
+			}
+		}
+		fmt.Println("ready")
+		if env("EXIT") != "" {
+			return nil
+		}
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return args.C.Close()
+
+	case "pipe-recv": // decode a pipe end from GOB and print what it receives until closed or peer gone
+		var once sync.Once
+		queue.SetTestHook(func(p string) {
+			if p == "wait:alive" {
+				once.Do(func() { fmt.Println("checked alive") })
+			}
+		})
+		var args struct{ C *queue.Conn }
+		if err := decodeGob(env("GOB"), &args); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		for {
+			msg, err := args.C.Recv(ctx)
+			switch {
+			case errors.Is(err, queue.ErrClosed):
+				fmt.Println("closed")
+				return nil
+			case errors.Is(err, queue.ErrPeerGone):
+				fmt.Println("peer gone")
+				return nil
+			case err != nil:
+				return err
+			}
+			fmt.Printf("got %s\n", msg)
+		}
 
 	case "putone": // put MSG, within TIMEOUT if set, and say how it went
 		q, err := queue.Open(name, shm.Dir(dir))
@@ -306,11 +433,80 @@ func child(role string) error {
 			fmt.Printf("%s=%d\n", it.Name, it.N)
 		}
 
+	case "jwork": // take N tasks from the joinable queue (by name, or GOB), mark each done; with GATE, wait for stdin's end before the last TaskDone
+		var j *queue.JoinableQueue
+		if g := env("GOB"); g != "" {
+			var args struct{ J *queue.JoinableQueue }
+			if err := decodeGob(g, &args); err != nil {
+				return err
+			}
+			j = args.J
+		} else {
+			var err error
+			if j, err = queue.OpenJoinable(name, shm.Dir(dir)); err != nil {
+				return err
+			}
+			defer j.Close()
+		}
+		n := envInt("N")
+		for i := range n {
+			msg, err := j.Get(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("took %s\n", msg)
+			if i == n-1 && env("GATE") != "" {
+				_, _ = io.Copy(io.Discard, os.Stdin)
+			}
+			if err := j.TaskDone(); err != nil {
+				return err
+			}
+		}
+		fmt.Println("all done")
+		return nil
+
+	case "jtake": // take one task from the joinable queue and hold it until killed
+		j, err := queue.OpenJoinable(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		msg, err := j.Get(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("took %s\n", msg)
+		time.Sleep(childTimeout)
+		return nil
+
+	case "jjoin": // join the joinable queue and say how it went
+		j, err := queue.OpenJoinable(name, shm.Dir(dir))
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		fmt.Println("ready")
+		switch err := j.JoinContext(ctx); {
+		case err == nil:
+			fmt.Println("joined")
+		case errors.Is(err, queue.ErrPeerGone):
+			fmt.Println("peer gone:", err)
+		default:
+			return err
+		}
+		return nil
+
 	case "bench-put", "bench-get": // see bench_test.go
 		return benchChild(ctx, role)
 	}
+	if f := chaosRoles[role]; f != nil {
+		return f(ctx)
+	}
 	return fmt.Errorf("unknown role %q", role)
 }
+
+// chaosRoles are the roles of the chaos scenarios (chaos_test.go, built
+// with the chaos tag), registered there.
+var chaosRoles = map[string]func(ctx context.Context) error{}
 
 // item is a value carried by the typed-queue tests.
 type item struct {

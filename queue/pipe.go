@@ -20,7 +20,9 @@ import (
 // Close only lets go of this process's handle: a parent that passes one end
 // to a child may Close its own copy of that end without disturbing the
 // child. To tell the peer that nothing more will be sent, call CloseWrite:
-// the peer's Recv drains what was sent, then returns ErrClosed.
+// the peer's Recv drains what was sent, then returns ErrClosed. If instead
+// every process holding an end exits or closes it, the peer's Recv drains
+// what was sent, then returns ErrPeerGone.
 type Conn struct {
 	h   handle
 	tx  ring // rings[end]: what this end sends
@@ -113,24 +115,43 @@ func OpenPipe(name string, end int, opts ...shm.Option) (*Conn, error) {
 // newConn makes end end of the pipe in seg; unmap lets go of seg on Close
 // (nil for a segment from the shm.Attach cache).
 func newConn(seg *shm.Segment, end int, unmap func() error) (*Conn, error) {
-	size, err := checkRings(seg, 2)
-	if err != nil {
+	c := &Conn{}
+	if err := c.init(seg, end, unmap); err != nil {
 		return nil, err
+	}
+	return c, nil
+}
+
+// init makes c a handle of end end of the pipe in seg, and registers it as
+// a writer of its sending ring.
+func (c *Conn) init(seg *shm.Segment, end int, unmap func() error) error {
+	size, _, err := checkRings(seg, 2)
+	if err != nil {
+		return err
 	}
 	var ctls [2]*ctl
 	for i := range ctls {
 		if ctls[i], err = ctlAt(seg.Locks(), i); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	ps, err := peersAt(seg.Locks()[2*ctlSize:], true)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotQueue, err)
+	}
 	data := seg.Data()
-	c := &Conn{end: end}
-	c.h.seg, c.h.unmap = seg, unmap
+	c.end = end
+	c.h.seg, c.h.unmap, c.h.peers = seg, unmap, ps
 	c.h.words = []*atomic.Uint32{&ctls[0].neWord, &ctls[0].nfWord, &ctls[1].neWord, &ctls[1].nfWord}
 	rings := [2][]byte{data[:size:size], data[size : 2*size : 2*size]}
-	c.tx.init(ctls[end], rings[end], &c.h)
-	c.rx.init(ctls[1-end], rings[1-end], &c.h)
-	return c, nil
+	c.h.m = mappingFor(seg, ctls[:])
+	c.tx.init(ctls[end], rings[end], &c.h, end, true, c.h.m)
+	c.rx.init(ctls[1-end], rings[1-end], &c.h, 1-end, true, c.h.m)
+	// An end writes its sending ring from the moment it exists, as a
+	// process that holds a pipe's write descriptor does.
+	ps.attached(end)
+	c.h.attach(end)
+	return nil
 }
 
 // wrap adds the operation and the end to an error: "send on pipe p end 0:
@@ -145,12 +166,13 @@ func (c *Conn) wrap(op string, err error) error {
 
 // Send sends a copy of msg to the other end, waiting while its direction's
 // ring is full; see Queue.Put for the errors (ErrFull with ctx's error,
-// ErrClosed after this end's CloseWrite, ErrTooLarge).
+// ErrClosed after this end's CloseWrite, ErrTooLarge). While it waits for
+// room it returns an error wrapping ErrPeerGone if every holder of the
+// other end is gone.
 func (c *Conn) Send(ctx context.Context, msg []byte) error {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return c.wrap("send on", err)
 	}
-	defer c.h.release()
 	if err := c.tx.put(ctx, msg, true); err != nil {
 		return c.wrap("send on", err)
 	}
@@ -159,10 +181,9 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 
 // TrySend is Send without waiting: ErrFull when there is no room now.
 func (c *Conn) TrySend(msg []byte) error {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return c.wrap("send on", err)
 	}
-	defer c.h.release()
 	if err := c.tx.put(context.Background(), msg, false); err != nil {
 		return c.wrap("send on", err)
 	}
@@ -172,12 +193,15 @@ func (c *Conn) TrySend(msg []byte) error {
 // Recv receives the next message from the other end, waiting until one
 // arrives. If ctx ends first it returns an error wrapping ErrEmpty and
 // ctx.Err(); after the other end's CloseWrite, once every message sent
-// before it was received, it returns an error wrapping ErrClosed.
+// before it was received, it returns an error wrapping ErrClosed. When
+// every process that held the other end exited, was killed or closed it
+// without CloseWrite, it returns, once every message they sent was
+// received, an error wrapping ErrPeerGone (Python's EOFError; see the
+// package documentation, Dead peers).
 func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return nil, c.wrap("receive on", err)
 	}
-	defer c.h.release()
 	msg, err := c.rx.get(ctx, nil, true, true)
 	if err != nil {
 		return nil, c.wrap("receive on", err)
@@ -189,10 +213,9 @@ func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
 // extended slice (no allocation when dst has room). On error it returns dst
 // unchanged.
 func (c *Conn) RecvAppend(ctx context.Context, dst []byte) ([]byte, error) {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return dst, c.wrap("receive on", err)
 	}
-	defer c.h.release()
 	out, err := c.rx.get(ctx, dst, true, false)
 	if err != nil {
 		return dst, c.wrap("receive on", err)
@@ -203,10 +226,9 @@ func (c *Conn) RecvAppend(ctx context.Context, dst []byte) ([]byte, error) {
 // TryRecv is Recv without waiting: ErrEmpty when nothing is there now
 // (ErrClosed when, besides, the other end closed its direction).
 func (c *Conn) TryRecv() ([]byte, error) {
-	if err := c.h.acquire(); err != nil {
+	if err := c.h.check(); err != nil {
 		return nil, c.wrap("receive on", err)
 	}
-	defer c.h.release()
 	msg, err := c.rx.get(context.Background(), nil, false, true)
 	if err != nil {
 		return nil, c.wrap("receive on", err)

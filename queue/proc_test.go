@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -189,40 +192,222 @@ func TestKilledAt(t *testing.T) {
 			got = append(got, string(msg))
 		}
 	}
+	victim := "victim" + strings.Repeat("!", 300)
 	for _, tc := range []struct {
 		point, op string
-		want      []string // what a survivor gets after putting "after"
+		getFirst  bool     // take what is there before any Put repairs the ring
+		want      []string // what a survivor gets (with "after" put by the survivor)
 	}{
 		// Killed halfway through copying its message: nothing of it is seen.
-		{"put:copying", "put", []string{"m1", "m2", "after"}},
+		{"put:copying", "put", false, []string{"m1", "m2", "after"}},
+		{"put:copying", "put", true, []string{"m1", "m2", "after"}},
+		// Killed after committing the header, before publishing tail: the
+		// message is stored, for a consumer at once and for the repair.
+		{"put:committed", "put", false, []string{"m1", "m2", victim, "after"}},
+		{"put:committed", "put", true, []string{"m1", "m2", victim, "after"}},
 		// Killed after publishing, before counting: the message is stored.
-		{"put:published", "put", []string{"m1", "m2", "victim", "after"}},
+		{"put:published", "put", false, []string{"m1", "m2", victim, "after"}},
+		{"put:published", "put", true, []string{"m1", "m2", victim, "after"}},
 		// Killed after copying m1 out, before committing: m1 stays.
-		{"get:copied", "get", []string{"m1", "m2", "after"}},
+		{"get:copied", "get", false, []string{"m1", "m2", "after"}},
 		// Killed after committing: m1 went to the dead consumer.
-		{"get:committed", "get", []string{"m2", "after"}},
+		{"get:committed", "get", false, []string{"m2", "after"}},
+		// A biased holder killed after saying it is inside, before looking
+		// at the lock word again: nothing happened.
+		{"lock:cs", "put", false, []string{"m1", "m2", "after"}},
+		{"lock:cs", "get", false, []string{"m1", "m2", "after"}},
 	} {
-		t.Run(tc.point, func(t *testing.T) {
-			q, dir := newQueue(t, 1024)
-			require.NoError(t, q.Put(ctx, []byte("m1")))
-			require.NoError(t, q.Put(ctx, []byte("m2")))
-			p := startChild(t, "hook", "DIR="+dir, "NAME=q", "POINT="+tc.point, "OP="+tc.op,
-				"MSG=victim"+strings.Repeat("!", 300))
-			p.Expect(t, "hooked")
-			kill(t, p)
-			require.NoError(t, q.Put(ctx, []byte("after")))
-			want := tc.want
-			if tc.point == "put:published" {
-				want = []string{"m1", "m2", "victim" + strings.Repeat("!", 300), "after"}
+		for _, bias := range []bool{false, true} {
+			if tc.point == "lock:cs" && !bias {
+				continue // only a biased holder gets there
 			}
-			require.Equal(t, len(want), q.Len())
-			require.Equal(t, want, getAll(q))
-			require.Equal(t, 0, q.Len())
-			// Both locks work normally again.
-			require.NoError(t, q.Put(ctx, []byte("again")))
-			require.Equal(t, []string{"again"}, getAll(q))
-		})
+			name := tc.op + "/" + tc.point
+			if tc.getFirst {
+				name += "/get-first"
+			}
+			if bias {
+				name += "/biased"
+			}
+			t.Run(name, func(t *testing.T) {
+				q, dir := newQueue(t, 1024)
+				want := tc.want
+				if bias && tc.op == "get" {
+					// The child's first Get, which biases the side, takes it.
+					require.NoError(t, q.Put(ctx, []byte("warm")))
+				}
+				require.NoError(t, q.Put(ctx, []byte("m1")))
+				require.NoError(t, q.Put(ctx, []byte("m2")))
+				env := []string{"DIR=" + dir, "NAME=q", "POINT=" + tc.point, "OP=" + tc.op, "MSG=" + victim}
+				if bias {
+					env = append(env, "BIAS=1")
+					if tc.op == "put" {
+						// The child's first Put, which biases the side.
+						want = append([]string{want[0], want[1], "warm"}, want[2:]...)
+					}
+				}
+				p := startChild(t, "hook", env...)
+				if bias {
+					p.Expect(t, "biased")
+				}
+				p.Expect(t, "hooked")
+				kill(t, p)
+				var got []string
+				if tc.getFirst {
+					got = getAll(q)
+				}
+				require.NoError(t, q.Put(ctx, []byte("after")))
+				require.Equal(t, len(want)-len(got), q.Len())
+				got = append(got, getAll(q)...)
+				require.Equal(t, want, got)
+				require.Equal(t, 0, q.Len())
+				// Both sides work normally again.
+				require.NoError(t, q.Put(ctx, []byte("again")))
+				require.Equal(t, []string{"again"}, getAll(q))
+			})
+		}
 	}
+}
+
+// TestRevokerKilled: a process revokes the bias of a producer that is
+// inside its critical section (stopped there), and is killed while it waits
+// for it to leave. The next producer takes the lock over from the dead
+// revoker and must still wait for the biased producer: it waits until that
+// one is killed too, then repairs. Nothing of the two dead producers'
+// unfinished messages is seen.
+func TestRevokerKilled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+	defer cancel()
+	q, dir := newQueue(t, 1024)
+	require.NoError(t, q.Put(ctx, []byte("m1")))
+	a := startChild(t, "hook", "DIR="+dir, "NAME=q", "BIAS=1", "OP=put", "POINT=put:copying", "MSG=from-a")
+	a.Expect(t, "biased")
+	a.Expect(t, "hooked")
+	b := startChild(t, "hook", "DIR="+dir, "NAME=q", "OP=put", "POINT=lock:cs-wait", "MSG=from-b")
+	b.Expect(t, "hooked")
+	kill(t, b)
+
+	var waiting atomic.Int32
+	queue.SetTestHook(func(p string) {
+		if p == "lock:cs-waiting" {
+			waiting.Add(1)
+		}
+	})
+	defer queue.SetTestHook(nil)
+	errc := make(chan error, 1)
+	go func() { errc <- q.Put(ctx, []byte("after")) }()
+	testproc.WaitFor(t, "this process to wait for the biased producer", func() bool { return waiting.Load() > 0 })
+	select {
+	case err := <-errc:
+		t.Fatalf("Put returned (%v) while the biased producer was inside its critical section", err)
+	default:
+	}
+	kill(t, a)
+	require.NoError(t, <-errc)
+	var got []string
+	for {
+		msg, err := q.TryGet()
+		if errors.Is(err, queue.ErrEmpty) {
+			break
+		}
+		require.NoError(t, err)
+		got = append(got, string(msg))
+	}
+	require.Equal(t, []string{"m1", "warm", "after"}, got)
+}
+
+// TestLateHolder: a biased producer is stopped after it read the lock word
+// (still biased to it) and before it said it is inside. Meanwhile another
+// producer revokes its bias and puts; that one must not be given the bias
+// itself until the stopped one has seen the revocation, for the stopped
+// one's late "inside" and "not inside" stores would otherwise land on the
+// new holder's critical section and let a third producer in beside it.
+// Here the new holder is stopped inside its critical section when the late
+// producer goes on: the late producer must wait for the lock (asleep on
+// it), not enter.
+func TestLateHolder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+	defer cancel()
+	defer queue.SetBiasAfter(queue.SetBiasAfter(1))
+	q, dir := newQueue(t, 1024)
+	a := startChild(t, "hook", "DIR="+dir, "NAME=q", "BIAS=1", "OP=put", "POINT=lock:pre-cs", "RESUME=1", "MSG=from-a")
+	a.Expect(t, "biased")
+	a.Expect(t, "hooked")
+	require.NoError(t, q.Put(ctx, []byte("p1"))) // revokes a's bias
+	require.NoError(t, q.Put(ctx, []byte("p2")))
+	require.False(t, queue.Biased(q, true), "biased to this process while the revoked producer has not seen it")
+
+	inside, release := make(chan struct{}), make(chan struct{})
+	var once, released sync.Once
+	letGo := func() { released.Do(func() { close(release) }) }
+	defer letGo() // also when the test fails: the handle's Close waits for this Put
+	queue.SetTestHook(func(p string) {
+		if p == "put:copying" {
+			once.Do(func() {
+				close(inside)
+				<-release
+			})
+		}
+	})
+	defer queue.SetTestHook(nil)
+	errc := make(chan error, 1)
+	go func() { errc <- q.Put(ctx, []byte("p3")) }()
+	<-inside
+	// Where a maps the lock word, to see it asleep there.
+	self, err := testproc.MappedAt(os.Getpid(), q.Path())
+	require.NoError(t, err)
+	base, err := testproc.MappedAt(a.PID(), q.Path())
+	require.NoError(t, err)
+	word := base + (uintptr(unsafe.Pointer(queue.PutLockWord(q))) - self)
+	require.NoError(t, a.CloseStdin())
+	testproc.WaitFor(t, "the late producer to wait for the lock, or to finish", func() bool {
+		n, _ := testproc.FutexSleepers(a.PID(), word)
+		return n > 0 || strings.Contains(a.Stdout(), "done")
+	})
+	require.NotContains(t, a.Stdout(), "done", "the late producer put while this one was inside its critical section")
+	letGo()
+	require.NoError(t, <-errc)
+	a.Expect(t, "done")
+	a.WaitOK(t)
+	var got []string
+	for {
+		msg, err := q.TryGet()
+		if errors.Is(err, queue.ErrEmpty) {
+			break
+		}
+		require.NoError(t, err)
+		got = append(got, string(msg))
+	}
+	require.Equal(t, []string{"warm", "p1", "p2", "p3", "from-a"}, got)
+}
+
+// TestBiasRevocations runs 4 producer and 4 consumer processes that bias
+// their side's lock to themselves after every acquisition, so that nearly
+// every hand-over between processes is a revocation: every message must
+// still be delivered exactly once, each producer's in order.
+func TestBiasRevocations(t *testing.T) {
+	const producers, consumers, n = 4, 4, perProducer / 4
+	q, dir := newQueue(t, 4<<10)
+	counts := newCounts(t, dir, producers, n, consumers)
+	var cs, ps []*testproc.Child
+	for i := range consumers {
+		cs = append(cs, startChild(t, "consumer", append(streamEnv(dir, i, producers, n), "BIAS=1")...))
+	}
+	for i := range producers {
+		ps = append(ps, startChild(t, "producer", append(streamEnv(dir, i, producers, n), "BIAS=1")...))
+	}
+	for _, p := range ps {
+		p.WaitOK(t)
+	}
+	require.NoError(t, q.CloseWrite())
+	for _, c := range cs {
+		c.WaitOK(t)
+	}
+	for i, c := range counts[:producers*n] {
+		if c != 1 {
+			t.Fatalf("producer %d's message %d delivered %d times", i/n, i%n, c)
+		}
+	}
+	require.Equal(t, 0, q.Len())
 }
 
 // TestCrossProcessWake wakes a Get sleeping in another process.

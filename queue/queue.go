@@ -49,6 +49,17 @@ var (
 	// package. The queue is not usable after it.
 	ErrCorrupt = errors.New("queue ring corrupt")
 
+	// ErrPeerGone is returned by Get and Recv (and their Append forms)
+	// when the queue or the pipe direction is empty and every process that
+	// could put into it is gone: each writer exited, was killed or closed
+	// its handle, and none called CloseWrite. Every message they published
+	// was received first. See the package documentation, "Dead peers", for
+	// who counts as a writer. It is also returned by a pipe's Send that
+	// waits for room when every holder of the other end is gone. It does
+	// not wrap io.EOF: unlike ErrClosed, it says the stream ended without
+	// its writer saying so.
+	ErrPeerGone = errors.New("peer gone")
+
 	// ErrCodec is returned by Typed.Put when the codec cannot encode the
 	// value (nothing is stored) and by Typed.Get when it cannot decode a
 	// message (the message is consumed).
@@ -58,8 +69,18 @@ var (
 // errHandleClosed is the error for a method called on a closed handle.
 var errHandleClosed = fmt.Errorf("%w: use of a closed handle", ErrClosed)
 
-// MinCapacity is the smallest ring Create accepts, in bytes.
-const MinCapacity = 64
+var (
+	errWritersGone = fmt.Errorf("%w: every writer exited or closed its handle without CloseWrite", ErrPeerGone)
+	errReadersGone = fmt.Errorf("%w: every holder of the other end exited or closed it", ErrPeerGone)
+)
+
+// MinCapacity and MaxCapacity bound the ring sizes Create, CreateAnon and
+// the pipe constructors accept, in bytes (16 GiB: a record header names its
+// position in the ring exactly up to 32 GiB).
+const (
+	MinCapacity = 64
+	MaxCapacity = 1 << 34
+)
 
 // handle is the local side of an open segment, shared by the rings of a
 // Queue or a Conn: it makes Close wait for operations in flight, so that no
@@ -72,6 +93,78 @@ type handle struct {
 	mu      sync.RWMutex
 	closing atomic.Bool
 	words   []*atomic.Uint32 // futex words to kick on Close
+
+	// m is the mapping's process state (the rings' sides), shared with the
+	// other handles over the same mapping.
+	m *mapping
+
+	// The handle's registration in the peer table, as a writer of ring
+	// wring in slot wslot (-1: untracked), with its state wstate.
+	peers  *peers
+	wmu    sync.Mutex
+	wstate atomic.Uint32
+	wring  int
+	wslot  int
+
+	// taker is where a joinable queue's Gets count the tasks this
+	// process holds (see join.go's takerSlot).
+	taker atomic.Int32
+}
+
+// The states of a handle in the peer table. A handle is counted as a writer
+// of its ring while it is maybeWriter or isWriter.
+const (
+	notWriter   = iota // not counted: never registered, or closed
+	maybeWriter        // counted from its making on: it may put
+	isWriter           // counted, and it put (or was declared a writer)
+	isReader           // not counted: its first use was a Get
+)
+
+// attach counts the new handle as a writer of ring e (maybeWriter).
+func (h *handle) attach(e int) {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	h.wring, h.wslot = e, h.peers.register(e)
+	h.wstate.Store(maybeWriter)
+}
+
+// putting makes the handle a writer that put (isWriter), counting it again
+// if it was a reader.
+func (h *handle) putting() {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	switch h.wstate.Load() {
+	case isWriter:
+		return
+	case notWriter, isReader:
+		if h.closing.Load() {
+			return
+		}
+		h.wslot = h.peers.register(h.wring)
+	}
+	h.peers.markWrote(h.wring, h.wslot)
+	h.wstate.Store(isWriter)
+}
+
+// getting makes a handle whose first use is a Get a reader: it no longer
+// counts as a writer, so that consumers do not keep each other waiting.
+func (h *handle) getting() {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	if h.wstate.Load() == maybeWriter {
+		h.peers.unregister(h.wring, h.wslot)
+		h.wstate.Store(isReader)
+	}
+}
+
+// unregister drops the handle's writer registration, if any.
+func (h *handle) unregister() {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	switch h.wstate.Swap(notWriter) {
+	case maybeWriter, isWriter:
+		h.peers.unregister(h.wring, h.wslot)
+	}
 }
 
 // acquire enters an operation; release must follow.
@@ -89,9 +182,33 @@ func (h *handle) acquire() error {
 
 func (h *handle) release() { h.mu.RUnlock() }
 
+// check is acquire for the fast paths, which take no guard: their side's
+// local lock makes Close wait for them (see ring.enterPut).
+func (h *handle) check() error {
+	if h == nil || h.seg == nil {
+		return fmt.Errorf("%w: use of an unopened handle", ErrClosed)
+	}
+	if h.closing.Load() {
+		return errHandleClosed
+	}
+	return nil
+}
+
+// guard runs f under the handle's guard (f touches the mapping).
+func (h *handle) guard(f func()) error {
+	if err := h.acquire(); err != nil {
+		return err
+	}
+	defer h.release()
+	f()
+	return nil
+}
+
 // close wakes this process's waiters (they see closing and return), waits
-// for operations in flight, and unmaps the segment unless it is shared
-// through the Attach cache.
+// for operations in flight, drops the handle's writer registration and wakes
+// every process's waiters again (a reader elsewhere may now find its
+// writers gone), and unmaps the segment unless it is shared through the
+// Attach cache.
 func (h *handle) close() error {
 	if h == nil || h.seg == nil || h.closing.Swap(true) {
 		return nil
@@ -103,6 +220,25 @@ func (h *handle) close() error {
 	h.mu.RUnlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// Wait for the critical sections in flight (a call holds its side's
+	// local lock from its check of closing to its end).
+	for _, ring := range h.m.sides {
+		for _, s := range ring {
+			if s != nil {
+				s.local.Lock()
+				//lint:ignore SA2001 an empty critical section: waiting is the point
+				s.local.Unlock()
+			}
+		}
+	}
+	if st := h.wstate.Load(); st == maybeWriter || st == isWriter {
+		h.unregister()
+		for _, w := range h.words {
+			kick(w)
+		}
+	}
+	h.untake()
+	h.m.release(h.seg)
 	if h.unmap == nil {
 		return nil
 	}
@@ -184,69 +320,102 @@ func Open(name string, opts ...shm.Option) (*Queue, error) {
 // each: uint8 elements of shape [capacity] for a queue, [2, capacity] for
 // a pipe.
 func ringMeta(capacity, rings int) (shm.Meta, error) {
+	return ringMetaShape(capacity, rings, rings)
+}
+
+// ringMetaShape is ringMeta with the first dimension of the shape given:
+// 1 for a queue ([capacity]), 2 for a pipe ([2, capacity]), and joinShape
+// for a joinable queue ([1, capacity]).
+func ringMetaShape(capacity, rings, first int) (shm.Meta, error) {
 	if capacity < MinCapacity {
 		return shm.Meta{}, fmt.Errorf("%w: %d bytes; the smallest ring is %d bytes", ErrCapacity, capacity, MinCapacity)
 	}
-	if capacity > shm.MaxDataBytes/2 {
-		return shm.Meta{}, fmt.Errorf("%w: %d bytes; the largest ring is %d bytes", ErrCapacity, capacity, shm.MaxDataBytes/2)
+	if capacity > MaxCapacity {
+		return shm.Meta{}, fmt.Errorf("%w: %d bytes; the largest ring is %d bytes", ErrCapacity, capacity, MaxCapacity)
 	}
 	capacity = (capacity + 7) &^ 7
 	shape := []int{capacity}
-	if rings == 2 {
+	switch {
+	case rings == 2:
 		shape = []int{2, capacity}
+	case first == joinShape:
+		shape = []int{1, capacity}
 	}
 	return shm.Meta{DType: shm.Uint8, Shape: shape, Kind: shm.KindQueue}, nil
 }
 
-// checkRings verifies that seg holds rings rings and returns the ring size.
-func checkRings(seg *shm.Segment, rings int) (int, error) {
+// joinShape marks a joinable queue: its segment's shape is [1, capacity].
+const joinShape = -1
+
+// checkRings verifies that seg holds rings rings and returns the ring size,
+// and for a queue whether it is joinable.
+func checkRings(seg *shm.Segment, rings int) (int, bool, error) {
 	m := seg.Meta()
 	what := "queue"
 	if rings == 2 {
 		what = "pipe"
 	}
 	if m.Kind != shm.KindQueue {
-		return 0, fmt.Errorf("%w: %s is a %s segment, not a %s", ErrNotQueue, seg.Path(), m.Kind, what)
+		return 0, false, fmt.Errorf("%w: %s is a %s segment, not a %s", ErrNotQueue, seg.Path(), m.Kind, what)
 	}
 	if m.DType != shm.Uint8 {
-		return 0, fmt.Errorf("%w: %s holds %s elements, not the uint8 bytes of a %s", ErrNotQueue, seg.Path(), m.DType, what)
+		return 0, false, fmt.Errorf("%w: %s holds %s elements, not the uint8 bytes of a %s", ErrNotQueue, seg.Path(), m.DType, what)
 	}
 	var size int
+	joinable := false
 	switch {
 	case rings == 1 && len(m.Shape) == 1:
 		size = m.Shape[0]
+	case rings == 1 && len(m.Shape) == 2 && m.Shape[0] == 1:
+		size, joinable = m.Shape[1], true
 	case rings == 2 && len(m.Shape) == 2 && m.Shape[0] == 2:
 		size = m.Shape[1]
 	case len(m.Shape) == 2 && m.Shape[0] == 2:
-		return 0, fmt.Errorf("%w: %s is a pipe (shape %v), not a queue; use OpenPipe", ErrNotQueue, seg.Path(), m.Shape)
-	case len(m.Shape) == 1:
-		return 0, fmt.Errorf("%w: %s is a queue (shape %v), not a pipe; use Open", ErrNotQueue, seg.Path(), m.Shape)
+		return 0, false, fmt.Errorf("%w: %s is a pipe (shape %v), not a queue; use OpenPipe", ErrNotQueue, seg.Path(), m.Shape)
+	case len(m.Shape) == 1 || (len(m.Shape) == 2 && m.Shape[0] == 1):
+		return 0, false, fmt.Errorf("%w: %s is a queue (shape %v), not a pipe; use Open", ErrNotQueue, seg.Path(), m.Shape)
 	default:
-		return 0, fmt.Errorf("%w: %s has shape %v, not that of a %s", ErrNotQueue, seg.Path(), m.Shape, what)
+		return 0, false, fmt.Errorf("%w: %s has shape %v, not that of a %s", ErrNotQueue, seg.Path(), m.Shape, what)
 	}
-	if size < MinCapacity || size%8 != 0 || len(seg.Data()) != size*rings {
-		return 0, fmt.Errorf("%w: %s has a ring of %d bytes (want a multiple of 8, at least %d)", ErrNotQueue, seg.Path(), size, MinCapacity)
+	if size < MinCapacity || size > MaxCapacity || size%8 != 0 || len(seg.Data()) != size*rings {
+		return 0, false, fmt.Errorf("%w: %s has a ring of %d bytes (want a multiple of 8, at least %d)", ErrNotQueue, seg.Path(), size, MinCapacity)
 	}
-	return size, nil
+	return size, joinable, nil
 }
 
 func newQueue(seg *shm.Segment, attached bool) (*Queue, error) {
-	size, err := checkRings(seg, 1)
-	if err != nil {
+	q := &Queue{}
+	if err := q.init(seg, attached); err != nil {
 		return nil, err
+	}
+	return q, nil
+}
+
+// init makes q a handle of the queue in seg; attached says seg comes from
+// the Attach cache (Close leaves it mapped).
+func (q *Queue) init(seg *shm.Segment, attached bool) error {
+	size, joinable, err := checkRings(seg, 1)
+	if err != nil {
+		return err
 	}
 	c, err := ctlAt(seg.Locks(), 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	q := &Queue{}
-	q.h.seg = seg
+	ps, err := peersAt(seg.Locks()[ctlSize:], false)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotQueue, err)
+	}
+	q.h.seg, q.h.peers = seg, ps
 	if !attached {
 		q.h.unmap = seg.Close
 	}
-	q.h.words = []*atomic.Uint32{&c.neWord, &c.nfWord}
-	q.r.init(c, seg.Data()[:size:size], &q.h)
-	return q, nil
+	q.h.words = []*atomic.Uint32{&c.neWord, &c.nfWord, &ps.h.joinWord}
+	q.h.m = mappingFor(seg, []*ctl{c})
+	q.r.init(c, seg.Data()[:size:size], &q.h, 0, false, q.h.m)
+	q.r.joinable = joinable
+	q.h.attach(0)
+	return nil
 }
 
 // wrap adds the operation and the queue to an error: "put to queue jobs: ...".
@@ -278,10 +447,9 @@ func describe(seg *shm.Segment, kind string) string {
 // done. It returns an error wrapping ErrClosed after CloseWrite, and one
 // wrapping ErrTooLarge, at once, for a message the ring can never hold.
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return q.wrap("put to", err)
 	}
-	defer q.h.release()
 	if err := q.r.put(ctx, msg, true); err != nil {
 		return q.wrap("put to", err)
 	}
@@ -291,10 +459,9 @@ func (q *Queue) Put(ctx context.Context, msg []byte) error {
 // TryPut is Put without waiting: when the ring has no room for msg now it
 // returns an error wrapping ErrFull.
 func (q *Queue) TryPut(msg []byte) error {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return q.wrap("put to", err)
 	}
-	defer q.h.release()
 	if err := q.r.put(context.Background(), msg, false); err != nil {
 		return q.wrap("put to", err)
 	}
@@ -306,12 +473,13 @@ func (q *Queue) TryPut(msg []byte) error {
 // goroutine, or several ordered by other means) come out in the order they
 // were put. If ctx ends first Get returns an error wrapping ErrEmpty and
 // ctx.Err(); once the queue is closed for writing and empty it returns an
-// error wrapping ErrClosed.
+// error wrapping ErrClosed, and once it is empty and every writer is gone
+// without closing it, an error wrapping ErrPeerGone (see the package
+// documentation, Dead peers).
 func (q *Queue) Get(ctx context.Context) ([]byte, error) {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return nil, q.wrap("get from", err)
 	}
-	defer q.h.release()
 	msg, err := q.r.get(ctx, nil, true, true)
 	if err != nil {
 		return nil, q.wrap("get from", err)
@@ -323,10 +491,9 @@ func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 // slice, so that a caller who passes buf[:0] with enough capacity allocates
 // nothing. On error it returns dst unchanged.
 func (q *Queue) GetAppend(ctx context.Context, dst []byte) ([]byte, error) {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return dst, q.wrap("get from", err)
 	}
-	defer q.h.release()
 	out, err := q.r.get(ctx, dst, true, false)
 	if err != nil {
 		return dst, q.wrap("get from", err)
@@ -335,12 +502,12 @@ func (q *Queue) GetAppend(ctx context.Context, dst []byte) ([]byte, error) {
 }
 
 // TryGet is Get without waiting: when the queue is empty now it returns an
-// error wrapping ErrEmpty (or ErrClosed, if it is also closed).
+// error wrapping ErrEmpty (or ErrClosed, if it is also closed). It does not
+// check whether the writers are alive, so it never returns ErrPeerGone.
 func (q *Queue) TryGet() ([]byte, error) {
-	if err := q.h.acquire(); err != nil {
+	if err := q.h.check(); err != nil {
 		return nil, q.wrap("get from", err)
 	}
-	defer q.h.release()
 	msg, err := q.r.get(context.Background(), nil, false, true)
 	if err != nil {
 		return nil, q.wrap("get from", err)
@@ -398,8 +565,10 @@ func (q *Queue) Closed() bool {
 // queue decoded from gob shares a process-wide mapping, which stays). The
 // queue itself is untouched: other processes go on using it, and its
 // messages stay until Unlink (or, for an anonymous queue, until the last
-// process closes it). Use CloseWrite to tell consumers that no more messages
-// will come. Close is idempotent.
+// process closes it). If the handle counted as a writer, it no longer does:
+// consumers whose every writer is gone then get ErrPeerGone (see the package
+// documentation, Dead peers). Use CloseWrite to tell consumers that no more
+// messages will come. Close is idempotent.
 func (q *Queue) Close() error {
 	if err := q.h.close(); err != nil {
 		return q.wrap("close handle of", err)

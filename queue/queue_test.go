@@ -313,8 +313,18 @@ func TestCloseHandle(t *testing.T) {
 }
 
 // TestManyGoroutines runs producers and consumers as goroutines of one
-// process on two handles, for the race detector.
+// process on two handles (two mappings), for the race detector: with the
+// default bias policy, and with a bias granted after every acquisition, so
+// that the two mappings revoke each other's all the time.
 func TestManyGoroutines(t *testing.T) {
+	t.Run("default", testManyGoroutines)
+	t.Run("bias-at-once", func(t *testing.T) {
+		defer queue.SetBiasAfter(queue.SetBiasAfter(1))
+		testManyGoroutines(t)
+	})
+}
+
+func testManyGoroutines(t *testing.T) {
 	q, dir := newQueue(t, 512)
 	q2, err := queue.Open("q", shm.Dir(dir))
 	require.NoError(t, err)
@@ -452,17 +462,21 @@ func TestCorrupt(t *testing.T) {
 	locks := q.Segment().Locks()
 	tail := binary.LittleEndian.Uint64(locks[72:])
 	require.Equal(t, uint64(16), tail, "tail is at offset 72 of the lock area")
+	head := func() uint64 { return binary.LittleEndian.Uint64(locks[136:]) }
 
-	// A record header that is not a length and its complement.
+	// A record header that is not a committed header for its place, with
+	// tail past it.
 	data := q.Segment().Data()
 	saved := binary.LittleEndian.Uint64(data)
-	binary.LittleEndian.PutUint64(data, 0xdeadbeef)
+	for _, bad := range []uint64{0xdeadbeef, 0, saved ^ 1<<40} {
+		binary.LittleEndian.PutUint64(data, bad)
+		_, err := q.Get(ctx)
+		require.ErrorIs(t, err, queue.ErrCorrupt, "header %#x", bad)
+		require.Contains(t, err.Error(), "bad record header")
+	}
+	// A header naming a record longer than the ring's largest.
+	binary.LittleEndian.PutUint64(data, queue.Header(1000, 0))
 	_, err := q.Get(ctx)
-	require.ErrorIs(t, err, queue.ErrCorrupt)
-	binary.LittleEndian.PutUint64(data, saved)
-	// A header whose length runs past tail.
-	binary.LittleEndian.PutUint64(data, uint64(100)|uint64(^uint32(100))<<32)
-	_, err = q.Get(ctx)
 	require.ErrorIs(t, err, queue.ErrCorrupt)
 	binary.LittleEndian.PutUint64(data, saved)
 
@@ -472,8 +486,6 @@ func TestCorrupt(t *testing.T) {
 		binary.LittleEndian.PutUint64(locks[72:], bad)
 		h, err := queue.Open("q", shm.Dir(dir))
 		require.NoError(t, err)
-		_, err = h.Get(ctx)
-		require.ErrorIs(t, err, queue.ErrCorrupt)
 		err = h.Put(ctx, []byte("x"))
 		require.ErrorIs(t, err, queue.ErrCorrupt)
 		require.NoError(t, h.Close())
@@ -482,6 +494,34 @@ func TestCorrupt(t *testing.T) {
 	msg, err := q.Get(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "good", string(msg))
+	// Once the queue is empty, a consumer reads tail: past head with no
+	// header there, it is damage.
+	for _, bad := range []uint64{1 << 40, 24, 17} {
+		binary.LittleEndian.PutUint64(locks[72:], bad)
+		_, err = q.TryGet()
+		require.ErrorIs(t, err, queue.ErrCorrupt, "tail %d", bad)
+	}
+	binary.LittleEndian.PutUint64(locks[72:], tail)
+	_, err = q.TryGet()
+	require.ErrorIs(t, err, queue.ErrEmpty)
+
+	// A forged header that passes the check is a message: the consumer
+	// cannot tell it from a real one without reading the producers' index on
+	// every Get. It is delivered (whatever bytes follow it); the ring goes
+	// on, without a fault or a hang.
+	binary.LittleEndian.PutUint64(data[16:], queue.Header(100, 16))
+	msg, err = q.Get(ctx)
+	require.NoError(t, err)
+	require.Len(t, msg, 100)
+	require.Equal(t, uint64(16+8+104), head())
+	for range 64 {
+		if err := q.TryPut([]byte("x")); err != nil {
+			require.ErrorIs(t, err, queue.ErrFull)
+		}
+		if _, err := q.TryGet(); err != nil {
+			require.True(t, errors.Is(err, queue.ErrEmpty) || errors.Is(err, queue.ErrCorrupt), "%v", err)
+		}
+	}
 }
 
 func TestAnon(t *testing.T) {
@@ -571,5 +611,21 @@ func TestConcurrentBytes(t *testing.T) {
 		require.Equal(t, uint32(i), binary.LittleEndian.Uint32(msg[4:]))
 		require.True(t, bytes.Equal(msg, crcMsg(i, 8+i%300)))
 		buf = msg
+	}
+}
+
+// TestCloseAfterDeadline closes a queue right after a Get ended at its
+// deadline, many times: the wake-up that the deadline triggers must be over
+// before Get returns, or it writes to the unmapped ring (a fault in another
+// goroutine, which kills the process).
+func TestCloseAfterDeadline(t *testing.T) {
+	for range 2000 {
+		q, err := queue.CreateAnon(64)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Microsecond)
+		_, err = q.Get(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.NoError(t, q.Close())
+		cancel()
 	}
 }

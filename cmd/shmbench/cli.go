@@ -14,6 +14,7 @@ import (
 
 	"github.com/shmpar/shmpar/bench"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/vec"
 )
 
 // Exit statuses.
@@ -28,12 +29,20 @@ const usage = `usage: shmbench [flags]
 Runs the bench kernels on teams of 1, 2, 4, … workers (worker processes, and
 goroutines as the baseline) and a serial loop, checks every result against the
 serial reference, and prints time, speedup, efficiency and GB/s per row.
-With no flags it runs the default set: every kernel, about 15 s on 2 cores.
+With no flags it runs the default set: every kernel in its vec implementation,
+about 20 s on 2 cores.
 
 flags:
   -kernel LIST     kernels to run, comma-separated; NAME:SCHEDULE forces a schedule
-                   (e.g. mandelbrot:static,mandelbrot:dynamic); "all" for every kernel
+                   (e.g. mandelbrot:static,mandelbrot:dynamic), NAME/IMPL one
+                   implementation (triad/go); "all" for every kernel
                    default: all of them: %s
+  -impl LIST       implementations of the kernels that have several, or "all":
+                     go    the plain Go loop
+                     vec   package vec (%s here)
+                     simd  logistic in Go with simd/archsimd (%s)
+                   rows are labelled KERNEL/IMPL (triad/vec); mandelbrot, nbody and
+                   empty have one implementation and always run it. default: vec
   -n N             size of every kernel (elements, grid rows, bodies: see -list), and/or
                    of some: -n 2^20,stencil=1024. 2^K, 1<<K and K/M/G suffixes (1M = 2^20)
                    are accepted. default: each kernel's own (shmbench -list)
@@ -89,6 +98,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.cfg.Reps, "reps", bench.DefaultReps, "")
 	fs.IntVar(&o.cfg.Warmup, "warmup", bench.DefaultWarmup, "")
 	backends := fs.String("backend", "", "")
+	impls := fs.String("impl", "", "")
 	fs.StringVar(&o.cfg.Schedule, "schedule", "", "")
 	fs.IntVar(&o.cfg.Chunk, "chunk", 0, "")
 	fs.BoolVar(&o.cfg.Primary, "primary", true, "")
@@ -140,6 +150,23 @@ func parseFlags(args []string) (*options, error) {
 				return nil, fmt.Errorf("-backend: %q is not a backend (want a list of process, goroutine, serial)", b)
 			}
 			o.cfg.Backends = append(o.cfg.Backends, b)
+		}
+	}
+	if *impls != "" {
+		if *impls == "all" {
+			o.cfg.Impls = bench.Impls()
+		} else {
+			for i := range strings.SplitSeq(*impls, ",") {
+				i = strings.TrimSpace(i)
+				if !slices.Contains(bench.Impls(), i) {
+					hint := ""
+					if i == bench.ImplSIMD {
+						hint = "; simd needs shmbench built with GOEXPERIMENT=simd on amd64"
+					}
+					return nil, fmt.Errorf("-impl: %q is not an implementation (want a list of %s, or all)%s", i, strings.Join(bench.Impls(), ", "), hint)
+				}
+				o.cfg.Impls = append(o.cfg.Impls, i)
+			}
 		}
 	}
 	if o.cfg.Reps < 1 {
@@ -277,11 +304,20 @@ func parseWorkers(s string) ([]int, error) {
 	return ws, nil
 }
 
+// simdUsage says whether this build has the simd implementation.
+func simdUsage() string {
+	if slices.Contains(bench.Impls(), bench.ImplSIMD) {
+		return "in this build"
+	}
+	return "needs a build with GOEXPERIMENT=simd"
+}
+
 // listKernels prints the suite.
 func listKernels(w io.Writer) {
-	fmt.Fprintf(w, "%-11s %-10s %-13s %-10s %s\n", "KERNEL", "CLASS", "SCHEDULE", "DEFAULT N", "WHAT (n counts)")
+	fmt.Fprintf(w, "%-11s %-10s %-13s %-10s %-13s %s\n", "KERNEL", "CLASS", "SCHEDULE", "DEFAULT N", "IMPLS", "WHAT (n counts)")
 	for _, k := range bench.Kernels() {
-		fmt.Fprintf(w, "%-11s %-10s %-13s %-10s %s (n: %s)\n", k.Name, k.Class, k.Schedule, sizeString(k.DefaultN), k.Summary, k.NMeaning)
+		fmt.Fprintf(w, "%-11s %-10s %-13s %-10s %-13s %s (n: %s)\n", k.Name, k.Class, k.Schedule, sizeString(k.DefaultN),
+			strings.Join(k.Impls, ","), k.Summary, k.NMeaning)
 	}
 }
 
@@ -294,7 +330,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if o.help {
-		fmt.Fprintf(stdout, usage, kernelNameList(), o.cpus, bench.DefaultReps, bench.DefaultWarmup)
+		fmt.Fprintf(stdout, usage, kernelNameList(), vec.Impl(), simdUsage(), o.cpus, bench.DefaultReps, bench.DefaultWarmup)
 		return exitOK
 	}
 	if o.list {

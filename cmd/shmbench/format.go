@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/shmpar/shmpar/bench"
+	"github.com/shmpar/shmpar/vec"
 )
 
 // Formats lists the -format values.
@@ -70,11 +71,13 @@ func seconds(s float64) string {
 // header describes the run: the machine and the settings the figures
 // depend on.
 func header(o *options) string {
-	return fmt.Sprintf("shmbench: %d usable CPUs (%s), %s/%s, %s; median of %d reps after %d warm-up; process teams: primary=%v pin=%v",
-		o.cpus, cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(), o.cfg.Reps, max(o.cfg.Warmup, 0), o.cfg.Primary, o.cfg.Pin)
+	return fmt.Sprintf("shmbench: %d usable CPUs (%s), %s/%s, %s, vec: %s; median of %d reps after %d warm-up; process teams: primary=%v pin=%v",
+		o.cpus, cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(), vec.Impl(), o.cfg.Reps, max(o.cfg.Warmup, 0), o.cfg.Primary, o.cfg.Pin)
 }
 
-const legend = `speedup: median at 1 worker of the same backend ÷ median; efficiency: speedup ÷ workers;
+const legend = `kernel/go: the plain Go loop; kernel/vec: package vec (SIMD assembly, streaming stores);
+kernel/simd: simd/archsimd (GOEXPERIMENT=simd builds); kernel:schedule: not its default schedule.
+speedup: median at 1 worker of the same kernel and backend ÷ median; efficiency: speedup ÷ workers;
 GB/s: bytes read + written per repetition (STREAM counts) ÷ median; empty: time per For call;
 verified: the result equals the serial reference bitwise (see go doc bench).`
 
@@ -178,12 +181,18 @@ func writeGoBench(w io.Writer, rs []bench.Result) error {
 }
 
 // benchName is "Benchmark" + the kernel's name capitalized, with its
-// schedule when not the default, its backend and its team size.
+// implementation when it has several, its schedule when not the default,
+// its backend and its team size:
+// BenchmarkTriad/impl=vec/backend=process/workers=2.
 func benchName(r bench.Result) string {
-	name, sched, _ := strings.Cut(r.Kernel, ":")
+	label, sched, _ := strings.Cut(r.Kernel, ":")
+	name, impl, _ := strings.Cut(label, "/")
 	rs := []rune(name)
 	rs[0] = unicode.ToUpper(rs[0])
 	s := "Benchmark" + string(rs)
+	if impl != "" {
+		s += "/impl=" + impl
+	}
 	if sched != "" {
 		s += "/schedule=" + sched
 	}

@@ -6,12 +6,17 @@
 //
 // Usage:
 //
-//	shmbench [-kernel LIST] [-n N] [-workers LIST|LO-HI] [-reps R] [-backend LIST]
-//	         [-schedule static|dynamic|guided] [-format table|markdown|csv|json|gobench]
-//	         [-plot FILE.svg|.png] [-o FILE] [-gobench] [-primary] [-pin] [-list]
+//	shmbench [-kernel LIST] [-impl go,vec,simd|all] [-n N] [-workers LIST|LO-HI] [-reps R]
+//	         [-backend LIST] [-schedule static|dynamic|guided]
+//	         [-format table|markdown|csv|json|gobench] [-plot FILE.svg|.png] [-o FILE]
+//	         [-gobench] [-primary] [-pin] [-list]
 //
-// With no flags it runs the default set, sized to finish in well under a
-// minute on 2 cores. shmbench -h lists every flag. The exit status is 0 when
+// The kernels that package vec covers run in its implementation by
+// default; -impl go,vec puts the plain Go loops beside them (rows
+// "triad/go", "triad/vec"), so that vec's gain is a ratio within one run,
+// and a shmbench built with GOEXPERIMENT=simd has a third implementation of
+// logistic, simd. With no flags it runs the default set, sized to finish in
+// about 20 s on 2 cores. shmbench -h lists every flag. The exit status is 0 when
 // every row was verified, 2 when a row failed (a wrong result is not a
 // result), and 1 for bad usage or an error.
 package main

@@ -21,6 +21,7 @@ import (
 	"github.com/shmpar/shmpar/bench"
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/internal/testproc"
+	"github.com/shmpar/shmpar/vec"
 )
 
 // The child role "main" runs shmbench's main with the arguments in envArgs
@@ -80,11 +81,11 @@ func shmbenchMain(t *testing.T, args string) (int, string, string) {
 }
 
 func TestJSONHasExactlyTheKeys(t *testing.T) {
-	code, out, stderr := shmbench(t, "-kernel triad,sum,logistic,empty -workers 1,2 -reps 2 -format json "+small)
+	code, out, stderr := shmbench(t, "-kernel triad,sum,logistic,empty -impl go,vec -workers 1,2 -reps 2 -format json "+small)
 	require.Equal(t, exitOK, code, stderr)
 	var rows []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &rows), out)
-	require.Len(t, rows, 4*5)
+	require.Len(t, rows, (3*2+1)*5)
 	want := []string{"backend", "efficiency", "gbps", "kernel", "median_s", "min_s", "n", "reps", "speedup", "verified", "workers"}
 	for _, r := range rows {
 		var keys []string
@@ -98,11 +99,13 @@ func TestJSONHasExactlyTheKeys(t *testing.T) {
 		require.Positive(t, r["median_s"].(float64))
 		require.Positive(t, r["speedup"].(float64))
 		switch r["kernel"] {
-		case "triad", "sum":
+		case "triad/go", "triad/vec", "sum/go", "sum/vec":
 			require.Positive(t, r["gbps"].(float64))
 			require.Equal(t, 4099.0, r["n"])
-		case "logistic", "empty":
+		case "logistic/go", "logistic/vec", "empty":
 			require.Nil(t, r["gbps"], "gbps is null for a compute kernel")
+		default:
+			t.Errorf("unexpected kernel %v", r["kernel"])
 		}
 		require.Contains(t, []any{"process", "goroutine", "serial"}, r["backend"])
 	}
@@ -112,20 +115,20 @@ func TestJSONHasExactlyTheKeys(t *testing.T) {
 // TestVerificationFailureExitsNonZero runs the real main with a kernel made
 // to compute a wrong answer: the rows say FAILED and the status is 2.
 func TestVerificationFailureExitsNonZero(t *testing.T) {
-	code, out, stderr := shmbenchMain(t, "-kernel copy,dot -workers 1,2 -reps 1 -inject-fault dot "+small)
+	code, out, stderr := shmbenchMain(t, "-kernel copy/vec,dot/go -workers 1,2 -reps 1 -inject-fault dot "+small)
 	require.Equal(t, exitFailed, code, "stdout:\n%s\nstderr:\n%s", out, stderr)
-	require.Contains(t, stderr, "FAILED dot process/2")
+	require.Contains(t, stderr, "FAILED dot/go process/2")
 	require.Contains(t, stderr, "differs from the serial reference")
 	var failed, passed int
 	for line := range strings.SplitSeq(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) == 0 || (f[0] != "copy" && f[0] != "dot") {
+		if len(f) == 0 || (f[0] != "copy/vec" && f[0] != "dot/go") {
 			continue
 		}
 		switch {
-		case f[0] == "dot" && f[len(f)-1] == "FAILED":
+		case f[0] == "dot/go" && f[len(f)-1] == "FAILED":
 			failed++
-		case f[0] == "copy" && f[len(f)-1] == "yes":
+		case f[0] == "copy/vec" && f[len(f)-1] == "yes":
 			passed++
 		default:
 			t.Errorf("unexpected row %q", line)
@@ -159,6 +162,9 @@ func TestBadInputs(t *testing.T) {
 		{"-backend process,thread", `"thread" is not a backend`},
 		{"-schedule fast", `-schedule "fast"`},
 		{"-chunk -3", "-chunk -3"},
+		{"-impl go,asm", `-impl: "asm" is not an implementation (want a list of go, vec`},
+		{"-kernel triad/asm", `triad has no implementation "asm" (it has go, vec)`},
+		{"-kernel nbody/vec", `nbody has no implementation "vec" (it has go)`},
 		{"-inject-fault nope", "unknown kernel"},
 		{"-bogus", "flag provided but not defined: -bogus"},
 		{"extra", `unexpected argument "extra"`},
@@ -178,12 +184,15 @@ func TestBadInputs(t *testing.T) {
 }
 
 func TestTableAndFormats(t *testing.T) {
-	args := "-kernel scale,mandelbrot:static -workers 1-2 -reps 2 -backend process,goroutine " + small
+	args := "-kernel scale,mandelbrot:static -impl vec,go -workers 1-2 -reps 2 -backend process,goroutine " + small
 	code, out, stderr := shmbench(t, args)
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, out, "usable CPUs")
+	require.Contains(t, out, "vec: "+vec.Impl())
 	require.Regexp(t, `(?m)^\s+kernel\s+backend\s+workers\s+n\s+reps\s+median\s+min\s+speedup\s+efficiency\s+GB/s\s+verified$`, out)
-	require.Regexp(t, `(?m)^\s+scale\s+process\s+2\s+4099\s+2\s+\S+s\s+\S+s\s+[0-9.]+×\s+[0-9]+%\s+[0-9.]+\s+yes$`, out)
+	require.Regexp(t, `(?m)^\s+scale/go\s+process\s+2\s+4099\s+2\s+\S+s\s+\S+s\s+[0-9.]+×\s+[0-9]+%\s+[0-9.]+\s+yes$`, out)
+	require.Regexp(t, `(?m)^\s+scale/vec\s+process\s+2\s+4099\s+2\s+\S+s\s+\S+s\s+[0-9.]+×\s+[0-9]+%\s+[0-9.]+\s+yes$`, out)
+	require.Less(t, strings.Index(out, "scale/go"), strings.Index(out, "scale/vec"), "go before vec, whatever -impl's order")
 	require.Regexp(t, `(?m)^\s+mandelbrot:static\s+goroutine\s+1\s+24\s+2\s+\S+\s+\S+\s+1\.00×\s+100%\s+-\s+yes$`, out)
 	require.NotRegexp(t, `(?m)^\s+\S+\s+serial\s`, out, "-backend process,goroutine")
 	require.Empty(t, stderr, "no progress bar when stderr is not a terminal")
@@ -191,14 +200,14 @@ func TestTableAndFormats(t *testing.T) {
 	code, out, _ = shmbench(t, args+" -format markdown")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "| kernel | backend | workers | n | reps | median | min | speedup | efficiency | GB/s | verified |")
-	require.Regexp(t, `(?m)^\| scale \| goroutine \| 2 \| 4099 \| 2 \| .* \| yes \|$`, out)
+	require.Regexp(t, `(?m)^\| scale/vec \| goroutine \| 2 \| 4099 \| 2 \| .* \| yes \|$`, out)
 
 	code, out, _ = shmbench(t, args+" -format csv")
 	require.Equal(t, exitOK, code)
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, jsonKeys, recs[0])
-	require.Len(t, recs, 1+2*4)
+	require.Len(t, recs, 1+3*4)
 	for _, r := range recs[1:] {
 		require.Equal(t, "true", r[10])
 		if r[0] == "mandelbrot:static" {
@@ -208,7 +217,7 @@ func TestTableAndFormats(t *testing.T) {
 
 	code, out, _ = shmbench(t, args+" -gobench")
 	require.Equal(t, exitOK, code)
-	line := regexp.MustCompile(`^Benchmark(Scale|Mandelbrot/schedule=static)/backend=(process|goroutine)/workers=[12] \t *1\t *[0-9.]+ ns/op(\t *[0-9.]+ MB/s)?$`)
+	line := regexp.MustCompile(`^Benchmark(Scale/impl=(go|vec)|Mandelbrot/schedule=static)/backend=(process|goroutine)/workers=[12] \t *1\t *[0-9.]+ ns/op(\t *[0-9.]+ MB/s)?$`)
 	var lines int
 	for l := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
 		if strings.HasPrefix(l, "Benchmark") {
@@ -219,7 +228,7 @@ func TestTableAndFormats(t *testing.T) {
 			require.Regexp(t, `^(goos|goarch|pkg|cpu): `, l)
 		}
 	}
-	require.Equal(t, 2*4*2, lines, "one line per timed repetition")
+	require.Equal(t, 3*4*2, lines, "one line per timed repetition")
 }
 
 func TestOutputFileAndPlot(t *testing.T) {
@@ -227,20 +236,22 @@ func TestOutputFileAndPlot(t *testing.T) {
 	for _, ext := range []string{"svg", "png"} {
 		plot := filepath.Join(dir, "speedup."+ext)
 		res := filepath.Join(dir, "res-"+ext+".json")
-		code, out, stderr := shmbench(t, "-kernel copy,nbody,empty -workers 1,2 -reps 1 -format json -o "+res+" -plot "+plot+" "+small)
+		code, out, stderr := shmbench(t, "-kernel copy,nbody,empty -impl all -workers 1,2 -reps 1 -format json -o "+res+" -plot "+plot+" "+small)
 		require.Equal(t, exitOK, code, stderr)
 		require.Empty(t, out, "results go to -o")
 		var rows []bench.Result
 		b, err := os.ReadFile(res)
 		require.NoError(t, err)
 		require.NoError(t, json.Unmarshal(b, &rows))
-		require.Len(t, rows, 15)
+		require.Len(t, rows, 20)
 		img, err := os.ReadFile(plot)
 		require.NoError(t, err)
 		if ext == "svg" {
 			require.Contains(t, string(img[:200]), "<svg")
 			require.Contains(t, string(img), "ideal")
 			require.Contains(t, string(img), "GB/s")
+			require.Contains(t, string(img), "copy/go")
+			require.Contains(t, string(img), "copy/vec")
 		} else {
 			require.Equal(t, "\x89PNG\r\n\x1a\n", string(img[:8]))
 		}
@@ -259,10 +270,11 @@ func TestHelpAndList(t *testing.T) {
 	require.Contains(t, out, "usage: shmbench")
 	require.Contains(t, out, "triad")
 	require.NotContains(t, out, "inject-fault", "a test hook, not a user flag")
+	require.Contains(t, out, "-impl LIST")
 	code, out, _ = shmbench(t, "-list")
 	require.Equal(t, exitOK, code)
 	for _, k := range bench.Kernels() {
-		require.Contains(t, out, k.Name)
+		require.Regexp(t, `(?m)^`+k.Name+` .* `+strings.Join(k.Impls, ",")+` `, out)
 	}
 }
 
@@ -311,4 +323,23 @@ func TestSizeAndSeconds(t *testing.T) {
 	require.Equal(t, "12.3ms", seconds(0.0123))
 	require.Equal(t, "2.41µs", seconds(2.41e-6))
 	require.Equal(t, "850ns", seconds(850e-9))
+}
+
+// TestSIMDImpl: a build with GOEXPERIMENT=simd has a logistic/simd row,
+// verified bitwise; any other build says how to get one.
+func TestSIMDImpl(t *testing.T) {
+	code, out, stderr := shmbench(t, "-kernel logistic -impl simd,vec -workers 1,2 -reps 1 -format csv "+small)
+	if !slices.Contains(bench.Impls(), bench.ImplSIMD) {
+		require.Equal(t, exitError, code)
+		require.Contains(t, stderr, "simd needs shmbench built with GOEXPERIMENT=simd")
+		return
+	}
+	require.Equal(t, exitOK, code, stderr)
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 1+2*5)
+	for i, r := range recs[1:] {
+		require.Equal(t, []string{"logistic/vec", "logistic/simd"}[i/5], r[0])
+		require.Equal(t, "true", r[10])
+	}
 }

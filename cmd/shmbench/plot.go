@@ -134,7 +134,7 @@ func callTimePlot(kernel string, rs []bench.Result) (*plot.Plot, error) {
 		if len(xys) == 0 {
 			continue
 		}
-		if err := addLine(p, b, xys, backendStyle[b].color, backendStyle[b].dash); err != nil {
+		if err := addLine(p, b, xys, backendStyle[b].color, backendStyle[b].dash, draw.CircleGlyph{}); err != nil {
 			return nil, err
 		}
 	}
@@ -175,7 +175,7 @@ func speedupPlot(kernel string, rs []bench.Result) (*plot.Plot, error) {
 		if len(xys) == 0 {
 			continue
 		}
-		if err := addLine(p, b, xys, backendStyle[b].color, backendStyle[b].dash); err != nil {
+		if err := addLine(p, b, xys, backendStyle[b].color, backendStyle[b].dash, draw.CircleGlyph{}); err != nil {
 			return nil, err
 		}
 	}
@@ -185,42 +185,67 @@ func speedupPlot(kernel string, rs []bench.Result) (*plot.Plot, error) {
 	return p, nil
 }
 
-// bandwidthPlot draws GB/s against workers for every bandwidth kernel:
-// a color per kernel, solid for process teams, dashed for goroutines. It
-// returns nil when no row has GB/s.
+// glyphNames name plotutil's default glyph shapes, in order, for the
+// bandwidth panel's title.
+var glyphNames = []string{"○", "□", "△", "+", "×", "●", "■", "▲"}
+
+// bandwidthPlot draws GB/s against workers for every bandwidth kernel: a
+// color per kernel (one legend entry each), a marker per implementation
+// (named in the title), solid for process teams, dashed for goroutines.
+// It returns nil when no row has GB/s.
 func bandwidthPlot(rs []bench.Result) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = "bandwidth (solid: process, dashed: goroutine)"
 	p.X.Label.Text = "workers"
 	p.Y.Label.Text = "GB/s"
 	p.Legend.Top, p.Legend.Left = true, true
-	var kernels []string
+	var labels, names, impls []string
 	maxW := 1.0
 	for _, r := range rs {
-		if r.GBps != nil && r.Backend != bench.BackendSerial && !slices.Contains(kernels, r.Kernel) {
-			kernels = append(kernels, r.Kernel)
+		if r.GBps != nil && r.Backend != bench.BackendSerial && !slices.Contains(labels, r.Kernel) {
+			labels = append(labels, r.Kernel)
+			if !slices.Contains(names, r.Name) {
+				names = append(names, r.Name)
+			}
+			if !slices.Contains(impls, r.Impl) {
+				impls = append(impls, r.Impl)
+			}
 		}
 		maxW = math.Max(maxW, float64(r.Workers))
 	}
-	if len(kernels) == 0 {
+	if len(labels) == 0 {
 		return nil, nil
 	}
-	for i, k := range kernels {
+	p.Title.Text = "bandwidth (solid: process, dashed: goroutine)"
+	if len(impls) > 1 {
+		var keys []string
+		for i, impl := range impls {
+			keys = append(keys, glyphNames[i%len(glyphNames)]+" "+impl)
+		}
+		p.Title.Text = "GB/s (dashed: goroutine; " + strings.Join(keys, ", ") + ")"
+	}
+	inLegend := map[string]bool{}
+	for _, k := range labels {
 		for _, b := range []string{bench.BackendProcess, bench.BackendGoroutine} {
 			var xys plotter.XYs
+			name, impl := "", ""
 			for _, r := range rs {
 				if r.Kernel == k && r.Backend == b && r.GBps != nil {
 					xys = append(xys, plotter.XY{X: float64(r.Workers), Y: *r.GBps})
+					name, impl = r.Name, r.Impl
 				}
 			}
 			if len(xys) == 0 {
 				continue
 			}
-			name := k
-			if b != bench.BackendProcess {
-				name = "" // one legend entry per kernel
+			legend := ""
+			if !inLegend[name] { // one legend entry per kernel
+				legend, inLegend[name] = name, true
+				if len(impls) == 1 {
+					legend = k
+				}
 			}
-			if err := addLine(p, name, xys, plotutil.Color(i), backendStyle[b].dash); err != nil {
+			c := plotutil.Color(slices.Index(names, name))
+			if err := addLine(p, legend, xys, c, backendStyle[b].dash, plotutil.Shape(slices.Index(impls, impl))); err != nil {
 				return nil, err
 			}
 		}
@@ -231,13 +256,15 @@ func bandwidthPlot(rs []bench.Result) (*plot.Plot, error) {
 	return p, nil
 }
 
-func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dash []vg.Length) error {
+// addLine adds a line with markers and, if name is not empty, its legend
+// entry.
+func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dash []vg.Length, glyph draw.GlyphDrawer) error {
 	l, s, err := plotter.NewLinePoints(xys)
 	if err != nil {
 		return err
 	}
 	l.Color, l.Dashes, l.Width = c, dash, vg.Points(1.5)
-	s.Color, s.Shape = c, draw.CircleGlyph{}
+	s.Color, s.Shape = c, glyph
 	p.Add(l, s)
 	if name != "" {
 		p.Legend.Add(name, l, s)

@@ -14,6 +14,7 @@ import (
 	"github.com/shmpar/shmpar/lock"
 	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/value"
+	"github.com/shmpar/shmpar/vec"
 )
 
 // Alpha is the diffusion number D·Δt/Δx² of the explicit scheme; the scheme
@@ -73,9 +74,11 @@ func buffers(grid []float64, n, cur int) (src, dst []float64) {
 //		}
 //	}
 //
-// The products are rounded before the sums (explicit conversions forbid a
-// fused multiply-add), so every platform and every split of the rows gives
-// the same bits.
+// Each inner row is one vec.DiffuseRow, which computes exactly this loop's
+// row with SIMD instructions: the products are rounded before the sums (no
+// fused multiply-add), so every platform, every implementation of vec and
+// every split of the rows gives the same bits. The test keeps the loop
+// above as stepRowsLoop and compares the two bitwise.
 func StepRows(dst, src []float64, n, lo, hi int) {
 	for i := lo; i < hi; i++ {
 		d, c := dst[i*n:(i+1)*n], src[i*n:(i+1)*n]
@@ -83,12 +86,7 @@ func StepRows(dst, src []float64, n, lo, hi int) {
 			copy(d, c)
 			continue
 		}
-		up, down := src[(i-1)*n:i*n], src[(i+1)*n:(i+2)*n]
-		d[0], d[n-1] = c[0], c[n-1]
-		for j := 1; j < n-1; j++ {
-			lap := up[j] + down[j] + c[j-1] + c[j+1] - float64(4*c[j])
-			d[j] = c[j] + float64(Alpha*lap)
-		}
+		vec.DiffuseRow(d, src[(i-1)*n:i*n], c, src[(i+1)*n:(i+2)*n], Alpha)
 	}
 }
 

@@ -1,0 +1,579 @@
+//go:build chaos
+
+package queue_test
+
+// Randomized fault scenarios for queues and pipes (go test -tags chaos
+// -run Chaos -v ./queue): SIGKILL and SIGSTOP of producers, consumers, pipe
+// peers and JoinableQueue workers at random moments. Each scenario runs a
+// bounded number of trials (SHMPAR_CHAOS_TRIALS, default 12) from a seed
+// (SHMPAR_CHAOS_SEED, default the time; printed), each under a time bound,
+// and prints one line: trials, hangs (a bound passed), wrong results
+// (anything duplicated, corrupted, out of order, or lost beyond what
+// queue/doc.go allows), leaks (a child process left running, or
+// descriptors left open, after the trial), crashes (a process we did not
+// kill failed, or an operation returned an error it must not). The test
+// fails if any count but trials is not zero.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmpar/shmpar/internal/testproc"
+	"github.com/shmpar/shmpar/queue"
+	"github.com/shmpar/shmpar/shm"
+)
+
+// trialBound bounds each trial; peerBound bounds how long a reader may take
+// to report its writers gone (100 ms sleep slices, on a loaded machine).
+const (
+	trialBound = 30 * time.Second
+	peerBound  = 5 * time.Second
+)
+
+func init() {
+	chaosRoles["chaos-consumer"] = chaosConsumer
+	chaosRoles["chaos-jwork"] = chaosJWork
+}
+
+// chaosConsumer gets stream messages until the queue is closed or its
+// writers are gone, checking each and its order per producer, and counts
+// them in COUNTS. A bad message is a wrong result: it says so and exits 2.
+func chaosConsumer(ctx context.Context) error {
+	if env("BIAS") != "" {
+		queue.SetBiasAfter(1)
+	}
+	dir := env("DIR")
+	q, err := queue.Open(env("NAME"), shm.Dir(dir))
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	seg, counts, err := openCounts(env("COUNTS"), dir)
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	producers, n, cid := envInt("PRODUCERS"), envInt("N"), envInt("ID")
+	last := make([]int, producers)
+	for i := range last {
+		last[i] = -1
+	}
+	progress := &counts[producers*n+cid]
+	buf := make([]byte, 0, 64)
+	for {
+		msg, err := q.GetAppend(ctx, buf[:0])
+		switch {
+		case errors.Is(err, queue.ErrClosed):
+			fmt.Println("end closed")
+			return nil
+		case errors.Is(err, queue.ErrPeerGone):
+			fmt.Println("end gone")
+			return nil
+		case err != nil:
+			return err
+		}
+		buf = msg
+		id, seq, err := parseStreamMsg(msg)
+		if err == nil && (id >= producers || seq >= n) {
+			err = fmt.Errorf("message %d/%d out of range", id, seq)
+		}
+		if err == nil && seq <= last[id] {
+			err = fmt.Errorf("producer %d's message %d after %d", id, seq, last[id])
+		}
+		if err != nil {
+			fmt.Println("wrong:", err)
+			os.Exit(2)
+		}
+		last[id] = seq
+		atomic.AddUint32(&counts[id*n+seq], 1)
+		atomic.AddUint32(progress, 1)
+	}
+}
+
+// chaosJWork takes tasks (numbers) from a joinable queue, counts each in
+// COUNTS, then marks it done, until the queue is closed.
+func chaosJWork(ctx context.Context) error {
+	dir := env("DIR")
+	j, err := queue.OpenJoinable(env("NAME"), shm.Dir(dir))
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	seg, counts, err := openCounts(env("COUNTS"), dir)
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	for {
+		msg, err := j.Get(ctx)
+		if errors.Is(err, queue.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		i, err := strconv.Atoi(string(msg))
+		if err != nil || i < 0 || i >= len(counts) {
+			fmt.Println("wrong: task", string(msg))
+			os.Exit(2)
+		}
+		atomic.AddUint32(&counts[i], 1)
+		if err := j.TaskDone(); err != nil {
+			return err
+		}
+	}
+}
+
+// tally is a scenario's five counts.
+type tally struct{ trials, hangs, wrong, leaks, crashes int }
+
+// chaos runs trial a bounded number of times from a printed seed and
+// reports the scenario's line.
+func chaos(t *testing.T, name string, trial func(t *testing.T, rng *rand.Rand, tl *tally)) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SHMPAR_CHAOS_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	trials := 12
+	if s := os.Getenv("SHMPAR_CHAOS_TRIALS"); s != "" {
+		trials, _ = strconv.Atoi(s)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	var tl tally
+	for range trials {
+		fds := openFDs()
+		trial(t, rng, &tl)
+		tl.trials++
+		if n := openFDs(); n > fds {
+			t.Logf("trial %d left %d descriptors open", tl.trials, n-fds)
+			tl.leaks++
+		}
+	}
+	line := fmt.Sprintf("chaos %s: trials=%d hangs=%d wrong=%d leaks=%d crashes=%d (seed %d)",
+		name, tl.trials, tl.hangs, tl.wrong, tl.leaks, tl.crashes, seed)
+	fmt.Println(line)
+	if tl.hangs+tl.wrong+tl.leaks+tl.crashes != 0 {
+		t.Error(line)
+	}
+}
+
+// chaosCounts creates the shared counters of a trial, closed by the
+// returned function (newCounts keeps them until the test ends).
+func chaosCounts(t *testing.T, dir string, n int) ([]uint32, func()) {
+	seg, err := shm.Create("counts", shm.Meta{DType: shm.Uint32, Shape: []int{n}, Kind: shm.KindRaw}, shm.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := shm.View[uint32](seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, func() { seg.Close() }
+}
+
+func openFDs() int {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(es)
+}
+
+// waitExit waits for a child to exit within d and reports whether it did.
+func waitExit(c *testproc.Child, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !c.Exited() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// reap kills and waits for children, counting one still running after
+// trialBound as a leak.
+func reap(tl *tally, cs ...*testproc.Child) {
+	for _, c := range cs {
+		if !c.Exited() {
+			_ = c.Kill()
+			if !waitExit(c, trialBound) {
+				tl.leaks++
+			}
+		}
+		_, _ = c.Wait()
+	}
+}
+
+// exitedBadly says whether a child we did not kill failed: 2 is a wrong
+// result it found, anything else a crash.
+func exitedBadly(tl *tally, t *testing.T, c *testproc.Child) {
+	switch code := c.ExitCode(); code {
+	case 0:
+	case 2:
+		t.Logf("wrong result: %s", c.Output())
+		tl.wrong++
+	default:
+		t.Logf("crash (exit %d): %s", code, c.Output())
+		tl.crashes++
+	}
+}
+
+// checkStream checks the delivery counts of a stream trial: no message
+// delivered twice; each killed producer's messages a prefix (what it put
+// before it died); every other producer's messages all there except at
+// most lossPerConsumer for each killed consumer.
+func checkStream(t *testing.T, tl *tally, counts []uint32, producers, n int, killedProducer []bool, killedConsumers int) {
+	missing := 0
+	for p := range producers {
+		seen := true
+		for s := range n {
+			c := counts[p*n+s]
+			switch {
+			case c > 1:
+				t.Logf("producer %d's message %d delivered %d times", p, s, c)
+				tl.wrong++
+				return
+			case c == 0 && killedProducer[p]:
+				// A killed producer's stream stops; what follows a gap must
+				// be a consumer's loss, counted below.
+				if seen {
+					seen = false
+					for r := s + 1; r < n; r++ {
+						if counts[p*n+r] != 0 {
+							missing++
+							seen = true
+							break
+						}
+					}
+				}
+			case c == 0:
+				missing++
+			}
+		}
+	}
+	if missing > killedConsumers {
+		t.Logf("%d messages lost with %d consumers killed (at most one each)", missing, killedConsumers)
+		tl.wrong++
+	}
+}
+
+// TestChaosStreams: producers and consumers (1x1 and 3x3), one producer
+// and/or one consumer SIGKILLed or SIGSTOPped (then continued) at a random
+// moment; a replacement consumer drains. Afterwards: exactly once except the
+// documented losses, in order, and a reader whose only writer was killed
+// learns it (ErrPeerGone) within peerBound.
+func TestChaosStreams(t *testing.T) {
+	for _, shape := range []struct {
+		name                string
+		producers, consumer int
+		bias                bool
+	}{{"1x1", 1, 1, false}, {"3x3", 3, 3, false}, {"3x3-bias", 3, 3, true}} {
+		for _, fault := range []string{"kill", "stop"} {
+			name := "queue/" + fault + "-" + shape.name
+			t.Run(name, func(t *testing.T) {
+				chaos(t, name, func(t *testing.T, rng *rand.Rand, tl *tally) {
+					streamTrial(t, rng, tl, shape.producers, shape.consumer, fault, shape.bias)
+				})
+			})
+		}
+	}
+}
+
+// streamTrial runs one trial; with bias, every process biases its side's
+// lock to itself after each acquisition, so that faults land on biased
+// holders and revokers all the time.
+func streamTrial(t *testing.T, rng *rand.Rand, tl *tally, producers, consumers int, fault string, bias bool) {
+	const n = 3000
+	dir := t.TempDir()
+	q, err := queue.Create("q", 1<<uint(9+rng.IntN(6)), shm.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This process's handle counts as a writer (it never gets): consumers
+	// wait for it to close the queue, as for a coordinator.
+	defer q.Close()
+	counts, closeCounts := chaosCounts(t, dir, producers*n+consumers+1)
+	defer closeCounts()
+	var extra []string
+	if bias {
+		extra = []string{"BIAS=1"}
+	}
+	var cs, ps []*testproc.Child
+	for i := range consumers {
+		cs = append(cs, testproc.Start("chaos-consumer", envs(append(streamEnv(dir, i, producers, n), extra...))...))
+	}
+	for i := range producers {
+		ps = append(ps, testproc.Start("producer", envs(append(streamEnv(dir, i, producers, n), append(extra, "PACE=1")...))...))
+	}
+	defer func() { reap(tl, append(cs, ps...)...) }()
+
+	// The fault, at a random moment once messages flow (a producer killed
+	// before it opened the queue was never a writer: consumers would rightly
+	// wait for one).
+	progress := func() int {
+		sum := 0
+		for i := range consumers + 1 {
+			sum += int(atomic.LoadUint32(&counts[producers*n+i]))
+		}
+		return sum
+	}
+	at, deadline := 1+rng.IntN(n/2), time.Now().Add(trialBound)
+	for progress() < at {
+		if time.Now().After(deadline) {
+			t.Logf("only %d messages went through within %v", progress(), trialBound)
+			tl.hangs++
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	killedProducer := make([]bool, producers)
+	killedConsumers := 0
+	victims := map[*testproc.Child]bool{}
+	switch fault {
+	case "kill":
+		if rng.IntN(2) == 0 || producers > 1 {
+			i := rng.IntN(producers)
+			_ = ps[i].Kill()
+			killedProducer[i] = true
+			victims[ps[i]] = true
+		}
+		if rng.IntN(2) == 0 || producers > 1 || !killedProducer[0] {
+			i := rng.IntN(consumers)
+			_ = cs[i].Kill()
+			killedConsumers++
+			victims[cs[i]] = true
+			// A replacement drains what the dead one left.
+			cs = append(cs, testproc.Start("chaos-consumer", envs(append(streamEnv(dir, consumers, producers, n), extra...))...))
+		}
+	case "stop":
+		all := append(append([]*testproc.Child{}, cs...), ps...)
+		c := all[rng.IntN(len(all))]
+		_ = syscall.Kill(c.PID(), syscall.SIGSTOP)
+		time.Sleep(time.Duration(10+rng.IntN(200)) * time.Millisecond)
+		_ = syscall.Kill(c.PID(), syscall.SIGCONT)
+	}
+
+	// The producers that live finish; then the stream is closed. If the
+	// only producer was killed, this process lets go of its handle instead:
+	// the consumers must find their writers gone.
+	onlyWriterKilled := producers == 1 && killedProducer[0]
+	if onlyWriterKilled {
+		_ = q.Close()
+	}
+	for _, p := range ps {
+		if victims[p] {
+			continue
+		}
+		if !waitExit(p, trialBound) {
+			t.Logf("producer did not finish within %v", trialBound)
+			tl.hangs++
+			return
+		}
+		exitedBadly(tl, t, p)
+	}
+	if !onlyWriterKilled {
+		if err := q.CloseWrite(); err != nil {
+			t.Logf("close: %v", err)
+			tl.crashes++
+			return
+		}
+	}
+	bound := trialBound
+	if onlyWriterKilled {
+		bound = peerBound // the consumers must see the writer gone
+	}
+	start := time.Now()
+	for _, c := range cs {
+		if victims[c] {
+			continue
+		}
+		if !waitExit(c, bound-time.Since(start)) {
+			t.Logf("consumer did not end within %v (writer killed: %v)", bound, onlyWriterKilled)
+			tl.hangs++
+			return
+		}
+		exitedBadly(tl, t, c)
+		want := "end closed"
+		if onlyWriterKilled {
+			want = "end gone"
+		}
+		if !strings.Contains(c.Stdout(), want) {
+			t.Logf("consumer ended without %q: %s", want, c.Output())
+			tl.wrong++
+		}
+	}
+	checkStream(t, tl, counts[:producers*n], producers, n, killedProducer, killedConsumers)
+	q2, err := queue.Open("q", shm.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	if l := q2.Len(); l != 0 {
+		t.Logf("%d messages left in the queue", l)
+		tl.wrong++
+	}
+}
+
+func envs(kv []string) []string {
+	out := make([]string, len(kv))
+	for i, s := range kv {
+		out[i] = "SHMPAR_TEST_" + s
+	}
+	return out
+}
+
+// TestChaosPipe: an echo process is SIGKILLed at a random moment while this
+// process sends and receives; every echo received is whole and in order,
+// and Recv reports the peer gone within peerBound.
+func TestChaosPipe(t *testing.T) {
+	chaos(t, "pipe/kill-echo", func(t *testing.T, rng *rand.Rand, tl *tally) {
+		a, b, err := queue.NewPipeAnon(1 << uint(8+rng.IntN(6)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		p := testproc.Start("echo", "SHMPAR_TEST_GOB="+encodeGob(t, struct{ C *queue.Conn }{b}))
+		defer reap(tl, p)
+		_ = b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), trialBound)
+		defer cancel()
+		killAt := rng.IntN(300)
+		sent, got := 0, 0
+		var buf []byte
+		for {
+			if sent == killAt {
+				_ = p.Kill()
+			}
+			if sent < 1000 {
+				if err := a.TrySend(crcMsg(sent, 8+sent%200)); err == nil {
+					sent++
+				} else if !errors.Is(err, queue.ErrFull) {
+					if !errors.Is(err, queue.ErrPeerGone) {
+						t.Logf("send: %v", err)
+						tl.crashes++
+					}
+				}
+			}
+			rctx, rcancel := context.WithTimeout(ctx, peerBound)
+			msg, err := a.RecvAppend(rctx, buf[:0])
+			rcancel()
+			if errors.Is(err, queue.ErrPeerGone) {
+				break
+			}
+			if err != nil {
+				t.Logf("recv after %d of %d (kill at %d): %v", got, sent, killAt, err)
+				if errors.Is(err, context.DeadlineExceeded) {
+					tl.hangs++
+				} else {
+					tl.crashes++
+				}
+				return
+			}
+			buf = msg
+			if checkCRCMsg(msg) != nil || int(uint32(msg[4])|uint32(msg[5])<<8|uint32(msg[6])<<16|uint32(msg[7])<<24) != got {
+				t.Logf("echo %d wrong or out of order", got)
+				tl.wrong++
+				return
+			}
+			got++
+		}
+		if got > sent {
+			tl.wrong++
+		}
+	})
+}
+
+// TestChaosJoin: two worker processes take tasks from a joinable queue;
+// one is SIGKILLed at a random moment. Join must end within its bound:
+// with nil if no task was lost, or with ErrPeerGone; then the survivors'
+// counts must match (no task done twice), and making up for the lost
+// tasks lets Join return nil.
+func TestChaosJoin(t *testing.T) {
+	chaos(t, "joinable/kill-worker", func(t *testing.T, rng *rand.Rand, tl *tally) {
+		const n = 400
+		dir := t.TempDir()
+		j, err := queue.CreateJoinable("q", 1<<uint(9+rng.IntN(5)), shm.Dir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		counts, closeCounts := chaosCounts(t, dir, n)
+		defer closeCounts()
+		var ws []*testproc.Child
+		for range 2 {
+			ws = append(ws, testproc.Start("chaos-jwork", "SHMPAR_TEST_DIR="+dir, "SHMPAR_TEST_NAME=q", "SHMPAR_TEST_COUNTS=counts"))
+		}
+		defer func() { reap(tl, ws...) }()
+		ctx, cancel := context.WithTimeout(context.Background(), trialBound)
+		defer cancel()
+		killAt := rng.IntN(n)
+		for i := range n {
+			if i == killAt {
+				_ = ws[0].Kill()
+			}
+			if err := j.Put(ctx, []byte(strconv.Itoa(i))); err != nil {
+				t.Logf("put %d: %v", i, err)
+				tl.crashes++
+				return
+			}
+		}
+		err = j.JoinContext(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			tl.hangs++
+			return
+		}
+		if err != nil && !errors.Is(err, queue.ErrPeerGone) {
+			t.Logf("join: %v", err)
+			tl.crashes++
+			return
+		}
+		// The survivor drains the queue and ends; then what is unfinished
+		// was lost with the dead worker, which holds one task at most.
+		if cerr := j.CloseWrite(); cerr != nil {
+			tl.crashes++
+			return
+		}
+		if !waitExit(ws[1], trialBound) {
+			tl.hangs++
+			return
+		}
+		exitedBadly(tl, t, ws[1])
+		lost := j.Unfinished()
+		zero := 0
+		for i, c := range counts[:n] {
+			switch {
+			case c > 1:
+				t.Logf("task %d done %d times", i, c)
+				tl.wrong++
+				return
+			case c == 0:
+				zero++
+			}
+		}
+		switch {
+		case err == nil && (lost != 0 || zero != 0):
+			t.Logf("Join returned nil with %d unfinished, %d never done", lost, zero)
+			tl.wrong++
+		case err != nil && (lost < 1 || lost > 1 || zero > lost):
+			t.Logf("Join reported a loss (%v) with %d unfinished, %d never done", err, lost, zero)
+			tl.wrong++
+		case err != nil:
+			// Making up for the lost task lets Join return.
+			_ = j.TaskDone()
+			if err := j.JoinContext(ctx); err != nil {
+				t.Logf("join after making up for %d: %v", lost, err)
+				tl.wrong++
+			}
+		}
+	})
+}
