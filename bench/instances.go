@@ -117,9 +117,12 @@ func (s *streamInst) poison() { poisonAll(s.args.Dst.Data()) }
 // verify recomputes each element with the reference expression: every
 // implementation must give its bits (vec's element-wise operations are
 // exact, see package vec).
-func (s *streamInst) verify() error {
+func (s *streamInst) verify() error { return s.verifyRange(0, s.n) }
+
+// verifyRange is verify for the elements [lo, hi).
+func (s *streamInst) verifyRange(lo, hi int) error {
 	d, x, y, c := s.args.Dst.Data(), s.args.X.Data(), s.args.Y.Data(), s.args.S
-	for i := range d {
+	for i := lo; i < hi; i++ {
 		var want float64
 		switch s.op {
 		case 1:
@@ -295,6 +298,11 @@ func (s *stencilInst) run(ctx context.Context, x exec) error {
 		if err := pick(stencilLoops, x).run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault, Gen: s.gen}); err != nil {
 			return err
 		}
+		if x.dist != nil { // the next sweep reads the rows around this rank's
+			if err := x.dist.halo(dst.Data(), s.n); err != nil {
+				return err
+			}
+		}
 		src, dst, other = dst, other, dst
 	}
 	s.last = src
@@ -382,9 +390,12 @@ func (m *mandelInst) poison() {
 		d[i] = -1
 	}
 }
-func (m *mandelInst) verify() error {
+func (m *mandelInst) verify() error { return m.verifyRows(0, m.n) }
+
+// verifyRows is verify for the rows [lo, hi).
+func (m *mandelInst) verifyRows(lo, hi int) error {
 	d := m.args.Dst.Data()
-	for i := range m.want {
+	for i := lo * m.n; i < hi*m.n; i++ {
 		if d[i] != m.want[i] {
 			return fmt.Errorf("%w: pixel (%d, %d) = %d, want %d", ErrMismatch, i/m.n, i%m.n, d[i], m.want[i])
 		}
@@ -456,9 +467,10 @@ func (e *emptyInst) run(ctx context.Context, x exec) error {
 	for range EmptyCalls {
 		var err error
 		if x.team == nil {
-			err = emptyBody(a, 0, e.n)
+			lo, hi := x.bounds(e.n)
+			err = emptyBody(a, lo, hi)
 		} else {
-			err = emptyKernel.For(ctx, x.team, e.n, a, x.sched)
+			err = emptyKernel.For(ctx, x.team, e.n, a, x.forOpts(e.n)...)
 		}
 		if err != nil {
 			return err

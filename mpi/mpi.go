@@ -209,6 +209,18 @@ func (c *Comm) Share(n int) (lo, hi int) {
 	return share(n, Grain(n), c.rank, c.size)
 }
 
+// ShareOf returns what Share returns on rank rank of size ranks: for a
+// program that spreads a loop over some of its ranks (the first size),
+// such as a benchmark that measures 1, 2, 4, … ranks within one job. It
+// returns the empty part [0, 0) for a rank outside [0, size) and for a
+// size below 1.
+func ShareOf(n, rank, size int) (lo, hi int) {
+	if size < 1 || rank < 0 || rank >= size {
+		return 0, 0
+	}
+	return share(n, Grain(n), rank, size)
+}
+
 // share returns part rank of size of [0, n) in whole chunks of grain.
 func share(n, grain, rank, size int) (lo, hi int) {
 	if n <= 0 {

@@ -39,6 +39,23 @@ func TestShareCoversRangeInGrainChunks(t *testing.T) {
 	}
 }
 
+func TestShareOf(t *testing.T) {
+	const n = 1<<22 + 5
+	for size := 1; size <= 5; size++ {
+		for r := range size {
+			lo, hi := ShareOf(n, r, size)
+			wlo, whi := share(n, Grain(n), r, size)
+			require.Equal(t, [2]int{wlo, whi}, [2]int{lo, hi})
+		}
+		lo, hi := ShareOf(n, size, size)
+		require.Equal(t, [2]int{0, 0}, [2]int{lo, hi}, "a rank past the size has nothing")
+	}
+	lo, hi := ShareOf(n, 0, 0)
+	require.Equal(t, [2]int{0, 0}, [2]int{lo, hi})
+	lo, hi = ShareOf(n, -1, 2)
+	require.Equal(t, [2]int{0, 0}, [2]int{lo, hi})
+}
+
 func TestGrain(t *testing.T) {
 	for _, n := range []int{-5, 0, 1, 1 << 14, 1<<34 + 1, 1 << 35, 1<<35 + 1, 1<<50 + 7, math.MaxInt} {
 		g := Grain(n)

@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	shmbench [-kernel LIST] [-impl go,vec,simd|all] [-n N] [-workers LIST|LO-HI] [-reps R]
+//	shmbench [-kernel LIST] [-impl go,vec,simd|all] [-n N] [-workers LIST|LO-HI] [-ranks LIST] [-reps R]
 //	         [-backend LIST] [-schedule static|dynamic|guided]
 //	         [-format table|markdown|csv|json|gobench] [-plot FILE.svg|.png] [-o FILE]
 //	         [-gobench] [-primary] [-pin] [-list]
@@ -33,7 +33,7 @@ import (
 func main() {
 	engine.Main() // worker processes of the teams serve jobs here
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runWorld(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

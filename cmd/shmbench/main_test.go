@@ -39,7 +39,11 @@ func TestMain(m *testing.M) {
 		if role != "main" {
 			return fmt.Errorf("unknown role %q", role)
 		}
-		f, err := os.Create(os.Getenv(envStdout))
+		name := os.Getenv(envStdout)
+		if r := os.Getenv("OMPI_COMM_WORLD_RANK"); r != "" { // under mpirun: a file per rank
+			name += ".rank" + r
+		}
+		f, err := os.Create(name)
 		if err != nil {
 			return err
 		}
