@@ -1,7 +1,8 @@
 // Package lock provides synchronization primitives that live in memory shared
-// between processes, like the Lock, Semaphore, Barrier, Event and Condition of
-// Python's multiprocessing (and a reader/writer lock), with one difference that matters: a process that
-// dies holding a Mutex never deadlocks the others.
+// between processes, like the Lock, RLock, Semaphore, Barrier, Event and
+// Condition of Python's multiprocessing (and a reader/writer lock), with one
+// difference that matters: a process that dies holding a Mutex never
+// deadlocks the others.
 //
 //	type       size  zero value
 //	Mutex        8   unlocked
@@ -10,6 +11,7 @@
 //	Event        8   clear
 //	Cond         8   no waiters
 //	Barrier    256   unusable: call Init(parties)
+//	RLock       16   unlocked
 //
 // # Placement and copying
 //
@@ -27,6 +29,30 @@
 // The word layouts (the Mutex's is shown below, the others are in their type
 // documentation) are part of the segment format: a persistent segment written
 // by one version of shmpar can be locked by another.
+//
+// # Passing primitives to other processes
+//
+// A primitive is the lock's memory, not a reference to it: a *Mutex decoded in
+// another process would point to memory that process allocated, so the
+// primitives refuse to be encoded (their GobEncode returns an error that says
+// what to use). What crosses is a Shared handle. NewMutex, NewRWMutex,
+// NewSemaphore, NewEvent, NewBarrier, NewCond and NewRLock each create a
+// primitive in an anonymous segment of its own (a memfd: 8 KiB of memory and
+// one file descriptor in the creating process) and return a handle,
+// *SharedMutex and so on, whose embedded pointer gives the primitive's
+// methods. Put the handle in the arguments of a process (engine/process), a
+// pool task (engine/pool) or a For kernel (engine), or in any gob stream: it
+// encodes as a reference to its segment and the primitive's offset there, and
+// the receiving process attaches the segment (once per process, through
+// shm.AttachRef) and gets the same primitive. This is Python's Lock(),
+// Event(), Semaphore(n), Barrier(n), Condition() and RLock() passed to a
+// Process. The creator keeps the handle open until the receivers have decoded
+// it (Start has returned, the Map or For has returned), then closes it; the
+// memory lives on while any process maps it. A primitive placed with Place in
+// a segment of the program's own (next to an array, in a queue) is reached in
+// another process by passing that segment's own handle (the Array, the Queue)
+// instead; that is also the way to many locks, which should not each cost a
+// segment.
 //
 // # Ordering
 //
@@ -63,20 +89,30 @@
 // make a FUTEX_WAKE system call. Neither path makes a system call when there
 // is no contention (about 5 ns here, like sync.Mutex).
 //
-// A contended Lock first spins for up to 20 µs, re-reading the word every
-// eight PAUSE instructions (about 0.3 µs on this machine) and yielding the
-// processor to other goroutines after 64 rounds, and only then sets the
-// waiters bit and sleeps on the futex word (FUTEX_WAIT without the private
-// flag, since the word is shared between processes). Sleeping and being woken
-// costs a process from a few µs to about 40 µs on these 2-core VMs, far more
-// than the critical sections a shared counter or array update needs, so a
-// short spin usually wins the lock without a sleep, and the unlocker then
-// makes no system call either; spinning longer than about the cost of a
-// wake-up cannot pay off and burns a core another process may need, hence a
-// bound of the same order. A waiter that has slept takes the lock with the
-// waiters bit set, because it cannot know whether others still sleep: the next
-// Unlock then makes one wake-up call that may find nobody. The Mutex is not
-// fair: a spinner may overtake a sleeper.
+// A contended Lock first spins for up to 20 µs, then sleeps. Spinning, it
+// re-reads the word after 32 PAUSE instructions (about 0.6 µs on the
+// development machine), then after twice as many each time, up to 256 (about
+// 4.6 µs): about seven reads in all. The gaps matter more than the spin's
+// length: every read takes the word's cache line from the owner, whose next
+// compare-and-swap then misses, and a read that finds the Mutex free hands it
+// over, cutting the owner's run of critical sections short. Reading it every
+// 0.3 µs, as an earlier version did, left two processes that lock, increment
+// and unlock in a loop less than half the throughput they get now
+// (docs/BENCHMARKS.md). Sleeping is FUTEX_WAIT on the word, after setting the
+// waiters bit, without the private flag since the word is shared between
+// processes. Sleeping and being woken costs a process from a few µs to about
+// 40 µs on these 2-core VMs, more than the critical sections a shared counter
+// or array update needs, so a short spin usually wins the lock without a
+// sleep, and the unlocker then makes no system call either; spinning longer
+// than about the cost of a wake-up cannot pay off and burns a core another
+// process may need, hence a bound of the same order. Unlock makes the
+// FUTEX_WAKE call only when the waiters bit is set (the word's third state, as
+// in Go's runtime lock), so locking and unlocking without a sleeper never
+// enter the kernel. A waiter that has slept takes the lock with the waiters
+// bit set, because it cannot know whether others still sleep: the next Unlock
+// then makes one wake-up call that may find nobody. The Mutex is not fair: a
+// spinner may overtake a sleeper, and an owner that locks again at once
+// usually keeps the Mutex for many critical sections in a row.
 //
 // # Owner death
 //
@@ -108,14 +144,18 @@
 // returns an error wrapping ErrNotOwner and changes nothing. Unlock of an
 // unlocked Mutex is a programming error in the caller and panics with
 // "lock: unlock of unlocked Mutex", like sync.Mutex, since it happens on the
-// hot path and its cause is a bug, not bad input.
+// hot path and its cause is a bug, not bad input. RLock follows the same
+// rule, with a Token that does not hold it in place of a process: an error
+// wrapping ErrNotOwner while it is held, a panic once it is unlocked (so an
+// Unlock more than it was locked panics, unless another holder already took
+// it).
 //
 // # Calls and errors
 //
 // The blocking calls come in pairs, the second taking a context for a
-// deadline or cancellation: Lock and LockContext (Mutex, RWMutex, and RLock
-// and RLockContext), Acquire and AcquireContext, and Wait and WaitContext
-// (Barrier, Event, Cond).
+// deadline or cancellation: Lock and LockContext (Mutex, RLock, RWMutex, and
+// RWMutex's RLock and RLockContext), Acquire and AcquireContext, and Wait and
+// WaitContext (Barrier, Event, Cond).
 //
 // A call returns an error exactly when it can fail, so the two Try calls
 // differ on purpose. Mutex.TryLock returns (bool, error): taking a Mutex can
@@ -129,20 +169,30 @@
 // text ("trylock mutex: mutex is not recoverable"); test them with
 // errors.Is. Only panics, which misuse causes, start with "lock: ".
 //
-// # No reentrant lock
+// # Re-entrant lock
 //
-// There is no reentrant (recursive) Mutex. The owner is a process, and Go has
-// no goroutine identity to tell the goroutine that holds the lock from another
-// goroutine of the same process: a reentrant lock keyed by process would let
-// two goroutines of one process into the critical section at once. And even
-// where the owner is known, re-entering runs the inner code while the outer
-// code has the protected invariants half-updated. Instead, split the code: a
-// public function takes the lock and calls an unexported fooLocked variant,
-// documented as requiring the lock, which other locked code calls directly.
+// A Mutex is not re-entrant: its owner is a process, and Go has no goroutine
+// identity to tell the goroutine that holds it from another goroutine of the
+// same process, so a Mutex re-entered by process would let two goroutines
+// into the critical section at once. RLock is re-entrant with an explicit
+// identity instead: Lock returns a Token, and only a Lock given that Token
+// re-enters; a goroutine without it waits like any other process. The
+// holder passes the Token down to the code it calls, as it would a context:
+//
+//	tok, err := r.Lock(0) // the zero Token: wait for the RLock
+//	...
+//	defer r.Unlock(tok)
+//	update(r, tok)        // update calls r.Lock(tok): re-enters at once
+//
+// Re-entering runs inner code while the outer code may have the protected
+// state half-updated; where that is a risk, prefer a Mutex and an unexported
+// fooLocked variant that requires the lock, called by locked code directly.
 //
 // # Process death, per primitive
 //
 //   - Mutex: detected and recovered as above (ErrOwnerDead, Consistent).
+//   - RLock: as a Mutex, at any depth: the next locker gets it at depth 1,
+//     with a new Token and ErrOwnerDead.
 //   - RWMutex: a dead writer is reported like a Mutex owner (the next Lock
 //     or RLock returns ErrOwnerDead and holds it for writing); a dead
 //     reader's read locks are dropped by the next writer within about 50 ms.
@@ -162,12 +212,15 @@
 //
 // Linux is the supported platform. Elsewhere the package compiles, and
 // uncontended operations work within one process, but any call that would
-// sleep returns an error wrapping errors.ErrUnsupported.
+// sleep, and the New functions (which need an anonymous segment), return an
+// error wrapping errors.ErrUnsupported.
 //
 // # Imports
 //
-// lock is a leaf: besides the standard library it imports only
-// internal/futex and internal/proc (and through them golang.org/x/sys). It
-// knows nothing of segments: it places its primitives in any byte slice, and
-// shm, array, value, queue and engine place them in segments.
+// Besides the standard library lock imports internal/futex, internal/proc
+// and shm (and through them golang.org/x/sys). Place puts primitives in any
+// byte slice, and array, value, queue and shmap place them in their segments;
+// shm serves only the Shared handles, which create, reference and attach
+// segments of their own. shm imports no other shmpar package, and engine
+// does not import lock.
 package lock

@@ -32,7 +32,8 @@ var ErrBrokenBarrier = errors.New("barrier is broken")
 
 // ErrInvalid is returned when an argument or a primitive's state is out of
 // range: a negative count, a Semaphore bound below its count, a Barrier with
-// fewer than one party or not initialized.
+// fewer than one party or not initialized; and by a Shared handle's GobDecode
+// when the bytes are not an encoded handle of that primitive.
 var ErrInvalid = errors.New("invalid argument")
 
 // ErrOverflow is returned by Semaphore.Release when releasing would raise the

@@ -168,3 +168,47 @@ func ExampleCond() {
 	<-done
 	// Output: ready
 }
+
+// A re-entrant lock: the Token that Lock returns is the holder's identity,
+// passed down to the code that locks again.
+func ExampleRLock() {
+	var r lock.RLock // zero value: unlocked
+	balance := map[string]int{"a": 10, "b": 0}
+
+	// withdraw locks r itself, so it is safe to call on its own and from
+	// code that already holds r, if that code passes its Token.
+	withdraw := func(tok lock.Token, who string, n int) error {
+		tok, err := r.Lock(tok)
+		if err != nil {
+			return err
+		}
+		defer r.Unlock(tok)
+		fmt.Println("depth", r.Depth(tok))
+		balance[who] -= n
+		return nil
+	}
+	transfer := func(from, to string, n int) error {
+		tok, err := r.Lock(0) // the zero Token: wait until r is free
+		if err != nil {
+			return err
+		}
+		defer r.Unlock(tok)
+		if err := withdraw(tok, from, n); err != nil { // re-enters
+			return err
+		}
+		balance[to] += n
+		return nil
+	}
+
+	if err := transfer("a", "b", 3); err != nil {
+		fmt.Println(err)
+	}
+	if err := withdraw(0, "b", 1); err != nil { // on its own
+		fmt.Println(err)
+	}
+	fmt.Println(balance["a"], balance["b"], r.Owner() == 0)
+	// Output:
+	// depth 2
+	// depth 1
+	// 7 2 true
+}

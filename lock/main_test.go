@@ -14,7 +14,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/internal/testproc"
+	"github.com/shmpar/shmpar/shm"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -43,7 +45,14 @@ const (
 // shared file; an error fails the child.
 var children = map[string]func(mem []byte, args []string) error{}
 
-func TestMain(m *testing.M) { testproc.Main(m, runChild) }
+func TestMain(m *testing.M) {
+	// In a process started by engine/process (or a team or pool worker)
+	// Main runs its role and exits; in the test binary it returns at once.
+	engine.Main()
+	// Decoded Shared handles map their segments through shm.Attach's cache;
+	// those whose creator closed them are released before the leak check.
+	testproc.Main(m, runChild, testproc.AfterRun(func() { shm.ReleaseUnlinked() }))
+}
 
 func runChild(role string) error {
 	fn, ok := children[role]

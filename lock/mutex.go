@@ -55,7 +55,7 @@ func (m *Mutex) Lock() error {
 	if m.w.CompareAndSwap(0, self) {
 		return nil
 	}
-	return m.lockSlow(context.Background())
+	return m.lockSlow(context.Background(), "mutex")
 }
 
 // LockContext is Lock with a deadline or cancellation: if ctx is done before
@@ -65,14 +65,18 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 	if m.w.CompareAndSwap(0, self) {
 		return nil
 	}
-	return m.lockSlow(ctx)
+	return m.lockSlow(ctx, "mutex")
 }
 
 // TryLock locks m if it is free, without waiting. It reports whether the
 // caller now holds m. If the owner of m is dead, TryLock takes m over and
 // returns true with an error wrapping ErrOwnerDead; if m is not recoverable it
 // returns false with an error wrapping ErrNotRecoverable.
-func (m *Mutex) TryLock() (bool, error) {
+func (m *Mutex) TryLock() (bool, error) { return m.tryLock("mutex") }
+
+// tryLock is TryLock for the primitive named what (a Mutex, or the Mutex
+// inside another primitive), which its errors name.
+func (m *Mutex) tryLock(what string) (bool, error) {
 	if m.w.CompareAndSwap(0, self) {
 		return true, nil
 	}
@@ -85,7 +89,7 @@ func (m *Mutex) TryLock() (bool, error) {
 			}
 			return false, nil
 		case uint32(w)&flagNotRecoverable != 0:
-			return false, fmt.Errorf("trylock mutex: %w", ErrNotRecoverable)
+			return false, fmt.Errorf("trylock %s: %w", what, ErrNotRecoverable)
 		case ownerAliveCached(w):
 			return false, nil
 		}
@@ -97,24 +101,14 @@ func (m *Mutex) TryLock() (bool, error) {
 
 // lockSlow is the contended path of Lock: spin briefly, then sleep on the
 // futex word, re-checking the owner's liveness at least every checkInterval.
-func (m *Mutex) lockSlow(ctx context.Context) error {
+// Its errors name the primitive what.
+func (m *Mutex) lockSlow(ctx context.Context, what string) error {
 	// Phase 1: spin while the owner is likely to release soon.
-	start := nanotime()
-	for i := 0; ; i++ {
-		w := m.w.Load()
-		if w == 0 {
-			if m.w.CompareAndSwap(0, self) {
-				return nil
-			}
-			continue
-		}
-		if uint32(w)&flagNotRecoverable != 0 {
-			return fmt.Errorf("lock mutex: %w", ErrNotRecoverable)
-		}
-		if nanotime()-start > int64(spinLimit) {
-			break
-		}
-		spin(i)
+	switch m.spinLock() {
+	case spinAcquired:
+		return nil
+	case spinNotRecoverable:
+		return fmt.Errorf("lock %s: %w", what, ErrNotRecoverable)
 	}
 
 	// Phase 2: sleep. Having slept, we cannot know whether other waiters
@@ -134,10 +128,10 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		}
 		low := uint32(w)
 		if low&flagNotRecoverable != 0 {
-			return fmt.Errorf("lock mutex: %w", ErrNotRecoverable)
+			return fmt.Errorf("lock %s: %w", what, ErrNotRecoverable)
 		}
 		if err := wt.err(); err != nil {
-			return fmt.Errorf("lock mutex: %w", err)
+			return fmt.Errorf("lock %s: %w", what, err)
 		}
 		now := nanotime()
 		if now-lastCheck >= int64(checkInterval) {
@@ -155,9 +149,43 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			low |= flagWaiters
 		}
-		if err := wt.sleep("lock mutex", m.key(), low, time.Duration(lastCheck+int64(checkInterval)-now)); err != nil {
+		if err := wt.sleep("lock "+what, m.key(), low, time.Duration(lastCheck+int64(checkInterval)-now)); err != nil {
 			return err
 		}
+	}
+}
+
+// Outcomes of spinLock.
+const (
+	spinTimedOut = iota
+	spinAcquired
+	spinNotRecoverable
+)
+
+// spinLock polls m for up to spinLimit and takes it if it sees it free. The
+// polls back off exponentially (see backoff): a poll reads the owner's cache
+// line, and an owner that locks and unlocks in a loop pays for every read
+// with a cache miss on its next compare-and-swap, and loses the Mutex to the
+// spinner whenever a read finds it free. Few, growing gaps keep those costs
+// low while a Mutex held for a short critical section is still taken within
+// a fraction of a microsecond of its release.
+func (m *Mutex) spinLock() int {
+	deadline := nanotime() + int64(spinLimit)
+	for i := 0; ; i++ {
+		w := m.w.Load()
+		if w == 0 {
+			if m.w.CompareAndSwap(0, self) {
+				return spinAcquired
+			}
+			continue
+		}
+		if uint32(w)&flagNotRecoverable != 0 {
+			return spinNotRecoverable
+		}
+		if nanotime() > deadline {
+			return spinTimedOut
+		}
+		backoff(i)
 	}
 }
 
@@ -190,10 +218,11 @@ func (m *Mutex) Unlock() error {
 	if m.w.CompareAndSwap(self, 0) {
 		return nil
 	}
-	return m.unlockSlow()
+	return m.unlockSlow("mutex")
 }
 
-func (m *Mutex) unlockSlow() error {
+// unlockSlow is the rest of Unlock; its errors name the primitive what.
+func (m *Mutex) unlockSlow(what string) error {
 	for {
 		w := m.w.Load()
 		low := uint32(w)
@@ -201,13 +230,13 @@ func (m *Mutex) unlockSlow() error {
 		case w == 0:
 			panic("lock: unlock of unlocked Mutex")
 		case low&flagNotRecoverable != 0:
-			return fmt.Errorf("unlock mutex: %w", ErrNotRecoverable)
+			return fmt.Errorf("unlock %s: %w", what, ErrNotRecoverable)
 		case w&ownerMask != self:
-			return fmt.Errorf("unlock mutex held by process %d: %w", ownerPID(w), ErrNotOwner)
+			return fmt.Errorf("unlock %s held by process %d: %w", what, ownerPID(w), ErrNotOwner)
 		case low&flagInconsistent != 0:
 			if m.w.CompareAndSwap(w, uint64(flagNotRecoverable)) {
 				_, _ = futex.Wake(m.key(), math.MaxInt32)
-				return fmt.Errorf("unlock inconsistent mutex without Consistent: %w", ErrNotRecoverable)
+				return fmt.Errorf("unlock inconsistent %s without Consistent: %w", what, ErrNotRecoverable)
 			}
 		default:
 			if m.w.CompareAndSwap(w, 0) {
@@ -224,15 +253,18 @@ func (m *Mutex) unlockSlow() error {
 // consistent again: the caller has repaired the protected state, and the next
 // Unlock releases m normally. It returns nil if m is already consistent, and
 // an error wrapping ErrNotOwner if the caller's process does not hold m.
-func (m *Mutex) Consistent() error {
+func (m *Mutex) Consistent() error { return m.consistent("mutex") }
+
+// consistent is Consistent; its errors name the primitive what.
+func (m *Mutex) consistent(what string) error {
 	for {
 		w := m.w.Load()
 		low := uint32(w)
 		switch {
 		case low&flagNotRecoverable != 0:
-			return fmt.Errorf("mark mutex consistent: %w", ErrNotRecoverable)
+			return fmt.Errorf("mark %s consistent: %w", what, ErrNotRecoverable)
 		case w&ownerMask != self:
-			return fmt.Errorf("mark mutex held by process %d consistent: %w", ownerPID(w), ErrNotOwner)
+			return fmt.Errorf("mark %s held by process %d consistent: %w", what, ownerPID(w), ErrNotOwner)
 		case low&flagInconsistent == 0:
 			return nil
 		}

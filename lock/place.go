@@ -9,14 +9,14 @@ import (
 // checking that it fits (an error wrapping ErrOutOfRange otherwise) and that
 // the address is 8-byte aligned (an error wrapping ErrMisaligned otherwise).
 // It does not initialize the memory: the zero bytes of a fresh mapping are an
-// unlocked Mutex or RWMutex, an empty Semaphore, a clear Event and an idle
-// Cond; a Barrier needs Init once, by one process, before use (and so does a
+// unlocked Mutex, RWMutex or RLock, an empty Semaphore, a clear Event and an
+// idle Cond; a Barrier needs Init once, by one process, before use (and so does a
 // Semaphore with a starting count).
 //
 // The pointer is valid as long as b's memory is (for a mapping: until it is
 // unmapped). Processes that place the same T at the same offset of the same
 // shared file share it.
-func Place[T Mutex | RWMutex | Semaphore | Barrier | Event | Cond](b []byte, off int) (*T, error) {
+func Place[T Mutex | RWMutex | Semaphore | Barrier | Event | Cond | RLock](b []byte, off int) (*T, error) {
 	var zero T
 	size := int(unsafe.Sizeof(zero))
 	name := typeName(&zero)
@@ -46,6 +46,8 @@ func typeName(p any) string {
 		return "Event"
 	case *Cond:
 		return "Cond"
+	case *RLock:
+		return "RLock"
 	}
 	return "primitive"
 }
