@@ -31,7 +31,13 @@ const jobTimeout = 90 * time.Second
 
 // mpirunHeat runs heat2d on np ranks with args and env, and returns the
 // job's output and error.
-func mpirunHeat(t *testing.T, np int, env []string, args ...string) (string, error) {
+func mpirunHeat(t testing.TB, np int, env []string, args ...string) (string, error) {
+	t.Helper()
+	return mpirunHeatFlags(t, np, nil, env, args...)
+}
+
+// mpirunHeatFlags is mpirunHeat with more flags for mpirun (binding).
+func mpirunHeatFlags(t testing.TB, np int, flags, env []string, args ...string) (string, error) {
 	t.Helper()
 	bin, err := exec.LookPath("mpirun")
 	if err != nil {
@@ -52,6 +58,7 @@ func mpirunHeat(t *testing.T, np int, env []string, args ...string) (string, err
 	if np > runtime.NumCPU() {
 		margs = append(margs, "--oversubscribe")
 	}
+	margs = append(margs, flags...)
 	margs = append(margs, self, "-test.run=^$")
 	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 	defer cancel()
@@ -233,4 +240,57 @@ func TestRanksResumeWithOtherRanks(t *testing.T) {
 	step, sum, _ = done(t, 3, nil, "-dir", dir, "-n", "31", "-steps", "5", "-force")
 	require.Equal(t, 5, step)
 	require.Equal(t, checksumOf(Serial(31, 5)), sum)
+}
+
+var doneSecs = regexp.MustCompile(`(?m)^done: .*, ([0-9.]+)s, checksum`)
+
+var ranksLine = regexp.MustCompile(`(?m)^ranks: \d+ × \d+ workers, \d+ steps: ([0-9.]+) µs/step, halo exchange ([0-9.]+) µs/step`)
+
+// BenchmarkRanksStep measures heat2d's time per step on R = 1, 2, 3 ranks
+// (TCP on loopback, as between nodes) with teams of 1 and 2 workers, the
+// ranks not bound (--bind-to none: mpirun -np 1 and 2 would bind each rank
+// to one core, and a team of 2 would share it), each
+// iteration is one mpirun job of heatSteps steps on an heatN×heatN grid.
+// us/step is the step loop's time (the slowest rank's) ÷ steps, without the
+// launch; halo-us/step the part of it spent in the two Sendrecv of the
+// halo exchange, including the wait for a slower neighbour; ns/op is the
+// whole job with mpirun's launch. Run it with a fixed count, under the
+// bench lock:
+//
+//	flock /work/.bench.lock go test -tags mpi -run '^$' -bench RanksStep -benchtime 3x ./examples/heat2d/
+func BenchmarkRanksStep(b *testing.B) {
+	const heatN, heatSteps = 2048, 100
+	for _, np := range []int{1, 2, 3} {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("n=%d/ranks=%d/workers=%d", heatN, np, workers), func(b *testing.B) {
+				var step, halo float64
+				iters := 0
+				for b.Loop() {
+					dir := b.TempDir()
+					out, err := mpirunHeatFlags(b, np, []string{"--bind-to", "none"}, nil, "-dir", dir, "-n", strconv.Itoa(heatN), "-steps", strconv.Itoa(heatSteps),
+						"-workers", strconv.Itoa(workers))
+					if err != nil {
+						b.Fatalf("mpirun -np %d: %v\n%s", np, err, out)
+					}
+					m := doneLine.FindStringSubmatch(out)
+					if m == nil {
+						b.Fatalf("no done line:\n%s", out)
+					}
+					t, _ := strconv.ParseFloat(doneSecs.FindStringSubmatch(out)[1], 64)
+					step += t * 1e6 / heatSteps
+					if np > 1 {
+						r := ranksLine.FindStringSubmatch(out)
+						if r == nil {
+							b.Fatalf("no ranks line:\n%s", out)
+						}
+						h, _ := strconv.ParseFloat(r[2], 64)
+						halo += h
+					}
+					iters++
+				}
+				b.ReportMetric(step/float64(iters), "us/step")
+				b.ReportMetric(halo/float64(iters), "halo-us/step")
+			})
+		}
+	}
 }
