@@ -100,11 +100,12 @@ func (s *streamInst) calls() int { return 1 }
 
 func (s *streamInst) run(ctx context.Context, x exec) error {
 	a := s.args
+	a.FaultAt = x.faultAt(s.n)
 	switch s.op {
 	case 1:
-		return pick(copyLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, Fault: a.Fault, Gen: a.Gen})
+		return pick(copyLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, Fault: a.Fault, FaultAt: a.FaultAt, Gen: a.Gen})
 	case 2:
-		return pick(scaleLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, S: a.S, Fault: a.Fault, Gen: a.Gen})
+		return pick(scaleLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, S: a.S, Fault: a.Fault, FaultAt: a.FaultAt, Gen: a.Gen})
 	case 3:
 		return pick(addLoops, x).run(ctx, x, s.n, a)
 	default:
@@ -217,10 +218,12 @@ func (r *reduceInst) run(ctx context.Context, x exec) error {
 	var err error
 	r.det = x.team == nil || x.det
 	r.impl = x.impl
+	a := r.args
+	a.FaultAt = x.faultAtGrain(r.n)
 	if r.dot {
-		r.got, err = pick(dotReductions, x).run(ctx, x, r.n, r.args)
+		r.got, err = pick(dotReductions, x).run(ctx, x, r.n, a)
 	} else {
-		r.got, err = pick(sumReductions, x).run(ctx, x, r.n, r.args)
+		r.got, err = pick(sumReductions, x).run(ctx, x, r.n, a)
 	}
 	return err
 }
@@ -295,7 +298,7 @@ func (s *stencilInst) calls() int { return 1 }
 func (s *stencilInst) run(ctx context.Context, x exec) error {
 	src, dst, other := s.u0, s.a, s.b
 	for range StencilSweeps {
-		if err := pick(stencilLoops, x).run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault, Gen: s.gen}); err != nil {
+		if err := pick(stencilLoops, x).run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault, FaultAt: x.faultAt(s.n), Gen: s.gen}); err != nil {
 			return err
 		}
 		if x.dist != nil { // the next sweep reads the rows around this rank's
@@ -350,7 +353,9 @@ func setupLogistic(n int, fault bool) (instance, error) {
 
 func (l *logisticInst) calls() int { return 1 }
 func (l *logisticInst) run(ctx context.Context, x exec) error {
-	return pick(logisticLoops, x).run(ctx, x, l.n, l.args)
+	a := l.args
+	a.FaultAt = x.faultAt(l.n)
+	return pick(logisticLoops, x).run(ctx, x, l.n, a)
 }
 func (l *logisticInst) poison()       { poisonAll(l.args.Dst.Data()) }
 func (l *logisticInst) verify() error { return compare("dst", l.args.Dst.Data(), l.want) }
@@ -382,7 +387,9 @@ func setupMandel(n int, fault bool) (instance, error) {
 
 func (m *mandelInst) calls() int { return 1 }
 func (m *mandelInst) run(ctx context.Context, x exec) error {
-	return mandelLoop.run(ctx, x, m.n, m.args)
+	a := m.args
+	a.FaultAt = x.faultAt(m.n)
+	return mandelLoop.run(ctx, x, m.n, a)
 }
 func (m *mandelInst) poison() {
 	d := m.args.Dst.Data()
@@ -443,7 +450,9 @@ func setupNBody(n int, fault bool) (instance, error) {
 
 func (b *nbodyInst) calls() int { return 1 }
 func (b *nbodyInst) run(ctx context.Context, x exec) error {
-	return nbodyLoop.run(ctx, x, b.n, b.args)
+	a := b.args
+	a.FaultAt = x.faultAt(b.n)
+	return nbodyLoop.run(ctx, x, b.n, a)
 }
 func (b *nbodyInst) poison()       { poisonAll(b.args.Out.Data()) }
 func (b *nbodyInst) verify() error { return compare("out", b.args.Out.Data(), b.want) }
@@ -462,7 +471,7 @@ func (e *emptyInst) calls() int { return EmptyCalls }
 
 // run makes EmptyCalls For calls back to back.
 func (e *emptyInst) run(ctx context.Context, x exec) error {
-	a := emptyArgs{Fault: e.fault}
+	a := emptyArgs{Fault: e.fault, FaultAt: x.faultAt(e.n)}
 	e.ran = 0
 	for range EmptyCalls {
 		var err error

@@ -32,6 +32,28 @@ func (x exec) bounds(n int) (lo, hi int) {
 	return x.dist.block(n)
 }
 
+// faultAt returns the first index of the chunk where a kernel told to
+// fail (Config.Fault) goes wrong when run on x over [0, n): 0, or across
+// ranks the first index of the last rank's block, so that a failure is
+// that rank's to find.
+func (x exec) faultAt(n int) int {
+	if x.dist == nil {
+		return 0
+	}
+	lo, _ := (&part{rank: x.dist.size - 1, size: x.dist.size}).block(n)
+	return lo
+}
+
+// faultAtGrain is faultAt for a reduction, whose parts across ranks are
+// whole chunks of mpi.Grain(n).
+func (x exec) faultAtGrain(n int) int {
+	if x.dist == nil {
+		return 0
+	}
+	lo, _ := (&part{rank: x.dist.size - 1, size: x.dist.size}).grain(n)
+	return lo
+}
+
 // forOpts returns the options of a For on x's team over [0, n).
 func (x exec) forOpts(n int) []engine.Option {
 	if x.dist == nil {

@@ -78,8 +78,9 @@ type Config struct {
 	// Primary and Pin are passed to the process teams (engine.Config).
 	Primary, Pin bool
 	// Fault names a kernel that is made to compute a wrong answer (one bit
-	// off, or an error for empty): its rows must fail verification. For
-	// testing the verification itself.
+	// off, or an error for empty) in its first chunk, or across ranks
+	// (RunRanks) in the first chunk of the last rank's part: its rows
+	// must fail verification. For testing the verification itself.
 	Fault string
 	// Progress, if set, is called after every repetition (warm-up or
 	// timed) with the number done, the total, and what ran.

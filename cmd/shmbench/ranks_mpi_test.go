@@ -120,21 +120,36 @@ func TestRanksTable(t *testing.T) {
 	})
 }
 
-// TestRanksFault makes one kernel compute a wrong answer in the first
-// rank's part: its rows fail on every number of ranks, with status 2 and
-// the same rows on every rank, and the others pass.
+// TestRanksFault makes kernels compute a wrong answer in the last rank's
+// part (the kernel is told where: Config.Fault across ranks goes wrong in
+// the first chunk of the last rank's block): on 1 rank that is rank 0's
+// part, and rank 0 finds it itself. On 2 and 3 ranks, for the kernels
+// whose outputs stay where they are computed, only the last rank's own
+// check can find it, and rank 0 reports that another rank failed; the
+// stencil's wrong value reaches rank 0's rows through the halo in a few
+// sweeps on 2 ranks, and a wrong sum is every rank's. The faulty kernels'
+// rows fail on every number of ranks, with status 2, and the others pass.
 func TestRanksFault(t *testing.T) {
-	out, outs, err := mpirunBench(t, 3, "-kernel triad,sum,stencil -workers 2 -reps 1 -backend process -format csv -inject-fault stencil "+small)
-	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, "output:\n%s", out)
-	require.Contains(t, out, "FAILED stencil/vec 3×process/2")
-	require.Contains(t, out, "differs from the serial reference")
-	lines := strings.Split(strings.TrimSpace(outs[0]), "\n")
-	require.Len(t, lines, 1+3*3, outs[0])
-	for _, l := range lines[1:] {
-		f := strings.Split(l, ",")
-		ok := f[len(f)-2]
-		require.Equal(t, strconv.FormatBool(!strings.HasPrefix(f[0], "stencil")), ok, "row %q", l)
+	for _, k := range []string{"stencil", "triad", "sum", "mandelbrot", "nbody", "empty"} {
+		t.Run(k, func(t *testing.T) {
+			out, outs, err := mpirunBench(t, 3, "-kernel copy,"+k+" -workers 2 -reps 1 -backend process -format csv -inject-fault "+k+" "+small)
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "output:\n%s", out)
+			require.Regexp(t, `FAILED `+k+`\S* 1×process/2: .*(differs from the serial reference|injected fault)`, out)
+			for _, r := range []int{2, 3} {
+				why := "failed on another rank"
+				if k == "sum" || (k == "stencil" && r == 2) {
+					why = "differs from the serial reference"
+				}
+				require.Regexp(t, fmt.Sprintf(`FAILED %s\S* %d×process/2: .*%s`, k, r, why), out)
+			}
+			lines := strings.Split(strings.TrimSpace(outs[0]), "\n")
+			require.Len(t, lines, 1+2*3, outs[0])
+			for _, l := range lines[1:] {
+				f := strings.Split(l, ",")
+				require.Equal(t, strconv.FormatBool(strings.HasPrefix(f[0], "copy")), f[len(f)-2], "row %q", l)
+			}
+		})
 	}
 }
 
