@@ -19,6 +19,14 @@
 // about 20 s on 2 cores. shmbench -h lists every flag. The exit status is 0 when
 // every row was verified, 2 when a row failed (a wrong result is not a
 // result), and 1 for bad usage or an error.
+//
+// Across ranks: built with -tags mpi and started by mpirun (mpirun -np R
+// shmbench …), shmbench runs every row on 1, 2, 4, … ranks up to R
+// (-ranks to choose), one team per rank, each rank its part of the loop;
+// every rank verifies its own part, a row is verified when all are, and
+// rank 0 prints the table with a ranks column (bench.RunRanks,
+// docs/CLUSTER.md). Built without the tag, or started without mpirun, it
+// is the single-process command above.
 package main
 
 import (
