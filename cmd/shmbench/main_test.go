@@ -347,3 +347,15 @@ func TestSIMDImpl(t *testing.T) {
 		require.Equal(t, "true", r[10])
 	}
 }
+
+// TestYieldWhenIdle checks that shmbench asks Open MPI to yield while a
+// rank waits, unless the user chose.
+func TestYieldWhenIdle(t *testing.T) {
+	const v = "OMPI_MCA_mpi_yield_when_idle"
+	t.Setenv(v, "0") // restored after the test
+	yieldWhenIdle()
+	require.Equal(t, "0", os.Getenv(v), "the user's choice is kept")
+	os.Unsetenv(v)
+	yieldWhenIdle()
+	require.Equal(t, "1", os.Getenv(v))
+}
