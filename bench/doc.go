@@ -79,9 +79,20 @@
 // back-to-back calls: what a For costs a warm team is the empty kernel's
 // row.
 //
+// # Across ranks
+//
+// RunRanks is Run across the ranks of an MPI job (package mpi; a program
+// built with -tags mpi under mpirun), one team per rank: every row also
+// runs on 1, 2, 4, … ranks, each rank its part of the loop (a block of
+// elements or rows; for the reductions, whole chunks of mpi.Grain(n) added
+// exactly, so sum and dot keep their bits for any ranks × workers), the
+// stencil exchanging its edge rows after each sweep. Every rank verifies
+// its own part, and the ranks agree on every failure, so they all return
+// the same rows; a repetition's time is the slowest rank's.
+//
 // # Imports
 //
 // bench imports engine (the kernels run through the handles engine.Register
-// and engine.RegisterReduce return), array (their data) and vec;
-// cmd/shmbench imports bench.
+// and engine.RegisterReduce return), array (their data), vec, and mpi and
+// mpi/exact for RunRanks; cmd/shmbench imports bench.
 package bench

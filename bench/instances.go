@@ -100,11 +100,12 @@ func (s *streamInst) calls() int { return 1 }
 
 func (s *streamInst) run(ctx context.Context, x exec) error {
 	a := s.args
+	a.FaultAt = x.faultAt(s.n)
 	switch s.op {
 	case 1:
-		return pick(copyLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, Fault: a.Fault, Gen: a.Gen})
+		return pick(copyLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, Fault: a.Fault, FaultAt: a.FaultAt, Gen: a.Gen})
 	case 2:
-		return pick(scaleLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, S: a.S, Fault: a.Fault, Gen: a.Gen})
+		return pick(scaleLoops, x).run(ctx, x, s.n, unaryArgs{Dst: a.Dst, X: a.X, S: a.S, Fault: a.Fault, FaultAt: a.FaultAt, Gen: a.Gen})
 	case 3:
 		return pick(addLoops, x).run(ctx, x, s.n, a)
 	default:
@@ -117,9 +118,12 @@ func (s *streamInst) poison() { poisonAll(s.args.Dst.Data()) }
 // verify recomputes each element with the reference expression: every
 // implementation must give its bits (vec's element-wise operations are
 // exact, see package vec).
-func (s *streamInst) verify() error {
+func (s *streamInst) verify() error { return s.verifyRange(0, s.n) }
+
+// verifyRange is verify for the elements [lo, hi).
+func (s *streamInst) verifyRange(lo, hi int) error {
 	d, x, y, c := s.args.Dst.Data(), s.args.X.Data(), s.args.Y.Data(), s.args.S
-	for i := range d {
+	for i := lo; i < hi; i++ {
 		var want float64
 		switch s.op {
 		case 1:
@@ -214,10 +218,12 @@ func (r *reduceInst) run(ctx context.Context, x exec) error {
 	var err error
 	r.det = x.team == nil || x.det
 	r.impl = x.impl
+	a := r.args
+	a.FaultAt = x.faultAtGrain(r.n)
 	if r.dot {
-		r.got, err = pick(dotReductions, x).run(ctx, x, r.n, r.args)
+		r.got, err = pick(dotReductions, x).run(ctx, x, r.n, a)
 	} else {
-		r.got, err = pick(sumReductions, x).run(ctx, x, r.n, r.args)
+		r.got, err = pick(sumReductions, x).run(ctx, x, r.n, a)
 	}
 	return err
 }
@@ -292,8 +298,13 @@ func (s *stencilInst) calls() int { return 1 }
 func (s *stencilInst) run(ctx context.Context, x exec) error {
 	src, dst, other := s.u0, s.a, s.b
 	for range StencilSweeps {
-		if err := pick(stencilLoops, x).run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault, Gen: s.gen}); err != nil {
+		if err := pick(stencilLoops, x).run(ctx, x, s.n, stencilArgs{Dst: dst, Src: src, N: s.n, Fault: s.fault, FaultAt: x.faultAt(s.n), Gen: s.gen}); err != nil {
 			return err
+		}
+		if x.dist != nil { // the next sweep reads the rows around this rank's
+			if err := x.dist.halo(dst.Data(), s.n); err != nil {
+				return err
+			}
 		}
 		src, dst, other = dst, other, dst
 	}
@@ -342,7 +353,9 @@ func setupLogistic(n int, fault bool) (instance, error) {
 
 func (l *logisticInst) calls() int { return 1 }
 func (l *logisticInst) run(ctx context.Context, x exec) error {
-	return pick(logisticLoops, x).run(ctx, x, l.n, l.args)
+	a := l.args
+	a.FaultAt = x.faultAt(l.n)
+	return pick(logisticLoops, x).run(ctx, x, l.n, a)
 }
 func (l *logisticInst) poison()       { poisonAll(l.args.Dst.Data()) }
 func (l *logisticInst) verify() error { return compare("dst", l.args.Dst.Data(), l.want) }
@@ -374,7 +387,9 @@ func setupMandel(n int, fault bool) (instance, error) {
 
 func (m *mandelInst) calls() int { return 1 }
 func (m *mandelInst) run(ctx context.Context, x exec) error {
-	return mandelLoop.run(ctx, x, m.n, m.args)
+	a := m.args
+	a.FaultAt = x.faultAt(m.n)
+	return mandelLoop.run(ctx, x, m.n, a)
 }
 func (m *mandelInst) poison() {
 	d := m.args.Dst.Data()
@@ -382,9 +397,12 @@ func (m *mandelInst) poison() {
 		d[i] = -1
 	}
 }
-func (m *mandelInst) verify() error {
+func (m *mandelInst) verify() error { return m.verifyRows(0, m.n) }
+
+// verifyRows is verify for the rows [lo, hi).
+func (m *mandelInst) verifyRows(lo, hi int) error {
 	d := m.args.Dst.Data()
-	for i := range m.want {
+	for i := lo * m.n; i < hi*m.n; i++ {
 		if d[i] != m.want[i] {
 			return fmt.Errorf("%w: pixel (%d, %d) = %d, want %d", ErrMismatch, i/m.n, i%m.n, d[i], m.want[i])
 		}
@@ -432,7 +450,9 @@ func setupNBody(n int, fault bool) (instance, error) {
 
 func (b *nbodyInst) calls() int { return 1 }
 func (b *nbodyInst) run(ctx context.Context, x exec) error {
-	return nbodyLoop.run(ctx, x, b.n, b.args)
+	a := b.args
+	a.FaultAt = x.faultAt(b.n)
+	return nbodyLoop.run(ctx, x, b.n, a)
 }
 func (b *nbodyInst) poison()       { poisonAll(b.args.Out.Data()) }
 func (b *nbodyInst) verify() error { return compare("out", b.args.Out.Data(), b.want) }
@@ -451,14 +471,15 @@ func (e *emptyInst) calls() int { return EmptyCalls }
 
 // run makes EmptyCalls For calls back to back.
 func (e *emptyInst) run(ctx context.Context, x exec) error {
-	a := emptyArgs{Fault: e.fault}
+	a := emptyArgs{Fault: e.fault, FaultAt: x.faultAt(e.n)}
 	e.ran = 0
 	for range EmptyCalls {
 		var err error
 		if x.team == nil {
-			err = emptyBody(a, 0, e.n)
+			lo, hi := x.bounds(e.n)
+			err = emptyBody(a, lo, hi)
 		} else {
-			err = emptyKernel.For(ctx, x.team, e.n, a, x.sched)
+			err = emptyKernel.For(ctx, x.team, e.n, a, x.forOpts(e.n)...)
 		}
 		if err != nil {
 			return err

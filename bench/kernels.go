@@ -118,7 +118,9 @@ var ErrBadSize = errors.New("invalid size")
 
 // Arguments of the kernels. They cross to worker processes with gob: the
 // arrays as references, Fault as a flag that makes the kernel compute a
-// wrong answer (for the tests of verification).
+// wrong answer (for the tests of verification) in the chunk that starts at
+// FaultAt: index 0, or in a run across ranks the first index of the last
+// rank's part, so that the tests see that rank's own check catch it.
 //
 // Gen numbers the instance the arrays belong to. An anonymous array is
 // referenced by its /proc/PID/fd/N path, and a new array may get the
@@ -128,39 +130,45 @@ var ErrBadSize = errors.New("invalid size")
 // reference the old array (see newGen).
 type (
 	unaryArgs struct {
-		Dst, X *array.Array[float64]
-		S      float64
-		Fault  bool
-		Gen    uint64
+		Dst, X  *array.Array[float64]
+		S       float64
+		Fault   bool
+		FaultAt int
+		Gen     uint64
 	}
 	binaryArgs struct {
 		Dst, X, Y *array.Array[float64]
 		S         float64
 		Fault     bool
+		FaultAt   int
 		Gen       uint64
 	}
 	reduceArgs struct {
-		X, Y  *array.Array[float64] // Y unused by sum
-		Fault bool
-		Gen   uint64
+		X, Y    *array.Array[float64] // Y unused by sum
+		Fault   bool
+		FaultAt int
+		Gen     uint64
 	}
 	stencilArgs struct {
 		Dst, Src *array.Array[float64]
 		N        int
 		Fault    bool
+		FaultAt  int
 		Gen      uint64
 	}
 	logisticArgs struct {
-		Dst, X *array.Array[float64]
-		R      float64
-		Steps  int
-		Fault  bool
-		Gen    uint64
+		Dst, X  *array.Array[float64]
+		R       float64
+		Steps   int
+		Fault   bool
+		FaultAt int
+		Gen     uint64
 	}
 	mandelArgs struct {
 		Dst     *array.Array[int32]
 		N, Iter int
 		Fault   bool
+		FaultAt int
 		Gen     uint64
 	}
 	nbodyArgs struct {
@@ -168,9 +176,13 @@ type (
 		N       int
 		Dt, Eps float64
 		Fault   bool
+		FaultAt int
 		Gen     uint64
 	}
-	emptyArgs struct{ Fault bool }
+	emptyArgs struct {
+		Fault   bool
+		FaultAt int
+	}
 )
 
 // gens counts instances for Gen.
@@ -201,22 +213,27 @@ const (
 type elementArgs interface {
 	out() []float64
 	faulty() bool
+	faultAt() int
 }
 
 func (a unaryArgs) out() []float64    { return a.Dst.Data() }
 func (a unaryArgs) faulty() bool      { return a.Fault }
+func (a unaryArgs) faultAt() int      { return a.FaultAt }
 func (a binaryArgs) out() []float64   { return a.Dst.Data() }
 func (a binaryArgs) faulty() bool     { return a.Fault }
+func (a binaryArgs) faultAt() int     { return a.FaultAt }
 func (a logisticArgs) out() []float64 { return a.Dst.Data() }
 func (a logisticArgs) faulty() bool   { return a.Fault }
+func (a logisticArgs) faultAt() int   { return a.FaultAt }
 
 // elementLoop registers an element-wise kernel whose body writes d, the
-// output over [lo, hi); told to fail, it flips a bit of the first element.
+// output over [lo, hi); told to fail, it flips a bit of the first element
+// of the chunk that starts at FaultAt.
 func elementLoop[A elementArgs](name string, body func(a A, d []float64, lo, hi int)) loop[A] {
 	return newLoop(name, func(a A, lo, hi int) {
 		d := a.out()[lo:hi]
 		body(a, d, lo, hi)
-		if a.faulty() && lo == 0 && hi > 0 {
+		if a.faulty() && lo == a.faultAt() && hi > lo {
 			flipLast(&d[0])
 		}
 	})
@@ -294,15 +311,15 @@ var (
 	mandelLoop = newLoop("mandelbrot", func(a mandelArgs, lo, hi int) {
 		d := a.Dst.Data()
 		MandelbrotRows(d, a.N, a.Iter, lo, hi)
-		if a.Fault && lo == 0 && hi > 0 {
-			d[0]++
+		if a.Fault && lo == a.FaultAt && hi > lo {
+			d[lo*a.N]++
 		}
 	})
 	nbodyLoop = newLoop("nbody", func(a nbodyArgs, lo, hi int) {
 		d := a.Out.Data()
 		NBodyStep(d, a.In.Data(), a.N, a.Dt, a.Eps, lo, hi)
-		if a.Fault && lo == 0 && hi > 0 {
-			flipLast(&d[0])
+		if a.Fault && lo == a.FaultAt && hi > lo {
+			flipLast(&d[lo])
 		}
 	})
 )
@@ -320,22 +337,24 @@ func jacobiRows(dst, src []float64, n, lo, hi int) {
 	}
 }
 
-// fault returns s, or s+1 in the first chunk of a reduction told to fail.
+// fault returns s, or s+1 in the chunk at FaultAt of a reduction told to
+// fail.
 func fault(a reduceArgs, lo int, s float64) float64 {
-	if a.Fault && lo == 0 {
+	if a.Fault && lo == a.FaultAt {
 		s++
 	}
 	return s
 }
 
 // stencilLoop registers a stencil sweep over rows [lo, hi); told to fail,
-// it makes element 0 one ulp more than it should be every sweep.
+// it makes the first element of the row at FaultAt one ulp more than it
+// should be every sweep.
 func stencilLoop(name string, rows func(dst, src []float64, n, lo, hi int)) loop[stencilArgs] {
 	return newLoop(name, func(a stencilArgs, lo, hi int) {
 		d, s := a.Dst.Data(), a.Src.Data()
 		rows(d, s, a.N, lo, hi)
-		if a.Fault && lo == 0 && hi > 0 {
-			d[0] = math.Nextafter(s[0], math.Inf(1))
+		if a.Fault && lo == a.FaultAt && hi > lo {
+			d[lo*a.N] = math.Nextafter(s[lo*a.N], math.Inf(1))
 		}
 	})
 }
@@ -350,7 +369,7 @@ var emptyKernel = engine.Register(KernelPrefix+"empty", func(_ *engine.Ctx, a em
 }, engine.Idempotent())
 
 func emptyBody(a emptyArgs, lo, hi int) error {
-	if a.Fault && lo == 0 {
+	if a.Fault && lo == a.FaultAt {
 		return errEmptyFault
 	}
 	return nil

@@ -20,6 +20,47 @@ type exec struct {
 	sched engine.Option // schedule of the kernel on a team
 	det   bool          // sched is Deterministic
 	impl  string        // ImplGo, ImplVec or ImplSIMD; "" is ImplGo
+	dist  *part         // this rank's part of a run across ranks (RunRanks), nil otherwise
+}
+
+// bounds returns the range of [0, n) that x runs: all of it, or this
+// rank's part.
+func (x exec) bounds(n int) (lo, hi int) {
+	if x.dist == nil {
+		return 0, n
+	}
+	return x.dist.block(n)
+}
+
+// faultAt returns the first index of the chunk where a kernel told to
+// fail (Config.Fault) goes wrong when run on x over [0, n): 0, or across
+// ranks the first index of the last rank's block, so that a failure is
+// that rank's to find.
+func (x exec) faultAt(n int) int {
+	if x.dist == nil {
+		return 0
+	}
+	lo, _ := (&part{rank: x.dist.size - 1, size: x.dist.size}).block(n)
+	return lo
+}
+
+// faultAtGrain is faultAt for a reduction, whose parts across ranks are
+// whole chunks of mpi.Grain(n).
+func (x exec) faultAtGrain(n int) int {
+	if x.dist == nil {
+		return 0
+	}
+	lo, _ := (&part{rank: x.dist.size - 1, size: x.dist.size}).grain(n)
+	return lo
+}
+
+// forOpts returns the options of a For on x's team over [0, n).
+func (x exec) forOpts(n int) []engine.Option {
+	if x.dist == nil {
+		return []engine.Option{x.sched}
+	}
+	lo, hi := x.dist.block(n)
+	return []engine.Option{x.sched, engine.Range(lo, hi)}
 }
 
 // pick returns the implementation of x from m. Run only asks a kernel for
@@ -54,16 +95,18 @@ func newLoop[A any](name string, body func(a A, lo, hi int)) loop[A] {
 	return loop[A]{k: k, body: body}
 }
 
-// run runs the loop over [0, n) on x.
+// run runs the loop over [0, n) on x (this rank's part of it in a run
+// across ranks).
 func (l loop[A]) run(ctx context.Context, x exec, n int, a A) error {
 	if x.team == nil {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		l.body(a, 0, n)
+		lo, hi := x.bounds(n)
+		l.body(a, lo, hi)
 		return nil
 	}
-	return l.k.For(ctx, x.team, n, a, x.sched)
+	return l.k.For(ctx, x.team, n, a, x.forOpts(n)...)
 }
 
 // reduction is a Reduce kernel returning a float64 partial per chunk.
@@ -84,6 +127,9 @@ func newReduction[A any](name string, body func(a A, lo, hi int) float64) reduct
 // the same chunks and order as the engine's Deterministic schedule, so the
 // results are bitwise equal.
 func (r reduction[A]) run(ctx context.Context, x exec, n int, a A) (float64, error) {
+	if x.dist != nil {
+		return r.runRanks(ctx, x, n, a)
+	}
 	if x.team == nil {
 		if err := ctx.Err(); err != nil {
 			return 0, err

@@ -78,8 +78,9 @@ type Config struct {
 	// Primary and Pin are passed to the process teams (engine.Config).
 	Primary, Pin bool
 	// Fault names a kernel that is made to compute a wrong answer (one bit
-	// off, or an error for empty): its rows must fail verification. For
-	// testing the verification itself.
+	// off, or an error for empty) in its first chunk, or across ranks
+	// (RunRanks) in the first chunk of the last rank's part: its rows
+	// must fail verification. For testing the verification itself.
 	Fault string
 	// Progress, if set, is called after every repetition (warm-up or
 	// timed) with the number done, the total, and what ran.
@@ -89,21 +90,23 @@ type Config struct {
 // Result is one row: a kernel (in one implementation) on one backend at
 // one team size. Its JSON
 // form has exactly the keys kernel, backend, workers, n, reps, median_s,
-// min_s, speedup, efficiency, gbps and verified; null stands for a figure
+// min_s, speedup, efficiency, gbps and verified, and ranks in a run across
+// ranks (RunRanks); null stands for a figure
 // that does not apply (gbps of a compute kernel; speedup and efficiency
 // when no 1-worker row of the backend was measured).
 type Result struct {
-	Kernel     string   `json:"kernel"`     // the kernel's Spec.Label: "triad/vec", "sum/go:dynamic", "nbody"
-	Backend    string   `json:"backend"`    // process, goroutine or serial
-	Workers    int      `json:"workers"`    // team size
-	N          int      `json:"n"`          // size (see Kernel.NMeaning)
-	Reps       int      `json:"reps"`       // timed repetitions
-	MedianS    float64  `json:"median_s"`   // median seconds per call (per For call for empty)
-	MinS       float64  `json:"min_s"`      // fastest, in the same unit
-	Speedup    *float64 `json:"speedup"`    // median of this backend at 1 worker ÷ this median
-	Efficiency *float64 `json:"efficiency"` // speedup ÷ workers
-	GBps       *float64 `json:"gbps"`       // bytes moved per repetition ÷ median, in 1e9 B/s
-	Verified   bool     `json:"verified"`   // the result equals the serial reference
+	Kernel     string   `json:"kernel"`          // the kernel's Spec.Label: "triad/vec", "sum/go:dynamic", "nbody"
+	Backend    string   `json:"backend"`         // process, goroutine or serial
+	Workers    int      `json:"workers"`         // team size
+	N          int      `json:"n"`               // size (see Kernel.NMeaning)
+	Reps       int      `json:"reps"`            // timed repetitions
+	MedianS    float64  `json:"median_s"`        // median seconds per call (per For call for empty)
+	MinS       float64  `json:"min_s"`           // fastest, in the same unit
+	Speedup    *float64 `json:"speedup"`         // median of this backend at 1 worker ÷ this median
+	Efficiency *float64 `json:"efficiency"`      // speedup ÷ workers
+	GBps       *float64 `json:"gbps"`            // bytes moved per repetition ÷ median, in 1e9 B/s
+	Verified   bool     `json:"verified"`        // the result equals the serial reference
+	Ranks      int      `json:"ranks,omitempty"` // MPI ranks that ran it (RunRanks); 0 in a run on one process
 
 	Name     string    `json:"-"` // the kernel's name, without implementation or schedule
 	Impl     string    `json:"-"` // the implementation that ran (ImplGo for single-implementation kernels)
@@ -592,11 +595,13 @@ func median(xs []float64) float64 {
 	return (s[m-1] + s[m]) / 2
 }
 
-// setRatios fills speedup, efficiency and GB/s.
+// setRatios fills speedup, efficiency and GB/s. The base of the speedup
+// is the row of the same kernel and backend at 1 worker (and 1 rank, in a
+// run across ranks); efficiency divides by workers × ranks.
 func setRatios(rs []Result) {
 	base := map[[2]string]float64{}
 	for _, r := range rs {
-		if r.Workers == 1 && !r.Failed() && r.MedianS > 0 {
+		if r.Workers == 1 && r.Ranks <= 1 && !r.Failed() && r.MedianS > 0 {
 			base[[2]string{r.Kernel, r.Backend}] = r.MedianS
 		}
 	}
@@ -607,7 +612,7 @@ func setRatios(rs []Result) {
 		}
 		if b, ok := base[[2]string{r.Kernel, r.Backend}]; ok {
 			s := b / r.MedianS
-			e := s / float64(r.Workers)
+			e := s / float64(r.Workers*max(r.Ranks, 1))
 			r.Speedup, r.Efficiency = &s, &e
 		}
 		if k, err := Lookup(r.Name); err == nil {

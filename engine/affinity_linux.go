@@ -3,13 +3,8 @@
 package engine
 
 import (
-	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,58 +24,6 @@ func allowedCPUs() []int {
 		}
 	}
 	return cpus
-}
-
-// cgroupCPUs returns the CPU limit of the process's cgroup v2 (the smallest
-// ⌈quota/period⌉ of cpu.max along its path), 0 when there is none.
-func cgroupCPUs() int {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return 0
-	}
-	var rel string
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			rel = p
-			break
-		}
-	}
-	if rel == "" {
-		return 0
-	}
-	limit := 0
-	for dir := filepath.Join("/sys/fs/cgroup", rel); strings.HasPrefix(dir, "/sys/fs/cgroup"); dir = filepath.Dir(dir) {
-		if n := parseCPUMax(dir); n > 0 && (limit == 0 || n < limit) {
-			limit = n
-		}
-		if dir == "/sys/fs/cgroup" {
-			break
-		}
-	}
-	return limit
-}
-
-// parseCPUMax reads dir/cpu.max ("max 100000" or "200000 100000") and
-// returns ⌈quota/period⌉, 0 for no limit.
-func parseCPUMax(dir string) int {
-	b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
-	if err != nil {
-		return 0
-	}
-	return cpuMaxLimit(string(b))
-}
-
-func cpuMaxLimit(s string) int {
-	f := strings.Fields(s)
-	if len(f) != 2 || f[0] == "max" {
-		return 0
-	}
-	q, err1 := strconv.ParseFloat(f[0], 64)
-	p, err2 := strconv.ParseFloat(f[1], 64)
-	if err1 != nil || err2 != nil || q <= 0 || p <= 0 {
-		return 0
-	}
-	return int(math.Ceil(q / p))
 }
 
 // pinThread binds the calling OS thread to cpu. The caller must have

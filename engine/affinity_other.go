@@ -15,10 +15,6 @@ func allowedCPUs() []int {
 	return cpus
 }
 
-func cgroupCPUs() int { return 0 }
-
-func cpuMaxLimit(s string) int { return 0 }
-
 func pinThread(cpu int) error { return errors.ErrUnsupported }
 
 func currentCPU() int { return -1 }

@@ -175,10 +175,10 @@
 // # Imports
 //
 // engine imports shm (its control block is an anonymous segment),
-// internal/futex and internal/proc, and its own internal packages
-// (engine/internal/...: the re-exec roles and child bootstrap, the codec of
-// values that cross, the name registry, remote errors, spinning, and the
-// supervision hooks the pool uses). It imports no array, value or queue —
+// internal/futex, internal/proc and internal/cpus (the cgroup CPU quota),
+// and its own internal packages (engine/internal/...: the re-exec roles and
+// child bootstrap, the codec of values that cross, the name registry, remote
+// errors, spinning, and the supervision hooks the pool uses). It imports no array, value or queue —
 // arguments holding them cross through gob as segment references — and
 // none of the packages built on it.
 package engine

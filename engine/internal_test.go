@@ -134,10 +134,11 @@ func TestWorkerEnv(t *testing.T) {
 	}
 }
 
-func TestCPUMax(t *testing.T) {
-	require.Equal(t, 0, cpuMaxLimit("max 100000\n"))
-	require.Equal(t, 2, cpuMaxLimit("200000 100000\n"))
-	require.Equal(t, 2, cpuMaxLimit("150000 100000"))
-	require.Equal(t, 0, cpuMaxLimit("garbage"))
+// TestUsableCPUs checks the default team size against the affinity mask
+// (the cgroup quota's parsing is tested in internal/cpus).
+func TestUsableCPUs(t *testing.T) {
 	require.GreaterOrEqual(t, UsableCPUs(), 1)
+	if cpus := allowedCPUs(); cpus != nil {
+		require.LessOrEqual(t, UsableCPUs(), len(cpus))
+	}
 }

@@ -1,8 +1,9 @@
 package lock
 
 import (
-	"runtime"
 	"time"
+
+	"github.com/shmpar/shmpar/internal/spinwait"
 )
 
 // epoch anchors nanotime on the monotonic clock.
@@ -14,13 +15,10 @@ func nanotime() int64 { return int64(time.Since(epoch)) }
 // spin waits a little in round i of a spin loop: PAUSE instructions first,
 // then yields to other goroutines (the owner may be a goroutine of this
 // process that needs this P to run).
-func spin(i int) {
-	if i < 64 {
-		pause(uint32(8 << min(i/16, 3)))
-		return
-	}
-	runtime.Gosched()
-}
+func spin(i int) { spinwait.Round(i) }
+
+// pause executes the PAUSE instruction n times.
+func pause(n uint32) { spinwait.Pause(n) }
 
 // Backoff of a contended Mutex's spin phase, in PAUSE instructions (about 18
 // ns each on the development machine): the first gap is about 0.6 µs, and

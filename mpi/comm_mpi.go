@@ -44,7 +44,7 @@ static int shmpar_on_thread(void) {
 static const int shmpar_fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
 #define SHMPAR_NFAULT ((int)(sizeof shmpar_fault_signals / sizeof shmpar_fault_signals[0]))
 
-static int shmpar_init(int *rank, int *size, int *provided, int *restored) {
+static int shmpar_init(int *rank, int *size, int *node_rank, int *node_size, int *provided, int *restored) {
 	struct sigaction before[SHMPAR_NFAULT];
 	for (int i = 0; i < SHMPAR_NFAULT; i++) {
 		sigaction(shmpar_fault_signals[i], NULL, &before[i]);
@@ -70,7 +70,20 @@ static int shmpar_init(int *rank, int *size, int *provided, int *restored) {
 	if ((rc = MPI_Comm_rank(MPI_COMM_WORLD, rank)) != MPI_SUCCESS) {
 		return rc;
 	}
-	return MPI_Comm_size(MPI_COMM_WORLD, size);
+	if ((rc = MPI_Comm_size(MPI_COMM_WORLD, size)) != MPI_SUCCESS) {
+		return rc;
+	}
+	// The ranks that share this node (this rank's shared-memory domain),
+	// for the spin setting of their teams.
+	MPI_Comm node;
+	if ((rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, *rank, MPI_INFO_NULL, &node)) != MPI_SUCCESS) {
+		return rc;
+	}
+	if ((rc = MPI_Comm_rank(node, node_rank)) == MPI_SUCCESS) {
+		rc = MPI_Comm_size(node, node_size);
+	}
+	MPI_Comm_free(&node);
+	return rc;
 }
 
 static int shmpar_finalize(void) {
@@ -186,7 +199,7 @@ func check(call string, rc C.int) error {
 	return &Error{Call: call, Code: int(rc), Class: int(class), Msg: msg}
 }
 
-func initialize() (rank, size int, err error) {
+func initialize() (rank, size, nodeRank, nodeSize int, err error) {
 	// Open MPI intercepts SIGSEGV, SIGBUS, SIGFPE and SIGABRT unless a
 	// handler is already installed (Go's is) or opal_signal is empty; UCX,
 	// where Open MPI uses it, has its own list. Ask both to keep off, unless
@@ -194,20 +207,20 @@ func initialize() (rank, size int, err error) {
 	for _, v := range []string{"OMPI_MCA_opal_signal", "UCX_ERROR_SIGNALS"} {
 		if _, ok := os.LookupEnv(v); !ok {
 			if err := os.Setenv(v, ""); err != nil {
-				return 0, 0, fmt.Errorf("mpi: Init: %w", err)
+				return 0, 0, 0, 0, fmt.Errorf("mpi: Init: %w", err)
 			}
 		}
 	}
 	runtime.LockOSThread() // for good: this thread is MPI's main thread
-	var r, s, provided, restored C.int
-	if err := check("Init", C.shmpar_init(&r, &s, &provided, &restored)); err != nil {
+	var r, s, nr, ns, provided, restored C.int
+	if err := check("Init", C.shmpar_init(&r, &s, &nr, &ns, &provided, &restored)); err != nil {
 		runtime.UnlockOSThread()
-		return 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	if provided < C.MPI_THREAD_FUNNELED {
-		return 0, 0, fmt.Errorf("mpi: Init: %w (provided level %d)", ErrThreadLevel, provided)
+		return 0, 0, 0, 0, fmt.Errorf("mpi: Init: %w (provided level %d)", ErrThreadLevel, provided)
 	}
-	return int(r), int(s), nil
+	return int(r), int(s), int(nr), int(ns), nil
 }
 
 func finalize() error {
@@ -218,7 +231,16 @@ func finalize() error {
 	return nil
 }
 
-func barrier() error { return check("Barrier", C.shmpar_barrier()) }
+// paced is check for a call that only the MPI goroutine can have made
+// (the C side refused any other): it also paces the calls (see pace.go).
+func paced(call string, rc C.int) error {
+	if rc != C.shmpar_wrong_thread {
+		mpiPace.call()
+	}
+	return check(call, rc)
+}
+
+func barrier() error { return paced("Barrier", C.shmpar_barrier()) }
 
 func abort(code int) error {
 	if err := check("Abort", C.shmpar_abort(C.int(code))); err != nil {
@@ -228,25 +250,25 @@ func abort(code int) error {
 }
 
 func bcast(buf unsafe.Pointer, count int, dt dtype, root int) error {
-	return check("Bcast", C.shmpar_bcast(buf, C.int(count), C.int(dt), C.int(root)))
+	return paced("Bcast", C.shmpar_bcast(buf, C.int(count), C.int(dt), C.int(root)))
 }
 
 func allreduce(buf unsafe.Pointer, count int, dt dtype, op Op) error {
-	return check("Allreduce", C.shmpar_allreduce(buf, C.int(count), C.int(dt), C.int(op)))
+	return paced("Allreduce", C.shmpar_allreduce(buf, C.int(count), C.int(dt), C.int(op)))
 }
 
 func allgather(send unsafe.Pointer, count int, recv unsafe.Pointer, dt dtype) error {
-	return check("Allgather", C.shmpar_allgather(send, C.int(count), recv, C.int(dt)))
+	return paced("Allgather", C.shmpar_allgather(send, C.int(count), recv, C.int(dt)))
 }
 
 func allgatherv(send unsafe.Pointer, count int, recv unsafe.Pointer, counts, displs []int32, dt dtype) error {
-	return check("Allgatherv", C.shmpar_allgatherv(send, C.int(count), recv,
+	return paced("Allgatherv", C.shmpar_allgatherv(send, C.int(count), recv,
 		(*C.int)(unsafe.Pointer(&counts[0])), (*C.int)(unsafe.Pointer(&displs[0])), C.int(dt)))
 }
 
 func sendrecv(send unsafe.Pointer, scount, dest int, recv unsafe.Pointer, rcount, source, tag int, dt dtype) (int, error) {
 	var got C.int
-	err := check("Sendrecv", C.shmpar_sendrecv(send, C.int(scount), C.int(dest), recv, C.int(rcount), C.int(source), C.int(tag), C.int(dt), &got))
+	err := paced("Sendrecv", C.shmpar_sendrecv(send, C.int(scount), C.int(dest), recv, C.int(rcount), C.int(source), C.int(tag), C.int(dt), &got))
 	if err != nil {
 		return 0, err
 	}

@@ -20,15 +20,15 @@ const classTruncate = 15
 // or is the single-rank implementation (false).
 const Built = false
 
-func initialize() (rank, size int, err error) {
+func initialize() (rank, size, nodeRank, nodeSize int, err error) {
 	p, err := Launched()
 	if err == nil && p.Size > 1 {
-		return 0, 0, fmt.Errorf("mpi: Init: %w (%s started %d ranks; this is rank %d)", ErrSingleRank, p.Launcher, p.Size, p.Rank)
+		return 0, 0, 0, 0, fmt.Errorf("mpi: Init: %w (%s started %d ranks; this is rank %d)", ErrSingleRank, p.Launcher, p.Size, p.Rank)
 	}
 	if err != nil && !errors.Is(err, ErrNotLaunched) {
-		return 0, 0, fmt.Errorf("mpi: Init: %w", err)
+		return 0, 0, 0, 0, fmt.Errorf("mpi: Init: %w", err)
 	}
-	return 0, 1, nil
+	return 0, 1, 0, 1, nil
 }
 
 func finalize() error { return nil }

@@ -50,6 +50,12 @@ var (
 	// would compute the whole problem alone. Build with -tags mpi.
 	ErrSingleRank = errors.New("built without -tags mpi but launched as one of several ranks")
 
+	// ErrOtherRank is returned by a collective call that agrees on failure
+	// (Reduce, Agree) on the ranks where nothing failed, when the call
+	// failed on another rank; the ranks where it failed return their own
+	// error.
+	ErrOtherRank = errors.New("failed on another rank")
+
 	// ErrNotLaunched is returned by Launched when no known launcher's
 	// variables are in the environment.
 	ErrNotLaunched = errors.New("not started by an MPI launcher or Slurm")

@@ -7,11 +7,13 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) {
+	engine.Main() // the teams of the Reduce and For tests
 	testproc.Main(m, func(role string) error {
 		switch role {
 		case "abort":

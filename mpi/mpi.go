@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/mpi/exact"
 )
 
@@ -107,7 +106,8 @@ var state struct {
 // is used from the goroutine that called Init (see the package
 // documentation).
 type Comm struct {
-	rank, size int
+	rank, size         int
+	nodeRank, nodeSize int // among the ranks on this rank's node
 }
 
 // Init initialises MPI (MPI_Init_thread with MPI_THREAD_FUNNELED) and
@@ -130,11 +130,11 @@ func Init() (*Comm, error) {
 	case state.world != nil:
 		return nil, fmt.Errorf("mpi: Init: %w", ErrInitialized)
 	}
-	rank, size, err := initialize()
+	rank, size, nodeRank, nodeSize, err := initialize()
 	if err != nil {
 		return nil, err
 	}
-	state.world = &Comm{rank: rank, size: size}
+	state.world = &Comm{rank: rank, size: size, nodeRank: nodeRank, nodeSize: nodeSize}
 	return state.world, nil
 }
 
@@ -193,15 +193,32 @@ func (c *Comm) Abort(code int) error {
 	return abort(code)
 }
 
+// Node returns this rank's index among the ranks that share its node, and
+// their number (the ranks of MPI_COMM_TYPE_SHARED, whatever launched them);
+// 0 and 1 in the single-rank build.
+func (c *Comm) Node() (rank, size int) { return c.nodeRank, c.nodeSize }
+
 // Share returns this rank's part [lo, hi) of a global index range [0, n):
-// the chunks of the deterministic grain engine.Grain(n) dealt out in
-// contiguous runs whose lengths differ by at most one chunk, rank 0 first.
-// The parts are disjoint, cover [0, n) in rank order, and start and end at
-// multiples of the grain (or at n), so a team that runs its part with
-// engine's Range and Deterministic options cuts exactly the chunks a single
-// team would.
+// the chunks of the distributed grain Grain(n) dealt out in contiguous runs
+// whose lengths differ by at most one chunk, rank 0 first. The parts are
+// disjoint, cover [0, n) in rank order, and start and end at multiples of
+// the grain (or at n), so a team that runs its part with engine.Range and
+// engine.Deterministic(Grain(n)) cuts exactly the chunks a single team
+// would. An n of 0 or less gives every rank the empty part [0, 0).
 func (c *Comm) Share(n int) (lo, hi int) {
-	return share(n, engine.Grain(n), c.rank, c.size)
+	return share(n, Grain(n), c.rank, c.size)
+}
+
+// ShareOf returns what Share returns on rank rank of size ranks: for a
+// program that spreads a loop over some of its ranks (the first size),
+// such as a benchmark that measures 1, 2, 4, … ranks within one job. It
+// returns the empty part [0, 0) for a rank outside [0, size) and for a
+// size below 1.
+func ShareOf(n, rank, size int) (lo, hi int) {
+	if size < 1 || rank < 0 || rank >= size {
+		return 0, 0
+	}
+	return share(n, Grain(n), rank, size)
 }
 
 // share returns part rank of size of [0, n) in whole chunks of grain.

@@ -17,11 +17,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/mpi/exact"
 	"github.com/stretchr/testify/require"
 )
@@ -36,6 +39,7 @@ const (
 const jobTimeout = 90 * time.Second
 
 func TestMain(m *testing.M) {
+	engine.Main() // the ranks' team workers never return from it
 	if role := os.Getenv(roleVar); role != "" {
 		fn, ok := roles[role]
 		if !ok {
@@ -49,8 +53,15 @@ func TestMain(m *testing.M) {
 
 // mpirun runs role on np ranks over TCP on the loopback interface and
 // returns the combined output of the job, the directory its ranks write
-// their reports to, and the job's error.
+// their reports to, and the job's error. env ("K=V") is added to the
+// ranks' environment, and forwarded with -x as it would be to other nodes.
 func mpirun(t *testing.T, np int, role string, env ...string) (out, dir string, err error) {
+	t.Helper()
+	return mpirunFlags(t, np, nil, role, env...)
+}
+
+// mpirunFlags is mpirun with more flags for mpirun (placement, binding).
+func mpirunFlags(t *testing.T, np int, flags []string, role string, env ...string) (out, dir string, err error) {
 	t.Helper()
 	bin, err := exec.LookPath("mpirun")
 	if err != nil {
@@ -67,9 +78,14 @@ func mpirun(t *testing.T, np int, role string, env ...string) (out, dir string, 
 		"--mca", "btl", "tcp,self", // the network path, as between nodes
 		"--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
 		"-x", roleVar, "-x", outVar}
-	if np > runtime.NumCPU() {
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		args = append(args, "-x", k)
+	}
+	if np > runtime.NumCPU() && !slices.Contains(flags, "--oversubscribe") {
 		args = append(args, "--oversubscribe")
 	}
+	args = append(args, flags...)
 	args = append(args, self, "-test.run=^$")
 	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 	defer cancel()
@@ -91,9 +107,15 @@ type report map[string]any
 
 // results runs role on np ranks, requires the job to succeed, and returns
 // each rank's report.
-func results(t *testing.T, np int, role string) []report {
+func results(t *testing.T, np int, role string, env ...string) []report {
 	t.Helper()
-	out, dir, err := mpirun(t, np, role)
+	return resultsFlags(t, np, nil, role, env...)
+}
+
+// resultsFlags is results with more flags for mpirun.
+func resultsFlags(t *testing.T, np int, flags []string, role string, env ...string) []report {
+	t.Helper()
+	out, dir, err := mpirunFlags(t, np, flags, role, env...)
 	require.NoError(t, err, "mpirun -np %d, role %s:\n%s", np, role, out)
 	reps := make([]report, np)
 	for r := range reps {
@@ -121,22 +143,8 @@ var roles = map[string]func() int{
 	"sigkill":     roleSigkill,
 }
 
-// Global data for the reproducible sum: values over many magnitudes, both
-// signs, that cancel, so a float64 loop's result depends on the order.
+// sumN is the length of the collectives role's reproducible sum.
 const sumN = 200_003
-
-func sumData(i int) float64 {
-	h := uint64(i)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
-	h ^= h >> 29
-	h *= 0xBF58476D1CE4E5B9
-	h ^= h >> 32
-	m := float64(h>>11) / (1 << 53)
-	x := math.Ldexp(m, int(h%120)-60)
-	if h&(1<<7) != 0 {
-		x = -x
-	}
-	return x
-}
 
 func fail(format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)

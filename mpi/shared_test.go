@@ -3,9 +3,9 @@ package mpi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
-	"github.com/shmpar/shmpar/engine"
 	"github.com/stretchr/testify/require"
 )
 
@@ -13,8 +13,8 @@ import (
 // which never initialises MPI.
 
 func TestShareCoversRangeInGrainChunks(t *testing.T) {
-	for _, n := range []int{0, 1, 1023, 1024, 1025, 5000, 1 << 20, 1<<20 + 1, 3<<21 + 5, 1<<33 + 17} {
-		g := engine.Grain(n)
+	for _, n := range []int{0, 1, 1023, 1024, 1025, 5000, 1 << 20, 1<<20 + 1, 3<<21 + 5, 1<<33 + 17, 1<<40 + 3} {
+		g := Grain(n)
 		for _, size := range []int{1, 2, 3, 4, 7, 1000} {
 			at := 0
 			chunks := -1
@@ -36,6 +36,116 @@ func TestShareCoversRangeInGrainChunks(t *testing.T) {
 			}
 			require.Equal(t, n, at, "n=%d size=%d: parts end at %d", n, size, at)
 		}
+	}
+}
+
+func TestShareOf(t *testing.T) {
+	const n = 1<<22 + 5
+	for size := 1; size <= 5; size++ {
+		for r := range size {
+			lo, hi := ShareOf(n, r, size)
+			wlo, whi := share(n, Grain(n), r, size)
+			require.Equal(t, [2]int{wlo, whi}, [2]int{lo, hi})
+		}
+		lo, hi := ShareOf(n, size, size)
+		require.Equal(t, [2]int{0, 0}, [2]int{lo, hi}, "a rank past the size has nothing")
+	}
+	lo, hi := ShareOf(n, 0, 0)
+	require.Equal(t, [2]int{0, 0}, [2]int{lo, hi})
+	lo, hi = ShareOf(n, -1, 2)
+	require.Equal(t, [2]int{0, 0}, [2]int{lo, hi})
+}
+
+func TestGrain(t *testing.T) {
+	for _, n := range []int{-5, 0, 1, 1 << 14, 1<<34 + 1, 1 << 35, 1<<35 + 1, 1<<50 + 7, math.MaxInt} {
+		g := Grain(n)
+		require.GreaterOrEqual(t, g, minGrain, "n=%d", n)
+		require.Zero(t, g&(g-1), "n=%d: grain %d is not a power of two", n, g)
+		if n > 0 {
+			chunks := (n-1)/g + 1
+			require.LessOrEqual(t, chunks, maxChunks, "n=%d grain %d", n, g)
+			if g > minGrain {
+				require.Greater(t, (n-1)/(g/2)+1, maxChunks, "n=%d: grain %d is not the smallest", n, g)
+			}
+		}
+	}
+	require.Equal(t, 1<<14, Grain(1<<34))
+	require.Equal(t, 1<<15, Grain(1<<34+1))
+}
+
+// TestFloatKey checks the keys Reduce orders floats by: the Min (Max) of
+// two keys is the key of what engine's Min (Max) step gives, bit for bit,
+// for every pair of a set of special and ordinary values held by two ranks.
+func TestFloatKey(t *testing.T) {
+	vals := []float64{math.Inf(-1), math.Inf(1), -1e308, -1, -math.SmallestNonzeroFloat64,
+		math.Copysign(0, -1), 0, math.SmallestNonzeroFloat64, 1, 3.5, math.MaxFloat64,
+		math.Float64frombits(0x7ff8_0000_0000_0001), math.Float64frombits(0xfff0_0000_0000_0002)}
+	for _, op := range []Op{Min, Max} {
+		rule := minRule
+		if op == Max {
+			rule = maxRule
+		}
+		for _, a := range vals {
+			for _, b := range vals {
+				for _, ranks := range [][2]int{{0, 1}, {2, 5}} {
+					ka, kb := floatKey(a, op, ranks[0]), floatKey(b, op, ranks[1])
+					k := min(ka, kb)
+					if op == Max {
+						k = max(ka, kb)
+					}
+					want := rule(a, b) // rank ranks[0] comes first
+					var got float64
+					if r, ok := nanRank(k, op, 6); ok {
+						got = [2]float64{a, b}[map[int]int{ranks[0]: 0, ranks[1]: 1}[r]]
+					} else {
+						got = fromKey(k, op)
+					}
+					require.Equal(t, math.Float64bits(want), math.Float64bits(got), "%v(%v, %v)", op, a, b)
+				}
+			}
+		}
+	}
+}
+
+// FuzzFloatKey checks, for any bits, that a key orders like engine's rule
+// and that fromKey inverts floatKey.
+func FuzzFloatKey(f *testing.F) {
+	f.Add(uint64(0), uint64(1<<63), uint8(0))
+	f.Add(uint64(0x7ff8_0000_0000_0001), uint64(0xfff0_0000_0000_0000), uint8(1))
+	f.Fuzz(func(t *testing.T, x, y uint64, which uint8) {
+		op := []Op{Min, Max}[which%2]
+		a, b := math.Float64frombits(x), math.Float64frombits(y)
+		for _, v := range []float64{a, b} {
+			if v == v {
+				require.Equal(t, math.Float64bits(v), math.Float64bits(fromKey(floatKey(v, op, 0), op)))
+			}
+		}
+		rule := minRule
+		ka, kb := floatKey(a, op, 0), floatKey(b, op, 1)
+		k := min(ka, kb)
+		if op == Max {
+			rule, k = maxRule, max(ka, kb)
+		}
+		want := rule(a, b)
+		var got float64
+		if r, ok := nanRank(k, op, 2); ok {
+			got = [2]float64{a, b}[r]
+		} else {
+			got = fromKey(k, op)
+		}
+		require.Equal(t, math.Float64bits(want), math.Float64bits(got), "%v(%x, %x)", op, x, y)
+	})
+}
+
+func TestOversubscribed(t *testing.T) {
+	for _, c := range []struct {
+		ranks, workers, cpus int
+		want                 bool
+	}{
+		{1, 2, 2, false}, {2, 1, 2, false}, {3, 1, 2, true}, {2, 2, 2, true},
+		{1, 32, 32, false}, {2, 16, 32, false}, {2, 32, 32, true}, {0, 4, 2, false},
+	} {
+		require.Equal(t, c.want, oversubscribed(c.ranks, c.workers, c.cpus), "%+v", c)
 	}
 }
 

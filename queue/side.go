@@ -3,13 +3,13 @@ package queue
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/shmpar/shmpar/internal/futex"
+	"github.com/shmpar/shmpar/internal/spinwait"
 )
 
 // A side is the producers' or the consumers' half of a ring: the critical
@@ -413,19 +413,13 @@ func (s *side) settle() (held, repair bool) {
 
 // spinRounds is how many rounds of spinWait a waiter spins before it
 // looks at the clock (about 5 µs of PAUSEs on this machine).
-const spinRounds = 64
+const spinRounds = spinwait.Rounds
 
-// spinWait pauses a spinning waiter in round i: PAUSE instructions first,
-// more each round, then yielding the processor to other goroutines (the
-// holder may be a goroutine of this process that needs the P), as
-// lock.Mutex spins.
-func spinWait(i int) {
-	if i < spinRounds {
-		pause(uint32(8 << min(i/16, 3)))
-		return
-	}
-	runtime.Gosched()
-}
+// spinWait pauses a spinning waiter in round i, as lock.Mutex spins:
+// PAUSE instructions first, more each round, then yielding the processor to
+// other goroutines (the holder may be a goroutine of this process that needs
+// the P).
+func spinWait(i int) { spinwait.Round(i) }
 
 // lowHalf returns the address of the low 32 bits of the 64-bit word at p:
 // the futex word of a lock word.

@@ -136,7 +136,10 @@
 //
 // So a live segment that took the name is never removed, but in the rare
 // case of step 4 it is away from its name for the few microseconds between
-// two renames, and an Open of the name then gets ErrNotExist. Between steps
+// two renames, and an Open of the name then gets ErrNotExist. The
+// segment's own Segment.Unlink in that moment finds its file at the private
+// name and waits (up to a second) for it to come back, or puts it back
+// itself when the remover died, and then removes it. Between steps
 // 2 and 3 an Open of the name gets a clean ErrNotExist too, as it would just
 // after the removal, and a Create of the name succeeds. Steps run one at a
 // time per process.

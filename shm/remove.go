@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shmpar/shmpar/internal/proc"
 )
@@ -46,6 +47,10 @@ var removeMu sync.Mutex
 // "checked" before the name is moved aside (path is the name's path),
 // "moved" after (path is the private path). A test process pauses in it.
 var removeHook func(step, path string)
+
+// asideHook, when set (by tests), is called when waitAside finds the file
+// at the private name path, before it waits.
+var asideHook func(path string)
 
 // privateName returns the private name for moving name (whose checked file
 // has inode ino) aside.
@@ -181,4 +186,51 @@ func quotePath(path string) string {
 		return path
 	}
 	return strconv.Quote(path)
+}
+
+// awayBound bounds how long waitAside waits for a remover to put back a
+// file it took by mistake: the two renames of step 4 take microseconds, so a
+// second means the remover is stopped (SIGSTOP, a debugger), and the caller
+// then reports the name as missing, as Open would.
+const awayBound = time.Second
+
+// waitAside reports whether the file ident, whose name is path, sits at a
+// private name: moved aside by a remover that took the name by mistake
+// (step 4 of the package doc's Sweep section, or a remover killed between
+// steps 2 and 4). It then waits until the file has left the private name
+// (put back: the caller looks at path again), putting it back itself when
+// its remover is dead, for at most awayBound. It reports false when no
+// private name of path's directory holds the file: the name is really gone.
+func waitAside(path string, ident os.FileInfo) bool {
+	dir, name := filepath.Split(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		p, ok := parsePrivate(e.Name())
+		if !ok || p.name != name {
+			continue
+		}
+		private := filepath.Join(dir, e.Name())
+		if fi, err := os.Lstat(private); err != nil || !os.SameFile(fi, ident) {
+			continue
+		}
+		if asideHook != nil {
+			asideHook(private)
+		}
+		for deadline := time.Now().Add(awayBound); time.Now().Before(deadline); time.Sleep(20 * time.Microsecond) {
+			if _, err := os.Lstat(private); err != nil {
+				return true // put back (or removed after all: the caller sees)
+			}
+			if alive, err := proc.Alive(p.owner); err == nil && !alive && p.owner != proc.Self() {
+				removeMu.Lock()
+				_, err := finishPrivate(dir, e.Name(), p)
+				removeMu.Unlock()
+				return err == nil
+			}
+		}
+		return false
+	}
+	return false
 }

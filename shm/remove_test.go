@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -314,4 +315,61 @@ func TestPrivateNames(t *testing.T) {
 	}
 	require.ErrorIs(t, ValidateName(privatePrefix+"1.2.3.grid"), ErrBadName)
 	require.NoError(t, ValidateName(".shmpar-rmx"))
+}
+
+// TestUnlinkOwnWhileTakenAside: a remover that took a live segment's name
+// by mistake holds the live file at its private name for a moment (step 4
+// of the package doc's Sweep section). The segment's own Unlink in that
+// moment must wait for the file to come back and remove it, not fail with
+// ErrNotExist and leave the segment behind (the chaos scenario
+// shm/sweep-races-creators caught that). If the remover dies holding the
+// file, Unlink puts it back itself.
+func TestUnlinkOwnWhileTakenAside(t *testing.T) {
+	for _, kill := range []bool{false, true} {
+		t.Run(map[bool]string{false: "remover puts it back", true: "remover killed"}[kill], func(t *testing.T) {
+			dir := t.TempDir()
+			makeDead(t, dir, "grid", nil)
+			c := startRemover(t, "sweep", dir, "grid", "checked,moved", true)
+			require.Equal(t, "paused checked", c.Line(t))
+			live := replace(t, dir, "grid")
+			require.Equal(t, "paused moved", c.Line(t))
+			if kill {
+				require.NoError(t, c.Kill())
+				_, err := c.Wait()
+				require.Error(t, err)
+			}
+			aside := make(chan string, 1)
+			asideHook = func(path string) {
+				select {
+				case aside <- path:
+				default:
+				}
+			}
+			t.Cleanup(func() { asideHook = nil })
+			done := make(chan error, 1)
+			go func() { done <- live.Unlink() }()
+			if !kill {
+				// Unlink is observably waiting for the file to come back
+				// before the remover is let go.
+				select {
+				case path := <-aside:
+					require.True(t, strings.HasPrefix(filepath.Base(path), privatePrefix), path)
+				case err := <-done:
+					t.Fatalf("Unlink returned (%v) while its file was held aside", err)
+				case <-time.After(20 * time.Second):
+					t.Fatal("Unlink did not find its file at the private name within 20 s")
+				}
+				require.NoError(t, c.CloseStdin())
+				require.Equal(t, "removed [] ok", c.Line(t))
+				c.WaitOK(t)
+			}
+			select {
+			case err := <-done:
+				require.NoError(t, err, "a segment's own Unlink must not fail while a remover holds its file aside")
+			case <-time.After(20 * time.Second):
+				t.Fatal("Unlink did not return within 20 s")
+			}
+			require.Empty(t, dirNames(t, dir), "the segment is removed and nothing is left at a private name")
+		})
+	}
 }

@@ -656,6 +656,14 @@ func (s *Segment) unlink() error {
 	// Hold the file open while it is removed (see removeChecked): s may
 	// be closed.
 	f, err := os.OpenFile(s.file, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
+	// A remover (another process's Sweep or Unlink) that took this
+	// segment's name by mistake holds the file at a private name for a few
+	// microseconds before it puts it back: wait for it, so that unlinking
+	// one's own live segment does not fail in that window. Each look at
+	// the directory finds the file put back or nowhere.
+	for tries := 0; errors.Is(err, fs.ErrNotExist) && tries < 100 && waitAside(s.file, s.ident); tries++ {
+		f, err = os.OpenFile(s.file, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
+	}
 	if err != nil {
 		return openErr(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shmpar/shmpar/bench"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/mpi"
 	"github.com/shmpar/shmpar/vec"
 )
 
@@ -48,6 +49,9 @@ flags:
                    are accepted. default: each kernel's own (shmbench -list)
   -workers LIST    team sizes: 1,2,4 or a range 1-4 (every size in it)
                    default: 1, 2, 4, … up to the usable CPUs (%d here), doubling
+  -ranks LIST      under mpirun (a build with -tags mpi): numbers of ranks to run
+                   each row on, as -workers; default 1, 2, 4, … up to the job's size.
+                   Rank 0 prints; every rank verifies its part (see go doc bench.RunRanks)
   -reps R          timed repetitions per row, the median is reported (default %d)
   -warmup W        untimed repetitions per row first (default %d)
   -backend LIST    process,goroutine,serial (default all three)
@@ -83,6 +87,8 @@ type options struct {
 	help     bool
 	cpus     int
 	progress io.Writer // where the progress bar goes, nil for none
+	ranks    []int     // -ranks
+	world    *mpi.Comm // the MPI world of a run across ranks, nil otherwise
 }
 
 // parseFlags parses the command line into options. Every error says which
@@ -95,6 +101,7 @@ func parseFlags(args []string) (*options, error) {
 	kernels := fs.String("kernel", "", "")
 	n := fs.String("n", "", "")
 	workers := fs.String("workers", "", "")
+	ranks := fs.String("ranks", "", "")
 	fs.IntVar(&o.cfg.Reps, "reps", bench.DefaultReps, "")
 	fs.IntVar(&o.cfg.Warmup, "warmup", bench.DefaultWarmup, "")
 	backends := fs.String("backend", "", "")
@@ -141,6 +148,11 @@ func parseFlags(args []string) (*options, error) {
 	if *workers != "" {
 		if o.cfg.Workers, err = parseWorkers(*workers); err != nil {
 			return nil, fmt.Errorf("-workers: %w", err)
+		}
+	}
+	if *ranks != "" {
+		if o.ranks, err = parseWorkers(*ranks); err != nil {
+			return nil, fmt.Errorf("-ranks: %w", err)
 		}
 	}
 	if *backends != "" {
@@ -323,7 +335,19 @@ func listKernels(w io.Writer) {
 
 // run is shmbench with its arguments and streams; it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runOn(ctx, nil, args, stdout, stderr)
+}
+
+// runOn is run as one rank of world (nil: a run in this process alone).
+// Across ranks, every rank measures and rank 0 writes the results.
+func runOn(ctx context.Context, world *mpi.Comm, args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args)
+	if err == nil {
+		err = o.setWorld(world)
+	}
+	if world != nil && world.Rank() != 0 { // the others have the same arguments and results
+		stdout, stderr = io.Discard, io.Discard
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "shmbench: %v\n", err)
 		fmt.Fprintln(stderr, "run shmbench -h for the flags")
@@ -376,7 +400,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	status := exitOK
 	for _, r := range rs {
 		if r.Failed() {
-			fmt.Fprintf(stderr, "shmbench: FAILED %s %s/%d: %v\n", r.Kernel, r.Backend, r.Workers, r.Err)
+			fmt.Fprintf(stderr, "shmbench: FAILED %s %s: %v\n", r.Kernel, where(r), r.Err)
 			status = exitFailed
 		}
 	}
@@ -398,6 +422,9 @@ func measure(ctx context.Context, o *options) ([]bench.Result, error) {
 		bar := newProgress(o.progress)
 		defer bar.finish()
 		cfg.Progress = bar.update
+	}
+	if o.world != nil {
+		return bench.RunRanks(ctx, o.world, cfg, o.ranks)
 	}
 	return bench.Run(ctx, cfg)
 }

@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -25,7 +26,23 @@ var formats = []string{"table", "markdown", "csv", "json", "gobench"}
 // columns are the table and markdown headings, in the order of cells.
 var columns = []string{"kernel", "backend", "workers", "n", "reps", "median", "min", "speedup", "efficiency", "GB/s", "verified"}
 
-// cells formats a row for the table and markdown formats.
+// acrossRanks reports whether rs come from a run across ranks, whose
+// tables have a ranks column.
+func acrossRanks(rs []bench.Result) bool {
+	return len(rs) > 0 && rs[0].Ranks > 0
+}
+
+// columnsOf returns the columns of the table of rs: columns, with ranks
+// after backend across ranks.
+func columnsOf(rs []bench.Result) []string {
+	if !acrossRanks(rs) {
+		return columns
+	}
+	return slices.Insert(slices.Clone(columns), 2, "ranks")
+}
+
+// cells formats a row for the table and markdown formats (with a ranks
+// cell when the row ran across ranks).
 func cells(r bench.Result) []string {
 	c := []string{r.Kernel, r.Backend, strconv.Itoa(r.Workers), sizeString(r.N), strconv.Itoa(r.Reps),
 		"-", "-", "-", "-", "-", "yes"}
@@ -41,6 +58,9 @@ func cells(r bench.Result) []string {
 	}
 	if r.Failed() {
 		c[10] = "FAILED"
+	}
+	if r.Ranks > 0 {
+		c = slices.Insert(c, 2, strconv.Itoa(r.Ranks))
 	}
 	return c
 }
@@ -71,6 +91,16 @@ func seconds(s float64) string {
 // header describes the run: the machine and the settings the figures
 // depend on.
 func header(o *options) string {
+	if o.world != nil {
+		_, node := o.world.Node()
+		return fmt.Sprintf("%s\nacross %d MPI ranks (%d on this node), one team each; a repetition's time is the slowest rank's",
+			headerLine(o), o.world.Size(), node)
+	}
+	return headerLine(o)
+}
+
+// headerLine is the header's first line: this machine and the settings.
+func headerLine(o *options) string {
 	return fmt.Sprintf("shmbench: %d usable CPUs (%s), %s/%s, %s, vec: %s; median of %d reps after %d warm-up; process teams: primary=%v pin=%v",
 		o.cpus, cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(), vec.Impl(), o.cfg.Reps, max(o.cfg.Warmup, 0), o.cfg.Primary, o.cfg.Pin)
 }
@@ -81,10 +111,15 @@ speedup: median at 1 worker of the same kernel and backend ÷ median; efficiency
 GB/s: bytes read + written per repetition (STREAM counts) ÷ median; empty: time per For call;
 verified: the result equals the serial reference bitwise (see go doc bench).`
 
+// legendRanks is added to the legend across ranks.
+const legendRanks = `ranks: MPI ranks that ran the row, each its part on its own team of workers; speedup: median at
+1 rank × 1 worker ÷ median; efficiency: speedup ÷ (ranks × workers).`
+
 func writeTable(w io.Writer, o *options, rs []bench.Result) error {
 	fmt.Fprintln(w, header(o))
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	columns := columnsOf(rs)
 	fmt.Fprintln(tw, strings.Join(columns, "\t")+"\t")
 	prev := ""
 	for _, r := range rs {
@@ -98,12 +133,16 @@ func writeTable(w io.Writer, o *options, rs []bench.Result) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	if acrossRanks(rs) {
+		fmt.Fprintln(w, legendRanks)
+	}
 	_, err := fmt.Fprintln(w, legend)
 	return err
 }
 
 func writeMarkdown(w io.Writer, o *options, rs []bench.Result) error {
 	fmt.Fprintf(w, "%s\n\n", header(o))
+	columns := columnsOf(rs)
 	fmt.Fprintf(w, "| %s |\n", strings.Join(columns, " | "))
 	seps := make([]string, len(columns))
 	for i := range seps {
@@ -132,7 +171,11 @@ func writeJSON(w io.Writer, rs []bench.Result) error {
 
 func writeCSV(w io.Writer, rs []bench.Result) error {
 	cw := csv.NewWriter(w)
-	cw.Write(jsonKeys)
+	keys := jsonKeys
+	if acrossRanks(rs) {
+		keys = append(slices.Clone(jsonKeys), "ranks")
+	}
+	cw.Write(keys)
 	opt := func(p *float64) string {
 		if p == nil {
 			return ""
@@ -140,9 +183,13 @@ func writeCSV(w io.Writer, rs []bench.Result) error {
 		return strconv.FormatFloat(*p, 'g', -1, 64)
 	}
 	for _, r := range rs {
-		cw.Write([]string{r.Kernel, r.Backend, strconv.Itoa(r.Workers), strconv.Itoa(r.N), strconv.Itoa(r.Reps),
+		row := []string{r.Kernel, r.Backend, strconv.Itoa(r.Workers), strconv.Itoa(r.N), strconv.Itoa(r.Reps),
 			strconv.FormatFloat(r.MedianS, 'g', -1, 64), strconv.FormatFloat(r.MinS, 'g', -1, 64),
-			opt(r.Speedup), opt(r.Efficiency), opt(r.GBps), strconv.FormatBool(!r.Failed())})
+			opt(r.Speedup), opt(r.Efficiency), opt(r.GBps), strconv.FormatBool(!r.Failed())}
+		if len(keys) > len(jsonKeys) {
+			row = append(row, strconv.Itoa(r.Ranks))
+		}
+		cw.Write(row)
 	}
 	cw.Flush()
 	return cw.Error()
@@ -195,6 +242,9 @@ func benchName(r bench.Result) string {
 	}
 	if sched != "" {
 		s += "/schedule=" + sched
+	}
+	if r.Ranks > 0 {
+		s += fmt.Sprintf("/ranks=%d", r.Ranks)
 	}
 	return fmt.Sprintf("%s/backend=%s/workers=%d", s, r.Backend, r.Workers)
 }

@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	shmbench [-kernel LIST] [-impl go,vec,simd|all] [-n N] [-workers LIST|LO-HI] [-reps R]
+//	shmbench [-kernel LIST] [-impl go,vec,simd|all] [-n N] [-workers LIST|LO-HI] [-ranks LIST] [-reps R]
 //	         [-backend LIST] [-schedule static|dynamic|guided]
 //	         [-format table|markdown|csv|json|gobench] [-plot FILE.svg|.png] [-o FILE]
 //	         [-gobench] [-primary] [-pin] [-list]
@@ -19,6 +19,14 @@
 // about 20 s on 2 cores. shmbench -h lists every flag. The exit status is 0 when
 // every row was verified, 2 when a row failed (a wrong result is not a
 // result), and 1 for bad usage or an error.
+//
+// Across ranks: built with -tags mpi and started by mpirun (mpirun -np R
+// shmbench …), shmbench runs every row on 1, 2, 4, … ranks up to R
+// (-ranks to choose), one team per rank, each rank its part of the loop;
+// every rank verifies its own part, a row is verified when all are, and
+// rank 0 prints the table with a ranks column (bench.RunRanks,
+// docs/CLUSTER.md). Built without the tag, or started without mpirun, it
+// is the single-process command above.
 package main
 
 import (
@@ -33,7 +41,7 @@ import (
 func main() {
 	engine.Main() // worker processes of the teams serve jobs here
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runWorld(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

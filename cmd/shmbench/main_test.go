@@ -39,7 +39,11 @@ func TestMain(m *testing.M) {
 		if role != "main" {
 			return fmt.Errorf("unknown role %q", role)
 		}
-		f, err := os.Create(os.Getenv(envStdout))
+		name := os.Getenv(envStdout)
+		if r := os.Getenv("OMPI_COMM_WORLD_RANK"); r != "" { // under mpirun: a file per rank
+			name += ".rank" + r
+		}
+		f, err := os.Create(name)
 		if err != nil {
 			return err
 		}
@@ -342,4 +346,16 @@ func TestSIMDImpl(t *testing.T) {
 		require.Equal(t, []string{"logistic/vec", "logistic/simd"}[i/5], r[0])
 		require.Equal(t, "true", r[10])
 	}
+}
+
+// TestYieldWhenIdle checks that shmbench asks Open MPI to yield while a
+// rank waits, unless the user chose.
+func TestYieldWhenIdle(t *testing.T) {
+	const v = "OMPI_MCA_mpi_yield_when_idle"
+	t.Setenv(v, "0") // restored after the test
+	yieldWhenIdle()
+	require.Equal(t, "0", os.Getenv(v), "the user's choice is kept")
+	os.Unsetenv(v)
+	yieldWhenIdle()
+	require.Equal(t, "1", os.Getenv(v))
 }

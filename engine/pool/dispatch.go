@@ -80,7 +80,10 @@ type procPool struct {
 	ran        map[int]int // MaxTasksPerWorker: tasks sent to each live worker process, across sessions
 	pending    []*batch
 	calls      map[uint64]*call
-	idleSince  time.Time // the session has had nothing to do since (zero: busy)
+	idleSince  time.Time    // the session has had nothing to do since (zero: busy)
+	sessAt     time.Time    // the session started
+	drainAt    time.Time    // the session started draining
+	absentKill map[int]bool // pids killed this session for holding up timed tasks (see absent)
 	useful     bool
 	failStreak int
 	closing    bool
@@ -548,6 +551,9 @@ func (q *procPool) step() time.Time {
 	}
 	if q.sstate == sessIdle {
 		return deadline
+	}
+	if t := q.absent(clock()); !t.IsZero() {
+		later(t)
 	}
 	busy := len(q.pending) > 0
 	for _, w := range q.ws {

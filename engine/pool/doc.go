@@ -83,7 +83,11 @@
 // pool stays usable with a full team. No task is lost or delivered twice. A
 // task that runs longer than its Timeout fails with ErrTaskTimeout and its
 // worker is killed and replaced: it may be in a loop that never looks at its
-// context. A worker process stopped (SIGSTOP) while the pool has work on it
+// context. The Timeout covers every moment of a task's life, waiting
+// included: a worker process that keeps a call's tasks waiting longer than
+// it, holding them (stopped between tasks) or not (stopped outside the
+// session, so that a session cannot start or end), is killed too, and no
+// task is blamed. A worker process stopped (SIGSTOP) while the pool has work on it
 // is killed once it has stayed stopped for the pool's StallLimit (by
 // default its team's engine.Config.StallLimit, a minute) and handled as
 // dead, so no call waits on it, Timeout or not. When a call's context ends, the call returns ctx.Err() at once;

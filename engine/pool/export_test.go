@@ -23,3 +23,14 @@ func DirectLeft(p *Pool) uint64 {
 	defer q.dir.mu.Unlock()
 	return q.dir.left
 }
+
+// LeftSession returns the last session that participant i of pool p's team
+// left (its worker process read the session's stop message), 0 if none:
+// tests wait on it to know that a session is draining.
+func LeftSession(p *Pool, i int) uint64 {
+	q, ok := p.exec.(*procPool)
+	if !ok || i < 0 || i >= len(q.st.slots) {
+		return 0
+	}
+	return q.st.slots[i].finished.Load()
+}

@@ -238,3 +238,67 @@ func (q *procPool) lost(front []*batch, b *batch, i, j int, w *pworker, sig sysc
 	q.deliver(b, i, j, errs, 0)
 	return front
 }
+
+// absent kills the worker processes that hold up the tasks of a call with
+// a Timeout by being absent from the session: pending tasks run only on
+// workers that said hello, and, once the session drains, only in the next
+// session, which starts when every worker has left this one. A worker that
+// has not said hello within the Timeout of the session's start, or that
+// holds no task and has not left within the Timeout of the drain, is
+// stopped or starved (a live worker does either in microseconds); it is
+// killed and, holding no task, blames none, and the session ends without
+// it (the next one replaces it). Workers holding tasks are watch's. absent
+// returns when to look again (zero: no timed task waits).
+func (q *procPool) absent(now time.Time) time.Time {
+	var d time.Duration
+	for _, b := range q.pending {
+		if t := b.c.timeout; t > 0 && !b.c.dead && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	if d == 0 {
+		return time.Time{}
+	}
+	var next time.Time
+	pids := q.team.PIDs()
+	for i := q.first; i < q.parts; i++ {
+		if q.st.slots[i].finished.Load() == q.session {
+			continue // left
+		}
+		w := q.ws[i]
+		var since time.Time
+		switch {
+		case w == nil:
+			since = q.sessAt // no hello yet
+		case !w.live || w.kill != killNone || len(w.flight) > 0:
+			continue
+		case q.sstate == sessDraining:
+			since = q.drainAt
+		default:
+			continue // idle in a running session: it gets the tasks
+		}
+		at := since.Add(overtime(d))
+		if now.Before(at) {
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
+			continue
+		}
+		pid := 0
+		if w != nil {
+			pid = w.pid
+			w.kill, w.killCur = killTimeout, 0
+		} else if i < len(pids) {
+			pid = pids[i]
+		}
+		if pid <= 0 || q.absentKill[pid] {
+			continue
+		}
+		if q.absentKill == nil {
+			q.absentKill = map[int]bool{}
+		}
+		q.absentKill[pid] = true
+		q.sup.Kill(i, pid)
+	}
+	return next
+}

@@ -243,8 +243,12 @@ func ChunkSize(n int) CallOption { return func(c *callConfig) { c.chunk = max(n,
 // after it started. The bound covers a task's whole life on a worker: a
 // worker process holding tasks of the call that neither starts one nor
 // sends a result for that long (stopped, swapped out) is killed too; then
-// no task is blamed, and the tasks it held run on the others. A call with
-// a Timeout runs in a session, never as a direct call.
+// no task is blamed, and the tasks it held run on the others. So does a
+// worker process that holds no task but keeps the call's waiting tasks from
+// starting for longer than d: one that has not joined the pool's session
+// since it started, or that has not left a session that is ending (tasks
+// wait for the next one). A call with a Timeout runs in a session, never
+// as a direct call.
 func Timeout(d time.Duration) CallOption { return func(c *callConfig) { c.timeout = max(d, 0) } }
 
 func applyCallOpts(opts []CallOption) callConfig {

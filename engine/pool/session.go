@@ -23,6 +23,8 @@ func (q *procPool) startSession() {
 	q.canceledS = false
 	q.useful = false
 	q.idleSince = time.Time{}
+	q.sessAt, q.drainAt = time.Now(), time.Time{}
+	clear(q.absentKill)
 	clear(q.ws)
 	q.watched = nil
 	ctx, cancel := context.WithCancel(context.Background())
@@ -51,6 +53,7 @@ func (q *procPool) drain() {
 		return
 	}
 	q.sstate = sessDraining
+	q.drainAt = time.Now()
 	for _, w := range q.ws {
 		if w != nil && w.live {
 			q.sendStop(w)

@@ -15,6 +15,7 @@ import (
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/engine/internal/teamtest"
 	"github.com/shmpar/shmpar/engine/pool"
+	"github.com/shmpar/shmpar/internal/testproc"
 )
 
 // Stalls: a worker process stopped (SIGSTOP) while it holds tasks must not
@@ -219,4 +220,67 @@ func slicesRepeat(v, n int) []int {
 		s[i] = v
 	}
 	return s
+}
+
+// A worker stopped while it holds no task cannot be caught by watching the
+// tasks it runs, yet it holds up every task of a call with a Timeout that
+// waits for a session: one that never says hello keeps the session short,
+// and one that never leaves keeps a draining session, and so the next one,
+// from ending. The Timeout covers that wait too: the absent worker is
+// killed, blaming no task, and the call runs on the others.
+func TestPoolTimeoutStoppedOutsideSession(t *testing.T) {
+	for _, when := range []string{"draining", "before-hello"} {
+		t.Run(when, func(t *testing.T) {
+			ctx := teamtest.Ctx(t)
+			_, file := marker(t)
+			// No stall watch, in the pool nor in the team: the Timeout
+			// alone must see it.
+			cfg := engine.Config{Workers: 2, StallLimit: -1, Env: []string{pool.EnvStopAt + "=sent:" + file}}
+			p := newPool(t, cfg, pool.StallLimit(-1))
+			timeout := pool.Timeout(300 * time.Millisecond)
+			pids := p.Team().PIDs()
+			require.Len(t, pids, 2)
+			var stopped []int
+			if when == "draining" {
+				// One task: the worker that runs it stops itself once
+				// it has sent its result, holding nothing. The session
+				// then drains, and stays draining: the stopped worker
+				// never leaves it.
+				out, err := sleepMsF.Map(ctx, p, []int{1}, timeout)
+				require.NoError(t, err)
+				require.Equal(t, []int{1}, out)
+				pid := awaitPIDFile(t, file)
+				awaitStopped(t, pid)
+				stopped = []int{pid}
+				live := 1
+				if pids[1] == pid {
+					live = 0
+				}
+				testproc.WaitFor(t, "the live worker leaves the session", func() bool {
+					return pool.LeftSession(p, live) > 0
+				})
+				require.Zero(t, pool.LeftSession(p, 1-live), "the stopped worker left the session")
+			} else {
+				// Every worker stops before the session starts: none
+				// says hello.
+				stopped = pids
+				for _, pid := range pids {
+					require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+					awaitStopped(t, pid)
+				}
+			}
+			done := make(chan mapResult, 1)
+			go func() {
+				out, err := sleepMsF.Map(ctx, p, slicesRepeat(2, 40), timeout, pool.ChunkSize(1))
+				done <- mapResult{out, err}
+			}()
+			r := awaitCall(t, done)
+			require.NoError(t, r.err, "no task was running on the stopped workers")
+			require.Equal(t, slicesRepeat(2, 40), r.out)
+			for _, pid := range stopped {
+				teamtest.AwaitGone(t, pid, 20*time.Second)
+			}
+			require.Len(t, distinctPIDs(t, p), 2, "the pool goes on with a full team")
+		})
+	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"os"
 	"strconv"
@@ -93,21 +92,26 @@ func StepRows(dst, src []float64, n, lo, hi int) {
 
 // initial writes the initial state of an n×n grid.
 func initial(u []float64, n int) {
-	r := float64(n) / 8
 	for i := range n {
-		for j := range n {
-			v := 0.0
-			di, dj := float64(i)-float64(n-1)/2, float64(j)-float64(n-1)/2
-			switch {
-			case i == 0:
-				v = Hot
-			case i == n-1 || j == 0 || j == n-1:
-				v = 0
-			case di*di+dj*dj <= r*r:
-				v = Hot / 2
-			}
-			u[i*n+j] = v
+		initialRow(u[i*n:(i+1)*n], n, i)
+	}
+}
+
+// initialRow writes row i of the initial state of an n×n grid into u.
+func initialRow(u []float64, n, i int) {
+	r := float64(n) / 8
+	for j := range n {
+		v := 0.0
+		di, dj := float64(i)-float64(n-1)/2, float64(j)-float64(n-1)/2
+		switch {
+		case i == 0:
+			v = Hot
+		case i == n-1 || j == 0 || j == n-1:
+			v = 0
+		case di*di+dj*dj <= r*r:
+			v = Hot / 2
 		}
+		u[j] = v
 	}
 }
 
@@ -124,19 +128,31 @@ func Serial(n, steps int) []float64 {
 	return src
 }
 
-// Checksum is an FNV-1a hash of the bits of u: two grids have the same
-// checksum when they are (almost certainly) bitwise equal.
-func Checksum(u []float64) uint64 {
-	h := fnv.New64a()
-	var b [8]byte
+// Checksum is an FNV-1a hash of the bits of u (each float64 as 8 bytes,
+// little-endian): two grids have the same checksum when they are (almost
+// certainly) bitwise equal.
+func Checksum(u []float64) uint64 { return checksumFrom(fnvOffset, u) }
+
+// FNV-1a's 64-bit parameters.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// checksumFrom continues an FNV-1a hash whose state is h over the bits of
+// u: the hash of a grid is the chain of its rows' hashes in row order,
+// checksumFrom(checksumFrom(fnvOffset, a), b) = Checksum(a ++ b), which is
+// how the ranks of a distributed run hash their slabs in turn.
+func checksumFrom(h uint64, u []float64) uint64 {
 	for _, v := range u {
 		x := math.Float64bits(v)
-		for k := range b {
-			b[k] = byte(x >> (8 * k))
+		for range 8 {
+			h ^= x & 0xff
+			h *= fnvPrime
+			x >>= 8
 		}
-		h.Write(b[:])
 	}
-	return h.Sum64()
+	return h
 }
 
 // ErrInUse is returned when another live process runs a simulation on the

@@ -15,6 +15,11 @@
 // completed steps; after s steps the state is buffer s%2. See README.md for
 // how a kill mid-step is made harmless, and for watching a run live with
 // shmctl and numpy.
+//
+// Built with -tags mpi and started by mpirun -np R (R > 1), each rank
+// holds a slab of rows in its own checkpoint files, NAME.rankRofSIZE and
+// its .step, and exchanges its edge rows with its neighbours before each
+// step (ranks.go); the checksum is the serial run's. See README.md.
 package main
 
 import (
@@ -30,12 +35,14 @@ import (
 	"time"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/mpi/exact"
+	"github.com/shmpar/shmpar/shm"
 )
 
 func main() {
 	engine.Main() // in a worker process this serves the team and never returns
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runWorld(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -120,6 +127,9 @@ func simulate(ctx context.Context, o *options, out io.Writer) error {
 	var err error
 	if o.resume {
 		ck, err = open(o.name, o.dir)
+		if errors.Is(err, shm.ErrNotExist) {
+			err = otherLayout(err, o.dir, o.name, 1)
+		}
 		if err == nil && o.nSet && o.n != ck.n {
 			ck.close()
 			err = fmt.Errorf("-n %d, but the checkpoint's grid is %d×%d", o.n, ck.n, ck.n)
@@ -197,10 +207,8 @@ func simulate(ctx context.Context, o *options, out io.Writer) error {
 	return nil
 }
 
+// mean is the exact mean of u, rounded once: the same bits as the mean a
+// distributed run computes from its slabs.
 func mean(u []float64) float64 {
-	s := 0.0
-	for _, v := range u {
-		s += v
-	}
-	return s / float64(len(u))
+	return exact.Sum(u) / float64(len(u))
 }
