@@ -31,9 +31,11 @@ func init() { progressEvery.Store(int64(ProgressInterval)) }
 // for Dynamic or Deterministic chunks to see a long job move): fn(0, k)
 // when the job starts, fn(done, k) at most every ProgressInterval while the
 // number of chunks finished changes, and fn(done, k) once more before the
-// call returns — (k, k) when every chunk ran. done never goes back. fn
-// runs on a goroutine of its own, never two calls at once, and not after
-// the call returns; a job of no chunks calls it never.
+// call returns — (k, k) when every chunk ran. done never goes back. The
+// first and last calls run on the goroutine that called For, those in
+// between on a timer's goroutine; each call returns before the next
+// starts, and none comes after For returns. A job of no chunks calls it
+// never.
 //
 // What it costs: the chunk counters the team keeps anyway are read by a
 // timer every ProgressInterval, so a chunk costs nothing more; a call
