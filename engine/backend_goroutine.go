@@ -71,6 +71,10 @@ func (g *goTeam) run(ctx context.Context, j *job) error {
 		st.mu.Unlock()
 		st.stop.CompareAndSwap(stopNone, stopFailed)
 	}
+	if j.prog != nil {
+		j.prog.stepStarted(func() int { return int(st.done.Load()) })
+		defer func() { j.prog.stepOver(int(st.done.Load())) }()
+	}
 	if j.p.sched == schedGuided {
 		r.guided = guidedStarts(j.p.hi-j.p.lo, j.p.parts, j.p.size)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/engine/internal/supervise"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/shm"
@@ -29,6 +30,7 @@ type procTeam struct {
 	procMu sync.RWMutex // guards procs against PIDs; writers also hold the Team's lock
 	cpus   []int
 	pid    int
+	polls  int // how long idle workers poll before yielding (workerEnv.polls)
 
 	lifeR, lifeW *os.File // lifeline pipe: workers watch lifeR for EOF
 
@@ -49,6 +51,19 @@ type procTeam struct {
 	prim    runner     // the coordinator's participant (Primary)
 	primCtx Ctx
 	primErr *WorkerError
+	// Chunks done: h.done counts those of the worker processes and is never
+	// reset, so a job does not take its line back from them to clear it;
+	// doneBase is its value when the job was posted (nobody counts between
+	// jobs), own counts the coordinator's chunks (Primary), and the job is
+	// over when h.done reaches doneEnd.
+	doneBase, doneEnd uint64
+	postBase          uint64 // doneBase when the job now ending was posted
+	own               atomic.Uint64
+	kernel            *kernel // the kernel whose name the descriptor holds
+	jobs              uint64  // generations posted
+	// sleeps counts the coordinator's futex sleeps in wait, lateWakes those
+	// that ended by their timeout with the job over (for the tests).
+	sleeps, lateWakes atomic.Uint64
 	// The stall watch (see watchStalls): one Watch per slot, started when
 	// a job's wait first sleeps; and the workers it killed, for the
 	// job's error.
@@ -61,6 +76,8 @@ type procTeam struct {
 	// made per job would allocate on every For.
 	blockFn func(q int) *atomic.Uint32
 	failFn  func(w, lo, hi int, err error, stack string)
+
+	traceRun int64 // when run was entered (a shmpartrace build)
 }
 
 func startProcTeam(cfg Config) (_ *procTeam, err error) {
@@ -72,7 +89,8 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 	if cfg.Pin {
 		t.cpus = allowedCPUs()
 	}
-	l := ctlLayout(t.parts, cfg.MaxArgs)
+	t.polls = idlePolls(t.parts+1-t.first, UsableCPUs())
+	l := ctlLayout(t.parts, t.first, cfg.MaxArgs)
 	t.seg, err = shm.CreateAnon("shmpar-engine", shm.Meta{DType: shm.Uint8, Shape: []int{int(l.size)}, Kind: shm.KindEngine})
 	if err != nil {
 		return nil, fmt.Errorf("engine: Start: control block: %w", err)
@@ -129,8 +147,8 @@ func (t *procTeam) maxPartials() int { return int(t.h.partCap) }
 func (t *procTeam) prepareArgs(k *kernel, a any) error {
 	d := &t.h.desc
 	if k.args.Empty || a == nil {
-		d.argsID.Store(0)
-		d.argsLen.Store(0)
+		set64(&d.argsID, 0)
+		set32(&d.argsLen, 0)
 		return nil
 	}
 	c := t.cache[k]
@@ -160,9 +178,37 @@ func (t *procTeam) prepareArgs(k *kernel, a any) error {
 		copy(t.c.args, c.enc)
 		t.areaID = c.id
 	}
-	d.argsID.Store(c.id)
-	d.argsLen.Store(uint32(len(c.enc)))
+	set64(&d.argsID, c.id)
+	set32(&d.argsLen, uint32(len(c.enc)))
 	return nil
+}
+
+// set32, setI32, set64 and setI64 store v in a word of the control block
+// unless it holds v already: reading a line that no other process has
+// written since is a hit in this CPU's cache, while a store must first take
+// the line back from every worker that read it (see control.go).
+func set32(a *atomic.Uint32, v uint32) {
+	if a.Load() != v {
+		a.Store(v)
+	}
+}
+
+func setI32(a *atomic.Int32, v int32) {
+	if a.Load() != v {
+		a.Store(v)
+	}
+}
+
+func set64(a *atomic.Uint64, v uint64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
+}
+
+func setI64(a *atomic.Int64, v int64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
 }
 
 // maxRecoveries bounds how many recoveries from dead workers in a row may
@@ -185,6 +231,7 @@ func (t *procTeam) run(ctx context.Context, j *job) error {
 	if err := t.prepareArgs(j.k, j.args); err != nil {
 		return err
 	}
+	t.traceRun = traceNow()
 	todo := []step{{}}
 	var rec *recovery // made by outcome after the first death
 	for len(todo) > 0 {
@@ -226,40 +273,66 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	if g == 0 { // 0 means "no job" in inJob and liveGen
 		g = 1
 	}
-	// The claim word first: from here on no worker can claim a chunk of an
-	// older job, so the descriptor can be rewritten.
-	h.claim.Store(packClaim(g, s.from))
-	d.kind.Store(jobRun)
-	d.sched.Store(uint32(p.sched))
-	d.parts.Store(uint32(t.parts))
 	reduce := uint32(0)
 	if j.partials != nil {
 		reduce = 1
 	}
-	d.reduce.Store(reduce)
-	d.n.Store(int64(p.n))
-	d.lo.Store(int64(p.lo))
-	d.hi.Store(int64(p.hi))
-	d.size.Store(int64(p.size))
-	d.first.Store(int64(p.first))
-	d.k.Store(int64(p.k))
-	if int(d.nameLen.Load()) != len(j.k.name) || string(t.c.kernelName()) != j.k.name {
-		copy(d.name[:], j.k.name)
-		d.nameLen.Store(uint32(len(j.k.name)))
+	post := packClaim(g, s.from)
+	// The claim word first when the descriptor changes: from there on no
+	// worker can claim a chunk of an older job, so the descriptor can be
+	// rewritten. Only what changed is (see set32). When nothing does (a
+	// job like the last one, the common case of a loop of For calls), a
+	// late worker of the last job reads the same descriptor either way, so
+	// the claim word is stored just before the generation: the post line,
+	// which idle workers keep reading, is then taken back from them once
+	// per job instead of twice.
+	same := t.kernel == j.k && d.kind.Load() == jobRun && d.sched.Load() == uint32(p.sched) &&
+		d.parts.Load() == uint32(t.parts) && d.reduce.Load() == reduce && d.n.Load() == int64(p.n) &&
+		d.lo.Load() == int64(p.lo) && d.hi.Load() == int64(p.hi) && d.size.Load() == int64(p.size) &&
+		d.first.Load() == int64(p.first) && d.k.Load() == int64(p.k)
+	if !same {
+		h.claim.Store(post)
+		set32(&d.kind, jobRun)
+		set32(&d.sched, uint32(p.sched))
+		set32(&d.parts, uint32(t.parts))
+		set32(&d.reduce, reduce)
+		setI64(&d.n, int64(p.n))
+		setI64(&d.lo, int64(p.lo))
+		setI64(&d.hi, int64(p.hi))
+		setI64(&d.size, int64(p.size))
+		setI64(&d.first, int64(p.first))
+		setI64(&d.k, int64(p.k))
+		if t.kernel != j.k {
+			copy(d.name[:], j.k.name)
+			d.nameLen.Store(uint32(len(j.k.name)))
+			d.kseq.Add(1)
+			t.kernel = j.k
+		}
 	}
-	h.done.Store(uint64(s.from))
-	h.errOwner.Store(-1)
-	h.stop.Store(stopNone)
+	setI32(&h.errOwner, -1)
+	set32(&h.stop, stopNone)
 	t.primErr = nil
+	t.own.Store(0)
 	deaths := t.deaths.Load() // a worker that dies from here on is noticed
 
-	if t.first == 1 && h.sleepers.Load() > 0 {
-		// Where a woken worker should not stay (see leaveCoordinator).
+	if t.first == 1 && (h.sleepers.Load() > 0 || t.jobs%coordCPUEvery == 0) {
+		// Where a woken worker should not stay (see leaveCoordinator),
+		// and where a crowded one should not move (see moveAway).
 		h.coordCPU.Store(int32(currentCPU()))
 	}
+	t.jobs++
+	if same {
+		h.claim.Store(post)
+	}
 	h.gen.Store(g)
+	traceAt(g, traceRun, t.traceRun)
+	traceStamp(g, tracePosted)
 	if h.sleepers.Load() > 0 {
 		_, _ = futex.Wake((*uint32)(unsafe.Pointer(&h.gen)), math.MaxInt32)
+	}
+	if j.prog != nil {
+		start := t.doneBase
+		j.prog.stepStarted(func() int { return int(h.done.Load()-start) + int(t.own.Load()) })
 	}
 	var stopCB func() bool
 	if ctx.Done() != nil {
@@ -270,12 +343,20 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	}
 	if t.first == 1 {
 		t.participate(ctx, j, p, g)
+		traceStamp(g, traceOwnDone)
 	}
 	limit := t.cfg.StallLimit
 	if j.k.stallLimit != 0 {
 		limit = j.k.stallLimit
 	}
+	t.doneEnd = t.doneBase + uint64(int64(p.k)-s.from) - t.own.Load()
+	t.postBase = t.doneBase
 	closeIdx := t.wait(g, &p, deaths, limit)
+	// Nobody counts chunks of g any more: the job is over, or wait saw
+	// every live worker leave it.
+	t.doneBase = h.done.Load()
+	traceStamp(g, traceSawDone)
+	j.prog.stepOver(int(t.doneIn(s.from) - uint64(s.from)))
 	if stopCB != nil {
 		stopCB()
 		t.cbMu.Lock()
@@ -289,7 +370,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 func (t *procTeam) participate(ctx context.Context, j *job, p plan, g uint32) {
 	r := &t.prim
 	*r = runner{
-		gen: g, p: p, claimW: &t.h.claim, done: &t.h.done, stop: &t.h.stop, block: t.blockFn,
+		gen: g, p: p, claimW: &t.h.claim, done: &t.own, stop: &t.h.stop, block: t.blockFn,
 		resolved: true, k: j.k, args: j.args, fail: t.failFn,
 	}
 	switch p.sched {
@@ -330,6 +411,7 @@ func (t *procTeam) cancelJob(ctx context.Context, g uint32) {
 // close asks the workers to exit, closes the lifeline, kills what is left
 // (each step bounded), and releases the control block.
 func (t *procTeam) close() error {
+	traceDump("coord")
 	if t.h != nil {
 		t.h.desc.kind.Store(jobExit)
 		t.h.gen.Add(1)
@@ -380,4 +462,30 @@ func (t *procTeam) waitExit(d time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// coordCPUEvery is how often, in jobs, a coordinator that runs chunks
+// (Primary) records its CPU in the header for the workers (getcpu is a
+// system call of 0.2-0.4 µs in a virtual machine): a worker that moves off
+// a crowded CPU must not move onto the coordinator's.
+const coordCPUEvery = 256
+
+// busyPolls is how many times an idle worker polls the generation word
+// before it yields the CPU between polls, when the team's spinning threads
+// fit the CPUs: a few microseconds, longer than the gap between two
+// back-to-back jobs, so that a worker answers the next job within one
+// cache-line transfer instead of when its current sched_yield returns
+// (0.3-0.7 µs on a virtual machine, half of it on average per job).
+const busyPolls = 2048
+
+// idlePolls returns the polls an idle worker makes before it yields: many
+// (busyPolls) when the threads that spin — the workers, and the coordinator
+// when it does not run chunks itself — fit the usable CPUs; few
+// (spin.WorkerPolls) when they outnumber them, where a spinning worker may
+// hold the CPU that the coordinator, or a worker with a chunk, needs.
+func idlePolls(threads, cpus int) int {
+	if threads <= cpus {
+		return busyPolls
+	}
+	return spin.WorkerPolls
 }

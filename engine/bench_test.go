@@ -51,7 +51,17 @@ var (
 		logistic(a.X.Data()[lo:hi], lo, a.Steps)
 		return nil
 	}, engine.Idempotent())
+	dotK = engine.RegisterReduce("bench-dot", func(c *engine.Ctx, a dotArgs, lo, hi int) (float64, error) {
+		x, y := a.X.Data()[lo:hi], a.Y.Data()[lo:hi]
+		s := 0.0
+		for i := range x {
+			s += x[i] * y[i]
+		}
+		return s, nil
+	}, engine.Idempotent())
 )
+
+type dotArgs struct{ X, Y *array.Array[float64] }
 
 func benchTeam(b *testing.B, cfg engine.Config) *engine.Team {
 	b.Helper()
@@ -206,6 +216,134 @@ func BenchmarkLogistic(b *testing.B) {
 					one = per
 				} else if one > 0 {
 					b.ReportMetric(one/per, "speedup")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkTeamStart measures Start of a process team until every worker
+// has reported ready (Close is not timed), and reports the median as
+// ms/start-p50 beside the mean.
+func BenchmarkTeamStart(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  engine.Config
+	}{
+		{"process/workers=2", engine.Config{Workers: 2}},
+		{"process-primary/workers=2", engine.Config{Workers: 2, Primary: true}},
+		{"process/workers=8", engine.Config{Workers: 8}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var lat []time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				team, err := engine.Start(c.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+				b.StopTimer()
+				if err := team.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1e3, "ms/start-p50")
+		})
+	}
+}
+
+// BenchmarkDot runs a dot product of 2^24 float64 with dynamic and
+// deterministic chunks (the reductions' schedules that claim chunks from
+// the shared counter) on process and goroutine teams, and reports the
+// speedup at 2 workers over 1 worker of the same team kind. A process team
+// whose speedup falls behind the goroutine team's has a cost per chunk that
+// the goroutines do not pay (issue 13 saw 0.41x on an AMD virtual machine,
+// where the goroutine team got 1.9x).
+func BenchmarkDot(b *testing.B) {
+	const n = 1 << 24
+	mk := func() *array.Array[float64] {
+		a, err := array.CreateAnon[float64](n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { a.Close() })
+		for i := range a.Data() {
+			a.Data()[i] = float64(i%7) - 3
+		}
+		return a
+	}
+	args := dotArgs{X: mk(), Y: mk()}
+	ctx := context.Background()
+	for _, sc := range []struct {
+		name string
+		opt  engine.Option
+	}{{"dynamic", engine.Dynamic(0)}, {"deterministic", engine.Deterministic(0)}} {
+		for _, k := range teamKinds {
+			var one float64
+			for _, w := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%s/n=2^24/workers=%d", sc.name, k.name, w), func(b *testing.B) {
+					team := benchTeam(b, k.cfg(w))
+					want, err := dotK.Reduce(ctx, team, n, args, engine.Sum[float64](), sc.opt) // each worker maps the pages once
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.SetBytes(16 * n)
+					start := time.Now()
+					for b.Loop() {
+						got, err := dotK.Reduce(ctx, team, n, args, engine.Sum[float64](), sc.opt)
+						if err != nil || got != want && sc.name == "deterministic" {
+							b.Fatal(got, want, err)
+						}
+					}
+					per := float64(time.Since(start)) / float64(b.N)
+					if w == 1 {
+						one = per
+					} else if one > 0 {
+						b.ReportMetric(one/per, "speedup")
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkForProgress runs a For of 1,024 Dynamic chunks (the logistic
+// map, 20 steps per element over 2^16 elements: about half a millisecond
+// on two workers) with and without ReportProgress, so that the cost of the
+// option shows as the difference of the two rows (benchstat -col
+// /progress). The callback does nothing.
+func BenchmarkForProgress(b *testing.B) {
+	const n, chunk = 1 << 16, 64
+	x, err := array.CreateAnon[float64](n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { x.Close() })
+	args := logisticArgs{X: x, Steps: 20}
+	ctx := context.Background()
+	for _, k := range teamKinds {
+		team := benchTeam(b, k.cfg(2))
+		for range 100 { // warm up: the first jobs of a team are slower
+			if err := logisticK.For(ctx, team, n, args, engine.Dynamic(chunk)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, on := range []bool{false, true} {
+			opts := []engine.Option{engine.Dynamic(chunk)}
+			if on {
+				opts = append(opts, engine.ReportProgress(func(done, total int) {}))
+			}
+			b.Run(fmt.Sprintf("%s/workers=2/progress=%v", k.name, on), func(b *testing.B) {
+				if err := logisticK.For(ctx, team, n, args, opts...); err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if err := logisticK.For(ctx, team, n, args, opts...); err != nil {
+						b.Fatal(err)
+					}
 				}
 			})
 		}

@@ -218,3 +218,59 @@ func TestMoveTo(t *testing.T) {
 	}
 	require.False(t, moveTo(avoid), "every other CPU is avoided")
 }
+
+// A crowded worker of a team whose coordinator runs chunks (Primary) does
+// not move onto the coordinator's CPU: with two CPUs, one the worker's and
+// one the coordinator's, it has nowhere to go and stays. Without a
+// coordinator that runs chunks, it moves to the free CPU.
+func TestMoveAwayAvoidsCoordinator(t *testing.T) {
+	cpus := allowedCPUs()
+	if len(cpus) < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	lockThread(t)
+	var two unix.CPUSet
+	two.Set(cpus[0])
+	two.Set(cpus[1])
+	require.NoError(t, unix.SchedSetaffinity(0, &two))
+	pinTo(t, cpus[1])
+	require.NoError(t, unix.SchedSetaffinity(0, &two)) // still on cpus[1]: the OS does not move it back
+
+	l := ctlLayout(2, 1, 4096)
+	c, err := initControl(alignedBytes(int(l.size)), l)
+	require.NoError(t, err)
+	w := newWorker(workerEnv{idx: 1, cpu: -1}, c)
+	c.slots[0].cpu.Store(-1)
+	c.h.coordCPU.Store(int32(cpus[0]))
+	from := currentCPU()
+	require.Equal(t, []int{cpus[0]}, w.busyCPUs())
+	require.False(t, w.moveAway(), "the only other CPU is the coordinator's")
+	require.Equal(t, from, currentCPU())
+	require.Zero(t, w.slot.moves.Load())
+
+	// A team without Primary: the coordinator's CPU is not a participant's.
+	l = ctlLayout(2, 0, 4096)
+	c, err = initControl(alignedBytes(int(l.size)), l)
+	require.NoError(t, err)
+	w = newWorker(workerEnv{idx: 1, cpu: -1}, c)
+	c.slots[0].cpu.Store(-1)
+	c.h.coordCPU.Store(int32(cpus[0]))
+	require.Empty(t, w.busyCPUs())
+	require.True(t, w.moveAway())
+	require.Equal(t, cpus[0], currentCPU())
+	require.Equal(t, uint32(1), w.slot.moves.Load())
+}
+
+// A coordinator that runs chunks records its CPU for the workers every
+// coordCPUEvery jobs.
+func TestCoordinatorRecordsItsCPU(t *testing.T) {
+	team, err := Start(Config{Workers: 2, Primary: true})
+	require.NoError(t, err)
+	defer team.Close()
+	h := team.b.(*procTeam).h
+	h.coordCPU.Store(-1)
+	for range coordCPUEvery {
+		require.NoError(t, internalNoop.For(context.Background(), team, 2, struct{}{}))
+	}
+	require.GreaterOrEqual(t, h.coordCPU.Load(), int32(0))
+}

@@ -172,3 +172,30 @@ func ExampleCtx_Progress() {
 	fmt.Println(err, team.PIDs()[0] == pid)
 	// Output: <nil> true
 }
+
+// A For of many chunks tells a callback how many are done: (0, total) at
+// the start, then at most every ProgressInterval, and the end. A pool's
+// ProgressBar (package engine/pool) is such a callback.
+func ExampleReportProgress() {
+	team, _ := engine.Start(engine.Config{Workers: 2})
+	defer team.Close()
+	x, _ := array.CreateAnon[float64](1000)
+	defer x.Close()
+	var first, last [2]int
+	calls := 0
+	report := func(done, total int) {
+		if calls == 0 {
+			first = [2]int{done, total}
+		}
+		last = [2]int{done, total}
+		calls++
+	}
+	err := scale.For(context.Background(), team, 1000, ScaleArgs{X: x, S: 2}, engine.Dynamic(10), engine.ReportProgress(report))
+	fmt.Println(err)
+	fmt.Printf("first report: %d of %d chunks\n", first[0], first[1])
+	fmt.Printf("last report: %d of %d chunks\n", last[0], last[1])
+	// Output:
+	// <nil>
+	// first report: 0 of 100 chunks
+	// last report: 100 of 100 chunks
+}

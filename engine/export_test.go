@@ -1,5 +1,7 @@
 package engine
 
+import "time"
+
 // WorkerSleep returns how each worker process of a process team waits for
 // a job — 0 spinning or running, 1 asleep holding its P, 2 asleep as a
 // blocked thread — in participant order; nil for a goroutine team. (It
@@ -14,4 +16,11 @@ func WorkerSleep(t *Team) []uint32 {
 		out = append(out, p.c.slots[i].sleep.Load())
 	}
 	return out
+}
+
+// SetProgressInterval makes ReportProgress report every d instead of
+// ProgressInterval until the returned function restores it.
+func SetProgressInterval(d time.Duration) (restore func()) {
+	old := progressEvery.Swap(int64(d))
+	return func() { progressEvery.Store(old) }
 }

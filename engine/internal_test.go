@@ -65,11 +65,13 @@ func TestControlLayout(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(ctlHeader{}), uintptr(headerSize))
 	require.Equal(t, uintptr(slotSize), unsafe.Sizeof(slot{}))
 	require.Zero(t, unsafe.Offsetof(ctlHeader{}.gen)%lineSize)
-	require.Zero(t, unsafe.Offsetof(ctlHeader{}.claim)%lineSize)
+	require.Equal(t, unsafe.Offsetof(ctlHeader{}.gen)/64, unsafe.Offsetof(ctlHeader{}.claim)/64,
+		"gen and claim share the 64-byte line the coordinator writes to post a job")
+	require.Zero(t, unsafe.Offsetof(ctlHeader{}.desc)%lineSize)
 	require.Zero(t, unsafe.Offsetof(ctlHeader{}.done)%lineSize)
 	require.Zero(t, unsafe.Offsetof(ctlHeader{}.stop)%lineSize)
 
-	l := ctlLayout(4, 4096)
+	l := ctlLayout(4, 1, 4096)
 	mem := alignedBytes(int(l.size))
 	c, err := initControl(mem, l)
 	require.NoError(t, err)
@@ -100,6 +102,7 @@ func TestControlLayout(t *testing.T) {
 		func(h *ctlHeader) { h.nslots = 1 << 20 },
 		func(h *ctlHeader) { h.partCap = 1 << 40 },
 		func(h *ctlHeader) { h.errOff = 3 },
+		func(h *ctlHeader) { h.first = 2 },
 		func(h *ctlHeader) { h.lifeOff = l.size - 4 },
 	} {
 		m := alignedBytes(int(l.size))
@@ -121,7 +124,7 @@ func alignedBytes(n int) []byte {
 }
 
 func TestWorkerEnv(t *testing.T) {
-	e := workerEnv{idx: 3, ctl: 3, life: 4, ppid: 1234, spin: 150 * time.Microsecond, cpu: 1}
+	e := workerEnv{idx: 3, ctl: 3, life: 4, ppid: 1234, spin: 150 * time.Microsecond, cpu: 1, polls: 2048}
 	got, err := parseWorkerEnv(formatWorkerEnv(e))
 	require.NoError(t, err)
 	require.Equal(t, e, got)

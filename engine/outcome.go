@@ -26,10 +26,10 @@ import (
 // claiming was closed, -1 if every chunk was done.
 func (t *procTeam) wait(g uint32, p *plan, seen uint64, limit time.Duration) int64 {
 	h := t.h
-	k := uint64(p.k)
+	end := t.doneEnd
 	died := false
 	over := func() bool {
-		if h.done.Load() == k || h.stop.Load() != stopNone {
+		if h.done.Load() == end || h.stop.Load() != stopNone {
 			return true
 		}
 		if dz := t.deaths.Load(); dz != seen {
@@ -39,20 +39,28 @@ func (t *procTeam) wait(g uint32, p *plan, seen uint64, limit time.Duration) int
 	}
 	if !spin.Until(t.cfg.Spin, spin.CoordPolls, over) {
 		for !over() {
+			// Mark, then look, then sleep: a worker that counts a chunk
+			// after the look sees the mark when it leaves the job, and
+			// bumps notify (worker.serve).
 			v := h.notify.Load()
+			h.coordSleeping.Store(1)
 			if over() {
+				h.coordSleeping.Store(0)
 				break
 			}
-			h.coordSleeping.Store(1)
+			t.sleeps.Add(1)
 			err := futex.Wait((*uint32)(unsafe.Pointer(&h.notify)), v, 50*time.Millisecond)
 			h.coordSleeping.Store(0)
+			if err == futex.ErrTimeout && over() {
+				t.lateWakes.Add(1) // nobody woke us: a lost wake-up, or a worker stalled for 50 ms
+			}
 			if err != nil && t.live() < t.parts-t.first {
 				died = true // belt and braces: a death seen only by its exit
 			}
 			t.watchStalls(g, p, limit)
 		}
 	}
-	if h.done.Load() == k {
+	if h.done.Load() == end {
 		return -1
 	}
 	closeIdx := t.closeClaims(g)
@@ -228,7 +236,7 @@ func (r *recovery) join(err error) error {
 // names exactly the chunks that may be partly done.
 func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, from, closeIdx int64, rec **recovery) ([]step, error) {
 	h := t.h
-	if h.done.Load() == uint64(p.k) {
+	if h.done.Load() == t.doneEnd {
 		return nil, nil
 	}
 	switch stop := h.stop.Load(); stop {
@@ -248,7 +256,7 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, from,
 		*rec = &recovery{}
 	}
 	r := *rec
-	if h.done.Load() > uint64(from) {
+	if t.doneIn(from) > uint64(from) {
 		r.barren = 0
 	} else {
 		r.barren++
@@ -327,14 +335,22 @@ func (t *procTeam) outcome(ctx context.Context, j *job, p *plan, g uint32, from,
 	if len(list) > 0 {
 		steps = append([]step{{list: list}}, steps...)
 	}
-	if len(steps) == 0 && h.done.Load()+uint64(len(r.lost)-lostBefore) < uint64(p.k) {
+	if len(steps) == 0 && t.doneIn(from)+uint64(len(r.lost)-lostBefore) < uint64(p.k) {
 		// Every chunk was claimed, and the chunks dead workers held do not
 		// account for those not done. Participants record a chunk before
 		// they claim it, so this cannot happen; should it, say so rather
 		// than return as if the work were done.
-		return nil, fmt.Errorf("engine: kernel %q: %w: %d of %d chunks done and none to re-run", j.k.name, ErrWorkerDied, h.done.Load(), p.k)
+		return nil, fmt.Errorf("engine: kernel %q: %w: %d of %d chunks done and none to re-run", j.k.name, ErrWorkerDied, t.doneIn(from), p.k)
 	}
 	return steps, nil
+}
+
+// doneIn returns the index up to which a step that started at chunk from
+// has counted chunks done, once no live worker is inside its generation:
+// from, plus the chunks worker processes counted on the done line since
+// the post, plus the coordinator's own (Primary).
+func (t *procTeam) doneIn(from int64) uint64 {
+	return uint64(from) + (t.h.done.Load() - t.postBase) + t.own.Load()
 }
 
 // failure builds the WorkerError of the first failed chunk, reported by

@@ -33,7 +33,9 @@ type listEntry struct {
 //     their own block only: the coordinator is always first, and would
 //     otherwise take the blocks of workers that are a microsecond late,
 //     running kernels in the coordinator's process that were meant for
-//     worker processes.
+//     worker processes. Workers do not take the coordinator's block: it
+//     claims it right after posting the job, and looking costs a worker a
+//     cache miss on the coordinator's slot per job.
 const (
 	claimIdxBits = 40
 	claimIdxMask = 1<<claimIdxBits - 1
@@ -67,6 +69,7 @@ type chunkRec interface {
 // with its own copy over the same shared memory) the worker processes.
 type runner struct {
 	gen    uint32
+	keep   int32 // static: blocks below keep are never stolen (the coordinator's)
 	p      plan
 	claimW *atomic.Uint64
 	done   *atomic.Uint64
@@ -88,8 +91,6 @@ type runner struct {
 
 	// fail records the first failure and sets the stop word.
 	fail func(worker int, lo, hi int, err error, stack string)
-	// finished is called by the participant that completes the last chunk.
-	finished func()
 }
 
 // participate runs chunks for participant c.worker until none are left,
@@ -107,7 +108,7 @@ func (r *runner) participate(c *Ctx, rec chunkRec) {
 		}
 		for i := range n {
 			q := (c.worker + i) % p.parts // own block first, then steal
-			if q >= p.k || r.stop.Load() != stopNone {
+			if q >= p.k || q < int(r.keep) || r.stop.Load() != stopNone {
 				continue
 			}
 			b := r.block(q)
@@ -178,12 +179,12 @@ func (r *runner) run(c *Ctx, ci int64) bool {
 		lo, hi = r.p.chunk(int(ci), r.guided)
 		idx = int(ci)
 	}
+	t0 := traceNow()
 	if !r.runChunk(c, idx, lo, hi) {
 		return false
 	}
-	if r.done.Add(1) == uint64(r.p.k) && r.finished != nil {
-		r.finished()
-	}
+	traceChunk(r.gen, c.worker, ci, t0)
+	r.done.Add(1)
 	return true
 }
 

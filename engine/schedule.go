@@ -108,6 +108,8 @@ type plan struct {
 	parts  int // participants
 	first  int // det: global index (lo/size based) of chunk 0
 	k      int // number of chunks
+
+	progress Progress // ReportProgress's callback, or nil
 }
 
 // makePlan applies opts to a job over [0, n) run by parts participants.

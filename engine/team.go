@@ -174,7 +174,8 @@ type job struct {
 	k        *kernel
 	args     any
 	p        plan
-	partials []uint64 // reduce: one per chunk of p
+	partials []uint64     // reduce: one per chunk of p
+	prog     *progressRun // ReportProgress, or nil
 }
 
 // backend runs jobs for a Team; the Team serializes calls.
@@ -296,11 +297,16 @@ func (t *Team) do(ctx context.Context, k *kernel, n int, args any, opts []Option
 			p.k = ceilDiv(p.hi-p.lo, p.size)
 		}
 	}
+	var prog *progressRun // no defer: a For without ReportProgress pays nothing for it
+	if p.progress != nil {
+		prog = startProgress(p.progress, p.k)
+	}
 	j := &t.job
 	if !k.reduce {
-		*j = job{k: k, args: args, p: *p}
+		*j = job{k: k, args: args, p: *p, prog: prog}
 		err := t.b.run(ctx, j)
 		*j = job{}
+		prog.end()
 		return 0, nil, err
 	}
 	// A deterministic reduction with more chunks than the partial area
@@ -310,13 +316,15 @@ func (t *Team) do(ctx context.Context, k *kernel, n int, args any, opts []Option
 		sp := *p
 		sp.first = p.first + done
 		sp.k = min(maxp, p.k-done)
-		*j = job{k: k, args: args, p: sp, partials: all[done : done+sp.k]}
+		*j = job{k: k, args: args, p: sp, partials: all[done : done+sp.k], prog: prog}
 		err := t.b.run(ctx, j)
 		*j = job{}
 		if err != nil {
+			prog.end()
 			return 0, nil, err
 		}
 		done += sp.k
 	}
+	prog.end()
 	return p.first, all, nil
 }

@@ -20,7 +20,9 @@ import (
 )
 
 // envWorker marks a worker process and tells it where it stands:
-// "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C" (cpu -1: not pinned).
+// "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C;polls=P" (cpu -1: not
+// pinned; polls: how many times an idle worker polls the generation word
+// before it starts yielding the CPU between polls, see idlePolls).
 const envWorker = "SHMPAR_ENGINE_WORKER"
 
 // workerHold is how long an idle worker process, once done spinning, sleeps
@@ -59,12 +61,14 @@ func inWorker() bool { return reexec.Current() == reexec.Worker }
 type workerEnv struct {
 	idx, ctl, life, ppid, cpu int
 	spin                      time.Duration
+	polls                     int
 }
 
 func parseWorkerEnv(v string) (workerEnv, error) {
-	f, err := reexec.ParseFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu")
+	f, err := reexec.ParseFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu", "polls")
 	e := workerEnv{idx: f.Get("idx", -1), ctl: f.Get("ctl", -1), life: f.Get("life", -1),
-		ppid: f.Get("ppid", 0), spin: time.Duration(f.Get("spin", 0)), cpu: f.Get("cpu", -1)}
+		ppid: f.Get("ppid", 0), spin: time.Duration(f.Get("spin", 0)), cpu: f.Get("cpu", -1),
+		polls: f.Get("polls", spin.WorkerPolls)}
 	if err != nil {
 		return e, err
 	}
@@ -75,19 +79,23 @@ func parseWorkerEnv(v string) (workerEnv, error) {
 }
 
 func formatWorkerEnv(e workerEnv) string {
-	return fmt.Sprintf("v1;idx=%d;ctl=%d;life=%d;ppid=%d;spin=%d;cpu=%d", e.idx, e.ctl, e.life, e.ppid, int64(e.spin), e.cpu)
+	return fmt.Sprintf("v1;idx=%d;ctl=%d;life=%d;ppid=%d;spin=%d;cpu=%d;polls=%d", e.idx, e.ctl, e.life, e.ppid, int64(e.spin), e.cpu, e.polls)
 }
 
 // worker is the state of a worker process.
 type worker struct {
-	env   workerEnv
-	c     *control
-	slot  *slot
-	cache map[*kernel]workerArgs
-	cur   *kernel
-	ctx   Ctx
-	r     runner   // reused from job to job
-	crowd crowding // notices a CPU shared with a busy thread (unpinned only)
+	env    workerEnv
+	c      *control
+	slot   *slot
+	cache  map[*kernel]workerArgs
+	cur    *kernel // the kernel of the last job
+	curSeq uint32  // the descriptor's kernel version when cur was looked up
+	ctx    Ctx
+	r      runner   // reused from job to job
+	crowd  crowding // notices a CPU shared with a busy thread (unpinned only)
+	// tmpl is what each job's runner starts from, with its method values
+	// made once: made per job, each would be an allocation.
+	tmpl runner
 }
 
 type workerArgs struct {
@@ -133,11 +141,20 @@ func runWorker(v string) int {
 			fmt.Fprintf(os.Stderr, "engine: worker %d: pin to CPU %d: %v (running unpinned)\n", env.idx, env.cpu, err)
 		}
 	}
+	return newWorker(env, c).serve()
+}
+
+// newWorker returns the state of worker env.idx of control block c.
+func newWorker(env workerEnv, c *control) *worker {
 	w := &worker{env: env, c: c, slot: &c.slots[env.idx], cache: map[*kernel]workerArgs{}}
 	w.crowd.move = w.moveAway
 	w.crowd.seen = w.seen
+	w.tmpl = runner{
+		claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop, block: w.block, steal: true,
+		keep: int32(c.h.first), resolve: w.resolve, fail: w.fail,
+	}
 	w.ctx = Ctx{worker: env.idx, stop: &c.h.stop, beat: &w.slot.beat}
-	return w.serve()
+	return w
 }
 
 // serve reports ready and runs jobs until told to exit.
@@ -161,12 +178,24 @@ func (w *worker) serve() int {
 		g := w.waitGen(last)
 		last = g
 		if h.desc.kind.Load() == jobExit {
+			traceDump(fmt.Sprintf("worker%d", w.env.idx))
 			return 0
 		}
+		traceStamp(g, traceSawGen)
 		w.job(g)
-		// The coordinator may be waiting for workers to leave a stopped job.
+		traceStamp(g, traceLeft)
+		// The coordinator may be waiting for workers to leave a stopped job,
+		// or asleep until the chunks are done: a worker wakes it when it
+		// leaves a job, not after each chunk it counts (a reduction of a
+		// thousand chunks would wake it a thousand times). The coordinator
+		// marks itself asleep, then looks at the done count, then sleeps;
+		// the worker counts its chunks, then looks at the mark when it
+		// leaves. Both are read-modify-writes, full barriers on every
+		// platform, so one of the two sees the other.
 		if h.stop.Load() != stopNone || claimIdx(h.claim.Load()) == claimClosed {
 			wakeCoordinator(h, false)
+		} else if h.coordSleeping.Load() != 0 {
+			wakeCoordinator(h, true)
 		}
 	}
 }
@@ -181,8 +210,9 @@ func wakeCoordinator(h *ctlHeader, force bool) {
 }
 
 // waitGen waits until the generation word differs from last: it spins for
-// env.spin (an idle worker answers a new job in well under a microsecond;
-// an unpinned one that finds its CPU shared moves, see crowding), then
+// env.spin, polling env.polls times before it yields the CPU between polls
+// (an idle worker answers a new job in well under a microsecond; an
+// unpinned one that finds its CPU shared moves, see crowding), then
 // sleeps on the futex: for the first workerHold holding its P (see
 // futex.WaitHeld: the Go runtime's monitor then does not wake up every 20 µs
 // during the next job, which would cost that job 5-10 % on a small machine),
@@ -195,7 +225,7 @@ func (w *worker) waitGen(last uint32) uint32 {
 		crowd = &w.crowd // a pinned worker stays where it was put
 		watch = crowd
 	}
-	if spin.Watch(w.env.spin, spin.WorkerPolls, func() bool { return h.gen.Load() != last }, watch) {
+	if spin.Watch(w.env.spin, w.env.polls, func() bool { return h.gen.Load() != last }, watch) {
 		return h.gen.Load()
 	}
 	hold := time.Now().Add(workerHold)
@@ -247,10 +277,23 @@ func (w *worker) leaveCoordinator() {
 }
 
 // moveAway moves this worker off its CPU to one where no other worker of
-// the team was last seen, if there is one (see moveTo); it reports whether
-// it moved. Without such a CPU — as many workers as CPUs, or more — it
-// stays: moving would only crowd another worker.
+// the team was last seen, nor the coordinator when it runs chunks itself
+// (Primary), if there is one (see moveTo); it reports whether it moved.
+// Without such a CPU — as many participants as CPUs, or more — it stays:
+// moving would only crowd another participant. (Moving onto the
+// coordinator's CPU would put a team of two on one CPU, the worst case.)
 func (w *worker) moveAway() bool {
+	if !moveTo(w.busyCPUs()) {
+		return false
+	}
+	w.slot.moves.Add(1)
+	w.seen()
+	return true
+}
+
+// busyCPUs returns the CPUs where the other participants were last seen:
+// the other workers, and the coordinator when it runs chunks.
+func (w *worker) busyCPUs() []int {
 	var others []int
 	for i := range w.c.slots {
 		if i == w.env.idx {
@@ -260,12 +303,12 @@ func (w *worker) moveAway() bool {
 			others = append(others, int(c))
 		}
 	}
-	if !moveTo(others) {
-		return false
+	if w.c.h.first == 1 {
+		if c := w.c.h.coordCPU.Load(); c >= 0 {
+			others = append(others, int(c))
+		}
 	}
-	w.slot.moves.Add(1)
-	w.seen()
-	return true
+	return others
 }
 
 // seen records the CPU this worker runs on for the others' moves. It is
@@ -295,18 +338,14 @@ func (w *worker) job(g uint32) {
 	if !p.valid(len(c.list), len(c.slots)) {
 		return // torn by the next job's descriptor (or corrupt): claims would fail
 	}
-	w.r = runner{
-		gen: g, p: p, claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop,
-		block: w.block, steal: true, resolve: w.resolve, fail: w.fail, finished: w.finished,
-	}
+	w.r = w.tmpl
+	w.r.gen, w.r.p = g, p
 	w.r.participate(&w.ctx, slotRec{w.slot})
 	w.ctx.endJob()
 	w.r = runner{}
 }
 
 func (w *worker) block(q int) *atomic.Uint32 { return &w.c.slots[q].block }
-
-func (w *worker) finished() { wakeCoordinator(w.c.h, false) }
 
 // fail records the first failure of the job in this worker's error area and
 // stops the job.
@@ -326,15 +365,18 @@ func (w *worker) fail(worker, lo, hi int, err error, stack string) {
 // resolve finds the job's kernel and arguments once this worker has a
 // chunk of it.
 func (w *worker) resolve(r *runner) bool {
+	traceStamp(r.gen, traceClaimed)
 	c := w.c
 	d := &c.h.desc
-	name := c.kernelName()
 	k := w.cur
-	if k == nil || k.name != string(name) {
+	if seq := d.kseq.Load(); k == nil || seq != w.curSeq {
+		// The name is read only when the coordinator wrote another one.
+		name := c.kernelName()
 		k = lookup(string(name))
-		w.cur = k
+		w.cur, w.curSeq = k, seq
 	}
 	if k == nil {
+		name := c.kernelName()
 		w.fail(w.env.idx, 0, 0, fmt.Errorf("%w %q in the worker process (kernels must be registered in init, before engine.Main runs)", ErrUnknownKernel, name), "")
 		return false
 	}
