@@ -14,7 +14,9 @@
 //   - hangs: it did not return within the scenario's Timeout. Run then
 //     kills every process the trial started (SIGKILL, which also ends a
 //     stopped one) so that the trial can return, and gives up the scenario
-//     if even that does not free it.
+//     if even that does not free it. Or the trial reported a hang it saw
+//     itself (T.Hang): a child process that bounds its own call and says
+//     the call did not return.
 //   - wrong: the trial reported a wrong result (T.Wrong): a lost or
 //     duplicated element, an error that does not name what failed, an
 //     error where none was due.
