@@ -49,10 +49,6 @@ const trialBound = 20 * time.Second
 // trial's own bound on each child (trialBound).
 const chaosTimeout = 2 * time.Minute
 
-// tally is a trial's view of the runner, with the checks the scenarios
-// share.
-type tally struct{ tr *chaos.T }
-
 // chaosSeconds is how long the racing scenarios run.
 func chaosSeconds(t *testing.T) time.Duration {
 	if s := os.Getenv("SHMPAR_CHAOS_SECONDS"); s != "" {
@@ -63,58 +59,11 @@ func chaosSeconds(t *testing.T) time.Duration {
 	return 3 * time.Second
 }
 
-// trial runs role in a child with env, bounded by trialBound, and counts a
-// hang or a crash in c. ok is true when the child finished; out is its
+// chaosChild runs role in a child with env, bounded by trialBound, and
+// records a hang or a crash. ok is true when the child finished; out is its
 // stdout.
-func (c *tally) trial(role string, env ...string) (out string, ok bool) {
-	ch := testproc.Start(role, env...)
-	done := make(chan error, 1)
-	go func() { _, err := ch.Wait(); done <- err }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(trialBound):
-		ch.Kill()
-		<-done
-		c.tr.Hang("%s %v: no end within %v", role, env, trialBound)
-		return ch.Stdout(), false
-	}
-	if err != nil {
-		stderr := ch.Stderr()
-		if i := strings.Index(stderr, "\n\ngoroutine "); i > 0 {
-			stderr = stderr[:i]
-		}
-		c.tr.Crash("%s %v: %v: %s", role, env, err, stderr)
-		return ch.Stdout(), false
-	}
-	return ch.Stdout(), true
-}
-
-// verdict counts a leak when the child's last line starts with "leak:", a
-// wrong result unless it is "ok" or starts with "ok ".
-func (c *tally) verdict(out string, ctx string) {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	last := lines[len(lines)-1]
-	switch {
-	case strings.HasPrefix(last, "leak:"):
-		c.tr.Leak("%s: %s", ctx, last)
-	case last != "ok" && !strings.HasPrefix(last, "ok "):
-		c.tr.Wrong("%s: %s", ctx, last)
-	}
-}
-
-// leftovers counts as a leak every entry of dir that is not in keep.
-func (c *tally) leftovers(dir string, ctx string, keep ...string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		c.tr.Leak("%s: read %s: %v", ctx, dir, err)
-		return
-	}
-	for _, e := range entries {
-		if !slices.Contains(keep, e.Name()) {
-			c.tr.Leak("%s: %q left in the directory", ctx, e.Name())
-		}
-	}
+func chaosChild(tr *chaos.T, role string, env ...string) (out string, ok bool) {
+	return tr.Finished(testproc.Start(role, env...), trialBound, fmt.Sprintf("%s %v", role, env))
 }
 
 // fileSum is a checksum of a file's bytes, to see that a target is untouched.
@@ -270,7 +219,7 @@ func TestChaosPlanted(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shm/planted", Trials: 40, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c, rng := &tally{tr: tr}, tr.Rand
+			rng := tr.Rand
 			dir, targetDir := t.TempDir(), t.TempDir()
 			target, err := Create("target", small, Dir(targetDir))
 			require.NoError(t, err)
@@ -286,21 +235,21 @@ func TestChaosPlanted(t *testing.T) {
 			fi, err := os.Lstat(filepath.Join(dir, "grid"))
 			require.NoError(t, err)
 			ctx := kind + " " + op
-			out, ok := c.trial("chaos-planted", "SHM_DIR="+dir, "SHM_NAME=grid", "SHM_OP="+op, "SHM_KIND="+kind)
+			out, ok := chaosChild(tr, "chaos-planted", "SHM_DIR="+dir, "SHM_NAME=grid", "SHM_OP="+op, "SHM_KIND="+kind)
 			if ok {
-				c.verdict(out, ctx)
+				tr.Verdict(out, ctx)
 			}
 			after := []string{fileSum(filepath.Join(targetDir, "target")), fileSum(filepath.Join(targetDir, "text"))}
 			if !slices.Equal(before, after) {
-				c.tr.Wrong("%s: a target was changed", ctx)
+				tr.Wrong("%s: a target was changed", ctx)
 			}
 			if _, err := os.Lstat(filepath.Join(targetDir, "nowhere")); err == nil {
-				c.tr.Wrong("%s: the dangling link's target was created", ctx)
+				tr.Wrong("%s: the dangling link's target was created", ctx)
 			}
 			if cur, err := os.Lstat(filepath.Join(dir, "grid")); err != nil || cur.Mode().Type() != fi.Mode().Type() {
-				c.tr.Wrong("%s: the planted %s was removed or replaced", ctx, kind)
+				tr.Wrong("%s: the planted %s was removed or replaced", ctx, kind)
 			}
-			c.leftovers(dir, ctx, "grid")
+			tr.Leftovers(dir, ctx, "grid")
 		},
 	})
 }
@@ -399,7 +348,7 @@ func TestChaosDamaged(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shm/damaged", Trials: 40, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c, rng := &tally{tr: tr}, tr.Rand
+			rng := tr.Rand
 			dir := t.TempDir()
 			shape := []int{1 + rng.IntN(3000)}
 			if rng.IntN(2) == 0 {
@@ -410,11 +359,11 @@ func TestChaosDamaged(t *testing.T) {
 			trailer := int64(len(s.mm) - TrailerSize)
 			require.NoError(t, s.Close())
 			kind, intact := damage(rng, filepath.Join(dir, "seg"), trailer)
-			out, ok := c.trial("chaos-damaged", "SHM_DIR="+dir, "SHM_NAME=seg", "SHM_INTACT="+map[bool]string{true: "1"}[intact])
+			out, ok := chaosChild(tr, "chaos-damaged", "SHM_DIR="+dir, "SHM_NAME=seg", "SHM_INTACT="+map[bool]string{true: "1"}[intact])
 			if ok {
-				c.verdict(out, kind)
+				tr.Verdict(out, kind)
 			}
-			c.leftovers(dir, kind, "seg") // refused files stay; nothing else may appear
+			tr.Leftovers(dir, kind, "seg") // refused files stay; nothing else may appear
 		},
 	})
 }
@@ -426,7 +375,7 @@ func TestChaosSparseTmpfs(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shm/sparse-tmpfs", Trials: 40, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c, rng := &tally{tr: tr}, tr.Rand
+			rng := tr.Rand
 			srcDir := t.TempDir()
 			n := 4096 * (1 + rng.IntN(400))
 			src, err := Create("src", Meta{DType: Uint8, Shape: []int{n}}, Dir(srcDir))
@@ -449,16 +398,16 @@ func TestChaosSparseTmpfs(t *testing.T) {
 			var sfs unix.Statfs_t
 			require.NoError(t, unix.Statfs(dir, &sfs))
 			missing, free := st.Size-st.Blocks*512, int64(sfs.Bavail)*sfs.Bsize
-			out, ok := c.trial("chaos-open-fill", "SHM_DIR="+dir, "SHM_NAME=sparse")
+			out, ok := chaosChild(tr, "chaos-open-fill", "SHM_DIR="+dir, "SHM_NAME=sparse")
 			if ok {
-				c.verdict(out, "sparse copy")
+				tr.Verdict(out, "sparse copy")
 				wrote := strings.Contains(out, "ok wrote")
 				if wrote != (free >= missing) {
-					c.tr.Wrong("%d bytes missing, %d free: the child said %q", missing, free, strings.TrimSpace(out))
+					tr.Wrong("%d bytes missing, %d free: the child said %q", missing, free, strings.TrimSpace(out))
 				}
 			}
 			os.Remove(filepath.Join(dir, "filler"))
-			c.leftovers(dir, "sparse copy", "sparse")
+			tr.Leftovers(dir, "sparse copy", "sparse")
 			unix.Unmount(dir, unix.MNT_DETACH)
 		},
 	})
@@ -548,7 +497,7 @@ func TestChaosTinyTmpfs(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shm/tiny-tmpfs", Trials: 40, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c, rng := &tally{tr: tr}, tr.Rand
+			rng := tr.Rand
 			opts := fmt.Sprintf("size=%dk,nr_inodes=%d", 16*(1+rng.IntN(64)), 2+rng.IntN(8))
 			dir := tinyTmpfs(t, opts)
 			env := []string{"SHM_DIR=" + dir}
@@ -556,12 +505,12 @@ func TestChaosTinyTmpfs(t *testing.T) {
 				env = append(env, "SHM_NO_TMPFILE=1")
 				opts += " O_CREAT"
 			}
-			out, ok := c.trial("chaos-create-until-full", env...)
+			out, ok := chaosChild(tr, "chaos-create-until-full", env...)
 			if ok {
-				c.verdict(out, opts)
+				tr.Verdict(out, opts)
 				lines := strings.Split(strings.TrimSpace(out), "\n")
 				made := strings.Fields(strings.TrimPrefix(lines[len(lines)-1], "ok"))
-				c.leftovers(dir, opts, made...)
+				tr.Leftovers(dir, opts, made...)
 			}
 			unix.Unmount(dir, unix.MNT_DETACH)
 		},
@@ -671,12 +620,12 @@ func TestChaosLowFDLimit(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shm/low-fd-limit", Trials: 40, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c, rng := &tally{tr: tr}, tr.Rand
+			rng := tr.Rand
 			dir := t.TempDir()
 			limit := 1 + rng.IntN(12)
-			out, ok := c.trial("chaos-lowfd", "SHM_DIR="+dir, "SHM_LIMIT="+strconv.Itoa(limit))
+			out, ok := chaosChild(tr, "chaos-lowfd", "SHM_DIR="+dir, "SHM_LIMIT="+strconv.Itoa(limit))
 			if ok {
-				c.verdict(out, fmt.Sprintf("%d spare descriptors", limit))
+				tr.Verdict(out, fmt.Sprintf("%d spare descriptors", limit))
 				var n int
 				if _, err := fmt.Sscanf(strings.TrimSpace(out), "ok %d EMFILE", &n); err == nil {
 					tr.Count("emfile", n) // operations that failed with EMFILE, each with a clear error
@@ -684,7 +633,7 @@ func TestChaosLowFDLimit(t *testing.T) {
 			}
 			for _, e := range dirNames(t, dir) {
 				if strings.HasPrefix(e, privatePrefix) {
-					c.tr.Leak("%q left in the directory", e)
+					tr.Leak("%q left in the directory", e)
 				}
 			}
 		},
@@ -787,7 +736,6 @@ func TestChaosSweepRacesCreators(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shm/sweep-races-creators", Trials: 8, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c := &tally{tr: tr}
 			dir, err := os.MkdirTemp("", "shm-chaos-")
 			if err != nil {
 				tr.Crash("trial directory: %v", err)
@@ -824,7 +772,7 @@ func TestChaosSweepRacesCreators(t *testing.T) {
 			if err != nil {
 				tr.Crash("sweeper: %v: %s", err, sweeper.Stderr())
 			} else {
-				c.verdict(out, "sweeper")
+				tr.Verdict(out, "sweeper")
 				var sweeps int
 				if _, err := fmt.Sscanf(strings.TrimSpace(out), "ok %d", &sweeps); err == nil {
 					tr.Count("sweeps", sweeps)
@@ -834,7 +782,7 @@ func TestChaosSweepRacesCreators(t *testing.T) {
 			if _, err := Sweep(Dir(dir)); err != nil {
 				tr.Wrong("final sweep: %v", err)
 			}
-			c.leftovers(dir, "after the final sweep")
+			tr.Leftovers(dir, "after the final sweep")
 		},
 	})
 }
@@ -845,7 +793,7 @@ func TestChaosSweeperKilled(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shm/sweeper-killed", Trials: 40, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c, rng := &tally{tr: tr}, tr.Rand
+			rng := tr.Rand
 			dir := t.TempDir()
 			var live []*Segment
 			var liveNames []string
@@ -861,7 +809,7 @@ func TestChaosSweeperKilled(t *testing.T) {
 			}
 			ch := testproc.Start("chaos-sweep-once", "SHM_DIR="+dir)
 			if line, err := nextLine(ch); err != nil || line != "ready" {
-				c.tr.Crash("sweeper did not start: %q %v", line, err)
+				tr.Crash("sweeper did not start: %q %v", line, err)
 			} else {
 				time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond) // a random moment, not a wait for state
 				ch.Kill()
@@ -875,21 +823,21 @@ func TestChaosSweeperKilled(t *testing.T) {
 			}
 			// Any process's next Sweep finishes the job.
 			if _, err := Sweep(Dir(dir)); err != nil {
-				c.tr.Wrong("sweep after the kill: %v", err)
+				tr.Wrong("sweep after the kill: %v", err)
 			}
 			for i, s := range live {
 				o, err := Open(liveNames[i], Dir(dir))
 				if err != nil {
-					c.tr.Wrong("live segment %s: %v", liveNames[i], err)
+					tr.Wrong("live segment %s: %v", liveNames[i], err)
 					continue
 				}
 				if !os.SameFile(o.ident, s.ident) || checkPattern(o.Data(), 8) != nil {
-					c.tr.Wrong("live segment %s replaced or changed", liveNames[i])
+					tr.Wrong("live segment %s replaced or changed", liveNames[i])
 				}
 				o.Close()
 				s.Close()
 			}
-			c.leftovers(dir, "after a killed sweep", liveNames...)
+			tr.Leftovers(dir, "after a killed sweep", liveNames...)
 		},
 	})
 }

@@ -62,38 +62,10 @@ const chaosTimeout = 3 * time.Minute
 // unasked a crash.
 type tally struct{ tr *chaos.T }
 
-// wait waits up to trialBound for ch to exit. It reports false, after
-// killing ch and counting a hang, when ch did not.
-func (c *tally) wait(ch *testproc.Child, what string) (out string, err error, ok bool) {
-	done := make(chan error, 1)
-	go func() { _, err := ch.Wait(); done <- err }()
-	select {
-	case err = <-done:
-		return ch.Stdout(), err, true
-	case <-time.After(trialBound):
-		ch.Kill()
-		<-done
-		c.tr.Hang("%s: no end within %v", what, trialBound)
-		return ch.Stdout(), nil, false
-	}
-}
-
-// finished waits for ch and counts a crash if it failed; it reports
-// whether ch ended well.
+// finished waits for ch (bounded by trialBound) and counts a crash if it
+// failed; it reports whether ch ended well.
 func (c *tally) finished(ch *testproc.Child, what string) (string, bool) {
-	out, err, ok := c.wait(ch, what)
-	if !ok {
-		return out, false
-	}
-	if err != nil {
-		stderr := ch.Stderr()
-		if i := strings.Index(stderr, "\n\ngoroutine "); i > 0 {
-			stderr = stderr[:i]
-		}
-		c.tr.Crash("%s: %v: %s", what, err, strings.TrimSpace(stderr))
-		return out, false
-	}
-	return out, true
+	return c.tr.Finished(ch, trialBound, what)
 }
 
 // killed sends SIGKILL to ch and waits for it; a child that had already
@@ -105,7 +77,7 @@ func (c *tally) killed(ch *testproc.Child, what string) bool {
 		return false
 	}
 	_ = ch.Kill()
-	_, err, ok := c.wait(ch, what)
+	_, err, ok := c.tr.Wait(ch, trialBound, what)
 	if ok && (err == nil || !strings.Contains(err.Error(), "killed")) {
 		c.tr.Crash("%s: ended (%v) before it was killed", what, err)
 		return false
@@ -115,41 +87,7 @@ func (c *tally) killed(ch *testproc.Child, what string) bool {
 
 // until polls cond for up to trialBound; false (a hang, counted) if it
 // never held.
-func (c *tally) until(what string, cond func() bool) bool {
-	deadline := time.Now().Add(trialBound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			c.tr.Hang("waited %v for %s", trialBound, what)
-			return false
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	return true
-}
-
-// verdict counts a wrong result unless the last line of out is "ok" or
-// starts with "ok ".
-func (c *tally) verdict(out string, what string) {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	last := lines[len(lines)-1]
-	if last != "ok" && !strings.HasPrefix(last, "ok ") {
-		c.tr.Wrong("%s: %s", what, last)
-	}
-}
-
-// leftovers counts as a leak every entry of dir that is not in keep.
-func (c *tally) leftovers(dir string, what string, keep ...string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		c.tr.Leak("%s: read %s: %v", what, dir, err)
-		return
-	}
-	for _, e := range entries {
-		if !slices.Contains(keep, e.Name()) {
-			c.tr.Leak("%s: %q left in the directory", what, e.Name())
-		}
-	}
-}
+func (c *tally) until(what string, cond func() bool) bool { return c.tr.Until(what, trialBound, cond) }
 
 // runChaosRole runs the chaos scenarios' child roles; the verifying roles
 // print their verdict as their last line.
@@ -358,9 +296,9 @@ func TestChaosKillWriters(t *testing.T) {
 			}
 			out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "REPORTED", reported, "KILLS", kills)...), "verify")
 			if good {
-				c.verdict(out, fmt.Sprintf("%d writers, %d kills", len(w.kids), kills))
+				c.tr.Verdict(out, fmt.Sprintf("%d writers, %d kills", len(w.kids), kills))
 			}
-			c.leftovers(dir, "kill-writers", "m", "ctl")
+			c.tr.Leftovers(dir, "kill-writers", "m", "ctl")
 		},
 	})
 }
@@ -404,9 +342,9 @@ func TestChaosStopWriters(t *testing.T) {
 			}
 			out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "REPORTED", reported, "KILLS", 0)...), "verify")
 			if good {
-				c.verdict(out, fmt.Sprintf("%d writers, %d stops", len(w.kids), stops))
+				c.tr.Verdict(out, fmt.Sprintf("%d writers, %d stops", len(w.kids), stops))
 			}
-			c.leftovers(dir, "stop-writers", "m", "ctl")
+			c.tr.Leftovers(dir, "stop-writers", "m", "ctl")
 		},
 	})
 }
@@ -592,9 +530,9 @@ func TestChaosKillInProtocol(t *testing.T) {
 			sort.Strings(pairs)
 			out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "WANT", strings.Join(pairs, ","), "WORD", word)...), desc)
 			if good {
-				c.verdict(out, desc)
+				c.tr.Verdict(out, desc)
 			}
-			c.leftovers(dir, desc, "m", "ctl")
+			c.tr.Leftovers(dir, desc, "m", "ctl")
 		},
 	})
 }
@@ -769,9 +707,9 @@ func TestChaosDamaged(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, b, 0o600))
 			out, good := c.finished(testproc.Start("chaos-damaged", childEnv(dir)...), kind)
 			if good {
-				c.verdict(out, kind)
+				c.tr.Verdict(out, kind)
 			}
-			c.leftovers(dir, kind, "m")
+			c.tr.Leftovers(dir, kind, "m")
 		},
 	})
 }

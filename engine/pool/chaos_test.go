@@ -74,13 +74,13 @@ var (
 
 // chaosScenario runs the trials of one fault, each in a child process
 // (its own coordinator, team and pool) that prints its verdict as its last
-// line: "ok", or "hang: …", "wrong: …", "leak: …". A child that dies is a
-// crash; one that does not end within the scenario's Timeout is a hang
-// (the runner kills it and its workers).
+// line: "ok", or "hang: …", "wrong: …", "leak: …" (see chaos.T.Verdict).
+// A child that dies is a crash; one that does not end within 45 s is a
+// hang (it is killed, and the runner kills what it left).
 func chaosScenario(t *testing.T, name, fault string, trials int) {
 	calls := []string{"map-flat", "map-gob", "imap-unordered", "submit"}
 	chaos.Run(t, chaos.Scenario{
-		Name: "pool/" + name, Trials: trials, Timeout: 45 * time.Second, // under testproc.Timeout: the runner sees a child that does not end
+		Name: "pool/" + name, Trials: trials, Timeout: time.Minute,
 		Trial: func(tr *chaos.T) {
 			env := []string{
 				"CHAOS_FAULT=" + fault,
@@ -92,21 +92,8 @@ func chaosScenario(t *testing.T, name, fault string, trials int) {
 				"CHAOS_SEED=" + strconv.FormatUint(tr.Rand.Uint64(), 10),
 			}
 			what := strings.Join(env, " ")
-			out, err := testproc.Start("chaos-trial", env...).Wait()
-			if err != nil {
-				tr.Crash("%s: %v: %.600s", what, err, out)
-				return
-			}
-			lines := strings.Split(strings.TrimSpace(out), "\n")
-			last := lines[len(lines)-1]
-			switch {
-			case last == "ok":
-			case strings.HasPrefix(last, "hang:"):
-				tr.Hang("%s: %s", what, last)
-			case strings.HasPrefix(last, "leak:"):
-				tr.Leak("%s: %s", what, last)
-			default:
-				tr.Wrong("%s: %.600s", what, last)
+			if out, ok := tr.Finished(testproc.Start("chaos-trial", env...), 45*time.Second, what); ok {
+				tr.Verdict(out, what)
 			}
 		},
 	})

@@ -102,7 +102,7 @@ type T struct {
 	mu sync.Mutex
 	// the trial's problems, by kind
 	hang, wrong, leak, crash []string
-	counts             map[string]int
+	counts                   map[string]int
 }
 
 // Count adds n to the scenario's tally called name, printed in its

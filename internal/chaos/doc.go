@@ -57,6 +57,15 @@
 // scenario of a package takes well under a minute, the whole suite a few
 // minutes. The short run takes a quarter of it (at least one).
 //
+// # Children
+//
+// A trial that runs its work in child processes (testproc.Start) uses the
+// checks they share: T.Wait and T.Finished wait for a child within a bound
+// (a hang past it, a crash if it failed), T.Verdict judges the verdict a
+// child prints as its last line ("ok", "hang: …", "leak: …", anything else
+// wrong), T.Leftovers finds files left in a directory, and T.Until waits
+// for a condition within a bound.
+//
 // # Adding scenarios
 //
 // In a package's test files, in a file with the build tag chaos (it may use
