@@ -263,6 +263,40 @@ func trialCtl(t *testing.T, dir string) ([]uint64, func()) {
 	return ctl, func() { seg.Close() }
 }
 
+// writersTrial is one trial of kill-writers or stop-writers: it starts
+// writers (how many: nWriters) and a reader on a new map, lets fault strike
+// the writers, stops them, and verifies the map with a child. fault reports
+// how many writers it killed (each may have lost the increment in flight),
+// a description, and false if a wait of its own went wrong (counted).
+func writersTrial(t *testing.T, tr *chaos.T, name string, nWriters func(*rand.Rand) int, fault func(c *tally, w *writers, rng *rand.Rand) (kills int, desc string, ok bool)) {
+	c, rng := &tally{tr: tr}, tr.Rand
+	dir, ctl, closeCtl := newChaosMap(t, rng)
+	defer closeCtl()
+	w := &writers{c: c, dir: dir, ctl: ctl, kids: make([]*testproc.Child, nWriters(rng))}
+	reader := testproc.Start("reader", childEnv(dir, "KEYS", chaosCounters)...)
+	ok := c.until("the reader to start", func() bool { return atomic.LoadUint64(&ctl[cReady]) == 1 })
+	for i := range w.kids {
+		ok = ok && w.start(i)
+	}
+	kills, desc := 0, ""
+	if ok {
+		kills, desc, ok = fault(c, w, rng)
+	}
+	reported, stopped := w.stop()
+	if out, good := c.finished(reader, "reader"); good && !strings.HasPrefix(out, "loads ") {
+		tr.Wrong("reader said %q", out)
+	}
+	if !ok || !stopped {
+		w.killAll()
+		return
+	}
+	out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "REPORTED", reported, "KILLS", kills)...), "verify")
+	if good {
+		tr.Verdict(out, desc)
+	}
+	tr.Leftovers(dir, name, "m", "ctl")
+}
+
 // TestChaosKillWriters runs one to three writer processes doing random
 // operations (chaos role: an Update of a counter, then a random operation
 // on a churn key) and a reader process checking every counter it loads,
@@ -272,33 +306,15 @@ func TestChaosKillWriters(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shmap/kill-writers", Trials: 40, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c, rng := &tally{tr: tr}, tr.Rand
-			dir, ctl, closeCtl := newChaosMap(t, rng)
-			defer closeCtl()
-			w := &writers{c: c, dir: dir, ctl: ctl, kids: make([]*testproc.Child, 1+rng.IntN(3))}
-			reader := testproc.Start("reader", childEnv(dir, "KEYS", chaosCounters)...)
-			ok := c.until("the reader to start", func() bool { return atomic.LoadUint64(&ctl[cReady]) == 1 })
-			for i := range w.kids {
-				ok = ok && w.start(i)
-			}
-			kills := 1 + rng.IntN(5)
-			for i := 0; i < kills && ok; i++ {
-				slot := rng.IntN(len(w.kids))
-				ok = w.ahead(slot, uint64(1+rng.IntN(300))) && c.killed(w.kids[slot], "chaos writer") && w.start(slot)
-			}
-			reported, stopped := w.stop()
-			if out, good := c.finished(reader, "reader"); good && !strings.HasPrefix(out, "loads ") {
-				c.tr.Wrong("reader said %q", out)
-			}
-			if !ok || !stopped {
-				w.killAll()
-				return
-			}
-			out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "REPORTED", reported, "KILLS", kills)...), "verify")
-			if good {
-				c.tr.Verdict(out, fmt.Sprintf("%d writers, %d kills", len(w.kids), kills))
-			}
-			c.tr.Leftovers(dir, "kill-writers", "m", "ctl")
+			writersTrial(t, tr, "kill-writers", func(rng *rand.Rand) int { return 1 + rng.IntN(3) },
+				func(c *tally, w *writers, rng *rand.Rand) (int, string, bool) {
+					kills, ok := 1+rng.IntN(5), true
+					for i := 0; i < kills && ok; i++ {
+						slot := rng.IntN(len(w.kids))
+						ok = w.ahead(slot, uint64(1+rng.IntN(300))) && c.killed(w.kids[slot], "chaos writer") && w.start(slot)
+					}
+					return kills, fmt.Sprintf("%d writers, %d kills", len(w.kids), kills), ok
+				})
 		},
 	})
 }
@@ -311,40 +327,22 @@ func TestChaosStopWriters(t *testing.T) {
 	chaos.Run(t, chaos.Scenario{
 		Name: "shmap/stop-writers", Trials: 40, Timeout: chaosTimeout,
 		Trial: func(tr *chaos.T) {
-			c, rng := &tally{tr: tr}, tr.Rand
-			dir, ctl, closeCtl := newChaosMap(t, rng)
-			defer closeCtl()
-			w := &writers{c: c, dir: dir, ctl: ctl, kids: make([]*testproc.Child, 2+rng.IntN(2))}
-			reader := testproc.Start("reader", childEnv(dir, "KEYS", chaosCounters)...)
-			ok := c.until("the reader to start", func() bool { return atomic.LoadUint64(&ctl[cReady]) == 1 })
-			for i := range w.kids {
-				ok = ok && w.start(i)
-			}
-			stops := 1 + rng.IntN(4)
-			for i := 0; i < stops && ok; i++ {
-				slot := rng.IntN(len(w.kids))
-				if ok = w.ahead(slot, uint64(1+rng.IntN(300))); !ok {
-					break
-				}
-				pid := int(atomic.LoadUint64(&ctl[cPIDs+slot])) // the writer's own report
-				_ = syscall.Kill(pid, syscall.SIGSTOP)
-				ok = c.until("a writer to be stopped", func() bool { return procState(pid) == "T" })
-				time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond) // how long the fault lasts, not a wait for state
-				_ = syscall.Kill(pid, syscall.SIGCONT)
-			}
-			reported, stopped := w.stop()
-			if out, good := c.finished(reader, "reader"); good && !strings.HasPrefix(out, "loads ") {
-				c.tr.Wrong("reader said %q", out)
-			}
-			if !ok || !stopped {
-				w.killAll()
-				return
-			}
-			out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "REPORTED", reported, "KILLS", 0)...), "verify")
-			if good {
-				c.tr.Verdict(out, fmt.Sprintf("%d writers, %d stops", len(w.kids), stops))
-			}
-			c.tr.Leftovers(dir, "stop-writers", "m", "ctl")
+			writersTrial(t, tr, "stop-writers", func(rng *rand.Rand) int { return 2 + rng.IntN(2) },
+				func(c *tally, w *writers, rng *rand.Rand) (int, string, bool) {
+					stops, ok := 1+rng.IntN(4), true
+					for i := 0; i < stops && ok; i++ {
+						slot := rng.IntN(len(w.kids))
+						if ok = w.ahead(slot, uint64(1+rng.IntN(300))); !ok {
+							break
+						}
+						pid := int(atomic.LoadUint64(&w.ctl[cPIDs+slot])) // the writer's own report
+						_ = syscall.Kill(pid, syscall.SIGSTOP)
+						ok = c.until("a writer to be stopped", func() bool { return procState(pid) == "T" })
+						time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond) // how long the fault lasts, not a wait for state
+						_ = syscall.Kill(pid, syscall.SIGCONT)
+					}
+					return 0, fmt.Sprintf("%d writers, %d stops", len(w.kids), stops), ok
+				})
 		},
 	})
 }
