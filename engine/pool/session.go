@@ -175,5 +175,6 @@ func (q *procPool) watchExit(i, pid int, session uint64, exit, over <-chan struc
 	case <-exit:
 		q.putResult(ctlMsg(rmDeath, i, session, uint64(pid)), true)
 	case <-over:
+	case <-q.life.Done(): // the dispatcher stopped without ending the session
 	}
 }
