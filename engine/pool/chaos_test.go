@@ -94,6 +94,11 @@ func chaosScenario(t *testing.T, name, fault string, trials int) {
 			what := strings.Join(env, " ")
 			if out, ok := tr.Finished(testproc.Start("chaos-trial", env...), 45*time.Second, what); ok {
 				tr.Verdict(out, what)
+				var faults, failed int
+				if _, err := fmt.Sscanf(lastLine(out), "ok faults=%d failed-tasks=%d", &faults, &failed); err == nil {
+					tr.Count("faults", faults)
+					tr.Count("failed-tasks", failed)
+				}
 			}
 		},
 	})
@@ -106,6 +111,12 @@ func chaosScenario(t *testing.T, name, fault string, trials int) {
 func TestChaosKill(t *testing.T)        { chaosScenario(t, "kill-worker", "kill", 40) }
 func TestChaosStop(t *testing.T)        { chaosScenario(t, "stop-worker", "stop", 40) }
 func TestChaosStopTimeout(t *testing.T) { chaosScenario(t, "stop-worker-timeout", "stop-timeout", 40) }
+
+// lastLine returns the last line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
+}
 
 func envInt(k string) int {
 	v, _ := strconv.Atoi(os.Getenv(k))
@@ -304,7 +315,8 @@ func chaosTrial() string {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	return "ok"
+	// What the trial exercised, for the scenario's tallies.
+	return fmt.Sprintf("ok faults=%d failed-tasks=%d", len(pids), len(o.errs))
 }
 
 func firstErrs(m map[int]error) string {
