@@ -2,18 +2,17 @@
 
 package lock
 
-// Chaos scenarios: processes that use a primitive are SIGKILLed and
-// SIGSTOPped at random, and each trial checks what the package documentation
-// promises afterwards. Run with
+// Chaos scenarios (issue 12), run by internal/chaos: processes that use a
+// primitive are SIGKILLed and SIGSTOPped at random, and each trial checks
+// what the package documentation promises afterwards. Run with
 //
 //	go test -tags chaos -run Chaos ./lock
 //
-// SHMPAR_CHAOS_SEED fixes the seed (printed by every run) and
-// SHMPAR_CHAOS_TRIALS the number of trials per scenario (default 5). Each
-// scenario prints one line: trials, hangs (a process or a call that did not
-// finish within the trial's bound), wrong results (a broken invariant),
-// leaks (descriptors or processes left behind by a trial) and crashes (a
-// process that failed on its own).
+// A hang is a process or a call that did not finish within trialBound, a
+// wrong result a broken invariant, a leak a worker left running (or what
+// the runner finds), a crash a process that failed on its own. Each line
+// also tallies what the trials exercised: kills, holder deaths,
+// ErrOwnerDead reports, bounded locks of a stopped holder.
 
 import (
 	"context"
@@ -21,12 +20,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shmpar/shmpar/internal/chaos"
 	"github.com/shmpar/shmpar/internal/testproc"
 )
 
@@ -41,41 +40,6 @@ const (
 	maxReports = 1000             //
 	trialBound = 20 * time.Second // how long any wait of a trial may take
 )
-
-type chaosCounts struct {
-	trials, hangs, wrong, leaks, crashes int
-
-	// What the trials exercised, printed after the five counts: kills,
-	// deaths of a holder, ErrOwnerDead reports, bounded locks of a stopped
-	// holder.
-	kills, holderDeaths, reports, stoppedHolder int
-}
-
-var chaosSeed = func() uint64 {
-	if s := os.Getenv("SHMPAR_CHAOS_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err == nil {
-			return n
-		}
-	}
-	return uint64(time.Now().UnixNano())
-}()
-
-func chaosTrials() int {
-	if n, err := strconv.Atoi(os.Getenv("SHMPAR_CHAOS_TRIALS")); err == nil && n > 0 {
-		return n
-	}
-	return 5
-}
-
-func (c *chaosCounts) report(t *testing.T, scenario string) {
-	line := fmt.Sprintf("chaos lock/%s: trials=%d hangs=%d wrong=%d leaks=%d crashes=%d seed=%d (kills=%d holder-deaths=%d owner-dead-reports=%d stopped-holder-waits=%d)",
-		scenario, c.trials, c.hangs, c.wrong, c.leaks, c.crashes, chaosSeed, c.kills, c.holderDeaths, c.reports, c.stoppedHolder)
-	fmt.Println(line)
-	if c.hangs+c.wrong+c.leaks+c.crashes != 0 {
-		t.Error(line)
-	}
-}
 
 // chaosReport records in the shared file the pid named by an ErrOwnerDead.
 func chaosReport(mem []byte, err error) {
@@ -331,21 +295,12 @@ func chaosUpdate(mem []byte, rng *rand.Rand) {
 	*(*uint64)(unsafePointer(mem, offB))++
 }
 
-// openFDs counts this process's open descriptors.
-func openFDs(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // chaosRun is one trial of a worker scenario: workers started from roles,
 // random kills (and stops, if stops) during dur, then the stop flag, a bounded
 // wait for the survivors, and the scenario's final check.
 type chaosRun struct {
 	t      *testing.T
-	c      *chaosCounts
+	tr     *chaos.T
 	s      *shared
 	rng    *rand.Rand
 	roles  [][]any // role and arguments of each worker slot
@@ -379,11 +334,11 @@ func (r *chaosRun) run(dur time.Duration) {
 		_ = k.Kill()
 		_, _ = k.Wait()
 		r.killed[k.PID()] = true
-		r.c.kills++
+		r.tr.Count("kills", 1)
 		if r.word != nil {
 			if w := r.word(); ownerPID(w) == k.PID() {
 				r.owned[k.PID()] = uint32(w)&flagInconsistent != 0
-				r.c.holderDeaths++
+				r.tr.Count("holder-deaths", 1)
 			}
 		}
 		r.start(i)
@@ -421,11 +376,10 @@ func (r *chaosRun) stopAndCont(k *child) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(60+r.rng.IntN(60))*time.Millisecond)
 	defer cancel()
-	r.c.stoppedHolder++
+	r.tr.Count("stopped-holder-waits", 1)
 	err = m.LockContext(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
-		r.t.Logf("lock held by stopped process %d returned %v, want a deadline error", k.PID(), err)
-		r.c.wrong++
+		r.tr.Wrong("lock held by stopped process %d returned %v, want a deadline error", k.PID(), err)
 		if err == nil || errors.Is(err, ErrOwnerDead) {
 			_ = m.Consistent()
 			_ = m.Unlock()
@@ -440,12 +394,10 @@ func (r *chaosRun) wait(k *child) {
 	select {
 	case err := <-done:
 		if err != nil {
-			r.t.Logf("worker %d: %v\n%s", k.PID(), err, k.Output())
-			r.c.crashes++
+			r.tr.Crash("worker %d: %v\n%s", k.PID(), err, k.Output())
 		}
 	case <-time.After(trialBound):
-		r.t.Logf("worker %d did not stop within %v", k.PID(), trialBound)
-		r.c.hangs++
+		r.tr.Hang("worker %d did not stop within %v", k.PID(), trialBound)
 		_ = k.Kill()
 		<-done
 	}
@@ -459,11 +411,10 @@ func (r *chaosRun) wait(k *child) {
 // that died holding it inconsistent.
 func (r *chaosRun) checkReports() {
 	seen := map[int]bool{}
-	r.c.reports += len(r.s.reports())
+	r.tr.Count("owner-dead-reports", len(r.s.reports()))
 	for _, pid := range r.s.reports() {
 		if !r.killed[pid] || seen[pid] {
-			r.t.Logf("ErrOwnerDead named process %d: killed %v, reported before %v", pid, r.killed[pid], seen[pid])
-			r.c.wrong++
+			r.tr.Wrong("ErrOwnerDead named process %d: killed %v, reported before %v", pid, r.killed[pid], seen[pid])
 		}
 		seen[pid] = true
 	}
@@ -478,9 +429,8 @@ func (r *chaosRun) checkReports() {
 		}
 	}
 	if len(unreported) > swallowers {
-		r.t.Logf("processes %v died holding the lock and nobody got ErrOwnerDead for them (reports %v, %d takers killed before reporting)",
+		r.tr.Wrong("processes %v died holding the lock and nobody got ErrOwnerDead for them (reports %v, %d takers killed before reporting)",
 			unreported, r.s.reports(), swallowers)
-		r.c.wrong++
 	}
 }
 
@@ -495,74 +445,59 @@ func (r *chaosRun) finalPair(lock func(context.Context) error, consistent, unloc
 		chaosReport(r.s.mem, err)
 		*r.s.plain(offB) = *r.s.plain(offA)
 		if err := consistent(); err != nil {
-			r.t.Log(err)
-			r.c.wrong++
+			r.tr.Wrong("consistent: %v", err)
 		}
 	case errors.Is(err, context.DeadlineExceeded):
-		r.t.Log("the final lock did not return within the bound")
-		r.c.hangs++
+		r.tr.Hang("the final lock did not return within %v", trialBound)
 		return
 	case err != nil:
-		r.t.Log(err)
-		r.c.wrong++
+		r.tr.Wrong("the final lock: %v", err)
 		return
 	}
 	if a, b := *r.s.plain(offA), *r.s.plain(offB); a != b {
-		r.t.Logf("pair inconsistent after recovery: a=%d b=%d", a, b)
-		r.c.wrong++
+		r.tr.Wrong("pair inconsistent after recovery: a=%d b=%d", a, b)
 	}
 	if err := unlock(); err != nil {
-		r.t.Log(err)
-		r.c.wrong++
+		r.tr.Wrong("unlock: %v", err)
 	}
 }
 
-func (r *chaosRun) finish(fds int) {
+// finish checks what every worker scenario checks at its end (the runner
+// checks descriptors, processes and files itself).
+func (r *chaosRun) finish() {
 	if n := r.s.u32(offWrong).Load(); n != 0 {
-		r.t.Logf("children saw %d broken invariants", n)
-		r.c.wrong += int(n)
+		r.tr.Wrong("children saw %d broken invariants", n)
 	}
 	if r.s.u64(offOps).Load() == 0 {
-		r.t.Log("no operation completed")
-		r.c.wrong++
+		r.tr.Wrong("no operation completed")
 	}
 	for _, k := range r.kids {
 		if !k.Exited() {
-			r.c.leaks++
+			r.tr.Leak("worker %d still running after the trial", k.PID())
 		}
-	}
-	if got := openFDs(r.t); got > fds {
-		r.t.Logf("%d descriptors more after the trial", got-fds)
-		r.c.leaks++
 	}
 }
 
-// chaosScenario runs the trials of one scenario.
-func chaosScenario(t *testing.T, name string, trial func(t *testing.T, c *chaosCounts, rng *rand.Rand)) {
-	t.Run(name, func(t *testing.T) {
-		var c chaosCounts
-		for i := range chaosTrials() {
-			rng := rand.New(rand.NewPCG(chaosSeed, uint64(i)))
-			t.Run(fmt.Sprint(i), func(t *testing.T) { trial(t, &c, rng) })
-			c.trials++
-		}
-		c.report(t, name)
+// chaosScenario runs the trials of one scenario with internal/chaos. A
+// trial's setup failing (t.Fatal) fails the test.
+func chaosScenario(t *testing.T, name string, trial func(t *testing.T, tr *chaos.T)) {
+	chaos.Run(t, chaos.Scenario{
+		Name: "lock/" + name, Trials: 20, Timeout: 2 * time.Minute,
+		Trial: func(tr *chaos.T) { trial(t, tr) },
 	})
 }
 
-func newChaosRun(t *testing.T, c *chaosCounts, rng *rand.Rand, roles ...[]any) *chaosRun {
-	return &chaosRun{t: t, c: c, s: newShared(t), rng: rng, roles: roles,
+func newChaosRun(t *testing.T, tr *chaos.T, roles ...[]any) *chaosRun {
+	return &chaosRun{t: t, tr: tr, s: newShared(t), rng: tr.Rand, roles: roles,
 		killed: map[int]bool{}, owned: map[int]bool{}}
 }
 
 func TestChaos(t *testing.T) {
-	t.Logf("seed %d (SHMPAR_CHAOS_SEED), %d trials per scenario", chaosSeed, chaosTrials())
-	fmt.Printf("chaos lock: seed=%d trials=%d\n", chaosSeed, chaosTrials())
 
-	chaosScenario(t, "mutex/kill-and-stop", func(t *testing.T, c *chaosCounts, rng *rand.Rand) {
-		fds := openFDs(t)
+	chaosScenario(t, "mutex/kill-and-stop", func(t *testing.T, tr *chaos.T) {
+		rng := tr.Rand
 		seed := rng.IntN(1 << 30)
-		r := newChaosRun(t, c, rng, []any{"chaosmutex", seed}, []any{"chaosmutex", seed + 1}, []any{"chaosmutex", seed + 2})
+		r := newChaosRun(t, tr, []any{"chaosmutex", seed}, []any{"chaosmutex", seed + 1}, []any{"chaosmutex", seed + 2})
 		m, err := Place[Mutex](r.s.mem, offMutex)
 		if err != nil {
 			t.Fatal(err)
@@ -571,13 +506,13 @@ func TestChaos(t *testing.T) {
 		r.run(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		r.finalPair(m.LockContext, m.Consistent, m.Unlock)
 		r.checkReports()
-		r.finish(fds)
+		r.finish()
 	})
 
-	chaosScenario(t, "rlock/kill-reentered", func(t *testing.T, c *chaosCounts, rng *rand.Rand) {
-		fds := openFDs(t)
+	chaosScenario(t, "rlock/kill-reentered", func(t *testing.T, tr *chaos.T) {
+		rng := tr.Rand
 		seed := rng.IntN(1 << 30)
-		r := newChaosRun(t, c, rng, []any{"chaosrlock", seed}, []any{"chaosrlock", seed + 1}, []any{"chaosrlock", seed + 2})
+		r := newChaosRun(t, tr, []any{"chaosrlock", seed}, []any{"chaosrlock", seed + 1}, []any{"chaosrlock", seed + 2})
 		rl, err := Place[RLock](r.s.mem, offPrim)
 		if err != nil {
 			t.Fatal(err)
@@ -588,13 +523,13 @@ func TestChaos(t *testing.T) {
 		r.finalPair(func(ctx context.Context) (err error) { tok, err = rl.LockContext(ctx, 0); return err },
 			func() error { return rl.Consistent(tok) }, func() error { return rl.Unlock(tok) })
 		r.checkReports()
-		r.finish(fds)
+		r.finish()
 	})
 
-	chaosScenario(t, "rwmutex/kill-writers-and-readers", func(t *testing.T, c *chaosCounts, rng *rand.Rand) {
-		fds := openFDs(t)
+	chaosScenario(t, "rwmutex/kill-writers-and-readers", func(t *testing.T, tr *chaos.T) {
+		rng := tr.Rand
 		seed := rng.IntN(1 << 30)
-		r := newChaosRun(t, c, rng, []any{"chaosrw", seed, "w"}, []any{"chaosrw", seed + 1, "w"},
+		r := newChaosRun(t, tr, []any{"chaosrw", seed, "w"}, []any{"chaosrw", seed + 1, "w"},
 			[]any{"chaosrw", seed + 2, "r"}, []any{"chaosrw", seed + 3, "r"})
 		rw, err := Place[RWMutex](r.s.mem, offPrim)
 		if err != nil {
@@ -604,13 +539,13 @@ func TestChaos(t *testing.T) {
 		r.run(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		r.finalPair(rw.LockContext, rw.Consistent, rw.Unlock)
 		r.checkReports()
-		r.finish(fds)
+		r.finish()
 	})
 
-	chaosScenario(t, "semaphore/kill-holders", func(t *testing.T, c *chaosCounts, rng *rand.Rand) {
-		fds := openFDs(t)
+	chaosScenario(t, "semaphore/kill-holders", func(t *testing.T, tr *chaos.T) {
+		rng := tr.Rand
 		seed := rng.IntN(1 << 30)
-		r := newChaosRun(t, c, rng, []any{"chaossem", seed}, []any{"chaossem", seed + 1}, []any{"chaossem", seed + 2},
+		r := newChaosRun(t, tr, []any{"chaossem", seed}, []any{"chaossem", seed + 1}, []any{"chaossem", seed + 2},
 			[]any{"chaossem", seed + 3})
 		sem, err := Place[Semaphore](r.s.mem, offPrim)
 		if err != nil {
@@ -627,14 +562,13 @@ func TestChaos(t *testing.T) {
 		// the bound, and at most one unit is lost per kill.
 		free, inUse := sem.Value(), int(r.s.u64(offInUse).Load())
 		if free+inUse > bound || bound-(free+inUse) > len(r.killed) {
-			t.Logf("free %d + in use %d, bound %d, %d kills", free, inUse, bound, len(r.killed))
-			c.wrong++
+			tr.Wrong("free %d + in use %d, bound %d, %d kills", free, inUse, bound, len(r.killed))
 		}
-		r.finish(fds)
+		r.finish()
 	})
 
-	chaosScenario(t, "barrier/kill-party", func(t *testing.T, c *chaosCounts, rng *rand.Rand) {
-		fds := openFDs(t)
+	chaosScenario(t, "barrier/kill-party", func(t *testing.T, tr *chaos.T) {
+		rng := tr.Rand
 		s := newShared(t)
 		const parties = 3
 		b, err := Place[Barrier](s.mem, offPrim)
@@ -644,7 +578,7 @@ func TestChaos(t *testing.T) {
 		if err := b.Init(parties); err != nil {
 			t.Fatal(err)
 		}
-		r := &chaosRun{t: t, c: c, s: s, rng: rng}
+		r := &chaosRun{t: t, tr: tr, s: s, rng: rng}
 		kids := make([]*child, parties)
 		for i := range kids {
 			kids[i] = startChild(t, s, "chaosbarrier")
@@ -652,7 +586,7 @@ func TestChaos(t *testing.T) {
 		testproc.WaitFor(t, "parties ready", func() bool { return s.u32(offFlag).Load() == parties })
 		time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
 		victim := kids[rng.IntN(parties)]
-		c.kills++
+		tr.Count("kills", 1)
 		_ = victim.Kill()
 		_, _ = victim.Wait()
 		for _, k := range kids {
@@ -661,22 +595,21 @@ func TestChaos(t *testing.T) {
 			}
 		}
 		if got := s.u64(offOps).Load(); got != parties-1 {
-			t.Logf("%d of %d surviving parties saw the barrier broken", got, parties-1)
-			c.wrong++
+			tr.Wrong("%d of %d surviving parties saw the barrier broken", got, parties-1)
 		}
 		r.kids = kids
 		s.u64(offOps).Store(1) // finish's "no operation" check does not apply
-		r.finish(fds)
+		r.finish()
 	})
 
-	chaosScenario(t, "event/kill-setter", func(t *testing.T, c *chaosCounts, rng *rand.Rand) {
-		fds := openFDs(t)
+	chaosScenario(t, "event/kill-setter", func(t *testing.T, tr *chaos.T) {
+		rng := tr.Rand
 		s := newShared(t)
 		e, err := Place[Event](s.mem, offPrim)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := &chaosRun{t: t, c: c, s: s, rng: rng}
+		r := &chaosRun{t: t, tr: tr, s: s, rng: rng}
 		const waiters = 2
 		kids := []*child{startChild(t, s, "chaosevent", 1)}
 		for range waiters {
@@ -684,7 +617,7 @@ func TestChaos(t *testing.T) {
 		}
 		testproc.WaitFor(t, "processes ready", func() bool { return s.u32(offFlag).Load() == waiters+1 })
 		if rng.IntN(2) == 0 {
-			c.kills++
+			tr.Count("kills", 1)
 			_ = kids[0].Kill() // perhaps before it could Set
 			_, _ = kids[0].Wait()
 		} else {
@@ -701,11 +634,10 @@ func TestChaos(t *testing.T) {
 			want = waiters
 		}
 		if got := s.u64(offOps).Load(); got != want {
-			t.Logf("%d waiters saw the event set, want %d (set: %v)", got, want, e.IsSet())
-			c.wrong++
+			tr.Wrong("%d waiters saw the event set, want %d (set: %v)", got, want, e.IsSet())
 		}
 		r.kids = kids
 		s.u64(offOps).Store(1)
-		r.finish(fds)
+		r.finish()
 	})
 }

@@ -2,22 +2,16 @@
 
 package shm
 
-// Chaos scenarios of package shm: randomized faults against segment files,
-// each a bounded number of trials drawn from a printed seed, each trial in a
-// child process bounded in time, each scenario ending with one line
-//
-//	chaos shm/NAME: trials N, hangs H, wrong results W, leaks L, crashes C
-//
-// and failing if any of the last four is not zero. A hang is a trial that
-// did not finish within trialBound (the child is killed); a crash is a
-// child that died (SIGBUS, a panic, any nonzero exit); a wrong result is an
-// outcome the package's documentation does not allow; a leak is a file or
-// descriptor left behind.
+// Chaos scenarios of package shm (issue 12), run by internal/chaos:
+// randomized faults against segment files, each trial's child process
+// bounded by trialBound. A hang is a child that did not finish within
+// trialBound (it is killed); a crash is a child that died (SIGBUS, a panic,
+// any nonzero exit); a wrong result is an outcome the package's
+// documentation does not allow; a leak is a file or descriptor left behind.
 //
 //	go test -tags chaos -run Chaos -v ./shm
-//	SHMPAR_CHAOS_SEED=N     replay a run (the seed is printed per scenario)
-//	SHMPAR_CHAOS_TRIALS=N   trials per scenario (default 40)
-//	SHMPAR_CHAOS_SECONDS=S  length of the racing scenarios (default 3)
+//	SHMPAR_CHAOS_SECONDS=S  length of the racing scenario (default 3: four
+//	                        trials' worth)
 //
 // The tmpfs scenarios need root (to mount) and are skipped with the reason
 // otherwise.
@@ -41,6 +35,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/shmpar/shmpar/internal/chaos"
 	"github.com/shmpar/shmpar/internal/proc"
 	"github.com/shmpar/shmpar/internal/testproc"
 )
@@ -50,55 +45,9 @@ func init() { chaosRole = runChaosRole }
 // trialBound bounds one trial; a child still running then is a hang.
 const trialBound = 20 * time.Second
 
-// tally counts the outcomes of one scenario.
-type tally struct {
-	name                                 string
-	trials, hangs, wrong, leaks, crashes int
-	notes                                []string
-}
-
-// add counts one bad outcome of kind (a pointer to one of t's counters) and
-// keeps the first few descriptions.
-func (c *tally) add(kind *int, format string, args ...any) {
-	*kind++
-	if len(c.notes) < 10 {
-		c.notes = append(c.notes, fmt.Sprintf(format, args...))
-	}
-}
-
-// finish prints the scenario's line and fails the test on any bad outcome.
-func (c *tally) finish(t *testing.T) {
-	line := fmt.Sprintf("chaos shm/%s: trials %d, hangs %d, wrong results %d, leaks %d, crashes %d",
-		c.name, c.trials, c.hangs, c.wrong, c.leaks, c.crashes)
-	fmt.Println(line)
-	for _, n := range c.notes {
-		fmt.Println("    " + n)
-	}
-	if c.hangs+c.wrong+c.leaks+c.crashes > 0 {
-		t.Error(line)
-	}
-}
-
-// chaosSetup returns the scenario's tally, random source and trial count,
-// printing the seed.
-func chaosSetup(t *testing.T, name string) (*tally, *rand.Rand, int) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SHMPAR_CHAOS_SEED"); s != "" {
-		var err error
-		seed, err = strconv.ParseUint(s, 10, 64)
-		require.NoError(t, err, "SHMPAR_CHAOS_SEED")
-	}
-	trials := 40
-	if s := os.Getenv("SHMPAR_CHAOS_TRIALS"); s != "" {
-		var err error
-		trials, err = strconv.Atoi(s)
-		require.NoError(t, err, "SHMPAR_CHAOS_TRIALS")
-	}
-	fmt.Printf("chaos shm/%s: seed %d (replay with SHMPAR_CHAOS_SEED=%d)\n", name, seed, seed)
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return &tally{name: name}, rand.New(rand.NewPCG(seed, h.Sum64())), trials
-}
+// chaosTimeout bounds a whole trial: the runner's watchdog behind the
+// trial's own bound on each child (trialBound).
+const chaosTimeout = 2 * time.Minute
 
 // chaosSeconds is how long the racing scenarios run.
 func chaosSeconds(t *testing.T) time.Duration {
@@ -110,59 +59,11 @@ func chaosSeconds(t *testing.T) time.Duration {
 	return 3 * time.Second
 }
 
-// trial runs role in a child with env, bounded by trialBound, and counts a
-// hang or a crash in c. ok is true when the child finished; out is its
+// chaosChild runs role in a child with env, bounded by trialBound, and
+// records a hang or a crash. ok is true when the child finished; out is its
 // stdout.
-func (c *tally) trial(role string, env ...string) (out string, ok bool) {
-	c.trials++
-	ch := testproc.Start(role, env...)
-	done := make(chan error, 1)
-	go func() { _, err := ch.Wait(); done <- err }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(trialBound):
-		ch.Kill()
-		<-done
-		c.add(&c.hangs, "%s %v: no end within %v", role, env, trialBound)
-		return ch.Stdout(), false
-	}
-	if err != nil {
-		stderr := ch.Stderr()
-		if i := strings.Index(stderr, "\n\ngoroutine "); i > 0 {
-			stderr = stderr[:i]
-		}
-		c.add(&c.crashes, "%s %v: %v: %s", role, env, err, stderr)
-		return ch.Stdout(), false
-	}
-	return ch.Stdout(), true
-}
-
-// verdict counts a leak when the child's last line starts with "leak:", a
-// wrong result unless it is "ok" or starts with "ok ".
-func (c *tally) verdict(out string, ctx string) {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	last := lines[len(lines)-1]
-	switch {
-	case strings.HasPrefix(last, "leak:"):
-		c.add(&c.leaks, "%s: %s", ctx, last)
-	case last != "ok" && !strings.HasPrefix(last, "ok "):
-		c.add(&c.wrong, "%s: %s", ctx, last)
-	}
-}
-
-// leftovers counts as a leak every entry of dir that is not in keep.
-func (c *tally) leftovers(dir string, ctx string, keep ...string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		c.add(&c.leaks, "%s: read %s: %v", ctx, dir, err)
-		return
-	}
-	for _, e := range entries {
-		if !slices.Contains(keep, e.Name()) {
-			c.add(&c.leaks, "%s: %q left in the directory", ctx, e.Name())
-		}
-	}
+func chaosChild(tr *chaos.T, role string, env ...string) (out string, ok bool) {
+	return tr.Finished(testproc.Start(role, env...), trialBound, fmt.Sprintf("%s %v", role, env))
 }
 
 // fileSum is a checksum of a file's bytes, to see that a target is untouched.
@@ -315,39 +216,42 @@ func plant(t *testing.T, dir, name, targetDir, kind string) bool {
 }
 
 func TestChaosPlanted(t *testing.T) {
-	c, rng, trials := chaosSetup(t, "planted")
-	for range trials {
-		dir, targetDir := t.TempDir(), t.TempDir()
-		target, err := Create("target", small, Dir(targetDir))
-		require.NoError(t, err)
-		fillPattern(target.Data(), 9)
-		require.NoError(t, target.Close())
-		require.NoError(t, os.WriteFile(filepath.Join(targetDir, "text"), []byte("not a segment\n"), 0o600))
-		before := []string{fileSum(filepath.Join(targetDir, "target")), fileSum(filepath.Join(targetDir, "text"))}
-		kind, op := plantKinds[rng.IntN(len(plantKinds))], plantOps[rng.IntN(len(plantOps))]
-		if !plant(t, dir, "grid", targetDir, kind) {
-			continue // not makeable here (chardev needs root)
-		}
-		fi, err := os.Lstat(filepath.Join(dir, "grid"))
-		require.NoError(t, err)
-		ctx := kind + " " + op
-		out, ok := c.trial("chaos-planted", "SHM_DIR="+dir, "SHM_NAME=grid", "SHM_OP="+op, "SHM_KIND="+kind)
-		if ok {
-			c.verdict(out, ctx)
-		}
-		after := []string{fileSum(filepath.Join(targetDir, "target")), fileSum(filepath.Join(targetDir, "text"))}
-		if !slices.Equal(before, after) {
-			c.add(&c.wrong, "%s: a target was changed", ctx)
-		}
-		if _, err := os.Lstat(filepath.Join(targetDir, "nowhere")); err == nil {
-			c.add(&c.wrong, "%s: the dangling link's target was created", ctx)
-		}
-		if cur, err := os.Lstat(filepath.Join(dir, "grid")); err != nil || cur.Mode().Type() != fi.Mode().Type() {
-			c.add(&c.wrong, "%s: the planted %s was removed or replaced", ctx, kind)
-		}
-		c.leftovers(dir, ctx, "grid")
-	}
-	c.finish(t)
+	chaos.Run(t, chaos.Scenario{
+		Name: "shm/planted", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			rng := tr.Rand
+			dir, targetDir := t.TempDir(), t.TempDir()
+			target, err := Create("target", small, Dir(targetDir))
+			require.NoError(t, err)
+			fillPattern(target.Data(), 9)
+			require.NoError(t, target.Close())
+			require.NoError(t, os.WriteFile(filepath.Join(targetDir, "text"), []byte("not a segment\n"), 0o600))
+			before := []string{fileSum(filepath.Join(targetDir, "target")), fileSum(filepath.Join(targetDir, "text"))}
+			kind, op := plantKinds[rng.IntN(len(plantKinds))], plantOps[rng.IntN(len(plantOps))]
+			if !plant(t, dir, "grid", targetDir, kind) {
+				tr.Count("not-makeable", 1) // a chardev needs root
+				return
+			}
+			fi, err := os.Lstat(filepath.Join(dir, "grid"))
+			require.NoError(t, err)
+			ctx := kind + " " + op
+			out, ok := chaosChild(tr, "chaos-planted", "SHM_DIR="+dir, "SHM_NAME=grid", "SHM_OP="+op, "SHM_KIND="+kind)
+			if ok {
+				tr.Verdict(out, ctx)
+			}
+			after := []string{fileSum(filepath.Join(targetDir, "target")), fileSum(filepath.Join(targetDir, "text"))}
+			if !slices.Equal(before, after) {
+				tr.Wrong("%s: a target was changed", ctx)
+			}
+			if _, err := os.Lstat(filepath.Join(targetDir, "nowhere")); err == nil {
+				tr.Wrong("%s: the dangling link's target was created", ctx)
+			}
+			if cur, err := os.Lstat(filepath.Join(dir, "grid")); err != nil || cur.Mode().Type() != fi.Mode().Type() {
+				tr.Wrong("%s: the planted %s was removed or replaced", ctx, kind)
+			}
+			tr.Leftovers(dir, ctx, "grid")
+		},
+	})
 }
 
 // Damaged: a segment with random damage.
@@ -440,68 +344,73 @@ func damage(rng *rand.Rand, path string, trailer int64) (kind string, intact boo
 }
 
 func TestChaosDamaged(t *testing.T) {
-	c, rng, trials := chaosSetup(t, "damaged")
 	dtypes := []DType{Uint8, Int16, Float32, Float64, Complex128}
-	for range trials {
-		dir := t.TempDir()
-		shape := []int{1 + rng.IntN(3000)}
-		if rng.IntN(2) == 0 {
-			shape = append(shape, 1+rng.IntN(40))
-		}
-		s, err := Create("seg", Meta{DType: dtypes[rng.IntN(len(dtypes))], Shape: shape, Kind: KindArray}, Dir(dir))
-		require.NoError(t, err)
-		trailer := int64(len(s.mm) - TrailerSize)
-		require.NoError(t, s.Close())
-		kind, intact := damage(rng, filepath.Join(dir, "seg"), trailer)
-		out, ok := c.trial("chaos-damaged", "SHM_DIR="+dir, "SHM_NAME=seg", "SHM_INTACT="+map[bool]string{true: "1"}[intact])
-		if ok {
-			c.verdict(out, kind)
-		}
-		c.leftovers(dir, kind, "seg") // refused files stay; nothing else may appear
-	}
-	c.finish(t)
+	chaos.Run(t, chaos.Scenario{
+		Name: "shm/damaged", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			rng := tr.Rand
+			dir := t.TempDir()
+			shape := []int{1 + rng.IntN(3000)}
+			if rng.IntN(2) == 0 {
+				shape = append(shape, 1+rng.IntN(40))
+			}
+			s, err := Create("seg", Meta{DType: dtypes[rng.IntN(len(dtypes))], Shape: shape, Kind: KindArray}, Dir(dir))
+			require.NoError(t, err)
+			trailer := int64(len(s.mm) - TrailerSize)
+			require.NoError(t, s.Close())
+			kind, intact := damage(rng, filepath.Join(dir, "seg"), trailer)
+			out, ok := chaosChild(tr, "chaos-damaged", "SHM_DIR="+dir, "SHM_NAME=seg", "SHM_INTACT="+map[bool]string{true: "1"}[intact])
+			if ok {
+				tr.Verdict(out, kind)
+			}
+			tr.Leftovers(dir, kind, "seg") // refused files stay; nothing else may appear
+		},
+	})
 }
 
 // Sparse copies on a full tmpfs.
 
 func TestChaosSparseTmpfs(t *testing.T) {
 	requireRoot(t, "mount a tmpfs")
-	c, rng, trials := chaosSetup(t, "sparse-tmpfs")
-	for range trials {
-		srcDir := t.TempDir()
-		n := 4096 * (1 + rng.IntN(400))
-		src, err := Create("src", Meta{DType: Uint8, Shape: []int{n}}, Dir(srcDir))
-		require.NoError(t, err)
-		require.NoError(t, src.Close())
-		dir := tinyTmpfs(t, fmt.Sprintf("size=%dk", 64*(1+rng.IntN(32))))
-		if err := copySparse(src.Path(), filepath.Join(dir, "sparse")); err != nil {
-			continue // the header and trailer did not fit
-		}
-		switch rng.IntN(3) {
-		case 0: // room left
-		case 1:
-			fillTo(dir, rng.Float64())
-		case 2:
-			fillTo(dir, 1)
-		}
-		var st unix.Stat_t
-		require.NoError(t, unix.Stat(filepath.Join(dir, "sparse"), &st))
-		var sfs unix.Statfs_t
-		require.NoError(t, unix.Statfs(dir, &sfs))
-		missing, free := st.Size-st.Blocks*512, int64(sfs.Bavail)*sfs.Bsize
-		out, ok := c.trial("chaos-open-fill", "SHM_DIR="+dir, "SHM_NAME=sparse")
-		if ok {
-			c.verdict(out, "sparse copy")
-			wrote := strings.Contains(out, "ok wrote")
-			if wrote != (free >= missing) {
-				c.add(&c.wrong, "%d bytes missing, %d free: the child said %q", missing, free, strings.TrimSpace(out))
+	chaos.Run(t, chaos.Scenario{
+		Name: "shm/sparse-tmpfs", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			rng := tr.Rand
+			srcDir := t.TempDir()
+			n := 4096 * (1 + rng.IntN(400))
+			src, err := Create("src", Meta{DType: Uint8, Shape: []int{n}}, Dir(srcDir))
+			require.NoError(t, err)
+			require.NoError(t, src.Close())
+			dir := tinyTmpfs(t, fmt.Sprintf("size=%dk", 64*(1+rng.IntN(32))))
+			if err := copySparse(src.Path(), filepath.Join(dir, "sparse")); err != nil {
+				tr.Count("did-not-fit", 1) // the header and trailer did not fit
+				return
 			}
-		}
-		os.Remove(filepath.Join(dir, "filler"))
-		c.leftovers(dir, "sparse copy", "sparse")
-		unix.Unmount(dir, unix.MNT_DETACH)
-	}
-	c.finish(t)
+			switch rng.IntN(3) {
+			case 0: // room left
+			case 1:
+				fillTo(dir, rng.Float64())
+			case 2:
+				fillTo(dir, 1)
+			}
+			var st unix.Stat_t
+			require.NoError(t, unix.Stat(filepath.Join(dir, "sparse"), &st))
+			var sfs unix.Statfs_t
+			require.NoError(t, unix.Statfs(dir, &sfs))
+			missing, free := st.Size-st.Blocks*512, int64(sfs.Bavail)*sfs.Bsize
+			out, ok := chaosChild(tr, "chaos-open-fill", "SHM_DIR="+dir, "SHM_NAME=sparse")
+			if ok {
+				tr.Verdict(out, "sparse copy")
+				wrote := strings.Contains(out, "ok wrote")
+				if wrote != (free >= missing) {
+					tr.Wrong("%d bytes missing, %d free: the child said %q", missing, free, strings.TrimSpace(out))
+				}
+			}
+			os.Remove(filepath.Join(dir, "filler"))
+			tr.Leftovers(dir, "sparse copy", "sparse")
+			unix.Unmount(dir, unix.MNT_DETACH)
+		},
+	})
 }
 
 // copySparse copies the header page and trailer of the segment file src to
@@ -585,25 +494,27 @@ func createUntilFull(dir string) string {
 
 func TestChaosTinyTmpfs(t *testing.T) {
 	requireRoot(t, "mount a tmpfs")
-	c, rng, trials := chaosSetup(t, "tiny-tmpfs")
-	for range trials {
-		opts := fmt.Sprintf("size=%dk,nr_inodes=%d", 16*(1+rng.IntN(64)), 2+rng.IntN(8))
-		dir := tinyTmpfs(t, opts)
-		env := []string{"SHM_DIR=" + dir}
-		if rng.IntN(2) == 0 {
-			env = append(env, "SHM_NO_TMPFILE=1")
-			opts += " O_CREAT"
-		}
-		out, ok := c.trial("chaos-create-until-full", env...)
-		if ok {
-			c.verdict(out, opts)
-			lines := strings.Split(strings.TrimSpace(out), "\n")
-			made := strings.Fields(strings.TrimPrefix(lines[len(lines)-1], "ok"))
-			c.leftovers(dir, opts, made...)
-		}
-		unix.Unmount(dir, unix.MNT_DETACH)
-	}
-	c.finish(t)
+	chaos.Run(t, chaos.Scenario{
+		Name: "shm/tiny-tmpfs", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			rng := tr.Rand
+			opts := fmt.Sprintf("size=%dk,nr_inodes=%d", 16*(1+rng.IntN(64)), 2+rng.IntN(8))
+			dir := tinyTmpfs(t, opts)
+			env := []string{"SHM_DIR=" + dir}
+			if rng.IntN(2) == 0 {
+				env = append(env, "SHM_NO_TMPFILE=1")
+				opts += " O_CREAT"
+			}
+			out, ok := chaosChild(tr, "chaos-create-until-full", env...)
+			if ok {
+				tr.Verdict(out, opts)
+				lines := strings.Split(strings.TrimSpace(out), "\n")
+				made := strings.Fields(strings.TrimPrefix(lines[len(lines)-1], "ok"))
+				tr.Leftovers(dir, opts, made...)
+			}
+			unix.Unmount(dir, unix.MNT_DETACH)
+		},
+	})
 }
 
 // Low descriptor limits.
@@ -706,29 +617,27 @@ func lowFD(dir string) string {
 }
 
 func TestChaosLowFDLimit(t *testing.T) {
-	c, rng, trials := chaosSetup(t, "low-fd-limit")
-	emfile := 0
-	defer func() {
-		fmt.Printf("chaos shm/%s: %d operations failed with EMFILE, each with a clear error\n", c.name, emfile)
-	}()
-	for range trials {
-		dir := t.TempDir()
-		limit := 1 + rng.IntN(12)
-		out, ok := c.trial("chaos-lowfd", "SHM_DIR="+dir, "SHM_LIMIT="+strconv.Itoa(limit))
-		if ok {
-			c.verdict(out, fmt.Sprintf("%d spare descriptors", limit))
-			var n int
-			if _, err := fmt.Sscanf(strings.TrimSpace(out), "ok %d EMFILE", &n); err == nil {
-				emfile += n
+	chaos.Run(t, chaos.Scenario{
+		Name: "shm/low-fd-limit", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			rng := tr.Rand
+			dir := t.TempDir()
+			limit := 1 + rng.IntN(12)
+			out, ok := chaosChild(tr, "chaos-lowfd", "SHM_DIR="+dir, "SHM_LIMIT="+strconv.Itoa(limit))
+			if ok {
+				tr.Verdict(out, fmt.Sprintf("%d spare descriptors", limit))
+				var n int
+				if _, err := fmt.Sscanf(strings.TrimSpace(out), "ok %d EMFILE", &n); err == nil {
+					tr.Count("emfile", n) // operations that failed with EMFILE, each with a clear error
+				}
 			}
-		}
-		for _, e := range dirNames(t, dir) {
-			if strings.HasPrefix(e, privatePrefix) {
-				c.add(&c.leaks, "%q left in the directory", e)
+			for _, e := range dirNames(t, dir) {
+				if strings.HasPrefix(e, privatePrefix) {
+					tr.Leak("%q left in the directory", e)
+				}
 			}
-		}
-	}
-	c.finish(t)
+		},
+	})
 }
 
 // Sweep racing creators.
@@ -823,105 +732,114 @@ func sweepUntilStdinCloses(dir string) string {
 }
 
 func TestChaosSweepRacesCreators(t *testing.T) {
-	c, _, _ := chaosSetup(t, "sweep-races-creators")
-	dir := t.TempDir()
-	until := time.Now().Add(chaosSeconds(t)).UnixNano()
-	sweeper := testproc.Start("chaos-sweeper", "SHM_DIR="+dir)
-	windows := 0
-	defer func() {
-		fmt.Printf("chaos shm/%s: %d times a live segment was seen away from its name and came back (the documented window)\n", c.name, windows)
-	}()
-	var churners []*testproc.Child
-	for range 2 {
-		churners = append(churners, testproc.Start("chaos-churn", "SHM_DIR="+dir, "SHM_UNTIL="+strconv.FormatInt(until, 10)))
-	}
-	for _, ch := range churners {
-		out, err := ch.Wait()
-		switch {
-		case err != nil:
-			c.add(&c.crashes, "churn: %v: %s", err, ch.Stderr())
-		default:
-			line := strings.TrimSpace(out)
-			var n, w int
-			if _, err := fmt.Sscanf(line, "ok %d %d", &n, &w); err != nil {
-				c.add(&c.wrong, "churn: %s", line)
+	race := chaosSeconds(t) / 4
+	chaos.Run(t, chaos.Scenario{
+		Name: "shm/sweep-races-creators", Trials: 8, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			dir, err := os.MkdirTemp("", "shm-chaos-")
+			if err != nil {
+				tr.Crash("trial directory: %v", err)
+				return
 			}
-			c.trials += n
-			windows += w
-		}
-	}
-	require.NoError(t, sweeper.CloseStdin())
-	out, err := sweeper.Wait()
-	if err != nil {
-		c.add(&c.crashes, "sweeper: %v: %s", err, sweeper.Stderr())
-	} else {
-		c.verdict(out, "sweeper")
-		fmt.Printf("chaos shm/%s: the sweeper said %s\n", c.name, strings.TrimSpace(out))
-	}
-	// What is left: only dead segments, which one more Sweep removes.
-	if _, err := Sweep(Dir(dir)); err != nil {
-		c.add(&c.wrong, "final sweep: %v", err)
-	}
-	c.leftovers(dir, "after the final sweep")
-	c.finish(t)
+			defer os.RemoveAll(dir)
+			until := time.Now().Add(race).UnixNano()
+			sweeper := testproc.Start("chaos-sweeper", "SHM_DIR="+dir)
+			var churners []*testproc.Child
+			for range 2 {
+				churners = append(churners, testproc.Start("chaos-churn", "SHM_DIR="+dir, "SHM_UNTIL="+strconv.FormatInt(until, 10)))
+			}
+			for _, ch := range churners {
+				out, err := ch.Wait()
+				switch {
+				case err != nil:
+					tr.Crash("churn: %v: %s", err, ch.Stderr())
+				default:
+					line := strings.TrimSpace(out)
+					var n, w int
+					if _, err := fmt.Sscanf(line, "ok %d %d", &n, &w); err != nil {
+						tr.Wrong("churn: %s", line)
+					}
+					tr.Count("creates", n)
+					// A live segment seen away from its name that came
+					// back: the documented window.
+					tr.Count("windows", w)
+				}
+			}
+			if err := sweeper.CloseStdin(); err != nil {
+				tr.Crash("sweeper: close stdin: %v", err)
+			}
+			out, err := sweeper.Wait()
+			if err != nil {
+				tr.Crash("sweeper: %v: %s", err, sweeper.Stderr())
+			} else {
+				tr.Verdict(out, "sweeper")
+				var sweeps int
+				if _, err := fmt.Sscanf(strings.TrimSpace(out), "ok %d", &sweeps); err == nil {
+					tr.Count("sweeps", sweeps)
+				}
+			}
+			// What is left: only dead segments, which one more Sweep removes.
+			if _, err := Sweep(Dir(dir)); err != nil {
+				tr.Wrong("final sweep: %v", err)
+			}
+			tr.Leftovers(dir, "after the final sweep")
+		},
+	})
 }
 
 // A sweeper killed at a random moment.
 
 func TestChaosSweeperKilled(t *testing.T) {
-	c, rng, trials := chaosSetup(t, "sweeper-killed")
-	midway := 0
-	defer func() {
-		fmt.Printf("chaos shm/%s: %d kills left a file at a private name, for the next Sweep to finish\n", c.name, midway)
-	}()
-	for range trials {
-		dir := t.TempDir()
-		var live []*Segment
-		var liveNames []string
-		for i := range 1 + rng.IntN(4) {
-			name := "live" + strconv.Itoa(i)
-			s, err := Create(name, small, Dir(dir))
-			require.NoError(t, err)
-			fillPattern(s.Data(), 8)
-			live, liveNames = append(live, s), append(liveNames, name)
-		}
-		for i := range 20 + rng.IntN(180) {
-			makeDead(t, dir, "dead"+strconv.Itoa(i), nil)
-		}
-		c.trials++
-		ch := testproc.Start("chaos-sweep-once", "SHM_DIR="+dir)
-		if line, err := nextLine(ch); err != nil || line != "ready" {
-			c.add(&c.crashes, "sweeper did not start: %q %v", line, err)
-		} else {
-			time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond) // a random moment, not a wait for state
-			ch.Kill()
-		}
-		ch.Wait()
-		for _, e := range dirNames(t, dir) {
-			if strings.HasPrefix(e, privatePrefix) {
-				midway++
-				break
+	chaos.Run(t, chaos.Scenario{
+		Name: "shm/sweeper-killed", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			rng := tr.Rand
+			dir := t.TempDir()
+			var live []*Segment
+			var liveNames []string
+			for i := range 1 + rng.IntN(4) {
+				name := "live" + strconv.Itoa(i)
+				s, err := Create(name, small, Dir(dir))
+				require.NoError(t, err)
+				fillPattern(s.Data(), 8)
+				live, liveNames = append(live, s), append(liveNames, name)
 			}
-		}
-		// Any process's next Sweep finishes the job.
-		if _, err := Sweep(Dir(dir)); err != nil {
-			c.add(&c.wrong, "sweep after the kill: %v", err)
-		}
-		for i, s := range live {
-			o, err := Open(liveNames[i], Dir(dir))
-			if err != nil {
-				c.add(&c.wrong, "live segment %s: %v", liveNames[i], err)
-				continue
+			for i := range 20 + rng.IntN(180) {
+				makeDead(t, dir, "dead"+strconv.Itoa(i), nil)
 			}
-			if !os.SameFile(o.ident, s.ident) || checkPattern(o.Data(), 8) != nil {
-				c.add(&c.wrong, "live segment %s replaced or changed", liveNames[i])
+			ch := testproc.Start("chaos-sweep-once", "SHM_DIR="+dir)
+			if line, err := nextLine(ch); err != nil || line != "ready" {
+				tr.Crash("sweeper did not start: %q %v", line, err)
+			} else {
+				time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond) // a random moment, not a wait for state
+				ch.Kill()
 			}
-			o.Close()
-			s.Close()
-		}
-		c.leftovers(dir, "after a killed sweep", liveNames...)
-	}
-	c.finish(t)
+			ch.Wait()
+			for _, e := range dirNames(t, dir) {
+				if strings.HasPrefix(e, privatePrefix) {
+					tr.Count("midway", 1) // a kill left a file at a private name, for the next Sweep to finish
+					break
+				}
+			}
+			// Any process's next Sweep finishes the job.
+			if _, err := Sweep(Dir(dir)); err != nil {
+				tr.Wrong("sweep after the kill: %v", err)
+			}
+			for i, s := range live {
+				o, err := Open(liveNames[i], Dir(dir))
+				if err != nil {
+					tr.Wrong("live segment %s: %v", liveNames[i], err)
+					continue
+				}
+				if !os.SameFile(o.ident, s.ident) || checkPattern(o.Data(), 8) != nil {
+					tr.Wrong("live segment %s replaced or changed", liveNames[i])
+				}
+				o.Close()
+				s.Close()
+			}
+			tr.Leftovers(dir, "after a killed sweep", liveNames...)
+		},
+	})
 }
 
 // nextLine returns the child's next line of stdout, bounded by trialBound.

@@ -2,23 +2,17 @@
 
 package shmap_test
 
-// Chaos scenarios of package shmap: randomized faults against maps, each a
-// bounded number of trials drawn from a printed seed, every process of a
-// trial bounded in time, each scenario ending with one line
-//
-//	chaos shmap/NAME: trials N, hangs H, wrong results W, leaks L, crashes C
-//
-// and failing if any of the last four is not zero. A hang is a wait of a
-// trial that did not end within trialBound (its processes are killed); a
-// crash is a child that died unasked (a panic, SIGBUS, any nonzero exit); a
-// wrong result is an outcome shmap's documentation does not allow (a lost
-// or doubled increment, a torn value, a key in the wrong state after a
-// kill, an error without its sentinel, a map that fails Check or cannot
-// fill to its capacity); a leak is a file left in the map's directory.
+// Chaos scenarios of package shmap (issue 12), run by internal/chaos:
+// randomized faults against maps, every wait of a trial bounded by
+// trialBound. A hang is a wait that did not end within trialBound (its
+// processes are killed); a crash is a child that died unasked (a panic,
+// SIGBUS, any nonzero exit); a wrong result is an outcome shmap's
+// documentation does not allow (a lost or doubled increment, a torn value,
+// a key in the wrong state after a kill, an error without its sentinel, a
+// map that fails Check or cannot fill to its capacity); a leak is a file
+// left in the map's directory (or anything internal/chaos finds).
 //
 //	go test -tags chaos -run Chaos -v ./shmap
-//	SHMPAR_CHAOS_SEED=N     replay a run (the seed is printed per scenario)
-//	SHMPAR_CHAOS_TRIALS=N   trials per scenario (default 40)
 //
 // Scenarios: kill-writers (SIGKILL of writers doing random operations, at
 // random moments, with a reader checking every value it sees),
@@ -33,7 +27,6 @@ package shmap_test
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -48,6 +41,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmpar/shmpar/internal/chaos"
 	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/shmap"
@@ -59,88 +53,19 @@ func init() { chaosRole = runChaosRole }
 // a hang.
 const trialBound = 20 * time.Second
 
-// tally counts the outcomes of one scenario.
-type tally struct {
-	name                                 string
-	trials, hangs, wrong, leaks, crashes int
-	notes                                []string
-}
+// chaosTimeout bounds a whole trial, a few waits of trialBound each: the
+// runner's watchdog behind the trial's own bounds.
+const chaosTimeout = 3 * time.Minute
 
-// add counts one bad outcome of kind (a pointer to one of c's counters) and
-// keeps the first few descriptions.
-func (c *tally) add(kind *int, format string, args ...any) {
-	*kind++
-	if len(c.notes) < 10 {
-		c.notes = append(c.notes, fmt.Sprintf(format, args...))
-	}
-}
+// tally is a trial's view of the runner, with the waits the scenarios
+// share: each wait that passes trialBound is a hang, each child that fails
+// unasked a crash.
+type tally struct{ tr *chaos.T }
 
-// finish prints the scenario's line and fails the test on any bad outcome.
-func (c *tally) finish(t *testing.T) {
-	line := fmt.Sprintf("chaos shmap/%s: trials %d, hangs %d, wrong results %d, leaks %d, crashes %d",
-		c.name, c.trials, c.hangs, c.wrong, c.leaks, c.crashes)
-	fmt.Println(line)
-	for _, n := range c.notes {
-		fmt.Println("    " + n)
-	}
-	if c.hangs+c.wrong+c.leaks+c.crashes > 0 {
-		t.Error(line)
-	}
-}
-
-// chaosSetup returns the scenario's tally, random source and trial count,
-// printing the seed.
-func chaosSetup(t *testing.T, name string) (*tally, *rand.Rand, int) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SHMPAR_CHAOS_SEED"); s != "" {
-		var err error
-		seed, err = strconv.ParseUint(s, 10, 64)
-		require.NoError(t, err, "SHMPAR_CHAOS_SEED")
-	}
-	trials := 40
-	if s := os.Getenv("SHMPAR_CHAOS_TRIALS"); s != "" {
-		var err error
-		trials, err = strconv.Atoi(s)
-		require.NoError(t, err, "SHMPAR_CHAOS_TRIALS")
-	}
-	fmt.Printf("chaos shmap/%s: seed %d (replay with SHMPAR_CHAOS_SEED=%d)\n", name, seed, seed)
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return &tally{name: name}, rand.New(rand.NewPCG(seed, h.Sum64())), trials
-}
-
-// wait waits up to trialBound for ch to exit. It reports false, after
-// killing ch and counting a hang, when ch did not.
-func (c *tally) wait(ch *testproc.Child, what string) (out string, err error, ok bool) {
-	done := make(chan error, 1)
-	go func() { _, err := ch.Wait(); done <- err }()
-	select {
-	case err = <-done:
-		return ch.Stdout(), err, true
-	case <-time.After(trialBound):
-		ch.Kill()
-		<-done
-		c.add(&c.hangs, "%s: no end within %v", what, trialBound)
-		return ch.Stdout(), nil, false
-	}
-}
-
-// finished waits for ch and counts a crash if it failed; it reports
-// whether ch ended well.
+// finished waits for ch (bounded by trialBound) and counts a crash if it
+// failed; it reports whether ch ended well.
 func (c *tally) finished(ch *testproc.Child, what string) (string, bool) {
-	out, err, ok := c.wait(ch, what)
-	if !ok {
-		return out, false
-	}
-	if err != nil {
-		stderr := ch.Stderr()
-		if i := strings.Index(stderr, "\n\ngoroutine "); i > 0 {
-			stderr = stderr[:i]
-		}
-		c.add(&c.crashes, "%s: %v: %s", what, err, strings.TrimSpace(stderr))
-		return out, false
-	}
-	return out, true
+	return c.tr.Finished(ch, trialBound, what)
 }
 
 // killed sends SIGKILL to ch and waits for it; a child that had already
@@ -148,13 +73,13 @@ func (c *tally) finished(ch *testproc.Child, what string) (string, bool) {
 func (c *tally) killed(ch *testproc.Child, what string) bool {
 	if ch.Exited() {
 		c.finished(ch, what)
-		c.add(&c.crashes, "%s: ended before it was killed", what)
+		c.tr.Crash("%s: ended before it was killed", what)
 		return false
 	}
 	_ = ch.Kill()
-	_, err, ok := c.wait(ch, what)
+	_, err, ok := c.tr.Wait(ch, trialBound, what)
 	if ok && (err == nil || !strings.Contains(err.Error(), "killed")) {
-		c.add(&c.crashes, "%s: ended (%v) before it was killed", what, err)
+		c.tr.Crash("%s: ended (%v) before it was killed", what, err)
 		return false
 	}
 	return ok
@@ -162,41 +87,7 @@ func (c *tally) killed(ch *testproc.Child, what string) bool {
 
 // until polls cond for up to trialBound; false (a hang, counted) if it
 // never held.
-func (c *tally) until(what string, cond func() bool) bool {
-	deadline := time.Now().Add(trialBound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			c.add(&c.hangs, "waited %v for %s", trialBound, what)
-			return false
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	return true
-}
-
-// verdict counts a wrong result unless the last line of out is "ok" or
-// starts with "ok ".
-func (c *tally) verdict(out string, what string) {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	last := lines[len(lines)-1]
-	if last != "ok" && !strings.HasPrefix(last, "ok ") {
-		c.add(&c.wrong, "%s: %s", what, last)
-	}
-}
-
-// leftovers counts as a leak every entry of dir that is not in keep.
-func (c *tally) leftovers(dir string, what string, keep ...string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		c.add(&c.leaks, "%s: read %s: %v", what, dir, err)
-		return
-	}
-	for _, e := range entries {
-		if !slices.Contains(keep, e.Name()) {
-			c.add(&c.leaks, "%s: %q left in the directory", what, e.Name())
-		}
-	}
-}
+func (c *tally) until(what string, cond func() bool) bool { return c.tr.Until(what, trialBound, cond) }
 
 // runChaosRole runs the chaos scenarios' child roles; the verifying roles
 // print their verdict as their last line.
@@ -348,14 +239,62 @@ func (w *writers) killAll() {
 // newChaosMap creates the map "m" in a fresh directory with a random
 // capacity (room for every key the writers use) and stripe count, and
 // closes it: the test process keeps no map open, so that nothing in it can
-// hang.
-func newChaosMap(t *testing.T, rng *rand.Rand) (string, []uint64) {
-	dir := t.TempDir()
-	ctl := newCtl(t, dir)
+// hang. The trial closes the control segment (closeCtl) when it ends.
+func newChaosMap(t *testing.T, rng *rand.Rand) (dir string, ctl []uint64, closeCtl func()) {
+	dir = t.TempDir()
+	ctl, closeCtl = trialCtl(t, dir)
 	m, err := shmap.Create[uint32, cell]("m", chaosCounters+chaosChurn+rng.IntN(200), shmap.Dir(dir), shmap.Stripes(1+rng.IntN(8)))
 	require.NoError(t, err)
 	require.NoError(t, m.Close())
-	return dir, ctl
+	return dir, ctl, closeCtl
+}
+
+// trialCtl is newCtl for one trial: the control segment is closed by the
+// returned function, not when the test ends, so that no descriptor outlives
+// the trial.
+func trialCtl(t *testing.T, dir string) ([]uint64, func()) {
+	seg, err := shm.Create("ctl", shm.Meta{DType: shm.Uint64, Shape: []int{ctlWords}}, shm.Dir(dir))
+	require.NoError(t, err)
+	ctl, err := shm.View[uint64](seg)
+	if err != nil {
+		seg.Close()
+		require.NoError(t, err)
+	}
+	return ctl, func() { seg.Close() }
+}
+
+// writersTrial is one trial of kill-writers or stop-writers: it starts
+// writers (how many: nWriters) and a reader on a new map, lets fault strike
+// the writers, stops them, and verifies the map with a child. fault reports
+// how many writers it killed (each may have lost the increment in flight),
+// a description, and false if a wait of its own went wrong (counted).
+func writersTrial(t *testing.T, tr *chaos.T, name string, nWriters func(*rand.Rand) int, fault func(c *tally, w *writers, rng *rand.Rand) (kills int, desc string, ok bool)) {
+	c, rng := &tally{tr: tr}, tr.Rand
+	dir, ctl, closeCtl := newChaosMap(t, rng)
+	defer closeCtl()
+	w := &writers{c: c, dir: dir, ctl: ctl, kids: make([]*testproc.Child, nWriters(rng))}
+	reader := testproc.Start("reader", childEnv(dir, "KEYS", chaosCounters)...)
+	ok := c.until("the reader to start", func() bool { return atomic.LoadUint64(&ctl[cReady]) == 1 })
+	for i := range w.kids {
+		ok = ok && w.start(i)
+	}
+	kills, desc := 0, ""
+	if ok {
+		kills, desc, ok = fault(c, w, rng)
+	}
+	reported, stopped := w.stop()
+	if out, good := c.finished(reader, "reader"); good && !strings.HasPrefix(out, "loads ") {
+		tr.Wrong("reader said %q", out)
+	}
+	if !ok || !stopped {
+		w.killAll()
+		return
+	}
+	out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "REPORTED", reported, "KILLS", kills)...), "verify")
+	if good {
+		tr.Verdict(out, desc)
+	}
+	tr.Leftovers(dir, name, "m", "ctl")
 }
 
 // TestChaosKillWriters runs one to three writer processes doing random
@@ -364,36 +303,20 @@ func newChaosMap(t *testing.T, rng *rand.Rand) (string, []uint64) {
 // kills writers with SIGKILL at random moments one to five times,
 // restarting each, and then verifies the map.
 func TestChaosKillWriters(t *testing.T) {
-	c, rng, trials := chaosSetup(t, "kill-writers")
-	for range trials {
-		c.trials++
-		dir, ctl := newChaosMap(t, rng)
-		w := &writers{c: c, dir: dir, ctl: ctl, kids: make([]*testproc.Child, 1+rng.IntN(3))}
-		reader := testproc.Start("reader", childEnv(dir, "KEYS", chaosCounters)...)
-		ok := c.until("the reader to start", func() bool { return atomic.LoadUint64(&ctl[cReady]) == 1 })
-		for i := range w.kids {
-			ok = ok && w.start(i)
-		}
-		kills := 1 + rng.IntN(5)
-		for i := 0; i < kills && ok; i++ {
-			slot := rng.IntN(len(w.kids))
-			ok = w.ahead(slot, uint64(1+rng.IntN(300))) && c.killed(w.kids[slot], "chaos writer") && w.start(slot)
-		}
-		reported, stopped := w.stop()
-		if out, good := c.finished(reader, "reader"); good && !strings.HasPrefix(out, "loads ") {
-			c.add(&c.wrong, "reader said %q", out)
-		}
-		if !ok || !stopped {
-			w.killAll()
-			continue
-		}
-		out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "REPORTED", reported, "KILLS", kills)...), "verify")
-		if good {
-			c.verdict(out, fmt.Sprintf("%d writers, %d kills", len(w.kids), kills))
-		}
-		c.leftovers(dir, "kill-writers", "m", "ctl")
-	}
-	c.finish(t)
+	chaos.Run(t, chaos.Scenario{
+		Name: "shmap/kill-writers", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			writersTrial(t, tr, "kill-writers", func(rng *rand.Rand) int { return 1 + rng.IntN(3) },
+				func(c *tally, w *writers, rng *rand.Rand) (int, string, bool) {
+					kills, ok := 1+rng.IntN(5), true
+					for i := 0; i < kills && ok; i++ {
+						slot := rng.IntN(len(w.kids))
+						ok = w.ahead(slot, uint64(1+rng.IntN(300))) && c.killed(w.kids[slot], "chaos writer") && w.start(slot)
+					}
+					return kills, fmt.Sprintf("%d writers, %d kills", len(w.kids), kills), ok
+				})
+		},
+	})
 }
 
 // TestChaosStopWriters stops writers with SIGSTOP at random moments, for a
@@ -401,43 +324,27 @@ func TestChaosKillWriters(t *testing.T) {
 // a stripe a stopped writer holds, or go on, and in the end every
 // increment every writer reported is in the map, exactly.
 func TestChaosStopWriters(t *testing.T) {
-	c, rng, trials := chaosSetup(t, "stop-writers")
-	for range trials {
-		c.trials++
-		dir, ctl := newChaosMap(t, rng)
-		w := &writers{c: c, dir: dir, ctl: ctl, kids: make([]*testproc.Child, 2+rng.IntN(2))}
-		reader := testproc.Start("reader", childEnv(dir, "KEYS", chaosCounters)...)
-		ok := c.until("the reader to start", func() bool { return atomic.LoadUint64(&ctl[cReady]) == 1 })
-		for i := range w.kids {
-			ok = ok && w.start(i)
-		}
-		stops := 1 + rng.IntN(4)
-		for i := 0; i < stops && ok; i++ {
-			slot := rng.IntN(len(w.kids))
-			if ok = w.ahead(slot, uint64(1+rng.IntN(300))); !ok {
-				break
-			}
-			pid := int(atomic.LoadUint64(&ctl[cPIDs+slot])) // the writer's own report
-			_ = syscall.Kill(pid, syscall.SIGSTOP)
-			ok = c.until("a writer to be stopped", func() bool { return procState(pid) == "T" })
-			time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond) // how long the fault lasts, not a wait for state
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-		reported, stopped := w.stop()
-		if out, good := c.finished(reader, "reader"); good && !strings.HasPrefix(out, "loads ") {
-			c.add(&c.wrong, "reader said %q", out)
-		}
-		if !ok || !stopped {
-			w.killAll()
-			continue
-		}
-		out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "REPORTED", reported, "KILLS", 0)...), "verify")
-		if good {
-			c.verdict(out, fmt.Sprintf("%d writers, %d stops", len(w.kids), stops))
-		}
-		c.leftovers(dir, "stop-writers", "m", "ctl")
-	}
-	c.finish(t)
+	chaos.Run(t, chaos.Scenario{
+		Name: "shmap/stop-writers", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			writersTrial(t, tr, "stop-writers", func(rng *rand.Rand) int { return 2 + rng.IntN(2) },
+				func(c *tally, w *writers, rng *rand.Rand) (int, string, bool) {
+					stops, ok := 1+rng.IntN(4), true
+					for i := 0; i < stops && ok; i++ {
+						slot := rng.IntN(len(w.kids))
+						if ok = w.ahead(slot, uint64(1+rng.IntN(300))); !ok {
+							break
+						}
+						pid := int(atomic.LoadUint64(&w.ctl[cPIDs+slot])) // the writer's own report
+						_ = syscall.Kill(pid, syscall.SIGSTOP)
+						ok = c.until("a writer to be stopped", func() bool { return procState(pid) == "T" })
+						time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond) // how long the fault lasts, not a wait for state
+						_ = syscall.Kill(pid, syscall.SIGCONT)
+					}
+					return 0, fmt.Sprintf("%d writers, %d stops", len(w.kids), stops), ok
+				})
+		},
+	})
 }
 
 // procState returns the state letter of process pid ("R", "S", "T", ...)
@@ -539,7 +446,7 @@ func (c *tally) hooked(dir string, ctl []uint64, word string, op string, key, va
 	}
 	out, ok := c.finished(ch, what)
 	if ok && strings.TrimSpace(out) != "completed" {
-		c.add(&c.wrong, "%s: said %q", what, out)
+		c.tr.Wrong("%s: said %q", what, out)
 		return "", false
 	}
 	return "", ok
@@ -556,74 +463,76 @@ func (c *tally) hooked(dir string, ctl []uint64, word string, op string, key, va
 // other key changed, and the map fills to its capacity. A third of the
 // trials use one-word values, whose overwrite has no journal.
 func TestChaosKillInProtocol(t *testing.T) {
-	c, rng, trials := chaosSetup(t, "kill-in-protocol")
-	for range trials {
-		c.trials++
-		dir := t.TempDir()
-		ctl := newCtl(t, dir)
-		word := ""
-		if rng.IntN(3) == 0 {
-			word = "1" // one-word values: an overwrite is one store, with no journal
-		}
-		capacity, stripes, freed := 8+rng.IntN(8), 1+rng.IntN(2), rng.IntN(2) == 0
-		var want map[uint32]uint64
-		if word != "" {
-			want = prepareMap(t, dir, capacity, stripes, freed, func(n uint64) uint64 { return n })
-		} else {
-			want = prepareMap(t, dir, capacity, stripes, freed, func(n uint64) cell { return mkcell(n, 0) })
-		}
-
-		// points is how many hook points the operation passes at most;
-		// stopping at one more lets it complete.
-		op, key, points := "store", 9, 5
-		switch rng.IntN(3) {
-		case 1:
-			key, points = rng.IntN(4), 3 // over an existing key
+	chaos.Run(t, chaos.Scenario{
+		Name: "shmap/kill-in-protocol", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			c, rng := &tally{tr: tr}, tr.Rand
+			dir := t.TempDir()
+			ctl, closeCtl := trialCtl(t, dir)
+			defer closeCtl()
+			word := ""
+			if rng.IntN(3) == 0 {
+				word = "1" // one-word values: an overwrite is one store, with no journal
+			}
+			capacity, stripes, freed := 8+rng.IntN(8), 1+rng.IntN(2), rng.IntN(2) == 0
+			var want map[uint32]uint64
 			if word != "" {
-				points = 1
-			}
-		case 2:
-			op, key, points = "delete", rng.IntN(4), 6
-		}
-		n1 := 1 + rng.IntN(points+1)
-		p1, ok := c.hooked(dir, ctl, word, op, key, 77, n1)
-		if !ok {
-			continue
-		}
-		desc := fmt.Sprintf("%s of key %d killed at %q", op, key, p1)
-		if word != "" {
-			desc = "one-word values: " + desc
-		}
-		if p1 == "" || !slices.Contains(beforeCommit, p1) {
-			if op == "store" {
-				want[uint32(key)] = 77
+				want = prepareMap(t, dir, capacity, stripes, freed, func(n uint64) uint64 { return n })
 			} else {
-				delete(want, uint32(key))
+				want = prepareMap(t, dir, capacity, stripes, freed, func(n uint64) cell { return mkcell(n, 0) })
 			}
-		}
-		if rng.IntN(2) == 0 {
-			n2 := 1 + rng.IntN(5)
-			p2, ok := c.hooked(dir, ctl, word, "store", 20, 5, n2)
+
+			// points is how many hook points the operation passes at most;
+			// stopping at one more lets it complete.
+			op, key, points := "store", 9, 5
+			switch rng.IntN(3) {
+			case 1:
+				key, points = rng.IntN(4), 3 // over an existing key
+				if word != "" {
+					points = 1
+				}
+			case 2:
+				op, key, points = "delete", rng.IntN(4), 6
+			}
+			n1 := 1 + rng.IntN(points+1)
+			p1, ok := c.hooked(dir, ctl, word, op, key, 77, n1)
 			if !ok {
-				continue
+				return
 			}
-			desc += fmt.Sprintf(", then the store of key 20 killed at %q", p2)
-			if p2 == "" || p2 == "insert:linked" || p2 == "insert:published" {
-				want[20] = 5
+			desc := fmt.Sprintf("%s of key %d killed at %q", op, key, p1)
+			if word != "" {
+				desc = "one-word values: " + desc
 			}
-		}
-		var pairs []string
-		for k, v := range want {
-			pairs = append(pairs, fmt.Sprintf("%d=%d", k, v))
-		}
-		sort.Strings(pairs)
-		out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "WANT", strings.Join(pairs, ","), "WORD", word)...), desc)
-		if good {
-			c.verdict(out, desc)
-		}
-		c.leftovers(dir, desc, "m", "ctl")
-	}
-	c.finish(t)
+			if p1 == "" || !slices.Contains(beforeCommit, p1) {
+				if op == "store" {
+					want[uint32(key)] = 77
+				} else {
+					delete(want, uint32(key))
+				}
+			}
+			if rng.IntN(2) == 0 {
+				n2 := 1 + rng.IntN(5)
+				p2, ok := c.hooked(dir, ctl, word, "store", 20, 5, n2)
+				if !ok {
+					return
+				}
+				desc += fmt.Sprintf(", then the store of key 20 killed at %q", p2)
+				if p2 == "" || p2 == "insert:linked" || p2 == "insert:published" {
+					want[20] = 5
+				}
+			}
+			var pairs []string
+			for k, v := range want {
+				pairs = append(pairs, fmt.Sprintf("%d=%d", k, v))
+			}
+			sort.Strings(pairs)
+			out, good := c.finished(testproc.Start("chaos-verify", childEnv(dir, "WANT", strings.Join(pairs, ","), "WORD", word)...), desc)
+			if good {
+				c.tr.Verdict(out, desc)
+			}
+			c.tr.Leftovers(dir, desc, "m", "ctl")
+		},
+	})
 }
 
 // prepareMap creates the map "m" of the kill-in-protocol scenario in dir:
@@ -745,59 +654,60 @@ func damagedOps(dir string) string {
 // map's header, its locks and journals, its buckets, its entries, or
 // anywhere, or cuts the file short), and has a child open it and use it.
 func TestChaosDamaged(t *testing.T) {
-	c, rng, trials := chaosSetup(t, "damaged")
-	for range trials {
-		c.trials++
-		dir := t.TempDir()
-		capacity := 16 + rng.IntN(200)
-		m, err := shmap.Create[uint32, cell]("m", capacity, shmap.Dir(dir), shmap.Stripes(1+rng.IntN(8)))
-		require.NoError(t, err)
-		for k := range rng.IntN(capacity + 1) {
-			require.NoError(t, m.Store(uint32(k*7), mkcell(uint64(k), 0)))
-		}
-		info, err := shmap.Inspect(m.Segment())
-		require.NoError(t, err)
-		data := len(m.Segment().Data())
-		require.NoError(t, m.Close())
-		path := filepath.Join(dir, "m")
-		b, err := os.ReadFile(path)
-		require.NoError(t, err)
-		const dataOff = 4096 // shm's header page
-		flip := func(lo, hi int) {
-			for range 1 + rng.IntN(8) {
-				b[lo+rng.IntN(hi-lo)] ^= byte(1 + rng.IntN(255))
+	chaos.Run(t, chaos.Scenario{
+		Name: "shmap/damaged", Trials: 40, Timeout: chaosTimeout,
+		Trial: func(tr *chaos.T) {
+			c, rng := &tally{tr: tr}, tr.Rand
+			dir := t.TempDir()
+			capacity := 16 + rng.IntN(200)
+			m, err := shmap.Create[uint32, cell]("m", capacity, shmap.Dir(dir), shmap.Stripes(1+rng.IntN(8)))
+			require.NoError(t, err)
+			for k := range rng.IntN(capacity + 1) {
+				require.NoError(t, m.Store(uint32(k*7), mkcell(uint64(k), 0)))
 			}
-		}
-		var kind string
-		switch rng.IntN(6) {
-		case 0:
-			kind = "flip map header"
-			flip(dataOff, dataOff+256)
-		case 1:
-			kind = "flip locks and journals"
-			flip(dataOff+256, dataOff+320+64*info.Stripes)
-		case 2:
-			kind = "flip table"
-			flip(dataOff+320+64*info.Stripes, dataOff+data)
-		case 3:
-			kind = "flip anywhere"
-			flip(0, len(b))
-		case 4:
-			kind = "overwrite table run"
-			off := dataOff + 320 + rng.IntN(data-320)
-			for i := off; i < min(off+1+rng.IntN(256), dataOff+data); i++ {
-				b[i] = byte(rng.Uint32())
+			info, err := shmap.Inspect(m.Segment())
+			require.NoError(t, err)
+			data := len(m.Segment().Data())
+			require.NoError(t, m.Close())
+			path := filepath.Join(dir, "m")
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			const dataOff = 4096 // shm's header page
+			flip := func(lo, hi int) {
+				for range 1 + rng.IntN(8) {
+					b[lo+rng.IntN(hi-lo)] ^= byte(1 + rng.IntN(255))
+				}
 			}
-		case 5:
-			kind = "truncate"
-			b = b[:rng.IntN(len(b))]
-		}
-		require.NoError(t, os.WriteFile(path, b, 0o600))
-		out, good := c.finished(testproc.Start("chaos-damaged", childEnv(dir)...), kind)
-		if good {
-			c.verdict(out, kind)
-		}
-		c.leftovers(dir, kind, "m")
-	}
-	c.finish(t)
+			var kind string
+			switch rng.IntN(6) {
+			case 0:
+				kind = "flip map header"
+				flip(dataOff, dataOff+256)
+			case 1:
+				kind = "flip locks and journals"
+				flip(dataOff+256, dataOff+320+64*info.Stripes)
+			case 2:
+				kind = "flip table"
+				flip(dataOff+320+64*info.Stripes, dataOff+data)
+			case 3:
+				kind = "flip anywhere"
+				flip(0, len(b))
+			case 4:
+				kind = "overwrite table run"
+				off := dataOff + 320 + rng.IntN(data-320)
+				for i := off; i < min(off+1+rng.IntN(256), dataOff+data); i++ {
+					b[i] = byte(rng.Uint32())
+				}
+			case 5:
+				kind = "truncate"
+				b = b[:rng.IntN(len(b))]
+			}
+			require.NoError(t, os.WriteFile(path, b, 0o600))
+			out, good := c.finished(testproc.Start("chaos-damaged", childEnv(dir)...), kind)
+			if good {
+				c.tr.Verdict(out, kind)
+			}
+			c.tr.Leftovers(dir, kind, "m")
+		},
+	})
 }

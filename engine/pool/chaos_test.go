@@ -2,30 +2,21 @@
 
 package pool_test
 
-// Chaos scenarios of package pool: worker processes SIGKILLed and
-// SIGSTOPped at random moments of random calls, each a bounded number of
-// trials drawn from a printed seed, each trial in a child process (its own
-// coordinator, team and pool) bounded in time, each scenario ending with
-// one line
+// Chaos scenarios of package pool (issue 12), run by internal/chaos:
+// worker processes SIGKILLed and SIGSTOPped at random moments of random
+// calls. Each trial runs in a child process (its own coordinator, team and
+// pool), which bounds its call by callBound and checks what came out: a
+// result the package's documentation does not allow (a finished task's
+// result lost, a task failed for another reason than the fault, more
+// failed tasks than faults) is wrong; a worker process alive after Close
+// is a leak. See package internal/chaos for the knobs:
 //
-//	chaos pool/NAME: trials N, hangs H, wrong results W, leaks L, crashes C
-//
-// and failing if any of the last four is not zero. A hang is a call that did
-// not return within callBound (or a child that did not end); a crash is a
-// child that died; a wrong result is a result or an error the package's
-// documentation does not allow (a finished task's result lost, a task
-// failed for another reason than the fault, more failed tasks than faults);
-// a leak is a worker process still alive after Close.
-//
-//	go test -tags chaos -run Chaos -v ./engine/pool
-//	SHMPAR_CHAOS_SEED=N     replay a run (the seed is printed per scenario)
-//	SHMPAR_CHAOS_TRIALS=N   trials per scenario (default 40)
+//	go test -tags chaos -run TestChaos -v ./engine/pool
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -34,10 +25,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/engine/pool"
+	"github.com/shmpar/shmpar/internal/chaos"
 	"github.com/shmpar/shmpar/internal/proc"
 	"github.com/shmpar/shmpar/internal/testproc"
 )
@@ -82,100 +72,50 @@ var (
 	}, pool.Idempotent())
 )
 
-type tally struct {
-	name                                 string
-	trials, hangs, wrong, leaks, crashes int
-	notes                                []string
-}
-
-func (c *tally) add(kind *int, format string, args ...any) {
-	*kind++
-	if len(c.notes) < 10 {
-		c.notes = append(c.notes, fmt.Sprintf(format, args...))
-	}
-}
-
-func (c *tally) finish(t *testing.T) {
-	line := fmt.Sprintf("chaos pool/%s: trials %d, hangs %d, wrong results %d, leaks %d, crashes %d",
-		c.name, c.trials, c.hangs, c.wrong, c.leaks, c.crashes)
-	fmt.Println(line)
-	for _, n := range c.notes {
-		fmt.Println("    " + n)
-	}
-	if c.hangs+c.wrong+c.leaks+c.crashes > 0 {
-		t.Error(line)
-	}
-}
-
-func chaosSetup(t *testing.T, name string) (*tally, *rand.Rand, int) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SHMPAR_CHAOS_SEED"); s != "" {
-		var err error
-		seed, err = strconv.ParseUint(s, 10, 64)
-		require.NoError(t, err, "SHMPAR_CHAOS_SEED")
-	}
-	trials := 40
-	if s := os.Getenv("SHMPAR_CHAOS_TRIALS"); s != "" {
-		var err error
-		trials, err = strconv.Atoi(s)
-		require.NoError(t, err, "SHMPAR_CHAOS_TRIALS")
-	}
-	fmt.Printf("chaos pool/%s: seed %d (replay with SHMPAR_CHAOS_SEED=%d)\n", name, seed, seed)
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return &tally{name: name}, rand.New(rand.NewPCG(seed, h.Sum64())), trials
-}
-
-// trial runs one trial in a child and counts its outcome: the child's last
-// line is "ok", or "hang: …", "wrong: …", "leak: …".
-func (c *tally) trial(env ...string) {
-	c.trials++
-	out, err := testproc.Start("chaos-trial", env...).Wait()
-	ctx := strings.Join(env, " ")
-	if err != nil {
-		if strings.Contains(err.Error(), "timed out") {
-			c.add(&c.hangs, "%s: the child did not end: %v", ctx, err)
-		} else {
-			c.add(&c.crashes, "%s: %v: %.600s", ctx, err, out)
-		}
-		return
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	last := lines[len(lines)-1]
-	switch {
-	case last == "ok":
-	case strings.HasPrefix(last, "hang:"):
-		c.add(&c.hangs, "%s: %s", ctx, last)
-	case strings.HasPrefix(last, "leak:"):
-		c.add(&c.leaks, "%s: %s", ctx, last)
-	default:
-		c.add(&c.wrong, "%s: %.600s", ctx, last)
-	}
+// chaosScenario runs the trials of one fault, each in a child process
+// (its own coordinator, team and pool) that prints its verdict as its last
+// line: "ok", or "hang: …", "wrong: …", "leak: …" (see chaos.T.Verdict).
+// A child that dies is a crash; one that does not end within 45 s is a
+// hang (it is killed, and the runner kills what it left).
+func chaosScenario(t *testing.T, name, fault string, trials int) {
+	calls := []string{"map-flat", "map-gob", "imap-unordered", "submit"}
+	chaos.Run(t, chaos.Scenario{
+		Name: "pool/" + name, Trials: trials, Timeout: time.Minute,
+		Trial: func(tr *chaos.T) {
+			env := []string{
+				"CHAOS_FAULT=" + fault,
+				"CHAOS_CALL=" + calls[tr.Rand.IntN(len(calls))],
+				"CHAOS_CHUNK=" + strconv.Itoa([]int{0, 1, 3, 17}[tr.Rand.IntN(4)]),
+				"CHAOS_IDEM=" + strconv.FormatBool(tr.Rand.IntN(2) == 0),
+				"CHAOS_FAULTS=" + strconv.Itoa(1+tr.Rand.IntN(2)),
+				"CHAOS_DELAY_US=" + strconv.Itoa(tr.Rand.IntN(30_000)),
+				"CHAOS_SEED=" + strconv.FormatUint(tr.Rand.Uint64(), 10),
+			}
+			what := strings.Join(env, " ")
+			if out, ok := tr.Finished(testproc.Start("chaos-trial", env...), 45*time.Second, what); ok {
+				tr.Verdict(out, what)
+				var faults, failed int
+				if _, err := fmt.Sscanf(lastLine(out), "ok faults=%d failed-tasks=%d", &faults, &failed); err == nil {
+					tr.Count("faults", faults)
+					tr.Count("failed-tasks", failed)
+				}
+			}
+		},
+	})
 }
 
 // The scenarios: each trial picks a call (a direct Map of flat tasks, a
 // session Map of gob tasks, an ImapUnordered, Submits), a chunk size,
 // whether the function is Idempotent, and when to strike which worker.
 
-func TestChaosKill(t *testing.T)        { chaosScenario(t, "kill-worker", "kill") }
-func TestChaosStop(t *testing.T)        { chaosScenario(t, "stop-worker", "stop") }
-func TestChaosStopTimeout(t *testing.T) { chaosScenario(t, "stop-worker-timeout", "stop-timeout") }
+func TestChaosKill(t *testing.T)        { chaosScenario(t, "kill-worker", "kill", 40) }
+func TestChaosStop(t *testing.T)        { chaosScenario(t, "stop-worker", "stop", 40) }
+func TestChaosStopTimeout(t *testing.T) { chaosScenario(t, "stop-worker-timeout", "stop-timeout", 40) }
 
-func chaosScenario(t *testing.T, name, fault string) {
-	c, rng, trials := chaosSetup(t, name)
-	calls := []string{"map-flat", "map-gob", "imap-unordered", "submit"}
-	for range trials {
-		c.trial(
-			"CHAOS_FAULT="+fault,
-			"CHAOS_CALL="+calls[rng.IntN(len(calls))],
-			"CHAOS_CHUNK="+strconv.Itoa([]int{0, 1, 3, 17}[rng.IntN(4)]),
-			"CHAOS_IDEM="+strconv.FormatBool(rng.IntN(2) == 0),
-			"CHAOS_FAULTS="+strconv.Itoa(1+rng.IntN(2)),
-			"CHAOS_DELAY_US="+strconv.Itoa(rng.IntN(30_000)),
-			"CHAOS_SEED="+strconv.FormatUint(rng.Uint64(), 10),
-		)
-	}
-	c.finish(t)
+// lastLine returns the last line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
 }
 
 func envInt(k string) int {
@@ -375,7 +315,8 @@ func chaosTrial() string {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	return "ok"
+	// What the trial exercised, for the scenario's tallies.
+	return fmt.Sprintf("ok faults=%d failed-tasks=%d", len(pids), len(o.errs))
 }
 
 func firstErrs(m map[int]error) string {

@@ -43,7 +43,8 @@ type procPool struct {
 	inbox    []poolReq
 	spare    []poolReq
 	closed   bool
-	released bool // the queues and the shared segment are gone
+	released bool  // the queues and the shared segment are gone
+	fatal    error // the dispatcher stopped on this error: every call fails with it
 	poked    atomic.Bool
 
 	// helpers counts the goroutines that may still touch the queues and
@@ -248,6 +249,10 @@ func (q *procPool) post(r poolReq) error {
 		q.inMu.Unlock()
 		return fmt.Errorf("pool: %w", ErrClosed)
 	}
+	if q.fatal != nil && r.kind == reqSubmit {
+		q.inMu.Unlock()
+		return q.fatal
+	}
 	if r.kind == reqClose {
 		q.closed = true
 	}
@@ -307,10 +312,7 @@ func (q *procPool) loop() {
 		msg, err := q.next(deadline)
 		if err != nil {
 			// The result queue is unusable: nothing more can be done.
-			q.failAll(fmt.Errorf("pool: result queue: %w", err))
-			if q.sessCancel != nil {
-				q.sessCancel()
-			}
+			q.stop(fmt.Errorf("pool: result queue: %w", err))
 			return
 		}
 		// Take what else is there (up to 16 messages) before looking at
@@ -332,6 +334,37 @@ func (q *procPool) loop() {
 	}
 }
 
+// stop ends the dispatcher on a fatal error: every live call, every
+// request still in the inbox and every later call fails with err, rather
+// than wait for a dispatcher that is gone.
+func (q *procPool) stop(err error) {
+	q.inMu.Lock()
+	q.fatal = err
+	reqs := q.inbox
+	q.inbox = nil
+	q.inMu.Unlock()
+	for _, r := range reqs {
+		switch r.kind {
+		case reqSubmit:
+			r.c.finish(err)
+		case reqCancel:
+			close(r.ack)
+		case reqYield:
+			r.yes <- false
+		}
+	}
+	q.failAll(err)
+	q.tellYielders(false)
+	if q.sessCancel != nil {
+		q.sessCancel()
+	}
+}
+
+// testResultErr, set by this package's tests, makes every dispatcher's
+// reads of the result queue fail with its error, as a result queue whose
+// writers are gone (queue.ErrPeerGone) or whose handle broke would.
+var testResultErr atomic.Pointer[error]
+
 // doneCtx is an ended context: Get with it takes a message if there is one
 // and never waits.
 var doneCtx = func() context.Context {
@@ -346,6 +379,9 @@ var doneCtx = func() context.Context {
 // this P): on a busy machine the worker being waited for then runs at once,
 // where the queue's own wait would keep the CPU for a time slice.
 func (q *procPool) next(deadline time.Time) ([]byte, error) {
+	if e := testResultErr.Load(); e != nil {
+		return nil, *e
+	}
 	for {
 		bell := q.st.resBell.Load()
 		msg, err := q.res.GetAppend(doneCtx, q.rbuf[:0])

@@ -95,6 +95,14 @@
 // and a worker still running one after the team's engine.Config.CancelGrace
 // is killed.
 //
+// The queues of a session cannot lose their writers while the coordinator
+// lives (it writes to every queue the pool reads), so the pool never sees
+// queue.ErrPeerGone from them; a worker process sees it on its task queue
+// when the coordinator died, and ends its session. Should the result queue
+// fail all the same (its handle broken), the pool cannot go on: the calls
+// running, and every later call, fail at once with an error that wraps the
+// queue's.
+//
 // # Goroutine teams
 //
 // On a Goroutine team the pool runs tasks on goroutines, without encoding:

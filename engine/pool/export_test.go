@@ -34,3 +34,19 @@ func LeftSession(p *Pool, i int) uint64 {
 	}
 	return q.st.slots[i].finished.Load()
 }
+
+// BreakResultQueue makes every process pool's dispatcher find its result
+// queue failing with err from its next read on; the returned function
+// undoes it (for pools made afterwards).
+func BreakResultQueue(err error) (undo func()) {
+	testResultErr.Store(&err)
+	return func() { testResultErr.Store(nil) }
+}
+
+// Poke wakes pool p's dispatcher (as a new call does), so that it reads its
+// result queue.
+func Poke(p *Pool) {
+	if q, ok := p.exec.(*procPool); ok {
+		q.putResult(ctlMsg(rmPoke, 0, 0, 0), false)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/engine/internal/teamtest"
 	"github.com/shmpar/shmpar/engine/pool"
+	"github.com/shmpar/shmpar/queue"
 )
 
 // Faults: workers killed, tasks over their timeout, calls canceled, pools
@@ -361,6 +362,60 @@ func TestPoolDeathKeepsStagedResults(t *testing.T) {
 			if i != at {
 				require.Equal(t, 2*i, fout[i], "chunk %d: task %d", chunk, i)
 			}
+		}
+	}
+}
+
+// A pool whose result queue fails — its writers gone (queue.ErrPeerGone),
+// which cannot happen while the coordinator lives (it writes to that queue
+// itself), or its handle broken — cannot go on: every call, the one
+// running and every later one, fails at once with an error that says so,
+// and none waits for a dispatcher that has stopped.
+func TestPoolResultQueueLost(t *testing.T) {
+	ctx := teamtest.Ctx(t)
+	p := newPool(t, engine.Config{Workers: 2})
+	out, err := sleepMsF.Map(ctx, p, []int{1, 1}, pool.Timeout(10*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 1}, out)
+
+	lost := fmt.Errorf("get from queue: %w", queue.ErrPeerGone)
+	undo := pool.BreakResultQueue(lost)
+	defer undo()
+	// A call that runs while the queue goes.
+	running := make(chan error, 1)
+	go func() {
+		_, err := sleepMsF.Map(ctx, p, slices.Repeat([]int{50}, 40), pool.ChunkSize(1), pool.Timeout(10*time.Second))
+		running <- err
+	}()
+	pool.Poke(p)
+	select {
+	case err := <-running:
+		require.ErrorIs(t, err, queue.ErrPeerGone)
+		require.ErrorContains(t, err, "result queue")
+	case <-time.After(30 * time.Second):
+		t.Fatal("a call hung on a pool whose result queue failed")
+	}
+	// Later calls, of every kind, fail at once too.
+	later := make(chan error, 3)
+	go func() {
+		_, err := sleepMsF.Map(ctx, p, []int{1}, pool.Timeout(time.Second))
+		later <- err
+		_, err = sleepMsF.Apply(ctx, p, 1)
+		later <- err
+		var ierr error
+		for _, e := range sleepMsF.ImapUnordered(ctx, p, slices.Values([]int{1, 2})) {
+			if e != nil {
+				ierr = e
+			}
+		}
+		later <- ierr
+	}()
+	for range 3 {
+		select {
+		case err := <-later:
+			require.ErrorIs(t, err, queue.ErrPeerGone)
+		case <-time.After(30 * time.Second):
+			t.Fatal("a later call hung on a pool whose result queue failed")
 		}
 	}
 }

@@ -118,11 +118,20 @@ func (q *procPool) endSession() {
 }
 
 func (q *procPool) hello(h *resHdr) {
-	i := int(h.worker)
-	if h.session != q.session || q.sstate == sessIdle || i < q.first || i >= q.parts || q.ws[i] != nil {
+	i, pid := int(h.worker), int(h.seq)
+	if h.session != q.session || q.sstate == sessIdle || i < q.first || i >= q.parts {
 		return
 	}
-	pid := int(h.seq)
+	if old := q.ws[i]; old != nil && (old.live || old.pid == pid) {
+		return
+	}
+	// A first hello in slot i, or a replacement's after the worker there
+	// died in this session: the team re-runs the session's blocks that
+	// nobody had claimed on the worker processes it started in place of
+	// the dead, and a block runs as the participant that claims it, so a
+	// replacement can join a session in a dead worker's slot. It must be
+	// served (told to stop, as the session is draining after the death),
+	// or the session never ends.
 	if q.watched == nil {
 		q.watchAll()
 	}
@@ -175,5 +184,6 @@ func (q *procPool) watchExit(i, pid int, session uint64, exit, over <-chan struc
 	case <-exit:
 		q.putResult(ctlMsg(rmDeath, i, session, uint64(pid)), true)
 	case <-over:
+	case <-q.life.Done(): // the dispatcher stopped without ending the session
 	}
 }

@@ -101,8 +101,8 @@ type T struct {
 	tb testing.TB
 	mu sync.Mutex
 	// the trial's problems, by kind
-	wrong, leak, crash []string
-	counts             map[string]int
+	hang, wrong, leak, crash []string
+	counts                   map[string]int
 }
 
 // Count adds n to the scenario's tally called name, printed in its
@@ -115,6 +115,12 @@ func (t *T) Count(name string, n int) {
 	}
 	t.counts[name] += n
 }
+
+// Hang records a hang the trial saw itself: a wait of its own (in a child
+// process it started, say, which bounds its call and reports) that did not
+// end within its bound. It counts in the hangs column like a trial that
+// overran the scenario's Timeout.
+func (t *T) Hang(format string, args ...any) { t.add(&t.hang, format, args) }
 
 // Wrong records a wrong result.
 func (t *T) Wrong(format string, args ...any) { t.add(&t.wrong, format, args) }
@@ -228,9 +234,14 @@ func runTrials(tb testing.TB, s Scenario) (Summary, []string, error) {
 			}
 			sum.Counts[k] += v
 		}
-		if r.hung {
+		if r.hung || len(r.t.hang) > 0 {
 			sum.Hangs++
+		}
+		if r.hung {
 			note("trial %d hung (over %v)%s", n, s.Timeout, r.hungMore)
+		}
+		if len(r.t.hang) > 0 {
+			note("trial %d hung: %s", n, strings.Join(r.t.hang, "; "))
 		}
 		if len(r.t.wrong) > 0 {
 			sum.Wrong++

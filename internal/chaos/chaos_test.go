@@ -31,7 +31,7 @@ func TestCounts(t *testing.T) {
 	var draws []int64
 	var dirs []string
 	sum, notes, err := runTrials(t, Scenario{
-		Name: "chaos/each-kind", Trials: 7, Timeout: 2 * time.Second,
+		Name: "chaos/each-kind", Trials: 8, Timeout: 2 * time.Second,
 		Trial: func(tr *T) {
 			draws = append(draws, tr.Rand.Int64())
 			dirs = append(dirs, tr.Dir)
@@ -58,21 +58,23 @@ func TestCounts(t *testing.T) {
 				panic("boom")
 			case 6:
 				tr.Wrong("got %d, want %d", 1, 2)
+			case 7: // a hang it saw itself
+				tr.Hang("the call did not return within %v", time.Minute)
 			}
 			tr.Count("trials", 1)
 			tr.Count("odd", tr.N%2)
 		},
 	})
 	require.NoError(t, err)
-	require.Equal(t, Summary{Name: "chaos/each-kind", Seed: 42, Trials: 7, Hangs: 1, Wrong: 1, Leaks: 3, Crash: 1, Elapsed: sum.Elapsed,
-		Counts: map[string]int{"trials": 6, "odd": 2}}, sum, "%s", strings.Join(notes, "\n"))
-	require.True(t, strings.HasSuffix(sum.Line(), " odd=2 trials=6"), sum.Line())
+	require.Equal(t, Summary{Name: "chaos/each-kind", Seed: 42, Trials: 8, Hangs: 2, Wrong: 1, Leaks: 3, Crash: 1, Elapsed: sum.Elapsed,
+		Counts: map[string]int{"trials": 7, "odd": 3}}, sum, "%s", strings.Join(notes, "\n"))
+	require.True(t, strings.HasSuffix(sum.Line(), " odd=3 trials=7"), sum.Line())
 	require.True(t, sum.Problems())
 	all := strings.Join(notes, "\n")
-	for _, want := range []string{"trial 1 hung", "trial 2 leaked: processes", "trial 3 leaked: files left in the trial's directory: seg", "trial 4 leaked: descriptors", "/dev/null", "trial 5 crashed: panic: boom", "trial 6 wrong: got 1, want 2"} {
+	for _, want := range []string{"trial 1 hung", "trial 2 leaked: processes", "trial 3 leaked: files left in the trial's directory: seg", "trial 4 leaked: descriptors", "/dev/null", "trial 5 crashed: panic: boom", "trial 6 wrong: got 1, want 2", "trial 7 hung: the call did not return within 1m0s"} {
 		require.Contains(t, all, want)
 	}
-	require.Contains(t, sum.Line(), "trials=7 hangs=1 wrong=1 leaks=3 crashes=1 seed=42")
+	require.Contains(t, sum.Line(), "trials=8 hangs=2 wrong=1 leaks=3 crashes=1 seed=42")
 	for _, d := range dirs {
 		require.NoDirExists(t, d, "trial directories are removed")
 	}
@@ -82,7 +84,7 @@ func TestCounts(t *testing.T) {
 	again := draws
 	draws = nil
 	t.Setenv(EnvOnly, "3")
-	sum, _, err = runTrials(t, Scenario{Name: "chaos/each-kind", Trials: 7, Timeout: time.Second, Trial: func(tr *T) {
+	sum, _, err = runTrials(t, Scenario{Name: "chaos/each-kind", Trials: 8, Timeout: time.Second, Trial: func(tr *T) {
 		draws = append(draws, tr.Rand.Int64())
 	}})
 	require.NoError(t, err)

@@ -14,7 +14,9 @@
 //   - hangs: it did not return within the scenario's Timeout. Run then
 //     kills every process the trial started (SIGKILL, which also ends a
 //     stopped one) so that the trial can return, and gives up the scenario
-//     if even that does not free it.
+//     if even that does not free it. Or the trial reported a hang it saw
+//     itself (T.Hang): a child process that bounds its own call and says
+//     the call did not return.
 //   - wrong: the trial reported a wrong result (T.Wrong): a lost or
 //     duplicated element, an error that does not name what failed, an
 //     error where none was due.
@@ -54,6 +56,15 @@
 // Scenario.Trials is the count of the default run: pick it so that every
 // scenario of a package takes well under a minute, the whole suite a few
 // minutes. The short run takes a quarter of it (at least one).
+//
+// # Children
+//
+// A trial that runs its work in child processes (testproc.Start) uses the
+// checks they share: T.Wait and T.Finished wait for a child within a bound
+// (a hang past it, a crash if it failed), T.Verdict judges the verdict a
+// child prints as its last line ("ok", "hang: …", "leak: …", anything else
+// wrong), T.Leftovers finds files left in a directory, and T.Until waits
+// for a condition within a bound.
 //
 // # Adding scenarios
 //
