@@ -13,6 +13,7 @@ import (
 
 	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/engine/internal/supervise"
+	"github.com/shmpar/shmpar/engine/internal/trace"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/shm"
 )
@@ -231,7 +232,7 @@ func (t *procTeam) run(ctx context.Context, j *job) error {
 	if err := t.prepareArgs(j.k, j.args); err != nil {
 		return err
 	}
-	t.traceRun = traceNow()
+	t.traceRun = trace.Now()
 	todo := []step{{}}
 	var rec *recovery // made by outcome after the first death
 	for len(todo) > 0 {
@@ -325,8 +326,8 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 		h.claim.Store(post)
 	}
 	h.gen.Store(g)
-	traceAt(g, traceRun, t.traceRun)
-	traceStamp(g, tracePosted)
+	trace.At(g, trace.Run, t.traceRun)
+	trace.Stamp(g, trace.Posted)
 	if h.sleepers.Load() > 0 {
 		_, _ = futex.Wake((*uint32)(unsafe.Pointer(&h.gen)), math.MaxInt32)
 	}
@@ -343,7 +344,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	}
 	if t.first == 1 {
 		t.participate(ctx, j, p, g)
-		traceStamp(g, traceOwnDone)
+		trace.Stamp(g, trace.OwnDone)
 	}
 	limit := t.cfg.StallLimit
 	if j.k.stallLimit != 0 {
@@ -355,7 +356,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	// Nobody counts chunks of g any more: the job is over, or wait saw
 	// every live worker leave it.
 	t.doneBase = h.done.Load()
-	traceStamp(g, traceSawDone)
+	trace.Stamp(g, trace.SawDone)
 	j.prog.stepOver(int(t.doneIn(s.from) - uint64(s.from)))
 	if stopCB != nil {
 		stopCB()
@@ -411,7 +412,7 @@ func (t *procTeam) cancelJob(ctx context.Context, g uint32) {
 // close asks the workers to exit, closes the lifeline, kills what is left
 // (each step bounded), and releases the control block.
 func (t *procTeam) close() error {
-	traceDump("coord")
+	trace.Dump("coord")
 	if t.h != nil {
 		t.h.desc.kind.Store(jobExit)
 		t.h.gen.Add(1)

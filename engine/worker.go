@@ -14,6 +14,7 @@ import (
 	"github.com/shmpar/shmpar/engine/internal/reexec"
 	"github.com/shmpar/shmpar/engine/internal/remote"
 	"github.com/shmpar/shmpar/engine/internal/spin"
+	"github.com/shmpar/shmpar/engine/internal/trace"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/internal/proc"
 	"github.com/shmpar/shmpar/shm"
@@ -178,12 +179,12 @@ func (w *worker) serve() int {
 		g := w.waitGen(last)
 		last = g
 		if h.desc.kind.Load() == jobExit {
-			traceDump(fmt.Sprintf("worker%d", w.env.idx))
+			trace.Dump(fmt.Sprintf("worker%d", w.env.idx))
 			return 0
 		}
-		traceStamp(g, traceSawGen)
+		trace.Stamp(g, trace.SawGen)
 		w.job(g)
-		traceStamp(g, traceLeft)
+		trace.Stamp(g, trace.Left)
 		// The coordinator may be waiting for workers to leave a stopped job,
 		// or asleep until the chunks are done: a worker wakes it when it
 		// leaves a job, not after each chunk it counts (a reduction of a
@@ -365,7 +366,7 @@ func (w *worker) fail(worker, lo, hi int, err error, stack string) {
 // resolve finds the job's kernel and arguments once this worker has a
 // chunk of it.
 func (w *worker) resolve(r *runner) bool {
-	traceStamp(r.gen, traceClaimed)
+	trace.Stamp(r.gen, trace.Claimed)
 	c := w.c
 	d := &c.h.desc
 	k := w.cur
