@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/placement"
 	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/engine/internal/supervise"
 	"github.com/shmpar/shmpar/engine/internal/trace"
@@ -88,7 +89,7 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 		t.first = 1
 	}
 	if cfg.Pin {
-		t.cpus = allowedCPUs()
+		t.cpus = placement.Allowed()
 	}
 	t.polls = idlePolls(t.parts+1-t.first, UsableCPUs())
 	l := ctlLayout(t.parts, t.first, cfg.MaxArgs)
@@ -319,7 +320,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	if t.first == 1 && (h.sleepers.Load() > 0 || t.jobs%coordCPUEvery == 0) {
 		// Where a woken worker should not stay (see leaveCoordinator),
 		// and where a crowded one should not move (see moveAway).
-		h.coordCPU.Store(int32(currentCPU()))
+		h.coordCPU.Store(int32(placement.Current()))
 	}
 	t.jobs++
 	if same {
