@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/life"
 	"github.com/shmpar/shmpar/engine/internal/placement"
 	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/engine/internal/supervise"
@@ -135,7 +136,7 @@ func (t *procTeam) pids() []int {
 	for i := range out {
 		if i < t.first {
 			out[i] = t.pid
-		} else if w := t.procs[i]; w != nil && !w.exited() && (t.unmapped || t.c.life[i].Load()&lifeDied == 0) {
+		} else if w := t.procs[i]; w != nil && !w.exited() && (t.unmapped || t.c.life[i].Load()&life.Died == 0) {
 			out[i] = w.pid
 		}
 	}

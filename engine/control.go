@@ -29,7 +29,7 @@ import (
 //	                     the progress word Ctx.Progress bumps
 //	…      life words    one 4-byte word per participant: the worker's thread id,
 //	                     with FUTEX_OWNER_DIED set by the kernel once it has exited
-//	                     (see life_linux.go); written only then and at start, so
+//	                     (see package life); written only then and at start, so
 //	                     the coordinator reads them from its cache before each job
 //	…      error areas   one per participant, errAreaSize bytes: kind, chunk, message, stack
 //	…      rerun list    chunks to run again after a worker died: {lo, hi, partial index}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/life"
 	"github.com/shmpar/shmpar/engine/internal/placement"
 	"github.com/shmpar/shmpar/engine/internal/reexec"
 	"github.com/shmpar/shmpar/engine/internal/remote"
@@ -168,7 +169,7 @@ func (w *worker) serve() int {
 	s.chunk.Store(noChunk)
 	s.pid.Store(int64(me.PID))
 	s.start.Store(me.Start)
-	if err := armLife(&w.c.life[w.env.idx]); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+	if err := life.Arm(&w.c.life[w.env.idx]); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		// The coordinator then learns of this process's death when it has
 		// waited for it, as it always does.
 		fmt.Fprintf(os.Stderr, "engine: worker %d: life word: %v\n", w.env.idx, err)
