@@ -335,7 +335,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	}
 	if j.prog != nil {
 		start := t.doneBase
-		j.prog.stepStarted(func() int { return int(h.done.Load()-start) + int(t.own.Load()) })
+		j.prog.StepStarted(func() int { return int(h.done.Load()-start) + int(t.own.Load()) })
 	}
 	var stopCB func() bool
 	if ctx.Done() != nil {
@@ -359,7 +359,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	// every live worker leave it.
 	t.doneBase = h.done.Load()
 	trace.Stamp(g, trace.SawDone)
-	j.prog.stepOver(int(t.doneIn(s.from) - uint64(s.from)))
+	j.prog.StepOver(int(t.doneIn(s.from) - uint64(s.from)))
 	if stopCB != nil {
 		stopCB()
 		t.cbMu.Lock()
