@@ -6,12 +6,13 @@
 // each job, to replace a dead worker at once, and when it lists the
 // team's live processes.
 //
-// A word says only that the process has exited, never why; the exit
-// status stays with the parent that waits for it. Arm is called once per
-// process: the robust list it sets belongs to one thread, which it keeps
-// for the life of the process. Where it is not supported (every platform
-// but Linux) Arm returns errors.ErrUnsupported and the word never shows
-// Died.
+// While the process lives its word holds the id of the thread Arm keeps;
+// when it exits the kernel replaces that with Died. A word says only that
+// the process has exited, never why; the exit status stays with the parent
+// that waits for it. Arm is called once per process: the robust list it
+// sets belongs to one thread, which it keeps for the life of the process.
+// Where it is not supported (every platform but Linux) Arm returns
+// errors.ErrUnsupported and the word never shows Died.
 //
 // It imports the standard library and x/sys.
 package life
