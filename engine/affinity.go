@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/shmpar/shmpar/internal/cpus"
+import (
+	"github.com/shmpar/shmpar/engine/internal/placement"
+	"github.com/shmpar/shmpar/internal/cpus"
+)
 
 // UsableCPUs returns the number of CPUs this process may use: the CPUs in
 // its affinity mask (which a cpuset cgroup, taskset, mpirun's binding or
@@ -10,7 +13,7 @@ import "github.com/shmpar/shmpar/internal/cpus"
 // one; at least 1. It is the default team size, which the host's core count
 // (runtime.NumCPU) is not inside a container or a batch job.
 func UsableCPUs() int {
-	n := len(allowedCPUs())
+	n := len(placement.Allowed())
 	if q := cpus.Limit(); q > 0 && (n == 0 || q < n) {
 		n = q
 	}

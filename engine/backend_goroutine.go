@@ -72,8 +72,8 @@ func (g *goTeam) run(ctx context.Context, j *job) error {
 		st.stop.CompareAndSwap(stopNone, stopFailed)
 	}
 	if j.prog != nil {
-		j.prog.stepStarted(func() int { return int(st.done.Load()) })
-		defer func() { j.prog.stepOver(int(st.done.Load())) }()
+		j.prog.StepStarted(func() int { return int(st.done.Load()) })
+		defer func() { j.prog.StepOver(int(st.done.Load())) }()
 	}
 	if j.p.sched == schedGuided {
 		r.guided = guidedStarts(j.p.hi-j.p.lo, j.p.parts, j.p.size)

@@ -11,8 +11,11 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/life"
+	"github.com/shmpar/shmpar/engine/internal/placement"
 	"github.com/shmpar/shmpar/engine/internal/spin"
 	"github.com/shmpar/shmpar/engine/internal/supervise"
+	"github.com/shmpar/shmpar/engine/internal/trace"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/shm"
 )
@@ -87,7 +90,7 @@ func startProcTeam(cfg Config) (_ *procTeam, err error) {
 		t.first = 1
 	}
 	if cfg.Pin {
-		t.cpus = allowedCPUs()
+		t.cpus = placement.Allowed()
 	}
 	t.polls = idlePolls(t.parts+1-t.first, UsableCPUs())
 	l := ctlLayout(t.parts, t.first, cfg.MaxArgs)
@@ -133,7 +136,7 @@ func (t *procTeam) pids() []int {
 	for i := range out {
 		if i < t.first {
 			out[i] = t.pid
-		} else if w := t.procs[i]; w != nil && !w.exited() && (t.unmapped || t.c.life[i].Load()&lifeDied == 0) {
+		} else if w := t.procs[i]; w != nil && !w.exited() && (t.unmapped || t.c.life[i].Load()&life.Died == 0) {
 			out[i] = w.pid
 		}
 	}
@@ -231,7 +234,7 @@ func (t *procTeam) run(ctx context.Context, j *job) error {
 	if err := t.prepareArgs(j.k, j.args); err != nil {
 		return err
 	}
-	t.traceRun = traceNow()
+	t.traceRun = trace.Now()
 	todo := []step{{}}
 	var rec *recovery // made by outcome after the first death
 	for len(todo) > 0 {
@@ -318,21 +321,21 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	if t.first == 1 && (h.sleepers.Load() > 0 || t.jobs%coordCPUEvery == 0) {
 		// Where a woken worker should not stay (see leaveCoordinator),
 		// and where a crowded one should not move (see moveAway).
-		h.coordCPU.Store(int32(currentCPU()))
+		h.coordCPU.Store(int32(placement.Current()))
 	}
 	t.jobs++
 	if same {
 		h.claim.Store(post)
 	}
 	h.gen.Store(g)
-	traceAt(g, traceRun, t.traceRun)
-	traceStamp(g, tracePosted)
+	trace.At(g, trace.Run, t.traceRun)
+	trace.Stamp(g, trace.Posted)
 	if h.sleepers.Load() > 0 {
 		_, _ = futex.Wake((*uint32)(unsafe.Pointer(&h.gen)), math.MaxInt32)
 	}
 	if j.prog != nil {
 		start := t.doneBase
-		j.prog.stepStarted(func() int { return int(h.done.Load()-start) + int(t.own.Load()) })
+		j.prog.StepStarted(func() int { return int(h.done.Load()-start) + int(t.own.Load()) })
 	}
 	var stopCB func() bool
 	if ctx.Done() != nil {
@@ -343,7 +346,7 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	}
 	if t.first == 1 {
 		t.participate(ctx, j, p, g)
-		traceStamp(g, traceOwnDone)
+		trace.Stamp(g, trace.OwnDone)
 	}
 	limit := t.cfg.StallLimit
 	if j.k.stallLimit != 0 {
@@ -355,8 +358,8 @@ func (t *procTeam) dispatch(ctx context.Context, j *job, s step, rec **recovery)
 	// Nobody counts chunks of g any more: the job is over, or wait saw
 	// every live worker leave it.
 	t.doneBase = h.done.Load()
-	traceStamp(g, traceSawDone)
-	j.prog.stepOver(int(t.doneIn(s.from) - uint64(s.from)))
+	trace.Stamp(g, trace.SawDone)
+	j.prog.StepOver(int(t.doneIn(s.from) - uint64(s.from)))
 	if stopCB != nil {
 		stopCB()
 		t.cbMu.Lock()
@@ -411,7 +414,7 @@ func (t *procTeam) cancelJob(ctx context.Context, g uint32) {
 // close asks the workers to exit, closes the lifeline, kills what is left
 // (each step bounded), and releases the control block.
 func (t *procTeam) close() error {
-	traceDump("coord")
+	trace.Dump("coord")
 	if t.h != nil {
 		t.h.desc.kind.Store(jobExit)
 		t.h.gen.Add(1)

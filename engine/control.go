@@ -29,7 +29,7 @@ import (
 //	                     the progress word Ctx.Progress bumps
 //	…      life words    one 4-byte word per participant: the worker's thread id,
 //	                     with FUTEX_OWNER_DIED set by the kernel once it has exited
-//	                     (see life_linux.go); written only then and at start, so
+//	                     (see package life); written only then and at start, so
 //	                     the coordinator reads them from its cache before each job
 //	…      error areas   one per participant, errAreaSize bytes: kind, chunk, message, stack
 //	…      rerun list    chunks to run again after a worker died: {lo, hi, partial index}
@@ -144,7 +144,7 @@ type slotFields struct {
 	block    atomic.Uint32 // generation that claimed this participant's static block
 	chunkGen atomic.Uint32 // generation of chunk
 	chunk    atomic.Int64  // chunk claimed (tentatively) or running; noChunk when none
-	moves    atomic.Uint32 // times the worker moved itself off a shared CPU (see crowding)
+	moves    atomic.Uint32 // times the worker moved itself off a shared CPU (see placement.Crowding)
 	cpu      atomic.Int32  // the CPU the worker was last seen on (worker.seen); -1 unknown
 	sleep    atomic.Uint32 // how the worker waits for a job: sleepAwake, sleepHeld, sleepBlocked
 	beat     atomic.Uint32 // bumped by Ctx.Progress, for the stall watch

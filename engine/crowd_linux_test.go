@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/shmpar/shmpar/engine/internal/placement"
 )
 
 // internalNoop is the kernel these tests run: it does nothing.
@@ -97,7 +99,7 @@ func crowd(t *testing.T, team *Team, pid, cpu int, mask *unix.CPUSet) {
 // A worker process left on the coordinator's CPU, with another CPU free,
 // moves itself off it, and leaves its affinity mask as it was.
 func TestWorkerMovesOffCrowdedCPU(t *testing.T) {
-	cpus := allowedCPUs()
+	cpus := placement.Allowed()
 	if len(cpus) < 2 {
 		t.Skip("needs 2 CPUs: a worker crowded on the only CPU has nowhere to go")
 	}
@@ -124,7 +126,7 @@ func TestWorkerMovesOffCrowdedCPU(t *testing.T) {
 
 // A pinned worker stays on its CPU however crowded it is.
 func TestPinnedWorkerStays(t *testing.T) {
-	cpus := allowedCPUs()
+	cpus := placement.Allowed()
 	if len(cpus) < 2 {
 		t.Skip("needs 2 CPUs to pin a worker to one of them")
 	}
@@ -165,14 +167,14 @@ func pinnedThreads(t *testing.T, pid int) []int {
 // A worker woken on the CPU the coordinator woke it from moves; woken
 // anywhere else, or when that CPU is unknown, it stays.
 func TestLeaveCoordinator(t *testing.T) {
-	cpus := allowedCPUs()
+	cpus := placement.Allowed()
 	lockThread(t)
 	pinTo(t, cpus[0])
-	require.Equal(t, cpus[0], currentCPU())
+	require.Equal(t, cpus[0], placement.Current())
 
 	moves := 0
 	w := &worker{c: &control{h: &ctlHeader{}}, slot: &slot{}}
-	w.crowd.move = func() bool { moves++; return true }
+	w.crowd.Move = func() bool { moves++; return true }
 	w.seen()
 	for _, c := range []int32{-1, int32(cpus[0]) + 1, int32(cpus[0])} {
 		w.c.h.coordCPU.Store(c)
@@ -181,50 +183,12 @@ func TestLeaveCoordinator(t *testing.T) {
 	require.Equal(t, 1, moves, "only a worker on the coordinator's CPU moves")
 }
 
-// moveTo moves the thread to the lowest CPU it may use that is neither its
-// own nor avoided, restores its mask, and stays put when there is none.
-func TestMoveTo(t *testing.T) {
-	cpus := allowedCPUs()
-	if len(cpus) < 2 {
-		t.Skip("needs 2 CPUs to move between")
-	}
-	own := lockThread(t)
-
-	var one unix.CPUSet
-	one.Set(cpus[0])
-	require.NoError(t, unix.SchedSetaffinity(0, &one))
-	require.False(t, moveTo(nil), "no other CPU in the mask")
-	require.False(t, moveTo(cpus[1:]), "no other CPU in the mask")
-	var after unix.CPUSet
-	require.NoError(t, unix.SchedGetaffinity(0, &after))
-	require.Equal(t, one, after)
-
-	require.NoError(t, unix.SchedSetaffinity(0, &own))
-	from := currentCPU()
-	want := cpus[0]
-	if want == from {
-		want = cpus[1]
-	}
-	require.True(t, moveTo(nil))
-	require.Equal(t, want, currentCPU(), "the lowest other CPU")
-	require.NoError(t, unix.SchedGetaffinity(0, &after))
-	require.Equal(t, own, after, "the mask is restored")
-
-	var avoid []int
-	for _, c := range cpus {
-		if c != currentCPU() {
-			avoid = append(avoid, c)
-		}
-	}
-	require.False(t, moveTo(avoid), "every other CPU is avoided")
-}
-
 // A crowded worker of a team whose coordinator runs chunks (Primary) does
 // not move onto the coordinator's CPU: with two CPUs, one the worker's and
 // one the coordinator's, it has nowhere to go and stays. Without a
 // coordinator that runs chunks, it moves to the free CPU.
 func TestMoveAwayAvoidsCoordinator(t *testing.T) {
-	cpus := allowedCPUs()
+	cpus := placement.Allowed()
 	if len(cpus) < 2 {
 		t.Skip("needs 2 CPUs")
 	}
@@ -242,10 +206,10 @@ func TestMoveAwayAvoidsCoordinator(t *testing.T) {
 	w := newWorker(workerEnv{idx: 1, cpu: -1}, c)
 	c.slots[0].cpu.Store(-1)
 	c.h.coordCPU.Store(int32(cpus[0]))
-	from := currentCPU()
+	from := placement.Current()
 	require.Equal(t, []int{cpus[0]}, w.busyCPUs())
 	require.False(t, w.moveAway(), "the only other CPU is the coordinator's")
-	require.Equal(t, from, currentCPU())
+	require.Equal(t, from, placement.Current())
 	require.Zero(t, w.slot.moves.Load())
 
 	// A team without Primary: the coordinator's CPU is not a participant's.
@@ -257,7 +221,7 @@ func TestMoveAwayAvoidsCoordinator(t *testing.T) {
 	c.h.coordCPU.Store(int32(cpus[0]))
 	require.Empty(t, w.busyCPUs())
 	require.True(t, w.moveAway())
-	require.Equal(t, cpus[0], currentCPU())
+	require.Equal(t, cpus[0], placement.Current())
 	require.Equal(t, uint32(1), w.slot.moves.Load())
 }
 

@@ -177,8 +177,10 @@
 // engine imports shm (its control block is an anonymous segment),
 // internal/futex, internal/proc and internal/cpus (the cgroup CPU quota),
 // and its own internal packages (engine/internal/...: the re-exec roles and
-// child bootstrap, the codec of values that cross, the name registry, remote
-// errors, spinning, and the supervision hooks the pool uses). It imports no array, value or queue —
-// arguments holding them cross through gob as segment references — and
-// none of the packages built on it.
+// child bootstrap, the codec of values that cross, the name registry,
+// remote errors, spinning, the supervision hooks the pool uses, CPU
+// placement, the workers' life words, ReportProgress's timer and the
+// shmpartrace tracing). It imports no array, value or queue — arguments
+// holding them cross through gob as segment references — and none of the
+// packages built on it.
 package engine

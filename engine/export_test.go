@@ -19,7 +19,8 @@ func WorkerSleep(t *Team) []uint32 {
 }
 
 // SetProgressInterval makes ReportProgress report every d instead of
-// ProgressInterval until the returned function restores it.
+// ProgressInterval, in calls that start before the returned function
+// restores it.
 func SetProgressInterval(d time.Duration) (restore func()) {
 	old := progressEvery.Swap(int64(d))
 	return func() { progressEvery.Store(old) }

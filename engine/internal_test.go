@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmpar/shmpar/engine/internal/placement"
 	"github.com/shmpar/shmpar/engine/internal/remote"
 )
 
@@ -138,7 +139,7 @@ func TestWorkerEnv(t *testing.T) {
 // (the cgroup quota's parsing is tested in internal/cpus).
 func TestUsableCPUs(t *testing.T) {
 	require.GreaterOrEqual(t, UsableCPUs(), 1)
-	if cpus := allowedCPUs(); cpus != nil {
+	if cpus := placement.Allowed(); cpus != nil {
 		require.LessOrEqual(t, UsableCPUs(), len(cpus))
 	}
 }

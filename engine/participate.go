@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
+
+	"github.com/shmpar/shmpar/engine/internal/trace"
 )
 
 // listEntry is one chunk of an explicit chunk list (a job that re-runs the
@@ -179,11 +181,11 @@ func (r *runner) run(c *Ctx, ci int64) bool {
 		lo, hi = r.p.chunk(int(ci), r.guided)
 		idx = int(ci)
 	}
-	t0 := traceNow()
+	t0 := trace.Now()
 	if !r.runChunk(c, idx, lo, hi) {
 		return false
 	}
-	traceChunk(r.gen, c.worker, ci, t0)
+	trace.Chunk(r.gen, c.worker, ci, t0)
 	r.done.Add(1)
 	return true
 }

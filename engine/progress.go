@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,7 +20,8 @@ type Progress func(done, total int)
 // ReportProgress reports while it runs.
 const ProgressInterval = 200 * time.Millisecond
 
-// progressEvery is ProgressInterval, shortened by tests (in nanoseconds).
+// progressEvery is ProgressInterval, shortened by tests (in nanoseconds);
+// a call reads it when it starts.
 var progressEvery atomic.Int64
 
 func init() { progressEvery.Store(int64(ProgressInterval)) }
@@ -47,88 +47,4 @@ func init() { progressEvery.Store(int64(ProgressInterval)) }
 // call that fails may end below k.
 func ReportProgress(fn Progress) Option {
 	return func(p *plan) { p.progress = fn }
-}
-
-// progressRun reports a job's progress: a timer reads the chunks finished
-// (base, for the steps and rounds over, plus what live says of the one
-// running) every ProgressInterval, re-armed after each look (so reports
-// are at least that far apart). No goroutine runs for a job shorter than
-// that.
-type progressRun struct {
-	fn    Progress
-	total int
-	base  atomic.Int64 // chunks finished in steps that are over
-	live  atomic.Pointer[func() int]
-
-	mu      sync.Mutex // held while reporting: fn never runs twice at once
-	t       *time.Timer
-	last    int
-	stopped bool
-}
-
-// startProgress reports (0, total) and starts the reports; nil when fn is.
-func startProgress(fn Progress, total int) *progressRun {
-	if fn == nil {
-		return nil
-	}
-	r := &progressRun{fn: fn, total: total}
-	fn(0, total)
-	r.mu.Lock()
-	r.t = time.AfterFunc(time.Duration(progressEvery.Load()), r.tick)
-	r.mu.Unlock()
-	return r
-}
-
-// done returns the chunks finished, never fewer than last reported (a step
-// moves its count from live to base in two stores) nor more than total.
-// The caller holds r.mu.
-func (r *progressRun) done() int {
-	d := int(r.base.Load())
-	if f := r.live.Load(); f != nil {
-		d += (*f)()
-	}
-	return max(r.last, min(d, r.total))
-}
-
-func (r *progressRun) tick() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return
-	}
-	if d := r.done(); d != r.last {
-		r.last = d
-		r.fn(d, r.total)
-	}
-	r.t.Reset(time.Duration(progressEvery.Load()))
-}
-
-// stepStarted makes f the count of chunks finished in the step that is
-// running; r may be nil.
-func (r *progressRun) stepStarted(f func() int) {
-	if r != nil {
-		r.live.Store(&f)
-	}
-}
-
-// stepOver counts the n chunks finished in the step that ended; r may be
-// nil.
-func (r *progressRun) stepOver(n int) {
-	if r != nil {
-		r.live.Store(nil)
-		r.base.Add(int64(n))
-	}
-}
-
-// end stops the reports and makes the last one; r may be nil.
-func (r *progressRun) end() {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stopped = true
-	r.t.Stop()
-	r.last = r.done()
-	r.fn(r.last, r.total)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/life"
 	"github.com/shmpar/shmpar/engine/internal/reexec"
 	"github.com/shmpar/shmpar/internal/futex"
 )
@@ -62,7 +63,7 @@ func (t *procTeam) heal() error {
 	var fresh []*wproc
 	for i := t.first; i < t.parts; i++ {
 		w := t.procs[i]
-		if w != nil && !w.exited() && t.c.life[i].Load()&lifeDied == 0 {
+		if w != nil && !w.exited() && t.c.life[i].Load()&life.Died == 0 {
 			continue
 		}
 		if w != nil && !w.exited() {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shmpar/shmpar/engine/internal/progress"
 	"github.com/shmpar/shmpar/engine/internal/reexec"
 )
 
@@ -174,8 +175,8 @@ type job struct {
 	k        *kernel
 	args     any
 	p        plan
-	partials []uint64     // reduce: one per chunk of p
-	prog     *progressRun // ReportProgress, or nil
+	partials []uint64      // reduce: one per chunk of p
+	prog     *progress.Run // ReportProgress, or nil
 }
 
 // backend runs jobs for a Team; the Team serializes calls.
@@ -297,16 +298,16 @@ func (t *Team) do(ctx context.Context, k *kernel, n int, args any, opts []Option
 			p.k = ceilDiv(p.hi-p.lo, p.size)
 		}
 	}
-	var prog *progressRun // no defer: a For without ReportProgress pays nothing for it
+	var prog *progress.Run // no defer: a For without ReportProgress pays nothing for it
 	if p.progress != nil {
-		prog = startProgress(p.progress, p.k)
+		prog = progress.Start(p.progress, p.k, time.Duration(progressEvery.Load()))
 	}
 	j := &t.job
 	if !k.reduce {
 		*j = job{k: k, args: args, p: *p, prog: prog}
 		err := t.b.run(ctx, j)
 		*j = job{}
-		prog.end()
+		prog.End()
 		return 0, nil, err
 	}
 	// A deterministic reduction with more chunks than the partial area
@@ -320,11 +321,11 @@ func (t *Team) do(ctx context.Context, k *kernel, n int, args any, opts []Option
 		err := t.b.run(ctx, j)
 		*j = job{}
 		if err != nil {
-			prog.end()
+			prog.End()
 			return 0, nil, err
 		}
 		done += sp.k
 	}
-	prog.end()
+	prog.End()
 	return p.first, all, nil
 }

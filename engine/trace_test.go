@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/array"
+	"github.com/shmpar/shmpar/engine/internal/trace"
 )
 
 // TestTracePhases runs back-to-back empty For calls on a 2-participant
@@ -38,7 +39,7 @@ func TestTracePhases(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			t.Setenv("SHMPAR_TRACE_DIR", dir)
-			traceBuf = [1 << 16][traceN]int64{}
+			trace.Reset()
 			team, err := Start(c.cfg)
 			require.NoError(t, err)
 			const jobs = 30000
@@ -52,28 +53,28 @@ func TestTracePhases(t *testing.T) {
 			d := map[string][]int64{}
 			add := func(k string, v int64) { d[k] = append(d[k], v) }
 			for g, r := range coord {
-				if r[traceSawDone] == 0 {
+				if r[trace.SawDone] == 0 {
 					continue
 				}
-				require.LessOrEqual(t, r[traceRun], r[tracePosted], "job %d", g)
-				require.LessOrEqual(t, r[tracePosted], r[traceSawDone], "job %d", g)
-				add("coordinator: run → posted", r[tracePosted]-r[traceRun])
-				if r[traceOwnDone] != 0 {
-					add("coordinator: posted → own block done", r[traceOwnDone]-r[tracePosted])
-					add("coordinator: own block done → saw the end", r[traceSawDone]-r[traceOwnDone])
+				require.LessOrEqual(t, r[trace.Run], r[trace.Posted], "job %d", g)
+				require.LessOrEqual(t, r[trace.Posted], r[trace.SawDone], "job %d", g)
+				add("coordinator: run → posted", r[trace.Posted]-r[trace.Run])
+				if r[trace.OwnDone] != 0 {
+					add("coordinator: posted → own block done", r[trace.OwnDone]-r[trace.Posted])
+					add("coordinator: own block done → saw the end", r[trace.SawDone]-r[trace.OwnDone])
 				}
-				add("coordinator: run → saw the end", r[traceSawDone]-r[traceRun])
+				add("coordinator: run → saw the end", r[trace.SawDone]-r[trace.Run])
 				for _, w := range workers {
 					x, ok := w[g]
-					if !ok || x[traceSawGen] == 0 || x[traceClaimed] == 0 {
+					if !ok || x[trace.SawGen] == 0 || x[trace.Claimed] == 0 {
 						continue
 					}
-					require.LessOrEqual(t, x[traceSawGen], x[traceClaimed], "job %d", g)
-					require.LessOrEqual(t, x[traceClaimed], x[traceLeft], "job %d", g)
-					add("worker: posted → saw the generation", x[traceSawGen]-r[tracePosted])
-					add("worker: saw → claimed a chunk", x[traceClaimed]-x[traceSawGen])
-					add("worker: claimed → left the job", x[traceLeft]-x[traceClaimed])
-					add("coordinator saw the end − worker left", r[traceSawDone]-x[traceLeft])
+					require.LessOrEqual(t, x[trace.SawGen], x[trace.Claimed], "job %d", g)
+					require.LessOrEqual(t, x[trace.Claimed], x[trace.Left], "job %d", g)
+					add("worker: posted → saw the generation", x[trace.SawGen]-r[trace.Posted])
+					add("worker: saw → claimed a chunk", x[trace.Claimed]-x[trace.SawGen])
+					add("worker: claimed → left the job", x[trace.Left]-x[trace.Claimed])
+					add("coordinator saw the end − worker left", r[trace.SawDone]-x[trace.Left])
 				}
 			}
 			require.GreaterOrEqual(t, len(d["worker: saw → claimed a chunk"]), jobs/10, "the worker ran too few of the jobs")
@@ -93,24 +94,24 @@ func TestTracePhases(t *testing.T) {
 
 // readTrace reads the stamps of each trace file matching pattern in dir, by
 // generation.
-func readTrace(t *testing.T, dir, pattern string) []map[int][traceN]int64 {
+func readTrace(t *testing.T, dir, pattern string) []map[int][trace.N]int64 {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, pattern))
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "no trace file %s", pattern)
-	var out []map[int][traceN]int64
+	var out []map[int][trace.N]int64
 	for _, name := range files {
-		m := map[int][traceN]int64{}
+		m := map[int][trace.N]int64{}
 		f, err := os.Open(name)
 		require.NoError(t, err)
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			fs := strings.Fields(sc.Text())
-			require.Len(t, fs, 1+traceN, "%s: %q", name, sc.Text())
+			require.Len(t, fs, 1+trace.N, "%s: %q", name, sc.Text())
 			g, err := strconv.Atoi(fs[0])
 			require.NoError(t, err)
-			var row [traceN]int64
-			for i := range traceN {
+			var row [trace.N]int64
+			for i := range trace.N {
 				row[i], err = strconv.ParseInt(fs[1+i], 10, 64)
 				require.NoError(t, err, fmt.Sprintf("%s: %q", name, sc.Text()))
 			}
@@ -168,8 +169,7 @@ func TestTraceBlocks(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			t.Setenv("SHMPAR_TRACE_DIR", dir)
-			traceBuf = [1 << 16][traceN]int64{}
-			chunkN = 0
+			trace.Reset()
 			team, err := Start(Config{Workers: c.w, Primary: true})
 			require.NoError(t, err)
 			run := func() error { return internalNoop.For(context.Background(), team, c.n, struct{}{}, c.opts...) }
@@ -230,14 +230,14 @@ func TestTraceBlocks(t *testing.T) {
 			require.Positive(t, chunks)
 			var span []int64
 			for g, r := range coord {
-				if e, ok := last[g]; ok && r[tracePosted] != 0 {
-					span = append(span, e-r[tracePosted])
+				if e, ok := last[g]; ok && r[trace.Posted] != 0 {
+					span = append(span, e-r[trace.Posted])
 				}
 			}
 			var first, gap, dur []int64
 			for g, rs := range byJob {
 				r := coord[g]
-				if r[tracePosted] == 0 {
+				if r[trace.Posted] == 0 {
 					continue
 				}
 				bw := map[int][]rec{}
@@ -250,7 +250,7 @@ func TestTraceBlocks(t *testing.T) {
 				for w, xs := range bw {
 					slices.SortFunc(xs, func(a, b rec) int { return int(a.t0 - b.t0) })
 					if w != 0 {
-						first = append(first, xs[0].t0-r[tracePosted])
+						first = append(first, xs[0].t0-r[trace.Posted])
 					}
 					for i := 1; i < len(xs); i++ {
 						gap = append(gap, xs[i].t0-xs[i-1].t1)

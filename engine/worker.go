@@ -11,9 +11,12 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmpar/shmpar/engine/internal/life"
+	"github.com/shmpar/shmpar/engine/internal/placement"
 	"github.com/shmpar/shmpar/engine/internal/reexec"
 	"github.com/shmpar/shmpar/engine/internal/remote"
 	"github.com/shmpar/shmpar/engine/internal/spin"
+	"github.com/shmpar/shmpar/engine/internal/trace"
 	"github.com/shmpar/shmpar/internal/futex"
 	"github.com/shmpar/shmpar/internal/proc"
 	"github.com/shmpar/shmpar/shm"
@@ -91,8 +94,8 @@ type worker struct {
 	cur    *kernel // the kernel of the last job
 	curSeq uint32  // the descriptor's kernel version when cur was looked up
 	ctx    Ctx
-	r      runner   // reused from job to job
-	crowd  crowding // notices a CPU shared with a busy thread (unpinned only)
+	r      runner             // reused from job to job
+	crowd  placement.Crowding // notices a CPU shared with a busy thread (unpinned only)
 	// tmpl is what each job's runner starts from, with its method values
 	// made once: made per job, each would be an allocation.
 	tmpl runner
@@ -137,7 +140,7 @@ func runWorker(v string) int {
 	// coordinator's CPU.
 	if env.cpu >= 0 {
 		runtime.LockOSThread()
-		if err := pinThread(env.cpu); err != nil {
+		if err := placement.Pin(env.cpu); err != nil {
 			fmt.Fprintf(os.Stderr, "engine: worker %d: pin to CPU %d: %v (running unpinned)\n", env.idx, env.cpu, err)
 		}
 	}
@@ -147,8 +150,8 @@ func runWorker(v string) int {
 // newWorker returns the state of worker env.idx of control block c.
 func newWorker(env workerEnv, c *control) *worker {
 	w := &worker{env: env, c: c, slot: &c.slots[env.idx], cache: map[*kernel]workerArgs{}}
-	w.crowd.move = w.moveAway
-	w.crowd.seen = w.seen
+	w.crowd.Move = w.moveAway
+	w.crowd.Seen = w.seen
 	w.tmpl = runner{
 		claimW: &c.h.claim, done: &c.h.done, stop: &c.h.stop, block: w.block, steal: true,
 		keep: int32(c.h.first), resolve: w.resolve, fail: w.fail,
@@ -166,7 +169,7 @@ func (w *worker) serve() int {
 	s.chunk.Store(noChunk)
 	s.pid.Store(int64(me.PID))
 	s.start.Store(me.Start)
-	if err := armLife(&w.c.life[w.env.idx]); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+	if err := life.Arm(&w.c.life[w.env.idx]); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		// The coordinator then learns of this process's death when it has
 		// waited for it, as it always does.
 		fmt.Fprintf(os.Stderr, "engine: worker %d: life word: %v\n", w.env.idx, err)
@@ -178,12 +181,12 @@ func (w *worker) serve() int {
 		g := w.waitGen(last)
 		last = g
 		if h.desc.kind.Load() == jobExit {
-			traceDump(fmt.Sprintf("worker%d", w.env.idx))
+			trace.Dump(fmt.Sprintf("worker%d", w.env.idx))
 			return 0
 		}
-		traceStamp(g, traceSawGen)
+		trace.Stamp(g, trace.SawGen)
 		w.job(g)
-		traceStamp(g, traceLeft)
+		trace.Stamp(g, trace.Left)
 		// The coordinator may be waiting for workers to leave a stopped job,
 		// or asleep until the chunks are done: a worker wakes it when it
 		// leaves a job, not after each chunk it counts (a reduction of a
@@ -212,15 +215,15 @@ func wakeCoordinator(h *ctlHeader, force bool) {
 // waitGen waits until the generation word differs from last: it spins for
 // env.spin, polling env.polls times before it yields the CPU between polls
 // (an idle worker answers a new job in well under a microsecond; an
-// unpinned one that finds its CPU shared moves, see crowding), then
-// sleeps on the futex: for the first workerHold holding its P (see
+// unpinned one that finds its CPU shared moves, see placement.Crowding),
+// then sleeps on the futex: for the first workerHold holding its P (see
 // futex.WaitHeld: the Go runtime's monitor then does not wake up every 20 µs
 // during the next job, which would cost that job 5-10 % on a small machine),
 // then as an ordinary blocked thread.
 func (w *worker) waitGen(last uint32) uint32 {
 	h := w.c.h
-	var crowd *crowding
-	var watch spin.Watcher // nil, not a nil *crowding
+	var crowd *placement.Crowding
+	var watch spin.Watcher // nil, not a nil *placement.Crowding
 	if w.env.cpu < 0 {
 		crowd = &w.crowd // a pinned worker stays where it was put
 		watch = crowd
@@ -272,18 +275,19 @@ const (
 // has just recorded the worker's CPU (seen).
 func (w *worker) leaveCoordinator() {
 	if c := w.c.h.coordCPU.Load(); c >= 0 && c == w.slot.cpu.Load() {
-		w.crowd.move()
+		w.crowd.Move()
 	}
 }
 
 // moveAway moves this worker off its CPU to one where no other worker of
 // the team was last seen, nor the coordinator when it runs chunks itself
-// (Primary), if there is one (see moveTo); it reports whether it moved.
+// (Primary), if there is one (see placement.MoveTo); it reports whether it
+// moved.
 // Without such a CPU — as many participants as CPUs, or more — it stays:
 // moving would only crowd another participant. (Moving onto the
 // coordinator's CPU would put a team of two on one CPU, the worst case.)
 func (w *worker) moveAway() bool {
-	if !moveTo(w.busyCPUs()) {
+	if !placement.MoveTo(w.busyCPUs()) {
 		return false
 	}
 	w.slot.moves.Add(1)
@@ -313,9 +317,10 @@ func (w *worker) busyCPUs() []int {
 
 // seen records the CPU this worker runs on for the others' moves. It is
 // called when the worker starts, wakes, moves, and at most every
-// seenEvery while it waits for jobs (see crowding): a getcpu call after
-// every job would add its 0.2-0.4 µs to the latency of back-to-back jobs.
-func (w *worker) seen() { w.slot.cpu.Store(int32(currentCPU())) }
+// millisecond while it waits for jobs (see placement.Crowding): a getcpu
+// call after every job would add its 0.2-0.4 µs to the latency of
+// back-to-back jobs.
+func (w *worker) seen() { w.slot.cpu.Store(int32(placement.Current())) }
 
 // job runs this worker's part of job generation g. It may be late: the
 // job may be over, and the descriptor already rewritten for the next one.
@@ -365,7 +370,7 @@ func (w *worker) fail(worker, lo, hi int, err error, stack string) {
 // resolve finds the job's kernel and arguments once this worker has a
 // chunk of it.
 func (w *worker) resolve(r *runner) bool {
-	traceStamp(r.gen, traceClaimed)
+	trace.Stamp(r.gen, trace.Claimed)
 	c := w.c
 	d := &c.h.desc
 	k := w.cur

@@ -1,7 +1,9 @@
-package engine
+package placement
 
 import "time"
 
+// Crowding tells a worker waiting for a job when to leave its CPU.
+//
 // A worker process and the coordinator can end up on one CPU while another
 // CPU idles: something else ran for a moment (another team, the Go
 // runtime's helper threads), the OS placed a woken thread next to the
@@ -11,21 +13,25 @@ import "time"
 // threads where they are — for tens of milliseconds, during which every
 // job costs about ten times what it costs on two CPUs.
 //
-// crowding notices that from the worker's side: while it waits for a job
+// Crowding notices that from the worker's side: while it waits for a job
 // it yields the CPU between polls, and on a CPU of its own a yield returns
 // at once. When many yields in a row return late, another thread keeps
-// running on its CPU, and the worker moves itself to another one
-// (worker.moveAway). Moves are spaced out, further and further apart while
-// they keep being needed, so that on a machine that is simply
-// oversubscribed a worker does not wander from CPU to CPU.
-type crowding struct {
+// running on its CPU, and the worker moves itself to another one (Move).
+// Moves are spaced out, further and further apart while they keep being
+// needed, so that on a machine that is simply oversubscribed a worker does
+// not wander from CPU to CPU.
+//
+// Move must be set before the first Yielded; Seen may be nil. The zero
+// value of the other fields is a worker that has not yet yielded.
+type Crowding struct {
+	Move func() bool // moves the calling thread to another CPU
+	Seen func()      // records the CPU the thread is on
+
 	late    int           // yields in a row that returned late
 	alone   int           // yields in a row that returned at once
 	next    time.Time     // no move before this
 	backoff time.Duration // the current spacing of moves
-	move    func() bool   // moves the calling thread to another CPU
-	seen    func()        // records the CPU the thread is on
-	seenAt  time.Time     // when seen was last called
+	seenAt  time.Time     // when Seen was last called
 }
 
 const (
@@ -46,9 +52,9 @@ const (
 )
 
 // Yielded records a yield that took d; now is when it returned.
-func (c *crowding) Yielded(d time.Duration, now time.Time) {
-	if c.seen != nil && now.Sub(c.seenAt) >= seenEvery {
-		c.seen()
+func (c *Crowding) Yielded(d time.Duration, now time.Time) {
+	if c.Seen != nil && now.Sub(c.seenAt) >= seenEvery {
+		c.Seen()
 		c.seenAt = now
 	}
 	if d < lateYield {
@@ -68,5 +74,5 @@ func (c *crowding) Yielded(d time.Duration, now time.Time) {
 	}
 	c.backoff = min(max(2*c.backoff, minBackoff), maxBackoff)
 	c.next = now.Add(c.backoff)
-	c.move()
+	c.Move()
 }

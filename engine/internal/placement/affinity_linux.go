@@ -1,6 +1,6 @@
 //go:build linux
 
-package engine
+package placement
 
 import (
 	"runtime"
@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// allowedCPUs returns the CPUs this process may run on (its affinity mask),
+// Allowed returns the CPUs this process may run on (its affinity mask),
 // in increasing order; nil if the mask cannot be read.
-func allowedCPUs() []int {
+func Allowed() []int {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil
@@ -26,17 +26,17 @@ func allowedCPUs() []int {
 	return cpus
 }
 
-// pinThread binds the calling OS thread to cpu. The caller must have
+// Pin binds the calling OS thread to cpu. The caller must have
 // locked its goroutine to the thread.
-func pinThread(cpu int) error {
+func Pin(cpu int) error {
 	var set unix.CPUSet
 	set.Set(cpu)
 	return unix.SchedSetaffinity(0, &set)
 }
 
-// currentCPU returns the CPU the calling thread runs on (getcpu), -1 if it
+// Current returns the CPU the calling thread runs on (getcpu), -1 if it
 // cannot be read.
-func currentCPU() int {
+func Current() int {
 	var cpu uint32
 	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
 		return -1
@@ -44,20 +44,20 @@ func currentCPU() int {
 	return int(cpu)
 }
 
-// moveTo moves the calling thread off its current CPU to another CPU it
+// MoveTo moves the calling thread off its current CPU to another CPU it
 // may use that is not in avoid (the lowest such), and leaves its affinity
 // mask as it was: it narrows the mask to that CPU (the OS migrates the
 // thread at once) and then restores it (the OS does not move it back). It
 // reports whether the thread moved; it does not when every other CPU is in
 // avoid.
-func moveTo(avoid []int) bool {
+func MoveTo(avoid []int) bool {
 	runtime.LockOSThread() // every call below must reach the same thread
 	defer runtime.UnlockOSThread()
 	var mask unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &mask); err != nil {
 		return false
 	}
-	cpu := currentCPU()
+	cpu := Current()
 	if cpu < 0 {
 		return false
 	}
@@ -76,5 +76,5 @@ func moveTo(avoid []int) bool {
 		return false
 	}
 	_ = unix.SchedSetaffinity(0, &mask)
-	return currentCPU() != cpu
+	return Current() != cpu
 }

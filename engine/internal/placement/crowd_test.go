@@ -1,4 +1,4 @@
-package engine
+package placement
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 
 // yields feeds c n yields of d each, 1 µs of clock apart from start, and
 // returns the clock after them.
-func yields(c *crowding, n int, d time.Duration, now time.Time) time.Time {
+func yields(c *Crowding, n int, d time.Duration, now time.Time) time.Time {
 	for range n {
 		now = now.Add(d + time.Microsecond)
 		c.Yielded(d, now)
@@ -19,7 +19,7 @@ func yields(c *crowding, n int, d time.Duration, now time.Time) time.Time {
 
 func TestCrowdingMovesAfterARunOfLateYields(t *testing.T) {
 	moves := 0
-	c := &crowding{move: func() bool { moves++; return true }}
+	c := &Crowding{Move: func() bool { moves++; return true }}
 	now := time.Unix(1000, 0)
 	late, prompt := 10*lateYield, lateYield/8
 
@@ -54,7 +54,7 @@ func TestCrowdingMovesAfterARunOfLateYields(t *testing.T) {
 
 func TestCrowdingBacksOffWhenMovesDoNotHelp(t *testing.T) {
 	moves := 0
-	c := &crowding{move: func() bool { moves++; return true }}
+	c := &Crowding{Move: func() bool { moves++; return true }}
 	now := time.Unix(1000, 0)
 	// An oversubscribed machine: every yield is late, for 30 s.
 	for end := now.Add(30 * time.Second); now.Before(end); {
@@ -69,7 +69,7 @@ func TestCrowdingBacksOffWhenMovesDoNotHelp(t *testing.T) {
 
 func TestCrowdingRecordsTheCPUAtMostEveryMillisecond(t *testing.T) {
 	seen := 0
-	c := &crowding{move: func() bool { return false }, seen: func() { seen++ }}
+	c := &Crowding{Move: func() bool { return false }, Seen: func() { seen++ }}
 	now := time.Unix(1000, 0)
 	now = yields(c, 1, time.Microsecond, now)
 	require.Equal(t, 1, seen, "the first yield records the CPU")

@@ -1,6 +1,6 @@
 //go:build linux
 
-package engine
+package life
 
 import (
 	"runtime"
@@ -43,9 +43,9 @@ var life struct {
 	entry uintptr
 }
 
-// armLife makes word the life word of this process (see above) and
+// Arm makes word the life word of this process (see above) and
 // returns once it holds the dedicated thread's id.
-func armLife(word *atomic.Uint32) error {
+func Arm(word *atomic.Uint32) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread's exit is the process's
@@ -66,6 +66,6 @@ func armLife(word *atomic.Uint32) error {
 	return <-done
 }
 
-// lifeDied is the bit the kernel sets in a life word when its thread exits
+// Died is the bit the kernel sets in a life word when its thread exits
 // (FUTEX_OWNER_DIED of linux/futex.h).
-const lifeDied = 0x40000000
+const Died = 0x40000000
