@@ -8,7 +8,6 @@ package mpi
 // every rank's file. The test process itself never initialises MPI.
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,15 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/mpi/exact"
 	"github.com/stretchr/testify/require"
 )
@@ -33,10 +30,6 @@ const (
 	roleVar = "SHMPAR_MPI_ROLE" // the role a rank runs
 	outVar  = "SHMPAR_MPI_OUT"  // the directory it writes rank-R.json to
 )
-
-// jobTimeout bounds one mpirun job; mpirun's own --timeout is a little
-// shorter, so it normally ends the job itself and says so.
-const jobTimeout = 90 * time.Second
 
 func TestMain(m *testing.M) {
 	engine.Main() // the ranks' team workers never return from it
@@ -63,43 +56,10 @@ func mpirun(t *testing.T, np int, role string, env ...string) (out, dir string, 
 // mpirunFlags is mpirun with more flags for mpirun (placement, binding).
 func mpirunFlags(t *testing.T, np int, flags []string, role string, env ...string) (out, dir string, err error) {
 	t.Helper()
-	bin, err := exec.LookPath("mpirun")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mpirun not found, and CI must run the MPI tests (.ci/run installs openmpi-bin): %v", err)
-		}
-		t.Skip("mpirun not found: apt-get install openmpi-bin libopenmpi-dev to run the MPI tests")
-	}
-	self, err := os.Executable()
-	require.NoError(t, err)
 	dir = t.TempDir()
-	args := []string{"-np", strconv.Itoa(np),
-		"--timeout", strconv.Itoa(int(jobTimeout.Seconds()) - 10),
-		"--mca", "btl", "tcp,self", // the network path, as between nodes
-		"--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
-		"-x", roleVar, "-x", outVar}
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		args = append(args, "-x", k)
-	}
-	if np > runtime.NumCPU() && !slices.Contains(flags, "--oversubscribe") {
-		args = append(args, "--oversubscribe")
-	}
-	args = append(args, flags...)
-	args = append(args, self, "-test.run=^$")
-	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // mpirun then ends its ranks
-	cmd.WaitDelay = 15 * time.Second
-	cmd.Env = append(os.Environ(), roleVar+"="+role, outVar+"="+dir,
-		"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
-	cmd.Env = append(cmd.Env, env...)
-	b, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("mpirun -np %d %s overran %v:\n%s", np, role, jobTimeout, b)
-	}
-	return string(b), dir, err
+	env = append([]string{roleVar + "=" + role, outVar + "=" + dir}, env...)
+	out, err = testproc.Mpirun(t, role, np, flags, env)
+	return out, dir, err
 }
 
 // report is what one rank saw.

@@ -8,69 +8,35 @@ package main
 // writes its stdout to a file of its own.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
-)
 
-// jobTimeout bounds one mpirun job (mpirun's own --timeout is shorter).
-const jobTimeout = 90 * time.Second
+	"github.com/shmpar/shmpar/internal/testproc"
+)
 
 // mpirunBench runs shmbench on np ranks with args and returns the job's
 // combined output (stderr of every rank, and mpirun's), each rank's
 // stdout, and the job's error.
 func mpirunBench(t *testing.T, np int, args string) (string, []string, error) {
 	t.Helper()
-	bin, err := exec.LookPath("mpirun")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mpirun not found, and CI must run the MPI tests: %v", err)
-		}
-		t.Skip("mpirun not found: apt-get install openmpi-bin libopenmpi-dev to run the MPI tests")
-	}
-	self, err := os.Executable()
-	require.NoError(t, err)
 	stdout := filepath.Join(t.TempDir(), "stdout")
 	env := []string{"SHMPAR_TEST_CHILD=main", envArgs + "=" + args, envStdout + "=" + stdout}
-	margs := []string{"-np", strconv.Itoa(np), "--timeout", strconv.Itoa(int(jobTimeout.Seconds()) - 10),
-		"--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"}
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		margs = append(margs, "-x", k)
-	}
-	if np > runtime.NumCPU() {
-		margs = append(margs, "--oversubscribe")
-	}
-	margs = append(margs, self, "-test.run=^$")
-	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, margs...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 15 * time.Second
-	cmd.Env = append(os.Environ(), "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
-	cmd.Env = append(cmd.Env, env...)
-	b, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("mpirun -np %d shmbench %s overran %v:\n%s", np, args, jobTimeout, b)
-	}
+	b, err := testproc.Mpirun(t, "shmbench "+args, np, nil, env)
 	outs := make([]string, np)
 	for r := range np {
 		o, rerr := os.ReadFile(stdout + ".rank" + strconv.Itoa(r))
 		require.NoError(t, rerr, "rank %d wrote no stdout; output:\n%s", r, b)
 		outs[r] = string(o)
 	}
-	return string(b), outs, err
+	return b, outs, err
 }
 
 // TestRanksTable runs every kernel across 2 and 3 ranks × 1 and 2 workers

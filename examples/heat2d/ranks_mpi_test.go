@@ -7,27 +7,19 @@ package main
 // in envArgs), over TCP on loopback as between nodes.
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmpar/shmpar/array"
+	"github.com/shmpar/shmpar/internal/testproc"
 	"github.com/shmpar/shmpar/shm"
 	"github.com/shmpar/shmpar/value"
 )
-
-// jobTimeout bounds one mpirun job (mpirun's own --timeout is shorter).
-const jobTimeout = 90 * time.Second
 
 // mpirunHeat runs heat2d on np ranks with args and env, and returns the
 // job's output and error.
@@ -39,39 +31,8 @@ func mpirunHeat(t testing.TB, np int, env []string, args ...string) (string, err
 // mpirunHeatFlags is mpirunHeat with more flags for mpirun (binding).
 func mpirunHeatFlags(t testing.TB, np int, flags, env []string, args ...string) (string, error) {
 	t.Helper()
-	bin, err := exec.LookPath("mpirun")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mpirun not found, and CI must run the MPI tests: %v", err)
-		}
-		t.Skip("mpirun not found: apt-get install openmpi-bin libopenmpi-dev to run the MPI tests")
-	}
-	self, err := os.Executable()
-	require.NoError(t, err)
 	env = append(env, "SHMPAR_TEST_CHILD=main", envArgs+"="+strings.Join(args, " "))
-	margs := []string{"-np", strconv.Itoa(np), "--timeout", strconv.Itoa(int(jobTimeout.Seconds()) - 10),
-		"--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"}
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		margs = append(margs, "-x", k)
-	}
-	if np > runtime.NumCPU() {
-		margs = append(margs, "--oversubscribe")
-	}
-	margs = append(margs, flags...)
-	margs = append(margs, self, "-test.run=^$")
-	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, margs...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 15 * time.Second
-	cmd.Env = append(os.Environ(), "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
-	cmd.Env = append(cmd.Env, env...)
-	b, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("mpirun -np %d heat2d %v overran %v:\n%s", np, args, jobTimeout, b)
-	}
-	return string(b), err
+	return testproc.Mpirun(t, fmt.Sprintf("heat2d %v", args), np, flags, env)
 }
 
 var doneLine = regexp.MustCompile(`(?m)^done: step (\d+), (\d+)×(\d+), [0-9.]+s, checksum ([0-9a-f]{16})$`)
