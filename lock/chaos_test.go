@@ -49,7 +49,8 @@ func chaosReport(mem []byte, err error) {
 	}
 }
 
-// deadPID reads the pid from an ErrOwnerDead error: "... (process N)".
+// deadPID reads the pid from an ErrOwnerDead error, "... (process N)" or
+// "... (process N, which ...)"; -1 if the error names none.
 func deadPID(err error) int {
 	s := err.Error()
 	i := strings.LastIndex(s, "(process ")
@@ -57,7 +58,7 @@ func deadPID(err error) int {
 		return -1
 	}
 	var pid int
-	if _, err := fmt.Sscanf(s[i:], "(process %d)", &pid); err != nil {
+	if _, err := fmt.Sscanf(s[i:], "(process %d", &pid); err != nil || pid <= 0 {
 		return -1
 	}
 	return pid
