@@ -42,7 +42,10 @@ const rwWriterSleeps uint32 = 1 << 31 // in the drain word: a writer sleeps
 // exclusive access), calls Consistent after repairing, and Unlock. A reader
 // that dies holding read locks is detected by a waiting writer within about
 // 50 ms, and its read locks are dropped: readers do not change the data, so
-// there is nothing to repair.
+// there is nothing to repair. The Lock or RLock that takes over from a dead
+// writer returns only after the readers have left; if its process dies in
+// that wait, the next taker's error names that process and says it had
+// taken the lock over from a dead owner, whose pid is then not reported.
 type RWMutex struct {
 	_     noCopy
 	w     Mutex         // held by a writer (or briefly by a reader queueing behind one)
