@@ -213,11 +213,12 @@
 //     or RLock returns ErrOwnerDead and holds it for writing); a dead
 //     reader's read locks are dropped by the next writer within about 50 ms.
 //     The call that took the lock over returns only once the readers have
-//     left, dead readers' locks included, so the window in which its
-//     process holds the lock inconsistent before its caller sees the error
-//     is that wait, not an instant: a process killed in it takes the
-//     earlier death's pid with it, and the next taker's error says that it
-//     had taken the lock over from a dead owner (as for a Mutex, above).
+//     left (it drops the locks of readers already dead at once, and of
+//     those that die while it waits within about 50 ms), so the window in
+//     which its process holds the lock inconsistent before its caller sees
+//     the error is that wait, not an instant: a process killed in it takes
+//     the earlier death's pid with it, and the next taker's error says that
+//     it had taken the lock over from a dead owner (as for a Mutex, above).
 //   - Semaphore: it has no owner; units held by a dead process are not
 //     returned, so the count stays lower. A dead waiter leaves no trace.
 //   - Barrier: a process registered with it (on its first Wait, or Join)
