@@ -129,6 +129,22 @@
 // replacement; the others keep waiting for it. A process that exits normally
 // while holding a Mutex is dead too.
 //
+// The error names the dead owner: "(process PID)", the pid read from the
+// word in the same compare-and-swap that took it over, so it is the process
+// that held the Mutex when it died and never a later or earlier one. Two
+// cases say more. If the dead owner had itself taken the Mutex over from a
+// dead owner and died before calling Consistent (before its caller could
+// even see the error), the word was still inconsistent: the error names it
+// and says so ("which had itself taken the lock over from a dead owner"),
+// since the state may hold half-done updates of both. The earlier owner's
+// pid was overwritten by that takeover and is not reported: a death is
+// reported by pid exactly once, unless the process that took the lock over
+// from it dies before its caller got the error, and then the next error says
+// that such a death happened. A word that names no process (pid 0 and not
+// the not-recoverable state, which no Lock writes: a damaged word in a
+// persistent segment) cannot be unlocked by anyone, so it is taken over like
+// a dead owner's, and the error says "owner unknown" instead of naming a pid.
+//
 // The caller that got ErrOwnerDead repairs the protected state and calls
 // Consistent, then Unlock. If it unlocks without Consistent, the Mutex becomes
 // not recoverable: every later Lock and TryLock fails with ErrNotRecoverable,
@@ -196,6 +212,13 @@
 //   - RWMutex: a dead writer is reported like a Mutex owner (the next Lock
 //     or RLock returns ErrOwnerDead and holds it for writing); a dead
 //     reader's read locks are dropped by the next writer within about 50 ms.
+//     The call that took the lock over returns only once the readers have
+//     left (it drops the locks of readers already dead at once, and of
+//     those that die while it waits within about 50 ms), so the window in
+//     which its process holds the lock inconsistent before its caller sees
+//     the error is that wait, not an instant: a process killed in it takes
+//     the earlier death's pid with it, and the next taker's error says that
+//     it had taken the lock over from a dead owner (as for a Mutex, above).
 //   - Semaphore: it has no owner; units held by a dead process are not
 //     returned, so the count stays lower. A dead waiter leaves no trace.
 //   - Barrier: a process registered with it (on its first Wait, or Join)

@@ -12,7 +12,9 @@ import "errors"
 // that held the Mutex died while holding it. The caller now owns the Mutex,
 // which is marked inconsistent: it must repair the protected state, call
 // Consistent, and only then Unlock. Unlocking without Consistent makes the
-// Mutex permanently unusable (ErrNotRecoverable).
+// Mutex permanently unusable (ErrNotRecoverable). The error names the dead
+// owner, "(process PID)", or says that its owner is unknown when the lock
+// word named no process (see the package documentation, Owner death).
 var ErrOwnerDead = errors.New("previous owner died holding the lock")
 
 // ErrNotRecoverable is returned when a Mutex is in the not-recoverable state:

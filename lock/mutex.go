@@ -197,7 +197,7 @@ func (m *Mutex) takeOver(w uint64) error {
 	for {
 		nw := self | uint64(flagInconsistent) | uint64(uint32(w)&flagWaiters)
 		if m.w.CompareAndSwap(w, nw) {
-			return fmt.Errorf("%w (process %d)", ErrOwnerDead, ownerPID(w))
+			return ownerDead(w)
 		}
 		// Retry while only the flags changed (a waiter set the waiters bit).
 		cur := m.w.Load()
@@ -206,6 +206,31 @@ func (m *Mutex) takeOver(w uint64) error {
 		}
 		w = cur
 	}
+}
+
+// ownerDead is the error of a takeover of the word w, the word the caller
+// replaced: it names the dead owner w recorded. The owner is the pid in w,
+// read in the same compare-and-swap that took the lock, so it is the process
+// that held it, not a later one. Two cases say more:
+//
+//   - w was already inconsistent: the dead owner had itself taken the lock
+//     over from an earlier dead owner and died before calling Consistent.
+//     The earlier owner's pid was overwritten by that takeover and is not
+//     known any more; the error says there was one (or a chain of them), so
+//     that the repair covers every half-done update.
+//   - w names no process (pid 0 without the not-recoverable bit, which no
+//     Lock writes: a damaged word, as in a persistent segment written by
+//     something else): the owner is unknown, and the error says so rather
+//     than naming process 0.
+func ownerDead(w uint64) error {
+	pid := ownerPID(w)
+	switch {
+	case pid == 0:
+		return fmt.Errorf("%w (owner unknown: the lock word named no process)", ErrOwnerDead)
+	case uint32(w)&flagInconsistent != 0:
+		return fmt.Errorf("%w (process %d, which had itself taken the lock over from a dead owner and died before calling Consistent)", ErrOwnerDead, pid)
+	}
+	return fmt.Errorf("%w (process %d)", ErrOwnerDead, pid)
 }
 
 // Unlock unlocks m. It returns an error wrapping ErrNotOwner (and leaves m

@@ -182,6 +182,45 @@ func TestMutexTryLock(t *testing.T) {
 
 // killHolder starts a child that locks the shared mutex and returns once it
 // holds it.
+func init() {
+	// takehold: lock (bounded), which must take the Mutex over from a dead
+	// owner, raise the flag to 2, then hold it without repairing until
+	// killed.
+	children["takehold"] = func(mem []byte, args []string) error {
+		m, err := Place[Mutex](mem, offMutex)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := m.LockContext(ctx); !errors.Is(err, ErrOwnerDead) {
+			return fmt.Errorf("lock: %v, want ErrOwnerDead", err)
+		}
+		memU32(mem, offFlag).Store(2)
+		time.Sleep(60 * time.Second)
+		return errors.New("was not killed")
+	}
+	// locktext: lock (bounded), print the error Lock returned as one line,
+	// repair and unlock.
+	children["locktext"] = func(mem []byte, args []string) error {
+		m, err := Place[Mutex](mem, offMutex)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err = m.LockContext(ctx)
+		fmt.Println(err)
+		if !errors.Is(err, ErrOwnerDead) {
+			return fmt.Errorf("lock: %v, want ErrOwnerDead", err)
+		}
+		if err := m.Consistent(); err != nil {
+			return err
+		}
+		return m.Unlock()
+	}
+}
+
 func killHolder(t *testing.T, s *shared, mode string) *child {
 	k := startChild(t, s, "hold", mode)
 	testproc.WaitFor(t, "child to hold the lock", func() bool { return s.u32(offFlag).Load() == 1 })
@@ -313,6 +352,53 @@ func TestMutexOwnerDiesWhileRepairing(t *testing.T) {
 	require.NotZero(t, m.w.Load()&uint64(flagInconsistent))
 	require.NoError(t, m.Consistent())
 	require.NoError(t, m.Unlock())
+}
+
+// A taker that dies before calling Consistent leaves the Mutex inconsistent
+// under its own pid; the next taker's error names that process and says it
+// had taken the lock over from a dead owner, whose pid is gone.
+func TestMutexTakerDiesBeforeConsistent(t *testing.T) {
+	s := newShared(t)
+	m, err := Place[Mutex](s.mem, offMutex)
+	require.NoError(t, err)
+	first := killHolder(t, s, "sleep")
+	require.NoError(t, first.Kill())
+	_, _ = first.Wait()
+	taker := startChild(t, s, "takehold")
+	testproc.WaitFor(t, "the taker to hold the lock", func() bool { return s.u32(offFlag).Load() == 2 })
+	require.Equal(t, taker.PID(), m.Owner())
+	require.NotZero(t, uint32(s.u64(offMutex).Load())&flagInconsistent)
+	require.NoError(t, taker.Kill())
+	_, _ = taker.Wait()
+
+	err = m.LockContext(deadline(t, 20*time.Second))
+	require.ErrorIs(t, err, ErrOwnerDead)
+	require.ErrorContains(t, err, fmt.Sprintf("(process %d, which had itself taken the lock over from a dead owner", taker.PID()))
+	require.NotContains(t, err.Error(), fmt.Sprint(first.PID()))
+	require.NoError(t, m.Consistent())
+	require.NoError(t, m.Unlock())
+}
+
+// A word that names no process (pid 0 without the not-recoverable bit: no
+// Lock writes it, a damaged persistent segment can hold it) is taken over
+// like a dead owner's, and the error says the owner is unknown instead of
+// naming process 0.
+func TestMutexOwnerUnknown(t *testing.T) {
+	for _, w := range []uint64{
+		uint64(flagWaiters),
+		0xdead_beef_0000_0000,
+		0xdead_beef_0000_0000 | uint64(flagInconsistent|flagWaiters),
+	} {
+		s := newShared(t)
+		s.u64(offMutex).Store(w)
+		k := startChild(t, s, "locktext")
+		line := k.Line(t)
+		k.WaitOK(t)
+		require.Contains(t, line, ErrOwnerDead.Error(), "word %#x", w)
+		require.Contains(t, line, "(owner unknown: the lock word named no process)", "word %#x", w)
+		require.NotContains(t, line, "process 0", "word %#x", w)
+		require.Zero(t, s.u64(offMutex).Load(), "word %#x: unlocked after the repair", w)
+	}
 }
 
 func TestMutexReusedPID(t *testing.T) {

@@ -42,7 +42,12 @@ const rwWriterSleeps uint32 = 1 << 31 // in the drain word: a writer sleeps
 // exclusive access), calls Consistent after repairing, and Unlock. A reader
 // that dies holding read locks is detected by a waiting writer within about
 // 50 ms, and its read locks are dropped: readers do not change the data, so
-// there is nothing to repair.
+// there is nothing to repair. The Lock or RLock that takes over from a dead
+// writer returns only after the live readers have left (the locks of
+// readers already dead are dropped at once, on this path); if its process
+// dies in that wait, the next taker's error names that process and says it
+// had taken the lock over from a dead owner, whose pid is then not
+// reported.
 type RWMutex struct {
 	_     noCopy
 	w     Mutex         // held by a writer (or briefly by a reader queueing behind one)
@@ -135,6 +140,7 @@ func (rw *RWMutex) rlock(ctx context.Context) error {
 	case errors.Is(err, ErrOwnerDead):
 		// The writer died: the caller now holds rw for writing and must
 		// repair, so it needs the readers gone too.
+		rw.dropDeadReaders()
 		if derr := rw.drainReaders(context.Background(), "rlock rwmutex"); derr != nil {
 			return errors.Join(err, derr)
 		}
@@ -211,6 +217,14 @@ func (rw *RWMutex) lockWriter(ctx context.Context, op string) error {
 	}
 	if err != nil {
 		ctx = context.Background() // the repair must not be given up
+		// Took over from a dead writer. Until this call returns, the
+		// caller cannot hear of the death: a process killed meanwhile
+		// takes the dead writer's pid with it (the next taker's error
+		// only says there was one). Readers often die with the writer,
+		// so drop dead readers' locks now, not at drainReaders' first
+		// liveness check, checkInterval later; this costs a /proc read
+		// per slot in use, on this path only.
+		rw.dropDeadReaders()
 	}
 	if derr := rw.drainReaders(ctx, op); derr != nil {
 		if uerr := rw.w.Unlock(); uerr != nil {

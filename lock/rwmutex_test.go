@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -196,6 +198,60 @@ func TestRWMutexWriterKilled(t *testing.T) {
 			require.NoError(t, rw.Unlock())
 			require.NoError(t, rw.RLock())
 			require.NoError(t, rw.RUnlock())
+		})
+	}
+}
+
+// A writer killed while it waits for a reader to leave, and the reader
+// killed too: the Lock or RLock that takes over drops the dead reader's read
+// lock at once, instead of sleeping on the drain word until its next
+// liveness check (about 50 ms later). Until that call returns, its caller
+// cannot report the death, so a process killed in that wait would take the
+// dead writer's pid with it; the wait is kept as short as the live readers
+// make it.
+func TestRWMutexTakeoverDropsDeadReadersAtOnce(t *testing.T) {
+	for _, reader := range []bool{true, false} {
+		t.Run(map[bool]string{true: "RLock", false: "Lock"}[reader], func(t *testing.T) {
+			s := newShared(t)
+			rw, err := Place[RWMutex](s.mem, offPrim)
+			require.NoError(t, err)
+			r := startChild(t, s, "rwhold", "r")
+			testproc.WaitFor(t, "the reader", func() bool { return s.u32(offFlag).Load() == 1 })
+			w := startChild(t, s, "rwhold", "w")
+			testproc.WaitFor(t, "the writer to take the writer lock", func() bool { return rw.w.Owner() == w.PID() })
+			s.waitChildAsleep(t, w, offPrim+8) // draining: waits for the reader
+			require.NoError(t, w.Kill())
+			_, _ = w.Wait()
+			require.NoError(t, r.Kill())
+			_, _ = r.Wait()
+
+			drain := uintptr(unsafe.Pointer(rw.drainKey()))
+			done := make(chan error, 1)
+			go func() {
+				if reader {
+					done <- rw.RLockContext(deadline(t, 20*time.Second))
+				} else {
+					done <- rw.LockContext(deadline(t, 20*time.Second))
+				}
+			}()
+			slept, returned := 0, false
+			for !returned {
+				select {
+				case err = <-done:
+					returned = true
+				default:
+					if n, ferr := testproc.FutexSleepers(os.Getpid(), drain); ferr == nil && n > 0 {
+						slept++
+					}
+					runtime.Gosched()
+				}
+			}
+			require.ErrorIs(t, err, ErrOwnerDead)
+			require.ErrorContains(t, err, fmt.Sprintf("(process %d)", w.PID()))
+			require.Zero(t, slept, "the takeover slept on the drain word, waiting for a dead reader")
+			require.Zero(t, rw.readers())
+			require.NoError(t, rw.Consistent())
+			require.NoError(t, rw.Unlock())
 		})
 	}
 }
