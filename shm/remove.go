@@ -48,6 +48,10 @@ var removeMu sync.Mutex
 // "moved" after (path is the private path). A test process pauses in it.
 var removeHook func(step, path string)
 
+// openedHook, when set (by tests), is called by Open between opening the
+// file at path and reading what /proc says about it.
+var openedHook func(path string)
+
 // asideHook, when set (by tests), is called when waitAside finds the file
 // at the private name path, before it waits.
 var asideHook func(path string)

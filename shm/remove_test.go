@@ -373,3 +373,73 @@ func TestUnlinkOwnWhileTakenAside(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenWhileTakenAside: a remover moves the file aside between Open's
+// open and its look at /proc (which shows the private name then). The
+// segment must still know itself by its name: its Unlink must not go by
+// the private name and take the file from under the remover, which would
+// then fail ("cannot be put back"). The chaos scenario
+// shm/sweep-races-creators caught that. OpenFile of a file held aside
+// names it by its name too.
+func TestOpenWhileTakenAside(t *testing.T) {
+	dir := t.TempDir()
+	makeDead(t, dir, "grid", nil)
+	var c *testproc.Child
+	openedHook = func(string) {
+		c = startRemover(t, "sweep", dir, "grid", "moved", false)
+		require.Equal(t, "paused moved", c.Line(t))
+	}
+	s, err := Open("grid", Dir(dir))
+	openedHook = nil
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, "grid", s.Name())
+	require.Equal(t, filepath.Join(dir, "grid"), s.Path())
+
+	o, err := OpenFile(s.File())
+	require.NoError(t, err)
+	require.Equal(t, "grid", o.Name(), "OpenFile names a file held aside by its name")
+	require.NoError(t, o.Close())
+
+	// Unlink while the remover holds the file: it returns, or waits for
+	// the file (observably), before the remover goes on.
+	aside := make(chan string, 1)
+	asideHook = func(path string) {
+		select {
+		case aside <- path:
+		default:
+		}
+	}
+	t.Cleanup(func() { asideHook = nil })
+	done := make(chan error, 1)
+	go func() { done <- s.Unlink() }()
+	var uerr error
+	returned := false
+	select {
+	case uerr = <-done:
+		returned = true
+	case <-aside:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Unlink neither returned nor waited within 20 s")
+	}
+	// Whichever removes the file, the other is told another remover won.
+	require.NoError(t, c.CloseStdin())
+	out := c.Line(t)
+	c.WaitOK(t)
+	if !returned {
+		select {
+		case uerr = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("Unlink did not return within 20 s")
+		}
+	}
+	switch out {
+	case `removed ["grid"] ok`:
+		require.ErrorIs(t, uerr, ErrNotExist)
+	case "removed [] ok":
+		require.NoError(t, uerr)
+	default:
+		t.Fatalf("the remover failed: %s (Unlink: %v)", out, uerr)
+	}
+	require.Empty(t, dirNames(t, dir), "the file is removed and nothing is left at a private name")
+}

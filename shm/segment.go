@@ -404,13 +404,19 @@ func openPath(path string, follow, allowForeign bool) (*Segment, error) {
 	if err != nil {
 		return nil, openPathErr(err, path)
 	}
+	if openedHook != nil {
+		openedHook(path)
+	}
 	s, err := openFile(f, allowForeign)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	s.path = path
-	if s.file == "" && !s.memfd {
+	if !s.memfd && (!follow || s.file == "") {
+		// The name the caller gave, not the one /proc shows now: a remover
+		// may hold the file at a private name for a moment (see
+		// removeChecked), and Unlink must not go by that name.
 		s.file = path
 	}
 	return s, nil
@@ -566,6 +572,13 @@ func openFile(f *os.File, allowForeign bool) (*Segment, error) {
 	if s.ident.Size() != fi.Size() {
 		s.mm.Unmap()
 		return nil, fmt.Errorf("%w: file changed size from %d to %d bytes while being opened", ErrTruncated, fi.Size(), s.ident.Size())
+	}
+	if dir, base := filepath.Split(file); file != "" {
+		if p, ok := parsePrivate(base); ok {
+			// Held aside by a remover at this moment: the file's name is
+			// the one it is being removed from, or will go back to.
+			file = filepath.Join(dir, p.name)
+		}
 	}
 	s.memfd, s.name, s.file, s.foreign = memfd, label, file, foreign
 	if file != "" {
