@@ -45,7 +45,8 @@ func makeDead(t *testing.T, dir, name string, edit func(*Meta)) os.FileInfo {
 // of $SHM_NAME) in $SHM_DIR, pausing at the steps of removeChecked listed in
 // $SHM_PAUSE. At each it prints "paused STEP", then waits: at "checked"
 // with $SHM_WAIT_REPLACED set, until the name no longer leads to the file
-// it checked; otherwise until its stdin is closed. It prints the outcome.
+// it checked; with $SHM_GATE set, until the file $SHM_GATE.STEP exists;
+// otherwise until its stdin is closed. It prints the outcome.
 func removePaused() error {
 	dir, name := os.Getenv("SHM_DIR"), os.Getenv("SHM_NAME")
 	pause := strings.Split(os.Getenv("SHM_PAUSE"), ",")
@@ -60,6 +61,16 @@ func removePaused() error {
 			err := testproc.Poll("the name to be given to another file", func() bool {
 				cur, err := os.Lstat(path)
 				return err == nil && before != nil && !os.SameFile(cur, before)
+			})
+			if err != nil && hookErr == nil {
+				hookErr = err
+			}
+			return
+		}
+		if gate := os.Getenv("SHM_GATE"); gate != "" {
+			err := testproc.Poll("the gate "+gate+"."+step, func() bool {
+				_, err := os.Stat(gate + "." + step)
+				return err == nil
 			})
 			if err != nil && hookErr == nil {
 				hookErr = err
@@ -442,4 +453,87 @@ func TestOpenWhileTakenAside(t *testing.T) {
 		t.Fatalf("the remover failed: %s (Unlink: %v)", out, uerr)
 	}
 	require.Empty(t, dirNames(t, dir), "the file is removed and nothing is left at a private name")
+}
+
+// openGate lets a removePaused child started with SHM_GATE=gate go on from
+// its pause at step.
+func openGate(t *testing.T, gate, step string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(gate+"."+step, nil, 0o600))
+}
+
+// TestUnlinkOwnWhileTakenMidway: a segment's own Unlink has checked its
+// file at its name when another process's remover (whose checked file the
+// name had held before) takes the name by mistake. Unlink's move aside
+// then finds the name gone; it must not fail with ErrNotExist (the chaos
+// scenario shm/sweep-races-creators caught that) but take its file from
+// the remover's private name and remove it. The remover is told another
+// remover won.
+func TestUnlinkOwnWhileTakenMidway(t *testing.T) {
+	dir, gate := t.TempDir(), filepath.Join(t.TempDir(), "gate")
+	makeDead(t, dir, "grid", nil)
+	c := startChild(t, "remove-paused", []string{"SHM_OP=sweep", "SHM_DIR=" + dir, "SHM_PAUSE=checked,moved", "SHM_GATE=" + gate})
+	require.Equal(t, "paused checked", c.Line(t))
+	live := replace(t, dir, "grid")
+	held := false
+	removeHook = func(step, path string) {
+		if step == "checked" && !held {
+			// Unlink has looked at its name; now the remover takes it.
+			held = true
+			openGate(t, gate, "checked")
+			require.Equal(t, "paused moved", c.Line(t))
+		}
+	}
+	t.Cleanup(func() { removeHook = nil })
+	require.NoError(t, live.Unlink(), "a segment's own Unlink must not fail while a remover holds its file aside")
+	require.True(t, held, "Unlink never reached its check")
+	openGate(t, gate, "moved")
+	require.Equal(t, "removed [] ok", c.Line(t))
+	c.WaitOK(t)
+	require.Empty(t, dirNames(t, dir), "the segment is removed and nothing is left at a private name")
+}
+
+// TestNameTakenAgainWhileAside: a remover took a live segment's name by
+// mistake, and while it held the file aside another segment was created
+// under the name, so the file cannot go back. The remover's Sweep must not
+// fail (its own target was gone: another remover won); the live segment's
+// own Unlink removes its file from the private name; the new segment keeps
+// the name. And when the file left aside is an abandoned segment, the next
+// Sweep removes it there.
+func TestNameTakenAgainWhileAside(t *testing.T) {
+	for _, owner := range []string{"live owner unlinks", "creator dead, swept"} {
+		t.Run(owner, func(t *testing.T) {
+			dir := t.TempDir()
+			makeDead(t, dir, "grid", nil)
+			c := startRemover(t, "sweep", dir, "grid", "checked,moved", true)
+			require.Equal(t, "paused checked", c.Line(t))
+			var aside *Segment
+			if owner == "live owner unlinks" {
+				aside = replace(t, dir, "grid")
+			} else {
+				require.NoError(t, os.Remove(filepath.Join(dir, "grid")))
+				makeDead(t, dir, "grid", nil)
+			}
+			require.Equal(t, "paused moved", c.Line(t))
+			third, err := Create("grid", small, Dir(dir))
+			require.NoError(t, err, "the name is free while the remover holds the file aside")
+			defer third.Close()
+			fillPattern(third.Data(), 8)
+			require.NoError(t, c.CloseStdin())
+			require.Equal(t, "removed [] ok", c.Line(t), "the remover's own target was gone: not a failure")
+			c.WaitOK(t)
+			names := dirNames(t, dir)
+			require.Len(t, names, 2, "the file taken aside stays at the private name: %v", names)
+			if aside != nil {
+				require.NoError(t, aside.Unlink(), "a live segment's own Unlink removes its file wherever a remover left it")
+			} else {
+				removed, err := Sweep(Dir(dir))
+				require.NoError(t, err)
+				require.Equal(t, []string{"grid"}, infoNames(removed))
+				require.True(t, strings.HasPrefix(filepath.Base(removed[0].Path), privatePrefix), removed[0].Path)
+			}
+			require.Equal(t, []string{"grid"}, dirNames(t, dir))
+			requireLive(t, dir, "grid", third)
+		})
+	}
 }

@@ -666,17 +666,48 @@ func (s *Segment) Unlink() error {
 }
 
 func (s *Segment) unlink() error {
+	// Another process's remover (Sweep, Unlink) that took this segment's
+	// name by mistake holds the file at its private name for a moment (step
+	// 4 of the package doc's Sweep section), or for good when the name was
+	// taken again meanwhile. The file is then taken from there: it is this
+	// segment's, wherever it is. While the segment is open its link count
+	// tells whether the file is anywhere at all.
+	dir, name := filepath.Split(s.file)
+	err := s.unlinkFrom(s.file)
+	misses := 0
+	for round := 0; errors.Is(err, ErrNotExist) && round < maxUnlinkRounds; round++ {
+		if private, ok := s.findAside(dir, name); ok {
+			if err = s.unlinkFrom(private); errors.Is(err, ErrNotExist) {
+				err = s.unlinkFrom(s.file) // moved on meanwhile: back at its name?
+			}
+			continue
+		}
+		// Neither at its name nor aside: removed (no link left), or moved
+		// between the looks. A file that stays linked and is not found
+		// three times over has another name (mv): not ours to chase.
+		if linked, _ := s.linked(); !linked {
+			return err
+		}
+		if misses++; misses >= 3 {
+			return err
+		}
+		err = s.unlinkFrom(s.file)
+	}
+	return err
+}
+
+// maxUnlinkRounds bounds how often a segment's Unlink follows a file that
+// keeps moving between its name and private names: each round follows a
+// remover's rename, which takes microseconds.
+const maxUnlinkRounds = 1000
+
+// unlinkFrom removes the segment's file from path (its name, or the private
+// name a remover holds it at) while path leads to it; otherwise the error
+// wraps ErrNotExist.
+func (s *Segment) unlinkFrom(path string) error {
 	// Hold the file open while it is removed (see removeChecked): s may
 	// be closed.
-	f, err := os.OpenFile(s.file, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
-	// A remover (another process's Sweep or Unlink) that took this
-	// segment's name by mistake holds the file at a private name for a few
-	// microseconds before it puts it back: wait for it, so that unlinking
-	// one's own live segment does not fail in that window. Each look at
-	// the directory finds the file put back or nowhere.
-	for tries := 0; errors.Is(err, fs.ErrNotExist) && tries < 100 && waitAside(s.file, s.ident); tries++ {
-		f, err = os.OpenFile(s.file, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
-	}
+	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return openErr(err)
 	}
@@ -694,7 +725,44 @@ func (s *Segment) unlink() error {
 	if m, _, err := validate(f, fi.Size()); err == nil && idOf(m) != idOf(s.meta) {
 		return errReplaced
 	}
-	return removeChecked(s.file, fi)
+	return removeChecked(path, fi)
+}
+
+// findAside returns the private name in dir at which a remover holds the
+// segment's file, which it is removing from name.
+func (s *Segment) findAside(dir, name string) (string, bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", false
+	}
+	for _, e := range entries {
+		if p, ok := parsePrivate(e.Name()); !ok || p.name != name {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if fi, err := os.Lstat(path); err == nil && os.SameFile(fi, s.ident) {
+			if asideHook != nil {
+				asideHook(path)
+			}
+			return path, true
+		}
+	}
+	return "", false
+}
+
+// linked reports whether the segment's file still has a name; known is
+// false when that cannot be told (s is closed: it counts as linked).
+func (s *Segment) linked() (linked, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return true, false
+	}
+	fi, err := s.f.Stat()
+	if err != nil {
+		return true, false
+	}
+	return nlink(fi) > 0, true
 }
 
 // Unlink removes the named segment from the directory given by Dir (default
