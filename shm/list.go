@@ -64,9 +64,11 @@ func List(opts ...Option) ([]Info, error) {
 // A name is removed only while it refers to the file that was checked, so a
 // live segment that took the name meanwhile is never removed (see the
 // package doc, Sweep, for how, and for what a crash at each step leaves).
-// Sweep also finishes what a removal by a process that died left behind.
-// Removal errors are joined into the returned error; Sweep goes on past
-// them.
+// Sweep also finishes what a removal by a process that died left behind,
+// and removes an abandoned segment that a remover holds at a private name.
+// A segment another remover removed first is not an error, and not
+// returned. Removal errors are joined into the returned error; Sweep goes
+// on past them.
 func Sweep(opts ...Option) ([]Info, error) {
 	o := getOptions(opts)
 	removeMu.Lock()

@@ -537,3 +537,21 @@ func TestNameTakenAgainWhileAside(t *testing.T) {
 		})
 	}
 }
+
+// TestUnlinkOwnRenamedByHand: a segment whose file was given another name
+// (mv) is not chased: its Unlink says the name is gone, removes nothing,
+// and returns (open or closed).
+func TestUnlinkOwnRenamedByHand(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		dir := t.TempDir()
+		s, err := Create("grid", small, Dir(dir))
+		require.NoError(t, err)
+		require.NoError(t, os.Rename(filepath.Join(dir, "grid"), filepath.Join(dir, "moved")))
+		if closed {
+			require.NoError(t, s.Close())
+		}
+		require.ErrorIs(t, s.Unlink(), ErrNotExist)
+		require.Equal(t, []string{"moved"}, dirNames(t, dir), "nothing removed")
+		require.NoError(t, s.Close())
+	}
+}

@@ -652,7 +652,10 @@ func (s *Segment) isClosed() bool {
 // Unlink removes the segment's name, like Unlink(s.Name()), but only while
 // that name still refers to this segment's file (otherwise ErrNotExist):
 // another segment created under the name meanwhile is never removed (see
-// the package doc, Sweep, for how).
+// the package doc, Sweep, for how). When another process's remover holds
+// the file at a private name, Unlink removes it there; it returns
+// ErrNotExist when the file is gone (see the package doc for the exact
+// guarantee).
 // The mapping stays valid until Close; processes that have it open keep
 // it. For an anonymous segment there is no name and Unlink does nothing.
 func (s *Segment) Unlink() error {
@@ -677,7 +680,15 @@ func (s *Segment) unlink() error {
 	misses := 0
 	for round := 0; errors.Is(err, ErrNotExist) && round < maxUnlinkRounds; round++ {
 		if private, ok := s.findAside(dir, name); ok {
-			if err = s.unlinkFrom(private); errors.Is(err, ErrNotExist) {
+			err = s.unlinkFrom(private)
+			if errors.Is(err, errNotOurs) {
+				// The segment is closed and its inode number now another
+				// file's: its own file is gone.
+				if misses++; misses >= 3 {
+					return err
+				}
+			}
+			if errors.Is(err, ErrNotExist) {
 				err = s.unlinkFrom(s.file) // moved on meanwhile: back at its name?
 			}
 			continue
@@ -723,10 +734,14 @@ func (s *Segment) unlinkFrom(path string) error {
 	// a new file at the same name: the identity in the trailer tells them
 	// apart.
 	if m, _, err := validate(f, fi.Size()); err == nil && idOf(m) != idOf(s.meta) {
-		return errReplaced
+		return errNotOurs
 	}
 	return removeChecked(path, fi)
 }
+
+// errNotOurs is errReplaced, when the file has the segment's inode number
+// but another segment's identity.
+var errNotOurs = fmt.Errorf("%w: the name now belongs to another file; not removed", ErrNotExist)
 
 // findAside returns the private name in dir at which a remover holds the
 // segment's file, which it is removing from name.
