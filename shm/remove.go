@@ -97,7 +97,11 @@ var errReplaced = fmt.Errorf("%w: the name now belongs to another file; not remo
 // describes, and never another file's name. The caller must keep the
 // checked file open until it returns, so that its inode number cannot be
 // given to a new file meanwhile. It returns an error wrapping ErrNotExist
-// when the name is gone or belongs to another file.
+// when the name is gone or belongs to another file, or when another remover
+// took the file from the private name it was moved to (another remover
+// won). path may itself be a private name where a remover holds the file
+// (a segment's own Unlink takes it from there); the file then moves aside
+// under the name it was taken from.
 func removeChecked(path string, checked os.FileInfo) error {
 	removeMu.Lock()
 	defer removeMu.Unlock()
