@@ -132,19 +132,45 @@
 //     unlink the private name: done.
 //  4. Otherwise another file took the name between steps 1 and 2: rename it
 //     back, unless the name was taken once more meanwhile (then it stays at
-//     the private name and the call says so).
+//     the private name, see below).
 //
-// So a live segment that took the name is never removed, but in the rare
-// case of step 4 it is away from its name for the few microseconds between
-// two renames, and an Open of the name then gets ErrNotExist. The
-// segment's own Segment.Unlink in that moment finds its file at the private
-// name and waits (up to a second) for it to come back, or puts it back
-// itself when the remover died, and then removes it. Between steps
-// 2 and 3 an Open of the name gets a clean ErrNotExist too, as it would just
-// after the removal, and a Create of the name succeeds. Steps run one at a
-// time per process.
+// Steps run one at a time per process. What is guaranteed when several
+// processes remove one name at once (Sweeps, Unlinks, a segment's own
+// Unlink):
 //
-// A crash (the remover killed) leaves:
+//   - The checked file is removed by exactly one of them. Every other is
+//     told another remover won: ErrNotExist (Sweep does not count the file
+//     and reports nothing), whether it finds the name gone at step 1 or 2
+//     or finds its private name emptied at step 3 or 4.
+//   - Sweep never removes a live segment, and neither does the checked
+//     removal of another file that had the name before it. (Unlink by name
+//     removes the segment that is at the name, live or not.)
+//   - A live segment that took the name is away from it, at step 4, for the
+//     few microseconds between two renames: an Open of the name then gets
+//     ErrNotExist, as it does between steps 2 and 3, and a Create of the
+//     name succeeds.
+//   - A segment's own Segment.Unlink removes its file wherever it is, at its
+//     name or at the private name where a remover holds it (it takes it
+//     from there by the same steps; that remover is told another won). It
+//     returns ErrNotExist only when the file has no name left (another
+//     process removed it, by Unlink of the name or by rm) or, for a segment
+//     already closed, when three looks find it neither at its name nor at a
+//     private name.
+//   - If a Create takes the name while a live segment is away (step 4), the
+//     new segment keeps the name and the old one cannot go back: it stays at
+//     the private name, and the remover's call returns ErrNotExist saying
+//     where. The old segment's own Unlink removes it there, as above; a
+//     Sweep removes it there once it is abandoned; a segment Sweep keeps
+//     (persistent, unknown creator) is put back by the first Sweep after its
+//     remover is gone and its name is free, and until the name is free that
+//     Sweep reports it, naming both files. This takes two changes to one
+//     name within microseconds of each other.
+//   - Once every remover has returned, nothing is left at a private name
+//     but what the previous point describes.
+//
+// Sweep removes an abandoned segment it finds at a private name as it
+// would at its name, whoever holds it there (it is reported under its
+// name, with its private Path). A crash (the remover killed) leaves:
 //
 //   - before step 2: nothing changed;
 //   - between steps 2 and 3, or during step 4: a file at the private name,
@@ -152,11 +178,10 @@
 //     find. The next Sweep in that directory, by any process, once the
 //     remover is dead, finishes the job: the checked inode is unlinked
 //     (Sweep returns it, with its old Name and its private Path), and any
-//     other file is renamed back to its name; if the name is taken, the file
-//     stays and Sweep reports an error until the name is free. Nothing is
-//     left under a wrong name that a Sweep does not deal with, but without a
-//     later Sweep the private file stays, as a segment leaked by a killed
-//     creator does;
+//     other file is renamed back to its name, or, when the name is taken,
+//     removed if it is abandoned and otherwise left there with an error
+//     from each Sweep until the name is free. Without a later Sweep the
+//     private file stays, as a segment leaked by a killed creator does;
 //   - after step 3: the removal is complete.
 //
 // # Names

@@ -64,9 +64,11 @@ func List(opts ...Option) ([]Info, error) {
 // A name is removed only while it refers to the file that was checked, so a
 // live segment that took the name meanwhile is never removed (see the
 // package doc, Sweep, for how, and for what a crash at each step leaves).
-// Sweep also finishes what a removal by a process that died left behind.
-// Removal errors are joined into the returned error; Sweep goes on past
-// them.
+// Sweep also finishes what a removal by a process that died left behind,
+// and removes an abandoned segment that a remover holds at a private name.
+// A segment another remover removed first is not an error, and not
+// returned. Removal errors are joined into the returned error; Sweep goes
+// on past them.
 func Sweep(opts ...Option) ([]Info, error) {
 	o := getOptions(opts)
 	removeMu.Lock()
@@ -74,12 +76,19 @@ func Sweep(opts ...Option) ([]Info, error) {
 	var removed []Info
 	var errs []error
 	if !o.dryRun {
-		r, err := finishRemovals(o.dir)
+		r, err := finishRemovals(o)
 		removed, errs = r, err
 	}
 	err := scan(o.dir, func(info Info, fi os.FileInfo) {
 		if !abandoned(info, o) {
 			return
+		}
+		if p, ok := parsePrivate(info.Name); ok {
+			// An abandoned segment another remover holds aside (in
+			// progress, or left there when its name was taken again):
+			// removed here as at its name; that remover is told another
+			// won. Reported under its name, with its private Path.
+			info.Name = p.name
 		}
 		if o.dryRun {
 			removed = append(removed, info)
@@ -102,15 +111,22 @@ func Sweep(opts ...Option) ([]Info, error) {
 	return removed, nil
 }
 
-// abandoned reports whether Sweep removes the segment info describes.
+// abandoned reports whether Sweep removes the segment info describes. A
+// segment at a private name (held aside by a remover, see removeChecked)
+// is judged under the name it was taken from.
 func abandoned(info Info, o options) bool {
+	name := info.Name
+	if p, ok := parsePrivate(name); ok {
+		name = p.name
+	}
 	return info.Err == nil && !info.Alive && info.Meta.Flags&FlagPersistent == 0 &&
-		(!info.Foreign || o.allowForeign) && ValidateName(info.Name) == nil
+		(!info.Foreign || o.allowForeign) && ValidateName(name) == nil
 }
 
 // finishRemovals finishes the removals that processes now dead (or this
-// one) left at private names in dir. The caller holds removeMu.
-func finishRemovals(dir string) ([]Info, []error) {
+// one) left at private names in o.dir. The caller holds removeMu.
+func finishRemovals(o options) ([]Info, []error) {
+	dir := o.dir
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil // scan reports it
@@ -128,7 +144,7 @@ func finishRemovals(dir string) ([]Info, []error) {
 				continue // in progress, or cannot tell
 			}
 		}
-		info, err := finishPrivate(dir, e.Name(), p)
+		info, err := finishPrivate(dir, e.Name(), p, o)
 		if err != nil {
 			errs = append(errs, err)
 		}

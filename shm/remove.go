@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/shmpar/shmpar/internal/proc"
 )
@@ -48,8 +47,12 @@ var removeMu sync.Mutex
 // "moved" after (path is the private path). A test process pauses in it.
 var removeHook func(step, path string)
 
-// asideHook, when set (by tests), is called when waitAside finds the file
-// at the private name path, before it waits.
+// openedHook, when set (by tests), is called by Open between opening the
+// file at path and reading what /proc says about it.
+var openedHook func(path string)
+
+// asideHook, when set (by tests), is called when a segment's Unlink finds
+// its file at the private name path, before it takes it from there.
 var asideHook func(path string)
 
 // privateName returns the private name for moving name (whose checked file
@@ -94,7 +97,11 @@ var errReplaced = fmt.Errorf("%w: the name now belongs to another file; not remo
 // describes, and never another file's name. The caller must keep the
 // checked file open until it returns, so that its inode number cannot be
 // given to a new file meanwhile. It returns an error wrapping ErrNotExist
-// when the name is gone or belongs to another file.
+// when the name is gone or belongs to another file, or when another remover
+// took the file from the private name it was moved to (another remover
+// won). path may itself be a private name where a remover holds the file
+// (a segment's own Unlink takes it from there); the file then moves aside
+// under the name it was taken from.
 func removeChecked(path string, checked os.FileInfo) error {
 	removeMu.Lock()
 	defer removeMu.Unlock()
@@ -107,6 +114,11 @@ func removeCheckedLocked(path string, checked os.FileInfo) error {
 		return errors.ErrUnsupported
 	}
 	dir, name := filepath.Split(path)
+	if p, ok := parsePrivate(name); ok {
+		// A segment's own Unlink takes its file from the private name a
+		// remover holds it at: it moves aside under the segment's name.
+		name = p.name
+	}
 	if len(name) > maxRemovableName {
 		return fmt.Errorf("the name is %d bytes long, more than the %d that can be removed safely; remove it with rm", len(name), maxRemovableName)
 	}
@@ -120,22 +132,46 @@ func removeCheckedLocked(path string, checked os.FileInfo) error {
 	if removeHook != nil {
 		removeHook("checked", path)
 	}
-	if err := renameAway(path, private); err != nil {
+	err := renameAway(path, private)
+	if errors.Is(err, fs.ErrExist) {
+		// An earlier removal of this process left a file at this very
+		// private name (its checked inode number has been reused): finish
+		// it, then move aside.
+		if p, ok := parsePrivate(filepath.Base(private)); ok {
+			if _, ferr := finishPrivate(dir, filepath.Base(private), p, options{}); ferr != nil {
+				return ferr
+			}
+		}
+		err = renameAway(path, private)
+	}
+	if err != nil {
 		return openErr(err) // gone: another remover was first
 	}
 	if removeHook != nil {
 		removeHook("moved", private)
 	}
 	cur, err := os.Lstat(private)
-	if err == nil && os.SameFile(cur, checked) {
+	if err != nil {
+		// Taken from the private name by the segment's own Unlink (see
+		// Segment.Unlink): another remover won.
+		return openErr(err)
+	}
+	if os.SameFile(cur, checked) {
 		if err := os.Remove(private); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return openErr(err) // another remover won, as above
+			}
 			return fmt.Errorf("remove %s, where the file was moved to be removed: %w", private, err)
 		}
 		return nil
 	}
 	// The name had been given to another file, and we took it: put it back.
 	if err := renameBack(private, path); err != nil {
-		return fmt.Errorf("the name was given to another file while this one was being removed, and that file, moved aside, cannot be put back (%w); it is at %s, and Sweep will put it back once the name is free", err, private)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Its owner's Unlink took it from the private name: not ours.
+			return errReplaced
+		}
+		return fmt.Errorf("%w: the name was given to another file while this one was being removed, and that file, moved aside, cannot be put back because yet another file took the name meanwhile (%w); it stays at %s: its segment's own Unlink removes it there, and a Sweep once its creator is dead (or, for a segment Sweep keeps, puts it back once the name is free)", ErrNotExist, err, private)
 	}
 	return errReplaced
 }
@@ -143,10 +179,12 @@ func removeCheckedLocked(path string, checked os.FileInfo) error {
 // finishPrivate finishes what a removal left at the private name entry of
 // dir when its process died (or, for this process, returned early): the
 // file it had checked is removed, any other file is put back under its
-// name. It returns what it removed (nil if nothing), and an error when the
-// file cannot be put back. The caller holds removeMu, and has checked that
-// the owner is dead or is this process.
-func finishPrivate(dir, entry string, p privateFile) (*Info, error) {
+// name, or, when another file has the name now and the one aside is an
+// abandoned segment (see Sweep), removed. It returns what it removed (nil
+// if nothing), and an error when the file can neither go back nor be
+// removed. The caller holds removeMu, and has checked that the owner is
+// dead or is this process.
+func finishPrivate(dir, entry string, p privateFile, o options) (*Info, error) {
 	path := filepath.Join(dir, entry)
 	fi, err := os.Lstat(path)
 	if err != nil {
@@ -170,13 +208,29 @@ func finishPrivate(dir, entry string, p privateFile) (*Info, error) {
 		return &info, nil
 	}
 	// A file taken by mistake: it goes back.
-	if err := renameBack(path, filepath.Join(dir, p.name)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil // put back by another sweeper meanwhile
-		}
-		return nil, fmt.Errorf("put %s back as %s: %w", quotePath(path), quotePath(p.name), err)
+	err = renameBack(path, filepath.Join(dir, p.name))
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // put back, by us or by another sweeper meanwhile
 	}
-	return nil, nil
+	if errors.Is(err, fs.ErrExist) {
+		// Another file took the name meanwhile. An abandoned segment is
+		// removed where it is, as it would be at its name.
+		info, cfi, f, ok, ierr := inspect(p.name, path)
+		if ierr == nil && ok && abandoned(info, o) {
+			rerr := removeCheckedLocked(path, cfi)
+			f.Close()
+			switch {
+			case rerr == nil:
+				return &info, nil
+			case errors.Is(rerr, ErrNotExist):
+				return nil, nil // taken by another remover
+			}
+			err = rerr
+		} else if f != nil {
+			f.Close()
+		}
+	}
+	return nil, fmt.Errorf("put %s back as %s: %w", quotePath(path), quotePath(p.name), err)
 }
 
 // quotePath returns path as it is when it is printable, and quoted
@@ -186,51 +240,4 @@ func quotePath(path string) string {
 		return path
 	}
 	return strconv.Quote(path)
-}
-
-// awayBound bounds how long waitAside waits for a remover to put back a
-// file it took by mistake: the two renames of step 4 take microseconds, so a
-// second means the remover is stopped (SIGSTOP, a debugger), and the caller
-// then reports the name as missing, as Open would.
-const awayBound = time.Second
-
-// waitAside reports whether the file ident, whose name is path, sits at a
-// private name: moved aside by a remover that took the name by mistake
-// (step 4 of the package doc's Sweep section, or a remover killed between
-// steps 2 and 4). It then waits until the file has left the private name
-// (put back: the caller looks at path again), putting it back itself when
-// its remover is dead, for at most awayBound. It reports false when no
-// private name of path's directory holds the file: the name is really gone.
-func waitAside(path string, ident os.FileInfo) bool {
-	dir, name := filepath.Split(path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		p, ok := parsePrivate(e.Name())
-		if !ok || p.name != name {
-			continue
-		}
-		private := filepath.Join(dir, e.Name())
-		if fi, err := os.Lstat(private); err != nil || !os.SameFile(fi, ident) {
-			continue
-		}
-		if asideHook != nil {
-			asideHook(private)
-		}
-		for deadline := time.Now().Add(awayBound); time.Now().Before(deadline); time.Sleep(20 * time.Microsecond) {
-			if _, err := os.Lstat(private); err != nil {
-				return true // put back (or removed after all: the caller sees)
-			}
-			if alive, err := proc.Alive(p.owner); err == nil && !alive && p.owner != proc.Self() {
-				removeMu.Lock()
-				_, err := finishPrivate(dir, e.Name(), p)
-				removeMu.Unlock()
-				return err == nil
-			}
-		}
-		return false
-	}
-	return false
 }

@@ -45,7 +45,8 @@ func makeDead(t *testing.T, dir, name string, edit func(*Meta)) os.FileInfo {
 // of $SHM_NAME) in $SHM_DIR, pausing at the steps of removeChecked listed in
 // $SHM_PAUSE. At each it prints "paused STEP", then waits: at "checked"
 // with $SHM_WAIT_REPLACED set, until the name no longer leads to the file
-// it checked; otherwise until its stdin is closed. It prints the outcome.
+// it checked; with $SHM_GATE set, until the file $SHM_GATE.STEP exists;
+// otherwise until its stdin is closed. It prints the outcome.
 func removePaused() error {
 	dir, name := os.Getenv("SHM_DIR"), os.Getenv("SHM_NAME")
 	pause := strings.Split(os.Getenv("SHM_PAUSE"), ",")
@@ -60,6 +61,16 @@ func removePaused() error {
 			err := testproc.Poll("the name to be given to another file", func() bool {
 				cur, err := os.Lstat(path)
 				return err == nil && before != nil && !os.SameFile(cur, before)
+			})
+			if err != nil && hookErr == nil {
+				hookErr = err
+			}
+			return
+		}
+		if gate := os.Getenv("SHM_GATE"); gate != "" {
+			err := testproc.Poll("the gate "+gate+"."+step, func() bool {
+				_, err := os.Stat(gate + "." + step)
+				return err == nil
 			})
 			if err != nil && hookErr == nil {
 				hookErr = err
@@ -371,5 +382,176 @@ func TestUnlinkOwnWhileTakenAside(t *testing.T) {
 			}
 			require.Empty(t, dirNames(t, dir), "the segment is removed and nothing is left at a private name")
 		})
+	}
+}
+
+// TestOpenWhileTakenAside: a remover moves the file aside between Open's
+// open and its look at /proc (which shows the private name then). The
+// segment must still know itself by its name: its Unlink must not go by
+// the private name and take the file from under the remover, which would
+// then fail ("cannot be put back"). The chaos scenario
+// shm/sweep-races-creators caught that. OpenFile of a file held aside
+// names it by its name too.
+func TestOpenWhileTakenAside(t *testing.T) {
+	dir := t.TempDir()
+	makeDead(t, dir, "grid", nil)
+	var c *testproc.Child
+	openedHook = func(string) {
+		c = startRemover(t, "sweep", dir, "grid", "moved", false)
+		require.Equal(t, "paused moved", c.Line(t))
+	}
+	s, err := Open("grid", Dir(dir))
+	openedHook = nil
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, "grid", s.Name())
+	require.Equal(t, filepath.Join(dir, "grid"), s.Path())
+
+	o, err := OpenFile(s.File())
+	require.NoError(t, err)
+	require.Equal(t, "grid", o.Name(), "OpenFile names a file held aside by its name")
+	require.NoError(t, o.Close())
+
+	// Unlink while the remover holds the file: it returns, or waits for
+	// the file (observably), before the remover goes on.
+	aside := make(chan string, 1)
+	asideHook = func(path string) {
+		select {
+		case aside <- path:
+		default:
+		}
+	}
+	t.Cleanup(func() { asideHook = nil })
+	done := make(chan error, 1)
+	go func() { done <- s.Unlink() }()
+	var uerr error
+	returned := false
+	select {
+	case uerr = <-done:
+		returned = true
+	case <-aside:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Unlink neither returned nor waited within 20 s")
+	}
+	// Whichever removes the file, the other is told another remover won.
+	require.NoError(t, c.CloseStdin())
+	out := c.Line(t)
+	c.WaitOK(t)
+	if !returned {
+		select {
+		case uerr = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("Unlink did not return within 20 s")
+		}
+	}
+	switch out {
+	case `removed ["grid"] ok`:
+		require.ErrorIs(t, uerr, ErrNotExist)
+	case "removed [] ok":
+		require.NoError(t, uerr)
+	default:
+		t.Fatalf("the remover failed: %s (Unlink: %v)", out, uerr)
+	}
+	require.Empty(t, dirNames(t, dir), "the file is removed and nothing is left at a private name")
+}
+
+// openGate lets a removePaused child started with SHM_GATE=gate go on from
+// its pause at step.
+func openGate(t *testing.T, gate, step string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(gate+"."+step, nil, 0o600))
+}
+
+// TestUnlinkOwnWhileTakenMidway: a segment's own Unlink has checked its
+// file at its name when another process's remover (whose checked file the
+// name had held before) takes the name by mistake. Unlink's move aside
+// then finds the name gone; it must not fail with ErrNotExist (the chaos
+// scenario shm/sweep-races-creators caught that) but take its file from
+// the remover's private name and remove it. The remover is told another
+// remover won.
+func TestUnlinkOwnWhileTakenMidway(t *testing.T) {
+	dir, gate := t.TempDir(), filepath.Join(t.TempDir(), "gate")
+	makeDead(t, dir, "grid", nil)
+	c := startChild(t, "remove-paused", []string{"SHM_OP=sweep", "SHM_DIR=" + dir, "SHM_PAUSE=checked,moved", "SHM_GATE=" + gate})
+	require.Equal(t, "paused checked", c.Line(t))
+	live := replace(t, dir, "grid")
+	held := false
+	removeHook = func(step, path string) {
+		if step == "checked" && !held {
+			// Unlink has looked at its name; now the remover takes it.
+			held = true
+			openGate(t, gate, "checked")
+			require.Equal(t, "paused moved", c.Line(t))
+		}
+	}
+	t.Cleanup(func() { removeHook = nil })
+	require.NoError(t, live.Unlink(), "a segment's own Unlink must not fail while a remover holds its file aside")
+	require.True(t, held, "Unlink never reached its check")
+	openGate(t, gate, "moved")
+	require.Equal(t, "removed [] ok", c.Line(t))
+	c.WaitOK(t)
+	require.Empty(t, dirNames(t, dir), "the segment is removed and nothing is left at a private name")
+}
+
+// TestNameTakenAgainWhileAside: a remover took a live segment's name by
+// mistake, and while it held the file aside another segment was created
+// under the name, so the file cannot go back. The remover's Sweep must not
+// fail (its own target was gone: another remover won); the live segment's
+// own Unlink removes its file from the private name; the new segment keeps
+// the name. And when the file left aside is an abandoned segment, the next
+// Sweep removes it there.
+func TestNameTakenAgainWhileAside(t *testing.T) {
+	for _, owner := range []string{"live owner unlinks", "creator dead, swept"} {
+		t.Run(owner, func(t *testing.T) {
+			dir := t.TempDir()
+			makeDead(t, dir, "grid", nil)
+			c := startRemover(t, "sweep", dir, "grid", "checked,moved", true)
+			require.Equal(t, "paused checked", c.Line(t))
+			var aside *Segment
+			if owner == "live owner unlinks" {
+				aside = replace(t, dir, "grid")
+			} else {
+				require.NoError(t, os.Remove(filepath.Join(dir, "grid")))
+				makeDead(t, dir, "grid", nil)
+			}
+			require.Equal(t, "paused moved", c.Line(t))
+			third, err := Create("grid", small, Dir(dir))
+			require.NoError(t, err, "the name is free while the remover holds the file aside")
+			defer third.Close()
+			fillPattern(third.Data(), 8)
+			require.NoError(t, c.CloseStdin())
+			require.Equal(t, "removed [] ok", c.Line(t), "the remover's own target was gone: not a failure")
+			c.WaitOK(t)
+			names := dirNames(t, dir)
+			require.Len(t, names, 2, "the file taken aside stays at the private name: %v", names)
+			if aside != nil {
+				require.NoError(t, aside.Unlink(), "a live segment's own Unlink removes its file wherever a remover left it")
+			} else {
+				removed, err := Sweep(Dir(dir))
+				require.NoError(t, err)
+				require.Equal(t, []string{"grid"}, infoNames(removed))
+				require.True(t, strings.HasPrefix(filepath.Base(removed[0].Path), privatePrefix), removed[0].Path)
+			}
+			require.Equal(t, []string{"grid"}, dirNames(t, dir))
+			requireLive(t, dir, "grid", third)
+		})
+	}
+}
+
+// TestUnlinkOwnRenamedByHand: a segment whose file was given another name
+// (mv) is not chased: its Unlink says the name is gone, removes nothing,
+// and returns (open or closed).
+func TestUnlinkOwnRenamedByHand(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		dir := t.TempDir()
+		s, err := Create("grid", small, Dir(dir))
+		require.NoError(t, err)
+		require.NoError(t, os.Rename(filepath.Join(dir, "grid"), filepath.Join(dir, "moved")))
+		if closed {
+			require.NoError(t, s.Close())
+		}
+		require.ErrorIs(t, s.Unlink(), ErrNotExist)
+		require.Equal(t, []string{"moved"}, dirNames(t, dir), "nothing removed")
+		require.NoError(t, s.Close())
 	}
 }

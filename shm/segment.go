@@ -404,13 +404,19 @@ func openPath(path string, follow, allowForeign bool) (*Segment, error) {
 	if err != nil {
 		return nil, openPathErr(err, path)
 	}
+	if openedHook != nil {
+		openedHook(path)
+	}
 	s, err := openFile(f, allowForeign)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	s.path = path
-	if s.file == "" && !s.memfd {
+	if !s.memfd && (!follow || s.file == "") {
+		// The name the caller gave, not the one /proc shows now: a remover
+		// may hold the file at a private name for a moment (see
+		// removeChecked), and Unlink must not go by that name.
 		s.file = path
 	}
 	return s, nil
@@ -567,6 +573,13 @@ func openFile(f *os.File, allowForeign bool) (*Segment, error) {
 		s.mm.Unmap()
 		return nil, fmt.Errorf("%w: file changed size from %d to %d bytes while being opened", ErrTruncated, fi.Size(), s.ident.Size())
 	}
+	if dir, base := filepath.Split(file); file != "" {
+		if p, ok := parsePrivate(base); ok {
+			// Held aside by a remover at this moment: the file's name is
+			// the one it is being removed from, or will go back to.
+			file = filepath.Join(dir, p.name)
+		}
+	}
 	s.memfd, s.name, s.file, s.foreign = memfd, label, file, foreign
 	if file != "" {
 		s.name = filepath.Base(file)
@@ -639,7 +652,10 @@ func (s *Segment) isClosed() bool {
 // Unlink removes the segment's name, like Unlink(s.Name()), but only while
 // that name still refers to this segment's file (otherwise ErrNotExist):
 // another segment created under the name meanwhile is never removed (see
-// the package doc, Sweep, for how).
+// the package doc, Sweep, for how). When another process's remover holds
+// the file at a private name, Unlink removes it there; it returns
+// ErrNotExist when the file is gone (see the package doc for the exact
+// guarantee).
 // The mapping stays valid until Close; processes that have it open keep
 // it. For an anonymous segment there is no name and Unlink does nothing.
 func (s *Segment) Unlink() error {
@@ -653,17 +669,56 @@ func (s *Segment) Unlink() error {
 }
 
 func (s *Segment) unlink() error {
+	// Another process's remover (Sweep, Unlink) that took this segment's
+	// name by mistake holds the file at its private name for a moment (step
+	// 4 of the package doc's Sweep section), or for good when the name was
+	// taken again meanwhile. The file is then taken from there: it is this
+	// segment's, wherever it is. While the segment is open its link count
+	// tells whether the file is anywhere at all.
+	dir, name := filepath.Split(s.file)
+	err := s.unlinkFrom(s.file)
+	misses := 0
+	for round := 0; errors.Is(err, ErrNotExist) && round < maxUnlinkRounds; round++ {
+		if private, ok := s.findAside(dir, name); ok {
+			err = s.unlinkFrom(private)
+			if errors.Is(err, errNotOurs) {
+				// The segment is closed and its inode number now another
+				// file's: its own file is gone.
+				if misses++; misses >= 3 {
+					return err
+				}
+			}
+			if errors.Is(err, ErrNotExist) {
+				err = s.unlinkFrom(s.file) // moved on meanwhile: back at its name?
+			}
+			continue
+		}
+		// Neither at its name nor aside: removed (no link left), or moved
+		// between the looks. A file that stays linked and is not found
+		// three times over has another name (mv): not ours to chase.
+		if linked, _ := s.linked(); !linked {
+			return err
+		}
+		if misses++; misses >= 3 {
+			return err
+		}
+		err = s.unlinkFrom(s.file)
+	}
+	return err
+}
+
+// maxUnlinkRounds bounds how often a segment's Unlink follows a file that
+// keeps moving between its name and private names: each round follows a
+// remover's rename, which takes microseconds.
+const maxUnlinkRounds = 1000
+
+// unlinkFrom removes the segment's file from path (its name, or the private
+// name a remover holds it at) while path leads to it; otherwise the error
+// wraps ErrNotExist.
+func (s *Segment) unlinkFrom(path string) error {
 	// Hold the file open while it is removed (see removeChecked): s may
 	// be closed.
-	f, err := os.OpenFile(s.file, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
-	// A remover (another process's Sweep or Unlink) that took this
-	// segment's name by mistake holds the file at a private name for a few
-	// microseconds before it puts it back: wait for it, so that unlinking
-	// one's own live segment does not fail in that window. Each look at
-	// the directory finds the file put back or nowhere.
-	for tries := 0; errors.Is(err, fs.ErrNotExist) && tries < 100 && waitAside(s.file, s.ident); tries++ {
-		f, err = os.OpenFile(s.file, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
-	}
+	f, err := os.OpenFile(path, os.O_RDONLY|openNoFollow|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return openErr(err)
 	}
@@ -679,9 +734,50 @@ func (s *Segment) unlink() error {
 	// a new file at the same name: the identity in the trailer tells them
 	// apart.
 	if m, _, err := validate(f, fi.Size()); err == nil && idOf(m) != idOf(s.meta) {
-		return errReplaced
+		return errNotOurs
 	}
-	return removeChecked(s.file, fi)
+	return removeChecked(path, fi)
+}
+
+// errNotOurs is errReplaced, when the file has the segment's inode number
+// but another segment's identity.
+var errNotOurs = fmt.Errorf("%w: the name now belongs to another file; not removed", ErrNotExist)
+
+// findAside returns the private name in dir at which a remover holds the
+// segment's file, which it is removing from name.
+func (s *Segment) findAside(dir, name string) (string, bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", false
+	}
+	for _, e := range entries {
+		if p, ok := parsePrivate(e.Name()); !ok || p.name != name {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if fi, err := os.Lstat(path); err == nil && os.SameFile(fi, s.ident) {
+			if asideHook != nil {
+				asideHook(path)
+			}
+			return path, true
+		}
+	}
+	return "", false
+}
+
+// linked reports whether the segment's file still has a name; known is
+// false when that cannot be told (s is closed: it counts as linked).
+func (s *Segment) linked() (linked, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return true, false
+	}
+	fi, err := s.f.Stat()
+	if err != nil {
+		return true, false
+	}
+	return nlink(fi) > 0, true
 }
 
 // Unlink removes the named segment from the directory given by Dir (default
