@@ -141,49 +141,12 @@ func child(role string) error {
 		return nil
 
 	case "consumer": // get until closed; check order per producer; count each message in COUNTS (BIAS: bias at once)
-		if env("BIAS") != "" {
-			queue.SetBiasAfter(1)
+		got, end, wrong := consumeStream(ctx)
+		if wrong != nil {
+			return wrong
 		}
-		q, err := queue.Open(name, shm.Dir(dir))
-		if err != nil {
-			return err
-		}
-		defer q.Close()
-		seg, counts, err := openCounts(env("COUNTS"), dir)
-		if err != nil {
-			return err
-		}
-		defer seg.Close()
-		producers, n, cid := envInt("PRODUCERS"), envInt("N"), envInt("ID")
-		last := make([]int, producers)
-		for i := range last {
-			last[i] = -1
-		}
-		progress := &counts[producers*n+cid]
-		buf := make([]byte, 0, 64)
-		got := 0
-		for {
-			msg, err := q.GetAppend(ctx, buf[:0])
-			if errors.Is(err, queue.ErrClosed) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("consumer %d after %d messages: %w", cid, got, err)
-			}
-			id, seq, err := parseStreamMsg(msg)
-			if err != nil {
-				return err
-			}
-			if id >= producers || seq >= n {
-				return fmt.Errorf("message %d/%d out of range", id, seq)
-			}
-			if seq <= last[id] {
-				return fmt.Errorf("consumer %d: producer %d's message %d after %d: out of order", cid, id, seq, last[id])
-			}
-			last[id] = seq
-			atomic.AddUint32(&counts[id*n+seq], 1)
-			atomic.AddUint32(progress, 1)
-			got++
+		if !errors.Is(end, queue.ErrClosed) {
+			return fmt.Errorf("consumer %d after %d messages: %w", envInt("ID"), got, end)
 		}
 		fmt.Println("got", got)
 		return nil
@@ -581,3 +544,55 @@ func decodeGob(s string, v any) error {
 }
 
 func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// consumeStream is the consumer of the stream tests: it opens queue NAME in
+// DIR (biased at once with BIAS) and the counts of COUNTS, then, as
+// consumer ID of PRODUCERS producers of N messages each, gets messages
+// until a Get fails, checking each message and its order per producer and
+// counting it in COUNTS (and in its own progress word). It returns how many
+// it got, the error that ended it (ErrClosed at the normal end; a failure
+// to open), and, when a message was bad (unreadable, out of range, out of
+// order), what was wrong with it.
+func consumeStream(ctx context.Context) (got int, end, wrong error) {
+	if env("BIAS") != "" {
+		queue.SetBiasAfter(1)
+	}
+	dir := env("DIR")
+	q, err := queue.Open(env("NAME"), shm.Dir(dir))
+	if err != nil {
+		return 0, err, nil
+	}
+	defer q.Close()
+	seg, counts, err := openCounts(env("COUNTS"), dir)
+	if err != nil {
+		return 0, err, nil
+	}
+	defer seg.Close()
+	producers, n, cid := envInt("PRODUCERS"), envInt("N"), envInt("ID")
+	last := make([]int, producers)
+	for i := range last {
+		last[i] = -1
+	}
+	progress := &counts[producers*n+cid]
+	buf := make([]byte, 0, 64)
+	for {
+		msg, err := q.GetAppend(ctx, buf[:0])
+		if err != nil {
+			return got, err, nil
+		}
+		buf = msg
+		id, seq, err := parseStreamMsg(msg)
+		switch {
+		case err != nil:
+			return got, nil, err
+		case id >= producers || seq >= n:
+			return got, nil, fmt.Errorf("message %d/%d out of range", id, seq)
+		case seq <= last[id]:
+			return got, nil, fmt.Errorf("consumer %d: producer %d's message %d after %d: out of order", cid, id, seq, last[id])
+		}
+		last[id] = seq
+		atomic.AddUint32(&counts[id*n+seq], 1)
+		atomic.AddUint32(progress, 1)
+		got++
+	}
+}
