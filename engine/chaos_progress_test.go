@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
 	"github.com/shmpar/shmpar/internal/chaos"
 )
@@ -78,22 +77,11 @@ func killWorkerProgress(tr *chaos.T) {
 	idem := tr.Rand.IntN(2) == 0
 	faults := 1 + tr.Rand.IntN(2)
 	what := fmt.Sprintf("%d workers (primary %v), %s, idempotent %v, %d kills", sh.workers, sh.primary, sname, idem, faults)
-	team, err := engine.Start(engine.Config{Workers: sh.workers, Primary: sh.primary, StallLimit: chaosStall})
-	if err != nil {
-		tr.Wrong("%s: Start: %v", what, err)
+	team, a, cleanup, ok := chaosTeam(tr, sh, what)
+	if !ok {
 		return
 	}
-	defer func() {
-		if err := team.Close(); err != nil {
-			tr.Wrong("%s: Close: %v", what, err)
-		}
-	}()
-	a, err := array.CreateAnon[int64](chaosN)
-	if err != nil {
-		tr.Wrong("%s: array: %v", what, err)
-		return
-	}
-	defer a.Close()
+	defer cleanup()
 	k := chaosIncK
 	if idem {
 		k = chaosSetK
@@ -108,7 +96,7 @@ func killWorkerProgress(tr *chaos.T) {
 		done <- err
 	}()
 	hit := faulter{tr, team, syscall.SIGKILL, &over}.strike(faults)
-	err = <-done
+	err := <-done
 	lost := len(engine.WorkerErrors(err))
 	tr.Count("lost-chunks", lost)
 	checkLost(tr, fmt.Sprintf("%s, hit %v", what, hit), err, a.Data()[:chaosN], idem && len(hit) <= 1)

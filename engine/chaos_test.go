@@ -106,6 +106,32 @@ type chaosShape struct {
 // Team shapes with at least one worker process.
 var chaosShapes = []chaosShape{{1, false}, {2, false}, {3, false}, {2, true}, {3, true}}
 
+// chaosTeam starts a team of shape sh with the trials' stall limit and
+// makes the trial's array of chaosN elements, reporting a failure as a
+// wrong result (what names the trial). When ok, the caller defers cleanup,
+// which closes both and reports a failed Close of the team.
+func chaosTeam(tr *chaos.T, sh chaosShape, what string) (team *engine.Team, a *array.Array[int64], cleanup func(), ok bool) {
+	team, err := engine.Start(engine.Config{Workers: sh.workers, Primary: sh.primary, StallLimit: chaosStall})
+	if err != nil {
+		tr.Wrong("%s: Start: %v", what, err)
+		return nil, nil, nil, false
+	}
+	a, err = array.CreateAnon[int64](chaosN)
+	if err != nil {
+		tr.Wrong("%s: array: %v", what, err)
+		if err := team.Close(); err != nil {
+			tr.Wrong("%s: Close: %v", what, err)
+		}
+		return nil, nil, nil, false
+	}
+	return team, a, func() {
+		a.Close()
+		if err := team.Close(); err != nil {
+			tr.Wrong("%s: Close: %v", what, err)
+		}
+	}, true
+}
+
 // chaosSchedule draws a schedule.
 func chaosSchedule(tr *chaos.T) (string, engine.Option) {
 	switch tr.Rand.IntN(4) {
@@ -234,22 +260,11 @@ func faultFor(tr *chaos.T, sig syscall.Signal) {
 	idem := tr.Rand.IntN(2) == 0
 	faults := 1 + tr.Rand.IntN(2)
 	what := fmt.Sprintf("%d workers (primary %v), %s, idempotent %v, %d × %v", sh.workers, sh.primary, sname, idem, faults, sig)
-	team, err := engine.Start(engine.Config{Workers: sh.workers, Primary: sh.primary, StallLimit: chaosStall})
-	if err != nil {
-		tr.Wrong("%s: Start: %v", what, err)
+	team, a, cleanup, ok := chaosTeam(tr, sh, what)
+	if !ok {
 		return
 	}
-	defer func() {
-		if err := team.Close(); err != nil {
-			tr.Wrong("%s: Close: %v", what, err)
-		}
-	}()
-	a, err := array.CreateAnon[int64](chaosN)
-	if err != nil {
-		tr.Wrong("%s: array: %v", what, err)
-		return
-	}
-	defer a.Close()
+	defer cleanup()
 	k := chaosIncK
 	if idem {
 		k = chaosSetK
@@ -262,7 +277,7 @@ func faultFor(tr *chaos.T, sig syscall.Signal) {
 		done <- err
 	}()
 	hit := faulter{tr, team, sig, &over}.strike(faults)
-	err = <-done
+	err := <-done
 	tr.Count("lost-chunks", len(engine.WorkerErrors(err)))
 	checkLost(tr, fmt.Sprintf("%s, hit %v", what, hit), err, a.Data()[:chaosN], idem && len(hit) <= 1)
 	if sig == syscall.SIGKILL {
@@ -369,22 +384,11 @@ func stopBetweenJobs(tr *chaos.T) {
 	sh := chaosShapes[tr.Rand.IntN(len(chaosShapes))]
 	sname, opt := chaosSchedule(tr)
 	what := fmt.Sprintf("%d workers (primary %v), %s", sh.workers, sh.primary, sname)
-	team, err := engine.Start(engine.Config{Workers: sh.workers, Primary: sh.primary, StallLimit: chaosStall})
-	if err != nil {
-		tr.Wrong("%s: Start: %v", what, err)
+	team, a, cleanup, ok := chaosTeam(tr, sh, what)
+	if !ok {
 		return
 	}
-	defer func() {
-		if err := team.Close(); err != nil {
-			tr.Wrong("%s: Close: %v", what, err)
-		}
-	}()
-	a, err := array.CreateAnon[int64](chaosN)
-	if err != nil {
-		tr.Wrong("%s: array: %v", what, err)
-		return
-	}
-	defer a.Close()
+	defer cleanup()
 	if err := chaosSetK.For(context.Background(), team, chaosN, chaosArgs{A: a}, opt); err != nil {
 		tr.Wrong("%s: the first job: %v", what, err)
 		return
