@@ -120,6 +120,38 @@ func BenchmarkEmptyFor(b *testing.B) {
 	}
 }
 
+// BenchmarkEmptyForCancelable is BenchmarkEmptyFor with a context that can
+// end, as most programs pass (signal.NotifyContext, a request's context):
+// the team must watch it, and a For of one context after another shares
+// one watch instead of registering a callback per call.
+func BenchmarkEmptyForCancelable(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, c := range []struct {
+		name string
+		cfg  engine.Config
+	}{
+		{"process", engine.Config{Workers: 2}},
+		{"process-primary", engine.Config{Workers: 2, Primary: true}},
+		{"goroutine", engine.Config{Workers: 2, Backend: engine.Goroutine}},
+	} {
+		b.Run(c.name+"/workers=2", func(b *testing.B) {
+			team := benchTeam(b, c.cfg)
+			lat := make([]time.Duration, 0, 1<<16)
+			for b.Loop() {
+				t0 := time.Now()
+				if err := noopK.For(ctx, team, 1024, struct{}{}); err != nil {
+					b.Fatal(err)
+				}
+				if len(lat) < cap(lat) {
+					lat = append(lat, time.Since(t0))
+				}
+			}
+			reportMedian(b, lat)
+		})
+	}
+}
+
 // reportMedian reports the median of per-call latencies as µs/call-p50
 // (the mean, ns/op, is pulled up by the rare descheduled call).
 func reportMedian(b *testing.B, lat []time.Duration) {
