@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/progress"
 )
 
 // store holds the inputs and outputs of a run of tasks: a whole Map, or one
@@ -74,8 +75,8 @@ type call struct {
 	onFinish func()
 
 	canceled atomic.Bool
-	userIns  bool         // the inputs are the caller's slice (Map)
-	prog     *progressRun // Map with Progress
+	userIns  bool          // the inputs are the caller's slice (Map)
+	prog     *progress.Run // Map with Progress
 
 	// The goroutine pool's context for the call's tasks: ctx, also ended
 	// when the call is canceled or the pool closes.
@@ -121,7 +122,7 @@ func (c *call) deliver(b *batch, i, j int, errs []*TaskError, perTask float64) {
 		}
 	}
 	c.left -= n
-	c.prog.add(n)
+	c.prog.Add(n)
 	if o.ndone >= o.n() && !o.ready {
 		o.ready = true
 		if c.anyOrder {
@@ -216,8 +217,8 @@ func (h *Func[In, Out]) Map(ctx context.Context, p *Pool, inputs []In, opts ...C
 	if len(inputs) == 0 {
 		return []Out{}, nil
 	}
-	pr := startProgress(o.progress, len(inputs))
-	defer pr.end()
+	pr := progress.Start(o.progress, len(inputs), ProgressInterval)
+	defer pr.End()
 	if q := p.directFor(f, o); q != nil {
 		return directMap[In, Out](ctx, q, f, inputs, o, pr)
 	}
@@ -254,7 +255,7 @@ func checkMap[In, Out any](ctx context.Context, p *Pool, h *Func[In, Out], input
 }
 
 // startMap submits a checked Map of at least one input.
-func startMap[In, Out any](ctx context.Context, p *Pool, f *poolFunc, inputs []In, o callConfig, pr *progressRun) (*call, []Out, error) {
+func startMap[In, Out any](ctx context.Context, p *Pool, f *poolFunc, inputs []In, o callConfig, pr *progress.Run) (*call, []Out, error) {
 	n := len(inputs)
 	outs := make([]Out, n)
 	c := p.newCall(ctx, f, o)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/engine/internal/progress"
 )
 
 // The coordinator side of direct calls.
@@ -58,7 +59,7 @@ func (p *Pool) directFor(f *poolFunc, o callConfig) *procPool {
 type directSpan struct{ lo, hi, tries int }
 
 // directMap runs a Map directly on q, which directFor locked for it.
-func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, inputs []In, o callConfig, pr *progressRun) ([]Out, error) {
+func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, inputs []In, o callConfig, pr *progress.Run) ([]Out, error) {
 	defer q.dir.mu.Unlock()
 	n := len(inputs)
 	outs := make([]Out, n)
@@ -80,7 +81,7 @@ func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, input
 		clear(a.data[so : so+2*m])
 		round := q.dir.post(a, f.name, m, inSize, outSize, so, io, oo, pr != nil)
 		if pr != nil {
-			pr.setLive(func() int { return a.live(round, so, m) })
+			pr.StepStarted(func() int { return a.live(round, so, m) })
 		}
 		chunk := o.chunk
 		if chunk <= 0 {
@@ -102,8 +103,7 @@ func directMap[In, Out any](ctx context.Context, q *procPool, f *poolFunc, input
 		copy(rawBytes(outs[base:base+m]), a.data[oo:oo+m*outSize])
 		var done int
 		errs, left, done = q.harvest(a, f, round, base, m, so, outs, errs, left, ferr)
-		pr.setLive(nil)
-		pr.add(done)
+		pr.StepOver(done)
 		base += m
 	}
 	if len(left) > 0 {
@@ -319,7 +319,7 @@ func workerErrors(err error) map[int]*engine.WorkerError {
 
 // directRest runs the tasks a direct call left through the session path,
 // as one call, and adds their errors to errs.
-func (q *procPool) directRest(ctx context.Context, f *poolFunc, o callConfig, inputs, outs any, errs []*TaskError, left []directSpan, pr *progressRun) ([]*TaskError, error) {
+func (q *procPool) directRest(ctx context.Context, f *poolFunc, o callConfig, inputs, outs any, errs []*TaskError, left []directSpan, pr *progress.Run) ([]*TaskError, error) {
 	c := q.p.newCall(ctx, f, o)
 	c.prog = pr
 	st := &store{ins: inputs, outs: outs}

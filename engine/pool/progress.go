@@ -3,8 +3,6 @@ package pool
 import (
 	"io"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -57,86 +55,4 @@ func ProgressBar(w io.Writer) engine.Progress {
 			_ = bar.Finish()
 		}
 	}
-}
-
-// progressRun reports a call's progress: a timer reads the tasks finished
-// (finished, plus what live says of a direct call's round in progress)
-// every ProgressInterval, re-armed after each look (so reports are at least
-// that far apart). No goroutine runs for a call shorter than that.
-type progressRun struct {
-	fn       engine.Progress
-	total    int
-	finished atomic.Int64 // tasks finished and counted
-	live     atomic.Pointer[func() int]
-
-	mu      sync.Mutex // held while reporting: fn never runs twice at once
-	t       *time.Timer
-	last    int
-	stopped bool
-}
-
-// startProgress reports (0, total) and starts the reports; nil when fn is.
-func startProgress(fn engine.Progress, total int) *progressRun {
-	if fn == nil {
-		return nil
-	}
-	r := &progressRun{fn: fn, total: total}
-	fn(0, total)
-	r.mu.Lock()
-	r.t = time.AfterFunc(ProgressInterval, r.tick)
-	r.mu.Unlock()
-	return r
-}
-
-func (r *progressRun) done() int {
-	d := int(r.finished.Load())
-	if f := r.live.Load(); f != nil {
-		d += (*f)()
-	}
-	return min(d, r.total)
-}
-
-func (r *progressRun) tick() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return
-	}
-	if d := r.done(); d != r.last {
-		r.last = d
-		r.fn(d, r.total)
-	}
-	r.t.Reset(ProgressInterval)
-}
-
-// add counts n more finished tasks.
-func (r *progressRun) add(n int) {
-	if r != nil {
-		r.finished.Add(int64(n))
-	}
-}
-
-// setLive sets (or, with nil, clears) the count of a direct round in
-// progress.
-func (r *progressRun) setLive(f func() int) {
-	if r == nil {
-		return
-	}
-	if f == nil {
-		r.live.Store(nil)
-		return
-	}
-	r.live.Store(&f)
-}
-
-// end stops the reports and makes the last one.
-func (r *progressRun) end() {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stopped = true
-	r.t.Stop()
-	r.fn(r.done(), r.total)
 }

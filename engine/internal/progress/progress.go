@@ -78,6 +78,14 @@ func (r *Run) StepOver(n int) {
 	}
 }
 
+// Add counts n more chunks finished outside any step (a pool counts the
+// tasks whose results came back); r may be nil.
+func (r *Run) Add(n int) {
+	if r != nil {
+		r.base.Add(int64(n))
+	}
+}
+
 // End stops the reports and makes the last one; r may be nil.
 func (r *Run) End() {
 	if r == nil {
