@@ -86,20 +86,7 @@ func BenchmarkEmptyFor(b *testing.B) {
 			{"process-primary", engine.Config{Workers: w, Primary: true}},
 			{"goroutine", engine.Config{Workers: w, Backend: engine.Goroutine}},
 		} {
-			b.Run(fmt.Sprintf("%s/workers=%d", c.name, w), func(b *testing.B) {
-				team := benchTeam(b, c.cfg)
-				lat := make([]time.Duration, 0, 1<<16)
-				for b.Loop() {
-					t0 := time.Now()
-					if err := noopK.For(ctx, team, 1024, struct{}{}); err != nil {
-						b.Fatal(err)
-					}
-					if len(lat) < cap(lat) {
-						lat = append(lat, time.Since(t0))
-					}
-				}
-				reportMedian(b, lat)
-			})
+			b.Run(fmt.Sprintf("%s/workers=%d", c.name, w), func(b *testing.B) { benchEmptyFor(b, ctx, c.cfg) })
 		}
 		b.Run(fmt.Sprintf("waitgroup/workers=%d", w), func(b *testing.B) {
 			lat := make([]time.Duration, 0, 1<<16)
@@ -135,21 +122,25 @@ func BenchmarkEmptyForCancelable(b *testing.B) {
 		{"process-primary", engine.Config{Workers: 2, Primary: true}},
 		{"goroutine", engine.Config{Workers: 2, Backend: engine.Goroutine}},
 	} {
-		b.Run(c.name+"/workers=2", func(b *testing.B) {
-			team := benchTeam(b, c.cfg)
-			lat := make([]time.Duration, 0, 1<<16)
-			for b.Loop() {
-				t0 := time.Now()
-				if err := noopK.For(ctx, team, 1024, struct{}{}); err != nil {
-					b.Fatal(err)
-				}
-				if len(lat) < cap(lat) {
-					lat = append(lat, time.Since(t0))
-				}
-			}
-			reportMedian(b, lat)
-		})
+		b.Run(c.name+"/workers=2", func(b *testing.B) { benchEmptyFor(b, ctx, c.cfg) })
 	}
+}
+
+// benchEmptyFor times empty For calls with ctx on a team of cfg, and
+// reports the median call beside the mean.
+func benchEmptyFor(b *testing.B, ctx context.Context, cfg engine.Config) {
+	team := benchTeam(b, cfg)
+	lat := make([]time.Duration, 0, 1<<16)
+	for b.Loop() {
+		t0 := time.Now()
+		if err := noopK.For(ctx, team, 1024, struct{}{}); err != nil {
+			b.Fatal(err)
+		}
+		if len(lat) < cap(lat) {
+			lat = append(lat, time.Since(t0))
+		}
+	}
+	reportMedian(b, lat)
 }
 
 // reportMedian reports the median of per-call latencies as µs/call-p50
