@@ -188,19 +188,7 @@ func TestPeerAliveKeepsWaiting(t *testing.T) {
 	w1.Expect(t, "ready")
 	w2.Expect(t, "ready")
 	kill(t, w1)
-	checks := countHook(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := q.Get(ctx)
-		errc <- err
-	}()
-	testproc.WaitFor(t, "two liveness checks that find w2 alive", func() bool { return checks.Load() >= 2 })
-	cancel()
-	err := <-errc
-	require.ErrorIs(t, err, context.Canceled)
-	require.NotErrorIs(t, err, queue.ErrPeerGone)
+	getWaitsThroughChecks(t, q, "two liveness checks that find w2 alive")
 	kill(t, w2)
 	requireGone(t, q)
 }
@@ -262,19 +250,7 @@ func TestPeerGoneRevived(t *testing.T) {
 // report ErrPeerGone, though it checks.
 func TestPeerNeverStarted(t *testing.T) {
 	q, _ := newQueue(t, 1024)
-	checks := countHook(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := q.Get(ctx)
-		errc <- err
-	}()
-	testproc.WaitFor(t, "two liveness checks", func() bool { return checks.Load() >= 2 })
-	cancel()
-	err := <-errc
-	require.ErrorIs(t, err, context.Canceled)
-	require.NotErrorIs(t, err, queue.ErrPeerGone)
+	getWaitsThroughChecks(t, q, "two liveness checks")
 }
 
 // ---- pipes ----
@@ -384,4 +360,24 @@ func TestPipeHandedOver(t *testing.T) {
 	kill(t, s)
 	r.Expect(t, "peer gone")
 	r.WaitOK(t)
+}
+
+// getWaitsThroughChecks runs a Get on the empty queue q and requires it to
+// go on waiting through two liveness checks of its writers (what), not to
+// report ErrPeerGone: it ends only when its context is canceled.
+func getWaitsThroughChecks(t *testing.T, q *queue.Queue, what string) {
+	t.Helper()
+	checks := countHook(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := q.Get(ctx)
+		errc <- err
+	}()
+	testproc.WaitFor(t, what, func() bool { return checks.Load() >= 2 })
+	cancel()
+	err := <-errc
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotErrorIs(t, err, queue.ErrPeerGone)
 }
