@@ -42,6 +42,7 @@ func TestTracePhases(t *testing.T) {
 			trace.Reset()
 			team, err := Start(c.cfg)
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = team.Close() }) // also when an assertion fails
 			const jobs = 30000
 			for range jobs {
 				require.NoError(t, internalNoop.For(context.Background(), team, 1024, struct{}{}))
@@ -172,6 +173,7 @@ func TestTraceBlocks(t *testing.T) {
 			trace.Reset()
 			team, err := Start(Config{Workers: c.w, Primary: true})
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = team.Close() }) // also when an assertion fails
 			run := func() error { return internalNoop.For(context.Background(), team, c.n, struct{}{}, c.opts...) }
 			switch {
 			case strings.HasPrefix(c.name, "busy"):
