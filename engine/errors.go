@@ -27,7 +27,7 @@ var (
 
 	// ErrArgsTooLarge is returned when an encoded value does not fit where
 	// it must cross: a kernel's arguments in the team's argument area
-	// (Config.MaxArgs), a pool task's input or result in the pool's queues
+	// (MaxArgs), a pool task's input or result in the pool's queues
 	// (pool.QueueSize). Pass large data in a shared array instead: it
 	// crosses as its name.
 	ErrArgsTooLarge = errors.New("too large")
@@ -49,7 +49,7 @@ var (
 
 	// ErrStalled is returned (inside a *WorkerError, together with
 	// ErrWorkerDied) when a worker process made no progress for the stall
-	// limit (Config.StallLimit) while it ran a chunk of a kernel that is
+	// limit (StallLimit) while it ran a chunk of a kernel that is
 	// not idempotent, and was killed.
 	ErrStalled = errors.New("worker process stalled")
 
