@@ -37,10 +37,13 @@ var (
 	// chunks than a job can count (2^40).
 	ErrBadRange = errors.New("invalid loop range")
 
-	// ErrBadOption is returned when a schedule option is out of its
-	// domain: a negative Dynamic chunk, Guided minChunk or Deterministic
-	// grain (0 picks each one's default).
-	ErrBadOption = errors.New("invalid schedule option")
+	// ErrBadOption is returned when an option is out of its domain: by
+	// For, Reduce and Partials for a negative Dynamic chunk, Guided
+	// minChunk or Deterministic grain (0 picks each one's default); by
+	// Start for Workers outside [0, MaxWorkers], MaxArgs over 1 GiB, a
+	// Backend other than Process and Goroutine, or ShareNode with fewer
+	// than one team or one CPU.
+	ErrBadOption = errors.New("invalid option")
 
 	// ErrWorkerDied is returned (inside a *WorkerError) when a worker process
 	// died while it ran a chunk of a kernel that is not idempotent, or when a

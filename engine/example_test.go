@@ -214,5 +214,5 @@ func ExampleStart() {
 	fmt.Println(err)
 	// Output:
 	// 2 process 2
-	// engine: Start: Workers(-1), want 0 (one per usable CPU) to 1024
+	// engine: Start: invalid option: Workers(-1), want 0 (one per usable CPU) to 1024
 }

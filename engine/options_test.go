@@ -41,13 +41,14 @@ func TestStartOptionErrors(t *testing.T) {
 		{engine.Workers(-1), "Workers(-1)"},
 		{engine.Workers(engine.MaxWorkers + 1), fmt.Sprintf("Workers(%d)", engine.MaxWorkers+1)},
 		{engine.MaxArgs(1<<30 + 1), fmt.Sprintf("MaxArgs(%d)", 1<<30+1)},
-		{engine.Backend(7), "unknown backend 7"},
+		{engine.Backend(7), "Backend(7), want Process or Goroutine"},
 		{engine.ShareNode(0, 2), "ShareNode(0, 2)"},
 		{engine.ShareNode(2, 0), "ShareNode(2, 0)"},
 		{engine.ShareNode(-1, -1), "ShareNode(-1, -1)"},
 	} {
 		for _, b := range []engine.Backend{engine.Process, engine.Goroutine} {
 			team, err := engine.Start(b, c.opt)
+			require.ErrorIs(t, err, engine.ErrBadOption, "%s", b)
 			require.ErrorContains(t, err, c.want, "%s", b)
 			require.Nil(t, team)
 		}

@@ -76,7 +76,8 @@ type Team struct {
 // processes (re-executing this program, which must call Main first) and
 // waits until each has reported ready. An option value out of range (a
 // negative Workers, a MaxArgs over 1 GiB, an unknown Backend, a ShareNode
-// without a team or a CPU) is an error, and nothing is started.
+// without a team or a CPU) is an error wrapping ErrBadOption, and nothing
+// is started.
 func Start(opts ...TeamOption) (*Team, error) {
 	reexec.Guard("Start")
 	var cfg teamConfig
@@ -86,16 +87,16 @@ func Start(opts ...TeamOption) (*Team, error) {
 		}
 	}
 	if cfg.Backend != Process && cfg.Backend != Goroutine {
-		return nil, fmt.Errorf("start team: unknown backend %d", cfg.Backend)
+		return nil, fmt.Errorf("engine: Start: %w: Backend(%d), want Process or Goroutine", ErrBadOption, cfg.Backend)
 	}
 	if cfg.Workers < 0 || cfg.Workers > MaxWorkers {
-		return nil, fmt.Errorf("engine: Start: Workers(%d), want 0 (one per usable CPU) to %d", cfg.Workers, MaxWorkers)
+		return nil, fmt.Errorf("engine: Start: %w: Workers(%d), want 0 (one per usable CPU) to %d", ErrBadOption, cfg.Workers, MaxWorkers)
 	}
 	if cfg.MaxArgs > 1<<30 {
-		return nil, fmt.Errorf("engine: Start: MaxArgs(%d), want at most 1 GiB", cfg.MaxArgs)
+		return nil, fmt.Errorf("engine: Start: %w: MaxArgs(%d), want at most 1 GiB", ErrBadOption, cfg.MaxArgs)
 	}
 	if cfg.share.set && (cfg.share.teams < 1 || cfg.share.cpus < 1) {
-		return nil, fmt.Errorf("engine: Start: ShareNode(%d, %d), want at least 1 team and 1 CPU", cfg.share.teams, cfg.share.cpus)
+		return nil, fmt.Errorf("engine: Start: %w: ShareNode(%d, %d), want at least 1 team and 1 CPU", ErrBadOption, cfg.share.teams, cfg.share.cpus)
 	}
 	cfg.setDefaults()
 	t := &Team{cfg: cfg}

@@ -347,9 +347,9 @@ func TestDefaultWorkers(t *testing.T) {
 
 func TestStartErrors(t *testing.T) {
 	_, err := engine.Start(engine.Workers(-1))
-	require.Error(t, err)
+	require.ErrorIs(t, err, engine.ErrBadOption)
 	_, err = engine.Start(engine.Backend(7))
-	require.Error(t, err)
+	require.ErrorIs(t, err, engine.ErrBadOption)
 	_, err = isumK.Reduce(teamtest.Ctx(t), nil, 1, emptyArgs{}, engine.Sum[int64]())
 	require.Error(t, err)
 	require.True(t, errors.Is(engine.ErrNoMain, engine.ErrNoMain))
