@@ -121,7 +121,7 @@ func (r reduction[A]) runRanks(ctx context.Context, x exec, n int, a A) (float64
 // kernel and backend at 1 rank × 1 worker, efficiency speedup ÷ (ranks ×
 // workers). Every rank gets the same rows; a failure on one rank is every
 // rank's (mpi's Agree after each repetition). Teams are configured with
-// world.TeamConfig, so they do not spin on an oversubscribed node. The
+// world.ShareNode, so they do not spin on an oversubscribed node. The
 // rows' Ranks field says how many ranks ran them.
 func RunRanks(ctx context.Context, world *mpi.Comm, cfg Config, ranks []int) ([]Result, error) {
 	p, err := cfg.plan()
@@ -172,17 +172,13 @@ func RunRanks(ctx context.Context, world *mpi.Comm, cfg Config, ranks []int) ([]
 }
 
 // teamRanks returns the team of pt on this rank, starting it on first use
-// with world.TeamConfig; the ranks agree on whether all started.
+// with world.ShareNode; the ranks agree on whether all started.
 func teamRanks(world *mpi.Comm, teams map[point]*engine.Team, pt point, cfg *Config) (*engine.Team, error) {
 	var t *engine.Team
 	var err error
 	if pt.backend != BackendSerial {
 		if t = teams[pt]; t == nil {
-			ec := engine.Config{Workers: pt.workers, Backend: engine.Goroutine}
-			if pt.backend == BackendProcess {
-				ec = engine.Config{Workers: pt.workers, Backend: engine.Process, Primary: cfg.Primary, Pin: cfg.Pin}
-			}
-			if t, err = engine.Start(world.TeamConfig(ec)); err == nil {
+			if t, err = engine.Start(append(teamOptions(pt, cfg), world.ShareNode())...); err == nil {
 				teams[pt] = t
 			}
 		}

@@ -75,7 +75,8 @@ type Config struct {
 	// Chunk is the chunk size of dynamic and guided schedules; 0 lets the
 	// engine choose (see engine.Dynamic and engine.Guided).
 	Chunk int
-	// Primary and Pin are passed to the process teams (engine.Config).
+	// Primary and Pin are passed to the process teams (engine.Primary,
+	// engine.Pin).
 	Primary, Pin bool
 	// Fault names a kernel that is made to compute a wrong answer (one bit
 	// off, or an error for empty) in its first chunk, or across ranks
@@ -441,6 +442,15 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	return results, nil
 }
 
+// teamOptions returns the options of the team of pt (not serial): a
+// goroutine team, or a process team with cfg's Primary and Pin.
+func teamOptions(pt point, cfg *Config) []engine.TeamOption {
+	if pt.backend == BackendProcess {
+		return []engine.TeamOption{engine.Workers(pt.workers), engine.Process, engine.Primary(cfg.Primary), engine.Pin(cfg.Pin)}
+	}
+	return []engine.TeamOption{engine.Workers(pt.workers), engine.Goroutine}
+}
+
 // team returns the team of pt, starting it on first use.
 func team(teams map[point]*engine.Team, pt point, cfg *Config) (*engine.Team, error) {
 	if pt.backend == BackendSerial {
@@ -449,11 +459,7 @@ func team(teams map[point]*engine.Team, pt point, cfg *Config) (*engine.Team, er
 	if t := teams[pt]; t != nil {
 		return t, nil
 	}
-	ec := engine.Config{Workers: pt.workers, Backend: engine.Goroutine}
-	if pt.backend == BackendProcess {
-		ec = engine.Config{Workers: pt.workers, Backend: engine.Process, Primary: cfg.Primary, Pin: cfg.Pin}
-	}
-	t, err := engine.Start(ec)
+	t, err := engine.Start(teamOptions(pt, cfg)...)
 	if err != nil {
 		return nil, fmt.Errorf("bench: start %s team of %d: %w", pt.backend, pt.workers, err)
 	}

@@ -18,7 +18,7 @@ type goTeam struct {
 	busy  chan struct{} // closed when the goroutines of the last job have all returned
 }
 
-func newGoTeam(cfg Config) *goTeam {
+func newGoTeam(cfg teamConfig) *goTeam {
 	done := make(chan struct{})
 	close(done)
 	return &goTeam{parts: cfg.Workers, grace: cfg.CancelGrace, pid: os.Getpid(), busy: done}

@@ -24,7 +24,7 @@ import (
 // procTeam is the process backend: the coordinator side of a team of worker
 // processes sharing one control block.
 type procTeam struct {
-	cfg    Config
+	cfg    teamConfig
 	seg    *shm.Segment
 	c      *control
 	h      *ctlHeader
@@ -94,7 +94,7 @@ type procTeam struct {
 	traceRun int64 // when run was entered (a shmpartrace build)
 }
 
-func startProcTeam(cfg Config) (_ *procTeam, err error) {
+func startProcTeam(cfg teamConfig) (_ *procTeam, err error) {
 	t := &procTeam{cfg: cfg, parts: cfg.Workers, pid: os.Getpid(), cache: map[*kernel]*argsCache{}}
 	t.blockFn, t.failFn = t.block, t.primaryFail
 	if cfg.Primary {
@@ -175,7 +175,7 @@ func (t *procTeam) prepareArgs(k *kernel, a any) error {
 			return err
 		}
 		if t.buf.Len() > len(t.c.args) {
-			return fmt.Errorf("engine: kernel %q: arguments: %w: %d bytes encoded, the limit is %d (Config.MaxArgs); pass bulk data in a shared array",
+			return fmt.Errorf("engine: kernel %q: arguments: %w: %d bytes encoded, the limit is %d (the team's MaxArgs); pass bulk data in a shared array",
 				k.name, ErrArgsTooLarge, t.buf.Len(), len(t.c.args))
 		}
 		// Same bytes, same value, unless a handle inside now names

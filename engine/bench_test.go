@@ -63,9 +63,9 @@ var (
 
 type dotArgs struct{ X, Y *array.Array[float64] }
 
-func benchTeam(b *testing.B, cfg engine.Config) *engine.Team {
+func benchTeam(b *testing.B, opts []engine.TeamOption) *engine.Team {
 	b.Helper()
-	team, err := engine.Start(cfg)
+	team, err := engine.Start(opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,13 +80,13 @@ func BenchmarkEmptyFor(b *testing.B) {
 	for _, w := range []int{1, 2} {
 		for _, c := range []struct {
 			name string
-			cfg  engine.Config
+			opts []engine.TeamOption
 		}{
-			{"process", engine.Config{Workers: w}},
-			{"process-primary", engine.Config{Workers: w, Primary: true}},
-			{"goroutine", engine.Config{Workers: w, Backend: engine.Goroutine}},
+			{"process", []engine.TeamOption{engine.Workers(w)}},
+			{"process-primary", []engine.TeamOption{engine.Workers(w), engine.Primary(true)}},
+			{"goroutine", []engine.TeamOption{engine.Workers(w), engine.Goroutine}},
 		} {
-			b.Run(fmt.Sprintf("%s/workers=%d", c.name, w), func(b *testing.B) { benchEmptyFor(b, ctx, c.cfg) })
+			b.Run(fmt.Sprintf("%s/workers=%d", c.name, w), func(b *testing.B) { benchEmptyFor(b, ctx, c.opts) })
 		}
 		b.Run(fmt.Sprintf("waitgroup/workers=%d", w), func(b *testing.B) {
 			lat := make([]time.Duration, 0, 1<<16)
@@ -116,20 +116,20 @@ func BenchmarkEmptyForCancelable(b *testing.B) {
 	defer cancel()
 	for _, c := range []struct {
 		name string
-		cfg  engine.Config
+		opts []engine.TeamOption
 	}{
-		{"process", engine.Config{Workers: 2}},
-		{"process-primary", engine.Config{Workers: 2, Primary: true}},
-		{"goroutine", engine.Config{Workers: 2, Backend: engine.Goroutine}},
+		{"process", []engine.TeamOption{engine.Workers(2)}},
+		{"process-primary", []engine.TeamOption{engine.Workers(2), engine.Primary(true)}},
+		{"goroutine", []engine.TeamOption{engine.Workers(2), engine.Goroutine}},
 	} {
-		b.Run(c.name+"/workers=2", func(b *testing.B) { benchEmptyFor(b, ctx, c.cfg) })
+		b.Run(c.name+"/workers=2", func(b *testing.B) { benchEmptyFor(b, ctx, c.opts) })
 	}
 }
 
-// benchEmptyFor times empty For calls with ctx on a team of cfg, and
+// benchEmptyFor times empty For calls with ctx on a team of opts, and
 // reports the median call beside the mean.
-func benchEmptyFor(b *testing.B, ctx context.Context, cfg engine.Config) {
-	team := benchTeam(b, cfg)
+func benchEmptyFor(b *testing.B, ctx context.Context, opts []engine.TeamOption) {
+	team := benchTeam(b, opts)
 	lat := make([]time.Duration, 0, 1<<16)
 	for b.Loop() {
 		t0 := time.Now()
@@ -156,11 +156,11 @@ func reportMedian(b *testing.B, lat []time.Duration) {
 // teamKinds are the backends each throughput benchmark compares.
 var teamKinds = []struct {
 	name string
-	cfg  func(w int) engine.Config
+	opts func(w int) []engine.TeamOption
 }{
-	{"process", func(w int) engine.Config { return engine.Config{Workers: w} }},
-	{"process-primary", func(w int) engine.Config { return engine.Config{Workers: w, Primary: true} }},
-	{"goroutine", func(w int) engine.Config { return engine.Config{Workers: w, Backend: engine.Goroutine} }},
+	{"process", func(w int) []engine.TeamOption { return []engine.TeamOption{engine.Workers(w)} }},
+	{"process-primary", func(w int) []engine.TeamOption { return []engine.TeamOption{engine.Workers(w), engine.Primary(true)} }},
+	{"goroutine", func(w int) []engine.TeamOption { return []engine.TeamOption{engine.Workers(w), engine.Goroutine} }},
 }
 
 // BenchmarkTriad runs STREAM triad over 2^26 float64 (1.5 GiB touched per
@@ -191,7 +191,7 @@ func BenchmarkTriad(b *testing.B) {
 	for _, w := range []int{1, 2} {
 		for _, k := range teamKinds {
 			b.Run(fmt.Sprintf("%s/n=2^26/workers=%d", k.name, w), func(b *testing.B) {
-				team := benchTeam(b, k.cfg(w))
+				team := benchTeam(b, k.opts(w))
 				// Warm up: each worker process faults the pages into its
 				// own page tables on first use (once per worker).
 				if err := triadK.For(ctx, team, n, args); err != nil {
@@ -224,7 +224,7 @@ func BenchmarkLogistic(b *testing.B) {
 		var one float64
 		for _, w := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/n=2^16/workers=%d", k.name, w), func(b *testing.B) {
-				team := benchTeam(b, k.cfg(w))
+				team := benchTeam(b, k.opts(w))
 				if err := logisticK.For(ctx, team, n, args); err != nil {
 					b.Fatal(err)
 				}
@@ -251,17 +251,17 @@ func BenchmarkLogistic(b *testing.B) {
 func BenchmarkTeamStart(b *testing.B) {
 	for _, c := range []struct {
 		name string
-		cfg  engine.Config
+		opts []engine.TeamOption
 	}{
-		{"process/workers=2", engine.Config{Workers: 2}},
-		{"process-primary/workers=2", engine.Config{Workers: 2, Primary: true}},
-		{"process/workers=8", engine.Config{Workers: 8}},
+		{"process/workers=2", []engine.TeamOption{engine.Workers(2)}},
+		{"process-primary/workers=2", []engine.TeamOption{engine.Workers(2), engine.Primary(true)}},
+		{"process/workers=8", []engine.TeamOption{engine.Workers(8)}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var lat []time.Duration
 			for b.Loop() {
 				t0 := time.Now()
-				team, err := engine.Start(c.cfg)
+				team, err := engine.Start(c.opts...)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -308,7 +308,7 @@ func BenchmarkDot(b *testing.B) {
 			var one float64
 			for _, w := range []int{1, 2} {
 				b.Run(fmt.Sprintf("%s/%s/n=2^24/workers=%d", sc.name, k.name, w), func(b *testing.B) {
-					team := benchTeam(b, k.cfg(w))
+					team := benchTeam(b, k.opts(w))
 					want, err := dotK.Reduce(ctx, team, n, args, engine.Sum[float64](), sc.opt) // each worker maps the pages once
 					if err != nil {
 						b.Fatal(err)
@@ -348,7 +348,7 @@ func BenchmarkForProgress(b *testing.B) {
 	args := logisticArgs{X: x, Steps: 20}
 	ctx := context.Background()
 	for _, k := range teamKinds {
-		team := benchTeam(b, k.cfg(2))
+		team := benchTeam(b, k.opts(2))
 		for range 100 { // warm up: the first jobs of a team are slower
 			if err := logisticK.For(ctx, team, n, args, engine.Dynamic(chunk)); err != nil {
 				b.Fatal(err)

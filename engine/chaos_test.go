@@ -111,7 +111,7 @@ var chaosShapes = []chaosShape{{1, false}, {2, false}, {3, false}, {2, true}, {3
 // wrong result (what names the trial). When ok, the caller defers cleanup,
 // which closes both and reports a failed Close of the team.
 func chaosTeam(tr *chaos.T, sh chaosShape, what string) (team *engine.Team, a *array.Array[int64], cleanup func(), ok bool) {
-	team, err := engine.Start(engine.Config{Workers: sh.workers, Primary: sh.primary, StallLimit: chaosStall})
+	team, err := engine.Start(engine.Workers(sh.workers), engine.Primary(sh.primary), engine.StallLimit(chaosStall))
 	if err != nil {
 		tr.Wrong("%s: Start: %v", what, err)
 		return nil, nil, nil, false
@@ -295,7 +295,7 @@ func faultReduce(tr *chaos.T) {
 	idem := tr.Rand.IntN(2) == 0
 	faults := 1 + tr.Rand.IntN(2)
 	what := fmt.Sprintf("%d workers (primary %v), %s, idempotent %v, %d kills", sh.workers, sh.primary, sname, idem, faults)
-	team, err := engine.Start(engine.Config{Workers: sh.workers, Primary: sh.primary})
+	team, err := engine.Start(engine.Workers(sh.workers), engine.Primary(sh.primary))
 	if err != nil {
 		tr.Wrong("%s: Start: %v", what, err)
 		return
@@ -436,7 +436,7 @@ func killDuringStart(tr *chaos.T) {
 		}
 		killed <- p
 	}()
-	team, err := engine.Start(engine.Config{Workers: workers})
+	team, err := engine.Start(engine.Workers(workers))
 	started.Store(true)
 	victim := <-killed
 	if err != nil {
@@ -464,7 +464,7 @@ func killDuringStart(tr *chaos.T) {
 // until it is killed: it reports its workers' pids first.
 func runChaosCoordinator() error {
 	workers, _ := strconv.Atoi(os.Getenv("CHAOS_WORKERS"))
-	team, err := engine.Start(engine.Config{Workers: workers, Primary: os.Getenv("CHAOS_PRIMARY") != ""})
+	team, err := engine.Start(engine.Workers(workers), engine.Primary(os.Getenv("CHAOS_PRIMARY") != ""))
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ import (
 //	                     the coordinator reads them from its cache before each job
 //	…      error areas   one per participant, errAreaSize bytes: kind, chunk, message, stack
 //	…      rerun list    chunks to run again after a worker died: {lo, hi, partial index}
-//	…      args area     the job's gob-encoded arguments (Config.MaxArgs bytes)
+//	…      args area     the job's gob-encoded arguments (MaxArgs bytes)
 //	…      partials      one 8-byte partial result per chunk of a reduction
 //
 // Every field that two processes touch is an atomic; hot words sit on their

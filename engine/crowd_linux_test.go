@@ -103,7 +103,7 @@ func TestWorkerMovesOffCrowdedCPU(t *testing.T) {
 	if len(cpus) < 2 {
 		t.Skip("needs 2 CPUs: a worker crowded on the only CPU has nowhere to go")
 	}
-	team, err := Start(Config{Workers: 2, Primary: true})
+	team, err := Start(Workers(2), Primary(true))
 	require.NoError(t, err)
 	defer team.Close()
 	pid := team.PIDs()[1]
@@ -130,7 +130,7 @@ func TestPinnedWorkerStays(t *testing.T) {
 	if len(cpus) < 2 {
 		t.Skip("needs 2 CPUs to pin a worker to one of them")
 	}
-	team, err := Start(Config{Workers: 2, Primary: true, Pin: true})
+	team, err := Start(Workers(2), Primary(true), Pin(true))
 	require.NoError(t, err)
 	defer team.Close()
 	pid := team.PIDs()[1]
@@ -228,7 +228,7 @@ func TestMoveAwayAvoidsCoordinator(t *testing.T) {
 // A coordinator that runs chunks records its CPU for the workers every
 // coordCPUEvery jobs.
 func TestCoordinatorRecordsItsCPU(t *testing.T) {
-	team, err := Start(Config{Workers: 2, Primary: true})
+	team, err := Start(Workers(2), Primary(true))
 	require.NoError(t, err)
 	defer team.Close()
 	h := team.b.(*procTeam).h

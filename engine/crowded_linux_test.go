@@ -29,7 +29,7 @@ func TestJobsDoNotWaitForStoppedWorker(t *testing.T) {
 	for _, primary := range []bool{false, true} {
 		t.Run(fmt.Sprintf("primary=%v", primary), func(t *testing.T) {
 			const w = 8
-			team := teamtest.Team(t, engine.Config{Workers: w, Primary: primary})
+			team := teamtest.Team(t, engine.Workers(w), engine.Primary(primary))
 			a := teamtest.Array[int64](t, w)
 			ctx := teamtest.Ctx(t)
 			require.NoError(t, workerIDK.For(ctx, team, w, fillArgs{A: a}))

@@ -45,7 +45,7 @@ type Ctx struct {
 }
 
 // Worker returns the index of the participant running the chunk: 0 ≤
-// Worker() < Team.Workers(). With Config.Primary the coordinator is
+// Worker() < Team.Workers(). With Primary the coordinator is
 // participant 0. Use it to index per-worker scratch space.
 func (c *Ctx) Worker() int { return c.worker }
 
@@ -56,7 +56,7 @@ func (c *Ctx) Worker() int { return c.worker }
 func (c *Ctx) Err() error { return stopErr(c.stop.Load()) }
 
 // Progress tells the team that the kernel is making progress, for the stall
-// watch (Config.StallLimit): a kernel that waits (on I/O, a lock, another
+// watch (StallLimit): a kernel that waits (on I/O, a lock, another
 // process) for longer than the stall limit without using CPU time calls it
 // at least once per limit, from any goroutine, while its chunk runs. It
 // costs one atomic add to a word of the worker's own; in the coordinator's

@@ -23,10 +23,25 @@
 //
 //	func main() {
 //		engine.Main()
-//		team, err := engine.Start(engine.Config{})
+//		team, err := engine.Start() // one worker process per usable CPU
 //		...
 //		err = scale.For(ctx, team, n, ScaleArgs{X: x, S: 2})
 //	}
+//
+// Every call takes functional options, each named for what it sets and
+// documented with its default: Start takes TeamOptions (Workers, a Backend —
+// Process, the default, or Goroutine — Primary, Pin, Spin, ShareNode,
+// HelloTimeout, CancelGrace, StallLimit, GOMAXPROCS, MaxArgs, Env, Stdout,
+// Stderr), Register and RegisterReduce take KernelOptions (Idempotent,
+// StallLimit), and For, Reduce and Partials take Options (the schedules,
+// Range, ReportProgress). StallLimit is both a TeamOption and a
+// KernelOption: the team's limit, or one kernel's in its place. A later
+// option wins over an earlier one of the same kind (Env adds to it); a value
+// out of range is an error wrapping ErrBadOption from the call, never a
+// panic:
+//
+//	team, err := engine.Start(engine.Workers(8), engine.Primary(*primary), engine.Pin(true))
+//	gteam, err := engine.Start(engine.Goroutine, engine.Workers(8))
 //
 // For splits [0, n) into chunks and runs the kernel over them on every
 // participant until none are left. Arguments are encoded with
@@ -72,19 +87,19 @@
 // is cache lines moving between CPUs, so a job writes as few as it can: the
 // generation and the claim word share one line, only the descriptor words
 // that changed are rewritten, and the done count is never reset. Idle
-// workers spin for Config.Spin — polling without pause for a few
+// workers spin for Spin — polling without pause for a few
 // microseconds when the team's threads fit the CPUs, then yielding the CPU
 // between polls so that an oversubscribed machine still makes progress —
 // then sleep on a futex (waking a halted core costs tens of microseconds on
 // virtual machines). A worker that is not
-// pinned (Config.Pin) and finds its CPU shared — its yields keep returning
+// pinned (Pin) and finds its CPU shared — its yields keep returning
 // late, or it was woken on the CPU of a coordinator that runs chunks — moves
 // itself to a CPU where no other participant of the team (a worker, or the
 // coordinator with Primary) was last seen: the OS
 // does not separate two threads that each run briefly and yield to the
 // other, and a short job on one CPU costs several times what it costs on
 // two. An empty For on two cores
-// takes about 0.6 µs; with Config.Primary, where the coordinator runs
+// takes about 0.6 µs; with Primary, where the coordinator runs
 // chunks itself like OpenMP's primary thread, about 0.4 µs (two cache-line
 // transfers between the CPUs, and the calls around them).
 //
@@ -118,7 +133,7 @@
 //
 // A worker process that stops making progress — stopped by a signal,
 // stuck in a system call, asleep in a kernel — is handled like one that
-// died once it has gone Config.StallLimit (a minute by default) without
+// died once it has gone StallLimit (a minute by default) without
 // progress while the job waits for it: while the coordinator sleeps
 // waiting for a job (never while it spins, so a short job pays nothing)
 // it watches each worker's slot (chunks claimed and finished, and a word
@@ -129,12 +144,12 @@
 // its context has no deadline. A kernel that computes is never stalled,
 // however long its chunk; one that waits (I/O, another process) longer
 // than the limit without using CPU time calls Ctx.Progress, or is
-// registered with the StallLimit option. Config.StallLimit says exactly
+// registered with the StallLimit option. StallLimit says exactly
 // what counts.
 //
 // When the context passed to For ends, no new chunks are claimed and For
 // returns ctx.Err() once running chunks return — kernels poll Ctx.Err — or
-// after Config.CancelGrace, when the workers still busy are killed and later
+// after CancelGrace, when the workers still busy are killed and later
 // replaced. A job never waits on a dead worker, nor past the stall limit on
 // a stopped one. Not guaranteed: a kernel that loops for ever uses CPU time
 // and is not stalled (end it with the context), and the coordinator itself

@@ -27,7 +27,7 @@ var (
 
 	// ErrArgsTooLarge is returned when an encoded value does not fit where
 	// it must cross: a kernel's arguments in the team's argument area
-	// (Config.MaxArgs), a pool task's input or result in the pool's queues
+	// (MaxArgs), a pool task's input or result in the pool's queues
 	// (pool.QueueSize). Pass large data in a shared array instead: it
 	// crosses as its name.
 	ErrArgsTooLarge = errors.New("too large")
@@ -37,10 +37,13 @@ var (
 	// chunks than a job can count (2^40).
 	ErrBadRange = errors.New("invalid loop range")
 
-	// ErrBadOption is returned when a schedule option is out of its
-	// domain: a negative Dynamic chunk, Guided minChunk or Deterministic
-	// grain (0 picks each one's default).
-	ErrBadOption = errors.New("invalid schedule option")
+	// ErrBadOption is returned when an option is out of its domain: by
+	// For, Reduce and Partials for a negative Dynamic chunk, Guided
+	// minChunk or Deterministic grain (0 picks each one's default); by
+	// Start for Workers outside [0, MaxWorkers], MaxArgs over 1 GiB, a
+	// Backend other than Process and Goroutine, or ShareNode with fewer
+	// than one team or one CPU.
+	ErrBadOption = errors.New("invalid option")
 
 	// ErrWorkerDied is returned (inside a *WorkerError) when a worker process
 	// died while it ran a chunk of a kernel that is not idempotent, or when a
@@ -49,7 +52,7 @@ var (
 
 	// ErrStalled is returned (inside a *WorkerError, together with
 	// ErrWorkerDied) when a worker process made no progress for the stall
-	// limit (Config.StallLimit) while it ran a chunk of a kernel that is
+	// limit (StallLimit) while it ran a chunk of a kernel that is
 	// not idempotent, and was killed.
 	ErrStalled = errors.New("worker process stalled")
 

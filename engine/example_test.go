@@ -75,7 +75,7 @@ var (
 // in TestMain.)
 func Example() {
 	ctx := context.Background()
-	team, err := engine.Start(engine.Config{Workers: 2})
+	team, err := engine.Start(engine.Workers(2))
 	if err != nil {
 		panic(err)
 	}
@@ -107,7 +107,7 @@ func ExampleDeterministic() {
 	}
 	var sums []float64
 	for _, w := range []int{1, 3} {
-		team, err := engine.Start(engine.Config{Workers: w})
+		team, err := engine.Start(engine.Workers(w))
 		if err != nil {
 			panic(err)
 		}
@@ -122,7 +122,7 @@ func ExampleDeterministic() {
 // A kernel's error comes back as a *WorkerError naming the chunk.
 func ExampleWorkerError() {
 	ctx := context.Background()
-	team, _ := engine.Start(engine.Config{Workers: 2})
+	team, _ := engine.Start(engine.Workers(2))
 	defer team.Close()
 	x, _ := array.CreateAnon[float64](100)
 	defer x.Close()
@@ -141,7 +141,7 @@ func ExampleWorkerError() {
 // error names the chunk that may be partly done.
 func ExampleWorkerErrors() {
 	ctx := context.Background()
-	team, _ := engine.Start(engine.Config{Workers: 1})
+	team, _ := engine.Start(engine.Workers(1))
 	defer team.Close()
 	x, _ := array.CreateAnon[float64](101) // the last element is the kernel's flag
 	defer x.Close()
@@ -165,7 +165,7 @@ func ExampleWorkerErrors() {
 // A kernel that waits longer than the team's stall limit without using CPU
 // calls Ctx.Progress, so that its worker is not taken for stopped.
 func ExampleCtx_Progress() {
-	team, _ := engine.Start(engine.Config{Workers: 1, StallLimit: 100 * time.Millisecond})
+	team, _ := engine.Start(engine.Workers(1), engine.StallLimit(100*time.Millisecond))
 	defer team.Close()
 	pid := team.PIDs()[0]
 	err := wait.For(context.Background(), team, 1, ScaleArgs{})
@@ -177,7 +177,7 @@ func ExampleCtx_Progress() {
 // the start, then at most every ProgressInterval, and the end. A pool's
 // ProgressBar (package engine/pool) is such a callback.
 func ExampleReportProgress() {
-	team, _ := engine.Start(engine.Config{Workers: 2})
+	team, _ := engine.Start(engine.Workers(2))
 	defer team.Close()
 	x, _ := array.CreateAnon[float64](1000)
 	defer x.Close()
@@ -198,4 +198,21 @@ func ExampleReportProgress() {
 	// <nil>
 	// first report: 0 of 100 chunks
 	// last report: 100 of 100 chunks
+}
+
+// Start takes options; without any it starts one worker process per usable
+// CPU. A value out of range is an error, and no team is started.
+func ExampleStart() {
+	team, err := engine.Start(engine.Workers(2), engine.Primary(true), engine.StallLimit(10*time.Second))
+	if err != nil {
+		panic(err)
+	}
+	defer team.Close()
+	fmt.Println(team.Workers(), team.Backend(), len(team.PIDs()))
+
+	_, err = engine.Start(engine.Workers(-1))
+	fmt.Println(err)
+	// Output:
+	// 2 process 2
+	// engine: Start: invalid option: Workers(-1), want 0 (one per usable CPU) to 1024
 }

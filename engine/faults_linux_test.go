@@ -40,7 +40,7 @@ func awaitExit(t *testing.T, pid int) {
 // takes part.
 func TestFirstJobAfterDeathRunsOnFullTeam(t *testing.T) {
 	const workers = 2
-	team := teamtest.Team(t, engine.Config{Workers: workers})
+	team := teamtest.Team(t, engine.Workers(workers))
 	for round := range 20 {
 		pids := team.PIDs()
 		victim := pids[round%workers]
@@ -74,7 +74,7 @@ func TestWorkerKilledWhileStarting(t *testing.T) {
 		_ = os.Remove(fired)
 	}
 	arm()
-	team := teamtest.Team(t, engine.Config{Workers: 2, Env: []string{envDieAtStart + "=" + dir}})
+	team := teamtest.Team(t, engine.Workers(2), engine.Env(envDieAtStart+"="+dir))
 	require.FileExists(t, fired, "no worker died while Start waited for it")
 	for _, p := range team.PIDs() {
 		require.NotZero(t, p)
@@ -97,7 +97,7 @@ func TestWorkerKilledWhileStarting(t *testing.T) {
 	// A worker that exits with a status before it is ready is not
 	// started again: Start says why, at once.
 	var stderr teamtest.SyncBuffer
-	_, err := engine.Start(engine.Config{Workers: 1, Env: []string{envNoMain + "=1"}, Stderr: &stderr})
+	_, err := engine.Start(engine.Workers(1), engine.Env(envNoMain+"=1"), engine.Stderr(&stderr))
 	require.ErrorIs(t, err, engine.ErrNoMain)
 	require.Equal(t, 1, strings.Count(stderr.String(), "engine.Main() must be the first call"), "started once: %s", stderr.String())
 }
@@ -108,7 +108,7 @@ func TestWorkerKilledWhileStarting(t *testing.T) {
 // whose own arguments need more descriptors than the limit fails with
 // ErrFileLimit, clearly, and the worker goes on.
 func TestWorkerAttachCacheBounded(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 1})
+	team := teamtest.Team(t, engine.Workers(1))
 	ctx := teamtest.Ctx(t)
 	pid := team.PIDs()[0]
 	require.NoError(t, unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 32, Max: 32}, nil))

@@ -21,7 +21,7 @@ import (
 // and worker processes that die.
 
 // envDieAtStart names a directory: a process of the test binary started
-// with it (a worker, through Config.Env) that finds the file "armed" there
+// with it (a worker, through the Env option) that finds the file "armed" there
 // renames it to "fired" and SIGKILLs itself before it reports ready. One
 // process wins the rename; the others start normally.
 const envDieAtStart = "SHMPAR_TEST_DIE_AT_START"
@@ -105,7 +105,7 @@ func TestBadCalls(t *testing.T) {
 }
 
 func TestArgsTooLarge(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 1, MaxArgs: 4096})
+	team := teamtest.Team(t, engine.Workers(1), engine.MaxArgs(4096))
 	err := bytesK.For(teamtest.Ctx(t), team, 10, make([]byte, 10000))
 	require.ErrorIs(t, err, engine.ErrArgsTooLarge)
 	require.Equal(t, 1, strings.Count(err.Error(), "engine: "), "one prefix: %v", err)
@@ -134,7 +134,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestCancelKillsHungWorker(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 2, CancelGrace: 100 * time.Millisecond})
+	team := teamtest.Team(t, engine.Workers(2), engine.CancelGrace(100*time.Millisecond))
 	ctx, cancel := context.WithTimeout(teamtest.Ctx(t), 100*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
@@ -176,7 +176,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 				workers, primary := c.workers, c.primary
 				name := fmt.Sprintf("idempotent=%v/%s/workers=%d/primary=%v", idem, s.name, workers, primary)
 				t.Run(name, func(t *testing.T) {
-					team := teamtest.Team(t, engine.Config{Workers: workers, Primary: primary})
+					team := teamtest.Team(t, engine.Workers(workers), engine.Primary(primary))
 					const n = 1000
 					a := teamtest.Array[int64](t, n)
 					once := teamtest.Array[int64](t, 1)
@@ -232,7 +232,7 @@ func TestUnclaimedWorkFinishedWhenEveryWorkerDies(t *testing.T) {
 			primary bool
 		}{{1, false}, {2, false}, {3, true}} {
 			t.Run(fmt.Sprintf("%s/workers=%d/primary=%v", s.name, c.workers, c.primary), func(t *testing.T) {
-				team := teamtest.Team(t, engine.Config{Workers: c.workers, Primary: c.primary})
+				team := teamtest.Team(t, engine.Workers(c.workers), engine.Primary(c.primary))
 				kills := c.workers
 				if c.primary {
 					kills--
@@ -295,7 +295,7 @@ func TestUnclaimedWorkFinishedWhenEveryWorkerDies(t *testing.T) {
 // A kernel that kills every worker on every chunk makes the job give up
 // after a bounded number of recoveries instead of looping for ever.
 func TestChunkThatAlwaysKillsItsWorker(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 1})
+	team := teamtest.Team(t, engine.Workers(1))
 	const n = 1000
 	a := teamtest.Array[int64](t, n)
 	err := crashK.For(teamtest.Ctx(t), team, n, failArgs{At: 520, A: a}, engine.Dynamic(50))
@@ -317,7 +317,7 @@ func TestChunkThatAlwaysKillsItsWorker(t *testing.T) {
 }
 
 func TestIdleWorkerKilled(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Workers(2))
 	before := team.PIDs()
 	require.NoError(t, syscall.Kill(before[1], syscall.SIGKILL))
 	// Wait until the team has seen the death (PIDs shows 0 for a dead
@@ -352,7 +352,7 @@ func TestKernelRegisteredAfterMain(t *testing.T) {
 	lateOnce.Do(func() {
 		lateK = engine.Register("late", func(c *engine.Ctx, _ struct{}, lo, hi int) error { return nil })
 	})
-	team := teamtest.Team(t, engine.Config{Workers: 1})
+	team := teamtest.Team(t, engine.Workers(1))
 	err := lateK.For(teamtest.Ctx(t), team, 10, struct{}{})
 	var we *engine.WorkerError
 	require.ErrorAs(t, err, &we)
@@ -360,7 +360,7 @@ func TestKernelRegisteredAfterMain(t *testing.T) {
 	require.Contains(t, err.Error(), "init")
 	require.NotContains(t, err.Error(), "engine: ", "a WorkerError says what failed, with no package prefix")
 	// The goroutine backend has it.
-	g := teamtest.Team(t, engine.Config{Workers: 1, Backend: engine.Goroutine})
+	g := teamtest.Team(t, engine.Workers(1), engine.Goroutine)
 	require.NoError(t, lateK.For(teamtest.Ctx(t), g, 10, struct{}{}))
 }
 

@@ -18,7 +18,7 @@ func TestSupervisionHooks(t *testing.T) {
 	_, ok := supervise.Of("not a team")
 	require.False(t, ok)
 
-	team := teamtest.Team(t, engine.Config{Workers: 3, Primary: true, CancelGrace: 300 * time.Millisecond})
+	team := teamtest.Team(t, engine.Workers(3), engine.Primary(true), engine.CancelGrace(300*time.Millisecond))
 	h, ok := supervise.Of(team)
 	require.True(t, ok)
 	require.True(t, h.Process())
@@ -49,12 +49,12 @@ func TestSupervisionHooks(t *testing.T) {
 	require.NoError(t, team.Close())
 	require.True(t, h.Closed())
 
-	g := teamtest.Team(t, engine.Config{Workers: 2, Backend: engine.Goroutine})
+	g := teamtest.Team(t, engine.Workers(2), engine.Goroutine)
 	gh, ok := supervise.Of(g)
 	require.True(t, ok)
 	require.False(t, gh.Process())
 	require.Zero(t, gh.First())
-	off := teamtest.Team(t, engine.Config{Workers: 1, StallLimit: -1})
+	off := teamtest.Team(t, engine.Workers(1), engine.StallLimit(-1))
 	oh, _ := supervise.Of(off)
 	require.Negative(t, oh.StallLimit(), "a negative limit means none")
 	require.Nil(t, gh.Exited(0, 1))

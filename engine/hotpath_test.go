@@ -74,7 +74,7 @@ func TestWorkerJobAllocatesNothing(t *testing.T) {
 // sleep.
 func TestCoordinatorIsWoken(t *testing.T) {
 	for _, primary := range []bool{false, true} {
-		team, err := Start(Config{Workers: 2, Primary: primary, Spin: -1})
+		team, err := Start(Workers(2), Primary(primary), Spin(-1))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = team.Close() }) // also when an assertion fails
 		for range 100 {

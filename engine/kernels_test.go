@@ -171,7 +171,7 @@ var (
 		return nil
 	})
 	nestedK = engine.Register("nested", func(c *engine.Ctx, _ struct{}, lo, hi int) error {
-		t, err := engine.Start(engine.Config{Workers: 1})
+		t, err := engine.Start(engine.Workers(1))
 		if err == nil {
 			t.Close()
 			return errors.New("nested Start succeeded")

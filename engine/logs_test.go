@@ -21,7 +21,7 @@ var slogK = engine.Register("slog-kernel", func(c *engine.Ctx, _ struct{}, lo, h
 // A team's worker processes log with their name and pid.
 func TestTeamWorkerLogs(t *testing.T) {
 	var errOut teamtest.SyncBuffer
-	team, err := engine.Start(engine.Config{Workers: 2, Stderr: &errOut})
+	team, err := engine.Start(engine.Workers(2), engine.Stderr(&errOut))
 	require.NoError(t, err)
 	defer team.Close()
 	require.NoError(t, slogK.For(teamtest.Ctx(t), team, 2, struct{}{}, engine.Static()))

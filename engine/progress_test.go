@@ -113,10 +113,10 @@ func TestReportProgress(t *testing.T) {
 			{"dynamic", engine.Dynamic(3), n / 3},
 			{"deterministic", engine.Deterministic(10), n / 10},
 			{"guided", engine.Guided(5), -1},
-			{"static", engine.Static(), s.Cfg.Workers},
+			{"static", engine.Static(), s.Workers},
 		} {
 			t.Run(s.Name+"/"+sc.name, func(t *testing.T) {
-				team := teamtest.Team(t, s.Cfg)
+				team := teamtest.Team(t, s.Opts()...)
 				ctx := teamtest.Ctx(t)
 				x := teamtest.Array[int64](t, n)
 				l := &reportLog{gate: teamtest.Array[int64](t, 1)}
@@ -144,7 +144,7 @@ func TestReportProgress(t *testing.T) {
 func TestReportProgressReduce(t *testing.T) {
 	for _, s := range teamtest.Shapes {
 		t.Run(s.Name, func(t *testing.T) {
-			team := teamtest.Team(t, s.Cfg)
+			team := teamtest.Team(t, s.Opts()...)
 			ctx := teamtest.Ctx(t)
 			var l reportLog
 			got, err := gateSumK.Reduce(ctx, team, 5000, gateArgs{N: -1}, engine.Sum[int64](), engine.Deterministic(100), engine.ReportProgress(l.report))
@@ -163,7 +163,7 @@ func TestReportProgressReduce(t *testing.T) {
 // chunk of an Idempotent kernel; the chunk is run again and counted once,
 // and the last report is every chunk.
 func TestReportProgressWorkerKilled(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Workers(2))
 	ctx := teamtest.Ctx(t)
 	const n = 40
 	x := teamtest.Array[int64](t, n)

@@ -24,9 +24,6 @@ const MaxKernelName = 200
 // compile).
 const _ = uint(MaxKernelName-registry.MaxName) + uint(registry.MaxName-MaxKernelName)
 
-// KernelOption changes how a kernel is registered.
-type KernelOption func(*kernelConfig)
-
 type kernelConfig struct {
 	idempotent bool
 	stallLimit time.Duration
@@ -39,15 +36,7 @@ type kernelConfig struct {
 // the chunk is run again and the job completes; for other kernels the job
 // completes every other chunk and fails with ErrWorkerDied naming the
 // chunk.
-func Idempotent() KernelOption { return func(c *kernelConfig) { c.idempotent = true } }
-
-// StallLimit sets the stall limit of the kernel's jobs, in place of the
-// team's Config.StallLimit (see there for what progress is): d > 0 is the
-// limit, d < 0 means a worker running the kernel is never killed for want
-// of progress, 0 keeps the team's. Use it for a kernel that legitimately
-// waits longer than the team's limit without using CPU time (on I/O, on
-// another process) and cannot call Ctx.Progress while it waits.
-func StallLimit(d time.Duration) KernelOption { return func(c *kernelConfig) { c.stallLimit = d } }
+func Idempotent() KernelOption { return kernelOption(func(c *kernelConfig) { c.idempotent = true }) }
 
 // kernel is one registered kernel. It is immutable after registration.
 type kernel struct {
@@ -80,7 +69,7 @@ func newKernel[A any](name string, opts []KernelOption) *kernel {
 	var cfg kernelConfig
 	for _, o := range opts {
 		if o != nil {
-			o(&cfg)
+			o.applyKernel(&cfg)
 		}
 	}
 	k := &kernel{name: name, args: codec.Of(reflect.TypeFor[A]()), idempotent: cfg.idempotent, stallLimit: cfg.stallLimit}
@@ -157,7 +146,7 @@ func (k *ReduceKernel[A, R]) Name() string { return k.k.name }
 // does not stop the job: see the package doc's Failures for what is re-run
 // and how lost chunks are named. When ctx ends, no new
 // chunks are claimed and For returns ctx.Err() once running chunks return
-// (or after Config.CancelGrace, killing the worker processes still busy).
+// (or after CancelGrace, killing the worker processes still busy).
 //
 // For a process team args are encoded with encoding/gob once per job — not
 // at all when they are equal to the last job's — so shared arrays travel as

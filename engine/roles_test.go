@@ -23,7 +23,7 @@ import (
 // coordinator Start must fail with ErrNoMain; in the re-executed workers
 // (which run this again) Start must end the process at once.
 func runNoMain() int {
-	_, err := engine.Start(engine.Config{Workers: 2, HelloTimeout: 30 * time.Second})
+	_, err := engine.Start(engine.Workers(2), engine.HelloTimeout(30*time.Second))
 	fmt.Printf("start error: %v\n", err)
 	return 0
 }
@@ -31,7 +31,7 @@ func runNoMain() int {
 // runCoordinator starts a team, runs a job on every worker, reports its
 // own and its workers' pids and waits to be killed.
 func runCoordinator() error {
-	team, err := engine.Start(engine.Config{Workers: 2})
+	team, err := engine.Start(engine.Workers(2))
 	if err != nil {
 		return err
 	}

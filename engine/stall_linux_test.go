@@ -16,7 +16,7 @@ import (
 	"github.com/shmpar/shmpar/internal/proc"
 )
 
-// The stall watch (Config.StallLimit) across real processes: a worker
+// The stall watch (the StallLimit option) across real processes: a worker
 // stopped with SIGSTOP in the middle of a job, or between jobs, is killed
 // and handled like a dead one, with no context deadline to end the job;
 // a worker that computes, or calls Ctx.Progress, is left alone.
@@ -93,7 +93,7 @@ func TestStoppedWorkerMidJob(t *testing.T) {
 		}{{"static", engine.Static()}, {"dynamic", engine.Dynamic(50)}, {"det", engine.Deterministic(64)}} {
 			for _, workers := range []int{1, 2} {
 				t.Run(fmt.Sprintf("idempotent=%v/%s/workers=%d", idem, s.name, workers), func(t *testing.T) {
-					team := teamtest.Team(t, engine.Config{Workers: workers, StallLimit: testStallLimit})
+					team := teamtest.Team(t, engine.Workers(workers), engine.StallLimit(testStallLimit))
 					const n, at = 1000, 420
 					a := teamtest.Array[int64](t, n)
 					gate := teamtest.Array[int64](t, 2)
@@ -147,7 +147,7 @@ func TestStoppedWorkerBetweenJobs(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		for _, s := range schedules[:3] {
 			t.Run(fmt.Sprintf("%s/workers=%d", s.name, workers), func(t *testing.T) {
-				team := teamtest.Team(t, engine.Config{Workers: workers, StallLimit: testStallLimit})
+				team := teamtest.Team(t, engine.Workers(workers), engine.StallLimit(testStallLimit))
 				victim := team.PIDs()[0]
 				require.NoError(t, syscall.Kill(victim, syscall.SIGSTOP))
 				t.Cleanup(func() { syscall.Kill(victim, syscall.SIGCONT) })
@@ -175,7 +175,7 @@ func TestStoppedWorkerBetweenJobs(t *testing.T) {
 // one that sleeps past the limit without is, unless its kernel is
 // registered with StallLimit(-1) or the team's limit is negative.
 func TestStallRule(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 1, StallLimit: testStallLimit})
+	team := teamtest.Team(t, engine.Workers(1), engine.StallLimit(testStallLimit))
 	ctx := teamtest.Ctx(t)
 	a := teamtest.Array[int64](t, 10)
 	pid := team.PIDs()[0]
@@ -191,7 +191,7 @@ func TestStallRule(t *testing.T) {
 	require.Contains(t, err.Error(), "asleep (state S)")
 	teamtest.AwaitGone(t, pid, teamtest.Timeout)
 
-	off := teamtest.Team(t, engine.Config{Workers: 1, StallLimit: -1})
+	off := teamtest.Team(t, engine.Workers(1), engine.StallLimit(-1))
 	pid = off.PIDs()[0]
 	require.NoError(t, stallK.For(ctx, off, 10, stallArgs{A: a, Nap: 4 * testStallLimit}), "a team with no stall limit")
 	require.Equal(t, []int{pid}, off.PIDs())

@@ -141,7 +141,7 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 
 // workerEnviron is the coordinator's environment with GOMAXPROCS and the
 // worker marker set, then cfg.Env.
-func workerEnviron(e workerEnv, cfg Config) []string {
+func workerEnviron(e workerEnv, cfg teamConfig) []string {
 	return reexec.Environ([]string{fmt.Sprintf("GOMAXPROCS=%d", cfg.GOMAXPROCS), envWorker + "=" + formatWorkerEnv(e)}, cfg.Env)
 }
 

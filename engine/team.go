@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -12,7 +10,9 @@ import (
 	"github.com/shmpar/shmpar/engine/internal/reexec"
 )
 
-// Backend selects what the participants of a team are.
+// Backend selects what the participants of a team are. A Backend is itself
+// a TeamOption: Start(Goroutine) starts a goroutine team. Without one, Start
+// starts a process team.
 type Backend uint8
 
 const (
@@ -37,138 +37,7 @@ func (b Backend) String() string {
 	return fmt.Sprintf("backend(%d)", uint8(b))
 }
 
-// Defaults for the zero fields of Config.
-const (
-	DefaultSpin         = 200 * time.Microsecond
-	DefaultHelloTimeout = 20 * time.Second
-	DefaultMaxArgs      = 64 << 10
-	DefaultCancelGrace  = time.Second
-	DefaultCloseTimeout = 2 * time.Second
-	DefaultStallLimit   = time.Minute
-
-	// MaxWorkers is the largest team Start accepts.
-	MaxWorkers = 1024
-)
-
-// Config describes a team. The zero value is a process team with one
-// worker per usable CPU.
-type Config struct {
-	// Workers is the number of participants that run chunks; 0 means
-	// UsableCPUs(). With Primary the coordinator is one of them.
-	Workers int
-
-	// Backend is Process (default) or Goroutine.
-	Backend Backend
-
-	// Pin binds worker process i to the i-th CPU the process may use
-	// (modulo their number). The coordinator is not pinned.
-	Pin bool
-
-	// Primary makes the coordinator (the goroutine calling For) run chunks
-	// itself as participant 0, like OpenMP's primary thread, so Workers-1
-	// worker processes are started. It saves a core's worth of waiting
-	// and most of the dispatch latency, at the cost of running kernels in
-	// the coordinator's process: a kernel that crashes the process there
-	// takes the program down, and a chunk running there cannot be killed
-	// after CancelGrace (it ends when the kernel returns).
-	Primary bool
-
-	// Spin is how long an idle worker (and the coordinator waiting for a
-	// job to end) polls shared memory before it sleeps on a futex. Waking a
-	// sleeping core costs tens of microseconds; spinning costs a core while
-	// it lasts. 0 means DefaultSpin; negative means never spin.
-	Spin time.Duration
-
-	// HelloTimeout bounds how long Start (or a restart) waits for a worker
-	// process to report ready. 0 means DefaultHelloTimeout.
-	HelloTimeout time.Duration
-
-	// CancelGrace is how long For waits, after its context ended, for
-	// running chunks to return; worker processes still running a chunk
-	// after that are killed (and restarted before the next job). 0 means
-	// DefaultCancelGrace.
-	CancelGrace time.Duration
-
-	// StallLimit is how long a worker process may go without progress
-	// while a job waits for it before it is killed (SIGKILL) and handled as
-	// a worker that died: its chunk is run again if the kernel is
-	// Idempotent and named in the job's error (ErrStalled) otherwise, and
-	// the job goes on. A job waits for a worker that holds one of its
-	// chunks, or that has not joined it while chunks nobody claimed
-	// remain. Progress is any of: the worker claims or finishes a chunk,
-	// the kernel calls Ctx.Progress, the worker's process uses CPU time (at
-	// least 1 % of the time between two looks: the Go runtime's own
-	// housekeeping in an idle process uses far less; the watcher of a
-	// Ctx.Context polls every millisecond and uses more, so a kernel that
-	// made one is stalled only when its process does not run at all). So a
-	// kernel that computes for an hour in one chunk is never stalled;
-	// one that sleeps or waits for I/O for longer than the limit without
-	// calling Ctx.Progress is. A worker stopped by a signal (SIGSTOP, a
-	// terminal's ^Z) or stuck in a system call makes no progress; one
-	// stopped by a debugger (ptrace) always counts as making some. The
-	// stall is noticed at least StallLimit and at most StallLimit +
-	// StallLimit/8 + 50 ms after the last progress (CPU time is read every
-	// eighth of the limit, the workers looked at every 50 ms while the
-	// coordinator waits). A kernel registered with the
-	// StallLimit option uses its own limit. Only worker processes are
-	// watched, not the coordinator (Primary) nor goroutines, and only on
-	// Linux (the CPU time comes from the process's CPU clock, its state
-	// from /proc).
-	//
-	// 0 means DefaultStallLimit, a minute: long enough that no live
-	// worker of a compute kernel comes near it (a process that runs uses
-	// CPU time; a machine has to be frozen for a minute to starve one),
-	// short enough that a stopped worker does not hang a job for ever when
-	// its context has no deadline. Negative means never: a job then waits
-	// for a stopped worker as long as its context allows.
-	StallLimit time.Duration
-
-	// GOMAXPROCS is the GOMAXPROCS of each worker process; 0 means 1 (a
-	// worker runs one chunk at a time).
-	GOMAXPROCS int
-
-	// MaxArgs bounds the size of a job's encoded arguments in bytes; 0
-	// means DefaultMaxArgs.
-	MaxArgs int
-
-	// Env is added to each worker process's environment (after the
-	// coordinator's own).
-	Env []string
-
-	// Stdout and Stderr receive the worker processes' output; nil means
-	// os.Stdout and os.Stderr.
-	Stdout, Stderr io.Writer
-}
-
-func (c *Config) setDefaults() {
-	if c.Workers <= 0 {
-		c.Workers = UsableCPUs()
-	}
-	if c.Spin == 0 {
-		c.Spin = DefaultSpin
-	}
-	if c.HelloTimeout <= 0 {
-		c.HelloTimeout = DefaultHelloTimeout
-	}
-	if c.CancelGrace <= 0 {
-		c.CancelGrace = DefaultCancelGrace
-	}
-	if c.StallLimit == 0 {
-		c.StallLimit = DefaultStallLimit
-	}
-	if c.GOMAXPROCS <= 0 {
-		c.GOMAXPROCS = 1
-	}
-	if c.MaxArgs <= 0 {
-		c.MaxArgs = DefaultMaxArgs
-	}
-	if c.Stdout == nil {
-		c.Stdout = os.Stdout
-	}
-	if c.Stderr == nil {
-		c.Stderr = os.Stderr
-	}
-}
+func (b Backend) applyTeam(c *teamConfig) { c.Backend = b }
 
 // job is one dispatch: a kernel, its arguments and a plan.
 type job struct {
@@ -191,7 +60,7 @@ type backend interface {
 // calls take the team's lock. A kernel must not run a job on its own team.
 type Team struct {
 	mu     sync.Mutex
-	cfg    Config
+	cfg    teamConfig
 	b      backend
 	closed bool
 
@@ -201,19 +70,33 @@ type Team struct {
 	job  job
 }
 
-// Start starts a team. For the Process backend it starts the worker
+// Start starts a team configured by opts (later options win over earlier
+// ones; nil options are ignored). With none it is a process team with one
+// worker per usable CPU. For the Process backend it starts the worker
 // processes (re-executing this program, which must call Main first) and
-// waits until each has reported ready.
-func Start(cfg Config) (*Team, error) {
+// waits until each has reported ready. An option value out of range (a
+// negative Workers, a MaxArgs over 1 GiB, an unknown Backend, a ShareNode
+// without a team or a CPU) is an error wrapping ErrBadOption, and nothing
+// is started.
+func Start(opts ...TeamOption) (*Team, error) {
 	reexec.Guard("Start")
+	var cfg teamConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyTeam(&cfg)
+		}
+	}
 	if cfg.Backend != Process && cfg.Backend != Goroutine {
-		return nil, fmt.Errorf("start team: unknown backend %d", cfg.Backend)
+		return nil, fmt.Errorf("engine: Start: %w: Backend(%d), want Process or Goroutine", ErrBadOption, cfg.Backend)
 	}
 	if cfg.Workers < 0 || cfg.Workers > MaxWorkers {
-		return nil, fmt.Errorf("engine: Start: Workers = %d, want 0 (one per usable CPU) to %d", cfg.Workers, MaxWorkers)
+		return nil, fmt.Errorf("engine: Start: %w: Workers(%d), want 0 (one per usable CPU) to %d", ErrBadOption, cfg.Workers, MaxWorkers)
 	}
 	if cfg.MaxArgs > 1<<30 {
-		return nil, fmt.Errorf("engine: Start: MaxArgs = %d, want at most 1 GiB", cfg.MaxArgs)
+		return nil, fmt.Errorf("engine: Start: %w: MaxArgs(%d), want at most 1 GiB", ErrBadOption, cfg.MaxArgs)
+	}
+	if cfg.share.set && (cfg.share.teams < 1 || cfg.share.cpus < 1) {
+		return nil, fmt.Errorf("engine: Start: %w: ShareNode(%d, %d), want at least 1 team and 1 CPU", ErrBadOption, cfg.share.teams, cfg.share.cpus)
 	}
 	cfg.setDefaults()
 	t := &Team{cfg: cfg}
@@ -250,6 +133,11 @@ func (t *Team) PIDs() []int {
 
 // Backend returns the team's backend.
 func (t *Team) Backend() Backend { return t.cfg.Backend }
+
+// Spin returns how long the team's idle workers poll before they sleep
+// (see the Spin option), defaults and ShareNode applied; negative means
+// never: they sleep at once.
+func (t *Team) Spin() time.Duration { return t.cfg.Spin }
 
 // Close stops the team: worker processes are asked to exit, then killed if
 // they have not within a bound, and every segment the team made is

@@ -22,7 +22,7 @@ import (
 
 func forConfigs(t *testing.T, fn func(t *testing.T, team *engine.Team)) {
 	for _, c := range teamtest.Shapes {
-		t.Run(c.Name, func(t *testing.T) { fn(t, teamtest.Team(t, c.Cfg)) })
+		t.Run(c.Name, func(t *testing.T) { fn(t, teamtest.Team(t, c.Opts()...)) })
 	}
 }
 
@@ -170,7 +170,7 @@ func TestDeterministicReduceBitwise(t *testing.T) {
 	var ref uint64
 	for _, b := range []engine.Backend{engine.Process, engine.Goroutine} {
 		for w := 1; w <= 4; w++ {
-			team := teamtest.Team(t, engine.Config{Workers: w, Backend: b, Primary: w%2 == 0})
+			team := teamtest.Team(t, engine.Workers(w), b, engine.Primary(w%2 == 0))
 			for _, grain := range []int{0, 1000} {
 				got, err := sumK.Reduce(ctx, team, n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(grain))
 				require.NoError(t, err)
@@ -201,7 +201,7 @@ func TestPartialsCombineAcrossSlices(t *testing.T) {
 	const n = 100000
 	a := randomFloats(t, n)
 	ctx := teamtest.Ctx(t)
-	team := teamtest.Team(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Workers(2))
 	whole, err := sumK.Reduce(ctx, team, n, sumArgs{A: a}, engine.Sum[float64](), engine.Deterministic(1000))
 	require.NoError(t, err)
 	// Three "ranks" each reduce an aligned slice; their partials, folded in
@@ -223,7 +223,7 @@ func TestPartialsCombineAcrossSlices(t *testing.T) {
 }
 
 func TestUnchangedArgsAreNotEncodedAgain(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Workers(2))
 	ctx := teamtest.Ctx(t)
 	args := countArgs{C: &counted{p: "x"}, N: 1}
 	before := encodes.Load()
@@ -247,7 +247,7 @@ func TestUnchangedArgsAreNotEncodedAgain(t *testing.T) {
 }
 
 func TestBackToBackJobs(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Workers(2))
 	ctx := teamtest.Ctx(t)
 	const maxN = 5000
 	a := teamtest.Array[int64](t, maxN)
@@ -309,11 +309,12 @@ func TestWorkerIndices(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	for _, c := range teamtest.Shapes {
-		team, err := engine.Start(c.Cfg)
+		team, err := engine.Start(c.Opts()...)
 		require.NoError(t, err)
+		require.Equal(t, c.Workers, team.Workers())
 		ps := pids(t, team)
-		if c.Cfg.Backend == engine.Process {
-			require.Len(t, ps, c.Cfg.Workers)
+		if team.Backend() == engine.Process {
+			require.Len(t, ps, c.Workers)
 		}
 		require.NoError(t, team.Close())
 		require.NoError(t, team.Close())
@@ -327,28 +328,28 @@ func TestClose(t *testing.T) {
 }
 
 func TestNoTeamInsideWorker(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 1})
+	team := teamtest.Team(t, engine.Workers(1))
 	err := nestedK.For(teamtest.Ctx(t), team, 1, struct{}{})
 	require.ErrorIs(t, err, engine.ErrInWorker)
 }
 
 func TestPin(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 2, Pin: true})
+	team := teamtest.Team(t, engine.Workers(2), engine.Pin(true))
 	got, err := affinityK.Reduce(teamtest.Ctx(t), team, 2, struct{}{}, engine.Max[int](), engine.Static())
 	require.NoError(t, err)
 	require.Equal(t, 1, got, "a pinned worker's thread may run on one CPU")
 }
 
 func TestDefaultWorkers(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Backend: engine.Goroutine})
+	team := teamtest.Team(t, engine.Goroutine)
 	require.Equal(t, engine.UsableCPUs(), team.Workers())
 }
 
 func TestStartErrors(t *testing.T) {
-	_, err := engine.Start(engine.Config{Workers: -1})
-	require.Error(t, err)
-	_, err = engine.Start(engine.Config{Backend: 7})
-	require.Error(t, err)
+	_, err := engine.Start(engine.Workers(-1))
+	require.ErrorIs(t, err, engine.ErrBadOption)
+	_, err = engine.Start(engine.Backend(7))
+	require.ErrorIs(t, err, engine.ErrBadOption)
 	_, err = isumK.Reduce(teamtest.Ctx(t), nil, 1, emptyArgs{}, engine.Sum[int64]())
 	require.Error(t, err)
 	require.True(t, errors.Is(engine.ErrNoMain, engine.ErrNoMain))
@@ -358,7 +359,7 @@ func TestArgsWithReusedPath(t *testing.T) {
 	// An anonymous array's path is /proc/<pid>/fd/<fd>: close one and make
 	// another, and the new one usually gets the same path. The workers must
 	// attach the new segment, not keep writing into the old one.
-	team := teamtest.Team(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Workers(2))
 	const n = 1000
 	x, err := array.CreateAnon[int64](n)
 	require.NoError(t, err)
@@ -381,7 +382,7 @@ func TestArgsWithReusedPath(t *testing.T) {
 // the hold). The test waits until the workers are observably in each state
 // (their slots' sleep words), and fails if they never get there.
 func TestJobsAfterIdleGaps(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 2})
+	team := teamtest.Team(t, engine.Workers(2))
 	ctx := teamtest.Ctx(t)
 	const n = 4096
 	a := teamtest.Array[int64](t, n)
@@ -439,7 +440,7 @@ func awaitSleep(t *testing.T, team *engine.Team, state uint32) {
 func TestForDoesNotAllocate(t *testing.T) {
 	for _, c := range teamtest.Shapes[:2] {
 		t.Run(c.Name, func(t *testing.T) {
-			team := teamtest.Team(t, c.Cfg)
+			team := teamtest.Team(t, c.Opts()...)
 			ctx := context.Background()
 			a := teamtest.Array[int64](t, 1024)
 			args := fillArgs{A: a}

@@ -31,16 +31,16 @@ import (
 func TestTracePhases(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		cfg  Config
+		opts []TeamOption
 	}{
-		{"primary", Config{Workers: 2, Primary: true}},
-		{"dedicated", Config{Workers: 2}},
+		{"primary", []TeamOption{Workers(2), Primary(true)}},
+		{"dedicated", []TeamOption{Workers(2)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			t.Setenv("SHMPAR_TRACE_DIR", dir)
 			trace.Reset()
-			team, err := Start(c.cfg)
+			team, err := Start(c.opts...)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = team.Close() }) // also when an assertion fails
 			const jobs = 30000
@@ -171,7 +171,7 @@ func TestTraceBlocks(t *testing.T) {
 			dir := t.TempDir()
 			t.Setenv("SHMPAR_TRACE_DIR", dir)
 			trace.Reset()
-			team, err := Start(Config{Workers: c.w, Primary: true})
+			team, err := Start(Workers(c.w), Primary(true))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = team.Close() }) // also when an assertion fails
 			run := func() error { return internalNoop.For(context.Background(), team, c.n, struct{}{}, c.opts...) }

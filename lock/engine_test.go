@@ -63,7 +63,7 @@ func TestSharedInPoolAndFor(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 50*51/2, units.Value(), "units released by the pool's workers")
 
-	team, err := engine.Start(engine.Config{Workers: 2})
+	team, err := engine.Start(engine.Workers(2))
 	require.NoError(t, err)
 	defer team.Close()
 	require.NoError(t, releaseKernel.For(ctx, team, 10_000, unitArgs{Mu: mu, Units: units}, engine.Dynamic(7)))

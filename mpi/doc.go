@@ -4,7 +4,7 @@
 // Bcast, Allreduce, Allgather, Allgatherv, Sendrecv, Finalize), typed over
 // the numeric element types, and the glue that runs a global loop on every
 // node's team with results that do not depend on how it was spread: Share,
-// For, Reduce, Agree and TeamConfig.
+// For, Reduce, Agree and ShareNode.
 //
 // # Builds
 //
@@ -38,7 +38,7 @@
 //		engine.Main() // first: a worker process never returns from it
 //		world, err := mpi.Init()
 //		...
-//		team, err := engine.Start(world.TeamConfig(engine.Config{}))
+//		team, err := engine.Start(world.ShareNode())
 //		...
 //		s, err := mpi.Reduce(ctx, world, team, sum, n, args, mpi.Sum)
 //		// s has the same bits on every rank, for any ranks × workers
@@ -67,14 +67,16 @@
 //
 // # Teams and placement
 //
-// TeamConfig sizes a rank's team from the CPUs the rank may use (its
-// affinity mask and cgroup quota, engine.UsableCPUs): mpirun --map-by
-// ppr:1:node:PE=C and srun --cpus-per-task=C give a team of C. When the
+// A rank's team has one worker per CPU the rank may use (its affinity mask
+// and cgroup quota, engine.UsableCPUs) unless engine.Workers says
+// otherwise: mpirun --map-by ppr:1:node:PE=C and srun --cpus-per-task=C
+// give a team of C. Start it with the option ShareNode returns: when the
 // ranks on a node (Node) have more workers between them than the node has
-// CPUs — ranks oversubscribed with mpirun --oversubscribe, or all bound
-// to every core with --bind-to none — it turns spinning off (engine.Config's
-// Spin < 0), so that idle workers sleep instead of taking the CPU another
-// rank's workers need. docs/CLUSTER.md shows the launch commands.
+// CPUs — ranks oversubscribed with mpirun --oversubscribe, or all bound to
+// every core with --bind-to none — the team does not spin (Team.Spin < 0),
+// so that idle workers sleep instead of taking the CPU another rank's
+// workers need; an engine.Spin option that is set is kept.
+// docs/CLUSTER.md shows the launch commands.
 //
 // # Failures across ranks
 //

@@ -35,7 +35,7 @@ func Example() {
 		return
 	}
 	defer mpi.Finalize()
-	team, err := engine.Start(world.TeamConfig(engine.Config{Workers: 2}))
+	team, err := engine.Start(world.ShareNode(), engine.Workers(2))
 	if err != nil {
 		fmt.Println(err)
 		return

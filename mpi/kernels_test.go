@@ -328,7 +328,7 @@ func reductions(ctx context.Context, c *Comm, t *engine.Team, n int) (map[string
 // team with Deterministic(Grain(n))).
 func serialReductions(t *testing.T, n int) map[string]string {
 	t.Helper()
-	team, err := engine.Start(engine.Config{Workers: 1, Backend: engine.Goroutine})
+	team, err := engine.Start(engine.Workers(1), engine.Goroutine)
 	if err != nil {
 		t.Fatal(err)
 	}

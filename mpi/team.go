@@ -287,29 +287,33 @@ func (c *Comm) Agree(err error) error {
 	return nil
 }
 
-// TeamConfig returns cfg completed for this rank's team. Workers, when 0,
-// becomes engine.UsableCPUs(): the CPUs the rank may run on (its affinity
+// ShareNode returns the option that sizes this rank's team for its node
+// (engine.ShareNode with the node's figures): pass it to engine.Start.
+//
+//	team, err := engine.Start(world.ShareNode(), engine.Primary(true))
+//
+// Without an engine.Workers option (or with Workers(0)) the team has
+// engine.UsableCPUs() workers: the CPUs the rank may run on (its affinity
 // mask, which mpirun's --map-by ppr:1:node:PE=C and srun's --cpus-per-task=C
-// narrow to C, capped by its cgroup's CPU quota). Spin, when 0, becomes
-// negative (never spin: idle workers sleep at once) when the node is
-// oversubscribed: the ranks on this node (Node) have more workers between
-// them than the node has CPUs (online, capped by the cgroup quota), as
-// with mpirun -np 3 --oversubscribe on two cores, or ranks started with
-// --bind-to none that each take every core. Spinning workers would then
-// take the CPUs that the other ranks' workers need, and every job would
-// wait for a time slice. Other fields are left as they are.
-func (c *Comm) TeamConfig(cfg engine.Config) engine.Config {
-	if cfg.Workers == 0 {
-		cfg.Workers = engine.UsableCPUs()
-	}
-	nodeSize := 1
+// narrow to C, capped by its cgroup's CPU quota). When the ranks on this
+// node (Node) have more workers between them than the node has CPUs
+// (online, capped by the cgroup quota), as with mpirun -np 3
+// --oversubscribe on two cores, or ranks started with --bind-to none that
+// each take every core, idle workers never spin (they sleep at once), unless
+// an engine.Spin option other than 0 is given: spinning workers would take
+// the CPUs that the other ranks' workers need, and every job would wait for
+// a time slice. On a nil Comm the rank is taken as alone on its node.
+func (c *Comm) ShareNode() engine.TeamOption {
+	return engine.ShareNode(c.nodeRanks(), nodeCPUs())
+}
+
+// nodeRanks returns the number of ranks on this rank's node (1 when c is
+// nil or does not know).
+func (c *Comm) nodeRanks() int {
 	if c != nil && c.nodeSize > 0 {
-		nodeSize = c.nodeSize
+		return c.nodeSize
 	}
-	if cfg.Spin == 0 && oversubscribed(nodeSize, cfg.Workers, nodeCPUs()) {
-		cfg.Spin = -1
-	}
-	return cfg
+	return 1
 }
 
 // nodeCPUs returns the CPUs of this node the ranks may share: those
@@ -320,12 +324,6 @@ func nodeCPUs() int {
 		n = q
 	}
 	return n
-}
-
-// oversubscribed reports whether ranks teams of workers each are more
-// than cpus.
-func oversubscribed(ranks, workers, cpus int) bool {
-	return ranks > 0 && workers > 0 && ranks*workers > cpus
 }
 
 // b2i is 1 for true, 0 for false.

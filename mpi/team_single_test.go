@@ -18,7 +18,7 @@ import (
 // ends.
 func startTeam(t *testing.T, w *Comm) *engine.Team {
 	t.Helper()
-	team, err := engine.Start(w.TeamConfig(engine.Config{Workers: 2}))
+	team, err := engine.Start(w.ShareNode(), engine.Workers(2))
 	require.NoError(t, err)
 	t.Cleanup(func() { team.Close() })
 	return team
@@ -123,19 +123,31 @@ func TestNotInitialised(t *testing.T) {
 	}
 }
 
-func TestTeamConfig(t *testing.T) {
+// TestShareNode checks the team ShareNode gives a lone rank: one worker
+// per usable CPU, spinning unless those outnumber the node's CPUs; never
+// spinning with more workers than CPUs, unless a Spin was set.
+func TestShareNode(t *testing.T) {
 	w := initSingle(t)
-	cfg := w.TeamConfig(engine.Config{})
-	require.Equal(t, engine.UsableCPUs(), cfg.Workers)
-	require.Equal(t, oversubscribed(1, cfg.Workers, nodeCPUs()), cfg.Spin < 0)
-
-	cfg = w.TeamConfig(engine.Config{Workers: 4 * nodeCPUs(), Primary: true})
-	require.Equal(t, 4*nodeCPUs(), cfg.Workers)
-	require.True(t, cfg.Primary)
-	require.Negative(t, cfg.Spin, "more workers than CPUs: never spin")
-
-	cfg = w.TeamConfig(engine.Config{Workers: 4 * nodeCPUs(), Spin: 5})
-	require.EqualValues(t, 5, cfg.Spin, "a Spin that was set is kept")
 	rank, size := w.Node()
 	require.Equal(t, [2]int{0, 1}, [2]int{rank, size})
+	start := func(opts ...engine.TeamOption) *engine.Team {
+		team, err := engine.Start(append(opts, engine.Goroutine)...)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, team.Close()) })
+		return team
+	}
+	team := start(w.ShareNode())
+	require.Equal(t, engine.UsableCPUs(), team.Workers())
+	require.Equal(t, oversubscribed(1, team.Workers(), nodeCPUs()), team.Spin() < 0, "spin %v", team.Spin())
+
+	team = start(w.ShareNode(), engine.Workers(4*nodeCPUs()), engine.Primary(true))
+	require.Equal(t, 4*nodeCPUs(), team.Workers())
+	require.Negative(t, team.Spin(), "more workers than CPUs: never spin")
+
+	team = start(engine.Workers(4*nodeCPUs()), engine.Spin(5), w.ShareNode())
+	require.EqualValues(t, 5, team.Spin(), "a Spin that was set is kept")
+
+	var none *Comm
+	team = start(none.ShareNode(), engine.Workers(nodeCPUs()))
+	require.Positive(t, team.Spin(), "a nil Comm is a rank alone on its node")
 }

@@ -129,7 +129,7 @@ func requireCrossCounts(t *testing.T, m *shmap.Map[uint32, cell], n int) map[int
 // every increment they make is seen here.
 func TestCrossKernel(t *testing.T) {
 	const n = 4000
-	team, err := engine.Start(engine.Config{Workers: 2})
+	team, err := engine.Start(engine.Workers(2))
 	require.NoError(t, err)
 	defer team.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

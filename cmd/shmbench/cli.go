@@ -60,11 +60,11 @@ flags:
                    reductions stay deterministic unless named sum:SCHEDULE)
   -chunk C         chunk size of dynamic and guided schedules (default: the engine's)
   -primary         in process teams the coordinator runs chunks too, as participant 0
-                   (engine.Config.Primary), like the goroutine backend's caller and
+                   (engine.Primary), like the goroutine backend's caller and
                    OpenMP's primary thread (default true; -primary=false for a team of
                    dedicated worker processes, whose waiting coordinator then shares
                    the cores with them)
-  -pin             pin worker processes to CPUs (engine.Config.Pin)
+  -pin             pin worker processes to CPUs (engine.Pin)
   -format F        table, markdown, csv, json or gobench (default table)
   -gobench         the same as -format gobench: Go benchmark lines for benchstat
   -plot FILE       also draw speedup and GB/s against workers to FILE (.svg or .png)

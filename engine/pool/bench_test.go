@@ -13,9 +13,9 @@ import (
 // tasks/s with its default chunksize and ≈ 50 k tasks/s with chunksize 1; a
 // map of two no-op tasks ≈ 350–450 µs per call.
 
-func benchPool(b *testing.B, cfg engine.Config) *pool.Pool {
+func benchPool(b *testing.B, opts []engine.TeamOption) *pool.Pool {
 	b.Helper()
-	team, err := engine.Start(cfg)
+	team, err := engine.Start(opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -29,10 +29,10 @@ func benchPool(b *testing.B, cfg engine.Config) *pool.Pool {
 
 var poolBenchBackends = []struct {
 	name string
-	cfg  engine.Config
+	opts []engine.TeamOption
 }{
-	{"process", engine.Config{Workers: 2}},
-	{"goroutine", engine.Config{Workers: 2, Backend: engine.Goroutine}},
+	{"process", []engine.TeamOption{engine.Workers(2)}},
+	{"goroutine", []engine.TeamOption{engine.Workers(2), engine.Goroutine}},
 }
 
 func sq(x int) int { return x * x }
@@ -56,7 +56,7 @@ func BenchmarkPoolMap(b *testing.B) {
 		}
 		for _, be := range poolBenchBackends {
 			b.Run(size.name+"/"+be.name, func(b *testing.B) {
-				p := benchPool(b, be.cfg)
+				p := benchPool(b, be.opts)
 				var opts []pool.CallOption
 				if size.chunk > 0 {
 					opts = append(opts, pool.ChunkSize(size.chunk))
@@ -88,7 +88,7 @@ func BenchmarkPoolLatency(b *testing.B) {
 	in := []struct{}{{}, {}}
 	for _, be := range poolBenchBackends {
 		b.Run("map2/"+be.name, func(b *testing.B) {
-			p := benchPool(b, be.cfg)
+			p := benchPool(b, be.opts)
 			for b.Loop() {
 				if _, err := noopF.Map(ctx, p, in); err != nil {
 					b.Fatal(err)
@@ -101,7 +101,7 @@ func BenchmarkPoolLatency(b *testing.B) {
 	gin := []wordArgs{{"a", 1}, {"b", 2}}
 	for _, be := range poolBenchBackends {
 		b.Run("map2-gob/"+be.name, func(b *testing.B) {
-			p := benchPool(b, be.cfg)
+			p := benchPool(b, be.opts)
 			for b.Loop() {
 				if _, err := repeatF.Map(ctx, p, gin); err != nil {
 					b.Fatal(err)
@@ -110,7 +110,7 @@ func BenchmarkPoolLatency(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
 		})
 		b.Run("submit/"+be.name, func(b *testing.B) {
-			p := benchPool(b, be.cfg)
+			p := benchPool(b, be.opts)
 			for b.Loop() {
 				if _, err := noopF.Submit(ctx, p, struct{}{}).Wait(ctx); err != nil {
 					b.Fatal(err)
@@ -141,7 +141,7 @@ func BenchmarkPoolMapGob(b *testing.B) {
 	for _, chunk := range []int{0, 1} {
 		for _, be := range poolBenchBackends {
 			b.Run(be.name+map[int]string{0: "/auto", 1: "/chunk=1"}[chunk], func(b *testing.B) {
-				p := benchPool(b, be.cfg)
+				p := benchPool(b, be.opts)
 				var opts []pool.CallOption
 				if chunk > 0 {
 					opts = append(opts, pool.ChunkSize(chunk))
@@ -175,7 +175,7 @@ func BenchmarkPoolMapProgress(b *testing.B) {
 				opts = append(opts, pool.Progress(func(done, total int) {}))
 			}
 			b.Run(name, func(b *testing.B) {
-				p := benchPool(b, be.cfg)
+				p := benchPool(b, be.opts)
 				for b.Loop() {
 					if _, err := sqF.Map(ctx, p, in, opts...); err != nil {
 						b.Fatal(err)

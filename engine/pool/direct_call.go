@@ -35,7 +35,7 @@ type directState struct {
 // path. A direct call needs flat input and result types, no Timeout (a
 // task over it kills its worker, which only the session path survives
 // task by task), no MaxTasksPerWorker, worker processes only (with
-// engine.Config.Primary the coordinator would run tasks), and a pool with
+// engine.Primary the coordinator would run tasks), and a pool with
 // nothing else to do: a session with no calls left is ended for it.
 func (p *Pool) directFor(f *poolFunc, o callConfig) *procPool {
 	q, ok := p.exec.(*procPool)

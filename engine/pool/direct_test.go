@@ -98,7 +98,7 @@ func readPID(t *testing.T, path string) int {
 
 func TestPoolDirectPath(t *testing.T) {
 	ctx := teamtest.Ctx(t)
-	p := newPool(t, engine.Config{Workers: 2})
+	p := newPool(t, []engine.TeamOption{engine.Workers(2)})
 	r0 := pool.DirectRounds(p)
 	out, err := sqF.Map(ctx, p, ints(1000))
 	require.NoError(t, err)
@@ -116,13 +116,13 @@ func TestPoolDirectPath(t *testing.T) {
 
 	for _, c := range []struct {
 		name string
-		cfg  engine.Config
+		team []engine.TeamOption
 		opts []pool.Option
 	}{
-		{"primary", engine.Config{Workers: 3, Primary: true}, nil},
-		{"max-tasks", engine.Config{Workers: 2}, []pool.Option{pool.MaxTasksPerWorker(1000)}},
+		{"primary", []engine.TeamOption{engine.Workers(3), engine.Primary(true)}, nil},
+		{"max-tasks", []engine.TeamOption{engine.Workers(2)}, []pool.Option{pool.MaxTasksPerWorker(1000)}},
 	} {
-		q := newPool(t, c.cfg, c.opts...)
+		q := newPool(t, c.team, c.opts...)
 		out, err := sqF.Map(ctx, q, ints(100))
 		require.NoError(t, err, c.name)
 		require.Equal(t, 99*99, out[99], c.name)
@@ -153,7 +153,7 @@ func TestPoolDirectWorkerKilled(t *testing.T) {
 	for _, chunk := range []int{0, 1, 10} {
 		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
 			ctx := teamtest.Ctx(t)
-			p := newPool(t, engine.Config{Workers: 2})
+			p := newPool(t, []engine.TeamOption{engine.Workers(2)})
 			const n, at = 200, 137
 			for _, fn := range []*pool.Func[killFlat, int]{killFlatF, killFlatIdemF} {
 				m, path := marker(t)
@@ -206,7 +206,7 @@ func boolInt(b bool) int {
 // run through the session path: every failure is reported, with its stack.
 func TestPoolDirectJournalFull(t *testing.T) {
 	ctx := teamtest.Ctx(t)
-	p := newPool(t, engine.Config{Workers: 2})
+	p := newPool(t, []engine.TeamOption{engine.Workers(2)})
 	const n = 500
 	r0, l0 := pool.DirectRounds(p), pool.DirectLeft(p)
 	out, err := panicAllF.Map(ctx, p, ints(n))
@@ -230,7 +230,7 @@ func TestPoolDirectJournalFull(t *testing.T) {
 // Close ends a direct call that is running: it returns ErrClosed.
 func TestPoolDirectClose(t *testing.T) {
 	ctx := teamtest.Ctx(t)
-	team := teamtest.Team(t, engine.Config{Workers: 2, CancelGrace: 100 * time.Millisecond})
+	team := teamtest.Team(t, engine.Workers(2), engine.CancelGrace(100*time.Millisecond))
 	p, err := pool.On(team)
 	require.NoError(t, err)
 	m, path := marker(t)
@@ -300,7 +300,7 @@ func mixInputs(b []byte) []mixIn {
 // twin, which a Timeout selects) on the same inputs: the same results, and
 // the same tasks failing with the same errors.
 func FuzzPoolDirect(f *testing.F) {
-	team, err := engine.Start(engine.Config{Workers: 2})
+	team, err := engine.Start(engine.Workers(2))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -44,7 +44,7 @@
 // runs the tasks of the chunks it claims in place there and marks each
 // task's state before and after it, and the results are copied out: a Map
 // of two tasks costs little more than an empty For. (Teams with
-// engine.Config.Primary, and pools with MaxTasksPerWorker, always use
+// engine.Primary, and pools with MaxTasksPerWorker, always use
 // sessions.) What a direct call cannot finish — the tasks of a worker
 // process that died, or of one whose journal of task errors filled up —
 // runs through a session, described next.
@@ -89,10 +89,10 @@
 // session, so that a session cannot start or end), is killed too, and no
 // task is blamed. A worker process stopped (SIGSTOP) while the pool has work on it
 // is killed once it has stayed stopped for the pool's StallLimit (by
-// default its team's engine.Config.StallLimit, a minute) and handled as
+// default its team's engine.StallLimit, a minute) and handled as
 // dead, so no call waits on it, Timeout or not. When a call's context ends, the call returns ctx.Err() at once;
 // its queued batches are dropped, its running tasks see their context done,
-// and a worker still running one after the team's engine.Config.CancelGrace
+// and a worker still running one after the team's engine.CancelGrace
 // is killed.
 //
 // The queues of a session cannot lose their writers while the coordinator

@@ -74,7 +74,7 @@ func ExampleFunc_Map() {
 // may share a team with For and Reduce (On).
 func ExampleFunc_Map_starmap() {
 	ctx := context.Background()
-	team, err := engine.Start(engine.Config{Workers: 2})
+	team, err := engine.Start(engine.Workers(2))
 	if err != nil {
 		panic(err)
 	}

@@ -53,13 +53,13 @@ func distinctPIDs(t *testing.T, p *pool.Pool) map[int]bool {
 
 func TestPoolWorkerKilled(t *testing.T) {
 	for _, c := range teamtest.Shapes {
-		if c.Cfg.Backend != engine.Process {
+		if c.Backend != engine.Process {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
 			for _, chunk := range []int{1, 10, 0} {
 				t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
-					p := newPool(t, c.Cfg)
+					p := newPool(t, c.Opts())
 					ctx := teamtest.Ctx(t)
 					const n, at = 300, 137
 					once := teamtest.Array[int64](t, 1)
@@ -156,14 +156,14 @@ func TestPoolWorkerKilledFromOutside(t *testing.T) {
 func TestPoolTimeout(t *testing.T) {
 	for _, c := range teamtest.Shapes {
 		t.Run(c.Name, func(t *testing.T) {
-			p := newPool(t, c.Cfg)
+			p := newPool(t, c.Opts())
 			ctx := teamtest.Ctx(t)
 			spin := 60_000
-			if c.Cfg.Backend == engine.Goroutine {
+			if c.Backend == engine.Goroutine {
 				spin = 1500 // an abandoned goroutine runs until the function returns
 			}
 			var before map[int]bool
-			if c.Cfg.Backend == engine.Process {
+			if c.Backend == engine.Process {
 				before = distinctPIDs(t, p)
 			}
 			in := []int{1, spin, 2, 3}
@@ -176,7 +176,7 @@ func TestPoolTimeout(t *testing.T) {
 			require.Equal(t, 1, te[0].Index)
 			require.ErrorIs(t, te[0], pool.ErrTaskTimeout)
 			require.Equal(t, []int{1, 0, 2, 3}, out, "the tasks after it run elsewhere")
-			if c.Cfg.Backend == engine.Process {
+			if c.Backend == engine.Process {
 				require.True(t, before[te[0].PID])
 				after := distinctPIDs(t, p)
 				require.Len(t, after, p.Workers())
@@ -193,13 +193,11 @@ func TestPoolTimeout(t *testing.T) {
 func TestPoolCancel(t *testing.T) {
 	for _, c := range teamtest.Shapes {
 		t.Run(c.Name, func(t *testing.T) {
-			cfg := c.Cfg
-			cfg.CancelGrace = 200 * time.Millisecond
-			p := newPool(t, cfg)
+			p := newPool(t, c.Opts(engine.CancelGrace(200*time.Millisecond)))
 			ctx := teamtest.Ctx(t)
 			for _, fn := range []*pool.Func[int, int]{sleepMsF, spinF} {
 				ms := 60_000
-				if fn == spinF && cfg.Backend == engine.Goroutine {
+				if fn == spinF && c.Backend == engine.Goroutine {
 					ms = 1000
 				}
 				cctx, cancel := context.WithCancel(ctx)
@@ -227,11 +225,11 @@ func doneCtx() context.Context {
 
 func TestPoolMaxTasksPerWorker(t *testing.T) {
 	for _, c := range teamtest.Shapes {
-		if c.Cfg.Backend != engine.Process {
+		if c.Backend != engine.Process {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			p := newPool(t, c.Cfg, pool.MaxTasksPerWorker(10))
+			p := newPool(t, c.Opts(), pool.MaxTasksPerWorker(10))
 			ctx := teamtest.Ctx(t)
 			out, err := pidF.Map(ctx, p, ints(60), pool.ChunkSize(4))
 			require.NoError(t, err)
@@ -269,7 +267,7 @@ func TestPoolWorkerKilledWhileIdle(t *testing.T) {
 func TestPoolTeamClosedUnderneath(t *testing.T) {
 	for _, c := range teamtest.Shapes {
 		t.Run(c.Name, func(t *testing.T) {
-			team, err := engine.Start(c.Cfg)
+			team, err := engine.Start(c.Opts()...)
 			require.NoError(t, err)
 			p, err := pool.On(team)
 			require.NoError(t, err)
@@ -278,7 +276,7 @@ func TestPoolTeamClosedUnderneath(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, team.Close())
 			_, err = sqF.Map(ctx, p, ints(100))
-			if c.Cfg.Backend == engine.Process {
+			if c.Backend == engine.Process {
 				require.ErrorIs(t, err, engine.ErrClosed)
 				require.Equal(t, 1, strings.Count(err.Error(), "pool: "), "one prefix each: %v", err)
 				require.Equal(t, 1, strings.Count(err.Error(), "engine: "), "one prefix each: %v", err)
@@ -294,7 +292,7 @@ func TestPoolTeamClosedUnderneath(t *testing.T) {
 // breaking the protocol, or a death or a session's end, which hung the
 // call until its context ended.)
 func TestPoolTimedBurst(t *testing.T) {
-	p := newPool(t, engine.Config{Workers: 2})
+	p := newPool(t, []engine.TeamOption{engine.Workers(2)})
 	ctx := teamtest.Ctx(t)
 	for range 5 {
 		out, err := sqF.Map(ctx, p, ints(4000), pool.Timeout(time.Hour), pool.ChunkSize(1000))
@@ -317,7 +315,7 @@ var killOrFailF = pool.Register("kill-or-fail", func(ctx context.Context, a kill
 // and however the batch's tasks ended: results and task errors it staged
 // are delivered, and only the task it was running fails.
 func TestPoolDeathKeepsStagedResults(t *testing.T) {
-	p := newPool(t, engine.Config{Workers: 2})
+	p := newPool(t, []engine.TeamOption{engine.Workers(2)})
 	ctx := teamtest.Ctx(t)
 	const n, at = 120, 97
 	for _, chunk := range []int{0, 7, 60} {
@@ -373,7 +371,7 @@ func TestPoolDeathKeepsStagedResults(t *testing.T) {
 // and none waits for a dispatcher that has stopped.
 func TestPoolResultQueueLost(t *testing.T) {
 	ctx := teamtest.Ctx(t)
-	p := newPool(t, engine.Config{Workers: 2})
+	p := newPool(t, []engine.TeamOption{engine.Workers(2)})
 	out, err := sleepMsF.Map(ctx, p, []int{1, 1}, pool.Timeout(10*time.Second))
 	require.NoError(t, err)
 	require.Equal(t, []int{1, 1}, out)

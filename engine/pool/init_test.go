@@ -142,14 +142,17 @@ func TestPoolInitializerFails(t *testing.T) {
 	dir := t.TempDir()
 	fail := filepath.Join(dir, "fail")
 	require.NoError(t, os.WriteFile(fail, nil, 0o600))
-	for _, cfg := range []engine.Config{{Workers: 2}, {Workers: 3, Primary: true}, {Workers: 2, Backend: engine.Goroutine}} {
-		name := cfg.Backend.String()
-		if cfg.Primary {
-			name += "-primary"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		team []engine.TeamOption
+	}{
+		{"process", []engine.TeamOption{engine.Workers(2)}},
+		{"process-primary", []engine.TeamOption{engine.Workers(3), engine.Primary(true)}},
+		{"goroutine", []engine.TeamOption{engine.Workers(2), engine.Goroutine}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
-			_, err := pool.New(pool.TeamConfig(cfg), pool.Initializer(setupI, setupArgs{FailIf: fail}))
+			_, err := pool.New(pool.TeamOptions(c.team...), pool.Initializer(setupI, setupArgs{FailIf: fail}))
 			require.ErrorIs(t, err, pool.ErrInit)
 			var ie *pool.InitError
 			require.ErrorAs(t, err, &ie)
@@ -159,7 +162,7 @@ func TestPoolInitializerFails(t *testing.T) {
 			require.ErrorContains(t, err, "no database")
 			require.Less(t, time.Since(start), 20*time.Second)
 
-			_, err = pool.New(pool.TeamConfig(cfg), pool.Initializer(setupI, setupArgs{Panic: true}))
+			_, err = pool.New(pool.TeamOptions(c.team...), pool.Initializer(setupI, setupArgs{Panic: true}))
 			require.ErrorAs(t, err, &ie)
 			var pe *engine.PanicError
 			require.ErrorAs(t, err, &pe)

@@ -46,7 +46,8 @@ const DefaultQueueSize = 1 << 20
 type Option func(*config)
 
 type config struct {
-	team      engine.Config // New's team
+	team      []engine.TeamOption // New's team (TeamOptions)
+	workers   int                 // New's team (Workers)
 	maxTasks  int
 	queueSize int
 	stall     time.Duration
@@ -57,20 +58,17 @@ type config struct {
 }
 
 // Workers sets the number of worker processes of the team New starts (as
-// engine.Config.Workers: 0, the default, means one per usable CPU). On
-// ignores it.
-func Workers(n int) Option { return func(c *config) { c.team.Workers = n } }
+// engine.Workers: 0, the default, means one per usable CPU). A Workers
+// other than 0, before or after TeamOptions, wins over an engine.Workers
+// among them. On ignores it.
+func Workers(n int) Option { return func(c *config) { c.workers = n } }
 
-// TeamConfig sets the configuration of the team New starts; a Workers
-// option, before or after it, wins over its Workers field. On ignores it.
-func TeamConfig(cfg engine.Config) Option {
-	return func(c *config) {
-		w := c.team.Workers
-		c.team = cfg
-		if w != 0 {
-			c.team.Workers = w
-		}
-	}
+// TeamOptions adds opts to the options of the team New starts (given more
+// than once, the options of each are added in order, and a later one wins
+// over an earlier one as in engine.Start). On ignores it.
+func TeamOptions(opts ...engine.TeamOption) Option {
+	opts = append([]engine.TeamOption(nil), opts...)
+	return func(c *config) { c.team = append(c.team, opts...) }
 }
 
 // MaxTasksPerWorker makes the pool replace a worker process after it has
@@ -90,7 +88,7 @@ func MaxTasksPerWorker(n int) Option { return func(c *config) { c.maxTasks = max
 func QueueSize(bytes int) Option { return func(c *config) { c.queueSize = bytes } }
 
 // New starts a team and a pool on it, like Python's Pool(n): the team has
-// the Workers (or TeamConfig) given, one worker process per usable CPU by
+// the Workers (or TeamOptions) given, one worker process per usable CPU by
 // default, and Close closes both.
 func New(opts ...Option) (*Pool, error) {
 	var cfg config
@@ -99,7 +97,11 @@ func New(opts ...Option) (*Pool, error) {
 			o(&cfg)
 		}
 	}
-	team, err := engine.Start(cfg.team)
+	topts := cfg.team
+	if cfg.workers != 0 {
+		topts = append(topts[:len(topts):len(topts)], engine.Workers(cfg.workers))
+	}
+	team, err := engine.Start(topts...)
 	if err != nil {
 		return nil, err // engine.Start says what went wrong
 	}
@@ -165,7 +167,7 @@ func On(team *engine.Team, opts ...Option) (*Pool, error) {
 }
 
 // Workers returns the number of workers that run the pool's tasks: the
-// team's worker processes (the coordinator, with engine.Config.Primary,
+// team's worker processes (the coordinator, with engine.Primary,
 // runs none), or its goroutines.
 func (p *Pool) Workers() int { return p.nw }
 

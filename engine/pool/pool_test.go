@@ -22,9 +22,9 @@ import (
 	"github.com/shmpar/shmpar/engine/pool"
 )
 
-func newPool(t *testing.T, cfg engine.Config, opts ...pool.Option) *pool.Pool {
+func newPool(t *testing.T, teamOpts []engine.TeamOption, opts ...pool.Option) *pool.Pool {
 	t.Helper()
-	team := teamtest.Team(t, cfg)
+	team := teamtest.Team(t, teamOpts...)
 	p, err := pool.On(team, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Close()) })
@@ -33,15 +33,15 @@ func newPool(t *testing.T, cfg engine.Config, opts ...pool.Option) *pool.Pool {
 
 func forPools(t *testing.T, fn func(t *testing.T, p *pool.Pool)) {
 	for _, c := range teamtest.Shapes {
-		t.Run(c.Name, func(t *testing.T) { fn(t, newPool(t, c.Cfg)) })
+		t.Run(c.Name, func(t *testing.T) { fn(t, newPool(t, c.Opts())) })
 	}
 }
 
 // forProcPools runs fn on process pools only (faults that need processes).
 func forProcPools(t *testing.T, fn func(t *testing.T, p *pool.Pool)) {
 	for _, c := range teamtest.Shapes {
-		if c.Cfg.Backend == engine.Process {
-			t.Run(c.Name, func(t *testing.T) { fn(t, newPool(t, c.Cfg)) })
+		if c.Backend == engine.Process {
+			t.Run(c.Name, func(t *testing.T) { fn(t, newPool(t, c.Opts())) })
 		}
 	}
 }
@@ -482,10 +482,10 @@ func TestPoolSharesTeam(t *testing.T) {
 }
 
 func TestOnErrors(t *testing.T) {
-	team := teamtest.Team(t, engine.Config{Workers: 1, Primary: true})
+	team := teamtest.Team(t, engine.Workers(1), engine.Primary(true))
 	_, err := pool.On(team)
 	require.ErrorContains(t, err, "no worker processes")
-	team2 := teamtest.Team(t, engine.Config{Workers: 1})
+	team2 := teamtest.Team(t, engine.Workers(1))
 	_, err = pool.On(team2, pool.QueueSize(10))
 	require.ErrorContains(t, err, "QueueSize")
 	_, err = pool.On(nil)
@@ -498,14 +498,21 @@ func TestOnErrors(t *testing.T) {
 // New starts a team of its own, like Python's Pool(n), and Close closes
 // both.
 func TestNewOwnsItsTeam(t *testing.T) {
-	for _, opts := range [][]pool.Option{
-		{pool.Workers(2)},
-		{pool.TeamConfig(engine.Config{Backend: engine.Goroutine}), pool.Workers(3)},
+	for _, c := range []struct {
+		workers int
+		backend engine.Backend
+		opts    []pool.Option
+	}{
+		{2, engine.Process, []pool.Option{pool.Workers(2)}},
+		{3, engine.Goroutine, []pool.Option{pool.TeamOptions(engine.Goroutine, engine.Workers(5)), pool.Workers(3)}},
+		{3, engine.Goroutine, []pool.Option{pool.Workers(3), pool.TeamOptions(engine.Workers(5), engine.Goroutine)}},
+		{4, engine.Goroutine, []pool.Option{pool.TeamOptions(engine.Workers(5), engine.Goroutine), pool.TeamOptions(engine.Workers(4))}},
 	} {
-		p, err := pool.New(opts...)
+		p, err := pool.New(c.opts...)
 		require.NoError(t, err)
 		team := p.Team()
-		require.Equal(t, len(opts)+1, team.Workers(), "Workers wins over the TeamConfig's")
+		require.Equal(t, c.workers, team.Workers(), "pool.Workers wins over the TeamOptions' engine.Workers, the later of those over the earlier")
+		require.Equal(t, c.backend, team.Backend())
 		out, err := sqF.Map(teamtest.Ctx(t), p, ints(100))
 		require.NoError(t, err)
 		require.Equal(t, 99*99, out[99])
@@ -517,7 +524,7 @@ func TestNewOwnsItsTeam(t *testing.T) {
 		}
 	}
 	_, err := pool.New(pool.Workers(-1))
-	require.ErrorContains(t, err, "Workers = -1")
+	require.ErrorContains(t, err, "Workers(-1)")
 	_, err = pool.New(pool.Workers(1), pool.QueueSize(10))
 	require.ErrorContains(t, err, "QueueSize", "and the team it started is closed again")
 }
@@ -551,7 +558,7 @@ func TestPoolFuncRegisteredAfterMain(t *testing.T) {
 		require.Equal(t, 81, v)
 	})
 	// The goroutine backend has it.
-	p := newPool(t, engine.Config{Workers: 2, Backend: engine.Goroutine})
+	p := newPool(t, []engine.TeamOption{engine.Workers(2), engine.Goroutine})
 	out, err := lateF.Map(teamtest.Ctx(t), p, ints(10))
 	require.NoError(t, err)
 	require.Equal(t, ints(10), out)
@@ -570,7 +577,7 @@ func TestTaskErrorsFormat(t *testing.T) {
 // A pool's worker processes are named for ps, top and pgrep after the
 // program and their role, "PROGRAM: worker N", not "exe".
 func TestPoolWorkersNamedInPs(t *testing.T) {
-	p := newPool(t, engine.Config{Workers: 2})
+	p := newPool(t, []engine.TeamOption{engine.Workers(2)})
 	prog := filepath.Base(os.Args[0])
 	for i, pid := range p.Team().PIDs() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))

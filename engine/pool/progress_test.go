@@ -32,15 +32,15 @@ func (l *progressLog) report(done, total int) {
 func TestPoolProgress(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		cfg  engine.Config
+		team []engine.TeamOption
 		opts []pool.CallOption
 	}{
-		{"direct", engine.Config{Workers: 2}, nil},
-		{"session", engine.Config{Workers: 2}, []pool.CallOption{pool.Timeout(time.Hour)}},
-		{"goroutine", engine.Config{Workers: 2, Backend: engine.Goroutine}, nil},
+		{"direct", []engine.TeamOption{engine.Workers(2)}, nil},
+		{"session", []engine.TeamOption{engine.Workers(2)}, []pool.CallOption{pool.Timeout(time.Hour)}},
+		{"goroutine", []engine.TeamOption{engine.Workers(2), engine.Goroutine}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := newPool(t, c.cfg)
+			p := newPool(t, c.team)
 			ctx := teamtest.Ctx(t)
 			// About a second of work: several reports on the way.
 			const n = 400
@@ -84,7 +84,7 @@ func TestPoolProgress(t *testing.T) {
 }
 
 func TestPoolProgressBar(t *testing.T) {
-	p := newPool(t, engine.Config{Workers: 2})
+	p := newPool(t, []engine.TeamOption{engine.Workers(2)})
 	var buf teamtest.SyncBuffer
 	out, err := sqF.Map(teamtest.Ctx(t), p, ints(300), pool.Progress(pool.ProgressBar(&buf)))
 	require.NoError(t, err)

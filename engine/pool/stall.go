@@ -14,7 +14,7 @@ import (
 // stopped for the limit; its tasks are then handled as after any death.
 
 // DefaultStallLimit is the stall limit of a pool when neither StallLimit
-// nor its team's engine.Config.StallLimit gives one: a minute, the team's
+// nor its team's engine.StallLimit gives one: a minute, the team's
 // default too.
 const DefaultStallLimit = time.Minute
 
@@ -26,7 +26,7 @@ const DefaultStallLimit = time.Minute
 // Idempotent), and the others run on. So no call waits on a stopped worker,
 // with or without a Timeout. A worker that is running, however long its
 // task takes, is never stalled (Timeout bounds that). d = 0, the default,
-// takes the team's engine.Config.StallLimit, the knob of a For's stall
+// takes the team's engine.StallLimit, the knob of a For's stall
 // watch (none if the team has none), or else DefaultStallLimit; d < 0
 // turns the watch off. The watch looks every
 // quarter of the limit, and only while the pool has work on its workers; a

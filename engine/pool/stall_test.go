@@ -109,7 +109,7 @@ func TestPoolStoppedWorker(t *testing.T) {
 		for _, fn := range []*pool.Func[stopArgs, int]{stopMeF, stopMeIdemF} {
 			t.Run(path+"/"+fn.Name(), func(t *testing.T) {
 				ctx := teamtest.Ctx(t)
-				p := newPool(t, engine.Config{Workers: 2}, pool.StallLimit(300*time.Millisecond))
+				p := newPool(t, []engine.TeamOption{engine.Workers(2)}, pool.StallLimit(300*time.Millisecond))
 				m, file := marker(t)
 				const n, at = 100, 37
 				in := make([]stopArgs, n)
@@ -190,7 +190,7 @@ func TestPoolTimeoutStoppedBetweenTasks(t *testing.T) {
 		t.Run(moment, func(t *testing.T) {
 			ctx := teamtest.Ctx(t)
 			_, file := marker(t)
-			cfg := engine.Config{Workers: 2, Env: []string{pool.EnvStopAt + "=" + moment + ":" + file}}
+			cfg := []engine.TeamOption{engine.Workers(2), engine.Env(pool.EnvStopAt + "=" + moment + ":" + file)}
 			// No stall watch: the Timeout alone must see it.
 			p := newPool(t, cfg, pool.StallLimit(-1))
 			chunk := 1
@@ -235,7 +235,7 @@ func TestPoolTimeoutStoppedOutsideSession(t *testing.T) {
 			_, file := marker(t)
 			// No stall watch, in the pool nor in the team: the Timeout
 			// alone must see it.
-			cfg := engine.Config{Workers: 2, StallLimit: -1, Env: []string{pool.EnvStopAt + "=sent:" + file}}
+			cfg := []engine.TeamOption{engine.Workers(2), engine.StallLimit(-1), engine.Env(pool.EnvStopAt + "=sent:" + file)}
 			p := newPool(t, cfg, pool.StallLimit(-1))
 			timeout := pool.Timeout(300 * time.Millisecond)
 			pids := p.Team().PIDs()

@@ -119,7 +119,7 @@ var (
 	ifaceP = process.Register("spawn-iface", func(ctx context.Context, _ spawnIfaceArgs) error { return nil })
 	// spawn-team runs a team of its own in the spawned process.
 	teamP = process.Register("spawn-team", func(ctx context.Context, _ struct{}) error {
-		team, err := engine.Start(engine.Config{Workers: 2})
+		team, err := engine.Start(engine.Workers(2))
 		if err != nil {
 			return err
 		}

@@ -70,7 +70,7 @@ func parse(args []string) (*options, error) {
 	// Primary: the coordinator computes rows too instead of waiting for the
 	// workers. On a machine with as many cores as workers, a waiting
 	// coordinator competes with them (0.3 ms per step on 2 cores).
-	fs.BoolVar(&o.primary, "primary", true, "the coordinator computes rows too (engine.Config.Primary); -primary=false: only worker processes do")
+	fs.BoolVar(&o.primary, "primary", true, "the coordinator computes rows too (engine.Primary); -primary=false: only worker processes do")
 	fs.BoolVar(&o.resume, "resume", false, "continue the checkpoint in DIR instead of starting a new one")
 	fs.BoolVar(&o.force, "force", false, "replace an existing checkpoint instead of failing")
 	fs.IntVar(&o.every, "every", 100, "print a progress line every M steps (0: never)")
@@ -101,6 +101,16 @@ func parse(args []string) (*options, error) {
 		return nil, errors.New("-resume and -force contradict each other")
 	}
 	return o, nil
+}
+
+// teamOptions returns the options of the team the flags ask for (not
+// serial).
+func (o *options) teamOptions() []engine.TeamOption {
+	backend := engine.Process
+	if o.backend == "goroutine" {
+		backend = engine.Goroutine
+	}
+	return []engine.TeamOption{engine.Workers(o.workers), engine.Primary(o.primary), backend}
 }
 
 // run is heat2d with its arguments and streams; it returns the exit status.
@@ -163,11 +173,7 @@ func simulate(ctx context.Context, o *options, out io.Writer) error {
 
 	var team *engine.Team
 	if o.backend != "serial" {
-		cfg := engine.Config{Workers: o.workers, Primary: o.primary}
-		if o.backend == "goroutine" {
-			cfg.Backend = engine.Goroutine
-		}
-		if team, err = engine.Start(cfg); err != nil {
+		if team, err = engine.Start(o.teamOptions()...); err != nil {
 			return err
 		}
 		defer team.Close()

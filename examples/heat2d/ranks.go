@@ -404,11 +404,7 @@ func simulateRanks(ctx context.Context, o *options, w *mpi.Comm, out io.Writer) 
 
 	var team *engine.Team
 	if o.backend != "serial" {
-		cfg := w.TeamConfig(engine.Config{Workers: o.workers, Primary: o.primary})
-		if o.backend == "goroutine" {
-			cfg.Backend = engine.Goroutine
-		}
-		team, err = engine.Start(cfg)
+		team, err = engine.Start(append(o.teamOptions(), w.ShareNode())...)
 	}
 	if err := w.Agree(err); err != nil {
 		return err

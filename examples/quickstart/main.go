@@ -51,7 +51,7 @@ func main() {
 		x.Data()[i] = float64(i % 100)
 	}
 
-	team, err := engine.Start(engine.Config{}) // one worker process per usable CPU
+	team, err := engine.Start() // one worker process per usable CPU
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,10 +10,10 @@ type Team interface {
 	// Process reports a team of worker processes (not goroutines).
 	Process() bool
 	// First is the participant index of the first worker process: 1 when
-	// the coordinator takes part (engine.Config.Primary), else 0.
+	// the coordinator takes part (engine.Primary), else 0.
 	First() int
-	// Spin, CancelGrace and StallLimit are the team's engine.Config
-	// values, defaults applied (a StallLimit ≤ 0 means none).
+	// Spin, CancelGrace and StallLimit are the values of the team's options
+	// (engine.Spin, …), defaults applied (a StallLimit ≤ 0 means none).
 	Spin() time.Duration
 	CancelGrace() time.Duration
 	StallLimit() time.Duration

@@ -36,11 +36,11 @@ func Array[T array.Element](t testing.TB, n int) *array.Array[T] {
 	return a
 }
 
-// Team starts a team that the test's end closes (and requires to close
-// cleanly).
-func Team(t testing.TB, cfg engine.Config) *engine.Team {
+// Team starts a team with opts that the test's end closes (and requires to
+// close cleanly).
+func Team(t testing.TB, opts ...engine.TeamOption) *engine.Team {
 	t.Helper()
-	team, err := engine.Start(cfg)
+	team, err := engine.Start(opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, team.Close()) })
 	return team
@@ -48,16 +48,23 @@ func Team(t testing.TB, cfg engine.Config) *engine.Team {
 
 // Shape is a team configuration tests run on, with its name for t.Run.
 type Shape struct {
-	Name string
-	Cfg  engine.Config
+	Name    string
+	Workers int
+	Primary bool
+	Backend engine.Backend
+}
+
+// Opts returns the options that start a team of shape s, followed by more.
+func (s Shape) Opts(more ...engine.TeamOption) []engine.TeamOption {
+	return append([]engine.TeamOption{engine.Workers(s.Workers), engine.Primary(s.Primary), s.Backend}, more...)
 }
 
 // Shapes are the team shapes most tests run on: a process team, one whose
 // coordinator takes part (Primary), and a goroutine team.
 var Shapes = []Shape{
-	{"process", engine.Config{Workers: 2}},
-	{"process-primary", engine.Config{Workers: 3, Primary: true}},
-	{"goroutine", engine.Config{Workers: 3, Backend: engine.Goroutine}},
+	{Name: "process", Workers: 2, Backend: engine.Process},
+	{Name: "process-primary", Workers: 3, Primary: true, Backend: engine.Process},
+	{Name: "goroutine", Workers: 3, Backend: engine.Goroutine},
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent use.
