@@ -287,7 +287,7 @@ func (w *worker) leaveCoordinator() {
 // moving would only crowd another participant. (Moving onto the
 // coordinator's CPU would put a team of two on one CPU, the worst case.)
 func (w *worker) moveAway() bool {
-	if !placement.MoveTo(w.busyCPUs()) {
+	if _, to := placement.MoveTo(w.busyCPUs()); to < 0 {
 		return false
 	}
 	w.slot.moves.Add(1)

@@ -47,34 +47,42 @@ func Current() int {
 // MoveTo moves the calling thread off its current CPU to another CPU it
 // may use that is not in avoid (the lowest such), and leaves its affinity
 // mask as it was: it narrows the mask to that CPU (the OS migrates the
-// thread at once) and then restores it (the OS does not move it back). It
-// reports whether the thread moved; it does not when every other CPU is in
-// avoid.
-func MoveTo(avoid []int) bool {
+// thread at once) and then restores it (the OS does not move it back, but
+// may later, like any thread's). It returns the CPU the thread was on when
+// MoveTo looked, and the CPU it moved it to, or -1 when it did not move it:
+// every other CPU is in avoid, or the CPU or the mask could not be read or
+// set.
+func MoveTo(avoid []int) (from, to int) {
 	runtime.LockOSThread() // every call below must reach the same thread
 	defer runtime.UnlockOSThread()
 	var mask unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &mask); err != nil {
-		return false
+		return -1, -1
 	}
 	cpu := Current()
 	if cpu < 0 {
-		return false
+		return -1, -1
 	}
-	target := -1
-	for c := 0; c < len(mask)*64 && target < 0; c++ {
-		if c != cpu && mask.IsSet(c) && !slices.Contains(avoid, c) {
-			target = c
-		}
-	}
+	target := pick(&mask, cpu, avoid)
 	if target < 0 {
-		return false
+		return cpu, -1
 	}
 	var one unix.CPUSet
 	one.Set(target)
 	if err := unix.SchedSetaffinity(0, &one); err != nil {
-		return false
+		return cpu, -1
 	}
 	_ = unix.SchedSetaffinity(0, &mask)
-	return Current() != cpu
+	return cpu, target
+}
+
+// pick returns the lowest CPU in mask that is neither cpu nor in avoid, or
+// -1.
+func pick(mask *unix.CPUSet, cpu int, avoid []int) int {
+	for c := 0; c < len(mask)*64; c++ {
+		if c != cpu && mask.IsSet(c) && !slices.Contains(avoid, c) {
+			return c
+		}
+	}
+	return -1
 }

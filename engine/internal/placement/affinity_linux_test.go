@@ -26,6 +26,8 @@ func lockThread(t *testing.T) unix.CPUSet {
 
 // MoveTo moves the thread to the lowest CPU it may use that is neither its
 // own nor avoided, restores its mask, and stays put when there is none.
+// (Which CPU the thread is on when MoveTo looks is up to the OS, which may
+// migrate it at any time: the test reads it from MoveTo's result.)
 func TestMoveTo(t *testing.T) {
 	cpus := Allowed()
 	if len(cpus) < 2 {
@@ -36,28 +38,53 @@ func TestMoveTo(t *testing.T) {
 	var one unix.CPUSet
 	one.Set(cpus[0])
 	require.NoError(t, unix.SchedSetaffinity(0, &one))
-	require.False(t, MoveTo(nil), "no other CPU in the mask")
-	require.False(t, MoveTo(cpus[1:]), "no other CPU in the mask")
+	for _, avoid := range [][]int{nil, cpus[1:]} {
+		from, to := MoveTo(avoid)
+		require.Equal(t, cpus[0], from, "the mask holds one CPU")
+		require.Equal(t, -1, to, "no other CPU in the mask")
+	}
 	var after unix.CPUSet
 	require.NoError(t, unix.SchedGetaffinity(0, &after))
 	require.Equal(t, one, after)
 
 	require.NoError(t, unix.SchedSetaffinity(0, &own))
-	from := Current()
+	from, to := MoveTo(nil)
+	require.Contains(t, cpus, from)
 	want := cpus[0]
 	if want == from {
 		want = cpus[1]
 	}
-	require.True(t, MoveTo(nil))
-	require.Equal(t, want, Current(), "the lowest other CPU")
+	require.Equal(t, want, to, "the lowest other CPU")
 	require.NoError(t, unix.SchedGetaffinity(0, &after))
 	require.Equal(t, own, after, "the mask is restored")
 
-	var avoid []int
-	for _, c := range cpus {
-		if c != Current() {
-			avoid = append(avoid, c)
-		}
+	from, to = MoveTo(cpus)
+	require.Contains(t, cpus, from)
+	require.Equal(t, -1, to, "every other CPU is avoided")
+}
+
+// pick chooses the lowest CPU of the mask that is neither the thread's nor
+// avoided.
+func TestPick(t *testing.T) {
+	var m unix.CPUSet
+	for _, c := range []int{1, 3, 4, 70} {
+		m.Set(c)
 	}
-	require.False(t, MoveTo(avoid), "every other CPU is avoided")
+	for _, c := range []struct {
+		cpu   int
+		avoid []int
+		want  int
+	}{
+		{3, nil, 1},
+		{1, nil, 3},
+		{1, []int{3}, 4},
+		{1, []int{3, 4}, 70},
+		{70, []int{1, 3, 4}, -1},
+		{0, []int{1, 3, 4, 70}, -1},
+		{0, []int{2, 5}, 1},
+	} {
+		require.Equal(t, c.want, pick(&m, c.cpu, c.avoid), "cpu %d, avoid %v", c.cpu, c.avoid)
+	}
+	var empty unix.CPUSet
+	require.Equal(t, -1, pick(&empty, 0, nil))
 }

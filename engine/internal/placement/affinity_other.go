@@ -23,5 +23,5 @@ func Pin(cpu int) error { return errors.ErrUnsupported }
 // Current returns -1: the CPU is not known here.
 func Current() int { return -1 }
 
-// MoveTo never moves the thread here.
-func MoveTo(avoid []int) bool { return false }
+// MoveTo never moves the thread here: it returns -1, -1.
+func MoveTo(avoid []int) (from, to int) { return -1, -1 }
