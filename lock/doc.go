@@ -211,7 +211,9 @@
 //     with a new Token and ErrOwnerDead.
 //   - RWMutex: a dead writer is reported like a Mutex owner (the next Lock
 //     or RLock returns ErrOwnerDead and holds it for writing); a dead
-//     reader's read locks are dropped by the next writer within about 50 ms.
+//     reader's read locks are dropped by the next writer: at once if it died
+//     before the writer came and no live reader left while the writer spun,
+//     otherwise within about 50 ms.
 //     The call that took the lock over returns only once the readers have
 //     left (it drops the locks of readers already dead at once, and of
 //     those that die while it waits within about 50 ms), so the window in

@@ -40,9 +40,11 @@ const rwWriterSleeps uint32 = 1 << 31 // in the drain word: a writer sleeps
 // owner: the next Lock or RLock returns ErrOwnerDead, and its caller then
 // holds the lock for writing (even from RLock, since repairing needs
 // exclusive access), calls Consistent after repairing, and Unlock. A reader
-// that dies holding read locks is detected by a waiting writer within about
-// 50 ms, and its read locks are dropped: readers do not change the data, so
-// there is nothing to repair. The Lock or RLock that takes over from a dead
+// that dies holding read locks is detected by a waiting writer, and its read
+// locks are dropped: readers do not change the data, so there is nothing to
+// repair. A writer looks at once when no reader has left while it spun (a
+// reader that died before it came is found without a wait), and then about
+// every 50 ms while it waits. The Lock or RLock that takes over from a dead
 // writer returns only after the live readers have left (the locks of
 // readers already dead are dropped at once, on this path); if its process
 // dies in that wait, the next taker's error names that process and says it
@@ -239,6 +241,7 @@ func (rw *RWMutex) lockWriter(ctx context.Context, op string) error {
 // holds a read lock, dropping the read locks of dead processes.
 func (rw *RWMutex) drainReaders(ctx context.Context, op string) error {
 	start := nanotime()
+	first := rw.readers()
 	for i := 0; ; i++ {
 		if rw.readers() == 0 {
 			return nil
@@ -252,6 +255,14 @@ func (rw *RWMutex) drainReaders(ctx context.Context, op string) error {
 	wt.arm(ctx, rw.drainKey())
 	defer wt.disarm()
 	lastCheck := nanotime()
+	if rw.readers() == first {
+		// Not one reader left while we spun: they may be dead (a reader
+		// killed before this writer came), so look now rather than a
+		// checkInterval later. This costs a /proc read per slot in use,
+		// once per Lock that gets this far; readers that come and go
+		// change the count and spare it.
+		lastCheck -= int64(checkInterval)
+	}
 	for {
 		v := rw.drain.Load()
 		low := uint32(v)

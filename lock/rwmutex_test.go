@@ -170,11 +170,36 @@ func TestRWMutexReaderKilled(t *testing.T) {
 	require.NoError(t, rw.RLock(), "readers share")
 	require.NoError(t, rw.RUnlock())
 	require.NoError(t, k.Kill())
-	start := time.Now()
-	// A dead reader's read lock is dropped; there is nothing to repair.
-	require.NoError(t, rw.LockContext(deadline(t, 10*time.Second)))
-	t.Logf("writer got the lock %v after the reader was killed", time.Since(start))
+	_, _ = k.Wait()
+	// A dead reader's read lock is dropped; there is nothing to repair. It
+	// died before the writer came, and the writer finds that out before
+	// its first sleep on the drain word, not after it (about 50 ms).
+	slept, err := watchDrainSleeps(t, rw, func() error { return rw.LockContext(deadline(t, 10*time.Second)) })
+	require.NoError(t, err)
+	require.Zero(t, slept, "the writer slept on the drain word, waiting for a dead reader")
+	require.Zero(t, rw.readers())
 	require.NoError(t, rw.Unlock())
+}
+
+// watchDrainSleeps runs lock in another goroutine and counts the times it
+// was seen asleep on rw's drain word until it returned.
+func watchDrainSleeps(t *testing.T, rw *RWMutex, lock func() error) (int, error) {
+	t.Helper()
+	drain := uintptr(unsafe.Pointer(rw.drainKey()))
+	done := make(chan error, 1)
+	go func() { done <- lock() }()
+	slept := 0
+	for {
+		select {
+		case err := <-done:
+			return slept, err
+		default:
+			if n, ferr := testproc.FutexSleepers(os.Getpid(), drain); ferr == nil && n > 0 {
+				slept++
+			}
+			runtime.Gosched()
+		}
+	}
 }
 
 func TestRWMutexWriterKilled(t *testing.T) {
@@ -225,27 +250,12 @@ func TestRWMutexTakeoverDropsDeadReadersAtOnce(t *testing.T) {
 			require.NoError(t, r.Kill())
 			_, _ = r.Wait()
 
-			drain := uintptr(unsafe.Pointer(rw.drainKey()))
-			done := make(chan error, 1)
-			go func() {
+			slept, err := watchDrainSleeps(t, rw, func() error {
 				if reader {
-					done <- rw.RLockContext(deadline(t, 20*time.Second))
-				} else {
-					done <- rw.LockContext(deadline(t, 20*time.Second))
+					return rw.RLockContext(deadline(t, 20*time.Second))
 				}
-			}()
-			slept, returned := 0, false
-			for !returned {
-				select {
-				case err = <-done:
-					returned = true
-				default:
-					if n, ferr := testproc.FutexSleepers(os.Getpid(), drain); ferr == nil && n > 0 {
-						slept++
-					}
-					runtime.Gosched()
-				}
-			}
+				return rw.LockContext(deadline(t, 20*time.Second))
+			})
 			require.ErrorIs(t, err, ErrOwnerDead)
 			require.ErrorContains(t, err, fmt.Sprintf("(process %d)", w.PID()))
 			require.Zero(t, slept, "the takeover slept on the drain word, waiting for a dead reader")
