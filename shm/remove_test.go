@@ -511,8 +511,12 @@ func TestNameTakenAgainWhileAside(t *testing.T) {
 			if owner == "live owner unlinks" {
 				aside = replace(t, dir, "grid")
 			} else {
-				require.NoError(t, os.Remove(filepath.Join(dir, "grid")))
-				makeDead(t, dir, "grid", nil)
+				// Made elsewhere and renamed over the name: the remover,
+				// waiting for the name to change, must only ever find a
+				// whole abandoned segment there.
+				other := t.TempDir()
+				makeDead(t, other, "grid", nil)
+				require.NoError(t, os.Rename(filepath.Join(other, "grid"), filepath.Join(dir, "grid")))
 			}
 			require.Equal(t, "paused moved", c.Line(t))
 			third, err := Create("grid", small, Dir(dir))
