@@ -4,6 +4,7 @@ package futex
 
 import (
 	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,8 +71,13 @@ func TestWaitHeld(t *testing.T) {
 }
 
 // TestWaitHeldWake: a held sleeper is woken like any other, and the rest of
-// the process keeps running meanwhile (GOMAXPROCS ≥ 2 under go test).
+// the process keeps running meanwhile on another P. (The sleeper keeps its
+// P: with one P, as go test gives a process limited to one CPU, nothing else
+// would run until sysmon preempted it, so the test asks for two.)
 func TestWaitHeldWake(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
 	var w atomic.Uint32
 	done := make(chan struct{})
 	go func() {
