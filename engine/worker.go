@@ -144,6 +144,12 @@ func runWorker(v string) int {
 			fmt.Fprintf(os.Stderr, "engine: worker %d: pin to CPU %d: %v (running unpinned)\n", env.idx, env.cpu, err)
 		}
 	}
+	// With more participants than CPUs, the static blocks of workers that
+	// are not running are stolen by those that are, a different one each
+	// job: without prefaulting, each would map those pages again.
+	if len(c.slots) > UsableCPUs() {
+		shm.PrefaultAttached(true)
+	}
 	return newWorker(env, c).serve()
 }
 

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // attached is the process-wide cache behind Attach, keyed by cleaned path.
@@ -67,11 +68,30 @@ func Attach(path string, opts ...Option) (*Segment, error) {
 	if s.name == "" {
 		s.name = filepath.Base(key)
 	}
+	if attachPrefault.Load() {
+		prefault(s.f, s.mm)
+	}
 	attached.segs[key] = s
 	attached.clock++
 	attached.stamp[key] = attached.clock
 	return s, nil
 }
+
+// attachPrefault is PrefaultAttached's setting.
+var attachPrefault atomic.Bool
+
+// PrefaultAttached sets whether Attach, when it maps a segment that lives in
+// memory (tmpfs, a memfd), fills this process's page tables for all of it at
+// once (Linux 5.14 and later; elsewhere, or on a file on disk, pages are
+// mapped as they are touched, as without it). Page tables are per process:
+// without it a process pays a page fault, about a microsecond, the first
+// time it touches each 4 KiB page of a segment. An engine worker of a team
+// that has more workers than CPUs turns it on: there the blocks of a
+// worker that is not running are taken by another, which would otherwise
+// fault in those pages again, job after job, until every worker has touched
+// every page. The cost is paid once per process and segment: the time to
+// map the pages and the page tables themselves (2 MiB per GiB mapped).
+func PrefaultAttached(on bool) { attachPrefault.Store(on) }
 
 // AttachClock returns the Attach cache's clock: every Attach stamps the
 // segment it returns with a later value. A caller that is about to attach

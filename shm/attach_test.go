@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -171,4 +174,51 @@ func TestAttachNeverReturnsStale(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Int8, y.Meta().DType)
 	require.Nil(t, x.Data())
+}
+
+// PrefaultAttached makes Attach map every page of a segment that lives in
+// memory at once; without it a fresh mapping's pages are mapped as they are
+// touched (opening one reads its header and trailer, no more).
+func TestPrefaultAttached(t *testing.T) {
+	t.Cleanup(releaseAll)
+	t.Cleanup(func() { PrefaultAttached(false) })
+	const n = 1 << 18 // 2 MiB of int64: 512 pages
+	for _, on := range []bool{false, true} {
+		s, err := CreateAnon(fmt.Sprint("prefault-", on), Meta{DType: Int64, Shape: []int{n}})
+		require.NoError(t, err)
+		defer s.Close()
+		PrefaultAttached(on)
+		a, err := Attach(s.Path())
+		require.NoError(t, err)
+		rss := mappedBytes(t, a.mm)
+		if on {
+			require.Equal(t, int64(len(a.mm)), rss, "every page of the mapping is mapped")
+		} else {
+			require.Less(t, rss, int64(len(a.mm))/8, "only what opening it read is mapped")
+		}
+	}
+}
+
+// mappedBytes returns the Rss of the mapping that starts at mm's first
+// byte, from /proc/self/smaps.
+func mappedBytes(t *testing.T, mm []byte) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	require.NoError(t, err)
+	head := fmt.Sprintf("%x-", uintptr(unsafe.Pointer(&mm[0])))
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, head) {
+			continue
+		}
+		for _, m := range lines[i+1:] {
+			if f := strings.Fields(m); len(f) == 3 && f[0] == "Rss:" {
+				kb, err := strconv.ParseInt(f[1], 10, 64)
+				require.NoError(t, err)
+				return kb << 10
+			}
+		}
+	}
+	t.Fatalf("no mapping at %s in /proc/self/smaps", head)
+	return 0
 }

@@ -227,3 +227,17 @@ func renameBack(old, new string) error {
 	}
 	return nil
 }
+
+// prefault fills the calling process's page tables for the mapping mm of
+// the file f when f lives in memory (tmpfs, which memfds are): MADV_POPULATE_READ
+// (Linux 5.14) maps every page as a read fault would, and on tmpfs, which
+// does not track dirty pages, a read fault maps a shared page writable. A
+// file on disk is left alone: prefaulting it would read all of it. Errors
+// (an older kernel) leave the pages to be faulted in as they are touched.
+func prefault(f *os.File, mm []byte) {
+	var sfs unix.Statfs_t
+	if len(mm) == 0 || unix.Fstatfs(int(f.Fd()), &sfs) != nil || sfs.Type != unix.TMPFS_MAGIC {
+		return
+	}
+	_ = unix.Madvise(mm, unix.MADV_POPULATE_READ)
+}

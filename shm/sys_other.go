@@ -56,3 +56,6 @@ func fileIno(fi os.FileInfo) (uint64, bool) { return 0, false }
 func renameAway(old, new string) error { return errors.ErrUnsupported }
 
 func renameBack(old, new string) error { return errors.ErrUnsupported }
+
+// prefault does nothing here: pages are faulted in as they are touched.
+func prefault(f *os.File, mm []byte) {}
