@@ -103,6 +103,14 @@
 // chunks itself like OpenMP's primary thread, about 0.4 µs (two cache-line
 // transfers between the CPUs, and the calls around them).
 //
+// A team may have more workers than CPUs (a shared node, a cgroup quota,
+// ranks oversubscribed on purpose). Then the static blocks of workers that
+// are not running are taken by those that are, so no job waits for a time
+// slice; and since page tables are per process, the workers of such a team
+// map each shared array whole when they first attach it
+// (shm.PrefaultAttached), instead of faulting in the pages of every block
+// they take over, job after job.
+//
 // # Failures
 //
 // A kernel that returns an error or panics stops the job: no new chunks
