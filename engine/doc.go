@@ -104,7 +104,8 @@
 // transfers between the CPUs, and the calls around them).
 //
 // A team may have more workers than CPUs (a shared node, a cgroup quota,
-// ranks oversubscribed on purpose). Then the static blocks of workers that
+// ranks oversubscribed on purpose: with ShareNode, the workers of the
+// teams on the node count together). Then the static blocks of workers that
 // are not running are taken by those that are, so no job waits for a time
 // slice; and since page tables are per process, the workers of such a team
 // map each shared array whole when they first attach it

@@ -125,7 +125,7 @@ func alignedBytes(n int) []byte {
 }
 
 func TestWorkerEnv(t *testing.T) {
-	e := workerEnv{idx: 3, ctl: 3, life: 4, ppid: 1234, spin: 150 * time.Microsecond, cpu: 1, polls: 2048}
+	e := workerEnv{idx: 3, ctl: 3, life: 4, ppid: 1234, spin: 150 * time.Microsecond, cpu: 1, polls: 2048, prefault: true}
 	got, err := parseWorkerEnv(formatWorkerEnv(e))
 	require.NoError(t, err)
 	require.Equal(t, e, got)

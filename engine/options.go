@@ -71,6 +71,10 @@ type teamConfig struct {
 		set         bool
 		teams, cpus int
 	}
+
+	// crowded: the team's workers, with those of the teams it shares its
+	// node with (ShareNode), outnumber the CPUs (setDefaults).
+	crowded bool
 }
 
 // Workers sets the number of participants that run chunks; 0 (the
@@ -107,8 +111,10 @@ func Spin(d time.Duration) TeamOption { return teamOption(func(c *teamConfig) { 
 // cpus, Workers resolved first) and Spin was not set (or set to 0), idle
 // workers sleep at once instead of spinning: spinning workers would take
 // the CPUs the other teams' workers need, and every job would wait for a
-// time slice. A Spin that was set is kept, before or after ShareNode.
-// Start fails when teams or cpus is less than 1. mpi.Comm.ShareNode gives
+// time slice. A Spin that was set is kept, before or after ShareNode. The
+// workers of such a team also map each shared array whole when they first
+// attach it, as those of a team larger than its CPUs do (see the package
+// documentation). Start fails when teams or cpus is less than 1. mpi.Comm.ShareNode gives
 // a rank's team this option with the node's figures.
 func ShareNode(teams, cpus int) TeamOption {
 	return teamOption(func(c *teamConfig) {
@@ -203,8 +209,10 @@ func (c *teamConfig) setDefaults() {
 	if c.Workers <= 0 {
 		c.Workers = UsableCPUs()
 	}
-	if c.Spin == 0 && c.share.set && c.Workers > c.share.cpus/c.share.teams {
-		// teams × Workers > cpus, without overflow.
+	// teams × Workers > cpus, without overflow.
+	shared := c.share.set && c.Workers > c.share.cpus/c.share.teams
+	c.crowded = shared || c.Workers > UsableCPUs()
+	if c.Spin == 0 && shared {
 		c.Spin = -1
 	}
 	if c.Spin == 0 {

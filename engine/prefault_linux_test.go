@@ -28,16 +28,27 @@ var prefaultWrite = engine.Register("prefault-write", func(c *engine.Ctx, a pref
 	return nil
 })
 
-// The worker processes of a team with more workers than CPUs map all of an
-// attached array at once, not just the blocks they run: another job would
-// hand them the blocks of workers that are not running, and each first
-// touch of a page would be a fault. Each worker writes only the blocks it
-// runs, and still has every page of the array mapped. (Jobs run until one
-// worker that attached the array wrote less than all of it: a worker that
-// happened to run every block would have mapped every page anyway.)
+// The worker processes of a crowded team — more workers than CPUs, or more
+// with those of the teams it shares its node with (ShareNode) — map all of
+// an attached array at once, not just the blocks they run: another job
+// would hand them the blocks of workers that are not running, and each
+// first touch of a page would be a fault. Each worker writes only the
+// blocks it runs, and still has every page of the array mapped. (Jobs run
+// until one worker that attached the array wrote less than all of it: a
+// worker that happened to run every block would have mapped every page
+// anyway.)
 func TestOversubscribedWorkersPrefault(t *testing.T) {
-	workers := engine.UsableCPUs() + 2
-	team, err := engine.Start(engine.Workers(workers))
+	cpus := engine.UsableCPUs()
+	t.Run("more workers than CPUs", func(t *testing.T) {
+		testPrefault(t, cpus+2, engine.Workers(cpus+2))
+	})
+	t.Run("ShareNode", func(t *testing.T) {
+		testPrefault(t, max(cpus, 2), engine.Workers(max(cpus, 2)), engine.ShareNode(2, max(cpus, 2)))
+	})
+}
+
+func testPrefault(t *testing.T, workers int, opts ...engine.TeamOption) {
+	team, err := engine.Start(opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = team.Close() })
 	const n = 1 << 18 // 2 MiB: 512 pages

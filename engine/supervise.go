@@ -116,7 +116,7 @@ func (t *procTeam) spawn(i int) (*wproc, error) {
 	s.inJob.Store(0)
 	t.c.life[i].Store(0)
 	t.stalled[i] = stallKill{}
-	env := workerEnv{idx: i, ctl: 3, life: 4, ppid: t.pid, spin: max(t.cfg.Spin, 0), cpu: -1, polls: t.polls}
+	env := workerEnv{idx: i, ctl: 3, life: 4, ppid: t.pid, spin: max(t.cfg.Spin, 0), cpu: -1, polls: t.polls, prefault: t.cfg.crowded}
 	if len(t.cpus) > 0 {
 		env.cpu = t.cpus[i%len(t.cpus)]
 	}

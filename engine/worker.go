@@ -23,9 +23,10 @@ import (
 )
 
 // envWorker marks a worker process and tells it where it stands:
-// "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C;polls=P" (cpu -1: not
-// pinned; polls: how many times an idle worker polls the generation word
-// before it starts yielding the CPU between polls, see idlePolls).
+// "v1;idx=I;ctl=FD;life=FD;ppid=PID;spin=NS;cpu=C;polls=P;prefault=B" (cpu
+// -1: not pinned; polls: how many times an idle worker polls the
+// generation word before it starts yielding the CPU between polls, see
+// idlePolls; prefault 1: the team is crowded, map attached arrays whole).
 const envWorker = "SHMPAR_ENGINE_WORKER"
 
 // workerHold is how long an idle worker process, once done spinning, sleeps
@@ -65,13 +66,14 @@ type workerEnv struct {
 	idx, ctl, life, ppid, cpu int
 	spin                      time.Duration
 	polls                     int
+	prefault                  bool
 }
 
 func parseWorkerEnv(v string) (workerEnv, error) {
-	f, err := reexec.ParseFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu", "polls")
+	f, err := reexec.ParseFields("worker", v, "idx", "ctl", "life", "ppid", "spin", "cpu", "polls", "prefault")
 	e := workerEnv{idx: f.Get("idx", -1), ctl: f.Get("ctl", -1), life: f.Get("life", -1),
 		ppid: f.Get("ppid", 0), spin: time.Duration(f.Get("spin", 0)), cpu: f.Get("cpu", -1),
-		polls: f.Get("polls", spin.WorkerPolls)}
+		polls: f.Get("polls", spin.WorkerPolls), prefault: f.Get("prefault", 0) == 1}
 	if err != nil {
 		return e, err
 	}
@@ -82,7 +84,11 @@ func parseWorkerEnv(v string) (workerEnv, error) {
 }
 
 func formatWorkerEnv(e workerEnv) string {
-	return fmt.Sprintf("v1;idx=%d;ctl=%d;life=%d;ppid=%d;spin=%d;cpu=%d;polls=%d", e.idx, e.ctl, e.life, e.ppid, int64(e.spin), e.cpu, e.polls)
+	prefault := 0
+	if e.prefault {
+		prefault = 1
+	}
+	return fmt.Sprintf("v1;idx=%d;ctl=%d;life=%d;ppid=%d;spin=%d;cpu=%d;polls=%d;prefault=%d", e.idx, e.ctl, e.life, e.ppid, int64(e.spin), e.cpu, e.polls, prefault)
 }
 
 // worker is the state of a worker process.
@@ -144,10 +150,11 @@ func runWorker(v string) int {
 			fmt.Fprintf(os.Stderr, "engine: worker %d: pin to CPU %d: %v (running unpinned)\n", env.idx, env.cpu, err)
 		}
 	}
-	// With more participants than CPUs, the static blocks of workers that
+	// In a crowded team (more workers than CPUs, counting those of the
+	// teams it shares its node with), the static blocks of workers that
 	// are not running are stolen by those that are, a different one each
 	// job: without prefaulting, each would map those pages again.
-	if len(c.slots) > UsableCPUs() {
+	if env.prefault {
 		shm.PrefaultAttached(true)
 	}
 	return newWorker(env, c).serve()
