@@ -164,8 +164,8 @@ var teamKinds = []struct {
 }
 
 // BenchmarkTriad runs STREAM triad over 2^26 float64 (1.5 GiB touched per
-// call) on process and goroutine teams, beside a serial loop. MB/s counts
-// 24 bytes per element.
+// call) on process and goroutine teams of 1, 2 and four per usable CPU
+// workers, beside a serial loop. MB/s counts 24 bytes per element.
 func BenchmarkTriad(b *testing.B) {
 	const n = 1 << 26
 	mk := func() *array.Array[float64] {
@@ -188,9 +188,16 @@ func BenchmarkTriad(b *testing.B) {
 			triad(args.A.Data(), args.B.Data(), args.C.Data(), args.S)
 		}
 	})
-	for _, w := range []int{1, 2} {
+	// Crowded: four workers per usable CPU, whose static blocks the running
+	// workers steal from the others (8 on this project's 2-vCPU machines).
+	crowded := 4 * engine.UsableCPUs()
+	for _, w := range []int{1, 2, crowded} {
 		for _, k := range teamKinds {
-			b.Run(fmt.Sprintf("%s/n=2^26/workers=%d", k.name, w), func(b *testing.B) {
+			name := fmt.Sprintf("%s/n=2^26/workers=%d", k.name, w)
+			if w == crowded {
+				name = fmt.Sprintf("%s/n=2^26/workers=4xCPUs", k.name)
+			}
+			b.Run(name, func(b *testing.B) {
 				team := benchTeam(b, k.opts(w))
 				// Warm up: each worker process faults the pages into its
 				// own page tables on first use (once per worker).
