@@ -124,9 +124,11 @@
 // time. A dead owner's word is replaced, by compare-and-swap, with the
 // waiter's own pid and tag, marked inconsistent (keeping the waiters bit), and
 // that waiter returns ErrOwnerDead: it holds the lock, within about 50 ms of
-// the death (a Lock that starts after the death also finds out after its
-// first 50 ms sleep; TryLock at once). Exactly one waiter wins the
-// replacement; the others keep waiting for it. A process that exits normally
+// the death. A Lock that starts after the death finds out before its first
+// sleep: when one owner held the word all through its spin and was not
+// found alive in the last 10 ms, it looks at once (TryLock always looks at
+// once). Exactly one waiter wins the replacement; the others keep waiting
+// for it. A process that exits normally
 // while holding a Mutex is dead too.
 //
 // The error names the dead owner: "(process PID)", the pid read from the

@@ -103,6 +103,7 @@ func (m *Mutex) tryLock(what string) (bool, error) {
 // futex word, re-checking the owner's liveness at least every checkInterval.
 // Its errors name the primitive what.
 func (m *Mutex) lockSlow(ctx context.Context, what string) error {
+	first := m.w.Load()
 	// Phase 1: spin while the owner is likely to release soon.
 	switch m.spinLock() {
 	case spinAcquired:
@@ -118,6 +119,13 @@ func (m *Mutex) lockSlow(ctx context.Context, what string) error {
 	wt.arm(ctx, m.key())
 	defer wt.disarm()
 	lastCheck := nanotime()
+	if w := m.w.Load(); w != 0 && w&ownerMask == first&ownerMask && !ownerAliveCached(w) {
+		// One owner held it all through the spin and is not known to be
+		// alive: it may have died before we came, so look now (below)
+		// rather than after a first sleep. A live owner found so within
+		// the last aliveCacheTTL costs no /proc read.
+		lastCheck -= int64(checkInterval)
+	}
 	for {
 		w := m.w.Load()
 		if w == 0 {

@@ -236,11 +236,16 @@ func TestMutexOwnerKilledBeforeLock(t *testing.T) {
 	require.Equal(t, pid, m.Owner())
 	require.NoError(t, k.Kill()) // left a zombie: must count as dead
 
-	start := time.Now()
-	err = m.LockContext(deadline(t, 10*time.Second))
+	testproc.WaitFor(t, "the owner to die", func() bool {
+		st, err := proc.State(pid)
+		return err != nil || st == 'Z' || st == 'X' // a zombie, or already reaped
+	})
+	// The owner died before this Lock came: it finds out before its first
+	// sleep on the word, not after it (about 50 ms).
+	slept, err := watchSleeps(t, m.key(), func() error { return m.LockContext(deadline(t, 10*time.Second)) })
 	require.ErrorIs(t, err, ErrOwnerDead)
 	require.ErrorContains(t, err, fmt.Sprint(pid))
-	t.Logf("ErrOwnerDead %v after the kill", time.Since(start))
+	require.Zero(t, slept, "the Lock slept on the word of a dead owner")
 
 	// Repair, mark consistent, and the lock works again, across processes.
 	*s.plain(offCounter) = 41

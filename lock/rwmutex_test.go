@@ -174,18 +174,18 @@ func TestRWMutexReaderKilled(t *testing.T) {
 	// A dead reader's read lock is dropped; there is nothing to repair. It
 	// died before the writer came, and the writer finds that out before
 	// its first sleep on the drain word, not after it (about 50 ms).
-	slept, err := watchDrainSleeps(t, rw, func() error { return rw.LockContext(deadline(t, 10*time.Second)) })
+	slept, err := watchSleeps(t, rw.drainKey(), func() error { return rw.LockContext(deadline(t, 10*time.Second)) })
 	require.NoError(t, err)
 	require.Zero(t, slept, "the writer slept on the drain word, waiting for a dead reader")
 	require.Zero(t, rw.readers())
 	require.NoError(t, rw.Unlock())
 }
 
-// watchDrainSleeps runs lock in another goroutine and counts the times it
-// was seen asleep on rw's drain word until it returned.
-func watchDrainSleeps(t *testing.T, rw *RWMutex, lock func() error) (int, error) {
+// watchSleeps runs lock in another goroutine and counts the times it was
+// seen asleep on the futex word key until it returned.
+func watchSleeps(t *testing.T, key *uint32, lock func() error) (int, error) {
 	t.Helper()
-	drain := uintptr(unsafe.Pointer(rw.drainKey()))
+	addr := uintptr(unsafe.Pointer(key))
 	done := make(chan error, 1)
 	go func() { done <- lock() }()
 	slept := 0
@@ -194,7 +194,7 @@ func watchDrainSleeps(t *testing.T, rw *RWMutex, lock func() error) (int, error)
 		case err := <-done:
 			return slept, err
 		default:
-			if n, ferr := testproc.FutexSleepers(os.Getpid(), drain); ferr == nil && n > 0 {
+			if n, ferr := testproc.FutexSleepers(os.Getpid(), addr); ferr == nil && n > 0 {
 				slept++
 			}
 			runtime.Gosched()
@@ -250,7 +250,7 @@ func TestRWMutexTakeoverDropsDeadReadersAtOnce(t *testing.T) {
 			require.NoError(t, r.Kill())
 			_, _ = r.Wait()
 
-			slept, err := watchDrainSleeps(t, rw, func() error {
+			slept, err := watchSleeps(t, rw.drainKey(), func() error {
 				if reader {
 					return rw.RLockContext(deadline(t, 20*time.Second))
 				}
