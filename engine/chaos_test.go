@@ -101,17 +101,33 @@ func init() {
 type chaosShape struct {
 	workers int
 	primary bool
+	crowded bool // ShareNode says the node's teams outnumber its CPUs: the workers prefault
 }
 
-// Team shapes with at least one worker process.
-var chaosShapes = []chaosShape{{1, false}, {2, false}, {3, false}, {2, true}, {3, true}}
+// Team shapes with at least one worker process; the crowded ones share
+// their node (ShareNode) with as many teams as it has CPUs, whatever the
+// machine, so that their workers map attached arrays whole.
+var chaosShapes = []chaosShape{{1, false, false}, {2, false, false}, {3, false, false}, {2, true, false}, {3, true, false}, {3, false, true}, {2, true, true}}
+
+// opts returns the options that start a team of shape sh, then more.
+func (sh chaosShape) opts(more ...engine.TeamOption) []engine.TeamOption {
+	o := []engine.TeamOption{engine.Workers(sh.workers), engine.Primary(sh.primary)}
+	if sh.crowded {
+		o = append(o, engine.ShareNode(engine.UsableCPUs(), engine.UsableCPUs()))
+	}
+	return append(o, more...)
+}
+
+func (sh chaosShape) String() string {
+	return fmt.Sprintf("%d workers (primary %v, crowded %v)", sh.workers, sh.primary, sh.crowded)
+}
 
 // chaosTeam starts a team of shape sh with the trials' stall limit and
 // makes the trial's array of chaosN elements, reporting a failure as a
 // wrong result (what names the trial). When ok, the caller defers cleanup,
 // which closes both and reports a failed Close of the team.
 func chaosTeam(tr *chaos.T, sh chaosShape, what string) (team *engine.Team, a *array.Array[int64], cleanup func(), ok bool) {
-	team, err := engine.Start(engine.Workers(sh.workers), engine.Primary(sh.primary), engine.StallLimit(chaosStall))
+	team, err := engine.Start(sh.opts(engine.StallLimit(chaosStall))...)
 	if err != nil {
 		tr.Wrong("%s: Start: %v", what, err)
 		return nil, nil, nil, false
@@ -259,7 +275,7 @@ func faultFor(tr *chaos.T, sig syscall.Signal) {
 	sname, opt := chaosSchedule(tr)
 	idem := tr.Rand.IntN(2) == 0
 	faults := 1 + tr.Rand.IntN(2)
-	what := fmt.Sprintf("%d workers (primary %v), %s, idempotent %v, %d × %v", sh.workers, sh.primary, sname, idem, faults, sig)
+	what := fmt.Sprintf("%v, %s, idempotent %v, %d × %v", sh, sname, idem, faults, sig)
 	team, a, cleanup, ok := chaosTeam(tr, sh, what)
 	if !ok {
 		return
@@ -294,8 +310,8 @@ func faultReduce(tr *chaos.T) {
 	sname, opt := chaosSchedule(tr)
 	idem := tr.Rand.IntN(2) == 0
 	faults := 1 + tr.Rand.IntN(2)
-	what := fmt.Sprintf("%d workers (primary %v), %s, idempotent %v, %d kills", sh.workers, sh.primary, sname, idem, faults)
-	team, err := engine.Start(engine.Workers(sh.workers), engine.Primary(sh.primary))
+	what := fmt.Sprintf("%v, %s, idempotent %v, %d kills", sh, sname, idem, faults)
+	team, err := engine.Start(sh.opts()...)
 	if err != nil {
 		tr.Wrong("%s: Start: %v", what, err)
 		return
@@ -383,7 +399,7 @@ func TestChaosEngine(t *testing.T) {
 func stopBetweenJobs(tr *chaos.T) {
 	sh := chaosShapes[tr.Rand.IntN(len(chaosShapes))]
 	sname, opt := chaosSchedule(tr)
-	what := fmt.Sprintf("%d workers (primary %v), %s", sh.workers, sh.primary, sname)
+	what := fmt.Sprintf("%v, %s", sh, sname)
 	team, a, cleanup, ok := chaosTeam(tr, sh, what)
 	if !ok {
 		return
