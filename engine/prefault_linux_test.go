@@ -2,9 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -12,6 +9,7 @@ import (
 
 	"github.com/shmpar/shmpar/array"
 	"github.com/shmpar/shmpar/engine"
+	"github.com/shmpar/shmpar/internal/testproc"
 )
 
 type prefaultArgs struct {
@@ -85,39 +83,16 @@ func testPrefault(t *testing.T, workers int, opts ...engine.TeamOption) {
 }
 
 // memfdMapping returns the size and the resident part of process pid's one
-// mapping of a memfd called name that is at least min bytes, from
-// /proc/PID/smaps.
+// mapping of a memfd called name that is at least min bytes.
 func memfdMapping(t *testing.T, pid int, name string, min int64) (size, rss int64) {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	ms, err := testproc.Mappings(pid)
 	require.NoError(t, err)
-	lines := strings.Split(string(b), "\n")
 	found := 0
-	for i, l := range lines {
-		if !strings.Contains(l, "/memfd:"+name+" ") {
-			continue
-		}
-		var sz, rs int64
-		for _, m := range lines[i+1:] {
-			f := strings.Fields(m)
-			if len(f) > 0 && strings.Contains(f[0], "-") {
-				break // the next mapping
-			}
-			if len(f) != 3 || f[2] != "kB" {
-				continue
-			}
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			require.NoError(t, err)
-			switch f[0] {
-			case "Size:":
-				sz = kb << 10
-			case "Rss:":
-				rs = kb << 10
-			}
-		}
-		if sz >= min {
+	for _, m := range ms {
+		if strings.HasPrefix(m.Path, "/memfd:"+name+" ") && m.Size >= min {
 			found++
-			size, rss = sz, rs
+			size, rss = m.Size, m.Rss
 		}
 	}
 	require.Equal(t, 1, found, "process %d maps one memfd %q of at least %d bytes", pid, name, min)

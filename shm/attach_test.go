@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shmpar/shmpar/internal/testproc"
 )
 
 func TestAttachCache(t *testing.T) {
@@ -199,26 +199,18 @@ func TestPrefaultAttached(t *testing.T) {
 	}
 }
 
-// mappedBytes returns the Rss of the mapping that starts at mm's first
-// byte, from /proc/self/smaps.
+// mappedBytes returns the Rss of this process's mapping that starts at
+// mm's first byte.
 func mappedBytes(t *testing.T, mm []byte) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/smaps")
+	ms, err := testproc.Mappings(os.Getpid())
 	require.NoError(t, err)
-	head := fmt.Sprintf("%x-", uintptr(unsafe.Pointer(&mm[0])))
-	lines := strings.Split(string(b), "\n")
-	for i, l := range lines {
-		if !strings.HasPrefix(l, head) {
-			continue
-		}
-		for _, m := range lines[i+1:] {
-			if f := strings.Fields(m); len(f) == 3 && f[0] == "Rss:" {
-				kb, err := strconv.ParseInt(f[1], 10, 64)
-				require.NoError(t, err)
-				return kb << 10
-			}
+	at := uintptr(unsafe.Pointer(&mm[0]))
+	for _, m := range ms {
+		if m.Start == at {
+			return m.Rss
 		}
 	}
-	t.Fatalf("no mapping at %s in /proc/self/smaps", head)
+	t.Fatalf("no mapping at %#x", at)
 	return 0
 }
