@@ -152,13 +152,7 @@ func RunRanks(ctx context.Context, world *mpi.Comm, cfg Config, ranks []int) ([]
 	for _, g := range p.groups {
 		total += len(g) * len(ranks) * len(p.points) * (p.warmup + p.reps)
 	}
-	done := 0
-	progress := func(what string) {
-		done++
-		if cfg.Progress != nil {
-			cfg.Progress(done, total, what)
-		}
-	}
+	progress := cfg.counter(total)
 	var results []Result
 	for _, g := range p.groups {
 		rows, err := runGroupRanks(ctx, world, &cfg, p, g, ranks, teams, progress)

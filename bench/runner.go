@@ -423,13 +423,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	for _, g := range p.groups {
 		total += len(g) * len(p.points) * (p.warmup + p.reps)
 	}
-	done := 0
-	progress := func(what string) {
-		done++
-		if cfg.Progress != nil {
-			cfg.Progress(done, total, what)
-		}
-	}
+	progress := cfg.counter(total)
 	var results []Result
 	for _, g := range p.groups {
 		rows, err := runGroup(ctx, &cfg, p, g, teams, progress)
@@ -626,6 +620,19 @@ func setRatios(rs []Result) {
 				g := bytes / (r.MedianS * float64(r.Calls)) / 1e9
 				r.GBps = &g
 			}
+		}
+	}
+}
+
+// counter returns the function a run calls after each repetition, warm-ups
+// included: it counts them and reports the count of total to cfg.Progress,
+// if set, with what the repetition was.
+func (cfg *Config) counter(total int) func(what string) {
+	done := 0
+	return func(what string) {
+		done++
+		if cfg.Progress != nil {
+			cfg.Progress(done, total, what)
 		}
 	}
 }
